@@ -1,0 +1,57 @@
+/**
+ * The contract between the mock GPU's core (gpu, faults, rate limits, token text: `sim/mock-model.ts`) and
+ * its two transports: the fastify server (`sim/server.ts`) and the in-process ModelClient (`sim/in-process.ts`).
+ * Both transports drive the same MockModel, so they behave the same, minus sockets.
+ */
+import type { ChatMessage } from '../src/upstream/model-client.js';
+
+/** How a mid-stream disconnect looks on the wire. In-process, every form surfaces as StreamInterruptedError. */
+export const DISCONNECT_FORMS = ['reset', 'clean-close', 'error-event', 'truncated-chunk'] as const;
+export type DisconnectForm = (typeof DISCONNECT_FORMS)[number];
+
+/** A generation request after transport parsing (HTTP body and headers, or a ModelRequest). */
+export interface GenerateRequest {
+  /** Request id; token text is a pure function of (model seed, id, token index). */
+  readonly id: string;
+  /** The served model name (e.g. `primary`, `fallback`). */
+  readonly model: string;
+  readonly kind: 'chat' | 'completion';
+  readonly messages?: readonly ChatMessage[];
+  readonly prompt?: string;
+  /** From `x-mock-prompt-tokens`; otherwise the core estimates from the text (about 4 characters a token). */
+  readonly promptTokens?: number;
+  /** `max_tokens`. */
+  readonly maxTokens?: number;
+  /** From `x-mock-output-tokens`; otherwise min(maxTokens, a draw from the profile's length distribution). */
+  readonly outputTokens?: number;
+  /** Continue after this many tokens; the first chunk's index equals it, and the bytes match an uninterrupted run. */
+  readonly resumeFrom?: number;
+  /** The API key, for per-key RPM/TPM limits. */
+  readonly apiKey?: string;
+  /** The raw `x-mock-fault` header value. */
+  readonly fault?: string;
+}
+
+/** What a generation yields, in order: token chunks, then exactly one terminal event. */
+export type GenerationEvent =
+  | { readonly type: 'tokens'; readonly index: number; readonly count: number; readonly text: string }
+  | {
+      readonly type: 'done';
+      readonly promptTokens: number;
+      readonly completionTokens: number;
+      readonly finishReason: 'stop' | 'length';
+    }
+  /** The transport must break the stream this way; `tokensSent` tokens were delivered before it. */
+  | { readonly type: 'disconnect'; readonly form: DisconnectForm; readonly tokensSent: number };
+
+/**
+ * An admitted generation. Admission failures (429, 503, 500, 400 context_length_exceeded, cold start) are thrown
+ * by `MockModel.generate` as the typed errors of `src/upstream/errors.ts` before any Generation exists.
+ * A stall is simply a generation whose events stop arriving while it stays open; a hang is a `generate` call
+ * that never resolves. Both end only when the caller's signal aborts.
+ */
+export interface Generation {
+  /** Headers a provider would send with the response: `x-ratelimit-*` among them. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly events: AsyncIterable<GenerationEvent>;
+}
