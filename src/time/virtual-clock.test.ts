@@ -99,6 +99,6 @@ describe('VirtualClock', () => {
     clock.setTimer(1, tick, 'runaway');
     const err = await clock.runUntilIdle().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EventLimitError);
-    expect((err as Error).message).toBe('event limit of 100 reached at t=100ms; next events: runaway@101ms');
+    expect((err as Error).message).toBe('event limit of 100 reached at t=101ms; next events: runaway@101ms');
   });
 });

@@ -166,16 +166,25 @@ export class VirtualClock implements Clock {
     return out;
   }
 
-  /** Drains promise work, then fires the next timer due at or before `limitMs`. False when there is none. */
+  /**
+   * Drains promise work, then fires every timer due at the earliest due time (if it is at or before `limitMs`).
+   * Timers due at the same instant fire back to back, in sequence order, before the next drain: any order of
+   * same-instant work is a valid one, this one is deterministic, and time still never moves while promise work
+   * is pending. False when no timer was due.
+   */
   private async step(limitMs: number): Promise<boolean> {
     await macrotask();
-    const entry = this.nextLive();
+    let entry = this.nextLive();
     if (entry === undefined || entry.dueMs > limitMs) return false;
-    if (this.fired >= this.maxEvents) throw new EventLimitError(this.maxEvents, this.nowMs, this.peekLabels(5));
-    this.heap.pop();
-    this.fired++;
-    if (entry.dueMs > this.nowMs) this.nowMs = entry.dueMs;
-    entry.fn();
+    const dueMs = entry.dueMs;
+    if (dueMs > this.nowMs) this.nowMs = dueMs;
+    while (entry !== undefined && entry.dueMs === dueMs) {
+      if (this.fired >= this.maxEvents) throw new EventLimitError(this.maxEvents, this.nowMs, this.peekLabels(5));
+      this.heap.pop();
+      this.fired++;
+      entry.fn();
+      entry = this.nextLive();
+    }
     return true;
   }
 
