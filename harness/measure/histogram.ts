@@ -1,0 +1,120 @@
+/**
+ * Latency histograms: HDR (hdr-histogram-js, pure-JS build, so it is deterministic and needs no WebAssembly
+ * init) recording milliseconds at microsecond resolution with 3 significant digits. Merging is lossless:
+ * merging two histograms equals recording every value into one.
+ */
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { ValidationError } from '../../src/errors.js';
+
+/** Histogram values are stored as integer microseconds; the API speaks milliseconds. */
+export const HISTOGRAM_UNITS_PER_MS = 1000;
+
+/** Significant decimal digits kept by every histogram: values are exact to within 0.1%. */
+export const HISTOGRAM_SIGNIFICANT_DIGITS = 3;
+
+/** Summary statistics of one latency histogram, in ms. Percentiles are `null` when nothing was recorded. */
+export interface LatencyStats {
+  readonly count: number;
+  readonly p50: number | null;
+  readonly p90: number | null;
+  readonly p99: number | null;
+  readonly max: number | null;
+  readonly mean: number | null;
+}
+
+/** A point of a latency distribution: `fraction` of the samples were `<= valueMs`. */
+export interface DistributionPoint {
+  readonly percentile: number;
+  readonly valueMs: number;
+}
+
+/** A mergeable latency histogram in milliseconds. */
+export class LatencyHistogram {
+  readonly #h: Histogram;
+
+  private constructor(h: Histogram) {
+    this.#h = h;
+  }
+
+  /** An empty histogram. */
+  static create(): LatencyHistogram {
+    return new LatencyHistogram(
+      build({
+        useWebAssembly: false,
+        bitBucketSize: 32,
+        autoResize: true,
+        lowestDiscernibleValue: 1,
+        numberOfSignificantValueDigits: HISTOGRAM_SIGNIFICANT_DIGITS,
+      }),
+    );
+  }
+
+  /** Decodes the output of `encode()`. Throws ValidationError on a string that is not an encoded histogram. */
+  static decode(encoded: string, path = 'histogram'): LatencyHistogram {
+    try {
+      return new LatencyHistogram(decodeFromCompressedBase64(encoded, 32, false));
+    } catch (err) {
+      throw new ValidationError(path, 'a compressed base64 HDR histogram', encoded);
+    }
+  }
+
+  /** Records one value. Negative values are clamped to 0 (clock skew between a stamp and its reference). */
+  record(valueMs: number, count = 1): void {
+    if (!Number.isFinite(valueMs)) throw new ValidationError('valueMs', 'a finite number', valueMs);
+    if (count <= 0) return;
+    const units = Math.max(0, Math.round(valueMs * HISTOGRAM_UNITS_PER_MS));
+    if (count === 1) this.#h.recordValue(units);
+    else this.#h.recordValueWithCount(units, count);
+  }
+
+  /** Adds every sample of `other` to this histogram, without loss. */
+  merge(other: LatencyHistogram): void {
+    this.#h.add(other.#h);
+  }
+
+  get count(): number {
+    return this.#h.totalCount;
+  }
+
+  /** The value at a percentile 0..100, in ms; `null` when empty. */
+  percentile(p: number): number | null {
+    if (this.#h.totalCount === 0) return null;
+    return this.#h.getValueAtPercentile(p) / HISTOGRAM_UNITS_PER_MS;
+  }
+
+  /** Summary statistics; values rounded to the microsecond so output is stable across platforms. */
+  stats(): LatencyStats {
+    const n = this.#h.totalCount;
+    if (n === 0) return { count: 0, p50: null, p90: null, p99: null, max: null, mean: null };
+    const ms = (units: number): number => Math.round(units) / HISTOGRAM_UNITS_PER_MS;
+    return {
+      count: n,
+      p50: ms(this.#h.getValueAtPercentile(50)),
+      p90: ms(this.#h.getValueAtPercentile(90)),
+      p99: ms(this.#h.getValueAtPercentile(99)),
+      // The bucket's highest equivalent value, like the percentiles: it survives encode/decode unchanged.
+      max: ms(this.#h.getValueAtPercentile(100)),
+      mean: ms(this.#h.mean),
+    };
+  }
+
+  /**
+   * The distribution at the given percentiles (0..100), for CDF charts. Empty when nothing was recorded.
+   * @default percentiles DISTRIBUTION_PERCENTILES
+   */
+  distribution(percentiles: readonly number[] = DISTRIBUTION_PERCENTILES): DistributionPoint[] {
+    if (this.#h.totalCount === 0) return [];
+    return percentiles.map((p) => ({ percentile: p, valueMs: this.#h.getValueAtPercentile(p) / HISTOGRAM_UNITS_PER_MS }));
+  }
+
+  /** Compressed base64 (HdrHistogram V2 encoding), the form stored in a RunResult. */
+  encode(): string {
+    return encodeIntoCompressedBase64(this.#h);
+  }
+}
+
+/** Percentiles sampled for distribution charts: dense in the tail, where the interesting part is. */
+export const DISTRIBUTION_PERCENTILES: readonly number[] = [
+  0, 5, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 97.5, 98, 98.5, 99, 99.25, 99.5, 99.75, 99.9,
+  99.95, 99.99, 100,
+];

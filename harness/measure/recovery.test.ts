@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { computeRecovery, recoveryOptions } from './recovery.js';
+
+/** A series of goodput per 1 s bucket; ok and completions follow goodput. */
+const series = (goodput: number[]) => ({ bucketMs: 1000, goodput, ok: goodput, completions: goodput.map(() => 10) });
+const phase = { name: 'outage', atMs: 10_000, durationMs: 5000 };
+
+describe('computeRecovery', () => {
+  it('measures from the phase end to the first of N consecutive healthy buckets', () => {
+    //            0..9 baseline 10/s | 10..14 fault | 15,16 low | 17 ok, 18 dip | 19.. ok
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), 2, 5, 9.5, 3, ...Array(11).fill(10)];
+    const [r] = computeRecovery(series(g), 30_000, [phase], { tolerancePct: 10, consecutiveBuckets: 3 });
+    expect(r).toMatchObject({ phase: 'outage', baseline: 10, target: 9, status: 'recovered', metastable: false });
+    expect(r!.recoveryMs).toBe(19_000 - 15_000);
+  });
+
+  it('is immediate (0 ms) when the system is healthy right after the phase', () => {
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), ...Array(10).fill(10)];
+    expect(computeRecovery(series(g), 25_000, [phase])[0]!.recoveryMs).toBe(0);
+  });
+
+  it('flags metastable when goodput stays low after the fault until the run ends', () => {
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), ...Array(15).fill(4)];
+    const [r] = computeRecovery(series(g), 30_000, [phase]);
+    expect(r).toMatchObject({ recoveryMs: null, metastable: true, status: 'metastable' });
+  });
+
+  it('does not call a run metastable when too little time is left after the phase to tell', () => {
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), 3, 3];
+    const [r] = computeRecovery(series(g), 17_000, [phase], { consecutiveBuckets: 3 });
+    expect(r).toMatchObject({ recoveryMs: null, metastable: false, status: 'insufficient-data' });
+  });
+
+  it('ignores drain buckets after durationMs: a trailing healthy window there does not count', () => {
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), 1, 1, 1, 10, 10, 10];
+    const [r] = computeRecovery(series(g), 18_000, [phase]);
+    expect(r!.status).toBe('metastable');
+  });
+
+  it('reports no-baseline for a fault at t=0 or a zero baseline', () => {
+    const g = Array(20).fill(10);
+    expect(computeRecovery(series(g), 20_000, [{ name: 'early', atMs: 0, durationMs: 5000 }])[0]!.status).toBe('no-baseline');
+    expect(computeRecovery(series(Array(20).fill(0)), 20_000, [phase])[0]).toMatchObject({ status: 'no-baseline', baseline: null });
+  });
+
+  it('excludes earlier fault phases from the baseline', () => {
+    const g = [10, 10, 10, 10, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 10, 10, 10];
+    const phases = [
+      { name: 'first', atMs: 5000, durationMs: 3000 },
+      { name: 'second', atMs: 10_000, durationMs: 5000 },
+    ];
+    const [, second] = computeRecovery(series(g), 19_000, phases, { baselineWindowMs: 10_000 });
+    // Buckets 0..4 are healthy, 5..7 are in the first phase (excluded), 8..9 are zero after it.
+    expect(second!.baseline).toBeCloseTo((10 * 5 + 0 + 0) / 7, 6);
+    expect(second!.status).toBe('recovered');
+  });
+
+  it('okRate metric: buckets with no completions are never healthy', () => {
+    const s = {
+      bucketMs: 1000,
+      goodput: Array(25).fill(0),
+      ok: [...Array(10).fill(9), ...Array(5).fill(0), 0, 0, 0, ...Array(7).fill(9)],
+      completions: [...Array(10).fill(10), ...Array(5).fill(10), 0, 0, 0, ...Array(7).fill(10)],
+    };
+    const [r] = computeRecovery(s, 25_000, [phase], { metric: 'okRate' });
+    expect(r).toMatchObject({ baseline: 0.9, status: 'recovered', recoveryMs: 3000 });
+  });
+
+  it('validates its options with the field named', () => {
+    expect(() => recoveryOptions({ tolerancePct: 120 })).toThrow(/recovery\.tolerancePct: expected a number in \[0, 100\), got 120/);
+    expect(() => recoveryOptions({ consecutiveBuckets: 0 })).toThrow(/recovery\.consecutiveBuckets/);
+  });
+});
