@@ -35,8 +35,14 @@ describe('LatencyHistogram', () => {
         const ha = LatencyHistogram.create();
         const hb = LatencyHistogram.create();
         const all = LatencyHistogram.create();
-        for (const v of a) (ha.record(v), all.record(v));
-        for (const v of b) (hb.record(v), all.record(v));
+        for (const v of a) {
+          ha.record(v);
+          all.record(v);
+        }
+        for (const v of b) {
+          hb.record(v);
+          all.record(v);
+        }
         ha.merge(hb);
         expect(ha.count).toBe(all.count);
         expect(ha.stats()).toEqual(all.stats());

@@ -53,7 +53,7 @@ export class LatencyHistogram {
   static decode(encoded: string, path = 'histogram'): LatencyHistogram {
     try {
       return new LatencyHistogram(decodeFromCompressedBase64(encoded, 32, false));
-    } catch (err) {
+    } catch {
       throw new ValidationError(path, 'a compressed base64 HDR histogram', encoded);
     }
   }
