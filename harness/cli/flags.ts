@@ -1,0 +1,48 @@
+import { HarnessError } from '../../src/errors.js';
+
+/** A bad command-line flag. The CLI prints the message (no stack) and exits with code 2. */
+export class UsageError extends HarnessError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `60s`, `1500ms`, `2m`, `1h` or a bare number of seconds into milliseconds. */
+export function parseDuration(flag: string, value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`${flag}: expected a duration like 60s, 1500ms or 2m, got ${JSON.stringify(value)}`);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] ?? 's'] as number);
+  if (!(ms > 0)) throw new UsageError(`${flag}: expected a duration greater than 0, got ${JSON.stringify(value)}`);
+  return Math.round(ms);
+}
+
+/** Parses a non-negative integer flag such as `--seed`. */
+export function parseInteger(flag: string, value: string, min = 0): number {
+  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`${flag}: expected an integer, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got ${value}`);
+  return n;
+}
+
+/** Parses a comma-separated list, rejecting empty items and names outside `known` (when given). */
+export function parseList(flag: string, value: string, known?: readonly string[]): string[] {
+  const items = value.split(',').map((s) => s.trim());
+  if (items.some((s) => s === '')) throw new UsageError(`${flag}: expected a comma-separated list like a,b, got ${JSON.stringify(value)}`);
+  if (known) {
+    const unknown = items.filter((s) => !known.includes(s));
+    if (unknown.length > 0) {
+      throw new UsageError(`${flag}: unknown ${unknown.map((u) => JSON.stringify(u)).join(', ')}; expected some of ${known.join(', ')}`);
+    }
+  }
+  return items;
+}
+
+/** Parses a value that must be one of `choices`. */
+export function parseChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
