@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-options.js';
+
+const noFiles = (p: string): string => {
+  throw new Error(`ENOENT: no such file or directory, open '${p}'`);
+};
+const files = (m: Record<string, string>) => (p: string): string => {
+  const v = m[p];
+  if (v === undefined) return noFiles(p);
+  return v;
+};
+
+function usageError(argv: string[], read = noFiles): string {
+  try {
+    parseSimArgs(argv, read);
+  } catch (err) {
+    expect(err).toBeInstanceOf(CliUsageError);
+    return (err as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(argv)} to be rejected`);
+}
+
+describe('parseSimArgs', () => {
+  it('defaults to one loopback model on port 8000', () => {
+    const o = parseSimArgs([], noFiles) as SimOptions;
+    expect(o).toMatchObject({ port: 8000, host: '127.0.0.1', seed: 1, supervise: false, coldStartMs: 0 });
+    expect(o.models).toEqual([{ name: 'primary', profile: 'h100-llama3-8b', label: 'primary=h100-llama3-8b' }]);
+  });
+
+  it('--help lists every flag', () => {
+    const r = parseSimArgs(['--help'], noFiles);
+    expect('help' in r).toBe(true);
+    const help = (r as { help: string }).help;
+    for (const f of ['--port', '--host', '--model', '--faults', '--rate-limits', '--seed', '--supervise', '--control-token', '--cold-start-ms']) {
+      expect(help).toContain(f);
+    }
+  });
+
+  it('serves several models, and reads JSON profile overrides and per-model fault files', () => {
+    const o = parseSimArgs(
+      ['--model', 'primary=h100-llama3-8b', '--model', 'fallback=over.json', '--faults', 'f.json', '--port', '0', '--seed', '42'],
+      files({ 'over.json': '{"base":"a100-llama3-8b","kvBlocks":64}', 'f.json': '{"models":{"primary":{"x":1}}}' }),
+    ) as SimOptions;
+    expect(o.models.map((m) => m.name)).toEqual(['primary', 'fallback']);
+    expect(o.models[1]?.profile).toEqual({ base: 'a100-llama3-8b', kvBlocks: 64 });
+    expect(o.port).toBe(0);
+    expect(o.seed).toBe(42);
+    expect(faultsFor(o.faults, 'primary')).toEqual({ x: 1 });
+    expect(faultsFor(o.faults, 'fallback')).toBeUndefined();
+    expect(faultsFor({ errorRate: 0.1 }, 'fallback')).toEqual({ errorRate: 0.1 });
+  });
+
+  it('accepts inline JSON for --rate-limits', () => {
+    const o = parseSimArgs(['--rate-limits', '{"rpm":60}'], noFiles) as SimOptions;
+    expect(o.rateLimits).toEqual({ rpm: 60 });
+  });
+
+  it('names the bad flag in every error', () => {
+    expect(usageError(['--port', 'abc'])).toBe('--port: expected an integer from 0 to 65535, got "abc"');
+    expect(usageError(['--port', '65536'])).toBe('--port: expected an integer from 0 to 65535, got "65536"');
+    expect(usageError(['--seed', '1.5'])).toContain('--seed: expected an integer');
+    expect(usageError(['--cold-start-ms', '-3'])).toContain('--cold-start-ms: expected an integer');
+    expect(usageError(['--model', 'nonsense'])).toContain('--model: expected NAME=PROFILE');
+    expect(usageError(['--model', 'a=x', '--model', 'a=y'])).toBe('--model: expected unique names, got "a" twice');
+    expect(usageError(['--faults', 'missing.json'])).toContain('--faults: cannot read "missing.json"');
+    expect(usageError(['--faults', '{oops'])).toContain('--faults: expected JSON');
+    expect(usageError(['--control-token', 'short'])).toBe('--control-token: expected at least 8 characters, got 5');
+    expect(usageError(['--bogus'])).toContain("unknown option '--bogus'");
+    expect(usageError(['--port'])).toContain('--port');
+  });
+});

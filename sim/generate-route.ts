@@ -1,0 +1,288 @@
+/**
+ * POST /v1/chat/completions and POST /v1/completions: parse, admit through the model (admission errors become
+ * OpenAI errors with the right status and headers), then stream SSE or answer once. A `disconnect` event from
+ * the core is played out on the wire in its form (reset, clean-close, error-event, truncated-chunk); a stall
+ * is a stream that goes quiet, a hang a request never answered; both end when the client leaves, which aborts
+ * the generation so its GPU slot is freed.
+ */
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ChatMessage } from '../src/upstream/model-client.js';
+import { openAIError, toHttpError } from './http-errors.js';
+import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-headers.js';
+import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
+import { ChunkWriter, SSE_DONE, SSE_HEADERS, sseError, usageBody, type StreamKind } from './sse.js';
+import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
+import { clientAbort, drained, modelNotFound, resetConnection, sendError, type RouteContext } from './wire.js';
+
+const ROLE_MAP: Record<ChatMessageBody['role'], ChatMessage['role']> = {
+  system: 'system',
+  developer: 'system',
+  user: 'user',
+  assistant: 'assistant',
+  tool: 'tool',
+  function: 'tool',
+};
+
+/** One choice's outcome after its events ran out. */
+interface ChoiceResult {
+  text: string;
+  tokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  finishReason: 'stop' | 'length' | null;
+  disconnect?: { form: DisconnectForm; tokensSent: number };
+}
+
+function baseRequest(id: string, model: string, kind: StreamKind, h: MockHeaders, maxTokens: number | undefined) {
+  return {
+    id,
+    model,
+    kind,
+    ...(maxTokens !== undefined ? { maxTokens } : {}),
+    ...(h.outputTokens !== undefined ? { outputTokens: h.outputTokens } : {}),
+    ...(h.resumeFrom !== undefined ? { resumeFrom: h.resumeFrom } : {}),
+    ...(h.apiKey !== undefined ? { apiKey: h.apiKey } : {}),
+    ...(h.fault !== undefined ? { fault: h.fault } : {}),
+  };
+}
+
+/** The generation requests of one HTTP request: one for chat, one per prompt for completions. */
+function toGenerateRequests(kind: StreamKind, body: ChatBody | CompletionBody, id: string, h: MockHeaders): GenerateRequest[] {
+  if (kind === 'chat') {
+    const b = body as ChatBody;
+    const messages: ChatMessage[] = b.messages.map((m) => ({ role: ROLE_MAP[m.role], content: contentText(m.content) }));
+    const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? undefined;
+    return [
+      {
+        ...baseRequest(id, b.model, kind, h, maxTokens),
+        messages,
+        ...(h.promptTokens !== undefined ? { promptTokens: h.promptTokens } : {}),
+      },
+    ];
+  }
+  const b = body as CompletionBody;
+  const prompts = normalizeTextOrTokens(b.prompt);
+  return prompts.map((p, i) => {
+    const promptTokens = h.promptTokens ?? p.tokens;
+    return {
+      ...baseRequest(prompts.length === 1 ? id : `${id}-${i}`, b.model, kind, h, b.max_tokens ?? undefined),
+      prompt: p.text,
+      ...(promptTokens !== undefined ? { promptTokens } : {}),
+    };
+  });
+}
+
+/** Handles one chat or completion request. */
+export async function handleGenerate(ctx: RouteContext, kind: StreamKind, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const body = req.body as ChatBody | CompletionBody;
+  const model = ctx.models.get(body.model);
+  if (!model) return sendError(reply, modelNotFound(body.model, ctx.models.keys()));
+  const h = parseMockHeaders(req.headers);
+  if (isHttpErrorReply(h)) return sendError(reply, h);
+  const id = h.requestId ?? ctx.nextId();
+  const requests = toGenerateRequests(kind, body, id, h);
+  const abort = clientAbort(reply.raw);
+  let gens: Generation[];
+  try {
+    gens = await Promise.all(requests.map((r) => model.generate(r, abort.signal)));
+  } catch (err) {
+    abort.abort(); // frees the prompts of a batch that were admitted before one was refused
+    abort.done();
+    if (reply.raw.destroyed || reply.raw.writableFinished) {
+      reply.hijack();
+      return reply;
+    }
+    return sendError(reply, toHttpError(err));
+  }
+  const headers: Record<string, string> = { 'x-request-id': id };
+  for (const g of gens) Object.assign(headers, g.headers);
+  const responseId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`;
+  const writer = new ChunkWriter(kind, responseId, body.model, ctx.created());
+  reply.hijack();
+  try {
+    if (body.stream === true) {
+      await streamResponse(reply.raw, writer, gens, headers, body.stream_options?.include_usage === true, abort.signal);
+    } else {
+      await jsonResponse(reply.raw, writer, gens, headers, abort.signal);
+    }
+  } finally {
+    abort.abort(); // no-op when finished; stops sibling choices after a disconnect
+    abort.done();
+  }
+  return reply;
+}
+
+/** Drains one generation, calling `onTokens` per chunk; stops at `done`, a disconnect, or an abort. */
+async function runChoice(
+  gen: Generation,
+  signal: AbortSignal,
+  onTokens: (text: string, index: number, count: number) => void | Promise<void>,
+): Promise<ChoiceResult> {
+  const r: ChoiceResult = { text: '', tokens: 0, promptTokens: 0, completionTokens: 0, finishReason: null };
+  try {
+    for await (const ev of gen.events) {
+      if (signal.aborted) break;
+      if (ev.type === 'tokens') {
+        r.tokens += ev.count;
+        const p = onTokens(ev.text, ev.index, ev.count);
+        if (p !== undefined) await p;
+      } else if (ev.type === 'done') {
+        r.promptTokens = ev.promptTokens;
+        r.completionTokens = ev.completionTokens;
+        r.finishReason = ev.finishReason;
+        break;
+      } else {
+        r.disconnect = { form: ev.form, tokensSent: ev.tokensSent };
+        break;
+      }
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+  return r;
+}
+
+async function streamResponse(
+  res: ServerResponse,
+  writer: ChunkWriter,
+  gens: Generation[],
+  headers: Record<string, string>,
+  includeUsage: boolean,
+  signal: AbortSignal,
+): Promise<void> {
+  res.writeHead(200, { ...SSE_HEADERS, ...headers });
+  if (writer.kind === 'chat') res.write(writer.role());
+  else res.flushHeaders();
+  let broken: { form: DisconnectForm; tokensSent: number } | undefined;
+  const results = await Promise.all(
+    gens.map(async (gen, choice) => {
+      try {
+        const r = await runChoice(gen, signal, (text, index, count) => {
+          if (broken || res.destroyed) return;
+          if (!res.write(writer.tokens(choice, text, index, count))) return drained(res, signal);
+        });
+        if (r.disconnect && !broken) broken = r.disconnect;
+        if (!broken && r.finishReason !== null && !res.destroyed) res.write(writer.finish(choice, r.finishReason));
+        return r;
+      } catch (err) {
+        // Headers are out: an unexpected core error can only be reported in-stream.
+        const e = toHttpError(err);
+        if (!res.destroyed && !broken) {
+          res.write(sseError(e.kind === 'reply' ? e.body : openAIError(e.reason, 'server_error', null, 'connection_reset')));
+          broken = { form: 'clean-close', tokensSent: 0 };
+        }
+        return undefined;
+      }
+    }),
+  );
+  if (res.destroyed) return;
+  if (broken) return breakStream(res, writer, broken.form, broken.tokensSent);
+  if (includeUsage) {
+    let prompt = 0;
+    let completion = 0;
+    for (const r of results) {
+      prompt += r?.promptTokens ?? 0;
+      completion += r?.completionTokens ?? 0;
+    }
+    res.write(writer.usage(prompt, completion));
+  }
+  res.end(SSE_DONE);
+}
+
+/** Plays a mid-stream disconnect out on the wire. */
+function breakStream(res: ServerResponse, writer: ChunkWriter, form: DisconnectForm, tokensSent: number): void {
+  switch (form) {
+    case 'reset':
+      resetConnection(res);
+      return;
+    case 'clean-close':
+      res.end();
+      return;
+    case 'error-event':
+      res.end(
+        sseError(
+          openAIError(`stream interrupted after ${tokensSent} tokens (injected fault)`, 'server_error', null, 'stream_interrupted'),
+        ),
+      );
+      return;
+    case 'truncated-chunk': {
+      const chunk = writer.tokens(0, ' truncated', tokensSent, 1);
+      res.write(chunk.slice(0, chunk.length >> 1), () => resetConnection(res));
+      return;
+    }
+  }
+}
+
+async function jsonResponse(
+  res: ServerResponse,
+  writer: ChunkWriter,
+  gens: Generation[],
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<void> {
+  let results: ChoiceResult[];
+  try {
+    results = await Promise.all(
+      gens.map(async (g) => {
+        let text = '';
+        const r = await runChoice(g, signal, (t) => {
+          text += t;
+        });
+        r.text = text;
+        return r;
+      }),
+    );
+  } catch (err) {
+    const e = toHttpError(err);
+    if (e.kind === 'reset') return resetConnection(res);
+    res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', ...e.headers });
+    res.end(JSON.stringify(e.body));
+    return;
+  }
+  if (res.destroyed || signal.aborted) return;
+  let prompt = 0;
+  let completion = 0;
+  for (const r of results) {
+    prompt += r.promptTokens;
+    completion += r.completionTokens;
+  }
+  const broken = results.find((r) => r.disconnect)?.disconnect;
+  const object = writer.kind === 'chat' ? 'chat.completion' : 'text_completion';
+  const body = JSON.stringify({
+    id: writer.responseId,
+    object,
+    created: writer.created,
+    model: writer.model,
+    choices: results.map((r, index) =>
+      writer.kind === 'chat'
+        ? { index, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: r.finishReason }
+        : { index, text: r.text, logprobs: null, finish_reason: r.finishReason },
+    ),
+    usage: usageBody(prompt, completion),
+  });
+  if (!broken) {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    res.end(body);
+    return;
+  }
+  // A disconnect in a non-streamed answer: the same four forms, applied to the one JSON body.
+  switch (broken.form) {
+    case 'reset':
+      return resetConnection(res);
+    case 'error-event': {
+      const msg = `generation interrupted after ${broken.tokensSent} tokens (injected fault)`;
+      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      res.end(JSON.stringify(openAIError(msg, 'server_error', null, 'stream_interrupted')));
+      return;
+    }
+    case 'clean-close':
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      res.end(body.slice(0, body.length >> 1));
+      return;
+    case 'truncated-chunk':
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
+      res.write(body.slice(0, body.length >> 1), () => resetConnection(res));
+      return;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * What the HTTP transport needs of a model: the subset of `MockModel` (sim/mock-model.ts) it calls. Declared
+ * here so the transport depends on a small interface, not on the core's internals; `MockModel` satisfies it.
+ */
+import type { EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
+import type { GenerateRequest, Generation } from './types.js';
+
+/** Health of one model: `cold-start` and `crashed` answer 503. */
+export interface ModelHealth {
+  readonly ready: boolean;
+  readonly state: 'ready' | 'cold-start' | 'crashed';
+}
+
+/** A snapshot of one model's GPU and fault counters. */
+export interface ModelMetrics {
+  readonly running: number;
+  readonly waiting: number;
+  /** Fraction of KV blocks in use, 0..1. */
+  readonly kvCacheUsage: number;
+  readonly busyFraction: number;
+  readonly meanBatchSize: number;
+  readonly tokensComputed: number;
+  readonly wastedTokens: number;
+  readonly requests: number;
+  readonly faultCounts: Readonly<Record<string, number>>;
+}
+
+/** The events the transport listens to (metrics, crash). Fields it does not know are ignored. */
+export interface ServedModelEvent {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+export interface ServedModel {
+  readonly name: string;
+  generate(req: GenerateRequest, signal: AbortSignal): Promise<Generation>;
+  embed(req: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult>;
+  setFaults(plan: unknown): void;
+  getFaults(): unknown;
+  health(): ModelHealth;
+  metrics(): ModelMetrics;
+  onEvent(listener: (e: ServedModelEvent) => void): () => void;
+}

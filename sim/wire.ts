@@ -1,0 +1,94 @@
+/**
+ * Low-level wire helpers shared by the routes: sending an error reply, breaking a socket, detecting that the
+ * client went away, and waiting for a slow reader without holding memory.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyReply } from 'fastify';
+import type { HttpErrorReply } from './http-errors.js';
+import type { Clock } from '../src/time/clock.js';
+import type { ServedModel } from './served-model.js';
+
+/** What every route handler shares. */
+export interface RouteContext {
+  readonly models: ReadonlyMap<string, ServedModel>;
+  readonly clock: Clock;
+  /** A fresh request id when the client sent no `x-request-id`: a per-app counter, so runs repeat. */
+  nextId(): string;
+  /** The `created` field: Unix seconds when the clock knows the wall time, else clock seconds. */
+  created(): number;
+}
+
+/** Sends an error as the API does, or resets the connection when that is the error's wire form. */
+export function sendError(reply: FastifyReply, e: HttpErrorReply): FastifyReply {
+  if (e.kind === 'reset') {
+    reply.hijack();
+    resetConnection(reply.raw);
+    return reply;
+  }
+  return reply.code(e.status).headers(e.headers).send(e.body);
+}
+
+/** Ends the connection abruptly: a TCP RST where the socket supports it, else a plain destroy. */
+export function resetConnection(res: ServerResponse): void {
+  const socket = res.socket as (Socket & { resetAndDestroy?: () => void }) | null;
+  if (socket && typeof socket.resetAndDestroy === 'function' && !socket.destroyed) {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // fall through: some sockets (e.g. not yet connected) refuse a reset
+    }
+  }
+  res.destroy();
+}
+
+/**
+ * An AbortController that aborts when the client closes the connection before the response finished, so the
+ * GPU slot of an abandoned generation is freed. Call `done()` when the response is complete.
+ */
+export function clientAbort(res: ServerResponse): { signal: AbortSignal; abort(): void; done(): void } {
+  const ac = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
+  };
+  res.once('close', onClose);
+  return {
+    signal: ac.signal,
+    abort: () => ac.abort(new Error('response ended early')),
+    done: () => res.removeListener('close', onClose),
+  };
+}
+
+/** Waits for `drain` after a write returned false; resolves early when the signal aborts or the socket closes. */
+export function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || res.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const finish = (): void => {
+      res.removeListener('drain', finish);
+      res.removeListener('close', finish);
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    res.once('drain', finish);
+    res.once('close', finish);
+    signal.addEventListener('abort', finish, { once: true });
+  });
+}
+
+/** A 404 for a model this server does not serve, as the OpenAI API words it. */
+export function modelNotFound(model: string, served: Iterable<string>): HttpErrorReply {
+  return {
+    kind: 'reply',
+    status: 404,
+    headers: {},
+    body: {
+      error: {
+        message: `The model \`${model}\` does not exist; this server serves ${[...served].join(', ')}`,
+        type: 'invalid_request_error',
+        param: 'model',
+        code: 'model_not_found',
+      },
+    },
+  };
+}
