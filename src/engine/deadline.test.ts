@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../time/virtual-clock.js';
+import { DeadlineExceededError, IdleTimeoutError } from '../upstream/errors.js';
+import { Deadline, IdleTimeout, linkSignals } from './deadline.js';
+
+describe('Deadline', () => {
+  it('aborts with DeadlineExceededError at the deadline, reporting tokens received', async () => {
+    const clock = new VirtualClock();
+    let tokens = 0;
+    const d = new Deadline(clock, 100, { tokensReceived: () => tokens });
+    await clock.advanceBy(60);
+    tokens = 7;
+    expect(d.remainingMs()).toBe(40);
+    expect(d.signal.aborted).toBe(false);
+    await clock.advanceBy(40);
+    expect(d.signal.reason).toBeInstanceOf(DeadlineExceededError);
+    expect((d.signal.reason as Error).message).toBe('deadline of 100ms exceeded after 7 tokens');
+  });
+
+  it('counts from startMs and aborts at once when already past', async () => {
+    const clock = new VirtualClock({ startMs: 500 });
+    const d = new Deadline(clock, 100, { startMs: 300 });
+    expect(d.expired).toBe(true);
+    expect(d.atMs).toBe(400);
+  });
+
+  it('Infinity keeps no timer; dispose cancels the timer', async () => {
+    const clock = new VirtualClock();
+    new Deadline(clock, Number.POSITIVE_INFINITY);
+    expect(clock.pendingTimers).toBe(0);
+    const d = new Deadline(clock, 10);
+    d.dispose();
+    await clock.runUntilIdle();
+    expect(d.signal.aborted).toBe(false);
+  });
+});
+
+describe('IdleTimeout', () => {
+  it('resets on each touch and fires after idleMs of silence', async () => {
+    const clock = new VirtualClock();
+    const idle = new IdleTimeout(clock, 50);
+    for (let i = 1; i <= 5; i++) {
+      await clock.advanceBy(40);
+      idle.touch(i);
+    }
+    expect(idle.signal.aborted).toBe(false);
+    await clock.advanceBy(49);
+    expect(idle.signal.aborted).toBe(false);
+    await clock.advanceBy(1);
+    expect(idle.signal.reason).toBeInstanceOf(IdleTimeoutError);
+    expect((idle.signal.reason as Error).message).toBe('no token for 50ms after 5 tokens');
+    expect(clock.now()).toBe(250);
+  });
+
+  it('keeps one timer however many touches', async () => {
+    const clock = new VirtualClock();
+    const idle = new IdleTimeout(clock, 50);
+    for (let i = 0; i < 100; i++) idle.touch(i);
+    expect(clock.pendingTimers).toBe(1);
+    idle.dispose();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe('linkSignals', () => {
+  it('follows the first abort with its reason and detaches on dispose', () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const l = linkSignals([a.signal, undefined, b.signal]);
+    b.abort(new Error('b'));
+    expect((l.signal.reason as Error).message).toBe('b');
+    const l2 = linkSignals([a.signal]);
+    l2.dispose();
+    a.abort(new Error('a'));
+    expect(l2.signal.aborted).toBe(false);
+  });
+
+  it('is aborted at once when an input already is', () => {
+    const a = new AbortController();
+    a.abort(new Error('early'));
+    expect((linkSignals([a.signal]).signal.reason as Error).message).toBe('early');
+  });
+});
