@@ -1,0 +1,80 @@
+/**
+ * A closed-loop chat: turn k+1 is sent only after turn k's reply plus a think time, and its prompt carries the
+ * whole conversation so far (system prompt, earlier user messages and the assistant's actual replies).
+ */
+import type { Random } from '../../src/random.js';
+import { sample, sampleInt } from './dist.js';
+import { SYSTEM_MESSAGE, assistantMessage, sendSafely, sleepUntil, userMessage } from './session-common.js';
+import type { SessionSeat } from './session-single.js';
+import type { MixEntry } from './spec.js';
+import type { PlannedMessage, PlannedRequest, Session, SessionContext, SessionSummary } from './types.js';
+
+type MultiTurnEntry = Extract<MixEntry, { kind: 'multi-turn' }>;
+
+/** Hard cap on turns per session, so a heavy-tailed `turns` distribution cannot make one session endless. */
+export const MAX_TURNS = 1000;
+
+/** Draws a multi-turn session: the turn count, then per turn the user tokens, output tokens and think time. */
+export function multiTurnSession(entry: MultiTurnEntry, seat: SessionSeat, random: Random): Session {
+  const turns = Math.min(MAX_TURNS, sampleInt(entry.turns, random, 1));
+  const userTokens: number[] = [];
+  const outputTokens: number[] = [];
+  const thinkTimesMs: number[] = [];
+  for (let k = 0; k < turns; k++) {
+    userTokens.push(sampleInt(entry.userTokens, random, 1));
+    outputTokens.push(sampleInt(entry.outputTokens, random, 1));
+    if (k < turns - 1) thinkTimesMs.push(Math.max(0, sample(entry.thinkTimeMs, random)));
+  }
+  const plan = { kind: 'multi-turn', userTokens, outputTokens, thinkTimesMs } as const;
+  const priority = entry.priority ?? 'interactive';
+  const systemTokens = entry.systemPromptTokens ?? 0;
+  const maxContext = entry.maxContextTokens ?? Number.POSITIVE_INFINITY;
+  const abandonOnFailure = (entry.onFailure ?? 'abandon') === 'abandon';
+
+  return {
+    id: seat.id,
+    kind: 'multi-turn',
+    class: entry.name,
+    tenant: seat.tenant,
+    startAtMs: seat.startAtMs,
+    plan,
+    async run(ctx: SessionContext): Promise<SessionSummary> {
+      const messages: PlannedMessage[] = [SYSTEM_MESSAGE];
+      let context = systemTokens;
+      let intended = seat.startAtMs;
+      let failed = 0;
+      let degraded = false;
+      for (let k = 0; k < turns; k++) {
+        await sleepUntil(ctx, intended);
+        const user = userTokens[k] as number;
+        messages.push(userMessage(seat.id, `t${k}`, user));
+        context += user;
+        const request: PlannedRequest = {
+          id: `${seat.id}/t${k}`,
+          class: entry.name,
+          kind: 'chat',
+          tenant: seat.tenant,
+          priority,
+          promptTokens: Math.min(context, maxContext),
+          outputTokens: outputTokens[k] as number,
+          messages: [...messages],
+          batchable: false,
+          ...(entry.deadlineMs !== undefined ? { deadlineMs: entry.deadlineMs } : {}),
+        };
+        const reply = await sendSafely(ctx, request, intended);
+        if (reply.outcome === 'degraded') degraded = true;
+        if (!reply.ok) {
+          failed++;
+          if (abandonOnFailure) return { sent: k + 1, failed, degraded, abandoned: k < turns - 1 };
+        } else {
+          // The conversation grows by what the user actually saw, which may be less than planned.
+          context += reply.tokens;
+          messages.push(assistantMessage(reply));
+        }
+        // The next turn is due a think time after the reply arrived, measured on the context's clock.
+        if (k < turns - 1) intended = ctx.now() + (thinkTimesMs[k] as number);
+      }
+      return { sent: turns, failed, degraded, abandoned: false };
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/** A session of one request: open-loop chat, long generations, batch jobs, and repeats of those. */
+import type { Random } from '../../src/random.js';
+import { sampleInt } from './dist.js';
+import { SYSTEM_MESSAGE, sendSafely, sleepUntil, userMessage } from './session-common.js';
+import type { MixEntry } from './spec.js';
+import type { PlannedRequest, Session, SessionContext, SessionSummary } from './types.js';
+
+type SingleEntry = Extract<MixEntry, { kind: 'single' }>;
+
+/** Where a session starts and whom it belongs to. */
+export interface SessionSeat {
+  readonly id: string;
+  readonly startAtMs: number;
+  readonly tenant: string;
+}
+
+/** Draws a single-request session of class `entry` (prompt, then output length, from `random`). */
+export function singleSession(entry: SingleEntry, seat: SessionSeat, random: Random): Session {
+  const promptTokens = sampleInt(entry.promptTokens, random, 1);
+  const outputTokens = sampleInt(entry.outputTokens, random, 1);
+  const priority = entry.priority ?? 'interactive';
+  const request: PlannedRequest = {
+    id: `${seat.id}/t0`,
+    class: entry.name,
+    kind: 'chat',
+    tenant: seat.tenant,
+    priority,
+    idempotencyKey: `idem-${seat.id}`,
+    promptTokens,
+    outputTokens,
+    messages: [SYSTEM_MESSAGE, userMessage(seat.id, 't0', promptTokens)],
+    batchable: entry.batchable ?? priority === 'batch',
+    ...(entry.deadlineMs !== undefined ? { deadlineMs: entry.deadlineMs } : {}),
+  };
+  return oneShot(seat, entry.name, request);
+}
+
+/**
+ * A repeat of `original`'s request: same idempotency key, content and tenant, its own request id. Models a double
+ * submit or a client-side retry, which the engine's dedup should join or answer from its store.
+ */
+export function repeatSession(original: Session, id: string, startAtMs: number): Session {
+  if (original.plan.kind !== 'single') throw new TypeError(`repeatSession: expected a single session, got ${original.plan.kind}`);
+  const request: PlannedRequest = { ...original.plan.request, id: `${id}/t0` };
+  return oneShot({ id, startAtMs, tenant: original.tenant }, original.class, request, original.id);
+}
+
+function oneShot(seat: SessionSeat, cls: string, request: PlannedRequest, repeatOf?: string): Session {
+  return {
+    id: seat.id,
+    kind: 'single',
+    class: cls,
+    tenant: seat.tenant,
+    startAtMs: seat.startAtMs,
+    plan: repeatOf === undefined ? { kind: 'single', request } : { kind: 'single', request, repeatOf },
+    async run(ctx: SessionContext): Promise<SessionSummary> {
+      await sleepUntil(ctx, seat.startAtMs);
+      const reply = await sendSafely(ctx, request, seat.startAtMs);
+      return { sent: 1, failed: reply.ok ? 0 : 1, degraded: reply.outcome === 'degraded', abandoned: false };
+    },
+  };
+}
