@@ -160,7 +160,7 @@ describe('Recorder', () => {
     }
     const r = rec.finish(finishInput({ durationMs: 20_000, faultPhases: [{ name: 'outage', atMs: 5000, durationMs: 5000 }] }));
     expect(r.summary.recovery).toEqual([
-      { phase: 'outage', phaseEndMs: 10_000, metric: 'goodput', baseline: 4, target: 3.6, recoveryMs: 2000, metastable: false, status: 'recovered' },
+      { phase: 'outage', phaseEndMs: 10_000, metric: 'goodput', tolerancePct: 10, consecutiveBuckets: 2, baseline: 4, target: 3.6, recoveryMs: 2000, metastable: false, status: 'recovered' },
     ]);
   });
 

@@ -54,6 +54,9 @@ export interface PhaseRecovery {
   readonly phase: string;
   readonly phaseEndMs: number;
   readonly metric: RecoveryMetric;
+  /** The criteria used, so a report can state them. */
+  readonly tolerancePct: number;
+  readonly consecutiveBuckets: number;
   /** Pre-fault mean health (goodput/s or ok fraction); null without a baseline. */
   readonly baseline: number | null;
   readonly target: number | null;
@@ -99,7 +102,7 @@ export function computeRecovery(
 
   return phases.map((phase): PhaseRecovery => {
     const endMs = phase.atMs + phase.durationMs;
-    const base = { phase: phase.name, phaseEndMs: endMs, metric: o.metric };
+    const base = { phase: phase.name, phaseEndMs: endMs, metric: o.metric, tolerancePct: o.tolerancePct, consecutiveBuckets: o.consecutiveBuckets };
     const fromBucket = Math.max(0, Math.ceil((phase.atMs - o.baselineWindowMs) / bucketMs));
     let sum = 0;
     let n = 0;
