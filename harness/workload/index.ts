@@ -1,0 +1,33 @@
+/** The workload layer: specs, arrival processes, sessions and trace replay. */
+export { arrivalSchema, arrivalTimes, expectedRatePerSec, gamma, MAX_ARRIVALS, type ArrivalSpec } from './arrivals.js';
+export { buildSessions, DEFAULT_REPEAT_WINDOW, sessionId, type BuildOptions } from './build.js';
+export { distSchema, meanOf, sample, sampleInt, type DistSpec } from './dist.js';
+export * from './presets.js';
+export {
+  isTraceWorkload,
+  mixEntrySchema,
+  parseWorkload,
+  syntheticSchema,
+  traceSpecSchema,
+  traceWorkloadSchema,
+  type MixEntry,
+  type SyntheticWorkload,
+  type TraceSpec,
+  type TraceWorkload,
+  type WorkloadSpec,
+} from './spec.js';
+export {
+  loadTrace,
+  parseTrace,
+  TRACE_COLUMNS,
+  TraceFormatError,
+  TraceReadError,
+  traceStats,
+  windowTrace,
+  type Moments,
+  type TraceRow,
+  type TraceStats,
+  type TraceWindow,
+} from './trace.js';
+export * from './types.js';
+export { parseWith, toValidationError } from './validate.js';
