@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/random.js';
-import { arrivalTimes, expectedRatePerSec, gamma, type ArrivalSpec } from './arrivals.js';
+import { arrivalTimes, expectedRatePerSec, type ArrivalSpec } from './arrivals.js';
 
 function gaps(times: readonly number[]): number[] {
   return times.slice(1).map((t, i) => t - (times[i] as number));
@@ -41,16 +41,6 @@ describe('arrivalTimes', () => {
     const rate = times.length / (DURATION_MS / 1000);
     expect(Math.abs(rate - 100) / 100).toBeLessThan(0.04);
     expect(Math.abs(cv(gaps(times)) - target) / target).toBeLessThan(0.08);
-  });
-
-  it('gamma(): sample mean equals the shape, for shapes below and above 1', () => {
-    for (const shape of [0.1, 0.7, 1, 3.5]) {
-      const r = new Random(`g${shape}`);
-      let sum = 0;
-      const n = 100_000;
-      for (let i = 0; i < n; i++) sum += gamma(shape, r);
-      expect(Math.abs(sum / n - shape) / shape).toBeLessThan(0.03);
-    }
   });
 
   it('ramp: the count per window follows the linear rate, then holds at the end rate', () => {

@@ -3,6 +3,7 @@
  * Every process turns a spec and a seeded stream into sorted arrival times in [0, durationMs).
  */
 import { z } from 'zod';
+import { standardGamma } from '../../sim/distributions.js';
 import { ValidationError } from '../../src/errors.js';
 import type { Random } from '../../src/random.js';
 
@@ -63,7 +64,7 @@ export function arrivalTimes(spec: ArrivalSpec, random: Random, durationMs: numb
     case 'gamma': {
       const shape = 1 / (spec.cv * spec.cv);
       const scale = 1000 / spec.ratePerSec / shape;
-      return renewal(() => gamma(shape, random) * scale, durationMs);
+      return renewal(() => standardGamma(shape, random) * scale, durationMs);
     }
     case 'ramp': {
       const at = spec.atMs ?? 0;
@@ -132,29 +133,6 @@ function thinned(rateAt: (t: number) => number, maxPerSec: number, random: Rando
     }
   }
   return out;
-}
-
-/**
- * A Gamma(shape, 1) draw: Marsaglia–Tsang for shape >= 1; for shape < 1 the boost Gamma(shape + 1) * U^(1/shape),
- * computed in log space so very bursty settings (cv 10, shape 0.01) underflow to 0 gaps instead of NaN.
- */
-export function gamma(shape: number, random: Random): number {
-  if (shape < 1) {
-    let u = 0;
-    while (u === 0) u = random.next();
-    return Math.exp(Math.log(gamma(shape + 1, random)) + Math.log(u) / shape);
-  }
-  const d = shape - 1 / 3;
-  const c = 1 / Math.sqrt(9 * d);
-  for (;;) {
-    const x = random.normal();
-    const v0 = 1 + c * x;
-    if (v0 <= 0) continue;
-    const v = v0 * v0 * v0;
-    const u = random.next();
-    if (u < 1 - 0.0331 * x ** 4) return d * v;
-    if (u > 0 && Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-  }
 }
 
 function guard(n: number): void {

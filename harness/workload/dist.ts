@@ -1,101 +1,59 @@
 /**
- * Seeded distributions for the workload's lengths (tokens, turns, retrievers) and think times.
- * A small local helper: the workload needs only a few shapes, each JSON-describable and validated with zod.
+ * Distributions for the workload's lengths (tokens, turns, retrievers) and think times. The shapes are the mock
+ * GPU's `DistributionSpec` (sim/distributions.ts), so a scenario speaks one distribution language; the workload adds
+ * a bare-number shorthand and a `bounded` wrapper, because lengths have hard limits (a max_tokens cap, a context
+ * window) that a heavy-tailed shape alone would overshoot.
  */
 import { z } from 'zod';
+import { distributionSpecSchema, meanOf as distributionMean, sampler, type DistributionSpec } from '../../sim/distributions.js';
 import type { Random } from '../../src/random.js';
 
-// zod 4's z.number() already rejects NaN and ±Infinity.
-const finite = z.number();
-const nonNeg = z.number().min(0);
-
-/**
- * A distribution, as JSON. A bare number is a constant. Every shape accepts optional `min`/`max` clamps, applied
- * after the draw (so a clamped normal has a spike at its bound, which is what a token limit does to real lengths).
- * - `constant`: always `value`.
- * - `uniform`: uniform in [min, max].
- * - `normal`: mean and standard deviation.
- * - `exponential`: with the given mean.
- * - `lognormal`: `median` and `sigma` (the standard deviation of the log); heavy right tail, like real token lengths.
- * - `empirical`: one of `values`, with optional `weights` (uniform when absent).
- */
-export const distSchema = z.union([
-  nonNeg,
-  z.object({ kind: z.literal('constant'), value: finite }).strict(),
-  z
-    .object({ kind: z.literal('uniform'), min: finite, max: finite })
-    .strict()
-    .refine((d) => d.max >= d.min, { message: 'max >= min', path: ['max'] }),
-  z.object({ kind: z.literal('normal'), mean: finite, stdDev: nonNeg, min: finite.optional(), max: finite.optional() }).strict(),
-  z.object({ kind: z.literal('exponential'), mean: nonNeg, min: finite.optional(), max: finite.optional() }).strict(),
-  z
-    .object({ kind: z.literal('lognormal'), median: z.number().positive(), sigma: nonNeg, min: finite.optional(), max: finite.optional() })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('empirical'),
-      values: z.array(finite).min(1),
-      weights: z.array(nonNeg).optional(),
-    })
-    .strict()
-    .refine((d) => d.weights === undefined || d.weights.length === d.values.length, {
-      message: 'as many weights as values',
-      path: ['weights'],
-    }),
-]);
-
-/** A distribution spec; see {@link distSchema}. */
-export type DistSpec = z.infer<typeof distSchema>;
-
-/** One draw from `spec`, using `random`. Pure given the stream's state. */
-export function sample(spec: DistSpec, random: Random): number {
-  if (typeof spec === 'number') return spec;
-  switch (spec.kind) {
-    case 'constant':
-      return spec.value;
-    case 'uniform':
-      return random.uniform(spec.min, spec.max);
-    case 'normal':
-      return clamp(random.normal(spec.mean, spec.stdDev), spec.min, spec.max);
-    case 'exponential':
-      return clamp(random.exponential(spec.mean), spec.min, spec.max);
-    case 'lognormal':
-      return clamp(spec.median * Math.exp(random.normal(0, spec.sigma)), spec.min, spec.max);
-    case 'empirical': {
-      const i = spec.weights === undefined ? random.int(0, spec.values.length - 1) : random.weightedIndex(spec.weights);
-      return spec.values[i] as number;
-    }
-  }
+/** A shape clamped to [min, max] after the draw (a clamp puts the tail's mass on the bound, as a token cap does). */
+export interface BoundedSpec {
+  readonly kind: 'bounded';
+  readonly dist: DistributionSpec;
+  readonly min?: number;
+  readonly max?: number;
 }
 
-/** A draw rounded to an integer and clamped to at least `min` (token counts, turns). @default min 0 */
+const boundedSchema = z
+  .object({ kind: z.literal('bounded'), dist: distributionSpecSchema, min: z.number().optional(), max: z.number().optional() })
+  .strict()
+  .refine((d) => d.min === undefined || d.max === undefined || d.max >= d.min, { message: 'max >= min', path: ['max'] });
+
+/**
+ * A workload distribution, as JSON: a non-negative number (a constant), any `DistributionSpec` of
+ * sim/distributions.ts (`constant`, `uniform`, `normal`, `lognormal`, `pareto`, `exponential`, `gamma`, `mixture`,
+ * `empirical`), or `{ kind: 'bounded', dist, min?, max? }`.
+ */
+export type DistSpec = number | DistributionSpec | BoundedSpec;
+
+export const distSchema: z.ZodType<DistSpec> = z.union([z.number().min(0), boundedSchema, distributionSpecSchema]);
+
+/** One draw from `spec`, using `random`. */
+export function sample(spec: DistSpec, random: Random): number {
+  if (typeof spec === 'number') return spec;
+  if (spec.kind === 'bounded') {
+    const x = sample(spec.dist, random);
+    if (spec.min !== undefined && x < spec.min) return spec.min;
+    if (spec.max !== undefined && x > spec.max) return spec.max;
+    return x;
+  }
+  return sampler(spec, random)();
+}
+
+/** A draw rounded to an integer and raised to at least `min` (token counts, turns). @default min 0 */
 export function sampleInt(spec: DistSpec, random: Random, min = 0): number {
   return Math.max(min, Math.round(sample(spec, random)));
 }
 
-/** The mean of `spec` before clamping (exact for every shape; clamps are ignored). */
+/** The analytic mean of `spec`, ignoring bounds and truncation. */
 export function meanOf(spec: DistSpec): number {
   if (typeof spec === 'number') return spec;
-  switch (spec.kind) {
-    case 'constant':
-      return spec.value;
-    case 'uniform':
-      return (spec.min + spec.max) / 2;
-    case 'normal':
-    case 'exponential':
-      return spec.mean;
-    case 'lognormal':
-      return spec.median * Math.exp((spec.sigma * spec.sigma) / 2);
-    case 'empirical': {
-      const w = spec.weights ?? spec.values.map(() => 1);
-      const total = w.reduce((a, b) => a + b, 0);
-      return spec.values.reduce((a, v, i) => a + v * (w[i] as number), 0) / total;
-    }
-  }
+  return spec.kind === 'bounded' ? meanOf(spec.dist) : distributionMean(spec);
 }
 
-function clamp(x: number, min: number | undefined, max: number | undefined): number {
-  if (min !== undefined && x < min) return min;
-  if (max !== undefined && x > max) return max;
-  return x;
+/** `dist` clamped to [min, max]. */
+export function bounded(dist: DistributionSpec, min?: number, max?: number): BoundedSpec {
+  return { kind: 'bounded', dist, ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
 }

@@ -1,7 +1,7 @@
 /** The workload layer: specs, arrival processes, sessions and trace replay. */
-export { arrivalSchema, arrivalTimes, expectedRatePerSec, gamma, MAX_ARRIVALS, type ArrivalSpec } from './arrivals.js';
+export { arrivalSchema, arrivalTimes, expectedRatePerSec, MAX_ARRIVALS, type ArrivalSpec } from './arrivals.js';
 export { buildSessions, DEFAULT_REPEAT_WINDOW, sessionId, type BuildOptions } from './build.js';
-export { distSchema, meanOf, sample, sampleInt, type DistSpec } from './dist.js';
+export { bounded, distSchema, meanOf, sample, sampleInt, type BoundedSpec, type DistSpec } from './dist.js';
 export * from './presets.js';
 export {
   isTraceWorkload,

@@ -2,6 +2,7 @@
  * Ready-made mix classes and workloads, for scenarios and examples. Token shapes are rough fits to the Azure 2023
  * conversation trace (prompt median ~1,000, output median ~130, both heavy-tailed) scaled to a laptop run.
  */
+import { bounded } from './dist.js';
 import type { MixEntry, SyntheticWorkload } from './spec.js';
 
 /** Short interactive chat: one request, modest prompt and answer. */
@@ -9,8 +10,8 @@ export const SHORT_CHAT: MixEntry = {
   name: 'chat',
   weight: 1,
   kind: 'single',
-  promptTokens: { kind: 'lognormal', median: 400, sigma: 0.8, min: 16, max: 8000 },
-  outputTokens: { kind: 'lognormal', median: 130, sigma: 0.8, min: 8, max: 1000 },
+  promptTokens: bounded({ kind: 'lognormal', median: 400, sigma: 0.8 }, 16, 8000),
+  outputTokens: bounded({ kind: 'lognormal', median: 130, sigma: 0.8 }, 8, 1000),
 };
 
 /** A long generation: exactly 5,000 output tokens. */
@@ -18,7 +19,7 @@ export const LONG_GENERATION: MixEntry = {
   name: 'long-gen',
   weight: 1,
   kind: 'single',
-  promptTokens: { kind: 'lognormal', median: 600, sigma: 0.5, min: 32, max: 4000 },
+  promptTokens: bounded({ kind: 'lognormal', median: 600, sigma: 0.5 }, 32, 4000),
   outputTokens: 5000,
 };
 
@@ -29,8 +30,8 @@ export const BATCH_JOB: MixEntry = {
   kind: 'single',
   priority: 'batch',
   batchable: true,
-  promptTokens: { kind: 'lognormal', median: 1000, sigma: 0.6, min: 32, max: 8000 },
-  outputTokens: { kind: 'lognormal', median: 200, sigma: 0.6, min: 8, max: 2000 },
+  promptTokens: bounded({ kind: 'lognormal', median: 1000, sigma: 0.6 }, 32, 8000),
+  outputTokens: bounded({ kind: 'lognormal', median: 200, sigma: 0.6 }, 8, 2000),
 };
 
 /** A closed-loop conversation of 2 to 6 turns with a few seconds of think time. */
@@ -39,10 +40,10 @@ export const MULTI_TURN_CHAT: MixEntry = {
   weight: 1,
   kind: 'multi-turn',
   turns: { kind: 'uniform', min: 2, max: 6 },
-  thinkTimeMs: { kind: 'lognormal', median: 4000, sigma: 0.6, min: 500, max: 30_000 },
+  thinkTimeMs: bounded({ kind: 'lognormal', median: 4000, sigma: 0.6 }, 500, 30_000),
   systemPromptTokens: 200,
-  userTokens: { kind: 'lognormal', median: 80, sigma: 0.7, min: 4, max: 2000 },
-  outputTokens: { kind: 'lognormal', median: 150, sigma: 0.7, min: 8, max: 1000 },
+  userTokens: bounded({ kind: 'lognormal', median: 80, sigma: 0.7 }, 4, 2000),
+  outputTokens: bounded({ kind: 'lognormal', median: 150, sigma: 0.7 }, 8, 1000),
   maxContextTokens: 16_000,
 };
 
@@ -51,10 +52,10 @@ export const AGENT: MixEntry = {
   name: 'agent',
   weight: 1,
   kind: 'agent',
-  planner: { promptTokens: { kind: 'lognormal', median: 500, sigma: 0.4, min: 50 }, outputTokens: { kind: 'uniform', min: 40, max: 120 } },
+  planner: { promptTokens: bounded({ kind: 'lognormal', median: 500, sigma: 0.4 }, 50), outputTokens: { kind: 'uniform', min: 40, max: 120 } },
   retrievers: { kind: 'uniform', min: 2, max: 6 },
   retriever: { inputs: { kind: 'uniform', min: 1, max: 4 }, inputTokens: { kind: 'uniform', min: 16, max: 256 }, retrievedTokens: { kind: 'uniform', min: 200, max: 800 } },
-  summarizer: { promptTokens: 150, outputTokens: { kind: 'lognormal', median: 250, sigma: 0.5, min: 20, max: 1500 } },
+  summarizer: { promptTokens: 150, outputTokens: bounded({ kind: 'lognormal', median: 250, sigma: 0.5 }, 20, 1500) },
 };
 
 /** `entry` with another weight. */

@@ -69,6 +69,10 @@ describe('parseWorkload', () => {
     (wrongType.mix[0] as Record<string, unknown>).promptTokens = 'lots';
     expect(errorOf(wrongType)).toBe('workload.mix[0].promptTokens: expected a number or an object, got "lots"');
 
+    const badKind = valid();
+    (badKind.mix[1] as Record<string, unknown>).thinkTimeMs = { kind: 'weibull', scale: 3 };
+    expect(errorOf(badKind)).toMatch(/^workload\.mix\[1\]\.thinkTimeMs\.kind: expected one of "bounded" \| "constant" .* got "weibull"$/);
+
     const badUniform = valid();
     (badUniform.mix[0] as Record<string, unknown>).outputTokens = { kind: 'uniform', min: 50, max: 10 };
     expect(errorOf(badUniform)).toBe('workload.mix[0].outputTokens.max: expected max >= min, got 10');

@@ -28,6 +28,9 @@ export function toValidationError(issue: Issue, input: unknown, root: string, ba
       const expected = [...new Set(rootTypes.map((t) => typeName(t as string)))].join(' or ');
       return new ValidationError(render(root, path), expected, valueAt(input, path));
     }
+    // A bad `kind`: every object branch rejected its discriminator. List every kind any branch would accept.
+    const kinds = discriminatorOptions(issue.errors);
+    if (kinds !== undefined) return new ValidationError(render(root, [...path, kinds.key]), `one of ${kinds.values.map((v) => JSON.stringify(v)).join(' | ')}`, valueAt(input, [...path, kinds.key]));
     const best = [...issue.errors].sort((a, b) => depth(b) - depth(a) || a.length - b.length)[0];
     const first = best?.[0];
     if (first !== undefined) return toValidationError(first, input, root, path);
@@ -37,6 +40,21 @@ export function toValidationError(issue: Issue, input: unknown, root: string, ba
     return new ValidationError(render(root, [...path, key]), 'no such field (check the spelling)', valueAt(input, [...path, key]));
   }
   return new ValidationError(render(root, path), expectedOf(issue), valueAt(input, path));
+}
+
+function discriminatorOptions(branches: ReadonlyArray<readonly Issue[]>): { key: PropertyKey; values: unknown[] } | undefined {
+  let key: PropertyKey | undefined;
+  const values: unknown[] = [];
+  for (const branch of branches) {
+    for (const i of branch) {
+      if (i.path.length !== 1) continue;
+      if (i.code === 'invalid_value') values.push(...i.values);
+      else if (i.code === 'invalid_union' && 'options' in i && Array.isArray(i.options)) values.push(...(i.options as unknown[]));
+      else continue;
+      key = i.path[0];
+    }
+  }
+  return key === undefined ? undefined : { key, values: [...new Set(values)] };
 }
 
 function depth(branch: readonly Issue[]): number {
@@ -65,7 +83,8 @@ function expectedOf(issue: Issue): string {
       if ('options' in issue && Array.isArray(issue.options)) return `one of ${issue.options.map((v) => JSON.stringify(v)).join(' | ')}`;
       return 'a valid value';
     case 'custom':
-      return issue.message;
+      // Refinements here say what they want ("max >= min"); some add a leading "expected", which the error adds too.
+      return issue.message.replace(/^expected /, '');
     default:
       return issue.message;
   }
