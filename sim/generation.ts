@@ -1,0 +1,286 @@
+/**
+ * One admitted generation's event stream: tokens arrive from the GPU at step ends, pass through the request's
+ * delivery faults (TTFT delay, per-chunk jitter, stall, disconnect) and are pulled by a transport as
+ * `GenerationEvent`s. Tokens that became visible since the last pull are coalesced into one chunk, so a slow
+ * consumer gets bigger chunks, never a backlog of events. No timer is used unless a delivery fault needs one.
+ */
+import { abortReason } from '../src/errors.js';
+import type { Clock, Timer } from '../src/time/clock.js';
+import type { SeqSink } from './gpu.js';
+import { tokensText } from './tokens.js';
+import type { DisconnectForm, GenerationEvent } from './types.js';
+
+/** How a generation ended. */
+export type GenerationOutcome = 'stop' | 'length' | 'disconnect' | 'aborted' | 'crashed';
+
+/** Delivery faults of one generation. */
+export interface DeliveryOptions {
+  /** Request key of the token text (sim/tokens.ts `requestKey`). */
+  readonly key: number;
+  readonly startIndex: number;
+  readonly endIndex: number;
+  readonly promptTokens: number;
+  readonly finishReason: 'stop' | 'length';
+  readonly ttftDelayMs: number;
+  readonly jitterMs: (() => number) | undefined;
+  readonly disconnect: { readonly afterTokens?: number; readonly afterMs?: number; readonly form: DisconnectForm } | undefined;
+  readonly stall: { readonly afterTokens: number; readonly forMs?: number } | undefined;
+  /** Record per-token gaps for the `request-done` event. */
+  readonly recordItl: boolean;
+}
+
+/** What the owner learns when the generation ends. */
+export interface GenerationEnd {
+  readonly outcome: GenerationOutcome;
+  /** Tokens made visible to the client (absolute index after the last one). */
+  readonly deliveredTo: number;
+  /** Output tokens the GPU computed for this generation and never delivered. */
+  readonly undelivered: number;
+  readonly firstTokenMs: number | undefined;
+  readonly endMs: number;
+  readonly itlMs: number[] | undefined;
+}
+
+const DONE: IteratorResult<GenerationEvent> = { value: undefined, done: true };
+
+/** The stream of one generation; it is the GPU's sink for the sequence. */
+export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent> {
+  /** Tokens computed by the GPU (absolute index after the last). */
+  private computedTo: number;
+  /** Tokens visible to the consumer. */
+  private visibleTo: number;
+  /** Tokens already handed out in an event. */
+  private pulledTo: number;
+  /** Visibility cap from a stall or a disconnect (absolute). */
+  private stallAt: number;
+  private readonly disconnectAt: number;
+  private terminal: GenerationEvent | undefined;
+  private error: Error | undefined;
+  private finished = false;
+  private ended = false;
+  private waiter: ((r: IteratorResult<GenerationEvent>) => void) | undefined;
+  private failWaiter: ((e: Error) => void) | undefined;
+  private readonly timers: Timer[] = [];
+  /** Pending timed deliveries: visible-up-to values and their times (FIFO). */
+  private readonly pendingTo: number[] = [];
+  private readonly pendingAt: number[] = [];
+  private pendingHead = 0;
+  private pendingTimer: Timer | undefined;
+  private lastDeliverAt = 0;
+  private firstTokenMs: number | undefined;
+  private lastTokenMs = 0;
+  private readonly itl: number[] | undefined;
+  private readonly delayed: boolean;
+  private stallArmed = false;
+  /** Tokens whose delivery is due (visible but for the caps). */
+  private dueTo: number;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly o: DeliveryOptions,
+    private readonly signal: AbortSignal,
+    /** Called once when the stream ends; the owner releases the GPU sequence and counts waste. */
+    private readonly onEnd: (end: GenerationEnd) => void,
+  ) {
+    this.computedTo = this.visibleTo = this.pulledTo = this.dueTo = o.startIndex;
+    this.stallAt = o.stall === undefined ? Infinity : o.startIndex + o.stall.afterTokens;
+    this.disconnectAt = o.disconnect?.afterTokens === undefined ? Infinity : o.startIndex + o.disconnect.afterTokens;
+    this.delayed = o.ttftDelayMs > 0 || o.jitterMs !== undefined;
+    this.itl = o.recordItl ? [] : undefined;
+    this.lastDeliverAt = clock.now();
+    if (o.disconnect?.afterMs !== undefined) {
+      this.timers.push(clock.setTimer(o.disconnect.afterMs, () => this.disconnect(), 'mock-disconnect'));
+    }
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token.
+    queueMicrotask(() => this.checkCaps());
+  }
+
+  // ---- GPU side (SeqSink) ----
+
+  onToken(index: number): void {
+    if (this.ended) return;
+    this.computedTo = index + 1;
+    if (!this.delayed) this.reveal(this.computedTo);
+    else this.schedule(this.computedTo);
+  }
+
+  onFinish(): void {
+    if (this.ended) return;
+    this.finished = true;
+    if (!this.delayed) this.checkCaps();
+    // With delays, the done event follows the last timed delivery (see reveal).
+  }
+
+  onDrop(): void {
+    this.end('crashed', { type: 'disconnect', form: 'reset', tokensSent: this.visibleTo });
+  }
+
+  // ---- consumer side ----
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerationEvent> {
+    return {
+      next: () => this.next(),
+      return: () => {
+        // The consumer walked away (a closed socket, a broken loop): free the GPU as an abort would.
+        if (!this.ended) this.end('aborted', undefined);
+        this.terminal = undefined;
+        return Promise.resolve(DONE);
+      },
+    };
+  }
+
+  private next(): Promise<IteratorResult<GenerationEvent>> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    const ready = this.take();
+    if (ready !== undefined) return Promise.resolve(ready);
+    return new Promise((resolve, reject) => {
+      this.waiter = resolve;
+      this.failWaiter = reject;
+    });
+  }
+
+  /** The next result if one is ready: a chunk of newly visible tokens, then the terminal event, then done. */
+  private take(): IteratorResult<GenerationEvent> | undefined {
+    if (this.pulledTo < this.visibleTo) {
+      const index = this.pulledTo;
+      const count = this.visibleTo - index;
+      this.pulledTo = this.visibleTo;
+      return { value: { type: 'tokens', index, count, text: tokensText(this.o.key, index, count) }, done: false };
+    }
+    if (this.terminal !== undefined) {
+      const value = this.terminal;
+      this.terminal = undefined;
+      return { value, done: false };
+    }
+    if (this.ended && this.error === undefined) return DONE;
+    return undefined;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (w === undefined) return;
+    if (this.error !== undefined) {
+      const f = this.failWaiter as (e: Error) => void;
+      this.waiter = this.failWaiter = undefined;
+      f(this.error);
+      return;
+    }
+    const r = this.take();
+    if (r === undefined) return;
+    this.waiter = this.failWaiter = undefined;
+    w(r);
+  }
+
+  // ---- delivery ----
+
+  private schedule(upTo: number): void {
+    const now = this.clock.now();
+    const extra = this.firstTokenMs === undefined && this.pendingTo.length === this.pendingHead ? this.o.ttftDelayMs : 0;
+    const at = Math.max(this.lastDeliverAt, now + extra + (this.o.jitterMs?.() ?? 0));
+    this.lastDeliverAt = at;
+    if (at <= now && this.pendingHead === this.pendingTo.length) {
+      this.reveal(upTo);
+      return;
+    }
+    this.pendingTo.push(upTo);
+    this.pendingAt.push(at);
+    if (this.pendingTimer === undefined) this.armPending();
+  }
+
+  private armPending(): void {
+    const at = this.pendingAt[this.pendingHead] as number;
+    this.pendingTimer = this.clock.setTimer(at - this.clock.now(), this.onPending, 'mock-delivery');
+  }
+
+  private readonly onPending = (): void => {
+    this.pendingTimer = undefined;
+    const now = this.clock.now();
+    let upTo = this.visibleTo;
+    while (this.pendingHead < this.pendingTo.length && (this.pendingAt[this.pendingHead] as number) <= now) {
+      upTo = this.pendingTo[this.pendingHead++] as number;
+    }
+    if (this.pendingHead === this.pendingTo.length) {
+      this.pendingTo.length = this.pendingAt.length = this.pendingHead = 0;
+    } else this.armPending();
+    this.reveal(upTo);
+  };
+
+  /** Makes tokens up to `upTo` visible, within the stall and disconnect caps. */
+  private reveal(upTo: number): void {
+    if (this.ended) return;
+    if (upTo > this.dueTo) this.dueTo = upTo;
+    const to = Math.min(upTo, this.stallAt, this.disconnectAt);
+    if (to > this.visibleTo) {
+      const now = this.clock.now();
+      if (this.firstTokenMs === undefined) this.firstTokenMs = now;
+      else if (this.itl !== undefined) {
+        const gap = (now - this.lastTokenMs) / (to - this.visibleTo);
+        for (let i = this.visibleTo; i < to; i++) this.itl.push(gap);
+      }
+      this.lastTokenMs = now;
+      this.visibleTo = to;
+    }
+    this.checkCaps();
+    this.wake();
+  }
+
+  private checkCaps(): void {
+    if (this.ended) return;
+    if (this.visibleTo >= this.disconnectAt) {
+      this.disconnect();
+      return;
+    }
+    if (this.visibleTo >= this.stallAt && this.stallAt < this.o.endIndex) {
+      // Stalled: the connection stays open and nothing more is sent, until `forMs` passes (if given) or an abort.
+      const forMs = this.o.stall?.forMs;
+      if (forMs !== undefined && !this.stallArmed) {
+        this.stallArmed = true;
+        this.timers.push(
+          this.clock.setTimer(forMs, () => {
+            this.stallAt = Infinity;
+            this.reveal(this.dueTo);
+          }, 'mock-stall'),
+        );
+      }
+      return;
+    }
+    if (this.finished && this.visibleTo >= this.o.endIndex && this.pendingHead === this.pendingTo.length) {
+      this.end(this.o.finishReason, {
+        type: 'done',
+        promptTokens: this.o.promptTokens,
+        completionTokens: this.o.endIndex - this.o.startIndex,
+        finishReason: this.o.finishReason,
+      });
+    }
+  }
+
+  private disconnect(): void {
+    if (this.ended) return;
+    this.end('disconnect', { type: 'disconnect', form: this.o.disconnect?.form ?? 'reset', tokensSent: this.visibleTo });
+  }
+
+  private readonly onAbort = (): void => {
+    if (this.ended) return;
+    this.error = abortReason(this.signal);
+    this.end('aborted', undefined);
+  };
+
+  private end(outcome: GenerationOutcome, terminal: GenerationEvent | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.terminal = terminal;
+    for (const t of this.timers) t.cancel();
+    this.pendingTimer?.cancel();
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.onEnd({
+      outcome,
+      deliveredTo: this.visibleTo,
+      undelivered: outcome === 'stop' || outcome === 'length' ? 0 : this.computedTo - this.visibleTo,
+      firstTokenMs: this.firstTokenMs,
+      endMs: this.clock.now(),
+      itlMs: this.itl,
+    });
+    this.wake();
+  }
+}
