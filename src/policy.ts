@@ -40,8 +40,8 @@ const queueSchema = z.strictObject({
   capacity: int(1).default(1000),
   /** @default 'fifo' */
   order: z.enum(['fifo', 'lifo-under-overload']).default('fifo'),
-  /** Queue fill fraction at which `lifo-under-overload` switches to LIFO. @default 0.5 */
-  lifoThreshold: ratio().default(0.5),
+  /** Fraction of `capacity` (eligible items) above which `lifo-under-overload` serves newest first. @default 0.5 */
+  lifoThresholdRatio: ratio().default(0.5),
   /** CoDel-like shedding on queue wait. @default false */
   codelEnabled: z.boolean().default(false),
   /** @default 100 */

@@ -1,0 +1,145 @@
+import type { Policy } from '../policy.js';
+import type { Random } from '../random.js';
+import type { Clock } from '../time/clock.js';
+import type { EmbeddingRequest, ModelClient, ModelRequest } from '../upstream/model-client.js';
+import type { BreakerState, BreakerStateChange } from './breaker.js';
+import type { Priority } from './queue.js';
+import type { GiveUpReason } from './retry.js';
+
+/** What the Engine is built from. */
+export interface EngineDeps {
+  readonly clock: Clock;
+  /** The engine derives its own streams (`engine/backoff`), so other components' numbers do not shift. */
+  readonly random: Random;
+  readonly policy: Policy;
+  readonly primary: ModelClient;
+  readonly fallback?: ModelClient;
+}
+
+/** One chunk delivered to the caller. Every token is delivered exactly once, in order. */
+export interface TokenChunk {
+  readonly index: number;
+  readonly count: number;
+  readonly text: string;
+  readonly atMs: number;
+}
+
+/** One request to the engine. */
+export interface EngineRequest {
+  readonly id: string;
+  /** Per-tenant rate limits apply to this key. */
+  readonly tenant?: string;
+  /** @default 'interactive' */
+  readonly priority?: Priority;
+  /** Requests with the same key join the in-flight twin or get its stored result (when dedup is on). */
+  readonly idempotencyKey?: string;
+  readonly modelHint?: 'primary' | 'fallback';
+  readonly kind: 'chat' | 'embedding';
+  /** The chat request (for kind `chat`). */
+  readonly request?: ModelRequest;
+  /** The embeddings request (for kind `embedding`). */
+  readonly embedding?: EmbeddingRequest;
+  /** Overall deadline, relative to submit. Always honoured; without it the policy's `deadline` applies. */
+  readonly deadlineMs?: number;
+  /** May be batched with others (embeddings only). */
+  readonly batchable?: boolean;
+  readonly onTokens?: (chunk: TokenChunk) => void;
+}
+
+export const OUTCOMES = ['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Why a request was shed without being served. */
+export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel';
+
+/** How one request ended. Exactly one per request. */
+export interface EngineResult {
+  readonly id: string;
+  readonly outcome: Outcome;
+  /** Set with outcome `degraded`: served by the fallback, partially, or with trimmed context. */
+  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed';
+  readonly error?: { readonly code: string; readonly message: string };
+  /** Text delivered (the partial text for a failure after some tokens). */
+  readonly text: string;
+  /** Tokens delivered. */
+  readonly tokens: number;
+  readonly model: 'primary' | 'fallback';
+  /** Passes through the attempt loop (a breaker refusal counts; a dedup join makes none). */
+  readonly attempts: number;
+  /** Upstream calls made for this request (a batch counts once for each request in it). */
+  readonly upstreamCalls: number;
+  /** Attempts that resumed a stream (`resumeFrom` > 0). */
+  readonly resumes: number;
+  /** Time spent eligible and waiting for a concurrency slot. */
+  readonly queuedMs: number;
+  /** Time spent waiting between attempts. */
+  readonly backoffMs: number;
+  readonly firstTokenAtMs?: number;
+  readonly endAtMs: number;
+  /** On `shed` (and breaker refusals): when to try again. */
+  readonly retryAfterMs?: number;
+  readonly deduped?: 'joined' | 'cached';
+  /** For kind `embedding`: one vector per input. */
+  readonly embeddings?: ReadonlyArray<readonly number[]>;
+}
+
+/** Typed engine events. Listeners run synchronously; keep them cheap. */
+export type EngineEvent =
+  | { readonly type: 'shed'; readonly id: string; readonly reason: ShedReason; readonly retryAfterMs?: number; readonly atMs: number }
+  | { readonly type: 'attempt'; readonly id: string; readonly attempt: number; readonly model: 'primary' | 'fallback'; readonly resumeFrom?: number; readonly atMs: number }
+  | { readonly type: 'attempt-failed'; readonly id: string; readonly attempt: number; readonly model: 'primary' | 'fallback'; readonly code: string; readonly atMs: number }
+  | {
+      readonly type: 'retry';
+      readonly id: string;
+      /** The attempt that failed. */
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim';
+      readonly code: string;
+      /** Waits holding its slot, or gave it back and re-queued. */
+      readonly holdsSlot: boolean;
+      readonly atMs: number;
+    }
+  | { readonly type: 'give-up'; readonly id: string; readonly reason: GiveUpReason | 'breaker-open'; readonly code: string; readonly atMs: number }
+  | ({ readonly type: 'breaker-state' } & BreakerStateChange)
+  | { readonly type: 'limit'; readonly limit: number; readonly atMs: number }
+  | { readonly type: 'batch'; readonly model: 'primary' | 'fallback'; readonly size: number; readonly atMs: number }
+  | { readonly type: 'done'; readonly result: EngineResult };
+
+/** Engine-wide counters (monotonic). */
+export interface EngineCounters {
+  submitted: number;
+  ok: number;
+  degraded: number;
+  shed: number;
+  failed: number;
+  timeout: number;
+  cancelled: number;
+  attempts: number;
+  /** Real upstream calls: a batch counts once. */
+  upstreamCalls: number;
+  retries: number;
+  resumes: number;
+  budgetDenied: number;
+  breakerRejected: number;
+  fallbacks: number;
+  contextTrims: number;
+  dedupJoined: number;
+  dedupCached: number;
+  batches: number;
+  tokensDelivered: number;
+  /** Tokens received again after a restart and not delivered (already seen by the caller). */
+  tokensDiscarded: number;
+}
+
+/** A point-in-time view of the engine. */
+export interface EngineSnapshot {
+  readonly queueDepth: number;
+  readonly inFlight: number;
+  readonly concurrencyLimit: number;
+  readonly breaker: BreakerState;
+  readonly budgetLevel: number | undefined;
+  /** Requests submitted and not yet finished. */
+  readonly active: number;
+  readonly counters: Readonly<EngineCounters>;
+}

@@ -1,0 +1,100 @@
+import type { ModelRequest } from '../upstream/model-client.js';
+import type { EngineRequest, EngineResult, Outcome, TokenChunk } from './engine-types.js';
+import type { Priority } from './queue.js';
+
+/**
+ * One request's progress through the engine: what the caller has been given (tokens are delivered exactly
+ * once, in order, whatever the upstream repeats), the counts that end up in its result, and its fan-out to
+ * dedup joiners.
+ */
+export class Job {
+  readonly priority: Priority;
+  /** The chat request as it will next be sent (trimmed after a context-length rejection). */
+  request: ModelRequest | undefined;
+  /** Tokens delivered to the caller: the next expected index. */
+  delivered = 0;
+  /** Characters delivered (aligns a restarted stream with what was already delivered). */
+  deliveredChars = 0;
+  private readonly chunks: string[] = [];
+  /** The model that produced the delivered tokens (a stream cannot switch models midway). */
+  model: 'primary' | 'fallback' = 'primary';
+  attempts = 0;
+  upstreamCalls = 0;
+  resumes = 0;
+  queuedMs = 0;
+  backoffMs = 0;
+  firstTokenAtMs: number | undefined;
+  /** Served by the fallback because the primary's breaker refused. */
+  viaFallback = false;
+  contextTrimmed = false;
+  embeddings: ReadonlyArray<readonly number[]> | undefined;
+  /** Extra token listeners (dedup joiners). */
+  private listeners: Array<(c: TokenChunk) => void> | undefined;
+
+  constructor(readonly req: EngineRequest, readonly submitMs: number) {
+    this.priority = req.priority ?? 'interactive';
+    this.request = req.request;
+  }
+
+  /** Tokens are locked to a model once any were delivered. */
+  get lockedTo(): 'primary' | 'fallback' | undefined {
+    return this.delivered > 0 ? this.model : undefined;
+  }
+
+  get text(): string {
+    return this.chunks.join('');
+  }
+
+  /** Gives new tokens to the caller and any joiners. */
+  deliver(index: number, count: number, text: string, atMs: number): void {
+    this.delivered = index + count;
+    this.deliveredChars += text.length;
+    this.chunks.push(text);
+    this.firstTokenAtMs ??= atMs;
+    const on = this.req.onTokens;
+    if (on === undefined && this.listeners === undefined) return;
+    const chunk: TokenChunk = { index, count, text, atMs };
+    on?.(chunk);
+    if (this.listeners !== undefined) for (const l of this.listeners) l(chunk);
+  }
+
+  /** Records tokens the caller already received elsewhere (from a dedup twin), without delivering them again. */
+  seed(count: number, text: string, model: 'primary' | 'fallback', firstTokenAtMs: number | undefined): void {
+    this.delivered = count;
+    this.deliveredChars = text.length;
+    this.chunks.length = 0;
+    this.chunks.push(text);
+    this.model = model;
+    this.firstTokenAtMs = firstTokenAtMs;
+  }
+
+  /** Follows this job's tokens from the start: replays what was delivered, then streams the rest. */
+  follow(listener: (c: TokenChunk) => void, atMs: number): () => void {
+    if (this.delivered > 0) listener({ index: 0, count: this.delivered, text: this.text, atMs });
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const i = this.listeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.listeners?.splice(i, 1);
+    };
+  }
+
+  /** The final result. */
+  result(outcome: Outcome, endAtMs: number, extra: Partial<EngineResult> = {}): EngineResult {
+    return {
+      id: this.req.id,
+      outcome,
+      text: this.text,
+      tokens: this.delivered,
+      model: this.model,
+      attempts: this.attempts,
+      upstreamCalls: this.upstreamCalls,
+      resumes: this.resumes,
+      queuedMs: this.queuedMs,
+      backoffMs: this.backoffMs,
+      ...(this.firstTokenAtMs !== undefined ? { firstTokenAtMs: this.firstTokenAtMs } : {}),
+      ...(this.embeddings !== undefined ? { embeddings: this.embeddings } : {}),
+      endAtMs,
+      ...extra,
+    };
+  }
+}

@@ -1,0 +1,213 @@
+import { AbortError, abortReason } from '../errors.js';
+import type { Policy } from '../policy.js';
+import type { Random } from '../random.js';
+import type { Clock } from '../time/clock.js';
+import type { ContextLengthExceededError } from '../upstream/errors.js';
+import type { ModelClient } from '../upstream/model-client.js';
+import { BreakerOpenError, type BreakerTicket } from './breaker.js';
+import { classify, type Classification } from './classify.js';
+import { Deadline, linkSignals } from './deadline.js';
+import type { Embedder } from './embed.js';
+import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './engine-types.js';
+import type { Job } from './job.js';
+import type { RetryPolicy } from './retry.js';
+import type { RetryBudget } from './retry-budget.js';
+import { trimContext, type Router } from './router.js';
+import { ShedError, type Slot, type Slots } from './slots.js';
+import { streamAttempt, type StreamAttemptInfo } from './stream-attempt.js';
+
+/** What the attempt loop needs from the engine. */
+export interface RunContext {
+  readonly clock: Clock;
+  readonly policy: Policy;
+  readonly slots: Slots;
+  readonly router: Router;
+  readonly retry: RetryPolicy;
+  readonly budget: RetryBudget | undefined;
+  /** Backoff jitter stream. */
+  readonly random: Random;
+  readonly clients: { readonly primary: ModelClient; readonly fallback?: ModelClient };
+  readonly embedder: Embedder;
+  readonly counters: EngineCounters;
+  /** Emits only when someone listens (events are built lazily). */
+  emit(make: () => EngineEvent): void;
+}
+
+const CANCELLED: Classification = classify(new AbortError());
+
+function errorInfo(error: unknown): { code: string; message: string } {
+  const c = classify(error);
+  return { code: c.code, message: error instanceof Error ? error.message : String(error) };
+}
+
+function reportTicket(ticket: BreakerTicket | undefined, c: Classification): void {
+  if (ticket === undefined) return;
+  if (c.breakerFailure) ticket.failure();
+  // The upstream answered sanely, so it is healthy even though this request cannot succeed.
+  else if (c.kind === 'bad-request' || c.kind === 'context-length') ticket.success();
+  else ticket.ignore();
+}
+
+/**
+ * The attempt loop of one request: slot -> route -> attempt -> classify -> (trim | retry with backoff | end).
+ * A retry that waits gives its slot back and re-enters the queue with a not-before time, unless the policy
+ * says to hold the slot while sleeping. Resolves with exactly one result; never rejects for upstream errors.
+ */
+export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSignal | undefined): Promise<EngineResult> {
+  const { clock, policy, counters } = ctx;
+  const timeoutMs = job.req.deadlineMs ?? (policy.deadline.enabled ? policy.deadline.timeoutMs : Number.POSITIVE_INFINITY);
+  const deadline = new Deadline(clock, timeoutMs, { startMs: job.submitMs, tokensReceived: () => job.delivered });
+  const link = linkSignals([callerSignal, deadline.signal]);
+  const signal = link.signal;
+  const state = ctx.retry.begin(ctx.random);
+  ctx.budget?.onRequest();
+  let slot: Slot | undefined;
+  let notBeforeMs: number | undefined;
+
+  const end = (error: unknown, extra: Partial<EngineResult> = {}): EngineResult => {
+    const now = clock.now();
+    if (callerSignal?.aborted === true) return job.result('cancelled', now, { error: errorInfo(abortReason(callerSignal)) });
+    if (deadline.expired) {
+      const reason = deadline.signal.reason as Error;
+      // Never dispatched: the queue dropped it (shed); otherwise the request ran out of time.
+      if (job.attempts === 0) return shed(job, now, 'expired', errorInfo(reason), undefined, ctx);
+      return job.result('timeout', now, { error: errorInfo(reason) });
+    }
+    if (error instanceof ShedError) {
+      if (job.attempts > 0 && error.reason === 'expired') return job.result('timeout', now, { error: errorInfo(error) });
+      return shed(job, now, error.reason, errorInfo(error), error.retryAfterMs, ctx);
+    }
+    if (job.delivered > 0) return job.result('degraded', now, { degraded: 'partial', error: errorInfo(error), ...extra });
+    return job.result('failed', now, { error: errorInfo(error), ...extra });
+  };
+
+  try {
+    for (;;) {
+      if (slot === undefined) {
+        const t0 = clock.now();
+        const meta = { priority: job.priority, deadlineAtMs: deadline.atMs, ...(notBeforeMs !== undefined ? { notBeforeMs } : {}) };
+        try {
+          slot = await ctx.slots.acquire(meta, signal);
+        } catch (error) {
+          return end(error);
+        }
+        const now = clock.now();
+        const eligibleAt = notBeforeMs === undefined ? t0 : Math.max(t0, Math.min(now, notBeforeMs));
+        job.backoffMs += eligibleAt - t0;
+        job.queuedMs += now - eligibleAt;
+        notBeforeMs = undefined;
+      }
+
+      const route = ctx.router.route({
+        priority: job.priority,
+        ...(job.req.modelHint !== undefined ? { modelHint: job.req.modelHint } : {}),
+        ...(job.lockedTo !== undefined ? { lockedTo: job.lockedTo } : {}),
+      });
+      job.attempts++;
+      counters.attempts++;
+      state.onAttempt();
+      if (route.model === undefined) {
+        counters.breakerRejected++;
+        ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'breaker-open', code: 'BREAKER_OPEN', atMs: clock.now() }));
+        return end(new BreakerOpenError(route.retryAfterMs), { retryAfterMs: Math.ceil(route.retryAfterMs) });
+      }
+      const model = route.model;
+      if (job.delivered === 0) job.model = model;
+      job.viaFallback = route.degraded;
+      if (route.degraded) counters.fallbacks++;
+      const resumeFrom = policy.resume.enabled && job.delivered > 0 && job.req.kind === 'chat' ? job.delivered : undefined;
+      if (resumeFrom !== undefined) {
+        job.resumes++;
+        counters.resumes++;
+      }
+      ctx.emit(() => ({ type: 'attempt', id: job.req.id, attempt: job.attempts, model, ...(resumeFrom !== undefined ? { resumeFrom } : {}), atMs: clock.now() }));
+
+      const startMs = clock.now();
+      const inFlight = ctx.slots.semaphore.inFlight;
+      const info: StreamAttemptInfo = { firstEventMs: undefined, discarded: 0 };
+      try {
+        if (job.req.kind === 'embedding') {
+          job.embeddings = await ctx.embedder.call(model, job, signal);
+        } else {
+          job.upstreamCalls++;
+          counters.upstreamCalls++;
+          const client = model === 'fallback' ? (ctx.clients.fallback ?? ctx.clients.primary) : ctx.clients.primary;
+          await streamAttempt(clock, client, job, {
+            signal,
+            resume: policy.resume.enabled,
+            idleMs: policy.idleTimeout.enabled ? policy.idleTimeout.idleMs : undefined,
+          }, info);
+        }
+        counters.tokensDiscarded += info.discarded;
+        route.ticket?.success();
+        ctx.budget?.onSuccess();
+        ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: false });
+        const now = clock.now();
+        if (job.viaFallback) return job.result('degraded', now, { degraded: 'fallback' });
+        if (job.contextTrimmed) return job.result('degraded', now, { degraded: 'context-trimmed' });
+        return job.result('ok', now);
+      } catch (error) {
+        counters.tokensDiscarded += info.discarded;
+        const c = callerSignal?.aborted === true || deadline.expired ? CANCELLED : classify(error);
+        reportTicket(route.ticket, c);
+        if (c.final) return end(error);
+        if (c.retryable) ctx.budget?.onFailure();
+        ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
+        ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
+
+        if (c.kind === 'context-length' && policy.contextTrim.enabled && !job.contextTrimmed && job.delivered === 0 && job.request !== undefined) {
+          const trimmed = trimContext(job.request, error as ContextLengthExceededError);
+          if (trimmed !== undefined) {
+            job.request = trimmed;
+            job.contextTrimmed = true;
+            counters.contextTrims++;
+            ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: 0, cause: 'context-trim', code: c.code, holdsSlot: true, atMs: clock.now() }));
+            continue;
+          }
+        }
+
+        const d = state.decide(c, deadline.remainingMs());
+        if (!d.retry) {
+          if (d.reason === 'budget') counters.budgetDenied++;
+          ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
+          return end(error, c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {});
+        }
+        counters.retries++;
+        const holdsSlot = policy.retry.holdSlotWhileWaiting || d.delayMs <= 0;
+        ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: d.delayMs, cause: d.cause, code: c.code, holdsSlot, atMs: clock.now() }));
+        if (d.delayMs <= 0) continue;
+        if (holdsSlot) {
+          const t0 = clock.now();
+          try {
+            await clock.sleep(d.delayMs, signal);
+          } catch (abort) {
+            return end(abort);
+          } finally {
+            job.backoffMs += clock.now() - t0;
+          }
+        } else {
+          // Give the slot back while waiting: the retry re-enters the queue (or the semaphore) not before then.
+          slot?.release();
+          slot = undefined;
+          notBeforeMs = clock.now() + d.delayMs;
+        }
+      }
+    }
+  } finally {
+    slot?.release();
+    deadline.dispose();
+    link.dispose();
+  }
+}
+
+function shed(
+  job: Job,
+  now: number,
+  reason: ShedReason,
+  error: { code: string; message: string },
+  retryAfterMs: number | undefined,
+  ctx: RunContext,
+): EngineResult {
+  ctx.emit(() => ({ type: 'shed', id: job.req.id, reason, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), atMs: now }));
+  return job.result('shed', now, { error, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+}

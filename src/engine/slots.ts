@@ -1,0 +1,194 @@
+import { abortReason, HarnessError } from '../errors.js';
+import type { Policy } from '../policy.js';
+import type { Clock, Timer } from '../time/clock.js';
+import { AimdLimit, GradientLimit, type AdaptiveLimit, type LimitSample } from './adaptive-limit.js';
+import { BoundedQueue, type Priority } from './queue.js';
+import { Semaphore, type Permit } from './semaphore.js';
+
+/** A request was refused a slot: the queue was full, or it was dropped while waiting. */
+export class ShedError extends HarnessError {
+  constructor(readonly reason: 'queue-full' | 'expired' | 'codel', readonly retryAfterMs: number | undefined) {
+    super(
+      reason === 'queue-full' ? 'QUEUE_FULL' : reason === 'codel' ? 'SHED_CODEL' : 'EXPIRED_IN_QUEUE',
+      reason === 'queue-full'
+        ? `queue full: expected room in the queue, got none; retry after ${retryAfterMs ?? '?'}ms`
+        : reason === 'codel'
+          ? 'shed: waited in a standing queue longer than the CoDel target'
+          : 'expired: the deadline passed while queued',
+    );
+  }
+}
+
+/** A slot: `release()` gives it back (once). `queuedMs` is the time it waited while eligible. */
+export interface Slot extends Permit {
+  readonly queuedMs: number;
+}
+
+interface Waiter {
+  resolve(slot: Slot): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Admission to the upstream: the bounded priority queue in front of a semaphore (fixed or driven by an
+ * adaptive limit). The queue is a passive structure; this pumps it whenever a slot frees, an item arrives or
+ * a delayed retry becomes eligible. Without a queue, callers wait on the semaphore directly (unbounded).
+ */
+export class Slots {
+  readonly semaphore: Semaphore;
+  readonly queue: BoundedQueue<Waiter> | undefined;
+  private readonly adaptive: AdaptiveLimit | undefined;
+  private wake: Timer | undefined;
+  private wakeAtMs = Number.POSITIVE_INFINITY;
+  private pumping = false;
+  /** EWMA of how long a slot is held, for an honest Retry-After when the queue is full. */
+  private holdMsEwma = 0;
+  private holdSamples = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    policy: Policy,
+    private readonly onLimit?: (limit: number) => void,
+  ) {
+    const c = policy.concurrency;
+    this.adaptive =
+      c.mode === 'aimd'
+        ? new AimdLimit({ initial: c.limit, min: c.minLimit, max: c.maxLimit, backoffRatio: c.aimdBackoffRatio })
+        : c.mode === 'gradient'
+          ? new GradientLimit({ initial: c.limit, min: c.minLimit, max: c.maxLimit, tolerance: c.gradientTolerance })
+          : undefined;
+    this.semaphore = new Semaphore({ limit: c.mode === 'unbounded' ? Number.POSITIVE_INFINITY : (this.adaptive?.limit ?? c.limit) });
+    const q = policy.queue;
+    if (q.enabled && c.mode !== 'unbounded') {
+      this.queue = new BoundedQueue<Waiter>(clock, {
+        capacity: q.capacity,
+        order: q.order,
+        lifoThreshold: Math.floor(q.lifoThresholdRatio * q.capacity),
+        ...(q.codelEnabled ? { codel: { targetMs: q.codelTargetMs, intervalMs: q.codelIntervalMs } } : {}),
+      });
+      this.queue.onEvent((e) => e.item.reject(new ShedError(e.type === 'expired' ? 'expired' : 'codel', undefined)));
+    }
+  }
+
+  /** Requests waiting for a slot (queued, delayed retries included). */
+  get waiting(): number {
+    return this.queue?.size ?? this.semaphore.waiting;
+  }
+
+  /**
+   * A slot for one attempt. Rejects with {@link ShedError} (queue full, expired, CoDel) or the signal's reason.
+   * `notBeforeMs` (absolute) makes a retry wait out its backoff in the queue without holding a slot.
+   */
+  acquire(meta: { priority: Priority; deadlineAtMs: number; notBeforeMs?: number }, signal: AbortSignal): Promise<Slot> {
+    if (signal.aborted) return Promise.reject(abortReason(signal));
+    const queue = this.queue;
+    if (queue === undefined) return this.acquireDirect(meta.notBeforeMs, signal);
+    const startMs = this.clock.now();
+    // Fast path: nothing waiting and a slot free.
+    if (queue.size === 0 && (meta.notBeforeMs === undefined || meta.notBeforeMs <= startMs)) {
+      const p = this.semaphore.tryAcquire();
+      if (p !== undefined) return Promise.resolve(this.wrap(p, 0));
+    }
+    return new Promise<Slot>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (queue.remove(waiter)) reject(abortReason(signal));
+      };
+      const waiter: Waiter = {
+        resolve: (slot) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(slot);
+        },
+        reject: (error) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      const { notBeforeMs, deadlineAtMs, priority } = meta;
+      const accepted = queue.offer(waiter, {
+        priority,
+        ...(Number.isFinite(deadlineAtMs) ? { deadlineAtMs } : {}),
+        ...(notBeforeMs !== undefined ? { notBeforeMs } : {}),
+      });
+      if (!accepted) {
+        reject(new ShedError('queue-full', this.retryAfterEstimateMs()));
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pump();
+    });
+  }
+
+  /** Feeds an adaptive limit one sample (no-op for fixed limits) and applies the new limit. */
+  sample(s: LimitSample): void {
+    if (this.adaptive === undefined) return;
+    const before = this.semaphore.limit;
+    const limit = this.adaptive.update(s);
+    if (limit !== before) {
+      this.semaphore.setLimit(limit);
+      this.onLimit?.(limit);
+      this.pump();
+    }
+  }
+
+  private async acquireDirect(notBeforeMs: number | undefined, signal: AbortSignal): Promise<Slot> {
+    if (notBeforeMs !== undefined && notBeforeMs > this.clock.now()) await this.clock.sleep(notBeforeMs - this.clock.now(), signal);
+    const t0 = this.clock.now();
+    const p = this.semaphore.tryAcquire() ?? (await this.semaphore.acquire(signal));
+    return this.wrap(p, this.clock.now() - t0);
+  }
+
+  private wrap(permit: Permit, queuedMs: number): Slot {
+    const grantedMs = this.clock.now();
+    let held = true;
+    return {
+      queuedMs,
+      release: () => {
+        if (!held) return;
+        held = false;
+        const heldMs = this.clock.now() - grantedMs;
+        this.holdMsEwma = this.holdSamples++ === 0 ? heldMs : this.holdMsEwma * 0.9 + heldMs * 0.1;
+        permit.release();
+        if (this.queue !== undefined && this.queue.size > 0) this.pump();
+      },
+    };
+  }
+
+  /** Hands free slots to eligible waiters, then arms a timer for the next delayed one. */
+  private pump(): void {
+    const queue = this.queue;
+    if (queue === undefined || this.pumping) return;
+    this.pumping = true;
+    try {
+      while (queue.size > 0) {
+        const permit = this.semaphore.tryAcquire();
+        if (permit === undefined) break;
+        const next = queue.poll();
+        if (next === undefined) {
+          permit.release();
+          break;
+        }
+        next.item.resolve(this.wrap(permit, next.waitedMs));
+      }
+    } finally {
+      this.pumping = false;
+    }
+    const at = queue.nextEligibleAtMs();
+    if (at !== undefined && at < this.wakeAtMs && at > this.clock.now()) {
+      this.wake?.cancel();
+      this.wakeAtMs = at;
+      this.wake = this.clock.setTimer(at - this.clock.now(), () => {
+        this.wake = undefined;
+        this.wakeAtMs = Number.POSITIVE_INFINITY;
+        this.pump();
+      }, 'engine-queue-wake');
+    }
+  }
+
+  /** Time for the queue ahead to drain at the observed slot hold time: an honest Retry-After. */
+  private retryAfterEstimateMs(): number {
+    const perSlotMs = this.holdSamples === 0 ? 1000 : this.holdMsEwma;
+    const limit = Number.isFinite(this.semaphore.limit) ? this.semaphore.limit : 1;
+    const ms = Math.ceil(((this.queue?.size ?? 0) / limit) * perSlotMs);
+    return Math.min(60_000, Math.max(100, ms));
+  }
+}

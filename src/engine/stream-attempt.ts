@@ -1,0 +1,100 @@
+import type { Clock } from '../time/clock.js';
+import { StreamInterruptedError } from '../upstream/errors.js';
+import type { ModelClient, StreamEvent } from '../upstream/model-client.js';
+import { IdleTimeout, linkSignals } from './deadline.js';
+import type { Job } from './job.js';
+
+/** What one stream attempt observed, for the adaptive limit and counters. */
+export interface StreamAttemptInfo {
+  /** Time from the call to its first event (or its failure): the RTT sample for an adaptive limit. */
+  firstEventMs: number | undefined;
+  /** Tokens received that the caller had already seen (a restart without resume). */
+  discarded: number;
+}
+
+/** Settles with the next item, or rejects with the signal's reason as soon as it aborts. */
+function nextOrAbort<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    it.next().then(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Runs one streamed attempt and delivers its new tokens to the job. Resumes from `job.delivered` when
+ * `resume` is on; whatever the upstream sends again (a restart from 0, or a resume from an earlier index) is
+ * skipped, and a chunk that straddles the boundary is cut by characters, so the caller sees each token once.
+ * An idle timeout (if `idleMs`) aborts the call when no event arrives in time. Resolves on `done`; throws the
+ * upstream's typed error or the abort reason otherwise.
+ */
+export async function streamAttempt(
+  clock: Clock,
+  client: ModelClient,
+  job: Job,
+  options: { signal: AbortSignal; resume: boolean; idleMs: number | undefined },
+  info: StreamAttemptInfo,
+): Promise<void> {
+  const request = job.request;
+  if (request === undefined) throw new TypeError('a chat request needs `request`');
+  const resumeFrom = options.resume && job.delivered > 0 ? job.delivered : undefined;
+  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs);
+  const link = idle === undefined ? undefined : linkSignals([options.signal, idle.signal]);
+  const signal = link?.signal ?? options.signal;
+  const startMs = clock.now();
+  const it = client.stream(request, resumeFrom === undefined ? { signal } : { signal, resumeFrom })[Symbol.asyncIterator]();
+  // Character offset, in the whole output, of the next token this attempt will send: known when the stream
+  // starts at 0 or exactly where the caller is.
+  let offset: number | undefined;
+  let expectIndex: number | undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<StreamEvent>;
+      try {
+        r = await nextOrAbort(it, signal);
+      } finally {
+        info.firstEventMs ??= clock.now() - startMs;
+      }
+      if (r.done === true) throw new StreamInterruptedError(job.delivered, 'stream ended without a done event');
+      const ev = r.value;
+      idle?.touch(job.delivered);
+      if (ev.type === 'done') {
+        finished = true;
+        return;
+      }
+      if (expectIndex === undefined || ev.index !== expectIndex) {
+        offset = ev.index === 0 ? 0 : ev.index === job.delivered ? job.deliveredChars : undefined;
+      }
+      expectIndex = ev.index + ev.count;
+      const end = ev.index + ev.count;
+      if (end <= job.delivered) {
+        info.discarded += ev.count;
+      } else if (ev.index >= job.delivered) {
+        job.deliver(ev.index, ev.count, ev.text, clock.now());
+      } else if (offset !== undefined) {
+        // Straddles what the caller has: deliver only the new tail (token text is deterministic per request).
+        info.discarded += job.delivered - ev.index;
+        job.deliver(job.delivered, end - job.delivered, ev.text.slice(job.deliveredChars - offset), clock.now());
+      } else {
+        throw new StreamInterruptedError(job.delivered, `cannot align a chunk at index ${ev.index} with ${job.delivered} delivered tokens`);
+      }
+      if (offset !== undefined) offset += ev.text.length;
+    }
+  } finally {
+    idle?.dispose();
+    link?.dispose();
+    // Abandoning the iterator closes the upstream call; never wait on it (a hung upstream may not answer).
+    if (!finished) it.return?.()?.catch(() => undefined);
+  }
+}
