@@ -1,0 +1,77 @@
+/**
+ * Runs every selected policy of a scenario and assembles the versioned RunResult. Running, reporting and printing
+ * are separate stages: this returns data; the CLI writes and prints it.
+ */
+import { RealClock } from '../../src/time/real-clock.js';
+import type { JsonValue } from '../measure/types.js';
+import { buildRunResult } from '../report/run-result.js';
+import type { RunResult } from '../report/schema.js';
+import { policyName, type Scenario } from '../scenario.js';
+import { gitCommit, machineInfo } from './meta.js';
+import { faultPhases, runPolicyVirtual } from './virtual.js';
+
+/** Options of a scenario run. */
+export interface ScenarioRunOptions {
+  readonly scenario: Scenario;
+  /** Names of the scenario's policies to run. @default all of them */
+  readonly policies?: readonly string[];
+  /** @default the scenario's seed */
+  readonly seed?: number;
+  /** @default the scenario's durationMs */
+  readonly durationMs?: number;
+  /** Where relative trace paths resolve. @default process.cwd() */
+  readonly baseDir?: string;
+  /** Progress: which policy (index of total) and how far its simulated time has got. */
+  readonly onProgress?: (p: { policy: string; index: number; total: number; simulatedMs: number; done: boolean }) => void;
+}
+
+/** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
+export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResult> {
+  const clock = new RealClock();
+  const startedAt = new Date(clock.wallTimeMs()).toISOString();
+  const t0 = clock.now();
+  const s = o.scenario;
+  const seed = o.seed ?? s.seed;
+  const durationMs = o.durationMs ?? s.durationMs;
+  const selected = o.policies === undefined ? s.policies : s.policies.filter((p) => o.policies?.includes(policyName(p)));
+  const results = [];
+  let simulatedMs = 0;
+  for (const [index, policy] of selected.entries()) {
+    const name = policyName(policy);
+    const report = (simMs: number, done: boolean): void => o.onProgress?.({ policy: name, index, total: selected.length, simulatedMs: simMs, done });
+    const run = await runPolicyVirtual({
+      scenario: s,
+      policy,
+      seed,
+      durationMs,
+      ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
+      onProgress: (ms) => report(ms, false),
+    });
+    report(run.simulatedMs, true);
+    simulatedMs += run.simulatedMs;
+    results.push(run.result);
+  }
+  return buildRunResult({
+    seed,
+    scenario: {
+      name: s.name,
+      description: s.description,
+      durationMs,
+      mode: 'virtual',
+      config: JSON.parse(JSON.stringify({ ...s, seed, durationMs })) as JsonValue,
+    },
+    slo: s.slo,
+    ...(s.thresholds !== undefined ? { thresholds: s.thresholds } : {}),
+    faultPhases: faultPhases(s),
+    policies: results,
+    meta: {
+      gitCommit: gitCommit(),
+      machine: machineInfo(),
+      nodeVersion: process.version,
+      wallMs: Math.round(clock.now() - t0),
+      simulatedMs: Math.round(simulatedMs),
+      startedAt,
+      loadGenerator: null,
+    },
+  });
+}

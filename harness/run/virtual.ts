@@ -1,0 +1,194 @@
+/**
+ * The virtual runner: one process, VirtualClock, the mock GPU in-process, no sockets. Exactly repeatable: the same
+ * seed and code give the same PolicyResult. Each policy runs in a fresh world (harness/run/world.ts).
+ */
+import { setMaxListeners } from 'node:events';
+import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
+import { Recorder } from '../measure/recorder.js';
+import type { PolicyResult } from '../measure/result.js';
+import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
+import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
+
+/** Options of one policy's virtual run. */
+export interface VirtualRunOptions {
+  readonly scenario: Scenario;
+  readonly policy: ScenarioPolicy;
+  /** Root seed; the scenario's unless overridden. */
+  readonly seed: number;
+  /** Arrival window; the scenario's unless overridden. */
+  readonly durationMs: number;
+  /** Where relative trace paths are resolved. @default process.cwd() */
+  readonly baseDir?: string;
+  /**
+   * Requests still open this long after the arrival window closes are cancelled, so a run whose policy hangs
+   * forever still ends (and the hang shows as `cancelled`). @default 600_000
+   */
+  readonly drainMs?: number;
+  /** Called about once per simulated second with the simulated time. */
+  readonly onProgress?: (simulatedMs: number) => void;
+}
+
+/** What one policy's run produced. */
+export interface PolicyRun {
+  readonly result: PolicyResult;
+  /** Simulated time from the first arrival to the last completion. */
+  readonly simulatedMs: number;
+}
+
+const SAMPLE_MS = 1000;
+
+/** The fault phases of a scenario's timeline, for reports and recovery times. */
+export function faultPhases(scenario: Scenario): FaultPhase[] {
+  return (scenario.model.faults?.timeline ?? []).map((p, i) => ({
+    name: p.name ?? `phase ${i + 1}`,
+    atMs: p.atMs,
+    durationMs: p.durationMs,
+    description: describeFault(p.fault),
+  }));
+}
+
+function describeFault(fault: object): string {
+  return Object.keys(fault).sort().join(', ');
+}
+
+/** Runs one policy of a scenario in virtual time. */
+export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun> {
+  const policy = resolveScenarioPolicy(o.policy);
+  const world = buildWorld(o.scenario, policy, o.seed);
+  try {
+    return await runInWorld(world, o, policyName(o.policy), policy as unknown as JsonValue);
+  } finally {
+    world.close();
+  }
+}
+
+async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
+  const { clock, engine } = world;
+  const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo });
+  const sessions = buildSessions(o.scenario.workload, world.random.derive('workload'), {
+    durationMs: o.durationMs,
+    baseDir: o.baseDir ?? process.cwd(),
+  });
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // every open request listens on it
+  let lastEndMs = 0;
+
+  engine.onEvent((e) => {
+    if (e.type === 'attempt-failed' && e.code === 'RATE_LIMITED') recorder.rateLimited(e.atMs);
+  });
+
+  const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
+    recorder.arrival(intendedStartMs);
+    const chunks: TokenChunk[] = [];
+    const result = await engine.submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
+    const obs = observe(req, intendedStartMs, result, chunks);
+    recorder.complete(obs);
+    if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
+    return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
+  };
+  const ctx: SessionContext = { now: () => clock.now(), sleep: (ms) => clock.sleep(ms), send };
+
+  // Gauges once per simulated second while any session is still running.
+  let running = true;
+  let lastBusyMs = 0;
+  const sample = (): void => {
+    const snap = engine.snapshot();
+    const busyMs = world.primary.metrics().busyMs;
+    recorder.gauge(clock.now(), {
+      queueDepth: snap.queueDepth,
+      inFlight: snap.inFlight,
+      concurrencyLimit: Number.isFinite(snap.concurrencyLimit) ? snap.concurrencyLimit : null,
+      breakerState: snap.breaker,
+      ...(snap.budgetLevel !== undefined ? { budgetLevel: snap.budgetLevel } : {}),
+      gpuUtilization: Math.min(1, (busyMs - lastBusyMs) / SAMPLE_MS),
+    });
+    lastBusyMs = busyMs;
+    o.onProgress?.(clock.now());
+    if (running) clock.setTimer(SAMPLE_MS, sample, 'gauge-sampler');
+  };
+  clock.setTimer(SAMPLE_MS, sample, 'gauge-sampler');
+  const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')), 'drain-limit');
+
+  const all = Promise.all(sessions.map((s) => s.run(ctx))).finally(() => {
+    running = false;
+    drain.cancel();
+  });
+  await clock.run(all, `${o.scenario.name}/${name}`);
+  await clock.runUntilIdle();
+
+  const models = world.models.map((m) => m.metrics());
+  const counters = engine.snapshot().counters;
+  const primary = models[0];
+  const result = recorder.finish({
+    durationMs: o.durationMs,
+    wastedTokens: models.reduce((s, m) => s + m.wastedTokens, 0) + counters.tokensDiscarded,
+    tokensComputed: models.reduce((s, m) => s + m.outputTokens, 0),
+    gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),
+    meanBatchSize: primary?.meanBatchSize ?? null,
+    faultPhases: faultPhases(o.scenario),
+    upstreamCalls: counters.upstreamCalls,
+  });
+  return { result, simulatedMs: lastEndMs };
+}
+
+function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {
+  const common = {
+    id: req.id,
+    tenant: req.tenant,
+    priority: req.priority,
+    ...(req.idempotencyKey !== undefined ? { idempotencyKey: req.idempotencyKey } : {}),
+    // The deadline counts from the intended start; a request sent late has that much less time.
+    ...(req.deadlineMs !== undefined ? { deadlineMs: Math.max(0, req.deadlineMs - (nowMs - intendedStartMs)) } : {}),
+    batchable: req.batchable,
+  };
+  if (req.kind === 'embedding') {
+    return {
+      ...common,
+      kind: 'embedding',
+      embedding: {
+        id: req.id,
+        model: PRIMARY_MODEL,
+        inputs: req.inputs ?? [],
+        ...(req.inputTokens !== undefined ? { inputTokens: req.inputTokens } : {}),
+        apiKey: req.tenant,
+      },
+    };
+  }
+  return {
+    ...common,
+    kind: 'chat',
+    request: {
+      id: req.id,
+      model: PRIMARY_MODEL,
+      messages: req.messages,
+      promptTokens: req.promptTokens,
+      maxTokens: req.outputTokens,
+      outputTokens: req.outputTokens,
+      apiKey: req.tenant,
+    },
+    onTokens: (c) => chunks.push({ atMs: c.atMs, count: c.count }),
+  };
+}
+
+function observe(req: PlannedRequest, intendedStartMs: number, r: EngineResult, chunks: TokenChunk[]): RequestObservation {
+  // An agent's summarizer built from partial inputs is a degraded answer even when its own call succeeded.
+  const partial = r.outcome === 'ok' && req.partialInputs !== undefined && req.partialInputs.failed > 0;
+  const degraded = partial ? 'partial-inputs' : r.degraded;
+  return {
+    id: req.id,
+    class: req.class,
+    intendedStartMs,
+    ...(r.firstTokenAtMs !== undefined ? { firstTokenAtMs: r.firstTokenAtMs } : {}),
+    endAtMs: r.endAtMs,
+    chunks,
+    tokens: req.kind === 'embedding' ? 0 : r.tokens,
+    outcome: partial ? 'degraded' : r.outcome,
+    ...(degraded !== undefined ? { degraded } : {}),
+    queuedMs: r.queuedMs,
+    backoffMs: r.backoffMs,
+    attempts: r.attempts,
+    upstreamCalls: r.upstreamCalls,
+  };
+}

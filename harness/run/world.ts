@@ -1,0 +1,77 @@
+/**
+ * One policy's world for a virtual run: a fresh VirtualClock, seeded Random streams, the mock GPU models
+ * in-process, and the engine with that policy. Every policy of a scenario gets an identical world but for the
+ * policy, so they all see the same workload and the same faults for a given seed.
+ */
+import { Engine } from '../../src/engine/engine.js';
+import type { Policy } from '../../src/policy.js';
+import { Random } from '../../src/random.js';
+import { VirtualClock } from '../../src/time/virtual-clock.js';
+import { InProcessModelClient } from '../../sim/in-process.js';
+import { MockModel } from '../../sim/mock-model.js';
+import { DEFAULT_PROFILE } from '../../sim/profiles.js';
+import type { ModelClient } from '../../src/upstream/model-client.js';
+import type { Scenario } from '../scenario.js';
+
+/** The served model names the engine routes between. */
+export const PRIMARY_MODEL = 'primary';
+export const FALLBACK_MODEL = 'fallback';
+
+export interface World {
+  readonly clock: VirtualClock;
+  readonly random: Random;
+  readonly engine: Engine;
+  readonly models: readonly MockModel[];
+  readonly primary: MockModel;
+  close(): void;
+}
+
+/** Builds the world for one policy of `scenario` with root seed `seed`. */
+export function buildWorld(scenario: Scenario, policy: Policy, seed: number): World {
+  const clock = new VirtualClock();
+  const random = new Random(seed);
+  const m = scenario.model;
+  const primary = new MockModel({
+    name: PRIMARY_MODEL,
+    profile: m.profile ?? DEFAULT_PROFILE,
+    clock,
+    random: random.derive('model/primary'),
+    ...(m.faults !== undefined ? { faults: m.faults } : {}),
+    ...(m.rateLimits !== undefined ? { rateLimits: m.rateLimits } : {}),
+  });
+  const fallback =
+    m.fallbackProfile === undefined
+      ? undefined
+      : new MockModel({
+          name: FALLBACK_MODEL,
+          profile: m.fallbackProfile,
+          clock,
+          random: random.derive('model/fallback'),
+          ...(m.fallbackFaults !== undefined ? { faults: m.fallbackFaults } : {}),
+        });
+  const models = fallback === undefined ? [primary] : [primary, fallback];
+  const engine = new Engine({
+    clock,
+    random: random.derive('engine'),
+    policy,
+    primary: servedBy(primary),
+    ...(fallback !== undefined ? { fallback: servedBy(fallback) } : {}),
+  });
+  return {
+    clock,
+    random,
+    engine,
+    models,
+    primary,
+    close: () => models.forEach((x) => x.close()),
+  };
+}
+
+/** A ModelClient bound to one model: the engine sends the same request to primary or fallback, and this names it. */
+function servedBy(model: MockModel): ModelClient {
+  const client = new InProcessModelClient(model);
+  return {
+    stream: (request, options) => client.stream({ ...request, model: model.name }, options),
+    embed: (request, options) => client.embed({ ...request, model: model.name }, options),
+  };
+}

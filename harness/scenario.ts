@@ -1,0 +1,150 @@
+/**
+ * The Scenario: one typed object per file in `scenarios/`. It says what load to generate, what the model does
+ * (profile, rate limits, faults and a timeline of fault phases), which policies to compare, and how to judge them.
+ * `validateScenario` checks every field up front; an error names the field, what was expected and what was got.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../src/errors.js';
+import { PRESET_NAMES, withOverrides, preset, type Policy, type PresetName } from '../src/policy.js';
+import { parseFaultPlan, type FaultPlanInput } from '../sim/faults.js';
+import { PROFILE_NAMES } from '../sim/profiles.js';
+import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limit.js';
+import { LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type SloSpec, type Threshold } from './measure/types.js';
+import { parseWorkload, type WorkloadSpec } from './workload/index.js';
+import { parseWith } from './workload/validate.js';
+
+/** A policy to compare: a preset name, or a preset with overrides under a name of its own. */
+export type ScenarioPolicy = PresetName | { readonly name: string; readonly preset: PresetName; readonly overrides?: unknown; readonly description?: string };
+
+/** The model side of a scenario. */
+export interface ScenarioModel {
+  /** The primary model's GPU profile. @default 'h100-llama3-8b' */
+  readonly profile?: string;
+  /** The fallback model's profile; without it, policies have no fallback. */
+  readonly fallbackProfile?: string;
+  /** Provider-style RPM/TPM limits on the primary. */
+  readonly rateLimits?: ProviderLimitsInput;
+  /** The primary's fault plan, including its `timeline` of phases. */
+  readonly faults?: FaultPlanInput;
+  /** The fallback's fault plan. @default {} */
+  readonly fallbackFaults?: FaultPlanInput;
+}
+
+/** How `npm run regress` judges this scenario against its committed baseline. */
+export interface RegressSpec {
+  /** Allowed worsening before it counts as a regression, in percent. */
+  readonly tolerance: { readonly p99TtftPct: number; readonly p99E2ePct: number; readonly goodputPct: number };
+}
+
+/** A scenario definition. */
+export interface Scenario {
+  readonly name: string;
+  readonly description: string;
+  /** @default 1 */
+  readonly seed: number;
+  /** Arrivals are generated within this window; the run continues until every accepted request has ended. */
+  readonly durationMs: number;
+  readonly workload: WorkloadSpec;
+  readonly model: ScenarioModel;
+  readonly policies: readonly ScenarioPolicy[];
+  readonly slo: SloSpec;
+  readonly thresholds?: readonly Threshold[];
+  /** Present when the scenario belongs to the CI regression set. */
+  readonly regress?: RegressSpec;
+  /** Whether `--trace PATH` feeds the workload (trace replay). @default false */
+  readonly takesTrace?: boolean;
+}
+
+/** Identity function that gives scenario files their type. */
+export function defineScenario(s: Scenario): Scenario {
+  return s;
+}
+
+const nameRe = /^[a-z0-9][a-z0-9-]*$/;
+const policyRef = z.union([
+  z.enum(PRESET_NAMES),
+  z.object({ name: z.string().regex(nameRe), preset: z.enum(PRESET_NAMES), overrides: z.unknown().optional(), description: z.string().optional() }).strict(),
+]);
+const sloBounds = { ttftMs: z.number().positive().optional(), e2eMs: z.number().positive().optional(), tpotMs: z.number().positive().optional() };
+const threshold = z
+  .object({
+    metric: z.enum([...LATENCY_METRICS, ...SCALAR_METRICS]),
+    stat: z.enum(LATENCY_STATS).optional(),
+    op: z.enum(THRESHOLD_OPS),
+    value: z.number(),
+    policy: z.string().optional(),
+  })
+  .strict();
+const pct = z.number().min(0).max(1000);
+const scenarioSchema = z
+  .object({
+    name: z.string().regex(nameRe),
+    description: z.string().min(1),
+    seed: z.number().int().min(0),
+    durationMs: z.number().positive().max(24 * 3_600_000),
+    workload: z.unknown(),
+    model: z
+      .object({
+        profile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
+        fallbackProfile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
+        rateLimits: providerLimitsSchema.optional(),
+        faults: z.unknown().optional(),
+        fallbackFaults: z.unknown().optional(),
+      })
+      .strict(),
+    policies: z.array(policyRef).min(1),
+    slo: z.object({ ...sloBounds, classes: z.record(z.string(), z.object(sloBounds).strict()).optional() }).strict(),
+    thresholds: z.array(threshold).optional(),
+    regress: z.object({ tolerance: z.object({ p99TtftPct: pct, p99E2ePct: pct, goodputPct: pct }).strict() }).strict().optional(),
+    takesTrace: z.boolean().optional(),
+  })
+  .strict();
+
+/**
+ * Validates a scenario (its workload, fault plans and policy overrides included).
+ * @throws ValidationError naming the field, e.g. `scenario.policies[1].overrides.retry.maxAttempts`.
+ */
+export function validateScenario(input: unknown): Scenario {
+  const s = parseWith(scenarioSchema, input, 'scenario') as Scenario;
+  parseWorkload(s.workload, 'scenario.workload');
+  parseFaultPlan(s.model.faults ?? {}, 'scenario.model.faults');
+  parseFaultPlan(s.model.fallbackFaults ?? {}, 'scenario.model.fallbackFaults');
+  const seen = new Set<string>();
+  s.policies.forEach((p, i) => {
+    const name = policyName(p);
+    if (seen.has(name)) throw new ValidationError(`scenario.policies[${i}]`, 'a policy name not used before in this scenario', name);
+    seen.add(name);
+    resolveScenarioPolicy(p, `scenario.policies[${i}].overrides`);
+  });
+  return s;
+}
+
+/** The name a policy has in reports. */
+export function policyName(p: ScenarioPolicy): string {
+  return typeof p === 'string' ? p : p.name;
+}
+
+/** The full, validated Policy of a scenario policy. */
+export function resolveScenarioPolicy(p: ScenarioPolicy, path = 'overrides'): Policy {
+  if (typeof p === 'string') return preset(p);
+  if (p.overrides === undefined) return preset(p.preset);
+  try {
+    return withOverrides(preset(p.preset), p.overrides);
+  } catch (e) {
+    if (e instanceof ValidationError) throw new ValidationError(`${path}.${e.path}`.replace(/\.$/, ''), ...splitMessage(e));
+    throw e;
+  }
+}
+
+function splitMessage(e: ValidationError): [string, unknown] {
+  const m = /: expected (.*), got (.*)$/.exec(e.message);
+  return m ? [m[1] as string, rawValue(m[2] as string)] : [e.message, undefined];
+}
+
+function rawValue(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
