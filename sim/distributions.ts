@@ -92,7 +92,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, root: stri
 /** zod's message reduced to what was expected ("a number >0", "one of 'a' | 'b'"). */
 function expectation(message: string): string {
   const m = message
-    .replace(/^Invalid input: /, '')
+    .replace(/^Invalid (input|option): /, '')
     .replace(/^Too (small|big): /, '')
     .replace(/^expected /i, '')
     .replace(/, received .*$/, '')

@@ -151,7 +151,11 @@ export class FaultPlan {
 
   /** Names of the phases active at `nowMs` (for reports and events). */
   activePhases(nowMs: number): string[] {
-    return this.phases.filter((p) => this.isActive(p.phase, nowMs)).map((p, i) => p.phase.name ?? `phase${i}`);
+    const out: string[] = [];
+    this.phases.forEach((p, i) => {
+      if (this.isActive(p.phase, nowMs)) out.push(p.phase.name ?? `phase${i}`);
+    });
+    return out;
   }
 
   /** The step-time multiplier in force at `nowMs`. */

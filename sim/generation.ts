@@ -176,8 +176,8 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
 
   private schedule(upTo: number): void {
     const now = this.clock.now();
-    const extra = this.firstTokenMs === undefined && this.pendingTo.length === this.pendingHead ? this.o.ttftDelayMs : 0;
-    const at = Math.max(this.lastDeliverAt, now + extra + (this.o.jitterMs?.() ?? 0));
+    // The TTFT delay shifts the whole stream (as a slow start would), so inter-token gaps are kept; jitter is per chunk.
+    const at = Math.max(this.lastDeliverAt, now + this.o.ttftDelayMs + (this.o.jitterMs?.() ?? 0));
     this.lastDeliverAt = at;
     if (at <= now && this.pendingHead === this.pendingTo.length) {
       this.reveal(upTo);

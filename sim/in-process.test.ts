@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest';
+import { Random } from '../src/random.js';
+import { VirtualClock } from '../src/time/virtual-clock.js';
+import {
+  BadRequestError,
+  ConnectionRefusedError,
+  ContextLengthExceededError,
+  OverloadedError,
+  RateLimitedError,
+  ServerError,
+  StreamInterruptedError,
+} from '../src/upstream/errors.js';
+import type { ModelRequest, StreamEvent, StreamOptions } from '../src/upstream/model-client.js';
+import { InProcessModelClient } from './in-process.js';
+import { MockModel, type MockModelOptions } from './mock-model.js';
+import { DISCONNECT_FORMS } from './types.js';
+
+interface Outcome {
+  text: string;
+  tokens: number;
+  chunks: Array<{ index: number; count: number; atMs: number }>;
+  done?: Extract<StreamEvent, { type: 'done' }>;
+  error?: Error;
+  endMs: number;
+}
+
+function setup(o: Partial<MockModelOptions> = {}, seed = 7) {
+  const clock = new VirtualClock();
+  const model = new MockModel({ name: 'primary', profile: 'h100-llama3-8b', clock, random: new Random(seed), ...o });
+  const client = new InProcessModelClient(model);
+  const collect = async (req: Partial<ModelRequest>, opts: StreamOptions = {}): Promise<Outcome> => {
+    const out: Outcome = { text: '', tokens: 0, chunks: [], endMs: 0 };
+    try {
+      for await (const ev of client.stream({ id: 'r1', model: 'primary', prompt: 'hi', promptTokens: 100, ...req }, opts)) {
+        if (ev.type === 'tokens') {
+          out.text += ev.text;
+          out.tokens += ev.count;
+          out.chunks.push({ index: ev.index, count: ev.count, atMs: clock.now() });
+        } else out.done = ev;
+      }
+    } catch (e) {
+      out.error = e as Error;
+    }
+    out.endMs = clock.now();
+    return out;
+  };
+  return { clock, model, client, collect };
+}
+
+describe('InProcessModelClient', () => {
+  it('streams chunks with contiguous indices, then done with usage', async () => {
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ outputTokens: 50 }));
+    expect(r.error).toBeUndefined();
+    expect(r.tokens).toBe(50);
+    expect(r.chunks.map((c) => c.index)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 100, completionTokens: 50 }, finishReason: 'stop' });
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('is deterministic: same seed, same text and timings; another seed, other text', async () => {
+    const run = async (seed: number) => {
+      const { clock, collect } = setup({}, seed);
+      const all = Promise.all(Array.from({ length: 20 }, (_, i) => collect({ id: `q${i}`, promptTokens: 50 + i * 10 })));
+      return (await clock.run(all)).map((r) => ({ text: r.text, at: r.chunks.map((c) => c.atMs), end: r.endMs }));
+    };
+    const a = await run(1);
+    expect(await run(1)).toEqual(a);
+    const c = await run(2);
+    expect(c.map((x) => x.text)).not.toEqual(a.map((x) => x.text));
+    // Output lengths come from the profile's distribution, not a constant.
+    expect(new Set(a.map((x) => x.at.length)).size).toBeGreaterThan(5);
+  });
+
+  it('the same request id gets the same output length and text on every attempt', async () => {
+    const { clock, collect } = setup();
+    const a = await clock.run(collect({ id: 'same' }));
+    const b = await clock.run(collect({ id: 'same' }));
+    expect(b.text).toBe(a.text);
+    expect(b.tokens).toBe(a.tokens);
+  });
+
+  for (const form of DISCONNECT_FORMS) {
+    it(`disconnect form ${form}: StreamInterruptedError after N tokens, and a resume continues byte for byte`, async () => {
+      const { clock, collect, model } = setup();
+      const full = await clock.run(collect({ id: 'x', outputTokens: 60 }));
+      const cut = await clock.run(collect({ id: 'x', outputTokens: 60, fault: `disconnect:after=20,form=${form}` }));
+      expect(cut.error).toBeInstanceOf(StreamInterruptedError);
+      expect((cut.error as StreamInterruptedError).tokensReceived).toBe(20);
+      expect(cut.tokens).toBe(20);
+      const rest = await clock.run(collect({ id: 'x', outputTokens: 60 }, { resumeFrom: 20 }));
+      expect(rest.chunks[0]?.index).toBe(20);
+      expect(rest.done?.usage.completionTokens).toBe(40);
+      expect(cut.text + rest.text).toBe(full.text);
+      expect(model.metrics().faultCounts['disconnect']).toBe(1);
+    });
+  }
+
+  it('disconnect after T ms breaks the stream at that time', async () => {
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ outputTokens: 500, fault: 'disconnect:after-ms=100' }));
+    expect(r.error).toBeInstanceOf(StreamInterruptedError);
+    expect(r.endMs).toBe(100);
+    expect(r.tokens).toBeGreaterThan(5);
+    expect((r.error as StreamInterruptedError).tokensReceived).toBe(r.tokens);
+  });
+
+  it('injected statuses surface as typed errors carrying provider headers', async () => {
+    const { clock, collect } = setup();
+    const e429 = (await clock.run(collect({ fault: 'status:429,retry-after-ms=1500' }))).error;
+    expect(e429).toBeInstanceOf(RateLimitedError);
+    expect((e429 as RateLimitedError).retryAfterMs).toBe(1500);
+    expect((e429 as unknown as { headers: Record<string, string> }).headers).toMatchObject({ 'retry-after': '2', 'retry-after-ms': '1500' });
+    const e503 = (await clock.run(collect({ fault: 'status:503' }))).error;
+    expect(e503).toBeInstanceOf(OverloadedError);
+    const e500 = (await clock.run(collect({ fault: 'status:500' }))).error;
+    expect(e500).toBeInstanceOf(ServerError);
+    expect((e500 as ServerError).status).toBe(500);
+    const bad = (await clock.run(collect({ fault: 'disconnect:form=sideways' }))).error;
+    expect(bad).toBeInstanceOf(BadRequestError);
+    expect(bad?.message).toBe('x-mock-fault.disconnect.form: expected one of reset, clean-close, error-event, truncated-chunk, got "sideways"');
+  });
+
+  it('context_length_exceeded when prompt + max_tokens exceed the window', async () => {
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ promptTokens: 8000, maxTokens: 500 }));
+    expect(r.error).toBeInstanceOf(ContextLengthExceededError);
+    expect(r.error?.message).toBe('context length exceeded: expected at most 8192 tokens, got 8500');
+    const ok = await clock.run(collect({ promptTokens: 8000, maxTokens: 192, outputTokens: 1000 }));
+    expect(ok.done?.finishReason).toBe('length');
+    expect(ok.tokens).toBe(192);
+  });
+
+  it('a stall stops tokens with the stream open until the caller aborts; the held work is wasted', async () => {
+    const { clock, collect, model } = setup();
+    const ctl = new AbortController();
+    const p = collect({ outputTokens: 100, fault: 'stall:after=10' }, { signal: ctl.signal });
+    await clock.advanceBy(5_000);
+    expect(model.metrics().inFlight).toBe(1);
+    clock.setTimer(0, () => ctl.abort(new Error('idle timeout')));
+    const r = await clock.run(p);
+    expect(r.tokens).toBe(10);
+    expect(r.error?.message).toBe('idle timeout');
+    expect(model.metrics().inFlight).toBe(0);
+    expect(model.metrics().wastedTokens).toBe(90);
+  });
+
+  it('a stall with ms resumes and completes', async () => {
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ outputTokens: 30, fault: 'stall:after=10,ms=2000' }));
+    expect(r.done?.usage.completionTokens).toBe(30);
+    const gap = (r.chunks[1]?.atMs ?? 0) - (r.chunks[0]?.atMs ?? 0);
+    const c10 = r.chunks.find((c) => c.index + c.count > 10 && c.index >= 10);
+    const c9 = r.chunks.find((c) => c.index + c.count === 10);
+    expect((c10?.atMs ?? 0) - (c9?.atMs ?? 0)).toBeGreaterThanOrEqual(2000);
+    expect(gap).toBeLessThan(50);
+  });
+
+  it('a hang never answers until the signal aborts', async () => {
+    const { clock, collect, model } = setup();
+    const ctl = new AbortController();
+    clock.setTimer(30_000, () => ctl.abort(new Error('deadline')));
+    const r = await clock.run(collect({ fault: 'hang' }, { signal: ctl.signal }));
+    expect(r.endMs).toBe(30_000);
+    expect(r.tokens).toBe(0);
+    expect(r.error?.message).toBe('deadline');
+    expect(model.metrics().faultCounts['hang']).toBe(1);
+  });
+
+  it('network delay, TTFT delay and jitter shift delivery', async () => {
+    const base = await (async () => {
+      const { clock, collect } = setup();
+      return clock.run(collect({ outputTokens: 10 }));
+    })();
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ outputTokens: 10, fault: 'delay:ms=100; ttft:ms=300; jitter:ms=7' }));
+    expect(r.chunks[0]?.atMs).toBeCloseTo((base.chunks[0]?.atMs ?? 0) + 100 + 300 + 7, 6);
+    expect(r.tokens).toBe(10);
+    expect(r.endMs).toBeGreaterThan(base.endMs + 400);
+  });
+
+  it('crash: in-flight streams break, connections are refused, then 503 during cold start, then ready', async () => {
+    const { clock, collect, model } = setup();
+    const events: string[] = [];
+    model.onEvent((e) => events.push(e.type));
+    const victim = collect({ id: 'victim', outputTokens: 1000 });
+    await clock.advanceBy(200);
+    const trigger = await clock.run(collect({ id: 'trigger', fault: 'crash:downtime-ms=1000,cold-start-ms=500' }));
+    expect(trigger.error).toBeInstanceOf(ConnectionRefusedError);
+    const v = await clock.run(victim);
+    expect(v.error).toBeInstanceOf(StreamInterruptedError);
+    expect((v.error as StreamInterruptedError).tokensReceived).toBe(v.tokens);
+    expect(v.tokens).toBeGreaterThan(0);
+    expect(model.health()).toEqual({ ready: false, state: 'crashed' });
+    expect((await clock.run(collect({ id: 'a' }))).error).toBeInstanceOf(ConnectionRefusedError);
+    await clock.advanceBy(1000);
+    expect(model.health().state).toBe('cold-start');
+    const cold = (await clock.run(collect({ id: 'b' }))).error;
+    expect(cold).toBeInstanceOf(OverloadedError);
+    expect((cold as OverloadedError).retryAfterMs).toBe(500);
+    await clock.advanceBy(500);
+    expect(model.health()).toEqual({ ready: true, state: 'ready' });
+    expect((await clock.run(collect({ id: 'c', outputTokens: 5 }))).tokens).toBe(5);
+    expect(events).toContain('crash');
+    expect(events).toContain('ready');
+    expect(model.metrics().faultCounts).toMatchObject({ crash: 1, refused: 1, 'cold-start': 1 });
+  });
+
+  it('aborting the signal, or breaking out of the loop, frees the GPU slot', async () => {
+    const { clock, client, model, collect } = setup({ profile: { base: 'h100-llama3-8b', maxNumSeqs: 1 } });
+    const ctl = new AbortController();
+    const long = collect({ id: 'long', outputTokens: 100_000 }, { signal: ctl.signal });
+    const short = collect({ id: 'short', outputTokens: 5 });
+    await clock.advanceBy(500);
+    expect(model.metrics().running).toBe(1);
+    expect(model.metrics().waiting).toBe(1);
+    ctl.abort();
+    const s = await clock.run(short);
+    expect(s.tokens).toBe(5);
+    expect(s.endMs).toBeLessThan(600);
+    expect((await clock.run(long)).error?.name).toBe('AbortError');
+    // break out of a loop early
+    const loop = (async () => {
+      for await (const ev of client.stream({ id: 'brk', model: 'primary', promptTokens: 10, outputTokens: 10_000 })) {
+        if (ev.type === 'tokens' && ev.index >= 3) break;
+      }
+    })();
+    await clock.run(loop);
+    await clock.runUntilIdle();
+    expect(model.metrics().running + model.metrics().waiting).toBe(0);
+    expect(model.metrics().kvCacheUsage).toBe(0);
+  });
+
+  it('unknown models are a 404 naming the known ones', async () => {
+    const { clock, collect } = setup();
+    const r = await clock.run(collect({ model: 'gpt-9' }));
+    expect(r.error).toBeInstanceOf(BadRequestError);
+    expect(r.error?.message).toBe('model: expected one of primary, got "gpt-9"');
+  });
+
+  it('1,000 concurrent sessions of 500 tokens run in virtual time quickly', async () => {
+    const { clock, collect, model } = setup();
+    const t0 = performance.now();
+    const all = await clock.run(Promise.all(Array.from({ length: 1000 }, (_, i) => collect({ id: `s${i}`, promptTokens: 200, outputTokens: 500 }))));
+    const wallMs = performance.now() - t0;
+    expect(all.every((r) => r.tokens === 500)).toBe(true);
+    expect(model.metrics().meanBatchSize).toBeGreaterThan(200);
+    expect(wallMs).toBeLessThan(5_000);
+  });
+});

@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { Random } from '../src/random.js';
+import { ValidationError } from '../src/errors.js';
+import { VirtualClock } from '../src/time/virtual-clock.js';
+import { ConnectionRefusedError, OverloadedError, RateLimitedError } from '../src/upstream/errors.js';
+import { MockModel, MockOverloadedError, MockRateLimitedError, type MockModelEvent, type MockModelOptions } from './mock-model.js';
+import type { GenerateRequest, GenerationEvent } from './types.js';
+
+const never = new AbortController().signal;
+
+function setup(o: Partial<MockModelOptions> = {}) {
+  const clock = new VirtualClock();
+  const model = new MockModel({ name: 'm', profile: 'h100-llama3-8b', clock, random: new Random(11), ...o });
+  const events: MockModelEvent[] = [];
+  model.onEvent((e) => events.push(e));
+  const req = (id: string, extra: Partial<GenerateRequest> = {}): GenerateRequest => ({
+    id,
+    model: 'm',
+    kind: 'completion',
+    prompt: 'x',
+    promptTokens: 100,
+    outputTokens: 20,
+    ...extra,
+  });
+  const drain = async (id: string, extra: Partial<GenerateRequest> = {}, signal = never): Promise<GenerationEvent[]> => {
+    const g = await model.generate(req(id, extra), signal);
+    const out: GenerationEvent[] = [];
+    for await (const ev of g.events) out.push(ev);
+    return out;
+  };
+  return { clock, model, events, req, drain };
+}
+
+describe('MockModel', () => {
+  it('TTFT and queue time come from queueing: more load, later first tokens', async () => {
+    const { clock, events, drain } = setup({ profile: { base: 'h100-llama3-8b', maxNumSeqs: 8 } });
+    await clock.run(Promise.all(Array.from({ length: 32 }, (_, i) => drain(`r${i}`))));
+    const done = events.filter((e): e is Extract<MockModelEvent, { type: 'request-done' }> => e.type === 'request-done');
+    expect(done).toHaveLength(32);
+    const ttft = done.map((e) => e.ttftMs ?? NaN);
+    const queue = done.map((e) => e.queueMs ?? NaN);
+    expect(Math.max(...queue)).toBeGreaterThan(3 * Math.min(...ttft));
+    expect(Math.max(...ttft)).toBeGreaterThan(4 * Math.min(...ttft));
+    for (const e of done) {
+      expect(e.outcome).toBe('stop');
+      expect(e.itlMs).toHaveLength(19);
+      expect(e.e2eMs).toBeGreaterThan(e.ttftMs ?? Infinity);
+    }
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('a full waiting queue answers 503 by default, or 429 when the plan says, with Retry-After', async () => {
+    const { clock, model, drain } = setup({ profile: { base: 'h100-llama3-8b', maxNumSeqs: 1, maxWaiting: 2 } });
+    // Sequences submitted in the same instant all wait until the first step starts; so start one first.
+    const first = [drain('a')];
+    await clock.advanceBy(1);
+    first.push(drain('b'), drain('c'));
+    await expect(drain('d')).rejects.toBeInstanceOf(MockOverloadedError);
+    model.setFaults({ queueFull: { status: 429, retryAfterMs: 250 } });
+    const e = await drain('e').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(RateLimitedError);
+    expect((e as MockRateLimitedError).headers).toEqual({ 'retry-after': '1', 'retry-after-ms': '250' });
+    await clock.run(Promise.all(first));
+    expect(model.metrics().faultCounts['queue-full']).toBe(2);
+  });
+
+  it('preempts under KV pressure; every stream still completes, and the recompute is counted as waste', async () => {
+    const { clock, model, drain } = setup({ profile: { base: 'h100-llama3-8b', kvBlocks: 600, contextWindow: 8192 } });
+    const all = await clock.run(Promise.all(Array.from({ length: 6 }, (_, i) => drain(`p${i}`, { promptTokens: 1000, outputTokens: 800 }))));
+    for (const evs of all) expect(evs.at(-1)).toMatchObject({ type: 'done', completionTokens: 800 });
+    const m = model.metrics();
+    expect(m.preemptions).toBeGreaterThan(0);
+    expect(m.wastedTokens).toBeGreaterThan(0);
+    expect(m.outputTokens).toBe(6 * 800);
+    expect(m.kvCacheUsage).toBe(0);
+  });
+
+  it('random faults from the plan are counted and reported as events', async () => {
+    const { clock, model, events, drain } = setup({ faults: { serverError: { probability: 0.5 } } });
+    const results = await clock.run(Promise.all(Array.from({ length: 200 }, (_, i) => drain(`f${i}`).then(() => 'ok', () => 'err'))));
+    const errs = results.filter((r) => r === 'err').length;
+    expect(errs).toBeGreaterThan(70);
+    expect(errs).toBeLessThan(130);
+    expect(model.metrics().faultCounts['status-500']).toBe(errs);
+    expect(events.filter((e) => e.type === 'fault' && e.kind === 'status-500')).toHaveLength(errs);
+    expect(model.metrics().rejected).toBe(errs);
+    expect(model.metrics().requests).toBe(200);
+  });
+
+  it('a brownout phase multiplies step time only while active', async () => {
+    const { clock, model, drain } = setup();
+    const base = await clock.run(drain('b0'));
+    expect(base.at(-1)?.type).toBe('done');
+    const t0 = clock.now();
+    await clock.run(drain('b1'));
+    const normal = clock.now() - t0;
+    model.setFaults({ timeline: [{ atMs: 0, durationMs: 10_000, fault: { brownoutMultiplier: 3 } }] });
+    const t1 = clock.now();
+    await clock.run(drain('b2'));
+    expect(clock.now() - t1).toBeCloseTo(3 * normal, 6);
+    await clock.advanceBy(10_000);
+    const t2 = clock.now();
+    await clock.run(drain('b3'));
+    expect(clock.now() - t2).toBeCloseTo(normal, 6);
+  });
+
+  it('a timeline crash fires at its time; the model can start in cold start', async () => {
+    const { clock, model, events, drain } = setup({ coldStartMs: 300, faults: { timeline: [{ atMs: 1000, durationMs: 0, fault: { crash: { downtimeMs: 200, coldStartMs: 100 } } }] } });
+    expect(model.health()).toEqual({ ready: false, state: 'cold-start' });
+    await expect(drain('c0')).rejects.toBeInstanceOf(OverloadedError);
+    await clock.advanceBy(300);
+    expect(model.health().ready).toBe(true);
+    const victim = drain('c1', { outputTokens: 1000 }).catch((e: unknown) => e);
+    await clock.advanceBy(700);
+    const v = await victim;
+    expect(Array.isArray(v) ? v.at(-1) : v).toMatchObject({ type: 'disconnect', form: 'reset' });
+    expect(events.find((e) => e.type === 'crash')).toEqual({ type: 'crash', downtimeMs: 200, coldStartMs: 100 });
+    await expect(drain('c2')).rejects.toBeInstanceOf(ConnectionRefusedError);
+    await clock.advanceBy(300);
+    expect((await clock.run(drain('c3'))).at(-1)?.type).toBe('done');
+    expect(events.filter((e) => e.type === 'ready')).toHaveLength(2);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('provider rate limits: headers on success, a 429 with the exact wait on refusal', async () => {
+    const { clock, model, req } = setup({ rateLimits: { rpm: 2, tpm: 1000 } });
+    const g = await model.generate(req('k1', { maxTokens: 100 }), never);
+    expect(g.headers).toMatchObject({ 'x-ratelimit-limit-requests': '2', 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-remaining-tokens': '800' });
+    await clock.run((async () => {
+      for await (const _ of g.events);
+    })());
+    const e = (await model.generate(req('k2', { maxTokens: 900 }), never).catch((x: unknown) => x)) as MockRateLimitedError;
+    expect(e).toBeInstanceOf(MockRateLimitedError);
+    expect(e.retryAfterMs).toBe(Math.ceil((1000 - (800 + (clock.now() * 1000) / 60_000)) / (1000 / 60_000)));
+    expect(e.headers['x-ratelimit-limit-tokens']).toBe('1000');
+  });
+
+  it('embeddings: one forward pass per call, so batching pays; bad items fail alone', async () => {
+    const { clock, model } = setup();
+    const inputs = Array.from({ length: 16 }, (_, i) => `text number ${i} `.repeat(5));
+    const t0 = clock.now();
+    const batched = await clock.run(model.embed({ id: 'e', model: 'm', inputs }, never));
+    const batchMs = clock.now() - t0;
+    const t1 = clock.now();
+    for (const [i, text] of inputs.entries()) await clock.run(model.embed({ id: `e${i}`, model: 'm', inputs: [text] }, never));
+    const singleMs = clock.now() - t1;
+    expect(batchMs * 5).toBeLessThan(singleMs);
+    expect(batched.items).toHaveLength(16);
+    const first = batched.items[0];
+    expect(first?.ok && first.embedding.length).toBe(16);
+    expect(first?.ok && Math.hypot(...first.embedding)).toBeCloseTo(1, 9);
+    const mixed = await clock.run(model.embed({ id: 'x', model: 'm', inputs: ['fine', ''] }, never));
+    expect(mixed.items[0]?.ok).toBe(true);
+    expect(mixed.items[1]?.ok).toBe(false);
+    expect(model.metrics().embeddingCalls).toBe(18);
+  });
+
+  it('setFaults validates and getFaults returns the plan', () => {
+    const { model } = setup();
+    expect(() => model.setFaults({ hang: { probability: -1 } })).toThrow(ValidationError);
+    model.setFaults({ hang: { probability: 0.25 } });
+    expect(model.getFaults()).toEqual({ hang: { probability: 0.25 } });
+  });
+
+  it('close() ends everything and refuses new work', async () => {
+    const { clock, model, drain } = setup();
+    const p = drain('z', { outputTokens: 5000 });
+    await clock.advanceBy(100);
+    model.close();
+    expect((await p).at(-1)).toMatchObject({ type: 'disconnect' });
+    await expect(drain('y')).rejects.toBeInstanceOf(ConnectionRefusedError);
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
