@@ -140,11 +140,12 @@ describe('Recorder', () => {
     expect(s.ok).toEqual([0, 1, 0, 0]);
     expect(s.failed).toEqual([0, 1, 0, 0]);
     expect(s.rateLimited).toEqual([0, 3, 0, 0]);
-    expect(s.queueDepth).toEqual([7, 7, 1, 1]);
-    expect(s.breakerState).toEqual(['open', 'open', 'half-open', 'half-open']);
+    // Carried forward between samples; unknown (null) after the last one.
+    expect(s.queueDepth).toEqual([7, 7, 1, null]);
+    expect(s.breakerState).toEqual(['open', 'open', 'half-open', null]);
     expect(s.concurrencyLimit).toEqual([8, 8, null, null]);
-    expect(s.budgetLevel).toEqual([null, null, 4.5, 4.5]);
-    expect(s.gpuUtilization).toEqual([0.3, 0.3, 0.3, 0.3]);
+    expect(s.budgetLevel).toEqual([null, null, 4.5, null]);
+    expect(s.gpuUtilization).toEqual([0.3, 0.3, 0.3, null]);
     expect(r.summary.peakQueue).toBe(7);
     expect(r.counters).toMatchObject({ arrivals: 3, requests: 2, unfinished: 1, rateLimited: 3 });
   });

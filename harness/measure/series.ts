@@ -1,6 +1,7 @@
 /**
  * Per-bucket time series (one bucket per second by default). Bucket i covers simulated time
- * [i·bucketMs, (i+1)·bucketMs). Counts are per bucket; gauges are sampled and carried forward.
+ * [i·bucketMs, (i+1)·bucketMs). Counts are per bucket; gauges are sampled and carried forward between samples
+ * (buckets after the last sample are null: unknown).
  */
 import { ValidationError } from '../../src/errors.js';
 import { OUTCOMES, type BreakerState, type GaugeSample, type Outcome } from './types.js';
@@ -22,7 +23,7 @@ export interface TimeSeries {
   readonly goodput: number[];
   /** 429 responses the engine received from upstream. */
   readonly rateLimited: number[];
-  /** Highest queue depth sampled in the bucket (carried forward when unsampled). */
+  /** Highest queue depth sampled in the bucket (carried forward between samples; null after the last). */
   readonly queueDepth: Array<number | null>;
   /** Highest in-flight count sampled in the bucket (carried forward). */
   readonly inFlight: Array<number | null>;
@@ -125,8 +126,14 @@ export class SeriesBuilder {
     const gpuUtilization: Array<number | null> = [];
     let last: GaugeBucket | undefined;
     let lastGpu: number | null = null;
+    const lastSampled = this.#gauges.length - 1;
     for (let i = 0; i < n; i++) {
       const g = this.#gauges[i];
+      if (i > lastSampled) {
+        // After the last sample nothing is known: carrying the value forward would invent data.
+        last = undefined;
+        lastGpu = null;
+      }
       if (g !== undefined) {
         last = g;
         if (g.gpuN > 0) lastGpu = round(g.gpuSum / g.gpuN, 6);

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { renderHtml } from './html.js';
+import type { RunResult } from './schema.js';
+import { syntheticRunResult } from './synthetic-run.js';
+
+const result = syntheticRunResult(42, 20_000, 10);
+
+describe('renderHtml (static checks; test/report-html.test.ts renders it in Chromium)', () => {
+  const html = renderHtml(result);
+
+  it('is one self-contained file: uPlot inlined, nothing fetched', () => {
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(html).not.toMatch(/<link[^>]+href=/);
+    // The only URLs are the SVG namespace and uPlot's licence banner; neither is fetched.
+    expect(html).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg|github\.com\/leeoniya\/uPlot)/);
+    expect(html).toContain('uPlot');
+    expect(html.match(/<script/g)).toHaveLength(3);
+  });
+
+  it('has a container per chart, the comparison table and the legend', () => {
+    for (const id of ['cdf-ttftMs', 'cdf-e2eMs', 'bars-ttftMs', 'bars-e2eMs', 'ts-arrivals', 'ts-ok', 'ts-queue', 'ts-inflight', 'ts-429', 'ts-gpu']) {
+      expect(html).toContain(`data-chart="${id}"`);
+    }
+    expect(html).toContain('<table class="compare">');
+    expect(html).toContain('<dt>Goodput/s</dt><dd>ok requests per second that met every SLO</dd>');
+    expect(html).toContain('Fault phases and recovery');
+  });
+
+  it('escapes text from the result, including a </script> in embedded JSON', () => {
+    const evil = structuredClone(result) as { -readonly [K in keyof RunResult]: RunResult[K] };
+    evil.scenario = { ...evil.scenario, description: '<img src=x onerror=alert(1)>' };
+    evil.faultPhases = [{ ...evil.faultPhases[0]!, name: '</script><script>alert(1)</script>' }];
+    const h = renderHtml(evil as RunResult);
+    expect(h).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(h).not.toContain('<img src=x');
+    expect(h.match(/<\/script>/g)).toHaveLength(3);
+  });
+
+  it('is deterministic', () => {
+    expect(renderHtml(syntheticRunResult(42, 20_000, 10))).toBe(html);
+  });
+});
