@@ -13,7 +13,7 @@ import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-hea
 import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
 import { ChunkWriter, SSE_DONE, SSE_HEADERS, sseError, usageBody, type StreamKind } from './sse.js';
 import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
-import { clientAbort, drained, modelNotFound, resetConnection, sendError, type RouteContext } from './wire.js';
+import { clientAbort, modelNotFound, openSse, resetConnection, sendError, type RouteContext, type SseSink } from './wire.js';
 
 const ROLE_MAP: Record<ChatMessageBody['role'], ChatMessage['role']> = {
   system: 'system',
@@ -120,9 +120,15 @@ async function runChoice(
   onTokens: (text: string, index: number, count: number) => void | Promise<void>,
 ): Promise<ChoiceResult> {
   const r: ChoiceResult = { text: '', tokens: 0, promptTokens: 0, completionTokens: 0, finishReason: null };
+  // A plain flag: reading `signal.aborted` per token costs more than the rest of the bookkeeping.
+  let aborted = signal.aborted;
+  const onAbort = (): void => {
+    aborted = true;
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
     for await (const ev of gen.events) {
-      if (signal.aborted) break;
+      if (aborted) break;
       if (ev.type === 'tokens') {
         r.tokens += ev.count;
         const p = onTokens(ev.text, ev.index, ev.count);
@@ -139,6 +145,8 @@ async function runChoice(
     }
   } catch (err) {
     if (!signal.aborted) throw err;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
   return r;
 }
@@ -151,33 +159,33 @@ async function streamResponse(
   includeUsage: boolean,
   signal: AbortSignal,
 ): Promise<void> {
-  res.writeHead(200, { ...SSE_HEADERS, ...headers });
-  if (writer.kind === 'chat') res.write(writer.role());
-  else res.flushHeaders();
+  const sse = openSse(res, 200, { ...SSE_HEADERS, ...headers });
+  if (writer.kind === 'chat') sse.write(writer.role());
   let broken: { form: DisconnectForm; tokensSent: number } | undefined;
   const results = await Promise.all(
     gens.map(async (gen, choice) => {
       try {
         const r = await runChoice(gen, signal, (text, index, count) => {
-          if (broken || res.destroyed) return;
-          if (!res.write(writer.tokens(choice, text, index, count))) return drained(res, signal);
+          if (broken !== undefined || sse.destroyed) return;
+          if (!sse.write(writer.tokens(choice, text, index, count))) return sse.drained(signal);
         });
         if (r.disconnect && !broken) broken = r.disconnect;
-        if (!broken && r.finishReason !== null && !res.destroyed) res.write(writer.finish(choice, r.finishReason));
+        if (!broken && r.finishReason !== null && !sse.destroyed) sse.write(writer.finish(choice, r.finishReason));
         return r;
       } catch (err) {
         // Headers are out: an unexpected core error can only be reported in-stream.
         const e = toHttpError(err);
-        if (!res.destroyed && !broken) {
-          res.write(sseError(e.kind === 'reply' ? e.body : openAIError(e.reason, 'server_error', null, 'connection_reset')));
+        if (!sse.destroyed && !broken) {
+          sse.write(sseError(e.kind === 'reply' ? e.body : openAIError(e.reason, 'server_error', null, 'connection_reset')));
           broken = { form: 'clean-close', tokensSent: 0 };
         }
         return undefined;
       }
     }),
   );
-  if (res.destroyed) return;
-  if (broken) return breakStream(res, writer, broken.form, broken.tokensSent);
+  if (sse.destroyed) return;
+  if (broken) return breakStream(res, sse, writer, broken.form, broken.tokensSent);
+  let tail = '';
   if (includeUsage) {
     let prompt = 0;
     let completion = 0;
@@ -185,30 +193,33 @@ async function streamResponse(
       prompt += r?.promptTokens ?? 0;
       completion += r?.completionTokens ?? 0;
     }
-    res.write(writer.usage(prompt, completion));
+    tail = writer.usage(prompt, completion);
   }
-  res.end(SSE_DONE);
+  sse.write(tail + SSE_DONE);
+  sse.end();
 }
 
 /** Plays a mid-stream disconnect out on the wire. */
-function breakStream(res: ServerResponse, writer: ChunkWriter, form: DisconnectForm, tokensSent: number): void {
+function breakStream(res: ServerResponse, sse: SseSink, writer: ChunkWriter, form: DisconnectForm, tokensSent: number): void {
   switch (form) {
     case 'reset':
       resetConnection(res);
       return;
     case 'clean-close':
-      res.end();
+      sse.end();
       return;
     case 'error-event':
-      res.end(
+      sse.write(
         sseError(
           openAIError(`stream interrupted after ${tokensSent} tokens (injected fault)`, 'server_error', null, 'stream_interrupted'),
         ),
       );
+      sse.end();
       return;
     case 'truncated-chunk': {
+      // Half of a token event, in a complete HTTP chunk, then a reset: the client's SSE parser holds a partial event.
       const chunk = writer.tokens(0, ' truncated', tokensSent, 1);
-      res.write(chunk.slice(0, chunk.length >> 1), () => resetConnection(res));
+      sse.writeThen(chunk.slice(0, chunk.length >> 1), () => resetConnection(res));
       return;
     }
   }

@@ -96,11 +96,13 @@ export function toHttpError(err: unknown): HttpErrorReply {
     };
   }
   if (err instanceof BadRequestError) {
+    // A bad x-mock-fault header (sim/fault-header.ts) names its part in `path`, e.g. `x-mock-fault.disconnect.form`.
+    const path = (err as { path?: unknown }).path;
     return {
       kind: 'reply',
       status: err.status ?? 400,
       headers: carriedHeaders(err),
-      body: openAIError(err.message, 'invalid_request_error', null, null),
+      body: openAIError(err.message, 'invalid_request_error', typeof path === 'string' ? path : null, null),
     };
   }
   if (err instanceof ConnectionRefusedError) return { kind: 'reset', reason: err.message };

@@ -92,3 +92,65 @@ export function modelNotFound(model: string, served: Iterable<string>): HttpErro
     },
   };
 }
+
+/**
+ * The write side of one SSE response. On a real socket with chunked encoding it frames each event as one HTTP
+ * chunk and writes it to the socket in one call, skipping ServerResponse's per-write cork/nextTick work: the
+ * hot path of a streamed token. Elsewhere (inject(), HTTP/1.0) it falls back to `res.write`.
+ */
+export interface SseSink {
+  /** Writes one or more SSE events; false when the caller should wait for `drained()`. */
+  write(events: string): boolean;
+  /** Writes, then calls `flushed` once the bytes were handed to the kernel. */
+  writeThen(events: string, flushed: () => void): void;
+  drained(signal: AbortSignal): Promise<void>;
+  /** Ends the response cleanly (the terminating chunk), after `last` if given. */
+  end(last?: string): void;
+  readonly destroyed: boolean;
+}
+
+export function openSse(res: ServerResponse, status: number, headers: Record<string, string>): SseSink {
+  res.writeHead(status, headers);
+  res.flushHeaders();
+  const socket = res.socket;
+  if (res.chunkedEncoding && socket !== null && socket.constructor.name === 'Socket' && !socket.destroyed) {
+    return {
+      write: (events) => socket.write(frame(events)),
+      writeThen: (events, flushed) => void socket.write(frame(events), () => flushed()),
+      drained: (signal) => waitDrain(socket, signal),
+      end: (last) => (last !== undefined ? res.end(last) : res.end()),
+      get destroyed() {
+        return socket.destroyed || res.destroyed;
+      },
+    };
+  }
+  return {
+    write: (events) => res.write(events),
+    writeThen: (events, flushed) => void res.write(events, () => flushed()),
+    drained: (signal) => drained(res, signal),
+    end: (last) => (last !== undefined ? res.end(last) : res.end()),
+    get destroyed() {
+      return res.destroyed;
+    },
+  };
+}
+
+/** One HTTP/1.1 chunk: size in hex, CRLF, data, CRLF. */
+function frame(data: string): string {
+  return `${Buffer.byteLength(data).toString(16)}\r\n${data}\r\n`;
+}
+
+function waitDrain(socket: Socket, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || socket.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const finish = (): void => {
+      socket.removeListener('drain', finish);
+      socket.removeListener('close', finish);
+      signal.removeEventListener('abort', finish);
+      resolve();
+    };
+    socket.once('drain', finish);
+    socket.once('close', finish);
+    signal.addEventListener('abort', finish, { once: true });
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * The load driver of bench/sim-server.bench.ts, run as its own process so the server's event loop and the
+ * load generator's do not share a thread. Started with fork(); receives one job over IPC, runs it (bounded),
+ * sends the result back and exits.
+ *  - `streams`: N concurrent SSE chat streams through an undici Pool (one connection each), counting tokens as
+ *    they arrive from each chunk's `x_mock.count`, cross-checked against the final usage chunk.
+ *  - `autocannon`: a fixed number of identical requests with autocannon's programmatic API; status counts.
+ */
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+
+export interface StreamsJob {
+  readonly kind: 'streams';
+  readonly origin: string;
+  readonly model: string;
+  readonly streams: number;
+  readonly tokensPerStream: number;
+}
+export interface AutocannonJob {
+  readonly kind: 'autocannon';
+  readonly url: string;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+  readonly connections: number;
+  readonly amount: number;
+}
+export type DriverJob = StreamsJob | AutocannonJob;
+
+export interface StreamsResult {
+  readonly kind: 'streams';
+  readonly tokens: number;
+  readonly usageTokens: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly elapsedMs: number;
+  /** CPU time (user + system) this driver process used during the run: near elapsedMs means the driver was the bottleneck. */
+  readonly driverCpuMs: number;
+  readonly firstErrors: string[];
+}
+export interface AutocannonResult {
+  readonly kind: 'autocannon';
+  readonly responses: number;
+  readonly durationSec: number;
+  readonly statusCounts: Record<string, number>;
+  readonly errors: number;
+  readonly latencyP99Ms: number;
+}
+export type DriverResult = StreamsResult | AutocannonResult;
+
+const COUNT = Buffer.from('"count":');
+const USAGE = Buffer.from('"completion_tokens":');
+
+/** Reads the integer at `at` in `buf` (ASCII digits). */
+function intAt(buf: Buffer, at: number): number {
+  let n = 0;
+  for (let i = at; i < buf.length; i++) {
+    const c = buf[i] as number;
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
+async function runStreams(job: StreamsJob): Promise<StreamsResult> {
+  const pool = new Pool(job.origin, { connections: job.streams, pipelining: 1, keepAliveTimeout: 30_000 });
+  const body = JSON.stringify({
+    model: job.model,
+    messages: [{ role: 'user', content: 'benchmark' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let tokens = 0;
+  let usageTokens = 0;
+  let completed = 0;
+  let failed = 0;
+  const firstErrors: string[] = [];
+  // undici's dispatch API with a handler: the driver sees raw body chunks without a stream per response, so the
+  // load generator stays cheaper than the server it measures.
+  const one = (i: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      let status = 0;
+      let carry: Buffer = Buffer.alloc(0);
+      let done = false;
+      let streamUsage = 0;
+      let errorText = '';
+      const fail = (message: string): void => {
+        failed++;
+        if (firstErrors.length < 5) firstErrors.push(message);
+        resolve();
+      };
+      pool.dispatch(
+        {
+          origin: job.origin,
+          path: '/v1/chat/completions',
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'x-request-id': `bench-${i}`,
+            'x-mock-output-tokens': String(job.tokensPerStream),
+            'x-mock-prompt-tokens': '16',
+          },
+          body,
+        },
+        {
+          onRequestStart() {},
+          onResponseStart(_c, statusCode) {
+            status = statusCode;
+          },
+          onResponseData(_c, chunk) {
+            if (status !== 200) {
+              errorText += chunk.toString();
+              return;
+            }
+            // Search across chunk boundaries: keep the last bytes of the previous chunk.
+            const buf: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+            let at = buf.indexOf(COUNT);
+            let lastEnd = 0;
+            while (at !== -1) {
+              const digits = at + COUNT.length;
+              if (digits >= buf.length - 1) break; // the number may continue in the next chunk
+              tokens += intAt(buf, digits);
+              lastEnd = digits;
+              at = buf.indexOf(COUNT, digits);
+            }
+            const u = buf.indexOf(USAGE);
+            if (u !== -1 && u + USAGE.length < buf.length - 1) streamUsage = intAt(buf, u + USAGE.length);
+            if (buf.includes('[DONE]')) done = true;
+            carry = buf.subarray(Math.max(lastEnd, buf.length - 24));
+          },
+          onResponseEnd() {
+            if (status !== 200) return fail(`status ${status}: ${errorText.slice(0, 200)}`);
+            if (!done) return fail('stream ended without [DONE]');
+            usageTokens += streamUsage;
+            completed++;
+            resolve();
+          },
+          onResponseError(_c, err) {
+            fail(err.message);
+          },
+        },
+      );
+    });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: job.streams }, (_, i) => one(i)));
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await pool.close();
+  const driverCpuMs = (cpu.user + cpu.system) / 1000;
+  return { kind: 'streams', tokens, usageTokens, completed, failed, elapsedMs, driverCpuMs, firstErrors };
+}
+
+async function runAutocannon(job: AutocannonJob): Promise<AutocannonResult> {
+  const r = await autocannon({
+    url: job.url,
+    method: 'POST',
+    headers: job.headers,
+    body: job.body,
+    connections: job.connections,
+    pipelining: 1,
+    amount: job.amount,
+    timeout: 10,
+  });
+  const statusCounts: Record<string, number> = {};
+  let responses = 0;
+  for (const [code, s] of Object.entries(r.statusCodeStats)) {
+    statusCounts[code] = Number(s.count);
+    responses += Number(s.count);
+  }
+  return { kind: 'autocannon', responses, durationSec: r.duration, statusCounts, errors: r.errors, latencyP99Ms: r.latency.p99 };
+}
+
+process.once('message', (job: DriverJob) => {
+  const run = job.kind === 'streams' ? runStreams(job) : runAutocannon(job);
+  run.then(
+    (result) => process.send?.(result, () => process.exit(0)),
+    (err: unknown) => {
+      process.stderr.write(`sim-load-driver: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+});
