@@ -156,6 +156,11 @@ export class Gpu {
     return this.waitingCount;
   }
 
+  /** Waiting sequences beyond the free slots: those that will really have to wait for a slot. */
+  get queuedBeyondSlots(): number {
+    return Math.max(0, this.waitingCount - Math.max(0, this.profile.maxNumSeqs - this.running.length));
+  }
+
   /** Share of KV blocks in use, 0..1. */
   get kvUsage(): number {
     return 1 - this.freeBlocks / this.profile.kvBlocks;
@@ -385,8 +390,8 @@ export class Gpu {
       budget -= need;
       batch.push(seq);
     }
-    // vLLM admits nothing in a step that had to preempt.
-    while (!preempted && budget > 0 && this.running.length < p.maxNumSeqs && this.waitingCount > 0) {
+    // vLLM admits nothing in a step that had to preempt (unless that left the step empty: never idle with work).
+    while ((!preempted || batch.length === 0) && budget > 0 && this.running.length < p.maxNumSeqs && this.waitingCount > 0) {
       const seq = this.peekWaiting();
       if (seq === undefined) break;
       const room = this.freeBlocks * p.kvBlockTokens;

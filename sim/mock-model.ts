@@ -7,7 +7,7 @@
  * subclasses carrying `headers` (lower-case names: `retry-after`, `retry-after-ms`, `x-ratelimit-*`) for the
  * transport to send: {@link MockRateLimitedError}, {@link MockOverloadedError}.
  */
-import { abortReason } from '../src/errors.js';
+import { abortReason, ValidationError } from '../src/errors.js';
 import type { Random } from '../src/random.js';
 import type { Clock, Timer } from '../src/time/clock.js';
 import { BadRequestError, ConnectionRefusedError, ContextLengthExceededError, OverloadedError, ServerError } from '../src/upstream/errors.js';
@@ -140,6 +140,10 @@ export class MockModel {
   constructor(o: MockModelOptions) {
     this.name = o.name;
     this.profile = resolveProfile(o.profile);
+    if (this.profile.contextWindow > this.profile.kvBlocks * this.profile.kvBlockTokens) {
+      // A sequence that cannot fit the KV cache alone would wait forever.
+      throw new ValidationError('profile.kvBlocks', `at least ${Math.ceil(this.profile.contextWindow / this.profile.kvBlockTokens)} blocks (one full context window must fit)`, this.profile.kvBlocks);
+    }
     this.clock = o.clock;
     this.random = o.random;
     this.seed = `${String(o.random.seed)}/${o.random.path}`;
@@ -235,7 +239,7 @@ export class MockModel {
       const finishReason = wanted > cap ? 'length' : 'stop';
       const headers = this.limiter?.admit(req.apiKey, promptTokens + (req.maxTokens ?? endIndex)) ?? {};
       const maxWaiting = f.queueFull.maxWaiting ?? this.profile.maxWaiting;
-      if (this.gpu.waiting >= maxWaiting) {
+      if (this.gpu.queuedBeyondSlots >= maxWaiting) {
         this.count('queue-full', req.id);
         throw this.statusError(f.queueFull.status, f.queueFull.retryAfterMs ?? 1000, `waiting queue full (${this.gpu.waiting} waiting)`);
       }
