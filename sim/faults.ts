@@ -35,7 +35,10 @@ const layerShape = {
   brownoutMultiplier: z.number().positive().max(1000).optional(),
   /** Random 429s, as a provider's shared limit would send. */
   rateLimited: z.object({ probability, retryAfterMs: ms.optional() }).strict().optional(),
-  /** What a request gets when the waiting queue is full (`maxWaiting` overrides the profile's). @default { status: 503 } */
+  /**
+   * What a request gets when the waiting queue is full: more than `maxWaiting` (default: the profile's) sequences
+   * would wait beyond the free slots. `retryAfterMs` defaults to 1000. @default { status: 503 }
+   */
   queueFull: z.object({ status: z.union([z.literal(429), z.literal(503)]), retryAfterMs: ms.optional(), maxWaiting: z.number().int().min(0).optional() }).strict().optional(),
   /** 500 by probability. */
   serverError: z.object({ probability }).strict().optional(),

@@ -231,6 +231,52 @@ describe('InProcessModelClient', () => {
     expect(model.metrics().kvCacheUsage).toBe(0);
   });
 
+  it('plan-driven disconnects draw the form and the point from seeded streams; every form throws StreamInterruptedError', async () => {
+    const { clock, collect, model } = setup({
+      faults: { disconnect: { probability: 1, afterTokens: { kind: 'uniform', min: 1, max: 30 }, forms: [...DISCONNECT_FORMS] } },
+    });
+    const rs = await clock.run(Promise.all(Array.from({ length: 40 }, (_, i) => collect({ id: `d${i}`, outputTokens: 50 }))));
+    for (const r of rs) {
+      expect(r.error).toBeInstanceOf(StreamInterruptedError);
+      expect((r.error as StreamInterruptedError).tokensReceived).toBe(r.tokens);
+      expect(r.tokens).toBeGreaterThanOrEqual(1);
+      expect(r.tokens).toBeLessThanOrEqual(30);
+    }
+    const reasons = new Set(rs.map((r) => (r.error as StreamInterruptedError).reason));
+    expect(reasons.size).toBe(4);
+    expect(model.metrics().faultCounts['disconnect']).toBe(40);
+  });
+
+  it('plan jitter delays chunks but never reorders them', async () => {
+    const { clock, collect } = setup({ faults: { tokenJitterMs: { kind: 'exponential', mean: 30 } } });
+    const r = await clock.run(collect({ outputTokens: 200 }));
+    expect(r.tokens).toBe(200);
+    let next = 0;
+    for (const c of r.chunks) {
+      expect(c.index).toBe(next);
+      next += c.count;
+    }
+    expect(r.chunks.length).toBeLessThan(200); // late chunks coalesce with the ones behind them
+  });
+
+  it('routes by model name over several models', async () => {
+    const clock = new VirtualClock();
+    const random = new Random(5);
+    const primary = new MockModel({ name: 'primary', profile: 'h100-llama3-8b', clock, random: random.derive('p') });
+    const fallback = new MockModel({ name: 'fallback', profile: 'fallback', clock, random: random.derive('f') });
+    const client = new InProcessModelClient([primary, fallback]);
+    const time = async (model: string): Promise<number> => {
+      const t0 = clock.now();
+      for await (const _ of client.stream({ id: 'x', model, promptTokens: 100, outputTokens: 100 }));
+      return clock.now() - t0;
+    };
+    const p = await clock.run(time('primary'));
+    const f = await clock.run(time('fallback'));
+    expect(f).toBeLessThan(p / 2);
+    expect(primary.metrics().requests).toBe(1);
+    expect(fallback.metrics().requests).toBe(1);
+  });
+
   it('unknown models are a 404 naming the known ones', async () => {
     const { clock, collect } = setup();
     const r = await clock.run(collect({ model: 'gpt-9' }));
