@@ -10,7 +10,8 @@
 import { abortReason, ValidationError } from '../src/errors.js';
 import type { Random } from '../src/random.js';
 import type { Clock, Timer } from '../src/time/clock.js';
-import { BadRequestError, ConnectionRefusedError, ContextLengthExceededError, OverloadedError, ServerError } from '../src/upstream/errors.js';
+import { BadRequestError, ConnectionRefusedError, ContextLengthExceededError } from '../src/upstream/errors.js';
+import { injectedError, MockOverloadedError } from './mock-errors.js';
 import type { EmbeddingItem, EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
 import { sampler, type RandomSource } from './distributions.js';
 import { parseFaultHeader, type HeaderFaults } from './fault-header.js';
@@ -18,27 +19,12 @@ import { FaultPlan, type FaultPlanInput, type RequestFaults } from './faults.js'
 import { GenerationStream, type GenerationEnd, type GenerationOutcome } from './generation.js';
 import { Gpu, type SeqHandle } from './gpu.js';
 import { embeddingMs, resolveProfile, type GpuProfile, type ProfileOverrides } from './profiles.js';
-import { MockRateLimitedError, ProviderRateLimiter, type ProviderLimitsInput } from './rate-limit.js';
+import { ProviderRateLimiter, type ProviderLimitsInput } from './rate-limit.js';
 import { estimatePromptTokens, estimateTextTokens, KeyedRandom, mix32, requestKey } from './tokens.js';
 import type { GenerateRequest, Generation } from './types.js';
 
 export { MockRateLimitedError } from './rate-limit.js';
-
-/** A 503 with the headers to send (`retry-after`, `retry-after-ms` when a wait is known). */
-export class MockOverloadedError extends OverloadedError {
-  readonly headers: Readonly<Record<string, string>>;
-
-  constructor(retryAfterMs: number | undefined, message: string) {
-    super(retryAfterMs, message);
-    this.headers = retryHeaders(retryAfterMs);
-  }
-}
-
-function retryHeaders(retryAfterMs: number | undefined): Record<string, string> {
-  if (retryAfterMs === undefined) return {};
-  const msInt = Math.ceil(retryAfterMs);
-  return { 'retry-after': String(Math.ceil(msInt / 1000)), 'retry-after-ms': String(msInt) };
-}
+export { MockOverloadedError } from './mock-errors.js';
 
 /** Options of a {@link MockModel}. */
 export interface MockModelOptions {
@@ -241,7 +227,7 @@ export class MockModel {
       const maxWaiting = f.queueFull.maxWaiting ?? this.profile.maxWaiting;
       if (this.gpu.queuedBeyondSlots >= maxWaiting) {
         this.count('queue-full', req.id);
-        throw this.statusError(f.queueFull.status, f.queueFull.retryAfterMs ?? 1000, `waiting queue full (${this.gpu.waiting} waiting)`);
+        throw injectedError(f.queueFull.status, f.queueFull.retryAfterMs ?? 1000, `waiting queue full (${this.gpu.waiting} waiting)`);
       }
       if (f.crash !== undefined) {
         this.crash(f.crash.downtimeMs, f.crash.coldStartMs);
@@ -415,16 +401,9 @@ export class MockModel {
     }
     if (f.reject !== undefined) {
       this.count(`status-${f.reject.status}`, id);
-      throw this.statusError(f.reject.status, f.reject.retryAfterMs, `injected ${f.reject.kind} fault`);
+      throw injectedError(f.reject.status, f.reject.retryAfterMs, `injected ${f.reject.kind} fault`);
     }
     return f;
-  }
-
-  private statusError(status: number, retryAfterMs: number | undefined, why: string): Error {
-    if (status === 429) return new MockRateLimitedError(retryAfterMs as number, retryHeaders(retryAfterMs), `rate limited (429): ${why}`);
-    if (status === 503) return new MockOverloadedError(retryAfterMs, `overloaded (503): ${why}`);
-    if (status >= 500) return new ServerError(status, `server error (${status}): ${why}`);
-    return new BadRequestError(`bad request (${status}): ${why}`, status);
   }
 
   // ---- crash and cold start ----

@@ -33,7 +33,7 @@ export const ANONYMOUS_KEY = 'anonymous';
  */
 export class MockRateLimitedError extends RateLimitedError {
   constructor(
-    retryAfterMs: number,
+    retryAfterMs: number | undefined,
     readonly headers: Readonly<Record<string, string>>,
     message: string,
   ) {
