@@ -4,15 +4,17 @@
  */
 import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../src/errors.js';
+import { regressCommand } from './cli/regress-command.js';
 import { scenarioCommand } from './cli/scenario-command.js';
 
 const USAGE_EXIT = 2;
 
-const program = new Command('harness')
+const program = new Command('npm run')
   .description('Load testing and chaos simulation for AI serving')
   .exitOverride()
   .configureOutput({ outputError: (s, write) => write(s) })
-  .addCommand(scenarioCommand().exitOverride());
+  .addCommand(scenarioCommand().exitOverride())
+  .addCommand(regressCommand().exitOverride());
 
 try {
   await program.parseAsync(process.argv);
