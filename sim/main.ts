@@ -112,7 +112,9 @@ async function serve(opts: SimOptions): Promise<void> {
   const port = typeof a === 'object' && a !== null ? a.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const cold = opts.coldStartMs > 0 ? `, cold start ${opts.coldStartMs}ms` : '';
-  process.stdout.write(`sim: listening on http://${host}:${port} (models: ${opts.models.map((m) => m.label).join(', ')}; seed ${opts.seed}${cold})\n`);
+  process.stdout.write(
+    `sim: listening on http://${host}:${port} (models: ${opts.models.map((m) => m.label).join(', ')}; seed ${opts.seed}${cold}; pid ${process.pid})\n`,
+  );
 }
 
 async function supervise(opts: SimOptions, argv: readonly string[]): Promise<void> {

@@ -1,0 +1,123 @@
+/**
+ * The server process for real: bad flags (exit 2, no stack; --help text is checked in cli-options.test.ts), a crash fault ending the process with
+ * exit 86, and `--supervise` restarting it in cold start. Loopback only; every process started is killed in
+ * afterAll; waits are for output lines and exits, bounded by the test timeout.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FAST_PROFILE } from './server-testkit.js';
+import { CRASH_EXIT_CODE } from './supervisor.js';
+
+const MAIN = new URL('./main.ts', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'sim-main-test-'));
+const profileFile = join(dir, 'fast.json');
+writeFileSync(profileFile, JSON.stringify(FAST_PROFILE));
+const started: ChildProcess[] = [];
+const pids = new Set<number>();
+
+afterAll(() => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Proc {
+  readonly child: ChildProcess;
+  out: string;
+  err: string;
+  /** Resolves with the Nth `listening` line's URL (1-based). */
+  listening(n: number): Promise<string>;
+  readonly exit: Promise<number | null>;
+}
+
+function sim(args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  if (child.pid !== undefined) pids.add(child.pid);
+  const p: Proc = {
+    child,
+    out: '',
+    err: '',
+    listening: (n) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const lines = [...p.out.matchAll(/sim: listening on (http:\/\/\S+) .*pid (\d+)\)/g)];
+          for (const l of lines) pids.add(Number(l[2]));
+          const line = lines[n - 1];
+          if (line) {
+            child.stdout?.off('data', check);
+            resolve(line[1] as string);
+          }
+        };
+        child.stdout?.on('data', check);
+        child.once('exit', (code) => reject(new Error(`sim exited (${code}) before listening line ${n}: ${p.err}`)));
+        check();
+      }),
+    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (d: Buffer) => (p.out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (p.err += d.toString()));
+  return p;
+}
+
+async function chat(url: string, headers: Record<string, string>): Promise<number | Error> {
+  try {
+    const r = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ model: 'primary', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    await r.body.dump();
+    return r.statusCode;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+describe.concurrent('sim process', { timeout: 30_000 }, () => {
+  it('a bad flag or an unknown profile exits 2 naming the flag, without a stack trace', async () => {
+    const bad = sim(['--port', 'eighty']);
+    const profile = sim(['--port', '0', '--model', 'primary=no-such-gpu']);
+    expect(await bad.exit).toBe(2);
+    expect(bad.err).toContain('sim: --port: expected an integer from 0 to 65535, got "eighty"');
+    expect(await profile.exit).toBe(2);
+    expect(profile.err).toContain('--model primary=no-such-gpu: profile: expected one of');
+    for (const p of [bad, profile]) expect(p.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('a crash fault really ends the process with the crash exit code', async () => {
+    const p = sim(['--port', '0', '--model', `primary=${profileFile}`]);
+    const url = await p.listening(1);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await chat(url, { 'x-mock-output-tokens': '2' })).toBe(200);
+    const r = await chat(url, { 'x-mock-fault': 'crash:downtime-ms=100' });
+    expect(r).toBeInstanceOf(Error);
+    expect(await p.exit).toBe(CRASH_EXIT_CODE);
+    expect(p.err).toContain(`exiting with code ${CRASH_EXIT_CODE}`);
+  });
+
+  it('--supervise restarts the crashed server on the same port, in cold start', async () => {
+    const p = sim(['--supervise', '--port', '0', '--model', `primary=${profileFile}`, '--seed', '3']);
+    const url = await p.listening(1);
+    expect(await chat(url, { 'x-mock-output-tokens': '2' })).toBe(200);
+    expect(await chat(url, { 'x-mock-fault': 'crash:downtime-ms=200,cold-start-ms=4000' })).toBeInstanceOf(Error);
+    const again = await p.listening(2);
+    expect(again).toBe(url);
+    expect(p.err).toContain('restarting in 200ms with a 4000ms cold start');
+    const h = await request(`${url}/health`);
+    expect(h.statusCode).toBe(503);
+    expect(await h.body.json()).toMatchObject({ models: { primary: 'cold-start' } });
+    expect(await chat(url, {})).toBe(503);
+    p.child.kill('SIGTERM');
+    expect(await p.exit).toBe(0);
+  });
+});
