@@ -86,9 +86,11 @@ export class IdleTimeout {
   }
 
   private check(): void {
-    const idle = this.clock.now() - this.lastMs;
-    if (idle >= this.idleMs) this.controller.abort(new IdleTimeoutError(this.idleMs, this.tokens));
-    else this.arm(this.idleMs - idle);
+    const remainingMs = this.lastMs + this.idleMs - this.clock.now();
+    // Fractional times: treat a floating-point residue as due, and never re-arm for less than a microsecond,
+    // or `now + tiny === now` would re-fire at the same instant forever.
+    if (remainingMs <= 1e-6) this.controller.abort(new IdleTimeoutError(this.idleMs, this.tokens));
+    else this.arm(Math.max(remainingMs, 1e-3));
   }
 }
 

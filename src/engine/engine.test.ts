@@ -245,6 +245,27 @@ describe('Engine: deadlines, cancel, shedding, dedup, batching', () => {
     expect(engine.snapshot().counters).toMatchObject({ dedupJoined: 1, dedupCached: 1 });
   });
 
+  it('dedup: when the leader is cancelled, its twin carries on from the tokens it already has', async () => {
+    const { clock, engine, primary } = setup('resilient', {}, () => ({ tokens: 6 }));
+    const ac = new AbortController();
+    clock.setTimer(22, () => ac.abort());
+    const c2: TokenChunk[] = [];
+    const lead = engine.submit(chat('L', { idempotencyKey: 'K' }), ac.signal);
+    const twin = engine.submit(chat('T', { idempotencyKey: 'K' }, c2));
+    const [l, t] = await clock.run(Promise.all([lead, twin]));
+    expect(l).toMatchObject({ outcome: 'cancelled', tokens: 3 });
+    expect(t).toMatchObject({ outcome: 'ok', tokens: 6, resumes: 1 });
+    // The twin re-sent the leader's request, resuming at 3, so the text continues byte for byte.
+    expect(primary.calls.map((c) => [c.id, c.resumeFrom])).toEqual([['L', undefined], ['L', 3]]);
+    expect(t.text).toBe(expectedText('L', 6));
+    let next = 0;
+    for (const c of c2) {
+      expect(c.index).toBe(next);
+      next += c.count;
+    }
+    expect(c2.map((c) => c.text).join('')).toBe(expectedText('L', 6));
+  });
+
   it('batches batchable embeddings into one upstream call and splits results, with per-item errors', async () => {
     const clock = new VirtualClock();
     const bad = new Map([['oops', new ServerError(500)]]);

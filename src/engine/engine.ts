@@ -23,7 +23,7 @@ import { retryBudgetFromPolicy, type RetryBudget } from './retry-budget.js';
 import { estimateTokens, Router } from './router.js';
 import { Slots } from './slots.js';
 
-export type * from './engine-types.js';
+export * from './engine-types.js';
 
 /** A dedup leader's result that must not be shared or cached (anything but `ok`). */
 class Unshared extends HarnessError {
@@ -222,17 +222,22 @@ export class Engine {
    */
   private async deduplicated(dedup: Dedup<EngineResult>, key: string, job: Job, signal: AbortSignal | undefined): Promise<EngineResult> {
     const req = job.req;
+    // What this caller already received from twins (kept across rounds: a second twin replays from 0).
+    let firstTokenAtMs: number | undefined;
+    let followed = 0;
+    let followedText = '';
+    const onTwinTokens = (c: TokenChunk, charsBefore: number): void => {
+      const end = c.index + c.count;
+      if (end <= followed) return;
+      const fresh = c.index >= followed ? c : { index: followed, count: end - followed, text: c.text.slice(followedText.length - charsBefore), atMs: c.atMs };
+      firstTokenAtMs ??= fresh.atMs;
+      followed = end;
+      followedText += fresh.text;
+      req.onTokens?.(fresh);
+    };
     for (let round = 0; ; round++) {
       const twin = this.leaders.get(key);
-      let firstTokenAtMs: number | undefined;
-      let followed = 0;
-      let followedText = '';
-      const unfollow = twin?.follow((c: TokenChunk) => {
-        firstTokenAtMs ??= c.atMs;
-        followed = c.index + c.count;
-        followedText += c.text;
-        req.onTokens?.(c);
-      }, this.clock.now());
+      const unfollow = twin?.follow(onTwinTokens, this.clock.now());
       let leading = false;
       const run = dedup.run(key, async () => {
         leading = true;
@@ -257,13 +262,18 @@ export class Engine {
       let shared: EngineResult;
       try {
         const waited = await this.awaitAsFollower(run.then((x) => x.value), job, signal);
-        if ('own' in waited) return waited.own; // our own deadline or cancellation ended the wait
+        if ('own' in waited) {
+          // Our own deadline or cancellation ended the wait: report what we received from the twin.
+          if (followed > 0 && twin !== undefined) job.seed(followed, followedText, twin.model, firstTokenAtMs);
+          return job.result(waited.own, this.clock.now(), { error: waited.error, deduped: 'joined' });
+        }
         shared = waited.shared;
       } catch (e) {
         if (!(e instanceof Unshared)) throw e;
         if (e.result.outcome === 'cancelled' && round === 0 && signal?.aborted !== true) {
           // The leader's caller gave up, not ours: run again, after what we already received.
-          if (followed > 0 && twin !== undefined) job.seed(followed, followedText, twin.model, firstTokenAtMs);
+          // Send the twin's request, so that the upstream continues the very text we already have.
+          if (followed > 0 && twin !== undefined) job.seed(followed, followedText, twin.model, firstTokenAtMs, twin.request);
           continue;
         }
         shared = e.result;
@@ -299,18 +309,17 @@ export class Engine {
     shared: Promise<EngineResult>,
     job: Job,
     signal: AbortSignal | undefined,
-  ): Promise<{ shared: EngineResult } | { own: EngineResult }> {
+  ): Promise<{ shared: EngineResult } | { own: 'cancelled' | 'timeout'; error: { code: string; message: string } }> {
     const p = this.policy;
     const timeoutMs = job.req.deadlineMs ?? (p.deadline.enabled ? p.deadline.timeoutMs : Number.POSITIVE_INFINITY);
     if (timeoutMs === Number.POSITIVE_INFINITY && signal === undefined) return { shared: await shared };
     const deadline = new Deadline(this.clock, timeoutMs, { startMs: job.submitMs, tokensReceived: () => 0 });
     try {
-      return await new Promise<{ shared: EngineResult } | { own: EngineResult }>((resolve, reject) => {
+      return await new Promise<{ shared: EngineResult } | { own: 'cancelled' | 'timeout'; error: { code: string; message: string } }>((resolve, reject) => {
         const onAbort = (): void => {
-          const now = this.clock.now();
-          const error = signal?.aborted === true ? abortReason(signal) : (deadline.signal.reason as Error);
-          const code = signal?.aborted === true ? 'CANCELLED' : 'DEADLINE_EXCEEDED';
-          resolve({ own: job.result(code === 'CANCELLED' ? 'cancelled' : 'timeout', now, { error: { code, message: error.message } }) });
+          const cancelled = signal?.aborted === true;
+          const error = cancelled ? abortReason(signal) : (deadline.signal.reason as Error);
+          resolve({ own: cancelled ? 'cancelled' : 'timeout', error: { code: cancelled ? 'CANCELLED' : 'DEADLINE_EXCEEDED', message: error.message } });
         };
         if (signal?.aborted === true) return onAbort();
         signal?.addEventListener('abort', onAbort, { once: true });

@@ -29,7 +29,7 @@ export class Job {
   contextTrimmed = false;
   embeddings: ReadonlyArray<readonly number[]> | undefined;
   /** Extra token listeners (dedup joiners). */
-  private listeners: Array<(c: TokenChunk) => void> | undefined;
+  private listeners: Array<(c: TokenChunk, charsBefore: number) => void> | undefined;
 
   constructor(readonly req: EngineRequest, readonly submitMs: number) {
     this.priority = req.priority ?? 'interactive';
@@ -55,11 +55,12 @@ export class Job {
     if (on === undefined && this.listeners === undefined) return;
     const chunk: TokenChunk = { index, count, text, atMs };
     on?.(chunk);
-    if (this.listeners !== undefined) for (const l of this.listeners) l(chunk);
+    if (this.listeners !== undefined) for (const l of this.listeners) l(chunk, this.deliveredChars - text.length);
   }
 
   /** Records tokens the caller already received elsewhere (from a dedup twin), without delivering them again. */
-  seed(count: number, text: string, model: 'primary' | 'fallback', firstTokenAtMs: number | undefined): void {
+  seed(count: number, text: string, model: 'primary' | 'fallback', firstTokenAtMs: number | undefined, request?: ModelRequest): void {
+    if (request !== undefined) this.request = request;
     this.delivered = count;
     this.deliveredChars = text.length;
     this.chunks.length = 0;
@@ -68,9 +69,12 @@ export class Job {
     this.firstTokenAtMs = firstTokenAtMs;
   }
 
-  /** Follows this job's tokens from the start: replays what was delivered, then streams the rest. */
-  follow(listener: (c: TokenChunk) => void, atMs: number): () => void {
-    if (this.delivered > 0) listener({ index: 0, count: this.delivered, text: this.text, atMs });
+  /**
+   * Follows this job's tokens from the start: replays what was delivered, then streams the rest. The listener
+   * also gets the character offset of the chunk in the whole text, so it can skip what it already has.
+   */
+  follow(listener: (c: TokenChunk, charsBefore: number) => void, atMs: number): () => void {
+    if (this.delivered > 0) listener({ index: 0, count: this.delivered, text: this.text, atMs }, 0);
     (this.listeners ??= []).push(listener);
     return () => {
       const i = this.listeners?.indexOf(listener) ?? -1;

@@ -176,7 +176,8 @@ export class Slots {
     if (at !== undefined && at < this.wakeAtMs && at > this.clock.now()) {
       this.wake?.cancel();
       this.wakeAtMs = at;
-      this.wake = this.clock.setTimer(at - this.clock.now(), () => {
+      // At least a microsecond: with fractional times `now + tiny` can round back to `now` and spin forever.
+      this.wake = this.clock.setTimer(Math.max(at - this.clock.now(), 1e-3), () => {
         this.wake = undefined;
         this.wakeAtMs = Number.POSITIVE_INFINITY;
         this.pump();

@@ -57,7 +57,6 @@ export async function streamAttempt(
   // starts at 0 or exactly where the caller is.
   let offset: number | undefined;
   let expectIndex: number | undefined;
-  let finished = false;
   try {
     for (;;) {
       let r: IteratorResult<StreamEvent>;
@@ -69,10 +68,7 @@ export async function streamAttempt(
       if (r.done === true) throw new StreamInterruptedError(job.delivered, 'stream ended without a done event');
       const ev = r.value;
       idle?.touch(job.delivered);
-      if (ev.type === 'done') {
-        finished = true;
-        return;
-      }
+      if (ev.type === 'done') return;
       if (expectIndex === undefined || ev.index !== expectIndex) {
         offset = ev.index === 0 ? 0 : ev.index === job.delivered ? job.deliveredChars : undefined;
       }
@@ -94,7 +90,8 @@ export async function streamAttempt(
   } finally {
     idle?.dispose();
     link?.dispose();
-    // Abandoning the iterator closes the upstream call; never wait on it (a hung upstream may not answer).
-    if (!finished) it.return?.()?.catch(() => undefined);
+    // Closing the iterator ends the upstream call (after `done` too: a generator parked at its last yield still
+    // holds its resources). Never wait on it: a hung upstream may not answer.
+    it.return?.()?.catch(() => undefined);
   }
 }
