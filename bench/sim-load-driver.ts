@@ -49,6 +49,9 @@ export type DriverResult = StreamsResult | AutocannonResult;
 
 const COUNT = Buffer.from('"count":');
 const USAGE = Buffer.from('"completion_tokens":');
+const DONE = Buffer.from('data: [DONE]');
+const EVENT_END = Buffer.from('\n\n');
+const EMPTY = Buffer.alloc(0);
 
 /** Reads the integer at `at` in `buf` (ASCII digits). */
 function intAt(buf: Buffer, at: number): number {
@@ -79,7 +82,7 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
   const one = (i: number): Promise<void> =>
     new Promise<void>((resolve) => {
       let status = 0;
-      let carry: Buffer = Buffer.alloc(0);
+      let carry: Buffer = EMPTY;
       let done = false;
       let streamUsage = 0;
       let errorText = '';
@@ -111,21 +114,25 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
               errorText += chunk.toString();
               return;
             }
-            // Search across chunk boundaries: keep the last bytes of the previous chunk.
+            // Events end with a blank line; only an incomplete tail is carried to the next chunk (rarely any).
             const buf: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-            let at = buf.indexOf(COUNT);
-            let lastEnd = 0;
-            while (at !== -1) {
-              const digits = at + COUNT.length;
-              if (digits >= buf.length - 1) break; // the number may continue in the next chunk
-              tokens += intAt(buf, digits);
-              lastEnd = digits;
-              at = buf.indexOf(COUNT, digits);
+            const end = buf.lastIndexOf(EVENT_END);
+            if (end < 0) {
+              carry = buf;
+              return;
             }
-            const u = buf.indexOf(USAGE);
-            if (u !== -1 && u + USAGE.length < buf.length - 1) streamUsage = intAt(buf, u + USAGE.length);
-            if (buf.includes('[DONE]')) done = true;
-            carry = buf.subarray(Math.max(lastEnd, buf.length - 24));
+            const complete = end + EVENT_END.length;
+            let at = buf.indexOf(COUNT);
+            while (at !== -1 && at < complete) {
+              tokens += intAt(buf, at + COUNT.length);
+              at = buf.indexOf(COUNT, at + COUNT.length);
+            }
+            if (!done) {
+              const u = buf.indexOf(USAGE);
+              if (u !== -1 && u < complete) streamUsage = intAt(buf, u + USAGE.length);
+              if (buf.indexOf(DONE) !== -1) done = true;
+            }
+            carry = complete === buf.length ? EMPTY : buf.subarray(complete);
           },
           onResponseEnd() {
             if (status !== 200) return fail(`status ${status}: ${errorText.slice(0, 200)}`);

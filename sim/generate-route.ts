@@ -87,7 +87,7 @@ export async function handleGenerate(ctx: RouteContext, kind: StreamKind, req: F
   try {
     gens = await Promise.all(requests.map((r) => model.generate(r, abort.signal)));
   } catch (err) {
-    abort.abort(); // frees the prompts of a batch that were admitted before one was refused
+    if (requests.length > 1) abort.abort(); // frees the prompts of a batch admitted before one was refused
     abort.done();
     if (reply.raw.destroyed || reply.raw.writableFinished) {
       reply.hijack();
@@ -100,14 +100,14 @@ export async function handleGenerate(ctx: RouteContext, kind: StreamKind, req: F
   const responseId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`;
   const writer = new ChunkWriter(kind, responseId, body.model, ctx.created());
   reply.hijack();
+  let clean = false;
   try {
-    if (body.stream === true) {
-      await streamResponse(reply.raw, writer, gens, headers, body.stream_options?.include_usage === true, abort.signal);
-    } else {
-      await jsonResponse(reply.raw, writer, gens, headers, abort.signal);
-    }
+    clean =
+      body.stream === true
+        ? await streamResponse(reply.raw, writer, gens, headers, body.stream_options?.include_usage === true, abort.signal)
+        : await jsonResponse(reply.raw, writer, gens, headers, abort.signal);
   } finally {
-    abort.abort(); // no-op when finished; stops sibling choices after a disconnect
+    if (!clean) abort.abort(); // stops sibling choices after a disconnect or an error
     abort.done();
   }
   return reply;
@@ -158,7 +158,7 @@ async function streamResponse(
   headers: Record<string, string>,
   includeUsage: boolean,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   const sse = openSse(res, 200, { ...SSE_HEADERS, ...headers });
   if (writer.kind === 'chat') sse.write(writer.role());
   let broken: { form: DisconnectForm; tokensSent: number } | undefined;
@@ -183,8 +183,11 @@ async function streamResponse(
       }
     }),
   );
-  if (sse.destroyed) return;
-  if (broken) return breakStream(res, sse, writer, broken.form, broken.tokensSent);
+  if (sse.destroyed) return false;
+  if (broken) {
+    breakStream(res, sse, writer, broken.form, broken.tokensSent);
+    return false;
+  }
   let tail = '';
   if (includeUsage) {
     let prompt = 0;
@@ -197,6 +200,7 @@ async function streamResponse(
   }
   sse.write(tail + SSE_DONE);
   sse.end();
+  return true;
 }
 
 /** Plays a mid-stream disconnect out on the wire. */
@@ -231,7 +235,7 @@ async function jsonResponse(
   gens: Generation[],
   headers: Record<string, string>,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   let results: ChoiceResult[];
   try {
     results = await Promise.all(
@@ -246,12 +250,14 @@ async function jsonResponse(
     );
   } catch (err) {
     const e = toHttpError(err);
-    if (e.kind === 'reset') return resetConnection(res);
-    res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', ...e.headers });
-    res.end(JSON.stringify(e.body));
-    return;
+    if (e.kind === 'reset') resetConnection(res);
+    else {
+      res.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', ...e.headers });
+      res.end(JSON.stringify(e.body));
+    }
+    return false;
   }
-  if (res.destroyed || signal.aborted) return;
+  if (res.destroyed || signal.aborted) return false;
   let prompt = 0;
   let completion = 0;
   for (const r of results) {
@@ -275,25 +281,27 @@ async function jsonResponse(
   if (!broken) {
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
     res.end(body);
-    return;
+    return true;
   }
   // A disconnect in a non-streamed answer: the same four forms, applied to the one JSON body.
   switch (broken.form) {
     case 'reset':
-      return resetConnection(res);
+      resetConnection(res);
+      break;
     case 'error-event': {
       const msg = `generation interrupted after ${broken.tokensSent} tokens (injected fault)`;
       res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(openAIError(msg, 'server_error', null, 'stream_interrupted')));
-      return;
+      break;
     }
     case 'clean-close':
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(body.slice(0, body.length >> 1));
-      return;
+      break;
     case 'truncated-chunk':
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.write(body.slice(0, body.length >> 1), () => resetConnection(res));
-      return;
+      break;
   }
+  return false;
 }

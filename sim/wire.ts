@@ -120,7 +120,7 @@ export function openSse(res: ServerResponse, status: number, headers: Record<str
       drained: (signal) => waitDrain(socket, signal),
       end: (last) => (last !== undefined ? res.end(last) : res.end()),
       get destroyed() {
-        return socket.destroyed || res.destroyed;
+        return socket.destroyed;
       },
     };
   }
