@@ -21,6 +21,7 @@ export class ServerMetrics {
   private readonly itl: Histogram<'model_name'>;
   private readonly e2e: Histogram<'model_name'>;
   private readonly queue: Histogram<'model_name'>;
+  private readonly rejected: Counter<'model_name' | 'status'>;
 
   constructor(models: readonly ServedModel[]) {
     const r = this.registry;
@@ -74,10 +75,22 @@ export class ServerMetrics {
     this.itl = histogram('vllm:inter_token_latency_seconds', 'Time between tokens.', ITL_BUCKETS);
     this.e2e = histogram('vllm:e2e_request_latency_seconds', 'End-to-end request latency.', E2E_BUCKETS);
     this.queue = histogram('vllm:request_queue_time_seconds', 'Time spent waiting before admission.', E2E_BUCKETS);
+    this.rejected = new Counter({
+      name: 'mock:requests_rejected_total',
+      help: 'Requests refused at admission (injected faults, rate limits, full queue, cold start), by HTTP status; 0 means a refused connection.',
+      labelNames: ['model_name', 'status'] as const,
+      registers: [r],
+    });
     for (const m of models) this.unsubscribe.push(m.onEvent((e) => this.onEvent(m.name, e)));
   }
 
   private onEvent(model: string, e: ServedModelEvent): void {
+    if (e.type === 'request-rejected') {
+      const status = e['status'];
+      // An abort (the client left during a hang or a delay) is not a refusal.
+      if (e['code'] !== 'ABORTED') this.rejected.inc({ model_name: model, status: typeof status === 'number' ? String(status) : '0' });
+      return;
+    }
     if (e.type !== 'request-done') return;
     const labels = { model_name: model };
     const ttft = num(e['ttftMs']);

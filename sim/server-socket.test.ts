@@ -114,7 +114,7 @@ describe('mid-stream faults on a real socket', () => {
     expect(settled).toBe(false);
     ac.abort();
     await pending;
-    expect(await rejected).toMatchObject({ type: 'request-rejected' });
+    expect(await rejected).toMatchObject({ type: 'request-rejected', code: 'ABORTED' });
   });
 
   it('a client abort mid-stream aborts the generation, and the GPU slot is freed', async () => {

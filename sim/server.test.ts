@@ -198,6 +198,7 @@ describe('models, health and metrics', () => {
       'vllm:request_queue_time_seconds_count{model_name="primary"} 1',
       'vllm:inter_token_latency_seconds_count{model_name="primary"} 4',
       'mock:faults_injected_total{model_name="primary",kind="status-500"} 1',
+      'mock:requests_rejected_total{model_name="primary",status="500"} 1',
     ]) {
       expect(r.body).toContain(name);
     }

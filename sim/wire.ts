@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
+import { AbortError } from '../src/errors.js';
 import type { HttpErrorReply } from './http-errors.js';
 import type { Clock } from '../src/time/clock.js';
 import type { ServedModel } from './served-model.js';
@@ -50,12 +51,12 @@ export function resetConnection(res: ServerResponse): void {
 export function clientAbort(res: ServerResponse): { signal: AbortSignal; abort(): void; done(): void } {
   const ac = new AbortController();
   const onClose = (): void => {
-    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
+    if (!res.writableFinished) ac.abort(new AbortError(new Error('client closed the connection')));
   };
   res.once('close', onClose);
   return {
     signal: ac.signal,
-    abort: () => ac.abort(new Error('response ended early')),
+    abort: () => ac.abort(new AbortError(new Error('response ended early'))),
     done: () => res.removeListener('close', onClose),
   };
 }
