@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../time/virtual-clock.js';
 import { DeadlineExceededError, IdleTimeoutError } from '../upstream/errors.js';
-import { Deadline, IdleTimeout, linkSignals } from './deadline.js';
+import { Abortable, CancelScope, Deadline, IdleTimeout, linkSignals } from './deadline.js';
 
 describe('Deadline', () => {
   it('aborts with DeadlineExceededError at the deadline, reporting tokens received', async () => {
@@ -79,5 +79,51 @@ describe('linkSignals', () => {
     const a = new AbortController();
     a.abort(new Error('early'));
     expect((linkSignals([a.signal]).signal.reason as Error).message).toBe('early');
+  });
+});
+
+describe('CancelScope and Abortable', () => {
+  it('the deadline aborts live children with DeadlineExceededError, reporting progress', async () => {
+    const clock = new VirtualClock();
+    const progress = { delivered: 0 };
+    const scope = new CancelScope(clock, 100, { startMs: 0, progress });
+    const a = scope.child();
+    const released = scope.child();
+    scope.release(released);
+    progress.delivered = 4;
+    await clock.advanceBy(100);
+    expect(scope.expired && !scope.cancelled).toBe(true);
+    expect((a.signal.reason as Error).message).toBe('deadline of 100ms exceeded after 4 tokens');
+    await expect(a.aborted).rejects.toBeInstanceOf(DeadlineExceededError);
+    expect(released.isAborted).toBe(false);
+    const late = scope.child();
+    expect(late.isAborted && late.signal.aborted).toBe(true);
+  });
+
+  it("the caller's abort cancels the scope with the caller's reason; dispose detaches", async () => {
+    const clock = new VirtualClock();
+    const caller = new AbortController();
+    const scope = new CancelScope(clock, Number.POSITIVE_INFINITY, { startMs: 0, caller: caller.signal });
+    const a = scope.child();
+    caller.abort(new Error('user left'));
+    expect(scope.cancelled).toBe(true);
+    expect(scope.reason?.message).toBe('user left');
+    expect(a.signal.reason).toBe(scope.reason);
+    const other = new AbortController();
+    const s2 = new CancelScope(clock, 50, { startMs: 0, caller: other.signal });
+    s2.dispose();
+    other.abort();
+    await clock.advanceBy(100);
+    expect(s2.reason).toBeUndefined();
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('Abortable makes its signal on demand, aborted if it already was', async () => {
+    const x = new Abortable();
+    const p = x.aborted;
+    x.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
+    expect(x.signal.aborted).toBe(true);
+    expect((x.signal.reason as Error).message).toBe('stop');
   });
 });

@@ -1,4 +1,4 @@
-import { ValidationError } from '../errors.js';
+import { abortReason, ValidationError } from '../errors.js';
 import type { Clock, Timer } from '../time/clock.js';
 import { DeadlineExceededError, IdleTimeoutError } from '../upstream/errors.js';
 
@@ -57,17 +57,22 @@ export class Deadline {
  * token costs a clock read, not a timer.
  */
 export class IdleTimeout {
-  readonly signal: AbortSignal;
-  private readonly controller = new AbortController();
+  private readonly target: Abortable | AbortController;
   private lastMs: number;
   private tokens = 0;
   private timer: Timer | undefined;
 
-  constructor(private readonly clock: Clock, readonly idleMs: number) {
+  /** @param target aborted on idle instead of a private controller (saves allocating a second one). */
+  constructor(private readonly clock: Clock, readonly idleMs: number, target?: Abortable | AbortController) {
     checkMs('idleMs', idleMs);
-    this.signal = this.controller.signal;
+    this.target = target ?? new AbortController();
     this.lastMs = clock.now();
     this.arm(idleMs);
+  }
+
+  /** Aborts with {@link IdleTimeoutError} after `idleMs` without a touch (the target's signal, if one was given). */
+  get signal(): AbortSignal {
+    return this.target.signal;
   }
 
   /** Something arrived: restart the idle wait. `tokensReceived` is reported if it later times out. */
@@ -89,7 +94,7 @@ export class IdleTimeout {
     const remainingMs = this.lastMs + this.idleMs - this.clock.now();
     // Fractional times: treat a floating-point residue as due, and never re-arm for less than a microsecond,
     // or `now + tiny === now` would re-fire at the same instant forever.
-    if (remainingMs <= 1e-6) this.controller.abort(new IdleTimeoutError(this.idleMs, this.tokens));
+    if (remainingMs <= 1e-6) this.target.abort(new IdleTimeoutError(this.idleMs, this.tokens));
     else this.arm(Math.max(remainingMs, 1e-3));
   }
 }
@@ -120,4 +125,147 @@ export function linkSignals(signals: ReadonlyArray<AbortSignal | undefined>): { 
     live.push(s);
   }
   return { signal: controller.signal, dispose };
+}
+
+/**
+ * An abort handle for one attempt or wait: its AbortController is made only when someone reads `signal` (an
+ * upstream that never looks at its signal costs no controller, the most expensive object on the hot path), and
+ * aborting also settles {@link Abortable.aborted} directly, without an EventTarget listener.
+ */
+export class Abortable {
+  private controller: AbortController | undefined;
+  private why: { reason: unknown } | undefined;
+  private reject: ((reason: unknown) => void) | undefined;
+  private rejected: Promise<never> | undefined;
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.why !== undefined) this.controller.abort(this.why.reason);
+    }
+    return this.controller.signal;
+  }
+
+  get isAborted(): boolean {
+    return this.why !== undefined;
+  }
+
+  abort(reason: unknown): void {
+    if (this.why !== undefined) return;
+    this.why = { reason };
+    this.controller?.abort(reason);
+    this.reject?.(reason);
+  }
+
+  /** Rejects with the abort reason once aborted (made on first use). */
+  get aborted(): Promise<never> {
+    if (this.rejected === undefined) {
+      this.rejected = new Promise<never>((_, reject) => {
+        if (this.why !== undefined) reject(this.why.reason);
+        else this.reject = reject;
+      });
+      this.rejected.catch(() => undefined);
+    }
+    return this.rejected;
+  }
+}
+
+/**
+ * The cancellation scope of one request: its overall deadline and its caller's signal, without allocating an
+ * AbortController up front (they dominate the per-request cost). `child()` makes a controller that aborts with
+ * the scope's reason, only where a signal is really needed (an upstream call, a wait).
+ */
+export class CancelScope {
+  /** Absolute clock time of the deadline (Infinity for none). */
+  readonly atMs: number;
+  private why: Error | undefined;
+  private cause: 'caller' | 'deadline' | undefined;
+  private timer: Timer | undefined;
+  /** Usually zero or one (the attempt in progress): an array beats a Set here. */
+  private children: Abortable[] = [];
+  private readonly caller: AbortSignal | undefined;
+  private readonly onCallerAbort: (() => void) | undefined;
+
+  /**
+   * @param timeoutMs from `startMs` to the deadline (Infinity for none); passing it aborts with
+   *   {@link DeadlineExceededError}.
+   * @param caller the caller's signal; its abort reason becomes the scope's.
+   * @param progress read when the deadline passes, for the tokens received so far.
+   */
+  constructor(
+    private readonly clock: Clock,
+    readonly timeoutMs: number,
+    options: { startMs: number; caller?: AbortSignal | undefined; progress?: { readonly delivered: number } },
+  ) {
+    checkMs('timeoutMs', timeoutMs);
+    this.atMs = options.startMs + timeoutMs;
+    const caller = options.caller;
+    this.caller = caller;
+    if (caller !== undefined) {
+      if (caller.aborted) {
+        this.abort(abortReason(caller), 'caller');
+        return;
+      }
+      this.onCallerAbort = () => this.abort(abortReason(caller), 'caller');
+      caller.addEventListener('abort', this.onCallerAbort, { once: true });
+    }
+    if (this.atMs !== Number.POSITIVE_INFINITY) {
+      const progress = options.progress;
+      const fire = (): void => this.abort(new DeadlineExceededError(timeoutMs, progress?.delivered ?? 0), 'deadline');
+      const delay = this.atMs - clock.now();
+      if (delay <= 0) fire();
+      else this.timer = clock.setTimer(delay, fire, 'deadline');
+    }
+  }
+
+  /** The reason, once aborted. */
+  get reason(): Error | undefined {
+    return this.why;
+  }
+
+  /** The caller cancelled. */
+  get cancelled(): boolean {
+    return this.cause === 'caller';
+  }
+
+  /** The deadline passed. */
+  get expired(): boolean {
+    return this.cause === 'deadline';
+  }
+
+  /** Ms left before the deadline (0 once passed; Infinity for none). */
+  remainingMs(): number {
+    return Math.max(0, this.atMs - this.clock.now());
+  }
+
+  /** An abortable that aborts with the scope (at once if it already has). Stop forwarding with `release(c)`. */
+  child(): Abortable {
+    const c = new Abortable();
+    if (this.why !== undefined) c.abort(this.why);
+    else this.children.push(c);
+    return c;
+  }
+
+  /** Stops forwarding the scope's abort to `c`. */
+  release(c: Abortable): void {
+    const i = this.children.indexOf(c);
+    if (i >= 0) this.children.splice(i, 1);
+  }
+
+  dispose(): void {
+    this.timer?.cancel();
+    if (this.onCallerAbort !== undefined) this.caller?.removeEventListener('abort', this.onCallerAbort);
+    this.children = [];
+  }
+
+  private abort(reason: Error, cause: 'caller' | 'deadline'): void {
+    if (this.why !== undefined) return;
+    this.why = reason;
+    this.cause = cause;
+    this.timer?.cancel();
+    this.timer = undefined;
+    const children = this.children;
+    this.children = [];
+    for (const c of children) c.abort(reason);
+  }
 }

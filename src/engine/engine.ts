@@ -127,6 +127,7 @@ export class Engine {
       embedder,
       counters,
       emit: (make) => this.emit(make),
+      hasListeners: () => this.listeners.size > 0,
     };
   }
 
@@ -185,7 +186,7 @@ export class Engine {
   private finish(r: EngineResult): EngineResult {
     this.counters[r.outcome]++;
     if (r.deduped === undefined) this.counters.tokensDelivered += r.tokens;
-    this.emit(() => ({ type: 'done', result: r }));
+    if (this.listeners.size > 0) this.emit(() => ({ type: 'done', result: r }));
     if (--this.active === 0 && this.idleWaiters.length > 0) {
       const ws = this.idleWaiters;
       this.idleWaiters = [];

@@ -83,8 +83,8 @@ export class Job {
   }
 
   /** The final result. */
-  result(outcome: Outcome, endAtMs: number, extra: Partial<EngineResult> = {}): EngineResult {
-    return {
+  result(outcome: Outcome, endAtMs: number, extra?: Partial<EngineResult>): EngineResult {
+    const r: { -readonly [K in keyof EngineResult]: EngineResult[K] } = {
       id: this.req.id,
       outcome,
       text: this.text,
@@ -95,10 +95,10 @@ export class Job {
       resumes: this.resumes,
       queuedMs: this.queuedMs,
       backoffMs: this.backoffMs,
-      ...(this.firstTokenAtMs !== undefined ? { firstTokenAtMs: this.firstTokenAtMs } : {}),
-      ...(this.embeddings !== undefined ? { embeddings: this.embeddings } : {}),
       endAtMs,
-      ...extra,
     };
+    if (this.firstTokenAtMs !== undefined) r.firstTokenAtMs = this.firstTokenAtMs;
+    if (this.embeddings !== undefined) r.embeddings = this.embeddings;
+    return extra === undefined ? r : Object.assign(r, extra);
   }
 }

@@ -1,4 +1,4 @@
-import { AbortError, abortReason } from '../errors.js';
+import { AbortError } from '../errors.js';
 import type { Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
@@ -6,7 +6,7 @@ import type { ContextLengthExceededError } from '../upstream/errors.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { BreakerOpenError, type BreakerTicket } from './breaker.js';
 import { classify, type Classification } from './classify.js';
-import { Deadline, linkSignals } from './deadline.js';
+import { CancelScope } from './deadline.js';
 import type { Embedder } from './embed.js';
 import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './engine-types.js';
 import type { Job } from './job.js';
@@ -31,6 +31,8 @@ export interface RunContext {
   readonly counters: EngineCounters;
   /** Emits only when someone listens (events are built lazily). */
   emit(make: () => EngineEvent): void;
+  /** Someone listens: guard hot-path `emit` calls with it, so no closure is allocated for nothing. */
+  hasListeners(): boolean;
 }
 
 const CANCELLED: Classification = classify(new AbortError());
@@ -56,40 +58,28 @@ function reportTicket(ticket: BreakerTicket | undefined, c: Classification): voi
 export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSignal | undefined): Promise<EngineResult> {
   const { clock, policy, counters } = ctx;
   const timeoutMs = job.req.deadlineMs ?? (policy.deadline.enabled ? policy.deadline.timeoutMs : Number.POSITIVE_INFINITY);
-  const deadline = new Deadline(clock, timeoutMs, { startMs: job.submitMs, tokensReceived: () => job.delivered });
-  const link = linkSignals([callerSignal, deadline.signal]);
-  const signal = link.signal;
+  const scope = new CancelScope(clock, timeoutMs, { startMs: job.submitMs, caller: callerSignal, progress: job });
   const state = ctx.retry.begin(ctx.random);
   ctx.budget?.onRequest();
   let slot: Slot | undefined;
   let notBeforeMs: number | undefined;
 
-  const end = (error: unknown, extra: Partial<EngineResult> = {}): EngineResult => {
-    const now = clock.now();
-    if (callerSignal?.aborted === true) return job.result('cancelled', now, { error: errorInfo(abortReason(callerSignal)) });
-    if (deadline.expired) {
-      const reason = deadline.signal.reason as Error;
-      // Never dispatched: the queue dropped it (shed); otherwise the request ran out of time.
-      if (job.attempts === 0) return shed(job, now, 'expired', errorInfo(reason), undefined, ctx);
-      return job.result('timeout', now, { error: errorInfo(reason) });
-    }
-    if (error instanceof ShedError) {
-      if (job.attempts > 0 && error.reason === 'expired') return job.result('timeout', now, { error: errorInfo(error) });
-      return shed(job, now, error.reason, errorInfo(error), error.retryAfterMs, ctx);
-    }
-    if (job.delivered > 0) return job.result('degraded', now, { degraded: 'partial', error: errorInfo(error), ...extra });
-    return job.result('failed', now, { error: errorInfo(error), ...extra });
-  };
-
   try {
     for (;;) {
+      if (scope.reason !== undefined) return finish(ctx, job, scope, scope.reason);
       if (slot === undefined) {
         const t0 = clock.now();
-        const meta = { priority: job.priority, deadlineAtMs: deadline.atMs, ...(notBeforeMs !== undefined ? { notBeforeMs } : {}) };
-        try {
-          slot = await ctx.slots.acquire(meta, signal);
-        } catch (error) {
-          return end(error);
+        if (notBeforeMs === undefined) slot = ctx.slots.tryAcquire();
+        if (slot === undefined) {
+          const meta = { priority: job.priority, deadlineAtMs: scope.atMs, ...(notBeforeMs !== undefined ? { notBeforeMs } : {}) };
+          const waiting = scope.child();
+          try {
+            slot = await ctx.slots.acquire(meta, waiting.signal);
+          } catch (error) {
+            return finish(ctx, job, scope, error);
+          } finally {
+            scope.release(waiting);
+          }
         }
         const now = clock.now();
         const eligibleAt = notBeforeMs === undefined ? t0 : Math.max(t0, Math.min(now, notBeforeMs));
@@ -109,7 +99,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
       if (route.model === undefined) {
         counters.breakerRejected++;
         ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'breaker-open', code: 'BREAKER_OPEN', atMs: clock.now() }));
-        return end(new BreakerOpenError(route.retryAfterMs), { retryAfterMs: Math.ceil(route.retryAfterMs) });
+        return finish(ctx, job, scope, new BreakerOpenError(route.retryAfterMs), { retryAfterMs: Math.ceil(route.retryAfterMs) });
       }
       const model = route.model;
       if (job.delivered === 0) job.model = model;
@@ -120,25 +110,27 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         job.resumes++;
         counters.resumes++;
       }
-      ctx.emit(() => ({ type: 'attempt', id: job.req.id, attempt: job.attempts, model, ...(resumeFrom !== undefined ? { resumeFrom } : {}), atMs: clock.now() }));
+      if (ctx.hasListeners()) ctx.emit(() => ({ type: 'attempt', id: job.req.id, attempt: job.attempts, model, ...(resumeFrom !== undefined ? { resumeFrom } : {}), atMs: clock.now() }));
 
       const startMs = clock.now();
       const inFlight = ctx.slots.semaphore.inFlight;
       const info: StreamAttemptInfo = { firstEventMs: undefined, discarded: 0 };
+      const controller = scope.child();
       try {
         if (job.req.kind === 'embedding') {
-          job.embeddings = await ctx.embedder.call(model, job, signal);
+          job.embeddings = await ctx.embedder.call(model, job, controller.signal);
         } else {
           job.upstreamCalls++;
           counters.upstreamCalls++;
           const client = model === 'fallback' ? (ctx.clients.fallback ?? ctx.clients.primary) : ctx.clients.primary;
           await streamAttempt(clock, client, job, {
-            signal,
+            controller,
             resume: policy.resume.enabled,
             idleMs: policy.idleTimeout.enabled ? policy.idleTimeout.idleMs : undefined,
           }, info);
         }
         counters.tokensDiscarded += info.discarded;
+        scope.release(controller);
         route.ticket?.success();
         ctx.budget?.onSuccess();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: false });
@@ -148,9 +140,10 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         return job.result('ok', now);
       } catch (error) {
         counters.tokensDiscarded += info.discarded;
-        const c = callerSignal?.aborted === true || deadline.expired ? CANCELLED : classify(error);
+        scope.release(controller);
+        const c = scope.reason !== undefined ? CANCELLED : classify(error);
         reportTicket(route.ticket, c);
-        if (c.final) return end(error);
+        if (c.final) return finish(ctx, job, scope, error);
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
         ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
@@ -166,11 +159,11 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }
         }
 
-        const d = state.decide(c, deadline.remainingMs());
+        const d = state.decide(c, scope.remainingMs());
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
-          return end(error, c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {});
+          return finish(ctx, job, scope, error, c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {});
         }
         counters.retries++;
         const holdsSlot = policy.retry.holdSlotWhileWaiting || d.delayMs <= 0;
@@ -178,11 +171,13 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         if (d.delayMs <= 0) continue;
         if (holdsSlot) {
           const t0 = clock.now();
+          const waiting = scope.child();
           try {
-            await clock.sleep(d.delayMs, signal);
+            await clock.sleep(d.delayMs, waiting.signal);
           } catch (abort) {
-            return end(abort);
+            return finish(ctx, job, scope, abort);
           } finally {
+            scope.release(waiting);
             job.backoffMs += clock.now() - t0;
           }
         } else {
@@ -195,9 +190,26 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
     }
   } finally {
     slot?.release();
-    deadline.dispose();
-    link.dispose();
+    scope.dispose();
   }
+}
+
+/** The result of a request that did not succeed, by what ended it. */
+function finish(ctx: RunContext, job: Job, scope: CancelScope, error: unknown, extra: Partial<EngineResult> = {}): EngineResult {
+  const now = ctx.clock.now();
+  if (scope.cancelled) return job.result('cancelled', now, { error: errorInfo(scope.reason) });
+  if (scope.expired) {
+    const reason = scope.reason;
+    // Never dispatched: the queue dropped it (shed); otherwise the request ran out of time.
+    if (job.attempts === 0) return shed(job, now, 'expired', errorInfo(reason), undefined, ctx);
+    return job.result('timeout', now, { error: errorInfo(reason) });
+  }
+  if (error instanceof ShedError) {
+    if (job.attempts > 0 && error.reason === 'expired') return job.result('timeout', now, { error: errorInfo(error) });
+    return shed(job, now, error.reason, errorInfo(error), error.retryAfterMs, ctx);
+  }
+  if (job.delivered > 0) return job.result('degraded', now, { degraded: 'partial', error: errorInfo(error), ...extra });
+  return job.result('failed', now, { error: errorInfo(error), ...extra });
 }
 
 function shed(

@@ -52,7 +52,7 @@ export class RetryPolicy {
 
   /** Per-request state: attempts made and the current backoff step. */
   begin(random: Random): RetryState {
-    return new RetryState(this, this.options.backoff.start(random));
+    return new RetryState(this, this.options.backoff, random);
   }
 
   /** @internal used by RetryState */
@@ -107,8 +107,10 @@ export class RetryPolicy {
 /** One request's retry state. */
 export class RetryState {
   private made = 0;
+  /** Started at the first failure, so a request that never retries draws no random numbers. */
+  private step: Backoff | undefined;
 
-  constructor(private readonly policy: RetryPolicy, private step: Backoff) {}
+  constructor(private readonly policy: RetryPolicy, private readonly backoff: BackoffStrategy, private readonly random: Random) {}
 
   /** Attempts made so far. */
   get attempts(): number {
@@ -122,6 +124,7 @@ export class RetryState {
 
   /** Decides after a failed attempt; when it says retry, the backoff advances. */
   decide(c: Classification, remainingMs: number): RetryDecision {
+    this.step ??= this.backoff.start(this.random);
     const d = this.policy.judge(c, this.made, this.step, remainingMs);
     if (d.retry) this.step = this.step.next();
     return d;

@@ -24,6 +24,24 @@ export interface Slot extends Permit {
   readonly queuedMs: number;
 }
 
+// A class, not a closure per slot: this is on every request's path.
+class HeldSlot implements Slot {
+  private held = true;
+
+  constructor(
+    private readonly owner: Slots,
+    private readonly permit: Permit,
+    readonly queuedMs: number,
+    private readonly grantedMs: number,
+  ) {}
+
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.owner.released(this.permit, this.owner.clock.now() - this.grantedMs);
+  }
+}
+
 interface Waiter {
   resolve(slot: Slot): void;
   reject(error: Error): void;
@@ -46,7 +64,7 @@ export class Slots {
   private holdSamples = 0;
 
   constructor(
-    private readonly clock: Clock,
+    readonly clock: Clock,
     policy: Policy,
     private readonly onLimit?: (limit: number) => void,
   ) {
@@ -73,6 +91,13 @@ export class Slots {
   /** Requests waiting for a slot (queued, delayed retries included). */
   get waiting(): number {
     return this.queue?.size ?? this.semaphore.waiting;
+  }
+
+  /** A slot at once when one is free and nobody waits ahead (no allocation of a signal needed), else undefined. */
+  tryAcquire(): Slot | undefined {
+    if (this.queue !== undefined ? this.queue.size > 0 : this.semaphore.waiting > 0) return undefined;
+    const p = this.semaphore.tryAcquire();
+    return p === undefined ? undefined : this.wrap(p, 0);
   }
 
   /**
@@ -138,19 +163,14 @@ export class Slots {
   }
 
   private wrap(permit: Permit, queuedMs: number): Slot {
-    const grantedMs = this.clock.now();
-    let held = true;
-    return {
-      queuedMs,
-      release: () => {
-        if (!held) return;
-        held = false;
-        const heldMs = this.clock.now() - grantedMs;
-        this.holdMsEwma = this.holdSamples++ === 0 ? heldMs : this.holdMsEwma * 0.9 + heldMs * 0.1;
-        permit.release();
-        if (this.queue !== undefined && this.queue.size > 0) this.pump();
-      },
-    };
+    return new HeldSlot(this, permit, queuedMs, this.clock.now());
+  }
+
+  /** @internal called once by a HeldSlot on release. */
+  released(permit: Permit, heldMs: number): void {
+    this.holdMsEwma = this.holdSamples++ === 0 ? heldMs : this.holdMsEwma * 0.9 + heldMs * 0.1;
+    permit.release();
+    if (this.queue !== undefined && this.queue.size > 0) this.pump();
   }
 
   /** Hands free slots to eligible waiters, then arms a timer for the next delayed one. */

@@ -1,7 +1,7 @@
 import type { Clock } from '../time/clock.js';
 import { StreamInterruptedError } from '../upstream/errors.js';
-import type { ModelClient, StreamEvent } from '../upstream/model-client.js';
-import { IdleTimeout, linkSignals } from './deadline.js';
+import type { ModelClient, StreamEvent, StreamOptions } from '../upstream/model-client.js';
+import { IdleTimeout, type Abortable } from './deadline.js';
 import type { Job } from './job.js';
 
 /** What one stream attempt observed, for the adaptive limit and counters. */
@@ -10,25 +10,6 @@ export interface StreamAttemptInfo {
   firstEventMs: number | undefined;
   /** Tokens received that the caller had already seen (a restart without resume). */
   discarded: number;
-}
-
-/** Settles with the next item, or rejects with the signal's reason as soon as it aborts. */
-function nextOrAbort<T>(it: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    it.next().then(
-      (r) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(r);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /**
@@ -42,17 +23,23 @@ export async function streamAttempt(
   clock: Clock,
   client: ModelClient,
   job: Job,
-  options: { signal: AbortSignal; resume: boolean; idleMs: number | undefined },
+  options: { controller: Abortable; resume: boolean; idleMs: number | undefined },
   info: StreamAttemptInfo,
 ): Promise<void> {
   const request = job.request;
   if (request === undefined) throw new TypeError('a chat request needs `request`');
   const resumeFrom = options.resume && job.delivered > 0 ? job.delivered : undefined;
-  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs);
-  const link = idle === undefined ? undefined : linkSignals([options.signal, idle.signal]);
-  const signal = link?.signal ?? options.signal;
+  // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
+  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
+  // Each `next()` races this, so an upstream that ignores its signal cannot hold the request past an abort.
+  const aborted = options.controller.aborted;
   const startMs = clock.now();
-  const it = client.stream(request, resumeFrom === undefined ? { signal } : { signal, resumeFrom })[Symbol.asyncIterator]();
+  const control = options.controller;
+  // A getter: the AbortController is made only if the client looks at its signal.
+  const callOptions: StreamOptions = resumeFrom === undefined
+    ? { get signal() { return control.signal; } }
+    : { get signal() { return control.signal; }, resumeFrom };
+  const it = client.stream(request, callOptions)[Symbol.asyncIterator]();
   // Character offset, in the whole output, of the next token this attempt will send: known when the stream
   // starts at 0 or exactly where the caller is.
   let offset: number | undefined;
@@ -61,7 +48,7 @@ export async function streamAttempt(
     for (;;) {
       let r: IteratorResult<StreamEvent>;
       try {
-        r = await nextOrAbort(it, signal);
+        r = await Promise.race([it.next(), aborted]);
       } finally {
         info.firstEventMs ??= clock.now() - startMs;
       }
@@ -89,7 +76,6 @@ export async function streamAttempt(
     }
   } finally {
     idle?.dispose();
-    link?.dispose();
     // Closing the iterator ends the upstream call (after `done` too: a generator parked at its last yield still
     // holds its resources). Never wait on it: a hung upstream may not answer.
     it.return?.()?.catch(() => undefined);
