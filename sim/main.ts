@@ -92,10 +92,9 @@ async function serve(opts: SimOptions): Promise<void> {
     ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
   });
   const shutdown = (): void => {
-    void app.close().finally(() => {
-      for (const m of models) m.close();
-      process.exit(0);
-    });
+    // Models first: their in-flight generations end (hangs included), then the sockets are closed.
+    for (const m of models) m.close();
+    void app.close().finally(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -74,6 +74,8 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
     // Strict types: `max_tokens: "5"` is a 400, as on the OpenAI API; no silent coercion of the body.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // A hung or stalled request never ends by itself: closing the app must not wait for it.
+    forceCloseConnections: true,
   });
 
   const metrics = new ServerMetrics(opts.models);
