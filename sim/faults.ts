@@ -171,7 +171,6 @@ export class FaultPlan {
     const { layer: l, draws: d } = this.layerAt(nowMs);
     const random = header?.none !== true;
     const roll = (name: string, p: number | undefined): boolean => random && p !== undefined && p > 0 && (this.chance[name] as Random).chance(p);
-    const drawInt = (name: string): number | undefined => (d[name] === undefined ? undefined : Math.max(0, Math.round((d[name] as Draw)())));
     const drawMs = (name: string): number => (d[name] === undefined ? 0 : Math.max(0, (d[name] as Draw)()));
 
     let reject: RequestFaults['reject'];
@@ -180,19 +179,9 @@ export class FaultPlan {
     else if (roll('unavailable', l.unavailable?.probability)) reject = { kind: 'unavailable', status: 503, ...opt(l.unavailable?.retryAfterMs) };
     else if (roll('server-error', l.serverError?.probability)) reject = { kind: 'server-error', status: 500 };
 
-    let disconnect: RequestFaults['disconnect'] = header?.disconnect;
-    if (disconnect === undefined && l.disconnect !== undefined && roll('disconnect', l.disconnect.probability)) {
-      const forms = l.disconnect.forms ?? ['reset'];
-      const form = forms[Math.floor((this.chance['disconnect-form'] as Random).next() * forms.length)] as DisconnectForm;
-      const afterTokens = drawInt('disconnect.afterTokens');
-      const afterMs = d['disconnect.afterMs'] === undefined ? undefined : drawMs('disconnect.afterMs');
-      disconnect = { form, ...(afterMs !== undefined ? { afterMs } : {}), ...(afterTokens !== undefined || afterMs === undefined ? { afterTokens: afterTokens ?? 0 } : {}) };
-    }
-    let stall: RequestFaults['stall'] = header?.stall;
-    if (stall === undefined && l.stall !== undefined && roll('stall', l.stall.probability)) {
-      const forMs = d['stall.forMs'] === undefined ? undefined : drawMs('stall.forMs');
-      stall = { afterTokens: drawInt('stall.afterTokens') ?? 0, ...(forMs !== undefined ? { forMs } : {}) };
-    }
+    const midStream = this.drawMidStream({ layer: l, draws: d }, random);
+    const disconnect: RequestFaults['disconnect'] = header?.disconnect ?? midStream.disconnect;
+    const stall: RequestFaults['stall'] = header?.stall ?? midStream.stall;
     let crash: RequestFaults['crash'];
     if (header?.crash !== undefined) {
       crash = { downtimeMs: header.crash.downtimeMs ?? l.crash?.downtimeMs ?? 1000, coldStartMs: header.crash.coldStartMs ?? l.crash?.coldStartMs ?? DEFAULT_COLD_START_MS };
@@ -211,6 +200,39 @@ export class FaultPlan {
       crash,
       queueFull: l.queueFull ?? { status: 503 },
     };
+  }
+
+  /**
+   * Start times (absolute) of phases with a disconnect or stall fault. At each, streams already open roll for the
+   * phase's mid-stream faults too: a flaky network hits the streams in flight, not only the ones that start later.
+   */
+  midStreamPhases(): number[] {
+    return this.phases.filter((p) => p.phase.fault.disconnect !== undefined || p.phase.fault.stall !== undefined).map((p) => this.setAtMs + p.phase.atMs);
+  }
+
+  /** Rolls only the mid-stream faults (disconnect, stall) in force at `nowMs`, for a stream already open. */
+  decideMidStream(nowMs: number): Pick<RequestFaults, 'disconnect' | 'stall'> {
+    return this.drawMidStream(this.layerAt(nowMs), true);
+  }
+
+  private drawMidStream({ layer: l, draws: d }: Compiled, random: boolean): Pick<RequestFaults, 'disconnect' | 'stall'> {
+    const roll = (name: string, p: number | undefined): boolean => random && p !== undefined && p > 0 && (this.chance[name] as Random).chance(p);
+    const drawInt = (name: string): number | undefined => (d[name] === undefined ? undefined : Math.max(0, Math.round((d[name] as Draw)())));
+    const drawMs = (name: string): number => (d[name] === undefined ? 0 : Math.max(0, (d[name] as Draw)()));
+    let disconnect: RequestFaults['disconnect'];
+    if (l.disconnect !== undefined && roll('disconnect', l.disconnect.probability)) {
+      const forms = l.disconnect.forms ?? ['reset'];
+      const form = forms[Math.floor((this.chance['disconnect-form'] as Random).next() * forms.length)] as DisconnectForm;
+      const afterTokens = drawInt('disconnect.afterTokens');
+      const afterMs = d['disconnect.afterMs'] === undefined ? undefined : drawMs('disconnect.afterMs');
+      disconnect = { form, ...(afterMs !== undefined ? { afterMs } : {}), ...(afterTokens !== undefined || afterMs === undefined ? { afterTokens: afterTokens ?? 0 } : {}) };
+    }
+    let stall: RequestFaults['stall'];
+    if (l.stall !== undefined && roll('stall', l.stall.probability)) {
+      const forMs = d['stall.forMs'] === undefined ? undefined : drawMs('stall.forMs');
+      stall = { afterTokens: drawInt('stall.afterTokens') ?? 0, ...(forMs !== undefined ? { forMs } : {}) };
+    }
+    return { disconnect, stall };
   }
 
   private isActive(p: FaultPhase, nowMs: number): boolean {

@@ -53,7 +53,10 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
   private pulledTo: number;
   /** Visibility cap from a stall or a disconnect (absolute). */
   private stallAt: number;
-  private readonly disconnectAt: number;
+  private disconnectAt: number;
+  /** The disconnect in force: from admission, or injected mid-stream by a fault phase. */
+  private disconnectSpec: DeliveryOptions['disconnect'];
+  private stallForMs: number | undefined;
   private terminal: GenerationEvent | undefined;
   private error: Error | undefined;
   private finished = false;
@@ -85,6 +88,8 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
     this.computedTo = this.visibleTo = this.pulledTo = this.dueTo = o.startIndex;
     this.stallAt = o.stall === undefined ? Infinity : o.startIndex + o.stall.afterTokens;
     this.disconnectAt = o.disconnect?.afterTokens === undefined ? Infinity : o.startIndex + o.disconnect.afterTokens;
+    this.disconnectSpec = o.disconnect;
+    this.stallForMs = o.stall?.forMs;
     this.delayed = o.ttftDelayMs > 0 || o.jitterMs !== undefined;
     this.itl = o.recordItl ? [] : undefined;
     this.lastDeliverAt = clock.now();
@@ -94,6 +99,28 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
     signal.addEventListener('abort', this.onAbort, { once: true });
     // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token.
     queueMicrotask(() => this.checkCaps());
+  }
+
+  /**
+   * Applies faults drawn while the stream is already open (a fault phase starting mid-stream): the disconnect or
+   * stall counts its `afterTokens`/`afterMs` from now. Returns the kinds applied.
+   */
+  injectMidStream(f: { readonly disconnect: DeliveryOptions['disconnect']; readonly stall: DeliveryOptions['stall'] }): string[] {
+    if (this.ended) return [];
+    const applied: string[] = [];
+    if (f.disconnect !== undefined && this.disconnectAt === Infinity && this.disconnectSpec?.afterMs === undefined) {
+      this.disconnectSpec = f.disconnect;
+      if (f.disconnect.afterTokens !== undefined) this.disconnectAt = this.visibleTo + f.disconnect.afterTokens;
+      if (f.disconnect.afterMs !== undefined) this.timers.push(this.clock.setTimer(f.disconnect.afterMs, () => this.disconnect(), 'mock-disconnect'));
+      applied.push('disconnect');
+    }
+    if (f.stall !== undefined && this.stallAt === Infinity && !this.stallArmed) {
+      this.stallAt = this.visibleTo + f.stall.afterTokens;
+      this.stallForMs = f.stall.forMs;
+      applied.push('stall');
+    }
+    if (applied.length > 0) this.checkCaps();
+    return applied;
   }
 
   // ---- GPU side (SeqSink) ----
@@ -233,7 +260,7 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
     }
     if (this.visibleTo >= this.stallAt && this.stallAt < this.o.endIndex) {
       // Stalled: the connection stays open and nothing more is sent, until `forMs` passes (if given) or an abort.
-      const forMs = this.o.stall?.forMs;
+      const forMs = this.stallForMs;
       if (forMs !== undefined && !this.stallArmed) {
         this.stallArmed = true;
         this.timers.push(
@@ -257,7 +284,7 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
 
   private disconnect(): void {
     if (this.ended) return;
-    this.end('disconnect', { type: 'disconnect', form: this.o.disconnect?.form ?? 'reset', tokensSent: this.visibleTo });
+    this.end('disconnect', { type: 'disconnect', form: this.disconnectSpec?.form ?? 'reset', tokensSent: this.visibleTo });
   }
 
   private readonly onAbort = (): void => {

@@ -171,4 +171,33 @@ describe('MockModel', () => {
     await expect(drain('y')).rejects.toBeInstanceOf(ConnectionRefusedError);
     expect(clock.pendingTimers).toBe(0);
   });
+
+  it('a disconnect phase also hits streams already open when it starts, counting tokens from then', async () => {
+    const { clock, model, drain } = setup();
+    model.setFaults({ timeline: [{ atMs: 200, durationMs: 1000, fault: { disconnect: { probability: 1, afterTokens: 3, forms: ['clean-close'] } } }] });
+    // Long streams that start before the phase: without mid-stream injection they would all complete.
+    const runs = Array.from({ length: 4 }, (_, i) => drain(`long${i}`, { outputTokens: 2000 }));
+    const out = await clock.run(Promise.all(runs));
+    for (const events of out) {
+      const last = events[events.length - 1];
+      expect(last?.type).toBe('disconnect');
+      const sent = last?.type === 'disconnect' ? last.tokensSent : -1;
+      // They were mid-stream at t=200 ms (dozens of tokens in), and broke 3 tokens later: never at the very start.
+      expect(sent).toBeGreaterThan(3);
+      expect(sent).toBeLessThan(2000);
+      if (last?.type === 'disconnect') expect(last.form).toBe('clean-close');
+    }
+    expect(model.metrics().faultCounts['disconnect']).toBe(4);
+  });
+
+  it('a stall phase freezes open streams until it says they resume', async () => {
+    const { clock, model, drain } = setup();
+    model.setFaults({ timeline: [{ atMs: 100, durationMs: 500, fault: { stall: { probability: 1, afterTokens: 0, forMs: 2000 } } }] });
+    const start = clock.now();
+    const [events] = await clock.run(Promise.all([drain('s', { outputTokens: 100 })]));
+    expect(events?.[events.length - 1]?.type).toBe('done');
+    // 100 tokens take well under a second on an H100; the stall adds its 2 s.
+    expect(clock.now() - start).toBeGreaterThan(2000);
+    expect(model.metrics().faultCounts['stall']).toBe(1);
+  });
 });

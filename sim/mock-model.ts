@@ -112,7 +112,7 @@ export class MockModel {
   private readonly hanging = new Set<(e: Error) => void>();
   /** Generations not yet ended (some may be past the GPU, still delivering). */
   private readonly open = new Set<GenerationStream>();
-  private crashTimers: Timer[] = [];
+  private phaseTimers: Timer[] = [];
   private readyTimer: Timer | undefined;
   private downUntilMs = -Infinity;
   private coldUntilMs = -Infinity;
@@ -140,7 +140,7 @@ export class MockModel {
     const src: RandomSource = { next: () => this.lengthSource.current.next() };
     this.drawLength = sampler(this.profile.outputTokens, src);
     if ((o.coldStartMs ?? 0) > 0) this.enterDowntime(0, o.coldStartMs ?? 0);
-    this.armCrashPhases();
+    this.armPhases();
   }
 
   // ---- control ----
@@ -148,7 +148,7 @@ export class MockModel {
   /** Replaces the fault plan (validated; an error names the field). Timeline times count from now. */
   setFaults(plan: FaultPlanInput): void {
     this.plan = new FaultPlan(plan, this.random.derive('faults'), this.clock.now());
-    this.armCrashPhases();
+    this.armPhases();
   }
 
   getFaults(): FaultPlanInput {
@@ -176,7 +176,7 @@ export class MockModel {
   /** Stops every timer and ends everything in flight; later calls are refused. */
   close(): void {
     this.closed = true;
-    for (const t of this.crashTimers) t.cancel();
+    for (const t of this.phaseTimers) t.cancel();
     this.readyTimer?.cancel();
     this.killAll(() => new ConnectionRefusedError(`model ${this.name} is closed`));
   }
@@ -447,13 +447,26 @@ export class MockModel {
     for (const fail of [...this.hanging]) fail(error());
   }
 
-  private armCrashPhases(): void {
-    for (const t of this.crashTimers) t.cancel();
+  private armPhases(): void {
+    for (const t of this.phaseTimers) t.cancel();
     const now = this.clock.now();
-    this.crashTimers = this.plan
+    this.phaseTimers = this.plan
       .crashPhases()
       .filter((c) => c.atMs >= now)
       .map((c) => this.clock.setTimer(c.atMs - now, () => this.crash(c.downtimeMs, c.coldStartMs), `mock-crash:${this.name}`));
+    for (const atMs of this.plan.midStreamPhases()) {
+      if (atMs < now) continue;
+      this.phaseTimers.push(this.clock.setTimer(atMs - now, () => this.hitOpenStreams(), `mock-midstream:${this.name}`));
+    }
+  }
+
+  /** A disconnect/stall phase starts: every stream already open rolls for it (in open order, so draws are deterministic). */
+  private hitOpenStreams(): void {
+    for (const stream of [...this.open]) {
+      const kinds = stream.injectMidStream(this.plan.decideMidStream(this.clock.now()));
+      // The stream counts a disconnect when it happens; a stall is counted here, where it is decided.
+      if (kinds.includes('stall')) this.count('stall');
+    }
   }
 
   private newLimiter(): ProviderRateLimiter | undefined {
