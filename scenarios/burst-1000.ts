@@ -27,7 +27,13 @@ export default defineScenario({
       ],
     },
   },
-  policies: ['naive', 'bounded', 'resilient', 'adaptive'],
+  // Bounded policies are sized to the GPU: a concurrency limit equal to the profile's 256 sequence slots.
+  policies: [
+    'naive',
+    { name: 'bounded', preset: 'bounded', overrides: { concurrency: { limit: 256 } } },
+    { name: 'resilient', preset: 'resilient', overrides: { concurrency: { limit: 256 } } },
+    { name: 'adaptive', preset: 'adaptive', overrides: { concurrency: { limit: 256 } } },
+  ],
   slo: {
     ttftMs: 2_000,
     e2eMs: 30_000,
