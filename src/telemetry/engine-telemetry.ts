@@ -1,0 +1,65 @@
+/**
+ * Binds one Engine to a Telemetry: its events drive the metrics and the per-request traces; the caller
+ * (the API) marks each request's lifecycle with `begin`, `admitted` and `tokens`.
+ */
+import type { EngineEvent, EngineSnapshot, TokenChunk } from '../engine/engine-types.js';
+import type { Clock } from '../time/clock.js';
+import { EngineMetrics } from './engine-metrics.js';
+import { RequestTracer, type BeginOptions } from './request-tracing.js';
+import type { Telemetry } from './setup.js';
+
+/** What is observed: the Engine's snapshot and typed events. */
+export interface ObservedEngine {
+  snapshot(): EngineSnapshot;
+  onEvent(listener: (e: EngineEvent) => void): () => void;
+}
+
+/** Metrics and traces of one Engine. `close()` unsubscribes (the Telemetry stays the caller's). */
+export class EngineTelemetry {
+  readonly metrics: EngineMetrics;
+  readonly tracer: RequestTracer;
+  private readonly submitted = new Map<string, number>();
+  private readonly off: () => void;
+
+  constructor(engine: ObservedEngine, telemetry: Telemetry, private readonly clock: Clock) {
+    this.metrics = new EngineMetrics(telemetry.meter, engine);
+    this.tracer = new RequestTracer(telemetry.tracer, clock);
+    this.off = engine.onEvent((e) => {
+      this.metrics.onEvent(e);
+      this.tracer.onEvent(e);
+      if (e.type === 'done') {
+        const submitMs = this.submitted.get(e.result.id);
+        if (submitMs !== undefined) {
+          this.submitted.delete(e.result.id);
+          this.metrics.recordLatency(e.result, submitMs);
+        }
+      }
+    });
+  }
+
+  /** A request arrived (before validation against the store and the engine's admission). */
+  begin(id: string, o: BeginOptions = {}): void {
+    this.tracer.begin(id, o);
+  }
+
+  /** Call right after `engine.submit` returned: latencies count from here. */
+  admitted(id: string): void {
+    this.submitted.set(id, this.clock.now());
+    this.tracer.admitted(id);
+  }
+
+  tokens(id: string, chunk: TokenChunk): void {
+    this.tracer.tokens(id, chunk);
+  }
+
+  /** A begun request that never reached the engine. */
+  abandon(id: string, reason: string): void {
+    this.submitted.delete(id);
+    this.tracer.abandon(id, reason);
+  }
+
+  close(): void {
+    this.off();
+    this.metrics.close();
+  }
+}
