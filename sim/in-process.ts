@@ -5,6 +5,7 @@
  * out of the loop) frees the GPU slot. Virtual-time scenarios run on this, so it adds no timer and no per-token
  * allocation beyond the chunk event itself: tokens arrive one chunk per GPU step (coalesced if the consumer lags).
  */
+import { setMaxListeners } from 'node:events';
 import { abortReason } from '../src/errors.js';
 import { BadRequestError, StreamInterruptedError } from '../src/upstream/errors.js';
 import type {
@@ -28,6 +29,8 @@ const REASONS = {
 } as const;
 
 const NEVER_ABORTED = new AbortController().signal;
+// Shared by every call made without a signal; each adds (and later removes) one listener.
+setMaxListeners(0, NEVER_ABORTED);
 
 /** A ModelClient over in-process MockModels, chosen by `request.model`. */
 export class InProcessModelClient implements ModelClient {
