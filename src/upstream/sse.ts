@@ -1,0 +1,151 @@
+/**
+ * Decoding of an OpenAI-compatible streamed completion (`stream: true`): SSE framing by eventsource-parser, then
+ * the chunk JSON of chat (`choices[0].delta.content`) or completions (`choices[0].text`), the finish reason, the
+ * usage chunk (`stream_options.include_usage`), `[DONE]`, and in-stream error events.
+ *
+ * Token counts: the mock server adds a vendor field `x_mock: { index, count }` to every token chunk (sim/sse.ts),
+ * because one chunk may carry several tokens. Servers without it (vLLM, OpenAI) are counted one token per
+ * non-empty chunk, indexed from where the call started; their final `usage` remains the authoritative total.
+ */
+import { createParser, type EventSourceParser } from 'eventsource-parser';
+
+/** Tokens decoded since the last {@link CompletionStreamDecoder.take}, coalesced into one chunk. */
+export interface TokenBatch {
+  /** Absolute index of the first token. */
+  readonly index: number;
+  readonly count: number;
+  readonly text: string;
+}
+
+interface ChunkChoice {
+  readonly index?: unknown;
+  readonly delta?: { readonly content?: unknown } | null;
+  readonly text?: unknown;
+  readonly finish_reason?: unknown;
+}
+
+interface ChunkBody {
+  readonly choices?: unknown;
+  readonly usage?: { readonly prompt_tokens?: unknown; readonly completion_tokens?: unknown } | null;
+  readonly x_mock?: { readonly index?: unknown; readonly count?: unknown } | null;
+  readonly error?: unknown;
+  readonly object?: unknown;
+  readonly message?: unknown;
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** The message of an in-stream error: OpenAI's `{ error: { message } }` or vLLM's `{ object: 'error', message }`. */
+function errorMessage(body: ChunkBody): string | undefined {
+  if (body.error !== undefined && body.error !== null) {
+    const m = (body.error as { message?: unknown }).message;
+    return typeof m === 'string' ? m : typeof body.error === 'string' ? body.error : JSON.stringify(body.error);
+  }
+  if (body.object === 'error') return typeof body.message === 'string' ? body.message : 'error';
+  return undefined;
+}
+
+/**
+ * Incremental decoder of one streamed completion. Feed it text as it arrives; after each feed, `take()` the
+ * tokens decoded so far and check `failure` and `done`. Events after `[DONE]` or a failure are ignored.
+ */
+export class CompletionStreamDecoder {
+  /** Absolute index of the next token: the call's start plus the tokens decoded. */
+  next: number;
+  /** `[DONE]` arrived. */
+  done = false;
+  /** Why the stream is broken (an in-stream error event, an unparseable chunk); undefined while healthy. */
+  failure: string | undefined;
+  /** The finish reason of choice 0: `length` stays `length`, any other reason counts as `stop`. */
+  finishReason: 'stop' | 'length' | undefined;
+  /** The usage chunk, when the server sent one. */
+  usage: { promptTokens: number; completionTokens: number } | undefined;
+
+  private readonly parser: EventSourceParser;
+  private batchIndex = 0;
+  private batchCount = 0;
+  private batchText = '';
+  private tail = '';
+  private fed = false;
+
+  /** @param startIndex the first token's absolute index (`resumeFrom`, or 0). */
+  constructor(startIndex: number) {
+    this.next = startIndex;
+    this.parser = createParser({ onEvent: (e) => this.onData(e.data) });
+  }
+
+  /** Feeds decoded text (any split, including mid-event). */
+  feed(text: string): void {
+    if (text.length === 0) return;
+    this.fed = true;
+    this.tail = (this.tail + text).slice(-4);
+    this.parser.feed(text);
+  }
+
+  /**
+   * True when bytes arrived after the last complete event: the stream broke inside an event, i.e. a truncated
+   * chunk. False before any byte and right after a blank line.
+   */
+  get partial(): boolean {
+    if (!this.fed) return false;
+    const t = this.tail;
+    return !(t.endsWith('\n\n') || t.endsWith('\r\r') || t.endsWith('\r\n\r\n'));
+  }
+
+  /** The tokens decoded since the last call, as one chunk; undefined when there were none. */
+  take(): TokenBatch | undefined {
+    if (this.batchCount === 0) return undefined;
+    const b: TokenBatch = { index: this.batchIndex, count: this.batchCount, text: this.batchText };
+    this.batchCount = 0;
+    this.batchText = '';
+    return b;
+  }
+
+  private onData(data: string): void {
+    if (this.done || this.failure !== undefined) return;
+    if (data === '[DONE]') {
+      this.done = true;
+      return;
+    }
+    let body: ChunkBody;
+    try {
+      body = JSON.parse(data) as ChunkBody;
+    } catch {
+      this.failure = `truncated chunk (unparseable event: ${JSON.stringify(data.slice(0, 60))})`;
+      return;
+    }
+    if (body === null || typeof body !== 'object') {
+      this.failure = `unexpected event: ${JSON.stringify(data.slice(0, 60))}`;
+      return;
+    }
+    const err = errorMessage(body);
+    if (err !== undefined) {
+      this.failure = `error event in stream: ${err}`;
+      return;
+    }
+    if (body.usage !== undefined && body.usage !== null) {
+      const p = body.usage.prompt_tokens;
+      const c = body.usage.completion_tokens;
+      if (isCount(p) && isCount(c)) this.usage = { promptTokens: p, completionTokens: c };
+    }
+    if (!Array.isArray(body.choices)) return;
+    for (const raw of body.choices as unknown[]) {
+      const choice = raw as ChunkChoice;
+      // One generation per call (n = 1): other choices are not ours to count.
+      if (choice === null || typeof choice !== 'object' || (choice.index !== undefined && choice.index !== 0)) continue;
+      const content = choice.delta?.content ?? choice.text;
+      const text = typeof content === 'string' ? content : '';
+      const x = body.x_mock;
+      const count = x !== undefined && x !== null && isCount(x.count) ? x.count : text.length > 0 ? 1 : 0;
+      if (count > 0) {
+        const index = x !== undefined && x !== null && isCount(x.index) ? x.index : this.next;
+        if (this.batchCount === 0) this.batchIndex = index;
+        this.batchCount += count;
+        this.batchText += text;
+        this.next = index + count;
+      }
+      const reason = choice.finish_reason;
+      if (typeof reason === 'string') this.finishReason = reason === 'length' ? 'length' : 'stop';
+    }
+  }
+}
