@@ -4,9 +4,12 @@
  *  - fast-path 429 responses per second (a per-key RPM limit of 1: every request after the first is refused).
  * The server runs in this process (a MockModel with near-zero step time, so the GPU model costs nothing and the
  * transport is what is measured); the load comes from bench/sim-load-driver.ts in a separate process on
- * 127.0.0.1 (undici for streams, autocannon for 429s). Loops are bounded by request counts.
+ * 127.0.0.1 (undici for streams, autocannon for 429s). Loops are bounded by request counts. Each figure is
+ * paired with the same load against a bare node/fastify server in the same run (the floor on this machine).
  */
 import { fork } from 'node:child_process';
+import { createServer, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Random } from '../src/random.js';
@@ -14,6 +17,7 @@ import { RealClock } from '../src/time/real-clock.js';
 import { MockModel } from '../sim/mock-model.js';
 import { resolveProfile } from '../sim/profiles.js';
 import { buildServer } from '../sim/server.js';
+import { ChunkWriter } from '../sim/sse.js';
 import { median, type Measurement } from './lib.js';
 import type { AutocannonResult, DriverJob, DriverResult, StreamsResult } from './sim-load-driver.js';
 
@@ -50,7 +54,89 @@ async function stats(origin: string, reset: boolean): Promise<{ eventLoopDelay: 
 }
 
 function measurement(name: string, unit: string, samples: number[], goal: string): Measurement {
-  return { name, unit, median: Number(median(samples).toFixed(1)), samples: samples.map((s) => Number(s.toFixed(1))), goal };
+  const round = (x: number): number => Number(x.toFixed(x < 10 ? 3 : 1));
+  return { name, unit, median: round(median(samples)), samples: samples.map(round), goal };
+}
+
+/**
+ * The floor on this machine: a bare node:http SSE server (one timer writes one token chunk of our exact format to
+ * every open stream each millisecond, then usage and [DONE]) and a bare fastify route that answers 429. Our
+ * figures are read against these, measured in the same run, so the machine's speed and load cancel out.
+ */
+async function floorServers(): Promise<{ sseOrigin: string; app429: FastifyInstance; close(): Promise<void> }> {
+  const streams = new Set<{ res: ServerResponse; left: number; sent: number; writer: ChunkWriter }>();
+  const server = createServer((req, res) => {
+    req.resume();
+    req.once('end', () => {
+      const n = Number(req.headers['x-mock-output-tokens'] ?? 1);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const writer = new ChunkWriter('chat', `chatcmpl-${String(req.headers['x-request-id'])}`, 'floor', 0);
+      res.write(writer.role());
+      streams.add({ res, left: n, sent: 0, writer });
+    });
+  });
+  const tick = setInterval(() => {
+    for (const s of streams) {
+      s.res.write(s.writer.tokens(0, ' tok', s.sent++, 1));
+      if (--s.left === 0) {
+        streams.delete(s);
+        s.res.end(s.writer.finish(0, 'length') + s.writer.usage(16, s.sent) + 'data: [DONE]\n\n');
+      }
+    }
+  }, 1);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  const app429 = Fastify();
+  app429.post('/v1/chat/completions', (_req, reply) =>
+    reply
+      .code(429)
+      .headers({ 'retry-after': '60', 'retry-after-ms': '60000', 'x-ratelimit-limit-requests': '1', 'x-ratelimit-remaining-requests': '0' })
+      .send({ error: { message: 'rate limited (429)', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } }),
+  );
+  await app429.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    sseOrigin: `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`,
+    app429,
+    close: async () => {
+      clearInterval(tick);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app429.close();
+    },
+  };
+}
+
+function originOf(app: FastifyInstance): string {
+  const a = app.server.address();
+  return `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+}
+
+/** One streams run against `origin`: tokens/s and server CPU µs per token (this process is the server). */
+async function streamsRun(origin: string, model: string): Promise<{ tps: number; usPerToken: number; driverCpu: number }> {
+  const cpu0 = process.cpuUsage();
+  const r = await drive<StreamsResult>({ kind: 'streams', origin, model, streams: STREAMS, tokensPerStream: TOKENS_PER_STREAM });
+  const cpu = process.cpuUsage(cpu0);
+  if (r.failed > 0 || r.tokens !== STREAMS * TOKENS_PER_STREAM || r.usageTokens !== r.tokens) {
+    throw new Error(`stream run against ${model} broken: ${JSON.stringify({ ...r, expected: STREAMS * TOKENS_PER_STREAM })}`);
+  }
+  return { tps: r.tokens / (r.elapsedMs / 1000), usPerToken: (cpu.user + cpu.system) / r.tokens, driverCpu: r.driverCpuMs / r.elapsedMs };
+}
+
+async function run429(url: string, model: string, key: string): Promise<{ rps: number; usPerResponse: number }> {
+  const cpu0 = process.cpuUsage();
+  const r = await drive<AutocannonResult>({
+    kind: 'autocannon',
+    url,
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-mock-output-tokens': '1' },
+    connections: 64,
+    amount: 60_000,
+  });
+  const cpu = process.cpuUsage(cpu0);
+  const refused = r.statusCounts['429'] ?? 0;
+  if (refused < r.responses - 1 || r.errors > 0) throw new Error(`429 run against ${model} broken: ${JSON.stringify(r)}`);
+  // CPU includes the idle driver start-up, so this is an upper bound of the cost per response.
+  return { rps: refused / r.durationSec, usPerResponse: (cpu.user + cpu.system) / r.responses };
 }
 
 export async function run(): Promise<{ results: Measurement[] }> {
@@ -60,62 +146,59 @@ export async function run(): Promise<{ results: Measurement[] }> {
   const limited = new MockModel({ name: 'limited', profile: BENCH_PROFILE, clock, random: root.derive('limited'), rateLimits: { rpm: 1 } });
   const app = buildServer({ models: [streaming, limited], clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
-  const a = app.server.address();
-  const origin = `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+  const origin = originOf(app);
+  const floor = await floorServers();
   try {
-    const tps: number[] = [];
-    const lag: number[] = [];
-    const usPerToken: number[] = [];
+    const ours = { tps: [] as number[], lag: [] as number[], us: [] as number[] };
+    const base = { tps: [] as number[], us: [] as number[] };
     for (let i = 0; i <= RUNS; i++) {
       await stats(origin, true);
-      const cpu0 = process.cpuUsage();
-      const r = await drive<StreamsResult>({ kind: 'streams', origin, model: 'bench', streams: STREAMS, tokensPerStream: TOKENS_PER_STREAM });
-      const cpu = process.cpuUsage(cpu0);
+      const o = await streamsRun(origin, 'bench');
       const s = await stats(origin, false);
-      if (r.failed > 0 || r.tokens !== STREAMS * TOKENS_PER_STREAM || r.usageTokens !== r.tokens) {
-        throw new Error(`stream run broken: ${JSON.stringify({ ...r, expected: STREAMS * TOKENS_PER_STREAM })}`);
-      }
+      const f = await streamsRun(floor.sseOrigin, 'floor');
       if (i === 0) continue; // warm-up
-      tps.push(r.tokens / (r.elapsedMs / 1000));
-      lag.push(s.eventLoopDelay.p99Ms);
-      const cpuMs = (cpu.user + cpu.system) / 1000;
-      usPerToken.push((cpuMs * 1000) / r.tokens);
+      ours.tps.push(o.tps);
+      ours.lag.push(s.eventLoopDelay.p99Ms);
+      ours.us.push(o.usPerToken);
+      base.tps.push(f.tps);
+      base.us.push(f.usPerToken);
       process.stderr.write(
-        `  streams run ${i}: ${Math.round(tps.at(-1) ?? 0)} tokens/s, lag p99 ${s.eventLoopDelay.p99Ms} ms, ` +
-          `server cpu ${Math.round((cpuMs / r.elapsedMs) * 100)}% (${(usPerToken.at(-1) ?? 0).toFixed(1)} µs/token), driver cpu ${Math.round((r.driverCpuMs / r.elapsedMs) * 100)}%\n`,
+        `  streams run ${i}: ours ${Math.round(o.tps)} tokens/s (${o.usPerToken.toFixed(1)} µs cpu/token, lag p99 ${s.eventLoopDelay.p99Ms} ms, driver cpu ${Math.round(o.driverCpu * 100)}%) | ` +
+          `bare node SSE ${Math.round(f.tps)} tokens/s (${f.usPerToken.toFixed(1)} µs cpu/token)\n`,
       );
     }
-    const rps: number[] = [];
-    const usPer429: number[] = [];
+    const ours429 = { rps: [] as number[], us: [] as number[] };
+    const base429 = { rps: [] as number[], us: [] as number[] };
     for (let i = 0; i <= RUNS; i++) {
-      const cpu0 = process.cpuUsage();
-      const r = await drive<AutocannonResult>({
-        kind: 'autocannon',
-        url: `${origin}/v1/chat/completions`,
-        body: JSON.stringify({ model: 'limited', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
-        headers: { 'content-type': 'application/json', authorization: `Bearer bench-key-${i}`, 'x-mock-output-tokens': '1' },
-        connections: 64,
-        amount: 60_000,
-      });
-      const refused = r.statusCounts['429'] ?? 0;
-      if (refused < r.responses - 1 || r.errors > 0) throw new Error(`429 run broken: ${JSON.stringify(r)}`);
-      const cpu = process.cpuUsage(cpu0);
+      const o = await run429(`${origin}/v1/chat/completions`, 'limited', `bench-key-${i}`);
+      const f = await run429(`${originOf(floor.app429)}/v1/chat/completions`, 'floor', 'x');
       if (i === 0) continue;
-      rps.push(refused / r.durationSec);
-      // Includes the driver's start-up time, when the server is idle: an upper bound of the cost per response.
-      usPer429.push((cpu.user + cpu.system) / r.responses);
-      process.stderr.write(`  429 run ${i}: ${Math.round(rps.at(-1) ?? 0)} responses/s (p99 ${r.latencyP99Ms} ms, server ${(usPer429.at(-1) ?? 0).toFixed(1)} µs cpu/response)\n`);
+      ours429.rps.push(o.rps);
+      ours429.us.push(o.usPerResponse);
+      base429.rps.push(f.rps);
+      base429.us.push(f.usPerResponse);
+      process.stderr.write(
+        `  429 run ${i}: ours ${Math.round(o.rps)}/s (${o.usPerResponse.toFixed(1)} µs cpu/response) | bare fastify 429 ${Math.round(f.rps)}/s (${f.usPerResponse.toFixed(1)} µs)\n`,
+      );
     }
+    const ratio = (a: number[], b: number[]): number[] => a.map((x, i) => x / (b[i] as number));
     return {
       results: [
-        measurement(`streamed tokens, ${STREAMS} concurrent SSE streams × ${TOKENS_PER_STREAM} tokens`, 'tokens/s', tps, '>= 100,000 tokens/s'),
-        measurement('server event-loop lag p99 during those streams', 'ms', lag, '< 50 ms'),
-        measurement('server CPU per streamed token (contention-independent cost)', 'µs', usPerToken, '<= 10 µs (100,000 tokens/s on one core)'),
-        measurement('fast-path 429 responses (per-key RPM limit of 1), autocannon, 64 connections', 'responses/s', rps, '>= 20,000/s'),
-        measurement('server CPU per 429 response', 'µs', usPer429, '<= 50 µs (20,000/s on one core)'),
+        measurement(`streamed tokens, ${STREAMS} concurrent SSE streams × ${TOKENS_PER_STREAM} tokens`, 'tokens/s', ours.tps, '>= 100,000 tokens/s'),
+        measurement('server event-loop lag p99 during those streams', 'ms', ours.lag, '< 50 ms'),
+        measurement('server CPU per streamed token', 'µs', ours.us, '<= 10 µs (100,000 tokens/s on one core)'),
+        measurement('floor: bare node:http SSE server, same load and chunk format', 'tokens/s', base.tps, 'reference'),
+        measurement('floor: bare node:http SSE server CPU per token', 'µs', base.us, 'reference'),
+        measurement('streamed tokens/s, ours ÷ bare node SSE (same run)', 'ratio', ratio(ours.tps, base.tps), 'near 1'),
+        measurement('fast-path 429 responses (per-key RPM limit of 1), autocannon, 64 connections', 'responses/s', ours429.rps, '>= 20,000/s'),
+        measurement('server CPU per 429 response', 'µs', ours429.us, '<= 50 µs (20,000/s on one core)'),
+        measurement('floor: bare fastify route answering 429', 'responses/s', base429.rps, 'reference'),
+        measurement('floor: bare fastify 429 CPU per response', 'µs', base429.us, 'reference'),
+        measurement('429 responses/s, ours ÷ bare fastify (same run)', 'ratio', ratio(ours429.rps, base429.rps), 'near 1'),
       ],
     };
   } finally {
+    await floor.close();
     await app.close();
     streaming.close();
     limited.close();
