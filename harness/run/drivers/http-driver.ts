@@ -1,0 +1,291 @@
+/**
+ * The live load driver: sends one planned request to the engine service over HTTP (undici) and watches the answer
+ * the way a client would. Chat requests stream (SSE, parsed with eventsource-parser, `stream_options.include_usage`);
+ * every chunk's arrival time is kept, with its token count (the `x_mock`/`x_engine` `count` a chunk carries,
+ * else 1). Embeddings are one POST. Times are read from `now`, the run's clock (ms since the load started), and
+ * latencies count from the request's INTENDED start, never from when it was actually sent.
+ *
+ * The outcome comes from the engine's own verdict when the stream carries one (an `x_engine` object with
+ * `outcome`, `degraded`, `attempts`, ...), else from the wire: 200 and a finished stream is `ok` (`degraded` with
+ * a degraded marker), 429 is `shed`, 504 or a deadline error is `timeout`, anything else `failed`; aborting the
+ * run makes open requests `cancelled`.
+ */
+import { createParser } from 'eventsource-parser';
+import { Agent } from 'undici';
+import type { Outcome, RequestObservation, TokenChunk } from '../../measure/types.js';
+import type { PlannedRequest } from '../../workload/types.js';
+
+/** What the engine reports about a request it finished, when it reports it (all optional). */
+export interface EngineVerdict {
+  readonly outcome?: Outcome;
+  readonly degraded?: string;
+  readonly attempts?: number;
+  readonly upstreamCalls?: number;
+  readonly queuedMs?: number;
+  readonly backoffMs?: number;
+}
+
+/** Options of {@link HttpDriver}. */
+export interface HttpDriverOptions {
+  /** The engine service, e.g. `http://127.0.0.1:8080`. */
+  readonly baseUrl: string;
+  /** Ms since the load started. */
+  readonly now: () => number;
+  /** The model name sent in the body. @default 'primary' */
+  readonly model?: string;
+  /** Sockets to the engine; every open stream holds one. @default 2048 */
+  readonly connections?: number;
+  /** Aborting it cancels every open request (outcome `cancelled`). */
+  readonly signal?: AbortSignal;
+}
+
+/** The observation of one request plus what the session needs back. */
+export interface DriverReply {
+  readonly observation: RequestObservation;
+  readonly text: string;
+  /** True when the observation's counters came from the engine's verdict rather than defaults. */
+  readonly engineReported: boolean;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const OUTCOME_SET = new Set<string>(['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancelled']);
+
+/** Drives requests against one engine service. */
+export class HttpDriver {
+  readonly #o: HttpDriverOptions;
+  readonly #agent: Agent;
+  #open = 0;
+
+  constructor(o: HttpDriverOptions) {
+    this.#o = o;
+    this.#agent = new Agent({
+      connections: o.connections ?? 2048,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      // Streams may be quiet for long (queued behind a full GPU); the run's own drain limit ends them.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  /** Requests still open. */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Sends `req`, due at `intendedStartMs`; never rejects. */
+  async send(req: PlannedRequest, intendedStartMs: number): Promise<DriverReply> {
+    this.#open++;
+    try {
+      return req.kind === 'embedding' ? await this.#embed(req, intendedStartMs) : await this.#chat(req, intendedStartMs);
+    } finally {
+      this.#open--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.destroy();
+  }
+
+  #headers(req: PlannedRequest, intendedStartMs: number): Record<string, string> {
+    const h: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-request-id': req.id,
+      authorization: `Bearer ${req.tenant}`,
+      'x-tenant': req.tenant,
+      'x-priority': req.priority,
+      'x-mock-prompt-tokens': String(req.promptTokens),
+    };
+    if (req.kind === 'chat') h['x-mock-output-tokens'] = String(req.outputTokens);
+    if (req.idempotencyKey !== undefined) h['idempotency-key'] = req.idempotencyKey;
+    if (req.batchable) h['x-batchable'] = 'true';
+    if (req.deadlineMs !== undefined) {
+      // The deadline counts from the intended start: a request sent late has that much less time.
+      h['x-deadline-ms'] = String(Math.max(1, Math.round(req.deadlineMs - (this.#o.now() - intendedStartMs))));
+    }
+    return h;
+  }
+
+  async #chat(req: PlannedRequest, intendedStartMs: number): Promise<DriverReply> {
+    const obs = start(req, intendedStartMs);
+    const chunks: TokenChunk[] = [];
+    let text = '';
+    let verdict: EngineVerdict | undefined;
+    let finished = false;
+    let streamError: string | undefined;
+    let degradedMarker: string | undefined;
+    const body = JSON.stringify({
+      model: this.#o.model ?? 'primary',
+      messages: req.messages,
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: req.outputTokens,
+    });
+    try {
+      const res = await this.#agent.request({
+        origin: this.#o.baseUrl,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: this.#headers(req, intendedStartMs),
+        body,
+        ...(this.#o.signal !== undefined ? { signal: this.#o.signal } : {}),
+      });
+      degradedMarker = header(res.headers, 'x-degraded');
+      if (res.statusCode !== 200) {
+        const payload = await res.body.text().catch(() => '');
+        obs.endAtMs = this.#o.now();
+        verdict = verdictFrom(safeJson(payload));
+        obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, payload);
+        return finish(obs, chunks, text, verdict, degradedMarker);
+      }
+      const parser = createParser({
+        onEvent: (ev) => {
+          if (ev.data === '[DONE]') {
+            finished = true;
+            return;
+          }
+          const msg = safeJson(ev.data) as ChunkBody | undefined;
+          if (msg === undefined) return;
+          if (msg.error !== undefined) streamError = typeof msg.error === 'object' && msg.error !== null ? String((msg.error as { code?: unknown }).code ?? 'error') : 'error';
+          verdict = verdictFrom(msg) ?? verdict;
+          if (typeof msg.degraded === 'string') degradedMarker = msg.degraded;
+          const choice = msg.choices?.[0];
+          const content = choice?.delta?.content ?? choice?.text;
+          if (typeof content === 'string' && content !== '') {
+            const count = chunkCount(msg);
+            const atMs = this.#o.now();
+            chunks.push({ atMs, count });
+            obs.tokens += count;
+            if (obs.firstTokenAtMs === undefined) obs.firstTokenAtMs = atMs;
+            text += content;
+          }
+          if (choice?.finish_reason !== undefined && choice.finish_reason !== null) finished = true;
+        },
+      });
+      const utf8 = new TextDecoder();
+      for await (const b of res.body as AsyncIterable<Uint8Array>) parser.feed(utf8.decode(b, { stream: true }));
+      parser.feed(utf8.decode());
+      parser.reset({ consume: true });
+      obs.endAtMs = this.#o.now();
+      obs.outcome = verdict?.outcome ?? (streamError !== undefined ? (/deadline|timeout/i.test(streamError) ? 'timeout' : 'failed') : finished ? 'ok' : 'failed');
+    } catch (err) {
+      obs.endAtMs = this.#o.now();
+      obs.outcome = verdict?.outcome ?? (this.#o.signal?.aborted === true ? 'cancelled' : 'failed');
+      void err;
+    }
+    return finish(obs, chunks, text, verdict, degradedMarker);
+  }
+
+  async #embed(req: PlannedRequest, intendedStartMs: number): Promise<DriverReply> {
+    const obs = start(req, intendedStartMs);
+    let verdict: EngineVerdict | undefined;
+    let degradedMarker: string | undefined;
+    try {
+      const res = await this.#agent.request({
+        origin: this.#o.baseUrl,
+        path: '/v1/embeddings',
+        method: 'POST',
+        headers: this.#headers(req, intendedStartMs),
+        body: JSON.stringify({ model: this.#o.model ?? 'primary', input: req.inputs ?? [] }),
+        ...(this.#o.signal !== undefined ? { signal: this.#o.signal } : {}),
+      });
+      degradedMarker = header(res.headers, 'x-degraded');
+      const payload = await res.body.text();
+      obs.endAtMs = this.#o.now();
+      const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown } | undefined;
+      verdict = verdictFrom(json);
+      if (typeof json?.degraded === 'string') degradedMarker = json.degraded;
+      obs.outcome = verdict?.outcome ?? (res.statusCode === 200 ? 'ok' : outcomeOfStatus(res.statusCode, payload));
+    } catch {
+      obs.endAtMs = this.#o.now();
+      obs.outcome = this.#o.signal?.aborted === true ? 'cancelled' : 'failed';
+    }
+    return finish(obs, [], '', verdict, degradedMarker);
+  }
+}
+
+interface ChunkBody {
+  choices?: Array<{ delta?: { content?: string }; text?: string; finish_reason?: string | null }>;
+  x_mock?: { count?: number };
+  x_engine?: Record<string, unknown> & { count?: number };
+  error?: unknown;
+  degraded?: unknown;
+}
+
+function chunkCount(msg: ChunkBody): number {
+  const c = msg.x_engine?.count ?? msg.x_mock?.count;
+  return typeof c === 'number' && Number.isInteger(c) && c >= 1 ? c : 1;
+}
+
+function start(req: PlannedRequest, intendedStartMs: number): Mutable<RequestObservation> & { tokens: number } {
+  return {
+    id: req.id,
+    class: req.class,
+    intendedStartMs,
+    endAtMs: intendedStartMs,
+    chunks: [],
+    tokens: 0,
+    outcome: 'failed',
+    queuedMs: 0,
+    backoffMs: 0,
+    attempts: 1,
+    upstreamCalls: 1,
+  };
+}
+
+function finish(obs: Mutable<RequestObservation>, chunks: TokenChunk[], text: string, v: EngineVerdict | undefined, degradedMarker: string | undefined): DriverReply {
+  obs.chunks = chunks;
+  if (obs.endAtMs < obs.intendedStartMs) obs.endAtMs = obs.intendedStartMs;
+  if (obs.outcome === 'ok' && degradedMarker !== undefined && degradedMarker !== '') obs.outcome = 'degraded';
+  const degraded = v?.degraded ?? degradedMarker;
+  if (obs.outcome === 'degraded' && degraded !== undefined) obs.degraded = degraded;
+  const shedEarly = obs.outcome === 'shed';
+  obs.attempts = nonNegInt(v?.attempts) ?? (shedEarly ? 0 : 1);
+  obs.upstreamCalls = nonNegInt(v?.upstreamCalls) ?? (shedEarly ? 0 : 1);
+  obs.queuedMs = nonNeg(v?.queuedMs) ?? 0;
+  obs.backoffMs = nonNeg(v?.backoffMs) ?? 0;
+  return { observation: obs, text, engineReported: v !== undefined };
+}
+
+/** The outcome an HTTP status means when the engine said nothing more. */
+export function outcomeOfStatus(status: number, body = ''): Outcome {
+  if (status === 200) return 'ok';
+  if (status === 429) return 'shed';
+  if (status === 503 && /shed|queue|overload/i.test(body)) return 'shed';
+  if (status === 504 || status === 408 || /deadline|timeout/i.test(body)) return 'timeout';
+  if (status === 499) return 'cancelled';
+  return 'failed';
+}
+
+function verdictFrom(json: unknown): EngineVerdict | undefined {
+  if (json === null || typeof json !== 'object') return undefined;
+  const e = (json as { x_engine?: unknown }).x_engine;
+  if (e === null || typeof e !== 'object') return undefined;
+  const r = e as Record<string, unknown>;
+  if (typeof r['outcome'] !== 'string' || !OUTCOME_SET.has(r['outcome'])) return undefined;
+  return {
+    outcome: r['outcome'] as Outcome,
+    ...(typeof r['degraded'] === 'string' ? { degraded: r['degraded'] } : {}),
+    ...(typeof r['attempts'] === 'number' ? { attempts: r['attempts'] } : {}),
+    ...(typeof r['upstreamCalls'] === 'number' ? { upstreamCalls: r['upstreamCalls'] } : {}),
+    ...(typeof r['queuedMs'] === 'number' ? { queuedMs: r['queuedMs'] } : {}),
+    ...(typeof r['backoffMs'] === 'number' ? { backoffMs: r['backoffMs'] } : {}),
+  };
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const nonNeg = (v: number | undefined): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+const nonNegInt = (v: number | undefined): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);

@@ -1,0 +1,132 @@
+/**
+ * Once per second during a live run: scrape the engine's `/metrics` (queue depth, in-flight, concurrency limit,
+ * breaker, budget, upstream calls, 429s) and each mock's `/mock/stats` and `/metrics` (GPU busy time, tokens,
+ * 429s sent), feed the Recorder's gauges and 429 series, and notice mock restarts. At the end it gives the run's
+ * totals; a figure nobody exported is null.
+ */
+import type { Clock } from '../../src/time/clock.js';
+import type { Recorder } from '../measure/recorder.js';
+import { engineScrape, fetchMockStats, fetchText, gaugeFrom, metricSum, MockTotals, parsePrometheus, type EngineScrape } from './live-metrics.js';
+
+/** One mock model the sampler watches. */
+export interface SampledMock {
+  readonly url: string;
+  readonly model: string;
+  /** The primary model: its GPU is the one whose utilization is reported. */
+  readonly primary: boolean;
+}
+
+/** Options of {@link LiveSampler}. */
+export interface LiveSamplerOptions {
+  readonly clock: Clock;
+  /** Ms since the load started. */
+  readonly now: () => number;
+  readonly recorder: Recorder;
+  readonly engineUrl?: string;
+  readonly mocks: readonly SampledMock[];
+  /** A mock process was restarted (its counters went back to zero). */
+  readonly onRestart?: (url: string, model: string) => void;
+  readonly onProgress?: (elapsedMs: number) => void;
+  /** @default 1000 */
+  readonly periodMs?: number;
+}
+
+/** What the sampler saw over the run. */
+export interface SampledTotals {
+  readonly tokensComputed: number | null;
+  readonly wastedTokens: number | null;
+  readonly primaryBusyMs: number | null;
+  readonly meanBatchSize: number | null;
+  readonly upstreamCalls: number | null;
+  readonly primaryRestarts: number;
+}
+
+export class LiveSampler {
+  readonly #o: LiveSamplerOptions;
+  readonly #totals: MockTotals[];
+  readonly #seen: boolean[];
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #engine: EngineScrape = {};
+  #lastBusyMs = 0;
+  #lastAtMs = 0;
+  #last429 = 0;
+
+  constructor(o: LiveSamplerOptions) {
+    this.#o = o;
+    this.#totals = o.mocks.map(() => new MockTotals());
+    this.#seen = o.mocks.map(() => false);
+  }
+
+  start(): void {
+    this.#lastAtMs = this.#o.now();
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const period = this.#o.periodMs ?? 1000;
+    for (;;) {
+      try {
+        await this.#o.clock.sleep(period, this.#stop.signal);
+      } catch {
+        return;
+      }
+      await this.sample(true);
+      this.#o.onProgress?.(this.#o.now());
+    }
+  }
+
+  /** Takes one sample; with `gauge`, records a gauge point. */
+  async sample(gauge: boolean): Promise<void> {
+    const [engineText, ...mockReads] = await Promise.all([
+      this.#o.engineUrl === undefined ? Promise.resolve(undefined) : fetchText(`${this.#o.engineUrl}/metrics`),
+      ...this.#o.mocks.map(async (m) => ({ stats: await fetchMockStats(m.url), metrics: await fetchText(`${m.url}/metrics`) })),
+    ]);
+    if (engineText !== undefined) this.#engine = engineScrape(parsePrometheus(engineText));
+    let gpu: number | undefined;
+    mockReads.forEach((r, i) => {
+      const m = this.#o.mocks[i] as SampledMock;
+      const stats = r.stats?.models[m.model];
+      if (stats === undefined) return; // down (crash) or not answering: nothing to read this second
+      const rejected = r.metrics === undefined ? 0 : (metricSum(parsePrometheus(r.metrics), ['mock:requests_rejected_total'], { model_name: m.model, status: '429' }) ?? 0);
+      const totals = this.#totals[i] as MockTotals;
+      this.#seen[i] = true;
+      if (totals.update(stats, rejected)) this.#o.onRestart?.(m.url, m.model);
+      if (m.primary) {
+        const busy = totals.totals().busyMs;
+        const at = this.#o.now();
+        if (at > this.#lastAtMs) gpu = Math.max(0, Math.min(1, (busy - this.#lastBusyMs) / (at - this.#lastAtMs)));
+        this.#lastBusyMs = busy;
+        this.#lastAtMs = at;
+      }
+    });
+    // 429s the engine received: its own counter when it exports one, else what the mocks say they sent.
+    const total429 = this.#engine.rateLimited ?? this.#totals.reduce((s, t) => s + t.totals().rateLimited, 0);
+    if (total429 > this.#last429) this.#o.recorder.rateLimited(this.#o.now(), total429 - this.#last429);
+    this.#last429 = Math.max(this.#last429, total429);
+    if (gauge) {
+      const g = gaugeFrom(this.#engine, gpu);
+      if (g !== undefined) this.#o.recorder.gauge(this.#o.now(), g);
+    }
+  }
+
+  /** Stops sampling, takes a last reading, and returns the totals. */
+  async stop(): Promise<SampledTotals> {
+    this.#stop.abort();
+    await this.#loop;
+    await this.sample(false);
+    const seen = this.#totals.filter((_, i) => this.#seen[i]).map((t) => t.totals());
+    const primaryIndex = this.#o.mocks.findIndex((m) => m.primary);
+    const primary = this.#seen[primaryIndex] === true ? (this.#totals[primaryIndex] as MockTotals) : undefined;
+    const sum = (f: (t: ReturnType<MockTotals['totals']>) => number): number | null => (seen.length === 0 ? null : seen.reduce((s, t) => s + f(t), 0));
+    const mockWasted = sum((t) => t.wastedTokens);
+    return {
+      tokensComputed: sum((t) => t.outputTokens),
+      wastedTokens: mockWasted === null ? null : mockWasted + (this.#engine.tokensDiscarded ?? 0),
+      primaryBusyMs: primary?.totals().busyMs ?? null,
+      meanBatchSize: primary?.totals().meanBatchSize ?? null,
+      upstreamCalls: this.#engine.upstreamCalls ?? sum((t) => t.requests),
+      primaryRestarts: primary?.restarts ?? 0,
+    };
+  }
+}

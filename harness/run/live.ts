@@ -1,0 +1,212 @@
+/**
+ * The live runner: real processes on loopback. For one policy it starts the mock server (the primary model, and
+ * the fallback model in a process of its own when the scenario has one, each under `--supervise` so a crash fault
+ * really kills the server and a supervisor restarts it) and the engine service for that policy; sets the
+ * scenario's fault plan when the load starts; plays the same sessions as the virtual runner (same seed) over
+ * HTTP/SSE; samples gauges once per second; and stops every process it started.
+ *
+ * Latencies count from each request's intended start on a RealClock. What the runner cannot see stays null.
+ */
+import { setMaxListeners } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Random } from '../../src/random.js';
+import { RealClock } from '../../src/time/real-clock.js';
+import { Recorder } from '../measure/recorder.js';
+import type { JsonValue } from '../measure/types.js';
+import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { HttpDriver } from './drivers/http-driver.js';
+import { planAfter, putFaultPlan } from './live-faults.js';
+import { LiveSampler } from './live-sampler.js';
+import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
+import { ProcessGroup, freePort, type ManagedProcess } from './processes.js';
+import { faultPhases, type PolicyRun } from './virtual.js';
+import { FALLBACK_MODEL, PRIMARY_MODEL } from './world.js';
+
+/** The repository root (entry points are resolved against it). */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const MOCK_ENTRY = join(REPO_ROOT, 'sim', 'main.ts');
+export const ENGINE_ENTRY = join(REPO_ROOT, 'src', 'api', 'main.ts');
+
+/** Options of one policy's live run. */
+export interface LiveRunOptions {
+  readonly scenario: Scenario;
+  readonly policy: ScenarioPolicy;
+  readonly seed: number;
+  /** Arrival window. */
+  readonly durationMs: number;
+  /** @default process.cwd() */
+  readonly baseDir?: string;
+  /** Requests still open this long after the arrival window are cancelled. @default 600_000 */
+  readonly drainMs?: number;
+  /** About once per second with the ms since the load started. */
+  readonly onProgress?: (elapsedMs: number) => void;
+  /** When the load generator counts as the bottleneck. */
+  readonly limits?: LoadLimits;
+  /** Aborts the run: open requests end `cancelled`, processes are stopped. */
+  readonly signal?: AbortSignal;
+  /** How long each process may take to become ready. @default 30_000 */
+  readonly readyTimeoutMs?: number;
+  /** Called with every process once it is ready (tests use it to watch PIDs). */
+  readonly onProcess?: (p: ManagedProcess) => void;
+  /**
+   * Drive the mock directly instead of through the engine service (a diagnostic: the HTTP and mock cost without
+   * the engine). @default 'engine'
+   */
+  readonly target?: 'engine' | 'mock';
+}
+
+/** What one policy's live run produced. */
+export interface LivePolicyRun extends PolicyRun {
+  readonly loadGenerator: LoadGeneratorReport;
+  /** Wall time of the whole policy run, process start-up included. */
+  readonly wallMs: number;
+  /** Restarts of the primary mock process seen during the run. */
+  readonly mockRestarts: number;
+}
+
+/** Runs one policy of a scenario live. Every process it starts is stopped before it returns or throws. */
+export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
+  const clock = new RealClock();
+  const tStart = clock.now();
+  const group = new ProcessGroup(clock);
+  const name = policyName(o.policy);
+  const policy = resolveScenarioPolicy(o.policy);
+  const m = o.scenario.model;
+  const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
+  try {
+    const mocks = await startMocks(group, o, readyTimeoutMs);
+    const target = o.target ?? 'engine';
+    let engineUrl: string | undefined;
+    if (target === 'engine') {
+      const port = await freePort();
+      const engine = await group.start(
+        {
+          name: `engine[${name}]`,
+          entry: ENGINE_ENTRY,
+          args: engineArgs(o.policy, port, mocks.primary.url, mocks.fallback?.url),
+          port,
+          readyPath: '/healthz',
+        },
+        { readyTimeoutMs },
+      );
+      o.onProcess?.(engine);
+      engineUrl = engine.url;
+    }
+
+    // The load starts now: fault plans are set, and their timelines count from here, as in virtual time.
+    const plans: Array<{ url: string; model: string; plan: NonNullable<typeof m.faults> }> = [];
+    if (m.faults !== undefined) plans.push({ url: mocks.primary.url, model: PRIMARY_MODEL, plan: m.faults });
+    if (m.fallbackFaults !== undefined && mocks.fallback !== undefined) plans.push({ url: mocks.fallback.url, model: FALLBACK_MODEL, plan: m.fallbackFaults });
+    await Promise.all(plans.map((p) => putFaultPlan(p.url, p.model, p.plan)));
+    const t0 = clock.now();
+    const now = (): number => clock.now() - t0;
+
+    const stop = new AbortController();
+    setMaxListeners(0, stop.signal);
+    const onOuterAbort = (): void => stop.abort(o.signal?.reason);
+    o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+    const driver = new HttpDriver({
+      baseUrl: engineUrl ?? mocks.primary.url,
+      now,
+      model: PRIMARY_MODEL,
+      signal: stop.signal,
+    });
+    const recorder = new Recorder({ policy: name, config: policy as unknown as JsonValue, slo: o.scenario.slo });
+    const monitor = new LoadMonitor(clock);
+    const sampler = new LiveSampler({
+      clock,
+      now,
+      recorder,
+      ...(engineUrl !== undefined ? { engineUrl } : {}),
+      mocks: [
+        { url: mocks.primary.url, model: PRIMARY_MODEL, primary: true },
+        ...(mocks.fallback !== undefined ? [{ url: mocks.fallback.url, model: FALLBACK_MODEL, primary: false }] : []),
+      ],
+      // A restarted mock has no plan: set what is left of the timeline again.
+      onRestart: (url, model) => {
+        const p = plans.find((x) => x.url === url && x.model === model);
+        if (p !== undefined) void putFaultPlan(url, model, planAfter(p.plan, now())).catch(() => undefined);
+      },
+      ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
+    });
+
+    const sessions = buildSessions(o.scenario.workload, new Random(o.seed).derive('workload'), {
+      durationMs: o.durationMs,
+      baseDir: o.baseDir ?? process.cwd(),
+    });
+    let lastEndMs = 0;
+    const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
+      recorder.arrival(intendedStartMs);
+      const r = await driver.send(req, intendedStartMs);
+      const obs = partialInputs(req, r.observation);
+      recorder.complete(obs);
+      if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
+      return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: obs.tokens, text: r.text };
+    };
+    const ctx: SessionContext = { now, sleep: (ms) => clock.sleep(ms), send };
+
+    monitor.start();
+    sampler.start();
+    const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')));
+    try {
+      await Promise.all(sessions.map((s) => s.run(ctx)));
+    } finally {
+      drain.cancel();
+      o.signal?.removeEventListener('abort', onOuterAbort);
+    }
+    const loadGenerator = monitor.stop(o.limits);
+    const seen = await sampler.stop();
+    await driver.close();
+
+    const result = recorder.finish({
+      durationMs: o.durationMs,
+      wastedTokens: seen.wastedTokens,
+      tokensComputed: seen.tokensComputed,
+      gpuUtilization: seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
+      meanBatchSize: seen.meanBatchSize,
+      faultPhases: faultPhases(o.scenario),
+      upstreamCalls: seen.upstreamCalls,
+    });
+    return { result, simulatedMs: lastEndMs, loadGenerator, wallMs: clock.now() - tStart, mockRestarts: seen.primaryRestarts };
+  } finally {
+    await group.stopAll();
+  }
+}
+
+async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs: number): Promise<{ primary: ManagedProcess; fallback?: ManagedProcess }> {
+  const m = o.scenario.model;
+  const start = async (model: string, profile: string, rateLimits: unknown): Promise<ManagedProcess> => {
+    const port = await freePort();
+    const args = ['--port', String(port), '--model', `${model}=${profile}`, '--seed', String(o.seed), '--supervise'];
+    if (rateLimits !== undefined) args.push('--rate-limits', JSON.stringify(rateLimits));
+    const p = await group.start({ name: `mock[${model}]`, entry: MOCK_ENTRY, args, port, readyPath: '/health' }, { readyTimeoutMs });
+    o.onProcess?.(p);
+    return p;
+  };
+  const [primary, fallback] = await Promise.all([
+    start(PRIMARY_MODEL, m.profile ?? 'h100-llama3-8b', m.rateLimits),
+    m.fallbackProfile === undefined ? Promise.resolve(undefined) : start(FALLBACK_MODEL, m.fallbackProfile, undefined),
+  ]);
+  return fallback === undefined ? { primary } : { primary, fallback };
+}
+
+/** The engine service's command line for `policy`. */
+export function engineArgs(policy: ScenarioPolicy, port: number, upstream: string, fallback: string | undefined): string[] {
+  const args = ['--port', String(port), '--upstream', upstream, '--exporter', 'none'];
+  if (typeof policy === 'string') args.push('--policy', policy);
+  else {
+    args.push('--policy', policy.preset);
+    if (policy.overrides !== undefined) args.push('--policy-overrides', JSON.stringify(policy.overrides));
+  }
+  if (fallback !== undefined) args.push('--fallback', fallback);
+  return args;
+}
+
+/** An agent's summarizer built from partial inputs is a degraded answer even when its own call succeeded. */
+function partialInputs(req: PlannedRequest, obs: import('../measure/types.js').RequestObservation): import('../measure/types.js').RequestObservation {
+  if (obs.outcome !== 'ok' || req.partialInputs === undefined || req.partialInputs.failed === 0) return obs;
+  return { ...obs, outcome: 'degraded', degraded: 'partial-inputs' };
+}
