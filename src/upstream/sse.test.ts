@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CompletionStreamDecoder, type TokenBatch } from './sse.js';
+
+const chatChunk = (content: string, x?: { index: number; count: number }, finish: string | null = null): string =>
+  `data: ${JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion.chunk',
+    choices: [{ index: 0, delta: { content }, finish_reason: finish }],
+    ...(x ? { x_mock: x } : {}),
+  })}\n\n`;
+const finishChunk = (reason: string): string =>
+  `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
+const usageChunk = (p: number, c: number): string =>
+  `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: p, completion_tokens: c, total_tokens: p + c } })}\n\n`;
+const DONE = 'data: [DONE]\n\n';
+
+/** Feeds the pieces one by one, collecting every batch. */
+function run(pieces: readonly string[], start = 0): { dec: CompletionStreamDecoder; batches: TokenBatch[] } {
+  const dec = new CompletionStreamDecoder(start);
+  const batches: TokenBatch[] = [];
+  for (const p of pieces) {
+    dec.feed(p);
+    const b = dec.take();
+    if (b) batches.push(b);
+  }
+  return { dec, batches };
+}
+
+describe('CompletionStreamDecoder', () => {
+  it('uses the mock x_mock counts (several tokens a chunk), the finish reason, usage and [DONE]', () => {
+    const role = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] })}\n\n`;
+    const body = role + chatChunk(' a b', { index: 0, count: 2 }) + chatChunk(' c', { index: 2, count: 1 }) + finishChunk('length') + usageChunk(9, 3) + DONE;
+    const { dec, batches } = run([body]);
+    // One read, one coalesced chunk: the role chunk is not a token.
+    expect(batches).toEqual([{ index: 0, count: 3, text: ' a b c' }]);
+    expect(dec.done).toBe(true);
+    expect(dec.finishReason).toBe('length');
+    expect(dec.usage).toEqual({ promptTokens: 9, completionTokens: 3 });
+    expect(dec.next).toBe(3);
+    expect(dec.partial).toBe(false);
+  });
+
+  it('without x_mock (vLLM, OpenAI) counts one token per non-empty chunk from the start index', () => {
+    const completion = (text: string): string => `data: ${JSON.stringify({ choices: [{ index: 0, text, finish_reason: null }] })}\n\n`;
+    const { dec, batches } = run([completion('x'), completion(''), completion('yz'), finishChunk('stop')], 10);
+    expect(batches).toEqual([
+      { index: 10, count: 1, text: 'x' },
+      { index: 11, count: 1, text: 'yz' },
+    ]);
+    expect(dec.next).toBe(12);
+    expect(dec.finishReason).toBe('stop');
+    expect(dec.done).toBe(false);
+  });
+
+  it('maps other finish reasons to stop and ignores choices other than 0', () => {
+    const other = `data: ${JSON.stringify({ choices: [{ index: 1, delta: { content: 'no' }, finish_reason: null }] })}\n\n`;
+    const { dec, batches } = run([other, finishChunk('content_filter')]);
+    expect(batches).toEqual([]);
+    expect(dec.finishReason).toBe('stop');
+  });
+
+  it('an OpenAI or vLLM error event is a failure naming the server message; later events are ignored', () => {
+    const openai = run([chatChunk('a'), `data: ${JSON.stringify({ error: { message: 'boom', type: 'server_error' } })}\n\n`, chatChunk('b'), DONE]);
+    expect(openai.dec.failure).toBe('error event in stream: boom');
+    expect(openai.dec.done).toBe(false);
+    expect(openai.dec.next).toBe(1);
+    const vllm = run([`data: ${JSON.stringify({ object: 'error', message: 'engine dead', code: 500 })}\n\n`]);
+    expect(vllm.dec.failure).toBe('error event in stream: engine dead');
+  });
+
+  it('an unparseable complete event is a truncated-chunk failure', () => {
+    const { dec } = run([chatChunk('a'), 'data: {"choices":[{"ind\n\n']);
+    expect(dec.failure?.startsWith('truncated chunk')).toBe(true);
+    expect(dec.next).toBe(1);
+  });
+
+  it('partial is true exactly when bytes arrived after the last complete event', () => {
+    const dec = new CompletionStreamDecoder(0);
+    expect(dec.partial).toBe(false);
+    const c = chatChunk('hello', { index: 0, count: 1 });
+    dec.feed(c.slice(0, 20));
+    expect(dec.partial).toBe(true);
+    dec.feed(c.slice(20, c.length - 1));
+    expect(dec.partial).toBe(true);
+    dec.feed(c.slice(c.length - 1));
+    expect(dec.partial).toBe(false);
+    dec.feed('data: {"choices":[{"index":0,"del');
+    expect(dec.partial).toBe(true);
+    expect(dec.take()).toEqual({ index: 0, count: 1, text: 'hello' });
+  });
+
+  it('property: any split of the byte stream decodes to the same tokens, text, usage and end', () => {
+    const arb = fc.record({
+      texts: fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }),
+      counts: fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 12, maxLength: 12 }),
+      cuts: fc.array(fc.nat(), { maxLength: 10 }),
+      crlf: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ texts, counts, cuts, crlf }) => {
+        let index = 0;
+        let body = '';
+        for (const [i, t] of texts.entries()) {
+          const count = counts[i] as number;
+          body += chatChunk(t, { index, count });
+          index += count;
+        }
+        body += finishChunk('stop') + usageChunk(5, index) + DONE;
+        if (crlf) body = body.replaceAll('\n', '\r\n');
+        const points = [...new Set(cuts.map((c) => c % (body.length + 1)))].sort((a, b) => a - b);
+        const pieces: string[] = [];
+        let from = 0;
+        for (const p of points) {
+          pieces.push(body.slice(from, p));
+          from = p;
+        }
+        pieces.push(body.slice(from));
+        const { dec, batches } = run(pieces);
+        expect(batches.map((b) => b.text).join('')).toBe(texts.join(''));
+        expect(batches.reduce((n, b) => n + b.count, 0)).toBe(index);
+        let next = 0;
+        for (const b of batches) {
+          expect(b.index).toBe(next);
+          next += b.count;
+        }
+        expect(dec.done).toBe(true);
+        expect(dec.usage).toEqual({ promptTokens: 5, completionTokens: index });
+        expect(dec.partial).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
