@@ -283,7 +283,7 @@ async function jsonResponse(
     usage: usageBody(prompt, completion),
   });
   if (!broken) {
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
     return true;
   }
