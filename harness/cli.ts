@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { HarnessError } from '../src/errors.js';
+import { k6Command } from './cli/k6-command.js';
 import { regressCommand } from './cli/regress-command.js';
 import { scenarioCommand } from './cli/scenario-command.js';
 
@@ -14,7 +15,8 @@ const program = new Command('npm run')
   .exitOverride()
   .configureOutput({ outputError: (s, write) => write(s) })
   .addCommand(scenarioCommand().exitOverride())
-  .addCommand(regressCommand().exitOverride());
+  .addCommand(regressCommand().exitOverride())
+  .addCommand(k6Command().exitOverride());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,83 @@
+/**
+ * `npm run k6 <scenario> [-- --out FILE --target URL]`: writes the scenario as a k6 script in TypeScript (see
+ * harness/k6), for running the same load from k6 or k6-operator against the engine service.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { ValidationError } from '../../src/errors.js';
+import { DEFAULT_TARGET_URL, generateK6Script, thresholdLabel, type K6Export } from '../k6/index.js';
+import { listScenarioNames, loadScenario } from '../run/scenarios.js';
+import type { Scenario } from '../scenario.js';
+import { UsageError, parseInteger } from './flags.js';
+
+interface K6Flags {
+  out?: string;
+  target: string;
+  model: string;
+  seed?: string;
+  maxSessions: string;
+  trace?: string;
+  stdout?: boolean;
+}
+
+export function k6Command(): Command {
+  return new Command('k6')
+    .description('Write a scenario as a k6 script (TypeScript) that replays its arrivals, request mix and thresholds against the engine.')
+    .argument('<scenario>', `scenario name (${listScenarioNames().join(', ')})`)
+    .option('--out <file>', 'where to write the script (default: reports/k6/<scenario>.ts)')
+    .option('--target <url>', 'engine base URL written as the default of __ENV.TARGET', DEFAULT_TARGET_URL)
+    .option('--model <name>', 'model name sent in requests (default of __ENV.MODEL)', 'primary')
+    .option('--seed <n>', 'seed of the sessions (default: the scenario\'s)')
+    .option('--max-sessions <n>', 'sessions written into the script; arrival-rate executors cycle through them', '1000')
+    .option('--trace <path>', 'trace file, for scenarios that replay one')
+    .option('--stdout', 'print the script instead of writing a file')
+    .addHelpText(
+      'after',
+      '\nExample: npm run k6 burst-1000 -- --target http://engine:8080\n' +
+        'Then, where k6 >= 0.57 is installed: k6 run -e TARGET=http://engine:8080 reports/k6/burst-1000.ts',
+    )
+    .action(async (name: string, flags: K6Flags) => {
+      await runK6Command(name, flags);
+    });
+}
+
+async function runK6Command(name: string, flags: K6Flags): Promise<void> {
+  const scenario = withTrace(await loadScenario(name), flags.trace);
+  const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
+  const maxSessions = parseInteger('--max-sessions', flags.maxSessions, 1);
+  let out: K6Export;
+  try {
+    out = generateK6Script(scenario, { targetUrl: flags.target, model: flags.model, maxSessions, ...(seed !== undefined ? { seed } : {}) });
+  } catch (e) {
+    if (e instanceof ValidationError && e.path === 'targetUrl') throw new UsageError(`--target: ${e.message.replace(/^targetUrl: /, '')}`);
+    throw e;
+  }
+  if (flags.stdout === true) {
+    process.stdout.write(out.script);
+    return;
+  }
+  const file = resolve(flags.out ?? `reports/k6/${scenario.name}.ts`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, out.script);
+  console.log(summary(file, out));
+}
+
+/** What was written, for the terminal. */
+function summary(file: string, out: K6Export): string {
+  const c = out.executor.config;
+  const lines = [
+    `wrote ${file}`,
+    `  executor: ${c.executor}; ${out.sessions} sessions in the script${out.sessions < out.scenarioSessions ? ` (of ${out.scenarioSessions}; iterations cycle)` : ''}`,
+    `  thresholds: ${out.thresholds.mapped.length} mapped, ${out.thresholds.unmapped.length} without a k6 equivalent`,
+    ...out.thresholds.unmapped.map((u) => `    not checked: ${thresholdLabel(u.threshold)} (${u.reason})`),
+    `  run: k6 run ${file}   (k6 >= 0.57; -e TARGET=URL -e API_KEY=KEY)`,
+  ];
+  return lines.join('\n');
+}
+
+function withTrace(s: Scenario, path: string | undefined): Scenario {
+  if (path === undefined) return s;
+  if (s.takesTrace !== true || !('trace' in s.workload)) throw new UsageError(`--trace: scenario ${s.name} does not replay a trace`);
+  return { ...s, workload: { trace: { ...s.workload.trace, path } } };
+}
