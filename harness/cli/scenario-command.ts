@@ -1,11 +1,15 @@
 /** `npm run scenario <name> [-- flags]`: run a scenario's policies side by side and write the reports. */
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
+import type { RunResult } from '../report/schema.js';
 import { thresholdsPassed } from '../report/run-result.js';
 import { serializeRunResult } from '../report/serialize.js';
 import { renderTable } from '../report/table.js';
 import { policyName, type Scenario } from '../scenario.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
-import { runScenarioVirtual } from '../run/run-scenario.js';
+import { AGREEMENT_SCENARIOS, compareModes, renderAgreementMarkdown } from '../run/agreement.js';
+import { runScenarioLive, runScenarioVirtual, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
@@ -14,7 +18,7 @@ import { createProgress } from './progress.js';
 export const THRESHOLDS_FAILED_EXIT = 99;
 
 interface ScenarioFlags {
-  mode: string;
+  mode?: string;
   policies?: string;
   seed?: string;
   duration?: string;
@@ -29,7 +33,12 @@ export function scenarioCommand(): Command {
   return new Command('scenario')
     .description('Run a scenario: every policy against the same seeded workload and faults, side by side.')
     .argument('[name]', 'scenario name (see --list)')
-    .addOption(new Option('--mode <mode>', 'virtual (one process, simulated time)').default('virtual'))
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'virtual (one process, simulated time), live (mock and engine processes on loopback, real time) or both (and compare them); default virtual, both for the agreement scenario',
+      ),
+    )
     .option('--policies <list>', 'comma-separated policy names to run (default: all of the scenario\'s)')
     .option('--seed <n>', 'root seed (default: the scenario\'s)')
     .option('--duration <d>', 'arrival window, e.g. 60s, 1500ms, 2m (default: the scenario\'s)')
@@ -41,7 +50,9 @@ export function scenarioCommand(): Command {
     .addHelpText(
       'after',
       '\nExit codes: 0 ok; 99 a threshold was broken; 2 bad flag or scenario; 1 the run itself failed.\n' +
-        'Example: npm run scenario burst-1000 -- --policies naive,resilient --seed 7',
+        'Example: npm run scenario burst-1000 -- --policies naive,resilient --seed 7\n' +
+        '         npm run scenario burst-1000 -- --mode live --duration 10s\n' +
+        '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)',
     )
     .action(async (name: string | undefined, flags: ScenarioFlags) => {
       process.exitCode = await runScenarioCommand(name, flags);
@@ -57,34 +68,68 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     return 0;
   }
   if (name === undefined) throw new UsageError(`expected a scenario name; one of ${listScenarioNames().join(', ')} (or --list)`);
-  parseChoice('--mode', flags.mode, ['virtual', 'live'] as const);
-  if (flags.mode === 'live') throw new UsageError('--mode live: not available yet; live mode arrives with the engine service (issue 5). Use --mode virtual.');
+  const mode = parseChoice('--mode', flags.mode ?? (AGREEMENT_SCENARIOS.includes(name) ? 'both' : 'virtual'), ['virtual', 'live', 'both'] as const);
   let scenario = await loadScenario(name);
   const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, scenario.policies.map(policyName));
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
   scenario = withTrace(scenario, flags.trace);
+  const options: ScenarioRunOptions = {
+    scenario,
+    ...(policies !== undefined ? { policies } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(durationMs !== undefined ? { durationMs } : {}),
+  };
+  const quiet = flags.quiet === true || flags.json === true;
+  const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
+    const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
+    try {
+      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(options, (p) => progress.update(p));
+    } finally {
+      progress.stop();
+    }
+  };
 
-  const progress = createProgress(durationMs ?? scenario.durationMs, flags.quiet === true || flags.json === true);
-  let result;
-  try {
-    result = await runScenarioVirtual({
-      scenario,
-      ...(policies !== undefined ? { policies } : {}),
-      ...(seed !== undefined ? { seed } : {}),
-      ...(durationMs !== undefined ? { durationMs } : {}),
-      onProgress: (p) => progress.update(p),
-    });
-  } finally {
-    progress.stop();
+  if (mode === 'both') {
+    if (!quiet) console.error('virtual run:');
+    const virtual = await run('virtual');
+    if (!quiet) console.error('live run:');
+    const live = await run('live');
+    const dir = resolve(flags.out ?? defaultRunDir(virtual));
+    const vPaths = await writeRunArtifacts(virtual, join(dir, 'virtual'));
+    const lPaths = await writeRunArtifacts(live, join(dir, 'live'));
+    const agreement = compareModes(virtual, live);
+    const md = renderAgreementMarkdown(agreement);
+    await writeFile(join(dir, 'agreement.json'), `${JSON.stringify(agreement, null, 2)}\n`);
+    await writeFile(join(dir, 'agreement.md'), md);
+    if (flags.json === true) process.stdout.write(`${JSON.stringify(agreement, null, 2)}\n`);
+    else if (flags.quiet === true) console.log(dir);
+    else {
+      console.log(`\n${md}`);
+      console.log(`wrote ${join(dir, 'agreement.json')}\n      ${join(dir, 'agreement.md')}\n      ${vPaths.json}\n      ${lPaths.json}`);
+    }
+    return thresholdsPassed(virtual) && thresholdsPassed(live) ? 0 : THRESHOLDS_FAILED_EXIT;
   }
+
+  const result = await run(mode);
   const paths = await writeRunArtifacts(result, flags.out ?? defaultRunDir(result));
   if (flags.json === true) process.stdout.write(serializeRunResult(result));
   else if (flags.quiet === true) console.log(paths.json.replace(/\/result\.json$/, ''));
   else {
     console.log(`\n${result.scenario.name}: ${result.scenario.description}`);
-    console.log(`seed ${result.seed}, ${result.policies.length} policies, ${(result.meta.simulatedMs / 1000).toFixed(0)} s simulated in ${(result.meta.wallMs / 1000).toFixed(1)} s\n`);
+    const timing =
+      result.scenario.mode === 'live'
+        ? `${(result.meta.wallMs / 1000).toFixed(1)} s wall time, live`
+        : `${(result.meta.simulatedMs / 1000).toFixed(0)} s simulated in ${(result.meta.wallMs / 1000).toFixed(1)} s`;
+    console.log(`seed ${result.seed}, ${result.policies.length} policies, ${timing}\n`);
     console.log(renderTable(result));
+    const lg = result.meta.loadGenerator;
+    if (lg !== null) {
+      console.log(
+        `\nload generator: ${lg.valid ? 'valid' : 'INVALID'} (event-loop lag p99 ${lg.eventLoopLagP99Ms ?? '?'} ms, CPU ${lg.cpuPct ?? '?'}% of a core)` +
+          (lg.valid ? '' : `: ${lg.reasons.join('; ')}`),
+      );
+    }
     console.log(`\nwrote ${paths.json}\n      ${paths.md}\n      ${paths.html}`);
   }
   if (!thresholdsPassed(result)) {
@@ -92,6 +137,30 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     return THRESHOLDS_FAILED_EXIT;
   }
   return 0;
+}
+
+/**
+ * A live run with Ctrl-C handled: the first SIGINT aborts the run (open requests end `cancelled`, every child
+ * process is stopped by PID, nothing is left behind); a second one exits at once (the process groups are killed
+ * by the runner's exit handlers).
+ */
+async function runLive(options: ScenarioRunOptions, onProgress: NonNullable<ScenarioRunOptions['onProgress']>): Promise<RunResult> {
+  const abort = new AbortController();
+  const onSigint = (): void => {
+    if (abort.signal.aborted) process.exit(130);
+    console.error('\ninterrupted: cancelling open requests and stopping the mock and engine processes (Ctrl-C again to exit now)');
+    abort.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    const result = await runScenarioLive({ ...options, signal: abort.signal, onProgress });
+    if (abort.signal.aborted) process.exitCode = 130;
+    return result;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
 }
 
 /** Points a trace-replay scenario at `--trace PATH`; refuses --trace for scenarios that do not replay one. */

@@ -7,8 +7,10 @@ import type { JsonValue } from '../measure/types.js';
 import { buildRunResult } from '../report/run-result.js';
 import type { RunResult } from '../report/schema.js';
 import { policyName, type Scenario } from '../scenario.js';
+import { runPolicyLive } from './live.js';
+import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { gitCommit, machineInfo } from './meta.js';
-import { faultPhases, runPolicyVirtual } from './virtual.js';
+import { faultPhases, runPolicyVirtual, type PolicyRun } from './virtual.js';
 
 /** Options of a scenario run. */
 export interface ScenarioRunOptions {
@@ -25,8 +27,47 @@ export interface ScenarioRunOptions {
   readonly onProgress?: (p: { policy: string; index: number; total: number; simulatedMs: number; done: boolean }) => void;
 }
 
+/** Options of a live scenario run. */
+export interface LiveScenarioRunOptions extends ScenarioRunOptions {
+  /** Aborts the run (Ctrl-C): open requests end `cancelled` and every process is stopped. */
+  readonly signal?: AbortSignal;
+  /** When the load generator counts as the bottleneck. @default { maxLagP99Ms: 50, maxCpuPct: 90 } */
+  readonly limits?: LoadLimits;
+}
+
 /** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
 export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResult> {
+  return runScenarioWith(o, 'virtual', async (args) => {
+    const run = await runPolicyVirtual({ ...args, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) });
+    return { run };
+  });
+}
+
+/**
+ * Runs the scenario live: for each policy, fresh mock and engine processes on loopback, the identical workload over
+ * HTTP/SSE. `meta.loadGenerator` says whether the load generator kept up (a run where it did not is invalid).
+ */
+export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunResult> {
+  return runScenarioWith(o, 'live', async (args) => {
+    const run = await runPolicyLive({
+      ...args,
+      ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
+      ...(o.signal !== undefined ? { signal: o.signal } : {}),
+      ...(o.limits !== undefined ? { limits: o.limits } : {}),
+    });
+    return { run, loadGenerator: run.loadGenerator };
+  });
+}
+
+type PolicyRunner = (args: {
+  scenario: Scenario;
+  policy: Scenario['policies'][number];
+  seed: number;
+  durationMs: number;
+  onProgress: (ms: number) => void;
+}) => Promise<{ run: PolicyRun; loadGenerator?: LoadGeneratorReport }>;
+
+async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', runPolicy: PolicyRunner): Promise<RunResult> {
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const t0 = clock.now();
@@ -35,21 +76,16 @@ export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResu
   const durationMs = o.durationMs ?? s.durationMs;
   const selected = o.policies === undefined ? s.policies : s.policies.filter((p) => o.policies?.includes(policyName(p)));
   const results = [];
+  const generators: Array<{ policy: string; report: LoadGeneratorReport }> = [];
   let simulatedMs = 0;
   for (const [index, policy] of selected.entries()) {
     const name = policyName(policy);
     const report = (simMs: number, done: boolean): void => o.onProgress?.({ policy: name, index, total: selected.length, simulatedMs: simMs, done });
-    const run = await runPolicyVirtual({
-      scenario: s,
-      policy,
-      seed,
-      durationMs,
-      ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
-      onProgress: (ms) => report(ms, false),
-    });
+    const { run, loadGenerator } = await runPolicy({ scenario: s, policy, seed, durationMs, onProgress: (ms) => report(ms, false) });
     report(run.simulatedMs, true);
     simulatedMs += run.simulatedMs;
     results.push(run.result);
+    if (loadGenerator !== undefined) generators.push({ policy: name, report: loadGenerator });
   }
   return buildRunResult({
     seed,
@@ -57,7 +93,7 @@ export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResu
       name: s.name,
       description: s.description,
       durationMs,
-      mode: 'virtual',
+      mode,
       config: JSON.parse(JSON.stringify({ ...s, seed, durationMs })) as JsonValue,
     },
     slo: s.slo,
@@ -71,7 +107,7 @@ export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResu
       wallMs: Math.round(clock.now() - t0),
       simulatedMs: Math.round(simulatedMs),
       startedAt,
-      loadGenerator: null,
+      loadGenerator: mode === 'live' ? mergeReports(generators) : null,
     },
   });
 }

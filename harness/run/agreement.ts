@@ -1,0 +1,108 @@
+/**
+ * The agreement check: the same scenario, seed and policies run in virtual time and live on loopback, and the
+ * relative differences of p50 and p99 TTFT and E2E, and of goodput, reported per policy against goals (p50
+ * within 10%, p99 within 20%, goodput within 10%). This is how the simulator earns trust: where it misses, the
+ * live run shows what the model leaves out. Pure functions of two RunResults, plus the Markdown rendering.
+ */
+import type { RunResult } from '../report/schema.js';
+
+/** Scenarios that `npm run scenario NAME` runs in both modes unless `--mode` says otherwise. */
+export const AGREEMENT_SCENARIOS: readonly string[] = ['agreement'];
+
+/** Allowed relative difference, in percent, by statistic. */
+export const AGREEMENT_GOALS = { p50: 10, p99: 20, goodput: 10 } as const;
+
+export const AGREEMENT_METRICS = [
+  { metric: 'ttftMs', stat: 'p50' },
+  { metric: 'ttftMs', stat: 'p99' },
+  { metric: 'e2eMs', stat: 'p50' },
+  { metric: 'e2eMs', stat: 'p99' },
+  { metric: 'goodputPerSec', stat: null },
+] as const;
+
+/** One compared figure. */
+export interface AgreementRow {
+  /** e.g. `ttftMs p50`, `goodputPerSec`. */
+  readonly label: string;
+  readonly virtual: number | null;
+  readonly live: number | null;
+  /** (live − virtual) / virtual × 100; null when either is missing or virtual is 0. */
+  readonly diffPct: number | null;
+  readonly goalPct: number;
+  readonly pass: boolean;
+}
+
+export interface PolicyAgreement {
+  readonly policy: string;
+  readonly rows: readonly AgreementRow[];
+}
+
+/** The agreement.json document. */
+export interface AgreementReport {
+  readonly scenario: string;
+  readonly seed: number | string;
+  readonly durationMs: number;
+  readonly goalsPct: typeof AGREEMENT_GOALS;
+  readonly policies: readonly PolicyAgreement[];
+  /** Every row within its goal. */
+  readonly pass: boolean;
+  /** The live run's load generator kept up (otherwise the comparison says little). */
+  readonly liveValid: boolean;
+  readonly liveInvalidReasons: readonly string[];
+  readonly wallMs: { readonly virtual: number; readonly live: number };
+}
+
+const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** Compares a virtual and a live run of the same scenario, policy by policy (policies present in both). */
+export function compareModes(virtual: RunResult, live: RunResult): AgreementReport {
+  const policies: PolicyAgreement[] = [];
+  for (const v of virtual.policies) {
+    const l = live.policies.find((p) => p.name === v.name);
+    if (l === undefined) continue;
+    const rows = AGREEMENT_METRICS.map(({ metric, stat }): AgreementRow => {
+      const pick = (p: typeof v): number | null => (metric === 'goodputPerSec' ? p.summary.goodputPerSec : p.summary[metric][stat as 'p50' | 'p99']);
+      const a = pick(v);
+      const b = pick(l);
+      const goalPct = stat === null ? AGREEMENT_GOALS.goodput : AGREEMENT_GOALS[stat];
+      const diffPct = a === null || b === null || a === 0 ? (a === 0 && b === 0 ? 0 : null) : round(((b - a) / a) * 100, 1);
+      return { label: stat === null ? metric : `${metric} ${stat}`, virtual: a, live: b, diffPct, goalPct, pass: diffPct !== null && Math.abs(diffPct) <= goalPct };
+    });
+    policies.push({ policy: v.name, rows });
+  }
+  const lg = live.meta.loadGenerator;
+  return {
+    scenario: virtual.scenario.name,
+    seed: virtual.seed,
+    durationMs: virtual.scenario.durationMs,
+    goalsPct: AGREEMENT_GOALS,
+    policies,
+    pass: policies.length > 0 && policies.every((p) => p.rows.every((r) => r.pass)),
+    liveValid: lg?.valid ?? false,
+    liveInvalidReasons: lg?.reasons ?? ['no load-generator report'],
+    wallMs: { virtual: virtual.meta.wallMs, live: live.meta.wallMs },
+  };
+}
+
+const fmt = (x: number | null): string => (x === null ? '–' : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(x % 1 === 0 ? 0 : 2));
+const fmtPct = (x: number | null): string => (x === null ? '–' : `${x > 0 ? '+' : ''}${x.toFixed(1)}%`);
+
+/** The agreement table as Markdown (also fine on a terminal). */
+export function renderAgreementMarkdown(r: AgreementReport): string {
+  const lines = [
+    `# Agreement: ${r.scenario} (seed ${r.seed}, ${r.durationMs / 1000} s of arrivals)`,
+    '',
+    `Goals: p50 within ${r.goalsPct.p50}%, p99 within ${r.goalsPct.p99}%, goodput within ${r.goalsPct.goodput}%. ` +
+      `Result: **${r.pass ? 'agree' : 'disagree'}**. Live load generator: ${r.liveValid ? 'valid' : `INVALID (${r.liveInvalidReasons.join('; ')})`}.`,
+    '',
+    '| policy | figure | virtual | live | difference | goal | |',
+    '|---|---|---:|---:|---:|---:|---|',
+  ];
+  for (const p of r.policies) {
+    for (const row of p.rows) {
+      lines.push(`| ${p.policy} | ${row.label} | ${fmt(row.virtual)} | ${fmt(row.live)} | ${fmtPct(row.diffPct)} | ±${row.goalPct}% | ${row.pass ? 'ok' : 'MISS'} |`);
+    }
+  }
+  lines.push('', `Wall time: virtual ${(r.wallMs.virtual / 1000).toFixed(1)} s, live ${(r.wallMs.live / 1000).toFixed(1)} s.`, '');
+  return lines.join('\n');
+}
