@@ -231,7 +231,12 @@ function literal(v: unknown, indent: string): string {
   if (v !== null && typeof v === 'object') {
     const entries = Object.entries(v).filter(([, x]) => x !== undefined);
     if (entries.length === 0) return '{}';
-    return `{\n${entries.map(([k, x]) => `${inner}${/^[A-Za-z_$][\w$]*$/.test(k) ? k : q(k)}: ${literal(x, inner)},`).join('\n')}\n${indent}}`;
+    const key = (k: string): string => (/^[A-Za-z_$][\w$]*$/.test(k) ? k : q(k));
+    // Small flat objects (k6 stages) stay on one line.
+    if (entries.length <= 3 && entries.every(([, x]) => typeof x === 'string' || typeof x === 'number')) {
+      return `{ ${entries.map(([k, x]) => `${key(k)}: ${literal(x, inner)}`).join(', ')} }`;
+    }
+    return `{\n${entries.map(([k, x]) => `${inner}${key(k)}: ${literal(x, inner)},`).join('\n')}\n${indent}}`;
   }
   return 'null';
 }
