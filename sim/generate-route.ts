@@ -97,7 +97,8 @@ export async function handleGenerate(ctx: RouteContext, kind: StreamKind, req: F
       reply.hijack();
       return reply;
     }
-    return sendError(reply, toHttpError(err));
+    const e = toHttpError(err);
+    return sendError(reply, e.kind === 'reply' ? { ...e, headers: { ...e.headers, 'x-request-id': id } } : e);
   }
   const headers: Record<string, string> = { 'x-request-id': id };
   for (const g of gens) Object.assign(headers, g.headers);

@@ -42,8 +42,9 @@ function expectErrorShape(body: unknown): void {
 describe('injected errors in the OpenAI error shape', () => {
   it('429 from a per-request fault carries retry-after (s, rounded up) and retry-after-ms', async () => {
     const { chat } = setup();
-    const r = await chat({ 'x-mock-fault': 'status:429,retry-after-ms=1200' });
+    const r = await chat({ 'x-mock-fault': 'status:429,retry-after-ms=1200', 'x-request-id': 'limited-1' });
     expect(r.statusCode).toBe(429);
+    expect(r.headers['x-request-id']).toBe('limited-1');
     expect(r.headers['retry-after']).toBe('2');
     expect(r.headers['retry-after-ms']).toBe('1200');
     expect(r.json()).toEqual({ error: { message: expect.stringContaining('429'), type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
