@@ -55,4 +55,5 @@ export default defineScenario({
     },
   ],
   slo: { ttftMs: 1_000, e2eMs: 20_000 },
+  regress: { tolerance: { p99TtftPct: 15, p99E2ePct: 15, goodputPct: 10 } },
 });

@@ -49,7 +49,7 @@ describe('scenario files', () => {
   });
 
   it('put the CI regression scenarios in the regression set', async () => {
-    for (const n of ['steady-poisson', 'retry-storm', 'rate-limit-429', 'crash-recovery', 'brownout-fallback']) {
+    for (const n of ['steady-poisson', 'retry-storm', 'rate-limit-429', 'crash-recovery', 'brownout-fallback', 'mid-stream-disconnects', 'batch-embeddings']) {
       const s = validateScenario(await loadDefault(n));
       expect(s.regress, n).toBeDefined();
     }
