@@ -9,6 +9,7 @@ import { PRESET_NAMES, withOverrides, preset, type Policy, type PresetName } fro
 import { parseFaultPlan, type FaultPlanInput } from '../sim/faults.js';
 import { PROFILE_NAMES } from '../sim/profiles.js';
 import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limit.js';
+import { RECOVERY_METRICS, type RecoveryOptions } from './measure/recovery.js';
 import { LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type SloSpec, type Threshold } from './measure/types.js';
 import { parseWorkload, type WorkloadSpec } from './workload/index.js';
 import { parseWith } from './workload/validate.js';
@@ -53,6 +54,8 @@ export interface Scenario {
   readonly regress?: RegressSpec;
   /** Whether `--trace PATH` feeds the workload (trace replay). @default false */
   readonly takesTrace?: boolean;
+  /** How recovery after each fault phase is judged (harness/measure/recovery.ts). @default RECOVERY_DEFAULTS */
+  readonly recovery?: RecoveryOptions;
 }
 
 /** Identity function that gives scenario files their type. */
@@ -97,6 +100,15 @@ const scenarioSchema = z
     thresholds: z.array(threshold).optional(),
     regress: z.object({ tolerance: z.object({ p99TtftPct: pct, p99E2ePct: pct, goodputPct: pct }).strict() }).strict().optional(),
     takesTrace: z.boolean().optional(),
+    recovery: z
+      .object({
+        metric: z.enum(RECOVERY_METRICS).optional(),
+        tolerancePct: z.number().min(0).lt(100).optional(),
+        consecutiveBuckets: z.number().int().min(1).optional(),
+        baselineWindowMs: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -27,13 +27,7 @@ export default defineScenario({
       ],
     },
   },
-  // Bounded policies are sized to the GPU: a concurrency limit equal to the profile's 256 sequence slots.
-  policies: [
-    'naive',
-    { name: 'bounded', preset: 'bounded', overrides: { concurrency: { limit: 256 } } },
-    { name: 'resilient', preset: 'resilient', overrides: { concurrency: { limit: 256 } } },
-    { name: 'adaptive', preset: 'adaptive', overrides: { concurrency: { limit: 256 } } },
-  ],
+  policies: ['naive', 'bounded', 'resilient', 'adaptive'],
   slo: {
     ttftMs: 2_000,
     e2eMs: 30_000,

@@ -18,7 +18,7 @@ describe('parsePolicy', () => {
     expect(p.retry).toMatchObject({ maxAttempts: 4, backoff: 'exponential', jitter: 'full', baseMs: 50, maxMs: 5000 });
     expect(p.retryBudget).toMatchObject({ mode: 'finagle', ratio: 0.2 });
     expect(p.breaker.enabled).toBe(true);
-    expect(p.concurrency).toMatchObject({ mode: 'fixed', limit: 64 });
+    expect(p.concurrency).toMatchObject({ mode: 'fixed', limit: 256 });
     expect(p.name).toBe('custom');
   });
 

@@ -53,8 +53,13 @@ const queueSchema = z.strictObject({
 const concurrencySchema = z.strictObject({
   /** `unbounded` (no limit), `fixed` (a semaphore of `limit`), or an adaptive limit. @default 'fixed' */
   mode: z.enum(['unbounded', 'fixed', 'aimd', 'gradient']).default('fixed'),
-  /** The fixed limit, and the initial limit of the adaptive modes. @default 64 */
-  limit: int(1).default(64),
+  /**
+   * The fixed limit, and the initial limit of the adaptive modes. The default matches vLLM's `max_num_seqs`
+   * (256): the engine then queues only what the GPU could not run anyway, and its own queue (priorities,
+   * deadlines, shedding) holds the rest instead of the server's FIFO. Set it to your upstream's capacity.
+   * @default 256
+   */
+  limit: int(1).default(256),
   /** Floor of an adaptive limit. @default 4 */
   minLimit: int(1).default(4),
   /** Ceiling of an adaptive limit. @default 512 */

@@ -66,7 +66,7 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
   const { clock, engine } = world;
-  const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo });
+  const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
   const sessions = buildSessions(o.scenario.workload, world.random.derive('workload'), {
     durationMs: o.durationMs,
     baseDir: o.baseDir ?? process.cwd(),
