@@ -14,9 +14,11 @@ import { bounded, defineScenario, type MixEntry } from '../harness/index.js';
  *   resume), so the GPU recomputes what it had already generated. That wasted work keeps the GPU saturated after
  *   the brownout ends: goodput stays near zero until the arrivals stop (metastable), with a large share of the
  *   computed tokens wasted and 2–3 upstream calls per request.
- * - `bounded`, `resilient` and `adaptive` keep their queue in the engine: a request's stream opens only when a
- *   slot is free, so the GPU batch stays small, few streams are cut, and those are resumed (resilient, adaptive)
- *   or restarted from a short prefix (bounded). They drain their backlog and recover.
+ * - `bounded` queues in the engine, but its limit (256) equals the GPU's slots, so the batch grows just the same;
+ *   it backs off with jitter but restarts cut streams from scratch and has no retry budget, so the wasted work
+ *   piles up as with naive and it does not recover before the arrivals stop either.
+ * - `resilient` and `adaptive` resume a cut stream from its last token (nothing is recomputed) and their retry
+ *   budget caps the extra load, so they drain the backlog and recover.
  */
 const prompt = bounded({ kind: 'lognormal', median: 1500, sigma: 0.5 }, 16, 6000);
 
@@ -39,7 +41,7 @@ const LONG_ANSWER: MixEntry = {
 export default defineScenario({
   name: 'retry-storm',
   description:
-    'A 10 s GPU brownout under RAG chat at ~64% load, behind a gateway that cuts streams after 12 s: naive restarts cut streams from scratch and stays saturated after the brownout (metastable); queued, resuming policies recover',
+    'A 10 s GPU brownout under RAG chat at ~64% load, behind a gateway that cuts streams after 12 s: naive and bounded restart cut streams from scratch and stay saturated after the brownout (metastable); resuming, budgeted policies recover',
   seed: 1,
   durationMs: 65_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 11.5 }, mix: [CHAT, LONG_ANSWER] },
