@@ -11,8 +11,8 @@ import { AGENT, defineScenario } from '../harness/index.js';
  * 1), less GPU time on embeddings, and fewer embedding steps cutting into the planners' and summarizers' token
  * streams. `resilient-no-batch` is the same policy with batching off: one call, one fixed cost, per retriever.
  * `naive` and `bounded` do not batch either. The batcher sits behind the concurrency limit, so it merges only
- * requests that hold a slot at the same moment: at higher agent rates the 64 slots fill, one agent's retrievers
- * get their slots at different times, and batching saves much less (about 17% of calls at 10 sessions/s).
+ * requests that hold a slot at the same moment: when the slots fill, one agent's retrievers get their slots at
+ * different times, and batching saves much less.
  */
 export default defineScenario({
   name: 'batch-embeddings',

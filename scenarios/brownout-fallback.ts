@@ -12,7 +12,7 @@ const SHORT_ANSWER: MixEntry = {
  * The primary model browns out for 15 s: its GPU steps take 3× as long and 80% of its requests get a 503, as an
  * overloaded or degraded replica behind a load balancer would answer. A small fast fallback model (Llama-3.2-1B
  * class on its own H100) is healthy throughout. Short interactive answers arrive at 60 req/s, about 55% of the
- * primary's capacity for them and inside a 64-slot limit (a high rate also keeps per-second goodput steady enough
+ * primary's capacity for them (a high rate also keeps per-second goodput steady enough
  * for the recovery verdict).
  *
  * What it shows: `resilient` and `adaptive` count the 503s in their breaker (failure ratio over a 10 s window),

@@ -10,8 +10,7 @@ const SHORT_ANSWER: MixEntry = {
 
 /**
  * The model server crashes under steady load: short-answer requests (extraction, classification; prompts ~300
- * tokens, answers ~40) at 60 req/s, about 55% of what the H100 profile sustains for them and inside a 64-slot
- * limit. Everything in flight dies, connections are refused for 5 s, then the restarted server answers 503
+ * tokens, answers ~40) at 60 req/s, about 55% of what the H100 profile sustains for them. Everything in flight dies, connections are refused for 5 s, then the restarted server answers 503
  * during a 3 s cold start. The fault phase covers the 8 s until it is ready again; recovery counts from there, as
  * goodput back within 10% of its pre-crash level for 3 s in a row. (The rate is high on purpose: at a few dozen
  * requests a second, per-second goodput varies by more than that 10% from Poisson noise alone.)

@@ -7,9 +7,8 @@ import { defineScenario } from '../harness/index.js';
  * CC-BY-4.0; see ../shared/data/traces/README.md.
  *
  * What it shows: how each policy copes with real, unsmoothed arrival and length variation on the H100 profile,
- * without faults. The GPU is far from full (`naive` keeps TTFT p99 well under a second), but the trace's long
- * answers keep requests in flight for seconds, so at ~15 req/s more than 64 are open at once at times: the fixed
- * 64-slot semaphore of `bounded` and `resilient` queues them (TTFT in seconds), while `adaptive` grows its limit.
+ * without faults. The GPU is far from full (TTFT p99 well under a second): the trace's long answers keep requests
+ * in flight for seconds, but fewer than the 256 slots the engine's default limit allows.
  * `--trace PATH` replays another file in the same format (e.g. the bursty code trace) with this window and
  * speed-up.
  */
