@@ -1,0 +1,72 @@
+/**
+ * The jobs API: `POST /v1/jobs` (202, or 200 for an idempotent replay), `GET /v1/jobs/:id`,
+ * `DELETE /v1/jobs/:id` (cancels and aborts the upstream call). Another tenant's job is a 404, never a 403:
+ * its existence is not revealed.
+ */
+import type { FastifyInstance } from 'fastify';
+import { ApiError, badField, jobNotFound } from './api-errors.js';
+import { checkCallbackUrl } from './callbacks.js';
+import { idempotencyKey, mockHeaders, sendError, tenantOf } from './http.js';
+import type { JobSpec } from './job-store.js';
+import { jobView } from './job-view.js';
+import type { RouteContext } from './route-context.js';
+import { idParamsSchema, jobBodySchema, toChatMessages, type IdParams, type JobBody } from './schemas.js';
+
+/** Builds the stored spec from a validated body; 400 naming the field for what the schema cannot say. */
+export function jobSpec(b: JobBody, ctx: RouteContext, mock: JobSpec['mock']): JobSpec {
+  if ((b.messages === undefined) === (b.prompt === undefined)) {
+    throw badField('messages', 'exactly one of messages or prompt', b.messages === undefined ? 'neither' : 'both');
+  }
+  if (b.callbackUrl !== undefined) {
+    const refusal = checkCallbackUrl(b.callbackUrl, ctx.callbackAllowlist);
+    if (refusal !== undefined) throw refusal;
+  }
+  return {
+    model: b.model ?? ctx.defaultModel,
+    ...(b.messages !== undefined ? { messages: toChatMessages(b.messages) } : {}),
+    ...(b.prompt !== undefined ? { prompt: b.prompt } : {}),
+    ...(b.max_tokens !== undefined ? { maxTokens: b.max_tokens } : {}),
+    priority: b.priority ?? 'interactive',
+    ...(b.modelHint !== undefined ? { modelHint: b.modelHint } : {}),
+    ...(b.batchable !== undefined ? { batchable: b.batchable } : {}),
+    ...(b.deadlineMs !== undefined ? { deadlineMs: b.deadlineMs } : {}),
+    ...(b.callbackUrl !== undefined ? { callbackUrl: b.callbackUrl } : {}),
+    ...(mock !== undefined ? { mock } : {}),
+  };
+}
+
+export function registerJobRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  app.post<{ Body: JobBody }>('/v1/jobs', { schema: { body: jobBodySchema } }, async (req, reply) => {
+    const tenant = tenantOf(req);
+    const key = idempotencyKey(req);
+    const spec = jobSpec(req.body, ctx, ctx.forwardMockHeaders ? mockHeaders(req) : undefined);
+    const r = await ctx.jobs.submit(tenant, spec, key);
+    switch (r.kind) {
+      case 'created':
+        return reply.code(202).header('location', `/v1/jobs/${r.job.id}`).send({ id: r.job.id, object: 'job', status: 'queued' });
+      case 'existing':
+        return reply.code(200).header('location', `/v1/jobs/${r.job.id}`).header('idempotent-replayed', 'true').send(jobView(r.job));
+      case 'conflict':
+        throw new ApiError(422, 'idempotency_key_reused', 'Idempotency-Key: expected the same payload as the job it first created, got a different one', {
+          param: 'Idempotency-Key',
+        });
+      case 'shed':
+        return sendError(reply, new ApiError(429, 'rate_limit_exceeded', `${r.error.message}`, r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}));
+    }
+  });
+
+  app.get<{ Params: IdParams }>('/v1/jobs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+    const job = await ctx.jobs.get(tenantOf(req), req.params.id);
+    if (job === undefined) throw jobNotFound(req.params.id);
+    return jobView(job);
+  });
+
+  app.delete<{ Params: IdParams }>('/v1/jobs/:id', { schema: { params: idParamsSchema } }, async (req) => {
+    const r = await ctx.jobs.cancel(tenantOf(req), req.params.id);
+    if (r === undefined) throw jobNotFound(req.params.id);
+    if (!r.cancelled && r.job.status !== 'cancelled') {
+      throw new ApiError(409, 'job_not_cancellable', `job: expected a queued or running job, got status ${r.job.status}`, { param: 'id' });
+    }
+    return jobView(r.job);
+  });
+}

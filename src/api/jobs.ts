@@ -1,0 +1,317 @@
+/**
+ * The job runner: turns stored jobs into Engine submissions and Engine results back into stored terminal
+ * states. Every accepted job reaches exactly one terminal state per cycle: the engine's `submit` never rejects,
+ * cancellation and shutdown abort the submission's signal (so the upstream call is aborted too), and a job the
+ * engine refuses at admission (a rate-limit shed, reported synchronously) is not accepted at all: it is
+ * discarded and the caller gets 429.
+ */
+import { AbortError } from '../errors.js';
+import type { Engine, EngineEvent, EngineRequest, EngineResult, TokenChunk } from '../engine/engine.js';
+import type { Random } from '../random.js';
+import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import type { Clock } from '../time/clock.js';
+import type { CallbackSender } from './callbacks.js';
+import { isTerminal, type JobPatch, type JobRecord, type JobSpec, type JobStore } from './job-store.js';
+import { jobView } from './job-view.js';
+
+/** Options of {@link JobService}. */
+export interface JobServiceOptions {
+  readonly engine: Engine;
+  readonly store: JobStore;
+  readonly clock: Clock;
+  /** Job ids are drawn from `random.derive('api/job-ids')`. */
+  readonly random: Random;
+  readonly telemetry?: EngineTelemetry;
+  /** Without it, `callbackUrl` is stored but nothing is sent. */
+  readonly callbacks?: CallbackSender;
+}
+
+/** A refusal at admission: nothing was accepted. */
+export interface Refused {
+  readonly kind: 'shed';
+  readonly retryAfterMs?: number;
+  readonly error: { readonly code: string; readonly message: string };
+}
+
+export type SubmitResult =
+  | { readonly kind: 'created'; readonly job: JobRecord }
+  | { readonly kind: 'existing'; readonly job: JobRecord }
+  /** The idempotency key was used before with another payload. */
+  | { readonly kind: 'conflict'; readonly job: JobRecord }
+  | Refused;
+
+interface Running {
+  readonly ctl: AbortController;
+  /** Store writes of this job, in order (tokens, status), so the terminal update comes last. */
+  chain: Promise<unknown>;
+  settled: Promise<void>;
+  /** Refused at admission: ignore everything this submission produces. */
+  refused: boolean;
+  readonly baseAttempts: number;
+  liveAttempts: number;
+}
+
+/** Runs jobs through the engine and keeps their stored state. */
+export class JobService {
+  private readonly engine: Engine;
+  private readonly store: JobStore;
+  private readonly clock: Clock;
+  private readonly ids: Random;
+  private readonly telemetry: EngineTelemetry | undefined;
+  private readonly callbacks: CallbackSender | undefined;
+  private readonly running = new Map<string, Running>();
+  private readonly pendingCallbacks = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+  private readonly wallOriginMs: number;
+  private readonly off: () => void;
+  /** The job being submitted right now, to catch a synchronous shed. */
+  private submitting: { id: string; shed?: Extract<EngineEvent, { type: 'shed' }> } | undefined;
+  private seq = 0;
+
+  constructor(o: JobServiceOptions) {
+    this.engine = o.engine;
+    this.store = o.store;
+    this.clock = o.clock;
+    this.ids = o.random.derive('api/job-ids');
+    this.telemetry = o.telemetry;
+    this.callbacks = o.callbacks;
+    const wall = (o.clock as { wallTimeMs?: () => number }).wallTimeMs;
+    this.wallOriginMs = typeof wall === 'function' ? wall.call(o.clock) - o.clock.now() : 0;
+    this.off = this.engine.onEvent((e) => this.onEngineEvent(e));
+  }
+
+  /** Unix-epoch ms now (the clock's time, anchored to wall time when the clock knows it). */
+  wallNowMs(): number {
+    return Math.floor(this.wallOriginMs + this.clock.now());
+  }
+
+  /** Jobs currently in the engine. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Creates and starts a job, or returns the tenant's job with the same idempotency key. */
+  async submit(tenant: string, spec: JobSpec, idempotencyKey?: string): Promise<SubmitResult> {
+    const fingerprint = JSON.stringify(spec);
+    const id = this.newId();
+    this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': spec.priority, 'request.api': 'jobs' } });
+    const { job, created } = await this.store.create({
+      id,
+      tenant,
+      spec,
+      fingerprint,
+      createdAtMs: this.wallNowMs(),
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+    });
+    if (!created) {
+      this.telemetry?.abandon(id, 'idempotent replay');
+      return { kind: job.fingerprint === fingerprint ? 'existing' : 'conflict', job };
+    }
+    const refused = this.start(job, undefined);
+    if (refused !== undefined) {
+      await this.store.discard(id);
+      return refused;
+    }
+    return { kind: 'created', job };
+  }
+
+  /** The job if it exists and belongs to `tenant`. */
+  async get(tenant: string, id: string): Promise<JobRecord | undefined> {
+    const job = await this.store.get(id);
+    return job !== undefined && job.tenant === tenant ? job : undefined;
+  }
+
+  /**
+   * Cancels a queued or running job: aborts its engine submission (and so its upstream call) and resolves once
+   * the job is terminal. A job already terminal is returned as it is, with `cancelled: false`.
+   */
+  async cancel(tenant: string, id: string): Promise<{ job: JobRecord; cancelled: boolean } | undefined> {
+    const job = await this.get(tenant, id);
+    if (job === undefined) return undefined;
+    const r = this.running.get(id);
+    if (isTerminal(job.status) || r === undefined) return { job, cancelled: false };
+    r.ctl.abort(new AbortError(new Error('cancelled by the client (DELETE)')));
+    await r.settled;
+    return { job: (await this.store.get(id)) ?? job, cancelled: true };
+  }
+
+  /** The tenant's dead-lettered jobs. */
+  deadLetter(tenant: string, limit?: number): Promise<JobRecord[]> {
+    return this.store.listDeadLetter(tenant, limit === undefined ? {} : { limit });
+  }
+
+  /**
+   * Puts a dead-lettered job back: a new attempt cycle on the same id (output and token log start over).
+   * `not-dead-letter` when the job is not in the dead-letter list.
+   */
+  async requeue(tenant: string, id: string): Promise<{ kind: 'requeued'; job: JobRecord } | { kind: 'not-dead-letter'; job: JobRecord } | Refused | undefined> {
+    const job = await this.get(tenant, id);
+    if (job === undefined) return undefined;
+    if (!job.deadLetter || this.running.has(id)) return { kind: 'not-dead-letter', job };
+    this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': job.spec.priority, 'request.api': 'jobs', 'request.cycle': job.cycle + 1 } });
+    const reset: JobPatch = {
+      status: 'queued',
+      cycle: job.cycle + 1,
+      deadLetter: false,
+      outcome: undefined,
+      degraded: undefined,
+      error: undefined,
+      retryAfterMs: undefined,
+      startedAtMs: undefined,
+      finishedAtMs: undefined,
+      callback: undefined,
+      resetOutput: true,
+    };
+    const refused = this.start(job, reset);
+    if (refused !== undefined) return refused;
+    await this.running.get(id)?.chain;
+    return { kind: 'requeued', job: (await this.store.get(id)) ?? job };
+  }
+
+  /** Resolves when no job is in the engine and no callback is being delivered. */
+  async onIdle(): Promise<void> {
+    while (this.running.size > 0 || this.pendingCallbacks.size > 0) {
+      await Promise.all([...[...this.running.values()].map((r) => r.settled), ...this.pendingCallbacks]);
+    }
+  }
+
+  /** Cancels every job still in the engine (they end `cancelled`), stops callback retries, and waits for both. */
+  async close(): Promise<void> {
+    const reason = new AbortError(new Error('the server is shutting down'));
+    this.stopping.abort(reason);
+    for (const r of this.running.values()) r.ctl.abort(reason);
+    await this.onIdle();
+    this.off();
+  }
+
+  private newId(): string {
+    const hex = (n: number): string => n.toString(16).padStart(8, '0');
+    return `job_${hex(this.ids.int(0, 0xffffffff))}${hex(this.ids.int(0, 0xffffffff))}${(++this.seq).toString(36)}`;
+  }
+
+  /** Submits one cycle. Returns the refusal when the engine shed it at admission (then nothing was changed). */
+  private start(job: JobRecord, reset: JobPatch | undefined): Refused | undefined {
+    const id = job.id;
+    const ctl = new AbortController();
+    let settle!: () => void;
+    const entry: Running = {
+      ctl,
+      // Starts resolved: the first write runs after submit has returned, when `refused` is known.
+      chain: Promise.resolve(),
+      settled: new Promise<void>((resolve) => (settle = resolve)),
+      refused: false,
+      baseAttempts: reset === undefined ? 0 : job.attempts,
+      liveAttempts: 0,
+    };
+    this.running.set(id, entry);
+    if (reset !== undefined) this.write(entry, () => this.store.update(id, reset));
+    const spec = job.spec;
+    const mock = spec.mock;
+    const req: EngineRequest = {
+      id,
+      tenant: job.tenant,
+      kind: 'chat',
+      priority: spec.priority,
+      request: {
+        id,
+        model: spec.model,
+        ...(spec.messages !== undefined ? { messages: spec.messages } : {}),
+        ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
+        ...(spec.maxTokens !== undefined ? { maxTokens: spec.maxTokens } : {}),
+        ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
+        ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
+        ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
+      },
+      ...(spec.modelHint !== undefined ? { modelHint: spec.modelHint } : {}),
+      ...(spec.deadlineMs !== undefined ? { deadlineMs: spec.deadlineMs } : {}),
+      ...(spec.batchable !== undefined ? { batchable: spec.batchable } : {}),
+      onTokens: (c: TokenChunk) => {
+        this.telemetry?.tokens(id, c);
+        this.write(entry, () => this.store.appendTokens(id, c));
+      },
+    };
+    this.submitting = { id };
+    let result: Promise<EngineResult>;
+    try {
+      result = this.engine.submit(req, ctl.signal);
+    } finally {
+      this.telemetry?.admitted(id);
+    }
+    const shed = this.submitting.shed;
+    this.submitting = undefined;
+    if (shed !== undefined) {
+      entry.refused = true;
+      this.running.delete(id);
+      settle();
+      return {
+        kind: 'shed',
+        ...(shed.retryAfterMs !== undefined ? { retryAfterMs: shed.retryAfterMs } : {}),
+        error: { code: 'RATE_LIMITED', message: `shed at admission (${shed.reason}); retry later` },
+      };
+    }
+    void result.then((r) => this.finish(job, entry, r)).finally(() => {
+      if (this.running.get(id) === entry) this.running.delete(id);
+      settle();
+    });
+    return undefined;
+  }
+
+  private onEngineEvent(e: EngineEvent): void {
+    if (e.type === 'shed' && this.submitting?.id === e.id) {
+      // Emitted synchronously inside `submit`: the engine refused it at admission.
+      this.submitting.shed = e;
+      return;
+    }
+    if (e.type !== 'attempt') return;
+    const r = this.running.get(e.id);
+    if (r === undefined) return;
+    r.liveAttempts = e.attempt;
+    const attempts = r.baseAttempts + e.attempt;
+    const startedAtMs = this.wallNowMs();
+    this.write(r, async () => {
+      const job = await this.store.get(e.id);
+      if (job === undefined || isTerminal(job.status)) return;
+      await this.store.update(e.id, job.status === 'queued' ? { status: 'running', startedAtMs, attempts } : { attempts });
+    });
+  }
+
+  /** Chains a store write after the job's earlier ones; a failed write is reported on the terminal state. */
+  private write(r: Running, fn: () => Promise<unknown>): void {
+    r.chain = r.chain.then(() => (r.refused ? undefined : fn())).catch(() => undefined);
+  }
+
+  private async finish(job: JobRecord, r: Running, result: EngineResult): Promise<void> {
+    if (r.refused) return;
+    await r.chain;
+    // A partial result (the stream failed after some tokens) is a failure that kept its output, not a success.
+    const served = result.outcome === 'ok' || (result.outcome === 'degraded' && result.degraded !== 'partial');
+    const status = served ? 'succeeded' : result.outcome === 'cancelled' ? 'cancelled' : 'failed';
+    const patch: JobPatch = {
+      status,
+      outcome: result.outcome,
+      attempts: r.baseAttempts + result.attempts,
+      model: result.model,
+      finishedAtMs: this.wallNowMs(),
+      // Every failure waits in the dead-letter list for a requeue; a cancellation was wanted, so it does not.
+      deadLetter: status === 'failed',
+      degraded: result.degraded,
+      error: result.error,
+      retryAfterMs: result.retryAfterMs,
+      ...(job.spec.callbackUrl !== undefined && this.callbacks !== undefined ? { callback: { status: 'pending', attempts: 0 } as const } : {}),
+    };
+    const done = await this.store.update(job.id, patch);
+    if (job.spec.callbackUrl !== undefined && this.callbacks !== undefined) this.sendCallback(done, job.spec.callbackUrl, this.callbacks);
+  }
+
+  private sendCallback(job: JobRecord, url: string, sender: CallbackSender): void {
+    const p = sender
+      .deliver(url, jobView(job), { signal: this.stopping.signal, headers: { 'x-job-id': job.id } })
+      .then((state) => this.store.update(job.id, { callback: state }))
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => this.pendingCallbacks.delete(p));
+    this.pendingCallbacks.add(p);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * `POST /v1/chat/completions`: an OpenAI-compatible proxy through the engine, so any OpenAI client can sit on
+ * top and get queueing, limits, retries, breaker and fallback for free. Streaming sends nothing until the first
+ * token or the outcome, so a shed is still a real 429 and a failure a real 5xx; once streaming, a failure is an
+ * in-stream `error` event (which OpenAI clients raise), never a silent end. A client that goes away cancels the
+ * engine request, which aborts the upstream call.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
+import { estimateTokens } from '../engine/router.js';
+import { AbortError } from '../errors.js';
+import type { ChatMessage } from '../upstream/model-client.js';
+import { ApiError, badField } from './api-errors.js';
+import { header, idempotencyKey, intHeader, mockHeaders, sendError, tenantOf } from './http.js';
+import { outcomeError } from './outcome-http.js';
+import type { RouteContext } from './route-context.js';
+import { chatBodySchema, toChatMessages, type ChatBody } from './schemas.js';
+import { SseWriter } from './sse.js';
+
+type FinishReason = 'stop' | 'length' | 'error';
+
+function finishReason(r: EngineResult, maxTokens: number | undefined): FinishReason {
+  if (r.degraded === 'partial') return 'error';
+  return maxTokens !== undefined && r.tokens >= maxTokens ? 'length' : 'stop';
+}
+
+function usage(prompt: number, completion: number) {
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+function promptTokens(messages: readonly ChatMessage[], given: number | undefined): number {
+  return given ?? estimateTokens(messages.map((m) => m.content).join(''));
+}
+
+export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
+  const ids = ctx.random.derive('api/chat-ids');
+  let seq = 0;
+  const newId = (): string => `chatcmpl-${ids.int(0, 0xffffffff).toString(16).padStart(8, '0')}${(++seq).toString(36)}`;
+  // The model of the attempt in progress, per request: a stream that starts on the fallback says so in its headers.
+  const attemptModel = new Map<string, 'primary' | 'fallback'>();
+  const off = ctx.engine.onEvent((e) => {
+    if (e.type === 'attempt' && attemptModel.has(e.id)) attemptModel.set(e.id, e.model);
+  });
+  app.addHook('onClose', async () => off());
+
+  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatBodySchema } }, async (req, reply) => {
+    const tenant = tenantOf(req);
+    const b = req.body;
+    const key = idempotencyKey(req);
+    const mock = ctx.forwardMockHeaders ? mockHeaders(req) : undefined;
+    const priority = header(req, 'x-priority');
+    if (priority !== undefined && priority !== 'interactive' && priority !== 'batch') throw badField('x-priority', '"interactive" or "batch"', JSON.stringify(priority.slice(0, 40)));
+    const deadlineMs = intHeader(req, 'x-deadline-ms', 1, 86_400_000);
+    const requestId = header(req, 'x-request-id');
+    if (requestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(requestId)) throw badField('x-request-id', '1 to 128 visible ASCII characters', JSON.stringify(requestId.slice(0, 40)));
+    const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? undefined;
+    const messages = toChatMessages(b.messages);
+    const stream = b.stream === true;
+    const includeUsage = stream && b.stream_options?.include_usage === true;
+    const id = newId();
+    const created = ctx.createdSeconds();
+    const ctl = new AbortController();
+    // The client went away before the answer was complete: cancel, which aborts the upstream call.
+    const onGone = (): void => {
+      if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
+    };
+    reply.raw.on('close', onGone);
+    const onClosing = (): void => ctl.abort(new AbortError(new Error('the server is shutting down')));
+    ctx.closing.addEventListener('abort', onClosing, { once: true });
+
+    const head = { id, object: 'chat.completion.chunk', created, model: b.model };
+    let sse: SseWriter | undefined;
+    const start = (): SseWriter => {
+      if (sse !== undefined) return sse;
+      reply.hijack();
+      sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs);
+      const model = attemptModel.get(id);
+      sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) });
+      sse.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })}\n\n`);
+      return sse;
+    };
+    const onTokens = (c: TokenChunk): void => {
+      ctx.telemetry?.tokens(id, c);
+      if (!stream) return;
+      start().write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: c.text }, logprobs: null, finish_reason: null }] })}\n\n`);
+    };
+
+    ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': 'chat.completions', 'request.stream': stream } });
+    attemptModel.set(id, 'primary');
+    let result: EngineResult;
+    try {
+      const pending = ctx.engine.submit(
+        {
+          id,
+          tenant,
+          kind: 'chat',
+          ...(priority !== undefined ? { priority } : {}),
+          ...(key !== undefined ? { idempotencyKey: `${tenant}\u0000${key}` } : {}),
+          ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+          request: {
+            id: requestId ?? id,
+            model: b.model,
+            messages,
+            ...(maxTokens !== undefined ? { maxTokens } : {}),
+            ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
+            ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
+            ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
+          },
+          onTokens,
+        },
+        ctl.signal,
+      );
+      ctx.telemetry?.admitted(id);
+      result = await pending;
+    } finally {
+      attemptModel.delete(id);
+      ctx.closing.removeEventListener('abort', onClosing);
+    }
+    const prompt = promptTokens(messages, mock?.promptTokens);
+    const reason = finishReason(result, maxTokens);
+    const good = result.outcome === 'ok' || result.outcome === 'degraded';
+    if (sse === undefined && !good) return sendError(reply, outcomeError(result));
+    if (!stream) return sendWhole(reply, { id, created, model: b.model, result, prompt, reason });
+    const out = start();
+    if (good && result.degraded !== 'partial') {
+      const degraded = result.degraded !== undefined ? { x_degraded: result.degraded } : {};
+      out.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reason }], ...degraded })}\n\n`);
+      if (includeUsage) out.write(`data: ${JSON.stringify({ ...head, choices: [], usage: usage(prompt, result.tokens) })}\n\n`);
+      out.write('data: [DONE]\n\n');
+    } else {
+      // Tokens were sent, then the request failed: say so in the stream (OpenAI clients raise it) and end without [DONE].
+      const e = result.degraded === 'partial' ? new ApiError(502, 'partial_response', `partial: ${result.error?.message ?? 'the upstream failed mid-stream'}`) : outcomeError(result);
+      out.write(`data: ${JSON.stringify({ ...e.body(), x_degraded: 'partial', tokens: result.tokens })}\n\n`);
+    }
+    out.end();
+    return reply;
+  });
+}
+
+function sendWhole(
+  reply: FastifyReply,
+  o: { id: string; created: number; model: string; result: EngineResult; prompt: number; reason: FinishReason },
+): FastifyReply {
+  const r = o.result;
+  if (r.degraded !== undefined) reply.header('x-degraded', r.degraded);
+  return reply.code(200).send({
+    id: o.id,
+    object: 'chat.completion',
+    created: o.created,
+    model: o.model,
+    choices: [{ index: 0, message: { role: 'assistant', content: r.text, refusal: null }, logprobs: null, finish_reason: o.reason }],
+    usage: usage(o.prompt, r.tokens),
+    ...(r.degraded !== undefined ? { degraded: r.degraded } : {}),
+    ...(r.error !== undefined ? { error: r.error } : {}),
+  });
+}

@@ -1,0 +1,26 @@
+import type { Engine } from '../engine/engine.js';
+import type { Random } from '../random.js';
+import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import type { Clock } from '../time/clock.js';
+import type { JobService } from './jobs.js';
+import type { JobStore } from './job-store.js';
+
+/** What the route modules share. */
+export interface RouteContext {
+  readonly engine: Engine;
+  readonly jobs: JobService;
+  readonly store: JobStore;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly telemetry: EngineTelemetry | undefined;
+  readonly callbackAllowlist: readonly string[];
+  /** Model name for jobs that name none. */
+  readonly defaultModel: string;
+  /** Pass `x-mock-*` headers through to the upstream. */
+  readonly forwardMockHeaders: boolean;
+  readonly sseKeepAliveMs: number;
+  /** Aborted when the app closes: open streams end. */
+  readonly closing: AbortSignal;
+  /** Unix-epoch seconds, for OpenAI's `created`. */
+  createdSeconds(): number;
+}

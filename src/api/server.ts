@@ -1,0 +1,175 @@
+/**
+ * The engine as a service: a fastify app built by a factory, schema-first routes, tested with `inject()`.
+ * `src/api/main.ts` is the process that listens.
+ *
+ *     POST /v1/jobs                      202 { id, status: 'queued' } (Idempotency-Key: 200 with the same job)
+ *     GET  /v1/jobs/:id                  the job: status, outcome, attempts, output (partial while running)...
+ *     GET  /v1/jobs/:id/events           SSE of its tokens, resumable with Last-Event-ID, ending with `end`
+ *     DELETE /v1/jobs/:id                cancels it and aborts its upstream call
+ *     POST /v1/chat/completions          OpenAI-compatible proxy through the engine (streaming or not)
+ *     GET  /v1/dead-letter               failed jobs; POST /v1/dead-letter/:id/requeue puts one back
+ *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Engine } from '../engine/engine.js';
+import { preset, type Policy } from '../policy.js';
+import type { Random } from '../random.js';
+import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import { createTelemetry, type Telemetry } from '../telemetry/setup.js';
+import type { Clock } from '../time/clock.js';
+import type { ModelClient } from '../upstream/model-client.js';
+import { ApiError } from './api-errors.js';
+import { CallbackSender } from './callbacks.js';
+import { registerDeadLetter } from './dead-letter.js';
+import { errorHandler, installAuth, sendError } from './http.js';
+import { registerJobEvents } from './job-events.js';
+import type { JobStore } from './job-store.js';
+import { JobService } from './jobs.js';
+import { registerJobRoutes } from './jobs-routes.js';
+import { InMemoryJobStore } from './memory-job-store.js';
+import { registerProxy } from './proxy.js';
+import type { RouteContext } from './route-context.js';
+import { TenantAuth, type TenantsConfig } from './tenants.js';
+
+/** Options of {@link buildServer}. */
+export interface BuildServerOptions {
+  readonly clock: Clock;
+  /** Job and response ids, and the engine's own streams (`random.derive('engine')`) when it builds the engine. */
+  readonly random: Random;
+  /** API keys and their tenants, or `open` (any key or none; the key, if any, is the tenant). */
+  readonly tenants: TenantsConfig;
+  /** An engine to serve; the caller keeps it. Without it one is built from `policy` and `upstream`. */
+  readonly engine?: Engine;
+  /** @default preset('resilient') */
+  readonly policy?: Policy;
+  /** Required unless `engine` is given. */
+  readonly upstream?: { readonly primary: ModelClient; readonly fallback?: ModelClient };
+  /** Hosts (`name` or `name:port`) a `callbackUrl` may point at. @default [] (no callbacks) */
+  readonly callbackAllowlist?: readonly string[];
+  /** Callback delivery. @default { attempts: 3, backoffMs: 500, timeoutMs: 5000 } */
+  readonly callbacks?: { readonly attempts?: number; readonly backoffMs?: number; readonly timeoutMs?: number };
+  /** Largest request body; larger is a 413. @default 4 MiB */
+  readonly bodyLimitBytes?: number;
+  /** Telemetry to report to; the caller keeps it. @default an own `createTelemetry({ exporter: 'prometheus' })`, shut down on close */
+  readonly telemetry?: Telemetry;
+  /** @default new InMemoryJobStore() */
+  readonly store?: JobStore;
+  /** The upstream model name of jobs that give none. @default 'primary' */
+  readonly defaultModel?: string;
+  /** Pass `x-mock-output-tokens`, `x-mock-prompt-tokens` and `x-mock-fault` to the upstream. @default true */
+  readonly forwardMockHeaders?: boolean;
+  /** A keep-alive comment on idle SSE streams after this long; 0 disables. @default 15_000 */
+  readonly sseKeepAliveMs?: number;
+  /** fastify request logging. @default false */
+  readonly logger?: boolean;
+}
+
+/** The app and the parts behind it (for tests and the process entry). */
+export interface ApiService {
+  readonly app: FastifyInstance;
+  readonly engine: Engine;
+  readonly jobs: JobService;
+  readonly store: JobStore;
+  readonly telemetry: Telemetry;
+}
+
+function validate(o: BuildServerOptions): void {
+  if (o.engine === undefined && o.upstream === undefined) throw new RangeError('buildServer: expected `engine` or `upstream`, got neither');
+  if (o.bodyLimitBytes !== undefined && !(Number.isInteger(o.bodyLimitBytes) && o.bodyLimitBytes >= 1024)) {
+    throw new RangeError(`bodyLimitBytes: expected an integer >= 1024, got ${String(o.bodyLimitBytes)}`);
+  }
+  if (o.sseKeepAliveMs !== undefined && !(o.sseKeepAliveMs >= 0)) throw new RangeError(`sseKeepAliveMs: expected a number >= 0, got ${String(o.sseKeepAliveMs)}`);
+  for (const h of o.callbackAllowlist ?? []) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(h)) throw new RangeError(`callbackAllowlist: expected host names like "hooks.example.com" or "127.0.0.1:8080", got ${JSON.stringify(h)}`);
+  }
+}
+
+/** Builds the service. Closing the app cancels running jobs (they end `cancelled`) and ends open streams. */
+export function buildService(o: BuildServerOptions): ApiService {
+  validate(o);
+  const { clock, random } = o;
+  const engine =
+    o.engine ??
+    new Engine({
+      clock,
+      random: random.derive('engine'),
+      policy: o.policy ?? preset('resilient'),
+      primary: (o.upstream as NonNullable<BuildServerOptions['upstream']>).primary,
+      ...(o.upstream?.fallback !== undefined ? { fallback: o.upstream.fallback } : {}),
+    });
+  const ownTelemetry = o.telemetry === undefined;
+  const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
+  const observed = new EngineTelemetry(engine, telemetry, clock);
+  const store = o.store ?? new InMemoryJobStore();
+  const allowlist = (o.callbackAllowlist ?? []).map((h) => h.toLowerCase());
+  const jobs = new JobService({
+    engine,
+    store,
+    clock,
+    random,
+    telemetry: observed,
+    ...(allowlist.length > 0 ? { callbacks: new CallbackSender({ clock, ...o.callbacks }) } : {}),
+  });
+  const closing = new AbortController();
+  const ctx: RouteContext = {
+    engine,
+    jobs,
+    store,
+    clock,
+    random,
+    telemetry: observed,
+    callbackAllowlist: allowlist,
+    defaultModel: o.defaultModel ?? 'primary',
+    forwardMockHeaders: o.forwardMockHeaders ?? true,
+    sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
+    closing: closing.signal,
+    createdSeconds: () => Math.floor(jobs.wallNowMs() / 1000),
+  };
+
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: o.bodyLimitBytes ?? 4 * 1024 * 1024,
+    // Strict types (no coercion, nothing silently removed), every field error reported, with the bad value.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, verbose: true } },
+    return503OnClosing: true,
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not_found', `route: expected a known route, got ${req.method} ${req.url.split('?')[0] ?? ''}`)));
+  installAuth(app, new TenantAuth(o.tenants));
+
+  registerJobRoutes(app, ctx);
+  registerJobEvents(app, ctx);
+  registerDeadLetter(app, ctx);
+  registerProxy(app, ctx);
+
+  app.get('/healthz', async () => {
+    const s = engine.snapshot();
+    return {
+      status: 'ok',
+      engine: { queueDepth: s.queueDepth, inFlight: s.inFlight, concurrencyLimit: Number.isFinite(s.concurrencyLimit) ? s.concurrencyLimit : null, breaker: s.breaker, active: s.active },
+      jobs: { active: jobs.active },
+    };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const text = telemetry.prometheusText();
+    if (text === undefined) throw new ApiError(404, 'metrics_disabled', `metrics: expected the prometheus exporter, got ${telemetry.exporter}`);
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(await text);
+  });
+
+  // Before the server waits for connections to end: streams and proxied calls end, running jobs are cancelled.
+  app.addHook('preClose', async () => {
+    closing.abort();
+    await jobs.close();
+  });
+  app.addHook('onClose', async () => {
+    observed.close();
+    if (ownTelemetry) await telemetry.shutdown();
+  });
+  return { app, engine, jobs, store, telemetry };
+}
+
+/** Builds the fastify app (see {@link buildService} for the parts behind it). */
+export function buildServer(o: BuildServerOptions): FastifyInstance {
+  return buildService(o).app;
+}
