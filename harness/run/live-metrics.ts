@@ -50,7 +50,8 @@ const ENGINE = {
   budgetLevel: ['engine_retry_budget_level', 'engine_budget_level', 'engine_retry_budget_tokens', 'retry_budget_level'],
   breakerState: ['engine_breaker_state', 'breaker_state'],
   upstreamCalls: ['engine_upstream_calls_total', 'engine_upstream_calls'],
-  rateLimited: ['engine_upstream_rate_limited_total', 'engine_rate_limited_total'],
+  /** Attempts that failed, by `code`; RATE_LIMITED ones are the upstream 429s. */
+  attemptFailures: ['engine_attempt_failures_total', 'engine_attempt_failures'],
   tokensDiscarded: ['engine_tokens_discarded_total', 'engine_tokens_discarded'],
 } as const;
 
@@ -67,7 +68,8 @@ export interface EngineScrape {
   readonly tokensDiscarded?: number;
 }
 
-const BREAKER_BY_CODE: Record<number, BreakerState> = { 0: 'closed', 1: 'open', 2: 'half-open' };
+/** src/telemetry/engine-metrics.ts: 0 closed, 1 half-open, 2 open. */
+const BREAKER_BY_CODE: Record<number, BreakerState> = { 0: 'closed', 1: 'half-open', 2: 'open' };
 
 /** Reads the engine's gauges and counters out of a scrape. */
 export function engineScrape(samples: readonly PromSample[]): EngineScrape {
@@ -83,11 +85,11 @@ export function engineScrape(samples: readonly PromSample[]): EngineScrape {
   if (b !== undefined && Number.isFinite(b)) out.budgetLevel = b;
   const u = set('upstreamCalls');
   if (u !== undefined) out.upstreamCalls = u;
-  const r = set('rateLimited');
+  const r = metricSum(samples, ENGINE.attemptFailures, { code: 'RATE_LIMITED' });
   if (r !== undefined) out.rateLimited = r;
   const t = set('tokensDiscarded');
   if (t !== undefined) out.tokensDiscarded = t;
-  // Breaker state: a numeric gauge (0 closed, 1 open, 2 half-open), or one sample per state labelled `state`.
+  // Breaker state: a numeric gauge (0 closed, 1 half-open, 2 open), or one sample per state labelled `state`.
   const byLabel = samples.find((s) => (ENGINE.breakerState as readonly string[]).includes(s.name) && s.labels['state'] !== undefined && s.value === 1);
   if (byLabel !== undefined && ['closed', 'open', 'half-open', 'half_open'].includes(byLabel.labels['state'] as string)) {
     out.breakerState = (byLabel.labels['state'] === 'half_open' ? 'half-open' : byLabel.labels['state']) as BreakerState;

@@ -100,8 +100,9 @@ export class LiveSampler {
         this.#lastAtMs = at;
       }
     });
-    // 429s the engine received: its own counter when it exports one, else what the mocks say they sent.
-    const total429 = this.#engine.rateLimited ?? this.#totals.reduce((s, t) => s + t.totals().rateLimited, 0);
+    // 429s the engine received: its own counter (absent until the first failed attempt) when there is an engine,
+    // else what the mocks say they sent.
+    const total429 = this.#o.engineUrl !== undefined ? (this.#engine.rateLimited ?? 0) : this.#totals.reduce((s, t) => s + t.totals().rateLimited, 0);
     if (total429 > this.#last429) this.#o.recorder.rateLimited(this.#o.now(), total429 - this.#last429);
     this.#last429 = Math.max(this.#last429, total429);
     if (gauge) {

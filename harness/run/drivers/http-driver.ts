@@ -5,10 +5,12 @@
  * else 1). Embeddings are one POST. Times are read from `now`, the run's clock (ms since the load started), and
  * latencies count from the request's INTENDED start, never from when it was actually sent.
  *
- * The outcome comes from the engine's own verdict when the stream carries one (an `x_engine` object with
- * `outcome`, `degraded`, `attempts`, ...), else from the wire: 200 and a finished stream is `ok` (`degraded` with
- * a degraded marker), 429 is `shed`, 504 or a deadline error is `timeout`, anything else `failed`; aborting the
- * run makes open requests `cancelled`.
+ * The outcome comes from the engine's own verdict when the answer carries one (an `x_engine` object with
+ * `outcome`, `degraded`, `attempts`, ...), else from the wire as src/api/outcome-http.ts writes it: 200 and a
+ * finished stream is `ok` (`degraded` with an `x-degraded` header or `x_degraded` field); a 429 whose code says the
+ * engine shed it is `shed` (`upstream_rate_limited` is a failure); `deadline_exceeded` is `timeout`; `cancelled`
+ * is `cancelled`; an in-stream error after tokens marked `x_degraded: partial` is `degraded` (partial); anything
+ * else `failed`. Aborting the run makes open requests `cancelled`.
  */
 import { createParser } from 'eventsource-parser';
 import { Agent } from 'undici';
@@ -114,6 +116,7 @@ export class HttpDriver {
     let verdict: EngineVerdict | undefined;
     let finished = false;
     let streamError: string | undefined;
+    let usageTokens: number | undefined;
     let degradedMarker: string | undefined;
     const body = JSON.stringify({
       model: this.#o.model ?? 'primary',
@@ -136,7 +139,7 @@ export class HttpDriver {
         const payload = await res.body.text().catch(() => '');
         obs.endAtMs = this.#o.now();
         verdict = verdictFrom(safeJson(payload));
-        obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, payload);
+        obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, errorCode(safeJson(payload)));
         return finish(obs, chunks, text, verdict, degradedMarker);
       }
       const parser = createParser({
@@ -147,9 +150,11 @@ export class HttpDriver {
           }
           const msg = safeJson(ev.data) as ChunkBody | undefined;
           if (msg === undefined) return;
-          if (msg.error !== undefined) streamError = typeof msg.error === 'object' && msg.error !== null ? String((msg.error as { code?: unknown }).code ?? 'error') : 'error';
+          if (msg.error !== undefined) streamError = errorCode(msg) ?? 'error';
           verdict = verdictFrom(msg) ?? verdict;
-          if (typeof msg.degraded === 'string') degradedMarker = msg.degraded;
+          if (typeof msg.x_degraded === 'string') degradedMarker = msg.x_degraded;
+          // The usage chunk: the engine's count of tokens delivered, authoritative when chunks carry no counts.
+          if (typeof msg.usage?.completion_tokens === 'number') usageTokens = msg.usage.completion_tokens;
           const choice = msg.choices?.[0];
           const content = choice?.delta?.content ?? choice?.text;
           if (typeof content === 'string' && content !== '') {
@@ -168,7 +173,10 @@ export class HttpDriver {
       parser.feed(utf8.decode());
       parser.reset({ consume: true });
       obs.endAtMs = this.#o.now();
-      obs.outcome = verdict?.outcome ?? (streamError !== undefined ? (/deadline|timeout/i.test(streamError) ? 'timeout' : 'failed') : finished ? 'ok' : 'failed');
+      if (usageTokens !== undefined && usageTokens > obs.tokens) obs.tokens = usageTokens;
+      obs.outcome =
+        verdict?.outcome ??
+        (streamError === undefined ? (finished ? 'ok' : 'failed') : degradedMarker === 'partial' ? 'degraded' : outcomeOfStatus(500, streamError));
     } catch (err) {
       obs.endAtMs = this.#o.now();
       obs.outcome = verdict?.outcome ?? (this.#o.signal?.aborted === true ? 'cancelled' : 'failed');
@@ -193,10 +201,11 @@ export class HttpDriver {
       degradedMarker = header(res.headers, 'x-degraded');
       const payload = await res.body.text();
       obs.endAtMs = this.#o.now();
-      const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown } | undefined;
+      const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown; x_degraded?: unknown } | undefined;
       verdict = verdictFrom(json);
-      if (typeof json?.degraded === 'string') degradedMarker = json.degraded;
-      obs.outcome = verdict?.outcome ?? (res.statusCode === 200 ? 'ok' : outcomeOfStatus(res.statusCode, payload));
+      const marker = json?.x_degraded ?? json?.degraded;
+      if (typeof marker === 'string') degradedMarker = marker;
+      obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, errorCode(json));
     } catch {
       obs.endAtMs = this.#o.now();
       obs.outcome = this.#o.signal?.aborted === true ? 'cancelled' : 'failed';
@@ -210,7 +219,8 @@ interface ChunkBody {
   x_mock?: { count?: number };
   x_engine?: Record<string, unknown> & { count?: number };
   error?: unknown;
-  degraded?: unknown;
+  x_degraded?: unknown;
+  usage?: { completion_tokens?: number };
 }
 
 function chunkCount(msg: ChunkBody): number {
@@ -238,6 +248,7 @@ function finish(obs: Mutable<RequestObservation>, chunks: TokenChunk[], text: st
   obs.chunks = chunks;
   if (obs.endAtMs < obs.intendedStartMs) obs.endAtMs = obs.intendedStartMs;
   if (obs.outcome === 'ok' && degradedMarker !== undefined && degradedMarker !== '') obs.outcome = 'degraded';
+  if (obs.outcome === 'degraded' && obs.tokens === 0 && degradedMarker === 'partial') obs.outcome = 'failed';
   const degraded = v?.degraded ?? degradedMarker;
   if (obs.outcome === 'degraded' && degraded !== undefined) obs.degraded = degraded;
   const shedEarly = obs.outcome === 'shed';
@@ -248,14 +259,23 @@ function finish(obs: Mutable<RequestObservation>, chunks: TokenChunk[], text: st
   return { observation: obs, text, engineReported: v !== undefined };
 }
 
-/** The outcome an HTTP status means when the engine said nothing more. */
-export function outcomeOfStatus(status: number, body = ''): Outcome {
-  if (status === 200) return 'ok';
-  if (status === 429) return 'shed';
-  if (status === 503 && /shed|queue|overload/i.test(body)) return 'shed';
-  if (status === 504 || status === 408 || /deadline|timeout/i.test(body)) return 'timeout';
-  if (status === 499) return 'cancelled';
+/** Error codes of a 429 that mean the engine shed the request (src/api/outcome-http.ts). */
+const SHED_CODES = new Set(['rate_limit_exceeded', 'queue_full', 'deadline_exceeded_in_queue', 'overloaded']);
+
+/** The outcome an HTTP status (and the error code of its body) means when the engine said nothing more. */
+export function outcomeOfStatus(status: number, code: string | undefined): Outcome {
+  if (status >= 200 && status < 300) return 'ok';
+  if (code === 'deadline_exceeded' || (code === 'deadline_exceeded_in_queue' && status !== 429)) return 'timeout';
+  if (code === 'cancelled') return 'cancelled';
+  if (status === 429) return code === undefined || SHED_CODES.has(code) ? 'shed' : 'failed';
   return 'failed';
+}
+
+/** `error.code` of an OpenAI-shaped error body. */
+function errorCode(json: unknown): string | undefined {
+  const e = json !== null && typeof json === 'object' ? (json as { error?: unknown }).error : undefined;
+  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }
 
 function verdictFrom(json: unknown): EngineVerdict | undefined {
