@@ -7,6 +7,7 @@ import { HarnessError } from '../src/errors.js';
 import { k6Command } from './cli/k6-command.js';
 import { regressCommand } from './cli/regress-command.js';
 import { scenarioCommand } from './cli/scenario-command.js';
+import { tuneCommand } from './cli/tune-command.js';
 
 const USAGE_EXIT = 2;
 
@@ -16,7 +17,8 @@ const program = new Command('npm run')
   .configureOutput({ outputError: (s, write) => write(s) })
   .addCommand(scenarioCommand().exitOverride())
   .addCommand(regressCommand().exitOverride())
-  .addCommand(k6Command().exitOverride());
+  .addCommand(k6Command().exitOverride())
+  .addCommand(tuneCommand().exitOverride());
 
 try {
   await program.parseAsync(process.argv);

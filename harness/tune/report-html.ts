@@ -29,7 +29,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 10
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
 th { font-size: 12px; color: var(--muted); font-weight: 600; } td.num, th.num { text-align: right; }
-tr.best td { background: #f0fdf4; } .pass { color: var(--good); font-weight: 600; } .fail { color: var(--bad); font-weight: 600; }
+tr.best td { background: #f0fdf4; } table.ranked td { font-size: 13px; } table.ranked td:nth-child(2) { white-space: normal; min-width: 240px; } .range { font-size: 11px; color: var(--muted); } .pass { color: var(--good); font-weight: 600; } .fail { color: var(--bad); font-weight: 600; }
 pre { background: #f6f7f9; border: 1px solid var(--line); border-radius: 6px; padding: 10px; overflow-x: auto; font-size: 12px; margin: 8px 0 0; }
 details summary { cursor: pointer; color: var(--muted); }
 dl.legend { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; font-size: 13px; }
@@ -82,7 +82,9 @@ export function renderTuneHtml(doc: SweepDocument): string {
 
   body.push('<h2>Ranked configurations</h2>');
   const shown = r.configs.slice(0, MAX_TABLE_ROWS);
-  const rows = shown.map((c) => rankRow(c).map((cell, i) => (i === 2 ? `<span class="${c.meetsAll ? 'pass' : 'fail'}">${esc(cell)}</span>` : esc(cell))));
+  // The [min–max] part of a spread is set smaller, so the median reads first.
+  const spread = (cell: string): string => esc(cell).replace(/ (\[[^\]]*\])/g, ' <span class="range">$1</span>');
+  const rows = shown.map((c) => rankRow(c).map((cell, i) => (i === 2 ? `<span class="${c.meetsAll ? 'pass' : 'fail'}">${esc(cell)}</span>` : spread(cell))));
   body.push(`<div class="card">${table(RANK_HEADERS, rows, RANK_ALIGN, 'ranked', (i) => (shown[i]?.id === r.best?.id ? 'best' : ''))}`);
   body.push(`<p class="muted">Ranking: ${esc(doc.ranking.rule)}.${doc.seeds.length > 1 ? ' Figures are the median over seeds with [min–max].' : ''}${r.configs.length > shown.length ? ` ${r.configs.length - shown.length} more in sweep.json.` : ''}</p></div>`);
 
@@ -110,7 +112,8 @@ export function renderTuneHtml(doc: SweepDocument): string {
   const maps = heatmaps(r, doc.dimensions);
   if (maps.length > 0) {
     body.push('<h2>Heatmaps per pair of parameters</h2>');
-    body.push(`<div class="grid">${maps.map((h, i) => card(`heat-${i}`, `${h.rowPath} × ${h.colPath}`, 'Median goodput per cell; hover a cell for its p99 E2E.', heatmapSvg(`heat-${i}`, h))).join('')}</div>`);
+    const sub = `Median goodput per cell, darker = more; ✓ meets every SLO, ✗ misses one.${maps[0]!.marginal ? ' Each cell is the best configuration with that pair, over the other parameters.' : ''} Hover a cell for its p99 E2E.`;
+    body.push(`<div class="grid">${maps.map((h, i) => card(`heat-${i}`, `${h.rowPath} × ${h.colPath}`, sub, heatmapSvg(`heat-${i}`, h))).join('')}</div>`);
   }
 
   body.push(

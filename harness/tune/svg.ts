@@ -92,7 +92,7 @@ export function paretoSvg(id: string, title: string, xLabel: string, points: rea
         `#${p.rank} ${p.id}: goodput ${fmtNum(p.goodput.median, 2)}/s, ${xLabel} ${fmtMs(p.latency.median)}${p.meets ? ', meets the SLOs' : ', misses an SLO'}${p.onFront ? ', on the Pareto front' : ''}`,
       )}</title></circle>`,
     );
-    if (p.onFront || p.rank <= 3) parts.push(`<text x="${f1(cx + 8)}" y="${f1(cy - 6)}" class="bar-value">#${p.rank}</text>`);
+    if (p.rank <= 3) parts.push(`<text x="${f1(cx + 8)}" y="${f1(cy - 6)}" class="bar-value">#${p.rank}</text>`);
   }
   parts.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${H - m.bottom}" y2="${H - m.bottom}" class="axis"/>`);
   parts.push(
@@ -117,12 +117,13 @@ const label = (v: FieldValue): string => String(v);
 export function heatmapSvg(id: string, h: Heatmap): string {
   const cw = Math.max(56, Math.min(96, 460 / Math.max(1, h.cols.length)));
   const ch = 34;
-  const m = { top: 40, right: 16, bottom: 44, left: 110 };
+  const m = { top: 40, right: 16, bottom: 12, left: 110 };
   const W = m.left + cw * h.cols.length + m.right;
   const H = m.top + ch * h.rows.length + m.bottom;
   const goodputs = h.cells.flatMap((r) => r.map((c) => c.config?.figures.goodputPerSec.median ?? null)).filter((v): v is number => v !== null);
-  const lo = Math.min(...goodputs, 0);
-  const hi = Math.max(...goodputs, 0);
+  // The colour scale spans the cells' own range, so differences show even when all goodputs are high.
+  const lo = goodputs.length === 0 ? 0 : Math.min(...goodputs);
+  const hi = goodputs.length === 0 ? 0 : Math.max(...goodputs);
   const title = `Median goodput by ${h.rowPath} × ${h.colPath}`;
   const parts = [open(id, title, W, H)];
   parts.push(`<text x="${m.left}" y="20" class="axis-label">${esc(h.colPath)} →</text>`);
@@ -135,17 +136,16 @@ export function heatmapSvg(id: string, h: Heatmap): string {
       const y0 = m.top + i * ch;
       const g = cell.config?.figures.goodputPerSec.median ?? null;
       const t = g === null || hi === lo ? 0 : (g - lo) / (hi - lo);
-      const fill = cell.config === null ? '#eef0f4' : mix('#eef3fd', BLUE, t);
+      const fill = cell.config === null ? '#eef0f4' : mix('#e8eefc', '#2a4fae', t);
       const meets = cell.config?.meetsAll === true;
       const text = cell.config === null ? '—' : `${meets ? '✓' : '✗'} ${fmtNum(g, 2)}`;
       const tip = cell.config === null ? 'not run' : `#${cell.config.rank} ${cell.config.id}: goodput ${fmtNum(g, 2)}/s, E2E p99 ${fmtMs(cell.config.figures.e2eP99Ms.median)}${meets ? ', meets the SLOs' : ', misses an SLO'}`;
       parts.push(
         `<rect x="${f1(x0 + 1)}" y="${f1(y0 + 1)}" width="${f1(cw - 2)}" height="${ch - 2}" fill="${fill}" stroke="${cell.config === null ? 'none' : meets ? GOOD : BAD}" stroke-width="${meets ? 1.5 : 1}" class="cell${meets ? ' meets' : ''}"><title>${esc(`${h.rowPath}=${label(cell.row)}, ${h.colPath}=${label(cell.col)}: ${tip}`)}</title></rect>`,
       );
-      parts.push(`<text x="${f1(x0 + cw / 2)}" y="${f1(y0 + ch / 2)}" class="bar-value" text-anchor="middle" dominant-baseline="middle" fill="${t > 0.55 ? '#fff' : '#1d2330'}">${esc(text)}</text>`);
+      parts.push(`<text x="${f1(x0 + cw / 2)}" y="${f1(y0 + ch / 2)}" class="bar-value" text-anchor="middle" dominant-baseline="middle" fill="${t > 0.5 ? '#fff' : '#1d2330'}">${esc(text)}</text>`);
     }),
   );
-  parts.push(`<text x="${m.left}" y="${H - 12}" class="axis-label">darker = more goodput; ✓ meets every SLO, ✗ misses one${h.marginal ? '; best over the other parameters' : ''}</text>`);
   parts.push('</svg>');
   return parts.join('');
 }
