@@ -157,10 +157,11 @@ export function buildService(o: BuildServerOptions): ApiService {
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(await text);
   });
 
-  // Before the server waits for connections to end: streams and proxied calls end, running jobs are cancelled.
+  // Before the server waits for connections to end: running jobs are cancelled (their streams get the end
+  // event of the cancelled job), then the remaining streams and proxied calls end.
   app.addHook('preClose', async () => {
-    closing.abort();
     await jobs.close();
+    closing.abort();
   });
   app.addHook('onClose', async () => {
     observed.close();
