@@ -122,7 +122,8 @@ export function intHeader(req: FastifyRequest, name: string, min: number, max: n
 /** The mock server's per-request controls (`x-mock-output-tokens`, `x-mock-prompt-tokens`, `x-mock-fault`). */
 export function mockHeaders(req: FastifyRequest): { outputTokens?: number; promptTokens?: number; fault?: string } | undefined {
   const outputTokens = intHeader(req, 'x-mock-output-tokens', 0, 1_000_000);
-  const promptTokens = intHeader(req, 'x-mock-prompt-tokens', 0, 10_000_000);
+  // At least 1: a prompt of no tokens is meaningless (and the mock GPU never schedules one).
+  const promptTokens = intHeader(req, 'x-mock-prompt-tokens', 1, 10_000_000);
   const fault = header(req, 'x-mock-fault');
   if (fault !== undefined && fault.length > 1000) throw badField('x-mock-fault', 'at most 1000 characters', `${fault.length}`);
   if (outputTokens === undefined && promptTokens === undefined && fault === undefined) return undefined;

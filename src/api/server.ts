@@ -132,6 +132,8 @@ export function buildService(o: BuildServerOptions): ApiService {
     // Strict types (no coercion, nothing silently removed), every field error reported, with the bad value.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, verbose: true } },
     return503OnClosing: true,
+    // Malformed URLs and the like, before routing: the same error shape as everything else.
+    frameworkErrors: (err, req, reply) => errorHandler(err, req, reply),
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not_found', `route: expected a known route, got ${req.method} ${req.url.split('?')[0] ?? ''}`)));
