@@ -159,6 +159,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   process.once('SIGINT', onSigint);
   const meta = { startedAt, workers, gitCommit: gitCommit(), nodeVersion: process.version };
   const progress = createTuneProgress(durationMs, slo, quiet);
+  let finishedRuns = 0;
   try {
     if (s.capacity === true) {
       if (!quiet) process.stderr.write(`tune: headroom of ${base.name} on ${scenario.name}, SLO ${sloLabel(slo)}, ${seeds.length} seed(s), ${workers} workers\n`);
@@ -173,6 +174,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
         maxMultiplier,
         outDir,
         signal: abort.signal,
+        onRun: () => finishedRuns++,
         onRound: (ms) => progress.log(`  probing ${ms.map((m) => `${Number(m.toPrecision(3))}×`).join(', ')} ...`),
       });
       for (const p of result.probes) progress.log(`  ${Number(p.multiplier.toPrecision(3))}×: ${Math.round(p.sessions)} sessions, ${p.pass ? 'meets' : 'misses'} the SLOs`);
@@ -203,7 +205,10 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
       workers,
       outDir,
       signal: abort.signal,
-      onEvent: (e) => progress.onEvent(e),
+      onEvent: (e) => {
+        if (e.type === 'run-done') finishedRuns++;
+        progress.onEvent(e);
+      },
     });
     progress.stop();
     const doc = sweepDocument(outcome, { ...meta, machine: machineInfo() });
@@ -226,7 +231,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   } catch (e) {
     progress.stop();
     if (e instanceof AbortError && abort.signal.aborted) {
-      console.error(`\ntune: interrupted; finished runs are logged in ${join(outDir, 'results.jsonl')}. Resume with: npm run tune -- --resume ${outDir}`);
+      console.error(`\ntune: interrupted after ${finishedRuns} finished run(s), logged in ${join(outDir, 'results.jsonl')}. Resume with: npm run tune -- --resume ${outDir}`);
       return INTERRUPTED_EXIT;
     }
     throw e;

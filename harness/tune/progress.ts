@@ -68,20 +68,26 @@ export function createTuneProgress(nominalMs: number, slo: readonly Threshold[],
     };
   }
   const bar = new cliProgress.SingleBar(
-    { format: '  {bar} {percentage}% | {done}/{total} runs | ETA {eta_formatted} | {last}', stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 20 },
+    { format: '  {bar} {percentage}% | {runsDone}/{runsTotal} runs | ETA {eta_formatted} | {last}', stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 20 },
     cliProgress.Presets.shades_classic,
   );
   let last = '';
+  let started = false;
   const value = (): number => done * SCALE + [...inFlight.values()].reduce((s, ms) => s + Math.min(0.99, ms / nominalMs) * SCALE, 0);
-  const payload = (): Record<string, string | number> => ({ done, total, last });
+  const payload = (): Record<string, string | number> => ({ runsDone: done, runsTotal: total, last });
   return {
     onEvent: (e) => {
       if (e.type === 'start') {
         total = e.runs;
         done = resumed = e.resumed;
-        bar.start(total * SCALE, done * SCALE, payload());
+        // Nothing left to run (all resumed): no bar, whose ETA would be undefined.
+        if (done < total) {
+          bar.start(total * SCALE, done * SCALE, payload());
+          started = true;
+        }
         return;
       }
+      if (!started) return;
       if (e.type === 'progress') inFlight.set(e.key, e.simulatedMs);
       else if (e.type === 'run-done') {
         inFlight.delete(e.record.key);
@@ -92,9 +98,13 @@ export function createTuneProgress(nominalMs: number, slo: readonly Threshold[],
       bar.update(value(), payload());
     },
     log: (line) => {
-      bar.stop();
+      if (started) bar.stop();
+      started = false;
       process.stderr.write(`${line}\n`);
     },
-    stop: () => bar.stop(),
+    stop: () => {
+      if (started) bar.stop();
+      started = false;
+    },
   };
 }
