@@ -54,7 +54,7 @@ export const COLUMNS: readonly Column[] = [
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
   { header: 'Peak queue', align: 'right', legend: 'highest engine queue depth sampled', cell: (p) => fmtInt(p.summary.peakQueue) },
   { header: 'GPU util', align: 'right', legend: 'mean GPU utilization reported by the model', cell: (p) => fmtPct(p.summary.gpuUtilization) },
-  { header: 'Recovery', align: 'right', legend: 'worst time, over the fault phases, from the end of a fault until goodput is back to its pre-fault level; "never" = metastable', cell: (p) => recoveryCell(p.summary.recovery) },
+  { header: 'Recovery', align: 'right', legend: 'worst time, over the fault phases, from the end of a fault until goodput (or the ok rate, as the fault-phase note says) is back to its pre-fault level; "never" = metastable', cell: (p) => recoveryCell(p.summary.recovery) },
 ];
 
 /** Rows of cells, one per policy, in run order. */
