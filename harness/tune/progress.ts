@@ -59,7 +59,7 @@ export function createTuneProgress(nominalMs: number, slo: readonly Threshold[],
           const s = r0.summary;
           const seeds = e.records.length > 1 ? ` (seed ${r0.seed} of ${e.records.length})` : '';
           process.stderr.write(
-            `  [${e.done}/${e.total}] ${configLabel(e.config.assignments)}: ${meets ? 'meets SLO' : 'misses SLO'} · goodput ${fmtNum(s.goodputPerSec, 2)}/s · TTFT p99 ${fmtMs(s.ttftMs.p99)} · E2E p99 ${fmtMs(s.e2eMs.p99)}${seeds} · ETA ${eta()}\n`,
+            `  [${e.done}/${e.total}] ${configLabel(e.config.assignments)}: ${meets ? 'meets SLO' : 'misses SLO'} · goodput ${fmtNum(s.goodputPerSec, 2)}/s · TTFT p99 ${fmtMs(s.ttftMs.p99)} · E2E p99 ${fmtMs(s.e2eMs.p99)}${seeds}${done > resumed ? ` · ETA ${eta()}` : ' (resumed)'}\n`,
           );
         }
       },

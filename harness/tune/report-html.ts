@@ -93,7 +93,7 @@ export function renderTuneHtml(doc: SweepDocument): string {
   const pt = paretoPoints(r, 'ttftP99Ms');
   const whisk = doc.seeds.length > 1 ? ' Whiskers: min–max across seeds.' : '';
   body.push(
-    `<div class="grid">${card('pareto-e2e', 'Goodput vs p99 E2E', `One dot per configuration (label = rank). Up and left is better; the dashed line joins the front.${whisk}`, paretoSvg('pareto-e2e', 'Goodput vs p99 E2E', 'E2E p99', pe))}${card(
+    `<div class="grid">${card('pareto-e2e', 'Goodput vs p99 E2E', `One dot per configuration (#1 = the top of the ranking; hover a dot for its rank). Up and left is better; the dashed line joins the front.${whisk}`, paretoSvg('pareto-e2e', 'Goodput vs p99 E2E', 'E2E p99', pe))}${card(
       'pareto-ttft',
       'Goodput vs p99 TTFT',
       `Same view against time to first token.${whisk}`,

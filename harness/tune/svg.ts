@@ -92,7 +92,8 @@ export function paretoSvg(id: string, title: string, xLabel: string, points: rea
         `#${p.rank} ${p.id}: goodput ${fmtNum(p.goodput.median, 2)}/s, ${xLabel} ${fmtMs(p.latency.median)}${p.meets ? ', meets the SLOs' : ', misses an SLO'}${p.onFront ? ', on the Pareto front' : ''}`,
       )}</title></circle>`,
     );
-    if (p.rank <= 3) parts.push(`<text x="${f1(cx + 8)}" y="${f1(cy - 6)}" class="bar-value">#${p.rank}</text>`);
+    // Only the winner is labelled: the top few usually sit on top of each other. Hover shows every rank.
+    if (p.rank === 1) parts.push(`<text x="${f1(cx + 8)}" y="${f1(cy - 6)}" class="bar-value">#1</text>`);
   }
   parts.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${H - m.bottom}" y2="${H - m.bottom}" class="axis"/>`);
   parts.push(
@@ -143,7 +144,7 @@ export function heatmapSvg(id: string, h: Heatmap): string {
       parts.push(
         `<rect x="${f1(x0 + 1)}" y="${f1(y0 + 1)}" width="${f1(cw - 2)}" height="${ch - 2}" fill="${fill}" stroke="${cell.config === null ? 'none' : meets ? GOOD : BAD}" stroke-width="${meets ? 1.5 : 1}" class="cell${meets ? ' meets' : ''}"><title>${esc(`${h.rowPath}=${label(cell.row)}, ${h.colPath}=${label(cell.col)}: ${tip}`)}</title></rect>`,
       );
-      parts.push(`<text x="${f1(x0 + cw / 2)}" y="${f1(y0 + ch / 2)}" class="bar-value" text-anchor="middle" dominant-baseline="middle" fill="${t > 0.5 ? '#fff' : '#1d2330'}">${esc(text)}</text>`);
+      parts.push(`<text x="${f1(x0 + cw / 2)}" y="${f1(y0 + ch / 2)}" class="bar-value" text-anchor="middle" dominant-baseline="middle" style="fill:${t > 0.5 ? '#fff' : '#1d2330'}">${esc(text)}</text>`);
     }),
   );
   parts.push('</svg>');
