@@ -132,6 +132,9 @@ export function buildService(o: BuildServerOptions): ApiService {
     // Strict types (no coercion, nothing silently removed), every field error reported, with the bad value.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, verbose: true } },
     return503OnClosing: true,
+    // By the time connections are closed, preClose has cancelled the jobs and ended every stream; what is left
+    // is idle or never used (clients pre-open sockets, which would hold close() for their keep-alive time).
+    forceCloseConnections: true,
     // Malformed URLs and the like, before routing: the same error shape as everything else.
     frameworkErrors: (err, req, reply) => errorHandler(err, req, reply),
   });

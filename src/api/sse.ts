@@ -65,7 +65,8 @@ export class SseWriter {
 
   /** Ends the response. */
   end(): void {
-    if (!this.closed) this.raw.end();
+    // Even when the client is gone: an unended response would keep its connection busy (server.close waits).
+    if (!this.raw.writableEnded) this.raw.end();
     this.finish();
   }
 
