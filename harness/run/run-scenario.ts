@@ -10,6 +10,7 @@ import { policyName, type Scenario } from '../scenario.js';
 import { runPolicyLive } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { gitCommit, machineInfo } from './meta.js';
+import type { ManagedProcess } from './processes.js';
 import { faultPhases, runPolicyVirtual, type PolicyRun } from './virtual.js';
 
 /** Options of a scenario run. */
@@ -33,6 +34,8 @@ export interface LiveScenarioRunOptions extends ScenarioRunOptions {
   readonly signal?: AbortSignal;
   /** When the load generator counts as the bottleneck. @default { maxLagP99Ms: 50, maxCpuPct: 90 } */
   readonly limits?: LoadLimits;
+  /** Called with every child process once it is ready (tests watch their PIDs). */
+  readonly onProcess?: (p: ManagedProcess) => void;
 }
 
 /** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
@@ -54,6 +57,7 @@ export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunRes
       ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
       ...(o.signal !== undefined ? { signal: o.signal } : {}),
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
+      ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}),
     });
     return { run, loadGenerator: run.loadGenerator };
   });
