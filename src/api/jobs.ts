@@ -6,7 +6,11 @@
  * discarded and the caller gets 429.
  */
 import { AbortError } from '../errors.js';
-import type { Engine, EngineEvent, EngineRequest, EngineResult, TokenChunk } from '../engine/engine.js';
+import type { Engine, EngineEvent, EngineResult, TokenChunk } from '../engine/engine.js';
+import { engineRequestFor, terminalPatchFor } from '../queue/engine-job.js';
+import { QueueUnavailableError } from '../queue/errors.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import { LocalJobQueue } from '../queue/local-queue.js';
 import type { Random } from '../random.js';
 import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
@@ -24,6 +28,11 @@ export interface JobServiceOptions {
   readonly telemetry?: EngineTelemetry;
   /** Without it, `callbackUrl` is stored but nothing is sent. */
   readonly callbacks?: CallbackSender;
+  /**
+   * Where accepted jobs go. The caller keeps it. @default a LocalJobQueue: this process's engine (the embedded
+   * in-memory queue)
+   */
+  readonly queue?: JobQueue;
 }
 
 /** A refusal at admission: nothing was accepted. */
@@ -59,6 +68,9 @@ export class JobService {
   private readonly ids: Random;
   private readonly telemetry: EngineTelemetry | undefined;
   private readonly callbacks: CallbackSender | undefined;
+  /** Where accepted jobs go: this process's engine, or a durable queue that workers elsewhere consume. */
+  readonly queue: JobQueue;
+  private readonly ownQueue: boolean;
   private readonly running = new Map<string, Running>();
   private readonly pendingCallbacks = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -78,6 +90,8 @@ export class JobService {
     const wall = (o.clock as { wallTimeMs?: () => number }).wallTimeMs;
     this.wallOriginMs = typeof wall === 'function' ? wall.call(o.clock) - o.clock.now() : 0;
     this.off = this.engine.onEvent((e) => this.onEngineEvent(e));
+    this.ownQueue = o.queue === undefined;
+    this.queue = o.queue ?? new LocalJobQueue({ engine: o.engine, start: (job, reset) => this.start(job, reset), cancel: (id) => this.cancelLocal(id) });
   }
 
   /** Unix-epoch ms now (the clock's time, anchored to wall time when the clock knows it). */
@@ -92,9 +106,13 @@ export class JobService {
 
   /** Creates and starts a job, or returns the tenant's job with the same idempotency key. */
   async submit(tenant: string, spec: JobSpec, idempotencyKey?: string): Promise<SubmitResult> {
+    const health = this.queue.health();
+    if (!health.ready) throw new QueueUnavailableError(health.reason ?? 'the queue not ready');
+    const local = this.queue.kind === 'memory';
     const fingerprint = JSON.stringify(spec);
     const id = this.newId();
-    this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': spec.priority, 'request.api': 'jobs' } });
+    // A job handed to a remote queue runs (and is traced) in a worker process.
+    if (local) this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': spec.priority, 'request.api': 'jobs' } });
     const { job, created } = await this.store.create({
       id,
       tenant,
@@ -104,10 +122,19 @@ export class JobService {
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     });
     if (!created) {
-      this.telemetry?.abandon(id, 'idempotent replay');
+      if (local) this.telemetry?.abandon(id, 'idempotent replay');
+      // A process that died between storing and enqueueing left the job queued with nothing to run it:
+      // enqueueing again is a no-op for a job the queue holds (same id), and repairs the other case.
+      else if (job.status === 'queued' && job.fingerprint === fingerprint) await this.queue.enqueue(job);
       return { kind: job.fingerprint === fingerprint ? 'existing' : 'conflict', job };
     }
-    const refused = this.start(job, undefined);
+    let refused: Awaited<ReturnType<JobQueue['enqueue']>>;
+    try {
+      refused = await this.queue.enqueue(job);
+    } catch (error) {
+      await this.store.discard(id).catch(() => undefined);
+      throw error;
+    }
     if (refused !== undefined) {
       await this.store.discard(id);
       return refused;
@@ -128,11 +155,18 @@ export class JobService {
   async cancel(tenant: string, id: string): Promise<{ job: JobRecord; cancelled: boolean } | undefined> {
     const job = await this.get(tenant, id);
     if (job === undefined) return undefined;
+    if (isTerminal(job.status)) return { job, cancelled: false };
+    const cancelled = await this.queue.cancel(id);
+    return { job: cancelled ? ((await this.store.get(id)) ?? job) : job, cancelled };
+  }
+
+  /** Cancels a job running on this process's engine; resolves once it is terminal. */
+  private async cancelLocal(id: string): Promise<boolean> {
     const r = this.running.get(id);
-    if (isTerminal(job.status) || r === undefined) return { job, cancelled: false };
+    if (r === undefined) return false;
     r.ctl.abort(new AbortError(new Error('cancelled by the client (DELETE)')));
     await r.settled;
-    return { job: (await this.store.get(id)) ?? job, cancelled: true };
+    return true;
   }
 
   /** The tenant's dead-lettered jobs. */
@@ -148,7 +182,7 @@ export class JobService {
     const job = await this.get(tenant, id);
     if (job === undefined) return undefined;
     if (!job.deadLetter || this.running.has(id)) return { kind: 'not-dead-letter', job };
-    this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': job.spec.priority, 'request.api': 'jobs', 'request.cycle': job.cycle + 1 } });
+    if (this.queue.kind === 'memory') this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': job.spec.priority, 'request.api': 'jobs', 'request.cycle': job.cycle + 1 } });
     const reset: JobPatch = {
       status: 'queued',
       cycle: job.cycle + 1,
@@ -162,7 +196,7 @@ export class JobService {
       callback: undefined,
       resetOutput: true,
     };
-    const refused = this.start(job, reset);
+    const refused = await this.queue.enqueue(job, reset);
     if (refused !== undefined) return refused;
     await this.running.get(id)?.chain;
     return { kind: 'requeued', job: (await this.store.get(id)) ?? job };
@@ -182,6 +216,7 @@ export class JobService {
     for (const r of this.running.values()) r.ctl.abort(reason);
     await this.onIdle();
     this.off();
+    if (this.ownQueue) await this.queue.close();
   }
 
   private newId(): string {
@@ -205,31 +240,10 @@ export class JobService {
     };
     this.running.set(id, entry);
     if (reset !== undefined) this.write(entry, () => this.store.update(id, reset));
-    const spec = job.spec;
-    const mock = spec.mock;
-    const req: EngineRequest = {
-      id,
-      tenant: job.tenant,
-      kind: 'chat',
-      priority: spec.priority,
-      request: {
-        id,
-        model: spec.model,
-        ...(spec.messages !== undefined ? { messages: spec.messages } : {}),
-        ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
-        ...(spec.maxTokens !== undefined ? { maxTokens: spec.maxTokens } : {}),
-        ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
-        ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
-        ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
-      },
-      ...(spec.modelHint !== undefined ? { modelHint: spec.modelHint } : {}),
-      ...(spec.deadlineMs !== undefined ? { deadlineMs: spec.deadlineMs } : {}),
-      ...(spec.batchable !== undefined ? { batchable: spec.batchable } : {}),
-      onTokens: (c: TokenChunk) => {
-        this.telemetry?.tokens(id, c);
-        this.write(entry, () => this.store.appendTokens(id, c));
-      },
-    };
+    const req = engineRequestFor(job, (c: TokenChunk) => {
+      this.telemetry?.tokens(id, c);
+      this.write(entry, () => this.store.appendTokens(id, c));
+    });
     this.submitting = { id };
     let result: Promise<EngineResult>;
     try {
@@ -283,22 +297,11 @@ export class JobService {
   private async finish(job: JobRecord, r: Running, result: EngineResult): Promise<void> {
     if (r.refused) return;
     await r.chain;
-    // A partial result (the stream failed after some tokens) is a failure that kept its output, not a success.
-    const served = result.outcome === 'ok' || (result.outcome === 'degraded' && result.degraded !== 'partial');
-    const status = served ? 'succeeded' : result.outcome === 'cancelled' ? 'cancelled' : 'failed';
-    const patch: JobPatch = {
-      status,
-      outcome: result.outcome,
+    const patch = terminalPatchFor(job, result, {
       attempts: r.baseAttempts + result.attempts,
-      model: result.model,
       finishedAtMs: this.wallNowMs(),
-      // Every failure waits in the dead-letter list for a requeue; a cancellation was wanted, so it does not.
-      deadLetter: status === 'failed',
-      degraded: result.degraded,
-      error: result.error,
-      retryAfterMs: result.retryAfterMs,
-      ...(job.spec.callbackUrl !== undefined && this.callbacks !== undefined ? { callback: { status: 'pending', attempts: 0 } as const } : {}),
-    };
+      callbackPending: this.callbacks !== undefined,
+    });
     const done = await this.store.update(job.id, patch);
     if (job.spec.callbackUrl !== undefined && this.callbacks !== undefined) this.sendCallback(done, job.spec.callbackUrl, this.callbacks);
   }

@@ -2,7 +2,6 @@
  * Tenants are identified by Bearer API keys. `open` accepts any request: the tenant is the key when one is
  * given, else `anonymous` (so keys still separate jobs, but nothing is secret).
  */
-import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 
 /** One API key and its tenant. */
@@ -17,30 +16,26 @@ export type TenantsConfig = readonly TenantKey[] | 'open';
 /** The result of authenticating one request. */
 export type AuthResult = { readonly tenant: string } | { readonly error: 'missing' | 'unknown' | 'malformed' };
 
-const tenantsFileSchema = z.array(
-  z.strictObject({
-    apiKey: z.string().min(8).max(512),
-    tenant: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/),
-  }),
-).min(1);
-
 /**
- * Parses a tenants file: a JSON array of `{ "apiKey", "tenant" }` (keys of 8+ characters, each used once).
- * Throws a ValidationError naming the entry, e.g. `tenants[2].apiKey: expected ...`.
+ * Validates a tenants list: a JSON array of `{ "apiKey", "tenant" }` (keys of 8 to 512 visible characters, each
+ * used once; tenant names of letters, digits and `._:-`). Throws a ValidationError naming the entry, e.g.
+ * `tenants[2].apiKey: expected ...`.
  */
 export function parseTenants(json: unknown): TenantKey[] {
-  const r = tenantsFileSchema.safeParse(json);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const path = `tenants${(issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}`;
-    throw new ValidationError(path, issue?.message ?? 'a valid tenants list', undefined);
-  }
+  if (!Array.isArray(json) || json.length === 0) throw new ValidationError('tenants', 'a non-empty array of {"apiKey", "tenant"}', json);
   const seen = new Set<string>();
-  r.data.forEach((t, i) => {
-    if (seen.has(t.apiKey)) throw new ValidationError(`tenants[${i}].apiKey`, 'a key not used by an earlier entry', '(a duplicate key)');
-    seen.add(t.apiKey);
+  return json.map((entry: unknown, i) => {
+    const at = `tenants[${i}]`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new ValidationError(at, 'an object {"apiKey", "tenant"}', entry);
+    const { apiKey, tenant, ...rest } = entry as Record<string, unknown>;
+    const extra = Object.keys(rest)[0];
+    if (extra !== undefined) throw new ValidationError(`${at}.${extra}`, 'no such field (only apiKey and tenant)', rest[extra]);
+    if (typeof apiKey !== 'string' || !/^[\x21-\x7e]{8,512}$/.test(apiKey)) throw new ValidationError(`${at}.apiKey`, 'a string of 8 to 512 visible ASCII characters', typeof apiKey === 'string' ? `(${apiKey.length} characters)` : apiKey);
+    if (typeof tenant !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(tenant)) throw new ValidationError(`${at}.tenant`, 'a name of 1 to 128 letters, digits or ._:-', tenant);
+    if (seen.has(apiKey)) throw new ValidationError(`${at}.apiKey`, 'a key not used by an earlier entry', '(a duplicate key)');
+    seen.add(apiKey);
+    return { apiKey, tenant };
   });
-  return r.data;
 }
 
 /** Maps `Authorization: Bearer <key>` to a tenant. */

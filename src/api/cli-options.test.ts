@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
+
+const files: Record<string, string> = {
+  'tenants.json': JSON.stringify([{ apiKey: 'key-alpha-0001', tenant: 'alpha' }]),
+  'bad-tenants.json': JSON.stringify([{ apiKey: 'short', tenant: 'alpha' }]),
+  'dup-tenants.json': JSON.stringify([{ apiKey: 'key-alpha-0001', tenant: 'a' }, { apiKey: 'key-alpha-0001', tenant: 'b' }]),
+  'overrides.json': JSON.stringify({ concurrency: { limit: 12 } }),
+};
+const read = (p: string): string => {
+  const f = files[p];
+  if (f === undefined) throw new Error(`ENOENT: no such file, open '${p}'`);
+  return f;
+};
+const base = ['--upstream', 'http://127.0.0.1:8000', '--policy', 'resilient'];
+
+function parse(args: string[], env: Record<string, string> = {}): ServeOptions {
+  const r = parseServeArgs(args, read, env);
+  if ('help' in r) throw new Error('unexpected help');
+  return r;
+}
+
+function usage(args: string[]): string {
+  try {
+    parseServeArgs(args, read);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ServeUsageError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('parseServeArgs', () => {
+  it('parses a full command line with defaults', () => {
+    const o = parse([...base, '--open']);
+    expect(o).toMatchObject({ upstream: 'http://127.0.0.1:8000', port: 8080, host: '127.0.0.1', tenants: 'open', exporter: 'prometheus', callbackAllowlist: [], model: 'primary', log: false });
+    expect(o.policy.name).toBe('resilient');
+    const f = parse(['--upstream', 'http://a:1', '--policy', 'bounded', '--policy-overrides', 'overrides.json', '--fallback', 'http://b:2', '--fallback-model', 'small', '--port', '0', '--tenants', 'tenants.json', '--exporter', 'otlp', '--otlp-endpoint', 'http://c:4318', '--callback-allowlist', 'Hooks.Example.com, 127.0.0.1:9000'], { UPSTREAM_API_KEY: 'sk-x' });
+    expect(f).toMatchObject({ fallback: 'http://b:2', fallbackModel: 'small', port: 0, exporter: 'otlp', otlpEndpoint: 'http://c:4318', callbackAllowlist: ['hooks.example.com', '127.0.0.1:9000'], upstreamKey: 'sk-x' });
+    expect(f.tenants).toEqual([{ apiKey: 'key-alpha-0001', tenant: 'alpha' }]);
+    expect(f.policy.concurrency.limit).toBe(12);
+    expect(f.policy.name).toBe('bounded');
+  });
+
+  it('--help returns the help text naming every flag', () => {
+    const r = parseServeArgs(['--help'], read);
+    expect('help' in r).toBe(true);
+    const help = (r as { help: string }).help;
+    for (const flag of ['--upstream', '--policy', '--fallback', '--port', '--host', '--tenants', '--open', '--exporter', '--callback-allowlist']) expect(help).toContain(flag);
+  });
+
+  it('names the bad flag in every error', () => {
+    expect(usage(['--policy', 'resilient', '--open'])).toBe('--upstream: expected a URL, got none');
+    expect(usage(['--upstream', 'ftp://x', '--policy', 'resilient', '--open'])).toBe('--upstream: expected an http(s) URL, got "ftp://x"');
+    expect(usage(['--upstream', 'http://x:1', '--open'])).toBe('--policy: expected one of naive, bounded, resilient, adaptive, got none');
+    expect(usage(['--upstream', 'http://x:1', '--policy', 'fast', '--open'])).toBe('--policy: expected one of "naive" | "bounded" | "resilient" | "adaptive", got "fast"');
+    expect(usage([...base, '--open', '--policy-overrides', '{"retry":{"maxAttempts":0}}'])).toBe('--policy-overrides: retry.maxAttempts: expected a number >= 1, got 0');
+    expect(usage([...base])).toBe('--tenants: expected a tenants file (or --open for no API keys), got none');
+    expect(usage([...base, '--open', '--tenants', 'tenants.json'])).toBe('--open: expected either --tenants FILE or --open, got both');
+    expect(usage([...base, '--tenants', 'missing.json'])).toMatch(/^--tenants: cannot read "missing.json": ENOENT/);
+    expect(usage([...base, '--tenants', 'bad-tenants.json'])).toBe('--tenants: tenants[0].apiKey: expected a string of 8 to 512 visible ASCII characters, got "(5 characters)"');
+    expect(usage([...base, '--tenants', 'dup-tenants.json'])).toMatch(/^--tenants: tenants\[1\]\.apiKey: expected a key not used by an earlier entry/);
+    expect(usage([...base, '--open', '--port', '70000'])).toBe('--port: expected an integer from 0 to 65535, got "70000"');
+    expect(usage([...base, '--open', '--exporter', 'jaeger'])).toBe('--exporter: expected one of prometheus, otlp, none, got "jaeger"');
+    expect(usage([...base, '--open', '--otlp-endpoint', 'http://c:4318'])).toBe('--otlp-endpoint: expected --exporter otlp with it, got --exporter prometheus');
+    expect(usage([...base, '--open', '--callback-allowlist', 'http://x.com/'])).toBe('--callback-allowlist: expected host names like hooks.example.com or 127.0.0.1:9000, got "http://x.com/"');
+    expect(usage([...base, '--open', '--colour'])).toBe("unknown option '--colour'");
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * The command line of `npm run serve`, parsed with commander into validated options. Pure: files are read only
+ * through the `readFile` it is given and it never exits, so tests can check every error message.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { HarnessError } from '../errors.js';
+import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
+import { EXPORTER_KINDS, type ExporterKind } from '../telemetry/setup.js';
+import { parseTenants, type TenantsConfig } from './tenants.js';
+
+/** A bad command line. The message names the flag; `serve` exits 2 with it and no stack trace. */
+export class ServeUsageError extends HarnessError {
+  constructor(message: string) {
+    super('CLI_USAGE', message);
+  }
+}
+
+/** Validated options of the service process. */
+export interface ServeOptions {
+  /** The primary upstream's OpenAI-compatible base URL. */
+  readonly upstream: string;
+  readonly fallback?: string;
+  readonly policy: Policy;
+  /** @default 8080 */
+  readonly port: number;
+  /** @default '127.0.0.1' */
+  readonly host: string;
+  readonly tenants: TenantsConfig;
+  /** @default 'prometheus' */
+  readonly exporter: ExporterKind;
+  readonly otlpEndpoint?: string;
+  /** @default [] */
+  readonly callbackAllowlist: readonly string[];
+  /** Model name sent upstream for jobs that name none. @default 'primary' */
+  readonly model: string;
+  /** Model name sent to the fallback upstream. @default the request's own model */
+  readonly fallbackModel?: string;
+  /** API key for the upstreams (e.g. a provider key). @default $UPSTREAM_API_KEY */
+  readonly upstreamKey?: string;
+  /** @default 4 MiB */
+  readonly bodyLimitBytes: number;
+  /** Seed of job and response ids. @default derived from the wall clock at start */
+  readonly seed?: number;
+  readonly log: boolean;
+}
+
+function intArg(flag: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return Number(value);
+  };
+}
+
+function urlArg(flag: string) {
+  return (value: string): string => {
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      throw new InvalidArgumentError(`${flag}: expected an http(s) URL like http://127.0.0.1:8000, got ${JSON.stringify(value)}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`${flag}: expected an http(s) URL, got ${JSON.stringify(value)}`);
+    return value;
+  };
+}
+
+/** The commander program (exported so `--help` text is one source). */
+export function serveProgram(): Command {
+  return new Command('serve')
+    .description('The resilient engine as a service: jobs API with SSE resume, OpenAI-compatible proxy, /metrics.')
+    .addOption(new Option('--upstream <url>', 'primary OpenAI-compatible upstream (the mock server, vLLM, OpenAI)').argParser(urlArg('--upstream')))
+    .addOption(new Option('--policy <name>', `engine policy preset: ${PRESET_NAMES.join(', ')}`))
+    .addOption(new Option('--policy-overrides <json|file>', 'JSON overrides deep-merged onto the preset, e.g. {"concurrency":{"limit":32}}'))
+    .addOption(new Option('--fallback <url>', 'fallback upstream, used while the primary breaker is open').argParser(urlArg('--fallback')))
+    .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
+    .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
+    .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
+    .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(8080).argParser(intArg('--port', 0, 65535)))
+    .addOption(new Option('--host <addr>', 'address to bind; loopback unless you mean otherwise').default('127.0.0.1'))
+    .addOption(new Option('--tenants <file>', 'JSON file: [{"apiKey": "...", "tenant": "..."}, ...]'))
+    .addOption(new Option('--open', 'no API keys: any Bearer key (or none) is accepted; the key is the tenant').default(false))
+    .addOption(
+      new Option('--exporter <kind>', `telemetry exporter: ${EXPORTER_KINDS.join(', ')}`).default('prometheus').argParser((v: string) => {
+        if (!(EXPORTER_KINDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`--exporter: expected one of ${EXPORTER_KINDS.join(', ')}, got ${JSON.stringify(v)}`);
+        return v;
+      }),
+    )
+    .addOption(new Option('--otlp-endpoint <url>', 'OTLP/HTTP base URL (with --exporter otlp)').argParser(urlArg('--otlp-endpoint')))
+    .addOption(new Option('--callback-allowlist <hosts>', 'comma-separated hosts (name or name:port) that callbackUrl may point at'))
+    .addOption(new Option('--body-limit-bytes <n>', 'largest request body').default(4 * 1024 * 1024).argParser(intArg('--body-limit-bytes', 1024, 1024 * 1024 * 1024)))
+    .addOption(new Option('--seed <n>', 'seed of job and response ids').argParser(intArg('--seed', 0, 2 ** 31 - 1)))
+    .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
+    .allowExcessArguments(false)
+    .showHelpAfterError(false);
+}
+
+function readJson(flag: string, pathOrText: string, readFile: (p: string) => string): unknown {
+  const trimmed = pathOrText.trimStart();
+  let text = pathOrText;
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) {
+    try {
+      text = readFile(pathOrText);
+    } catch (err) {
+      throw new ServeUsageError(`${flag}: cannot read ${JSON.stringify(pathOrText)}: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ServeUsageError(`${flag}: expected JSON, got a parse error: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Parses `argv` (without node and script). Returns `{ help }` for --help, else options. Throws ServeUsageError
+ * for every mistake, its message naming the flag. `env` supplies UPSTREAM_API_KEY.
+ */
+export function parseServeArgs(argv: readonly string[], readFile: (p: string) => string, env: Readonly<Record<string, string | undefined>> = {}): { help: string } | ServeOptions {
+  const program = serveProgram();
+  let out = '';
+  program.exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return { help: out };
+      throw new ServeUsageError(err.message.replace(/^error: /, '').replace(/^option '([^']+)' argument '[^']*' is invalid\. /, ''));
+    }
+    throw err;
+  }
+  const o = program.opts<{
+    upstream?: string;
+    policy?: string;
+    policyOverrides?: string;
+    fallback?: string;
+    model: string;
+    fallbackModel?: string;
+    upstreamKey?: string;
+    port: number;
+    host: string;
+    tenants?: string;
+    open: boolean;
+    exporter: ExporterKind;
+    otlpEndpoint?: string;
+    callbackAllowlist?: string;
+    bodyLimitBytes: number;
+    seed?: number;
+    log: boolean;
+  }>();
+  if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
+  if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
+  let policy: Policy;
+  try {
+    policy = resolvePolicy(o.policy, o.policyOverrides === undefined ? undefined : readJson('--policy-overrides', o.policyOverrides, readFile));
+  } catch (err) {
+    if (err instanceof ServeUsageError) throw err;
+    const msg = (err as Error).message;
+    throw new ServeUsageError(msg.startsWith('preset:') ? `--policy: ${msg.slice('preset: '.length)}` : `--policy-overrides: ${msg}`);
+  }
+  if (o.tenants !== undefined && o.open) throw new ServeUsageError('--open: expected either --tenants FILE or --open, got both');
+  if (o.tenants === undefined && !o.open) throw new ServeUsageError('--tenants: expected a tenants file (or --open for no API keys), got none');
+  let tenants: TenantsConfig = 'open';
+  if (o.tenants !== undefined) {
+    try {
+      tenants = parseTenants(readJson('--tenants', o.tenants, readFile));
+    } catch (err) {
+      if (err instanceof ServeUsageError) throw err;
+      throw new ServeUsageError(`--tenants: ${(err as Error).message}`);
+    }
+  }
+  if (o.host.trim() === '') throw new ServeUsageError('--host: expected an address, got ""');
+  if (o.otlpEndpoint !== undefined && o.exporter !== 'otlp') throw new ServeUsageError(`--otlp-endpoint: expected --exporter otlp with it, got --exporter ${o.exporter}`);
+  const allow = (o.callbackAllowlist ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  for (const h of allow) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/.test(h)) throw new ServeUsageError(`--callback-allowlist: expected host names like hooks.example.com or 127.0.0.1:9000, got ${JSON.stringify(h)}`);
+  }
+  const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
+  return {
+    upstream: o.upstream,
+    ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
+    policy,
+    port: o.port,
+    host: o.host,
+    tenants,
+    exporter: o.exporter,
+    ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}),
+    callbackAllowlist: allow,
+    model: o.model,
+    ...(o.fallbackModel !== undefined ? { fallbackModel: o.fallbackModel } : {}),
+    ...(upstreamKey !== undefined && upstreamKey !== '' ? { upstreamKey } : {}),
+    bodyLimitBytes: o.bodyLimitBytes,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    log: o.log,
+  };
+}

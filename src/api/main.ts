@@ -1,0 +1,91 @@
+/**
+ * The service process: `npm run serve -- --upstream URL --policy NAME [--fallback URL] [--tenants FILE|--open] ...`
+ * (see --help). Builds HTTP model clients, telemetry through the OpenTelemetry NodeSDK, and the app; prints one
+ * line when listening. A bad flag prints one line naming it and exits 2, without a stack trace. SIGINT/SIGTERM
+ * close gracefully: running jobs are cancelled (each ends `cancelled`), streams end, telemetry is flushed.
+ */
+import { readFileSync } from 'node:fs';
+import { Random } from '../random.js';
+import { startNodeSdk } from '../telemetry/setup.js';
+import { RealClock } from '../time/real-clock.js';
+import { HttpModelClient } from '../upstream/http-openai.js';
+import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
+import { withModel } from './model-alias.js';
+import { buildServer } from './server.js';
+
+const USAGE_EXIT_CODE = 2;
+
+function fail(message: string, code = USAGE_EXIT_CODE): never {
+  process.stderr.write(`serve: ${message}\n${code === USAGE_EXIT_CODE ? 'Run "npm run serve -- --help" for usage.\n' : ''}`);
+  process.exit(code);
+}
+
+async function serve(o: ServeOptions): Promise<void> {
+  const clock = new RealClock();
+  const telemetry = startNodeSdk({ exporter: o.exporter, serviceName: 'ai-engine', ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}) });
+  const key = o.upstreamKey !== undefined ? { apiKey: o.upstreamKey } : {};
+  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, ...key });
+  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, ...key }) : undefined;
+  const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
+  const app = buildServer({
+    clock,
+    // Ids must differ across restarts: seed from the wall clock unless told otherwise.
+    random: new Random(o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31),
+    tenants: o.tenants,
+    policy: o.policy,
+    upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },
+    telemetry,
+    callbackAllowlist: o.callbackAllowlist,
+    bodyLimitBytes: o.bodyLimitBytes,
+    defaultModel: o.model,
+    logger: o.log,
+  });
+  let closing = false;
+  const shutdown = (): void => {
+    if (closing) return;
+    closing = true;
+    void app
+      .close()
+      .then(() => Promise.all([telemetry.shutdown(), primary.close(), fallbackClient?.close()]))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => fail(`error while closing: ${(err as Error).message}`, 1),
+      );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  try {
+    await app.listen({ port: o.port, host: o.host });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') fail(`--port: ${o.port} is already in use on ${o.host}`);
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`--host: cannot bind ${JSON.stringify(o.host)} (${e.code})`);
+    if (e.code === 'EACCES') fail(`--port: not allowed to bind port ${o.port} (EACCES)`);
+    throw err;
+  }
+  const a = app.server.address();
+  const port = typeof a === 'object' && a !== null ? a.port : o.port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const tenants = o.tenants === 'open' ? 'open (no API keys)' : `${o.tenants.length} API key(s)`;
+  const fb = o.fallback !== undefined ? `, fallback ${o.fallback}` : '';
+  process.stdout.write(
+    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream}${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
+  );
+}
+
+function main(): void {
+  let parsed: ReturnType<typeof parseServeArgs>;
+  try {
+    parsed = parseServeArgs(process.argv.slice(2), (p) => readFileSync(p, 'utf8'), process.env);
+  } catch (err) {
+    if (err instanceof ServeUsageError) fail(err.message);
+    throw err;
+  }
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
+    return;
+  }
+  serve(parsed).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), 1));
+}
+
+main();

@@ -1,0 +1,12 @@
+import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../upstream/model-client.js';
+
+/**
+ * A client that sends every request under another model name: the engine sends one request to either upstream,
+ * and a fallback server usually serves a different model (`--fallback-model`).
+ */
+export function withModel(client: ModelClient, model: string): ModelClient {
+  return {
+    stream: (request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> => client.stream({ ...request, model }, options),
+    embed: (request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> => client.embed({ ...request, model }, options),
+  };
+}
