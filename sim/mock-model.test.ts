@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Random } from '../src/random.js';
 import { ValidationError } from '../src/errors.js';
 import { VirtualClock } from '../src/time/virtual-clock.js';
-import { ConnectionRefusedError, OverloadedError, RateLimitedError } from '../src/upstream/errors.js';
+import { BadRequestError, ConnectionRefusedError, OverloadedError, RateLimitedError } from '../src/upstream/errors.js';
 import { MockModel, MockOverloadedError, MockRateLimitedError, type MockModelEvent, type MockModelOptions } from './mock-model.js';
 import type { GenerateRequest, GenerationEvent } from './types.js';
 
@@ -199,5 +199,12 @@ describe('MockModel', () => {
     // 100 tokens take well under a second on an H100; the stall adds its 2 s.
     expect(clock.now() - start).toBeGreaterThan(2000);
     expect(model.metrics().faultCounts['stall']).toBe(1);
+  });
+
+  it('an empty prompt is a 400, not a request that is never scheduled', async () => {
+    const { clock, drain } = setup();
+    const err = await clock.run(drain('empty', { promptTokens: 0 }).catch((e: unknown) => e));
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as Error).message).toBe('prompt: expected at least 1 token, got 0');
   });
 });

@@ -214,6 +214,8 @@ export class MockModel {
     try {
       const f = await this.admitCommon(req.id, req.fault, signal);
       const promptTokens = req.promptTokens ?? estimatePromptTokens(req);
+      // vLLM refuses an empty prompt; a zero-token sequence would never be scheduled.
+      if (promptTokens < 1) throw new BadRequestError(`prompt: expected at least 1 token, got ${promptTokens}`);
       const window = this.profile.contextWindow;
       if (promptTokens + (req.maxTokens ?? 0) > window || promptTokens >= window) {
         throw new ContextLengthExceededError(promptTokens + (req.maxTokens ?? 1), window);
