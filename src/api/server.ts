@@ -9,6 +9,7 @@
  *     POST /v1/chat/completions          OpenAI-compatible proxy through the engine (streaming or not)
  *     GET  /v1/dead-letter               failed jobs; POST /v1/dead-letter/:id/requeue puts one back
  *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
+ *     GET  /readyz                       200 when new jobs can be taken, else 503 (e.g. the Redis queue is down)
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
@@ -16,6 +17,8 @@ import { preset, type Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import { createTelemetry, type Telemetry } from '../telemetry/setup.js';
+import type { JobQueue } from '../queue/job-queue.js';
+import { observeQueue } from '../queue/queue-metrics.js';
 import type { Clock } from '../time/clock.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
@@ -54,6 +57,11 @@ export interface BuildServerOptions {
   readonly telemetry?: Telemetry;
   /** @default new InMemoryJobStore() */
   readonly store?: JobStore;
+  /**
+   * Where accepted jobs go (e.g. the Redis queue, with a RedisJobStore as `store`); the caller keeps it.
+   * @default this process's engine (the embedded in-memory queue)
+   */
+  readonly queue?: JobQueue;
   /** The upstream model name of jobs that give none. @default 'primary' */
   readonly defaultModel?: string;
   /** Pass `x-mock-output-tokens`, `x-mock-prompt-tokens` and `x-mock-fault` to the upstream. @default true */
@@ -70,6 +78,7 @@ export interface ApiService {
   readonly engine: Engine;
   readonly jobs: JobService;
   readonly store: JobStore;
+  readonly queue: JobQueue;
   readonly telemetry: Telemetry;
 }
 
@@ -109,7 +118,9 @@ export function buildService(o: BuildServerOptions): ApiService {
     random,
     telemetry: observed,
     ...(allowlist.length > 0 ? { callbacks: new CallbackSender({ clock, ...o.callbacks }) } : {}),
+    ...(o.queue !== undefined ? { queue: o.queue } : {}),
   });
+  const unobserveQueue = observeQueue(telemetry.meter, jobs.queue);
   const closing = new AbortController();
   const ctx: RouteContext = {
     engine,
@@ -153,7 +164,13 @@ export function buildService(o: BuildServerOptions): ApiService {
       status: 'ok',
       engine: { queueDepth: s.queueDepth, inFlight: s.inFlight, concurrencyLimit: Number.isFinite(s.concurrencyLimit) ? s.concurrencyLimit : null, breaker: s.breaker, active: s.active },
       jobs: { active: jobs.active },
+      queue: { kind: jobs.queue.kind, name: jobs.queue.name, ...jobs.queue.health() },
     };
+  });
+
+  app.get('/readyz', async (_req, reply) => {
+    const h = jobs.queue.health();
+    return reply.code(h.ready ? 200 : 503).send({ status: h.ready ? 'ready' : 'unready', queue: { kind: jobs.queue.kind, name: jobs.queue.name, ...h } });
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -169,10 +186,11 @@ export function buildService(o: BuildServerOptions): ApiService {
     closing.abort();
   });
   app.addHook('onClose', async () => {
+    unobserveQueue();
     observed.close();
     if (ownTelemetry) await telemetry.shutdown();
   });
-  return { app, engine, jobs, store, telemetry };
+  return { app, engine, jobs, store, queue: jobs.queue, telemetry };
 }
 
 /** Builds the fastify app (see {@link buildService} for the parts behind it). */

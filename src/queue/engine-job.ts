@@ -1,0 +1,70 @@
+/**
+ * The pipeline after dequeue, shared by the embedded queue (JobService) and the Redis workers: a stored job
+ * becomes an EngineRequest, and the Engine's result becomes the job's terminal state.
+ */
+import type { JobPatch, JobRecord, JobStatus } from '../api/job-store.js';
+import type { EngineRequest, EngineResult, TokenChunk } from '../engine/engine-types.js';
+
+/** Options of {@link engineRequestFor}. */
+export interface EngineRequestOptions {
+  /** Overrides the spec's deadline (a redelivered job has only what is left of it). @default spec.deadlineMs */
+  readonly deadlineMs?: number;
+  /** Overrides the spec's model hint (a resumed stream must stay on the model that began it). @default spec.modelHint */
+  readonly modelHint?: 'primary' | 'fallback';
+}
+
+/** The Engine request of a stored job; its tokens go to `onTokens`. */
+export function engineRequestFor(job: JobRecord, onTokens: (c: TokenChunk) => void, o: EngineRequestOptions = {}): EngineRequest {
+  const { id, spec } = job;
+  const mock = spec.mock;
+  const modelHint = o.modelHint ?? spec.modelHint;
+  const deadlineMs = o.deadlineMs ?? spec.deadlineMs;
+  return {
+    id,
+    tenant: job.tenant,
+    kind: 'chat',
+    priority: spec.priority,
+    request: {
+      id,
+      model: spec.model,
+      ...(spec.messages !== undefined ? { messages: spec.messages } : {}),
+      ...(spec.prompt !== undefined ? { prompt: spec.prompt } : {}),
+      ...(spec.maxTokens !== undefined ? { maxTokens: spec.maxTokens } : {}),
+      ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
+      ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
+      ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
+    },
+    ...(modelHint !== undefined ? { modelHint } : {}),
+    ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+    ...(spec.batchable !== undefined ? { batchable: spec.batchable } : {}),
+    onTokens,
+  };
+}
+
+/** The job status an engine outcome maps to. A partial result is a failure that kept its output. */
+export function statusFor(result: EngineResult): Extract<JobStatus, 'succeeded' | 'failed' | 'cancelled'> {
+  const served = result.outcome === 'ok' || (result.outcome === 'degraded' && result.degraded !== 'partial');
+  return served ? 'succeeded' : result.outcome === 'cancelled' ? 'cancelled' : 'failed';
+}
+
+/** The patch that makes a job terminal after `result`. */
+export function terminalPatchFor(
+  job: JobRecord,
+  result: EngineResult,
+  o: { readonly attempts: number; readonly finishedAtMs: number; readonly callbackPending: boolean },
+): JobPatch {
+  const status = statusFor(result);
+  return {
+    status,
+    outcome: result.outcome,
+    attempts: o.attempts,
+    model: result.model,
+    finishedAtMs: o.finishedAtMs,
+    // Every failure waits in the dead-letter list for a requeue; a cancellation was wanted, so it does not.
+    deadLetter: status === 'failed',
+    degraded: result.degraded,
+    error: result.error,
+    retryAfterMs: result.retryAfterMs,
+    ...(job.spec.callbackUrl !== undefined && o.callbackPending ? { callback: { status: 'pending', attempts: 0 } as const } : {}),
+  };
+}
