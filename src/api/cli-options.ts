@@ -5,6 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
+import { parseRedisUrl } from '../queue/redis-connection.js';
 import { EXPORTER_KINDS, type ExporterKind } from '../telemetry/setup.js';
 import { parseTenants, type TenantsConfig } from './tenants.js';
 
@@ -42,6 +43,8 @@ export interface ServeOptions {
   /** Seed of job and response ids. @default derived from the wall clock at start */
   readonly seed?: number;
   readonly log: boolean;
+  /** The durable job queue's Redis URL (BullMQ; jobs run in `npm run worker` processes). @default undefined (the in-memory queue) */
+  readonly queue?: string;
 }
 
 function intArg(flag: string, min: number, max: number) {
@@ -92,6 +95,16 @@ export function serveProgram(): Command {
     .addOption(new Option('--body-limit-bytes <n>', 'largest request body').default(4 * 1024 * 1024).argParser(intArg('--body-limit-bytes', 1024, 1024 * 1024 * 1024)))
     .addOption(new Option('--seed <n>', 'seed of job and response ids').argParser(intArg('--seed', 0, 2 ** 31 - 1)))
     .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
+    .addOption(
+      new Option('--queue <url>', 'durable job queue on Redis, e.g. redis://127.0.0.1:6379 (jobs then run in `npm run worker` processes)').argParser((v: string) => {
+        try {
+          parseRedisUrl(v);
+        } catch (err) {
+          throw new InvalidArgumentError(`--queue: ${(err as Error).message.replace(/^queue: /, '')}`);
+        }
+        return v;
+      }),
+    )
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
@@ -148,6 +161,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     bodyLimitBytes: number;
     seed?: number;
     log: boolean;
+    queue?: string;
   }>();
   if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
   if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
@@ -193,5 +207,6 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     bodyLimitBytes: o.bodyLimitBytes,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     log: o.log,
+    ...(o.queue !== undefined ? { queue: o.queue } : {}),
   };
 }

@@ -5,6 +5,8 @@
  * close gracefully: running jobs are cancelled (each ends `cancelled`), streams end, telemetry is flushed.
  */
 import { readFileSync } from 'node:fs';
+import { HarnessError } from '../errors.js';
+import { openRedisApi, type RedisApiSide } from '../queue/redis-service.js';
 import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
 import { RealClock } from '../time/real-clock.js';
@@ -27,10 +29,22 @@ async function serve(o: ServeOptions): Promise<void> {
   const primary = new HttpModelClient({ baseUrl: o.upstream, clock, ...key });
   const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
+  let redis: RedisApiSide | undefined;
+  if (o.queue !== undefined) {
+    try {
+      redis = await openRedisApi({ url: o.queue, clock, attempts: o.policy.retry.maxAttempts });
+    } catch (err) {
+      if (err instanceof HarnessError) fail(`--queue: ${err.message}`, 1);
+      throw err;
+    }
+  }
+  const seed = o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31;
   const app = buildServer({
     clock,
-    // Ids must differ across restarts: seed from the wall clock unless told otherwise.
-    random: new Random(o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31),
+    // Ids must differ across restarts: seed from the wall clock unless told otherwise. With a shared queue, ids
+    // must also differ across API processes: the pid goes into the seed.
+    random: new Random(redis === undefined ? seed : `${seed}:${process.pid}`),
+    ...(redis !== undefined ? { store: redis.store, queue: redis.queue } : {}),
     tenants: o.tenants,
     policy: o.policy,
     upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },
@@ -46,7 +60,7 @@ async function serve(o: ServeOptions): Promise<void> {
     closing = true;
     void app
       .close()
-      .then(() => Promise.all([telemetry.shutdown(), primary.close(), fallbackClient?.close()]))
+      .then(() => Promise.all([telemetry.shutdown(), primary.close(), fallbackClient?.close(), redis?.close()]))
       .then(
         () => process.exit(0),
         (err: unknown) => fail(`error while closing: ${(err as Error).message}`, 1),
@@ -67,7 +81,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const port = typeof a === 'object' && a !== null ? a.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const tenants = o.tenants === 'open' ? 'open (no API keys)' : `${o.tenants.length} API key(s)`;
-  const fb = o.fallback !== undefined ? `, fallback ${o.fallback}` : '';
+  const fb = `${o.fallback !== undefined ? `, fallback ${o.fallback}` : ''}${o.queue !== undefined ? `; queue ${o.queue.replace(/\/\/[^@/]*@/, '//')}` : ''}`;
   process.stdout.write(
     `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream}${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
   );

@@ -1,0 +1,335 @@
+/**
+ * A worker process's consumer of the Redis queue. BullMQ hands it a job with a lease (a lock it renews while
+ * the job runs); it runs the job through this process's Engine (the same pipeline as the embedded queue, with
+ * one upstream attempt per delivery) and commits every chunk to the job store as it streams (the checkpoint).
+ * - A worker that dies: its lease expires, BullMQ's stalled-job check puts the job back, and the next delivery
+ *   resumes from the checkpoint. Commits are fenced on the token index, so nothing is duplicated or lost.
+ * - A retryable failure: the job store says `queued`, and BullMQ re-enqueues it after the policy's backoff
+ *   (a delayed job: no slot is held while waiting), within the attempts and the retry budget.
+ * - A failure for good: the job is terminal `failed` and dead-lettered, and the BullMQ job fails.
+ * Many such processes, on any host, share one queue.
+ */
+import { DelayedError, Queue, QueueEvents, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { isTerminal, type JobPatch, type JobRecord } from '../api/job-store.js';
+import { Engine } from '../engine/engine.js';
+import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
+import { retryBudgetFromPolicy, type RetryBudget } from '../engine/retry-budget.js';
+import { AbortError } from '../errors.js';
+import { withOverrides, type Policy } from '../policy.js';
+import type { Random } from '../random.js';
+import type { Clock } from '../time/clock.js';
+import type { ModelClient } from '../upstream/model-client.js';
+import { cancelChannel, cancelFlagKey, stalledKey, type QueuedJobData, type QueueNames } from './bullmq-queue.js';
+import { CheckpointClient } from './checkpoint-client.js';
+import { engineRequestFor, statusFor, terminalPatchFor } from './engine-job.js';
+import { LeaseLostError } from './errors.js';
+import { classifyResult, Redelivery } from './redelivery.js';
+import type { RedisJobStore } from './redis-job-store.js';
+
+/** Options of {@link QueueWorker}. */
+export interface QueueWorkerOptions extends QueueNames {
+  /** A patient connection (commands wait out a Redis restart). The caller keeps it. */
+  readonly redis: Redis;
+  readonly store: RedisJobStore;
+  readonly clock: Clock;
+  /** The engine's streams (`engine`) and the backoff jitter (`redelivery`). */
+  readonly random: Random;
+  readonly policy: Policy;
+  readonly upstream: { readonly primary: ModelClient; readonly fallback?: ModelClient };
+  /** Jobs this process runs at once. @default 32 */
+  readonly concurrency?: number;
+  /** The lease: a job stays locked to this worker this long past its last renewal (renewed every half). @default 30_000 */
+  readonly leaseMs?: number;
+  /** How often expired leases are looked for. @default 5_000 */
+  readonly stalledIntervalMs?: number;
+  /** Lease expiries a job survives; one more fails it (dead letter). @default 5 */
+  readonly maxStalled?: number;
+  /** `close` waits this long for running jobs, then hands them back to the queue. @default 10_000 */
+  readonly drainMs?: number;
+}
+
+/** Typed events of a worker. */
+export type QueueWorkerEvent =
+  | { readonly type: 'delivered'; readonly id: string; readonly attempt: number; readonly resumeFrom: number }
+  | { readonly type: 'finished'; readonly id: string; readonly status: 'succeeded' | 'failed' | 'cancelled' }
+  | { readonly type: 'retry'; readonly id: string; readonly delayMs: number; readonly code: string }
+  | { readonly type: 'lease-lost'; readonly id: string; readonly message: string };
+
+/** Redelivery after a retryable failure: BullMQ's backoff strategy reads the delay from it. */
+class RetryLaterError extends Error {
+  constructor(readonly delayMs: number, message: string) {
+    super(message);
+    this.name = 'RetryLaterError';
+  }
+}
+
+interface Running {
+  readonly ctl: AbortController;
+  readonly cycle: number;
+}
+
+/** Consumes the Redis queue with this process's Engine. */
+export class QueueWorker {
+  readonly engine: Engine;
+  readonly worker: Worker<QueuedJobData>;
+  private readonly o: QueueWorkerOptions;
+  private readonly store: RedisJobStore;
+  private readonly clock: Clock;
+  private readonly clients: CheckpointClient[];
+  private readonly redelivery: Redelivery;
+  private readonly budget: RetryBudget | undefined;
+  private readonly running = new Map<string, Running>();
+  private readonly listeners = new Set<(e: QueueWorkerEvent) => void>();
+  private readonly events: QueueEvents;
+  /** For looking jobs up (reconciliation). */
+  private readonly lookup: Queue<QueuedJobData>;
+  /** Jobs aborted because this process is shutting down (they go back to the queue, not to a terminal state). */
+  private readonly handedBack = new Set<string>();
+  private subscriber: Redis | undefined;
+  private closing = false;
+  private readonly drainMs: number;
+
+  constructor(o: QueueWorkerOptions) {
+    this.o = o;
+    this.store = o.store;
+    this.clock = o.clock;
+    const concurrency = o.concurrency ?? 32;
+    const leaseMs = o.leaseMs ?? 30_000;
+    const stalledIntervalMs = o.stalledIntervalMs ?? 5_000;
+    const maxStalled = o.maxStalled ?? 5;
+    this.drainMs = o.drainMs ?? 10_000;
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError(`concurrency: expected an integer >= 1, got ${String(o.concurrency)}`);
+    if (!(Number.isInteger(leaseMs) && leaseMs >= 100)) throw new RangeError(`leaseMs: expected an integer >= 100, got ${String(o.leaseMs)}`);
+    if (!(Number.isInteger(stalledIntervalMs) && stalledIntervalMs >= 50)) throw new RangeError(`stalledIntervalMs: expected an integer >= 50, got ${String(o.stalledIntervalMs)}`);
+    if (!(Number.isInteger(maxStalled) && maxStalled >= 0)) throw new RangeError(`maxStalled: expected an integer >= 0, got ${String(o.maxStalled)}`);
+    const resume = o.policy.resume.enabled;
+    const primary = new CheckpointClient(o.upstream.primary, resume);
+    const fallback = o.upstream.fallback === undefined ? undefined : new CheckpointClient(o.upstream.fallback, resume);
+    this.clients = fallback === undefined ? [primary] : [primary, fallback];
+    // One upstream attempt per delivery: retries are redeliveries through the queue (see redelivery.ts).
+    this.engine = new Engine({
+      clock: o.clock,
+      random: o.random.derive('engine'),
+      policy: withOverrides(o.policy, { retry: { maxAttempts: 1 } }),
+      primary,
+      ...(fallback !== undefined ? { fallback } : {}),
+    });
+    this.budget = retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
+    this.redelivery = new Redelivery({ policy: o.policy, random: o.random.derive('redelivery'), ...(this.budget !== undefined ? { budget: this.budget } : {}) });
+    const name = o.queueName ?? 'engine-jobs';
+    const prefix = o.bullPrefix ?? 'bull';
+    this.worker = new Worker<QueuedJobData>(name, (job, token) => this.process(job, token), {
+      connection: o.redis,
+      prefix,
+      concurrency,
+      lockDuration: leaseMs,
+      stalledInterval: stalledIntervalMs,
+      maxStalledCount: maxStalled,
+      autorun: false,
+      settings: { backoffStrategy: (_made, _type, err) => (err instanceof RetryLaterError ? err.delayMs : 1000) },
+    });
+    this.worker.on('error', () => undefined);
+    this.worker.on('stalled', () => void o.redis.incr(stalledKey(o.store.prefix, name)).catch(() => undefined));
+    this.worker.on('lockRenewalFailed', (ids) => {
+      for (const id of ids) this.running.get(id)?.ctl.abort(new LeaseLostError(id, 'a lease renewal refused by Redis'));
+    });
+    // A job BullMQ fails by itself (too many lease expiries, or an exception of ours) is made terminal here.
+    this.lookup = new Queue<QueuedJobData>(name, { connection: o.redis, prefix });
+    this.lookup.on('error', () => undefined);
+    this.events = new QueueEvents(name, { connection: o.redis.duplicate(), prefix });
+    this.events.on('error', () => undefined);
+    this.events.on('failed', ({ jobId, failedReason }) => void this.reconcileFailed(jobId, failedReason));
+  }
+
+  /** Subscribes to worker events; returns the unsubscribe function. */
+  onEvent(l: (e: QueueWorkerEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  /** Jobs running in this process now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Starts taking jobs; resolves once connected. */
+  async start(): Promise<void> {
+    const sub = this.o.redis.duplicate();
+    sub.on('error', () => undefined);
+    sub.on('message', (_channel: string, id: string) => {
+      this.running.get(id)?.ctl.abort(new AbortError(new Error('cancelled by the client (DELETE)')));
+    });
+    await sub.subscribe(cancelChannel(this.store.prefix));
+    this.subscriber = sub;
+    await this.events.waitUntilReady();
+    void this.worker.run().catch(() => undefined);
+    await this.worker.waitUntilReady();
+  }
+
+  /**
+   * Stops taking jobs and waits up to `drainMs` for running ones; those still running then go back to the
+   * queue (another worker resumes them from their checkpoints).
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = this.worker.close();
+    const timer = this.clock.setTimer(this.drainMs, () => {
+      for (const [id, r] of this.running) {
+        this.handedBack.add(id);
+        r.ctl.abort(new AbortError(new Error(`worker shutting down; job ${id} goes back to the queue`)));
+      }
+    }, 'worker drain');
+    await closed.catch(() => undefined);
+    timer.cancel();
+    await this.events.close().catch(() => undefined);
+    await this.lookup.close().catch(() => undefined);
+    const sub = this.subscriber;
+    if (sub !== undefined) await sub.quit().catch(() => sub.disconnect());
+  }
+
+  private emit(e: QueueWorkerEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private wallNowMs(): number {
+    const wall = (this.clock as { wallTimeMs?: () => number }).wallTimeMs;
+    return Math.floor(typeof wall === 'function' ? wall.call(this.clock) : this.clock.now());
+  }
+
+  /** Writes a terminal state (fenced on the cycle) and reports it. */
+  private async finish(rec: JobRecord, patch: JobPatch): Promise<void> {
+    await this.store.updateIf(rec.id, { cycle: rec.cycle, open: true }, patch);
+    this.emit({ type: 'finished', id: rec.id, status: patch.status as 'succeeded' | 'failed' | 'cancelled' });
+  }
+
+  private async process(bj: BullJob<QueuedJobData>, token: string | undefined): Promise<string> {
+    const { id, cycle } = bj.data;
+    const rec = await this.store.get(id);
+    // Discarded, or requeued into another cycle since: nothing to do for this delivery.
+    if (rec === undefined || rec.cycle !== cycle) return 'stale';
+    if (isTerminal(rec.status)) {
+      // A delivery that wrote the terminal state and died before telling BullMQ.
+      if (rec.status === 'failed') throw new UnrecoverableError(`${rec.error?.code ?? 'FAILED'}: ${rec.error?.message ?? 'failed'}`);
+      return rec.status;
+    }
+    const wallMs = this.wallNowMs();
+    if ((await this.o.redis.get(cancelFlagKey(this.store.prefix, id))) === String(cycle)) {
+      await this.finish(rec, { status: 'cancelled', outcome: 'cancelled', finishedAtMs: wallMs, deadLetter: false, error: { code: 'CANCELLED', message: 'cancelled by the client (DELETE)' } });
+      return 'cancelled';
+    }
+    const remainingMs = rec.spec.deadlineMs === undefined ? undefined : rec.spec.deadlineMs - (wallMs - rec.createdAtMs);
+    if (remainingMs !== undefined && remainingMs <= 0) {
+      // Expired while queued: dropped, never sent.
+      await this.finish(rec, { status: 'failed', outcome: 'shed', finishedAtMs: wallMs, deadLetter: true, error: { code: 'EXPIRED_IN_QUEUE', message: 'expired: the deadline passed while queued' } });
+      throw new UnrecoverableError('EXPIRED_IN_QUEUE: the deadline passed while queued');
+    }
+    if (bj.attemptsMade === 0 && rec.attempts === 0) this.budget?.onRequest();
+    const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
+    if (started === undefined) return 'stale';
+    this.emit({ type: 'delivered', id, attempt: bj.attemptsMade + 1, resumeFrom: rec.tokens });
+
+    const result = await this.run(rec, remainingMs);
+    if (result instanceof Error) {
+      this.emit({ type: 'lease-lost', id, message: result.message });
+      // Another delivery (or a requeue) owns the job now; BullMQ refuses our completion for lack of the lock.
+      return 'lease-lost';
+    }
+    const attempts = rec.attempts + result.attempts;
+    const finishedAtMs = this.wallNowMs();
+    const status = statusFor(result);
+    if (status === 'succeeded') {
+      this.budget?.onSuccess();
+      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+      return status;
+    }
+    if (result.outcome === 'cancelled') {
+      if (this.handedBack.delete(id) && token !== undefined) {
+        // Shutting down: hand the job back; the next delivery resumes from the checkpoint.
+        await this.store.updateIf(id, { cycle, open: true }, { status: 'queued', attempts });
+        await bj.moveToWait(token);
+        throw new WaitingError();
+      }
+      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+      return status;
+    }
+    if (result.outcome === 'shed' && result.error?.code !== 'EXPIRED_IN_QUEUE' && token !== undefined) {
+      // This worker's own admission (rate limit, full queue) refused it: later, without spending an attempt.
+      await this.store.updateIf(id, { cycle, open: true }, { status: 'queued', attempts });
+      await bj.moveToDelayed(finishedAtMs + (result.retryAfterMs ?? 1000), token);
+      throw new DelayedError();
+    }
+    const c = classifyResult(result);
+    if (c.retryable) this.budget?.onFailure();
+    const d = this.redelivery.decide(id, result, bj.attemptsMade + 1, remainingMs === undefined ? Number.POSITIVE_INFINITY : remainingMs - (finishedAtMs - wallMs));
+    if (d.retry) {
+      await this.store.updateIf(id, { cycle, open: true }, {
+        status: 'queued',
+        attempts,
+        error: result.error,
+        retryAfterMs: result.retryAfterMs,
+      });
+      this.emit({ type: 'retry', id, delayMs: d.delayMs, code: c.code });
+      throw new RetryLaterError(Math.max(0, Math.round(d.delayMs)), `${c.code}: ${result.error?.message ?? 'failed'}; retry in ${Math.round(d.delayMs)}ms`);
+    }
+    await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+    throw new UnrecoverableError(`${c.code}: ${result.error?.message ?? 'failed'} (${d.reason})`);
+  }
+
+  /** One delivery on the engine, committing each chunk after the checkpoint. The LeaseLostError if fenced off. */
+  private async run(rec: JobRecord, remainingMs: number | undefined): Promise<EngineResult | LeaseLostError> {
+    const { id, cycle } = rec;
+    const ctl = new AbortController();
+    this.running.set(id, { ctl, cycle });
+    for (const c of this.clients) c.set(id, { tokens: rec.tokens, chars: rec.output.length });
+    let chain: Promise<unknown> = Promise.resolve();
+    let lost: LeaseLostError | undefined;
+    const onTokens = (c: TokenChunk): void => {
+      chain = chain.then(async () => {
+        if (lost !== undefined) return;
+        try {
+          await this.store.commit(id, cycle, { index: rec.tokens + c.index, count: c.count, text: c.text });
+        } catch (e) {
+          lost = e instanceof LeaseLostError ? e : new LeaseLostError(id, e instanceof Error ? e.message : String(e));
+          ctl.abort(lost);
+        }
+      });
+    };
+    const req = engineRequestFor(rec, onTokens, {
+      ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
+      // A resumed stream stays on the model that produced its first tokens.
+      ...(rec.tokens > 0 && rec.model !== undefined ? { modelHint: rec.model } : {}),
+    });
+    try {
+      const result = await this.engine.submit(req, ctl.signal);
+      await chain;
+      if (lost !== undefined) return lost;
+      const reason: unknown = ctl.signal.reason;
+      if (reason instanceof LeaseLostError) return reason;
+      return result;
+    } finally {
+      this.running.delete(id);
+      for (const c of this.clients) c.clear(id);
+    }
+  }
+
+  private async reconcileFailed(id: string, reason: string): Promise<void> {
+    try {
+      const rec = await this.store.get(id);
+      if (rec === undefined || isTerminal(rec.status)) return;
+      // Only if BullMQ still holds this very cycle as failed (not a requeue that began since).
+      const bj = await this.lookup.getJob(id);
+      if (bj === undefined || bj.data.cycle !== rec.cycle || (await bj.getState()) !== 'failed') return;
+      await this.store.updateIf(id, { cycle: rec.cycle, open: true }, {
+        status: 'failed',
+        outcome: 'failed',
+        deadLetter: true,
+        finishedAtMs: this.wallNowMs(),
+        error: { code: 'QUEUE_FAILED', message: `the queue failed the job: ${reason}` },
+      });
+    } catch {
+      // Redis away: another worker's QueueEvents sees the same event.
+    }
+  }
+}

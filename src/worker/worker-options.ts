@@ -1,0 +1,122 @@
+/**
+ * The worker's command line (`npm run worker -- --queue redis://... --upstream URL --policy NAME`). Every
+ * mistake is a WorkerUsageError whose message names the flag; the entry prints it and exits 2.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { HarnessError } from '../errors.js';
+import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
+import { QueueUrlError } from '../queue/errors.js';
+import { parseRedisUrl } from '../queue/redis-connection.js';
+
+/** A command-line mistake. */
+export class WorkerUsageError extends HarnessError {
+  constructor(message: string) {
+    super('WORKER_USAGE', message);
+  }
+}
+
+/** The parsed options. */
+export interface WorkerOptions {
+  readonly queue: string;
+  readonly upstream: string;
+  readonly fallback?: string;
+  readonly fallbackModel: string;
+  readonly policy: Policy;
+  readonly concurrency: number;
+  readonly leaseMs: number;
+  readonly stalledIntervalMs: number;
+  readonly maxStalled: number;
+  readonly drainMs: number;
+  readonly queueName: string;
+  readonly prefix: string;
+  readonly seed: number;
+  readonly connections: number;
+}
+
+function intArg(flag: string, min: number, max: number): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+}
+
+function httpUrl(flag: string): (v: string) => string {
+  return (v) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new InvalidArgumentError(`${flag}: expected an http(s) URL like http://127.0.0.1:8000, got ${JSON.stringify(v)}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`${flag}: expected an http(s) URL, got scheme ${JSON.stringify(u.protocol)}`);
+    return v;
+  };
+}
+
+function redisUrl(v: string): string {
+  try {
+    parseRedisUrl(v);
+  } catch (e) {
+    if (e instanceof QueueUrlError) throw new InvalidArgumentError(`--queue: ${e.message.replace(/^queue: /, '')}`);
+    throw e;
+  }
+  return v;
+}
+
+/** The commander program (one source for --help). */
+export function workerProgram(): Command {
+  return new Command('worker')
+    .description('Engine worker: takes jobs from the Redis queue (BullMQ) and runs them through the engine against the upstream model. Run as many as you like, on any host.')
+    .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl).makeOptionMandatory())
+    .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')).makeOptionMandatory())
+    .addOption(new Option('--policy <name>', `serving policy preset: ${PRESET_NAMES.join(', ')}`).default('resilient'))
+    .addOption(new Option('--policy-overrides <json>', 'JSON deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
+    .addOption(new Option('--fallback <url>', 'a fallback model server (used when the policy enables fallback)').argParser(httpUrl('--fallback')))
+    .addOption(new Option('--fallback-model <name>', 'model name sent to the fallback').default('fallback'))
+    .addOption(new Option('--concurrency <n>', 'jobs this process runs at once').default(32).argParser(intArg('--concurrency', 1, 10_000)))
+    .addOption(new Option('--lease-ms <n>', 'job lock (lease) duration; renewed every half while the job runs').default(30_000).argParser(intArg('--lease-ms', 100, 3_600_000)))
+    .addOption(new Option('--stalled-interval-ms <n>', 'how often expired leases are looked for').default(5_000).argParser(intArg('--stalled-interval-ms', 50, 3_600_000)))
+    .addOption(new Option('--max-stalled <n>', 'lease expiries a job survives before it is dead-lettered').default(5).argParser(intArg('--max-stalled', 0, 1000)))
+    .addOption(new Option('--drain-ms <n>', 'on SIGTERM, wait this long for running jobs before handing them back').default(10_000).argParser(intArg('--drain-ms', 0, 3_600_000)))
+    .addOption(new Option('--queue-name <name>', 'BullMQ queue name (same as the API\'s)').default('engine-jobs'))
+    .addOption(new Option('--prefix <prefix>', 'job store key prefix (same as the API\'s)').default('engine:'))
+    .addOption(new Option('--seed <n>', 'root seed of the engine\'s random streams and the retry jitter').default(1).argParser(intArg('--seed', 0, 2 ** 31 - 1)))
+    .addOption(new Option('--connections <n>', 'upstream connection pool size').default(256).argParser(intArg('--connections', 1, 100_000)))
+    .allowExcessArguments(false)
+    .showHelpAfterError(false);
+}
+
+/** Parses `argv` (without node and script): `{ help }` for --help, else the options. Throws WorkerUsageError. */
+export function parseWorkerArgs(argv: readonly string[]): { help: string } | WorkerOptions {
+  const program = workerProgram();
+  let out = '';
+  program.exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return { help: out };
+      throw new WorkerUsageError(err.message.replace(/^error: /, '').replace(/^option '([^']+)' argument '[^']*' is invalid\. /, ''));
+    }
+    throw err;
+  }
+  const o = program.opts<Omit<WorkerOptions, 'policy'> & { policy: string; policyOverrides?: string }>();
+  let overrides: unknown;
+  if (o.policyOverrides !== undefined) {
+    try {
+      overrides = JSON.parse(o.policyOverrides) as unknown;
+    } catch (e) {
+      throw new WorkerUsageError(`--policy-overrides: expected JSON, got a parse error: ${(e as Error).message}`);
+    }
+  }
+  let policy: Policy;
+  try {
+    policy = resolvePolicy(o.policy, overrides);
+  } catch (e) {
+    const flag = e instanceof HarnessError && /^preset:/.test(e.message) ? '--policy' : '--policy-overrides';
+    throw new WorkerUsageError(`${flag}: ${(e as Error).message}`);
+  }
+  if (o.prefix.length === 0) throw new WorkerUsageError('--prefix: expected a non-empty key prefix, got ""');
+  const { policyOverrides: _po, ...rest } = o;
+  return { ...rest, policy };
+}

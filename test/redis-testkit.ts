@@ -1,0 +1,211 @@
+/**
+ * Shared helpers of the Redis queue tests (not product code): a real redis-server on a free loopback port with
+ * AOF persistence in a temporary directory, the mock model server in this process, and worker/API child
+ * processes. Every process started here is ended by its PID. Without /usr/bin/redis-server the tests FAIL
+ * (they never skip): CI must install Debian's `redis-server`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { request } from 'undici';
+import { Random } from '../src/random.js';
+import { RealClock } from '../src/time/real-clock.js';
+import { MockModel } from '../sim/mock-model.js';
+import { buildServer as buildMockServer } from '../sim/server.js';
+import { FAST_PROFILE } from '../sim/server-testkit.js';
+
+export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
+const ROOT = new URL('..', import.meta.url).pathname;
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it holds or `timeoutMs` passes (then throws naming `what`). */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+function waitExit(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => p.once('exit', () => r()));
+}
+
+/** A redis-server with AOF (`appendfsync always`: an acknowledged write survives a kill -9 of Redis). */
+export class RedisServer {
+  proc: ChildProcess | undefined;
+  private constructor(readonly port: number, readonly dir: string) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RedisServer> {
+    if (!existsSync(REDIS_SERVER)) {
+      throw new Error(`${REDIS_SERVER} is missing: these tests need a real Redis. Install Debian's package (apt-get install redis-server) or set REDIS_SERVER to its path.`);
+    }
+    const s = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'redis-test-')));
+    await s.launch();
+    return s;
+  }
+
+  async launch(): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
+    const p = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = p;
+    const probe = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    probe.on('error', () => undefined);
+    try {
+      await until(`redis-server on port ${this.port}`, async () => {
+        if (p.exitCode !== null) throw new Error(`redis-server exited with ${p.exitCode}`);
+        try {
+          if (probe.status === 'wait') await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } catch {
+          return false;
+        }
+      }, 10_000);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** kill -9, as a crash. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (p?.pid !== undefined && p.exitCode === null) {
+      process.kill(p.pid, 'SIGKILL');
+      await waitExit(p);
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The mock model server in this process, fast profile, on a free loopback port. */
+export async function startMock(seed = 11): Promise<{ url: string; model: MockModel; close(): Promise<void> }> {
+  const clock = new RealClock();
+  const model = new MockModel({ name: 'primary', profile: FAST_PROFILE, clock, random: new Random(seed).derive('mock/primary') });
+  const app = buildMockServer({ models: [model], clock });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const a = app.server.address();
+  const port = typeof a === 'object' && a !== null ? a.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    model,
+    close: async () => {
+      model.close();
+      await app.close();
+    },
+  };
+}
+
+/** A child process (tsx) that prints `readyPattern` once serving. */
+export class Child {
+  private out = '';
+  private err = '';
+  private constructor(readonly name: string, readonly proc: ChildProcess) {
+    proc.stdout?.on('data', (b: Buffer) => (this.out += b.toString()));
+    proc.stderr?.on('data', (b: Buffer) => (this.err += b.toString()));
+  }
+
+  static async spawn(name: string, script: string, args: readonly string[], readyPattern: RegExp, timeoutMs = 30_000): Promise<Child> {
+    const proc = spawn(TSX, [join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
+    const c = new Child(name, proc);
+    await until(`${name} to be ready`, () => {
+      if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${c.err || c.out}`);
+      return readyPattern.test(c.out);
+    }, timeoutMs);
+    return c;
+  }
+
+  get output(): string {
+    return `${this.out}${this.err}`;
+  }
+
+  /** The port printed as `port N` or `:N`. */
+  get pid(): number {
+    return this.proc.pid as number;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      process.kill(this.pid, signal);
+      await waitExit(this.proc);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    process.kill(this.pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      if (this.proc.exitCode === null) process.kill(this.pid, 'SIGKILL');
+    }, graceMs);
+    await waitExit(this.proc);
+    clearTimeout(t);
+  }
+}
+
+/** A worker process on the queue. */
+export function spawnWorker(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<Child> {
+  return Child.spawn('worker', 'src/worker/main.ts', ['--queue', redisUrl, '--upstream', upstream, '--policy', 'resilient', ...extra], /worker: ready/);
+}
+
+/** An API process on the queue (test/redis-api-process.ts); resolves with its base URL. */
+export async function spawnApi(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const child = await Child.spawn('api', 'test/redis-api-process.ts', ['--queue', redisUrl, '--upstream', upstream, '--port', String(port), ...extra], /api: listening/);
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Parsed JSON of an answer (tests read what they assert). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+/** JSON over HTTP (status, headers, body). */
+export async function http(method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: Json }> {
+  const r = await request(url, {
+    method,
+    headers: { authorization: 'Bearer test-key', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await r.body.text();
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: r.statusCode, headers: r.headers, json };
+}
