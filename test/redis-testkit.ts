@@ -9,17 +9,22 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createParser } from 'eventsource-parser';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
+import { buildService, type ApiService } from '../src/api/server.js';
+import { resolvePolicy } from '../src/policy.js';
+import { openRedisApi, type RedisApiSide } from '../src/queue/redis-service.js';
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
+import { HttpModelClient } from '../src/upstream/http-openai.js';
 import { MockModel } from '../sim/mock-model.js';
 import { buildServer as buildMockServer } from '../sim/server.js';
+import type { ProfileOverrides } from '../sim/profiles.js';
 import { FAST_PROFILE } from '../sim/server-testkit.js';
 
 export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
 const ROOT = new URL('..', import.meta.url).pathname;
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -113,9 +118,9 @@ export class RedisServer {
 }
 
 /** The mock model server in this process, fast profile, on a free loopback port. */
-export async function startMock(seed = 11): Promise<{ url: string; model: MockModel; close(): Promise<void> }> {
+export async function startMock(o: { seed?: number; profile?: ProfileOverrides } = {}): Promise<{ url: string; model: MockModel; close(): Promise<void> }> {
   const clock = new RealClock();
-  const model = new MockModel({ name: 'primary', profile: FAST_PROFILE, clock, random: new Random(seed).derive('mock/primary') });
+  const model = new MockModel({ name: 'primary', profile: o.profile ?? FAST_PROFILE, clock, random: new Random(o.seed ?? 11).derive('mock/primary') });
   const app = buildMockServer({ models: [model], clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const a = app.server.address();
@@ -140,7 +145,9 @@ export class Child {
   }
 
   static async spawn(name: string, script: string, args: readonly string[], readyPattern: RegExp, timeoutMs = 30_000): Promise<Child> {
-    const proc = spawn(TSX, [join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
+    // `node --import tsx`, not the tsx CLI: the CLI runs the script in a child, and a SIGKILL of its PID would
+    // leave that child running.
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
     const c = new Child(name, proc);
     await until(`${name} to be ready`, () => {
       if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${c.err || c.out}`);
@@ -182,10 +189,10 @@ export function spawnWorker(redisUrl: string, upstream: string, extra: readonly 
   return Child.spawn('worker', 'src/worker/main.ts', ['--queue', redisUrl, '--upstream', upstream, '--policy', 'resilient', ...extra], /worker: ready/);
 }
 
-/** An API process on the queue (test/redis-api-process.ts); resolves with its base URL. */
+/** An API process on the queue (`npm run serve -- --queue ...`); resolves with its base URL. */
 export async function spawnApi(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<{ child: Child; url: string }> {
   const port = await freePort();
-  const child = await Child.spawn('api', 'test/redis-api-process.ts', ['--queue', redisUrl, '--upstream', upstream, '--port', String(port), ...extra], /api: listening/);
+  const child = await Child.spawn('api', 'src/api/main.ts', ['--upstream', upstream, '--policy', 'resilient', '--open', '--queue', redisUrl, '--port', String(port), ...extra], /serve: listening/);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
@@ -208,4 +215,89 @@ export async function http(method: 'GET' | 'POST' | 'DELETE', url: string, body?
     json = text;
   }
   return { status: r.statusCode, headers: r.headers, json };
+}
+
+/** The engine service in this process on the Redis queue, listening on a free loopback port. */
+export async function startApi(redisUrl: string, upstream: string, o: { seed?: string; cancelWaitMs?: number } = {}): Promise<{ url: string; svc: ApiService; side: RedisApiSide; close(): Promise<void> }> {
+  const clock = new RealClock();
+  const policy = resolvePolicy('resilient', { retry: { baseMs: 20, maxMs: 200 } });
+  const side = await openRedisApi({ url: redisUrl, clock, attempts: policy.retry.maxAttempts, ...(o.cancelWaitMs !== undefined ? { cancelWaitMs: o.cancelWaitMs } : {}) });
+  const primary = new HttpModelClient({ baseUrl: upstream, clock });
+  const svc = buildService({ clock, random: new Random(o.seed ?? `api-${process.pid}-${Date.now()}`), tenants: 'open', policy, upstream: { primary }, store: side.store, queue: side.queue });
+  await svc.app.listen({ port: 0, host: '127.0.0.1' });
+  const a = svc.app.server.address();
+  const port = typeof a === 'object' && a !== null ? a.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    svc,
+    side,
+    close: async () => {
+      await svc.app.close();
+      await side.close();
+      await primary.close();
+    },
+  };
+}
+
+/** The text an uninterrupted stream of this request gives (the mock's text is a function of seed, id, index). */
+export async function uninterruptedText(upstream: string, id: string, prompt: string, outputTokens: number): Promise<string> {
+  const c = new HttpModelClient({ baseUrl: upstream });
+  let text = '';
+  try {
+    for await (const ev of c.stream({ id, model: 'primary', prompt, outputTokens })) if (ev.type === 'tokens') text += ev.text;
+  } finally {
+    await c.close();
+  }
+  return text;
+}
+
+/**
+ * Counts, per job, the store's published updates into a terminal state (psubscribe on every job's channel).
+ * A job that reached two terminal states would show 2.
+ */
+export async function terminalCounter(redisUrl: string, prefix = 'engine:'): Promise<{ counts: Map<string, number>; close(): Promise<void> }> {
+  const sub = new Redis(redisUrl);
+  sub.on('error', () => undefined);
+  const counts = new Map<string, number>();
+  sub.on('pmessage', (_p: string, channel: string, message: string) => {
+    const m = JSON.parse(message) as { t: string; h?: string[] };
+    if (m.t !== 'u' || !Array.isArray(m.h)) return;
+    const i = m.h.indexOf('status');
+    const status = i >= 0 ? JSON.parse(m.h[i + 1] as string) : undefined;
+    if (status === 'succeeded' || status === 'failed' || status === 'cancelled') {
+      const id = channel.slice(prefix.length + 3);
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+  });
+  await sub.psubscribe(`${prefix}ev:*`);
+  return { counts, close: async () => void (await sub.quit().catch(() => sub.disconnect())) };
+}
+
+/** One SSE message. */
+export interface SseMessage {
+  readonly id: string | undefined;
+  readonly event: string | undefined;
+  readonly data: string;
+}
+
+/** Reads a job's SSE stream until its `end` event (or the connection closes, or `timeoutMs`). */
+export async function readEvents(baseUrl: string, id: string, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<SseMessage[]> {
+  const out: SseMessage[] = [];
+  const ctl = new AbortController();
+  const t = setTimeout(() => ctl.abort(new Error(`SSE of ${id}: no end event within ${timeoutMs}ms`)), timeoutMs);
+  try {
+    const r = await request(`${baseUrl}/v1/jobs/${id}/events`, { headers: { authorization: 'Bearer test-key', ...headers }, signal: ctl.signal });
+    let ended = false;
+    const p = createParser({ onEvent: (e) => {
+      out.push({ id: e.id, event: e.event, data: e.data });
+      if (e.event === 'end') ended = true;
+    } });
+    for await (const chunk of r.body) {
+      p.feed((chunk as Buffer).toString());
+      if (ended) break;
+    }
+  } finally {
+    clearTimeout(t);
+  }
+  return out;
 }

@@ -47,6 +47,11 @@ async function run(o: WorkerOptions): Promise<void> {
     if (e instanceof HarnessError) fail(`--queue: ${e.message}`, 1);
     throw e;
   }
+  // Operational log: each delivery that continues a checkpoint (a redelivery after a lease expiry or a retry).
+  side.worker.onEvent((e) => {
+    if (e.type === 'delivered' && e.resumeFrom > 0) process.stdout.write(`worker: job ${e.id} resumed from token ${e.resumeFrom} (attempt ${e.attempt})\n`);
+    else if (e.type === 'lease-lost') process.stdout.write(`worker: job ${e.id} lease lost: ${e.message}\n`);
+  });
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
