@@ -15,6 +15,9 @@ import { RealClock } from '../../src/time/real-clock.js';
 import { Recorder } from '../measure/recorder.js';
 import type { JsonValue } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
+import { startTarget, type RunningTarget } from '../targets/start.js';
+import { finishTargetResult } from '../targets/target-result.js';
 import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { planAfter, putFaultPlan } from './live-faults.js';
@@ -32,7 +35,10 @@ export const ENGINE_ENTRY = join(REPO_ROOT, 'src', 'api', 'main.ts');
 /** Options of one policy's live run. */
 export interface LiveRunOptions {
   readonly scenario: Scenario;
-  readonly policy: ScenarioPolicy;
+  /** A policy of the engine service, or an external system under test that takes the engine's place (harness/targets). */
+  readonly policy: ScenarioPolicy | TargetAdapter;
+  /** The primary mock listens on this port and the fallback on the next one, so a system the user runs can point at them. @default free ports */
+  readonly mockPort?: number;
   readonly seed: number;
   /** Arrival window. */
   readonly durationMs: number;
@@ -71,21 +77,34 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
   const clock = new RealClock();
   const tStart = clock.now();
   const group = new ProcessGroup(clock);
-  const name = policyName(o.policy);
-  const policy = resolveScenarioPolicy(o.policy);
+  const external = isTargetAdapter(o.policy) ? o.policy : undefined;
+  const name = isTargetAdapter(o.policy) ? o.policy.name : policyName(o.policy);
+  const policy = isTargetAdapter(o.policy) ? undefined : resolveScenarioPolicy(o.policy);
   const m = o.scenario.model;
   const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
+  let running: RunningTarget | undefined;
   try {
     const mocks = await startMocks(group, o, readyTimeoutMs);
     const target = o.target ?? 'engine';
     let engineUrl: string | undefined;
-    if (target === 'engine') {
+    if (external !== undefined) {
+      running = await startTarget(external, {
+        clock,
+        group,
+        mocks: { primary: mocks.primary.url, ...(mocks.fallback !== undefined ? { fallback: mocks.fallback.url } : {}) },
+        primaryModel: PRIMARY_MODEL,
+        fallbackModel: FALLBACK_MODEL,
+        readyTimeoutMs,
+        ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}),
+        ...(o.signal !== undefined ? { signal: o.signal } : {}),
+      });
+    } else if (target === 'engine' && !isTargetAdapter(o.policy)) {
       const port = await freePort();
       const engine = await group.start(
         {
           name: `engine[${name}]`,
           entry: ENGINE_ENTRY,
-          args: engineArgs(o.policy, port, mocks.primary.url, mocks.fallback?.url),
+          args: engineArgs(o.policy, port, mocks.primary.url, mocks.fallback?.url, o.seed),
           port,
           readyPath: '/healthz',
         },
@@ -109,12 +128,13 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     o.signal?.addEventListener('abort', onOuterAbort, { once: true });
 
     const driver = new HttpDriver({
-      baseUrl: engineUrl ?? mocks.primary.url,
+      baseUrl: engineUrl ?? running?.url ?? mocks.primary.url,
       now,
       model: PRIMARY_MODEL,
       signal: stop.signal,
+      ...(running !== undefined ? targetDriverOptions(running) : {}),
     });
-    const recorder = new Recorder({ policy: name, config: policy as unknown as JsonValue, slo: o.scenario.slo });
+    const recorder = new Recorder({ policy: name, config: running?.config ?? (policy as unknown as JsonValue), slo: o.scenario.slo });
     const monitor = new LoadMonitor(clock);
     const sampler = new LiveSampler({
       clock,
@@ -161,7 +181,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     const seen = await sampler.stop();
     await driver.close();
 
-    const result = recorder.finish({
+    const recorded = recorder.finish({
       durationMs: o.durationMs,
       wastedTokens: seen.wastedTokens,
       tokensComputed: seen.tokensComputed,
@@ -170,16 +190,29 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
     });
+    const result = running === undefined ? recorded : finishTargetResult(recorded, running.baseline);
     return { result, simulatedMs: lastEndMs, loadGenerator, wallMs: clock.now() - tStart, mockRestarts: seen.primaryRestarts };
   } finally {
+    await running?.stop();
     await group.stopAll();
   }
+}
+
+/** The driver's view of a target: its headers, and how its answers map to outcomes. */
+function targetDriverOptions(t: RunningTarget): Pick<ConstructorParameters<typeof HttpDriver>[0], 'headers' | 'outcomeOfStatus' | 'degradedFrom'> {
+  const a = t.adapter;
+  return {
+    headers: t.headers,
+    // Nothing tells an external target's own shedding from a failure on the wire: non-2xx is failed, 408 timeout.
+    outcomeOfStatus: a.outcomeOfStatus?.bind(a) ?? ((status) => (status === 408 ? 'timeout' : 'failed')),
+    ...(a.degradedFrom !== undefined ? { degradedFrom: a.degradedFrom.bind(a) } : {}),
+  };
 }
 
 async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs: number): Promise<{ primary: ManagedProcess; fallback?: ManagedProcess }> {
   const m = o.scenario.model;
   const start = async (model: string, profile: string, rateLimits: unknown): Promise<ManagedProcess> => {
-    const port = await freePort();
+    const port = o.mockPort === undefined ? await freePort() : o.mockPort + (model === PRIMARY_MODEL ? 0 : 1);
     const args = ['--port', String(port), '--model', `${model}=${profile}`, '--seed', String(o.seed), '--supervise'];
     if (rateLimits !== undefined) args.push('--rate-limits', JSON.stringify(rateLimits));
     const p = await group.start({ name: `mock[${model}]`, entry: MOCK_ENTRY, args, port, readyPath: '/health' }, { readyTimeoutMs });
@@ -193,15 +226,20 @@ async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs
   return fallback === undefined ? { primary } : { primary, fallback };
 }
 
-/** The engine service's command line for `policy`. */
-export function engineArgs(policy: ScenarioPolicy, port: number, upstream: string, fallback: string | undefined): string[] {
-  const args = ['--port', String(port), '--upstream', upstream, '--exporter', 'none'];
+/**
+ * The engine service's command line for `policy` (src/api/main.ts). The engine's random streams are seeded with
+ * the run's seed, as in the virtual world; the client's model name (`primary`) goes to the primary upstream and
+ * `fallback` to the fallback one, the names the mock processes serve.
+ */
+export function engineArgs(policy: ScenarioPolicy, port: number, upstream: string, fallback: string | undefined, seed = 1): string[] {
+  // The default exporter (Prometheus) serves /metrics, which the run samples. `--open`: the Bearer key is the tenant.
+  const args = ['--port', String(port), '--upstream', upstream, '--open', '--seed', String(seed)];
   if (typeof policy === 'string') args.push('--policy', policy);
   else {
     args.push('--policy', policy.preset);
     if (policy.overrides !== undefined) args.push('--policy-overrides', JSON.stringify(policy.overrides));
   }
-  if (fallback !== undefined) args.push('--fallback', fallback);
+  if (fallback !== undefined) args.push('--fallback', fallback, '--fallback-model', FALLBACK_MODEL);
   return args;
 }
 
