@@ -14,7 +14,7 @@ import { parseWorkerArgs, WorkerUsageError, type WorkerOptions } from './worker-
 const USAGE_EXIT_CODE = 2;
 
 function fail(message: string, code = USAGE_EXIT_CODE): never {
-  process.stderr.write(`worker: ${message}\nRun "npm run worker -- --help" for usage.\n`);
+  process.stderr.write(`worker: ${message}\n${code === USAGE_EXIT_CODE ? 'Run "npm run worker -- --help" for usage.\n' : ''}`);
   process.exit(code);
 }
 

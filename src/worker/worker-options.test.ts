@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseWorkerArgs, WorkerUsageError, type WorkerOptions } from './worker-options.js';
+
+const base = ['--queue', 'redis://127.0.0.1:6379', '--upstream', 'http://127.0.0.1:8000'];
+
+function usage(argv: string[]): string {
+  try {
+    parseWorkerArgs(argv);
+  } catch (e) {
+    expect(e).toBeInstanceOf(WorkerUsageError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a usage error');
+}
+
+describe('worker command line', () => {
+  it('parses the defaults', () => {
+    const o = parseWorkerArgs(base) as WorkerOptions;
+    expect(o).toMatchObject({ queue: 'redis://127.0.0.1:6379', upstream: 'http://127.0.0.1:8000', concurrency: 32, leaseMs: 30_000, stalledIntervalMs: 5_000, maxStalled: 5, queueName: 'engine-jobs', prefix: 'engine:' });
+    expect(o.policy.name).toBe('resilient');
+  });
+
+  it('applies a preset and overrides', () => {
+    const o = parseWorkerArgs([...base, '--policy', 'bounded', '--policy-overrides', '{"retry":{"maxAttempts":7}}', '--concurrency', '4']) as WorkerOptions;
+    expect(o.policy.retry.maxAttempts).toBe(7);
+    expect(o.concurrency).toBe(4);
+  });
+
+  it('names the flag in every mistake', () => {
+    expect(usage(['--upstream', 'http://127.0.0.1:8000'])).toMatch(/--queue/);
+    expect(usage(['--queue', 'redis://127.0.0.1:6379'])).toMatch(/--upstream/);
+    expect(usage([...base.slice(0, 2), '--upstream', 'ftp://x'])).toMatch(/--upstream: expected an http\(s\) URL/);
+    expect(usage(['--queue', 'http://127.0.0.1:6379', ...base.slice(2)])).toMatch(/--queue: expected a URL like redis:\/\/127\.0\.0\.1:6379.*got "http:\/\/127\.0\.0\.1:6379" \(scheme http/);
+    expect(usage(['--queue', 'redis://h:1/abc', ...base.slice(2)])).toMatch(/--queue: .*database "abc"/);
+    expect(usage([...base, '--concurrency', '0'])).toMatch(/--concurrency: expected an integer from 1 to 10000, got "0"/);
+    expect(usage([...base, '--lease-ms', 'soon'])).toMatch(/--lease-ms: expected an integer/);
+    expect(usage([...base, '--policy', 'reckless'])).toMatch(/^--policy: preset: expected one of/);
+    expect(usage([...base, '--policy-overrides', '{"retry":{"maxAttempts":0}}'])).toMatch(/^--policy-overrides: retry\.maxAttempts/);
+    expect(usage([...base, '--policy-overrides', '{oops'])).toMatch(/^--policy-overrides: expected JSON/);
+    expect(usage([...base, 'extra'])).toMatch(/too many arguments|unknown/i);
+  });
+
+  it('--help describes the flags', () => {
+    const r = parseWorkerArgs(['--help']);
+    expect('help' in r && r.help).toMatch(/--queue <url>[\s\S]*--upstream <url>[\s\S]*--lease-ms/);
+  });
+
+  it('the process exits 2 with one line naming the flag', () => {
+    const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', main, '--queue', 'redis://127.0.0.1:6379'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^worker: .*--upstream/);
+    expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+});
