@@ -100,7 +100,7 @@ export class RedisServer {
   /** kill -9, as a crash. */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (p?.pid !== undefined && p.exitCode === null) {
+    if (p?.pid !== undefined && p.exitCode === null && p.signalCode === null) {
       process.kill(p.pid, 'SIGKILL');
       await waitExit(p);
     }
