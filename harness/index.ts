@@ -14,3 +14,4 @@ export {
   type WorkloadSpec,
 } from './workload/index.js';
 export type { SloSpec, Threshold } from './measure/types.js';
+export { defineTarget, portkeyTarget, urlTarget, type TargetAdapter, type TargetStartContext, type StartedTarget } from './targets/index.js';

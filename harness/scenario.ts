@@ -10,6 +10,7 @@ import { parseFaultPlan, type FaultPlanInput } from '../sim/faults.js';
 import { PROFILE_NAMES } from '../sim/profiles.js';
 import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limit.js';
 import { RECOVERY_METRICS, type RecoveryOptions } from './measure/recovery.js';
+import { validateTargets, type TargetAdapter } from './targets/target.js';
 import { LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type SloSpec, type Threshold } from './measure/types.js';
 import { parseWorkload, type WorkloadSpec } from './workload/index.js';
 import { parseWith } from './workload/validate.js';
@@ -48,6 +49,8 @@ export interface Scenario {
   readonly workload: WorkloadSpec;
   readonly model: ScenarioModel;
   readonly policies: readonly ScenarioPolicy[];
+  /** External systems under test, each a row beside the policies (live mode only; harness/targets). */
+  readonly targets?: readonly TargetAdapter[];
   readonly slo: SloSpec;
   readonly thresholds?: readonly Threshold[];
   /** Present when the scenario belongs to the CI regression set. */
@@ -96,6 +99,7 @@ const scenarioSchema = z
       })
       .strict(),
     policies: z.array(policyRef).min(1),
+    targets: z.array(z.unknown()).optional(),
     slo: z.object({ ...sloBounds, classes: z.record(z.string(), z.object(sloBounds).strict()).optional() }).strict(),
     thresholds: z.array(threshold).optional(),
     regress: z.object({ tolerance: z.object({ p99TtftPct: pct, p99E2ePct: pct, goodputPct: pct }).strict() }).strict().optional(),
@@ -128,6 +132,7 @@ export function validateScenario(input: unknown): Scenario {
     seen.add(name);
     resolveScenarioPolicy(p, `scenario.policies[${i}].overrides`);
   });
+  if (s.targets !== undefined) validateTargets(s.targets, 'scenario.targets', [...seen]);
   return s;
 }
 

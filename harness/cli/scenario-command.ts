@@ -9,7 +9,8 @@ import { renderTable } from '../report/table.js';
 import { policyName, type Scenario } from '../scenario.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { AGREEMENT_SCENARIOS, compareModes, renderAgreementMarkdown } from '../run/agreement.js';
-import { runScenarioLive, runScenarioVirtual, type ScenarioRunOptions } from '../run/run-scenario.js';
+import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
+import { liveOnlyTargets, parseTargets, targetNotice } from './target-flags.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
@@ -27,6 +28,8 @@ interface ScenarioFlags {
   json?: boolean;
   quiet?: boolean;
   list?: boolean;
+  target?: string[];
+  mockPort?: string;
 }
 
 export function scenarioCommand(): Command {
@@ -47,12 +50,19 @@ export function scenarioCommand(): Command {
     .option('--json', 'print result.json to stdout instead of the table')
     .option('--quiet', 'no progress and no table; print only the output folder')
     .option('--list', 'list the scenarios and exit')
+    .option(
+      '--target <name=url>',
+      'an external system under test you started, at an OpenAI-compatible URL, as one more row (repeatable; live mode; point its upstream at the mock URL printed)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--mock-port <n>', 'the primary mock GPU listens here and the fallback on the next port (default with --target: 18000; else free ports)')
     .addHelpText(
       'after',
       '\nExit codes: 0 ok; 99 a threshold was broken; 2 bad flag or scenario; 1 the run itself failed.\n' +
         'Example: npm run scenario burst-1000 -- --policies naive,resilient --seed 7\n' +
         '         npm run scenario burst-1000 -- --mode live --duration 10s\n' +
-        '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)',
+        '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)\n' +
+        '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)',
     )
     .action(async (name: string | undefined, flags: ScenarioFlags) => {
       process.exitCode = await runScenarioCommand(name, flags);
@@ -68,18 +78,26 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     return 0;
   }
   if (name === undefined) throw new UsageError(`expected a scenario name; one of ${listScenarioNames().join(', ')} (or --list)`);
-  const mode = parseChoice('--mode', flags.mode ?? (AGREEMENT_SCENARIOS.includes(name) ? 'both' : 'virtual'), ['virtual', 'live', 'both'] as const);
   let scenario = await loadScenario(name);
-  const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, scenario.policies.map(policyName));
+  const targets = parseTargets(flags.target ?? []);
+  const hasTargets = targets.length > 0 || (scenario.targets?.length ?? 0) > 0;
+  const mode = parseChoice('--mode', flags.mode ?? (AGREEMENT_SCENARIOS.includes(name) ? 'both' : hasTargets ? 'live' : 'virtual'), ['virtual', 'live', 'both'] as const);
+  liveOnlyTargets(mode, scenario, targets);
+  const rowNames = [...scenario.policies.map(policyName), ...(scenario.targets ?? []).map((t) => t.name), ...targets.map((t) => t.name)];
+  const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, rowNames);
+  const mockPort = flags.mockPort !== undefined ? parseInteger('--mock-port', flags.mockPort, 1) : targets.length > 0 ? 18_000 : undefined;
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
   scenario = withTrace(scenario, flags.trace);
-  const options: ScenarioRunOptions = {
+  const options: LiveScenarioRunOptions = {
     scenario,
     ...(policies !== undefined ? { policies } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(targets.length > 0 ? { targets } : {}),
+    ...(mockPort !== undefined ? { mockPort } : {}),
   };
+  if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario));
   const quiet = flags.quiet === true || flags.json === true;
   const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
     const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
@@ -144,7 +162,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
  * process is stopped by PID, nothing is left behind); a second one exits at once (the process groups are killed
  * by the runner's exit handlers).
  */
-async function runLive(options: ScenarioRunOptions, onProgress: NonNullable<ScenarioRunOptions['onProgress']>): Promise<RunResult> {
+async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<ScenarioRunOptions['onProgress']>): Promise<RunResult> {
   const abort = new AbortController();
   const onSigint = (): void => {
     if (abort.signal.aborted) process.exit(130);

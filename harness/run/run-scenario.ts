@@ -2,11 +2,13 @@
  * Runs every selected policy of a scenario and assembles the versioned RunResult. Running, reporting and printing
  * are separate stages: this returns data; the CLI writes and prints it.
  */
+import { HarnessError } from '../../src/errors.js';
 import { RealClock } from '../../src/time/real-clock.js';
 import type { JsonValue } from '../measure/types.js';
 import { buildRunResult } from '../report/run-result.js';
 import type { RunResult } from '../report/schema.js';
-import { policyName, type Scenario } from '../scenario.js';
+import { policyName, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { isTargetAdapter, validateTargets, type TargetAdapter } from '../targets/target.js';
 import { runPolicyLive } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { gitCommit, machineInfo } from './meta.js';
@@ -36,12 +38,17 @@ export interface LiveScenarioRunOptions extends ScenarioRunOptions {
   readonly limits?: LoadLimits;
   /** Called with every child process once it is ready (tests watch their PIDs). */
   readonly onProcess?: (p: ManagedProcess) => void;
+  /** External systems under test run after the scenario's policies and own targets (`--target NAME=URL`). */
+  readonly targets?: readonly TargetAdapter[];
+  /** The primary mock's port (the fallback's is the next one). @default free ports */
+  readonly mockPort?: number;
 }
 
 /** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
 export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResult> {
-  return runScenarioWith(o, 'virtual', async (args) => {
-    const run = await runPolicyVirtual({ ...args, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) });
+  return runScenarioWith(o, 'virtual', async ({ policy, ...args }) => {
+    if (isTargetAdapter(policy)) throw new HarnessError('RUN_FAILED', `target ${policy.name}: external targets run in live mode only`);
+    const run = await runPolicyVirtual({ ...args, policy, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) });
     return { run };
   });
 }
@@ -51,6 +58,7 @@ export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResu
  * HTTP/SSE. `meta.loadGenerator` says whether the load generator kept up (a run where it did not is invalid).
  */
 export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunResult> {
+  const targets = validateTargets([...(o.scenario.targets ?? []), ...(o.targets ?? [])], 'targets', o.scenario.policies.map(policyName));
   return runScenarioWith(o, 'live', async (args) => {
     const run = await runPolicyLive({
       ...args,
@@ -58,32 +66,36 @@ export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunRes
       ...(o.signal !== undefined ? { signal: o.signal } : {}),
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
       ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}),
+      ...(o.mockPort !== undefined ? { mockPort: o.mockPort } : {}),
     });
     return { run, loadGenerator: run.loadGenerator };
-  });
+  }, targets);
 }
 
 type PolicyRunner = (args: {
   scenario: Scenario;
-  policy: Scenario['policies'][number];
+  policy: ScenarioPolicy | TargetAdapter;
   seed: number;
   durationMs: number;
   onProgress: (ms: number) => void;
 }) => Promise<{ run: PolicyRun; loadGenerator?: LoadGeneratorReport }>;
 
-async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', runPolicy: PolicyRunner): Promise<RunResult> {
+async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', runPolicy: PolicyRunner, targets: readonly TargetAdapter[] = []): Promise<RunResult> {
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const t0 = clock.now();
   const s = o.scenario;
   const seed = o.seed ?? s.seed;
   const durationMs = o.durationMs ?? s.durationMs;
-  const selected = o.policies === undefined ? s.policies : s.policies.filter((p) => o.policies?.includes(policyName(p)));
+  // The scenario's policies, then the external targets (live only), each a row of the table.
+  const rows: Array<ScenarioPolicy | TargetAdapter> = [...s.policies, ...targets];
+  const rowName = (p: ScenarioPolicy | TargetAdapter): string => (isTargetAdapter(p) ? p.name : policyName(p));
+  const selected = o.policies === undefined ? rows : rows.filter((p) => o.policies?.includes(rowName(p)));
   const results = [];
   const generators: Array<{ policy: string; report: LoadGeneratorReport }> = [];
   let simulatedMs = 0;
   for (const [index, policy] of selected.entries()) {
-    const name = policyName(policy);
+    const name = rowName(policy);
     const report = (simMs: number, done: boolean): void => o.onProgress?.({ policy: name, index, total: selected.length, simulatedMs: simMs, done });
     const { run, loadGenerator } = await runPolicy({ scenario: s, policy, seed, durationMs, onProgress: (ms) => report(ms, false) });
     report(run.simulatedMs, true);

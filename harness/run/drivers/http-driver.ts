@@ -39,6 +39,12 @@ export interface HttpDriverOptions {
   readonly connections?: number;
   /** Aborting it cancels every open request (outcome `cancelled`). */
   readonly signal?: AbortSignal;
+  /** Extra headers on every request: what an external target needs (harness/targets). @default none */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The outcome of a non-2xx answer, for an external target whose codes differ from the engine's. @default outcomeOfStatus */
+  readonly outcomeOfStatus?: (status: number, code: string | undefined) => Outcome;
+  /** A degraded reason read from an external target's response headers (e.g. it answered from a fallback). */
+  readonly degradedFrom?: (headers: Record<string, string | string[] | undefined>) => string | undefined;
 }
 
 /** The observation of one request plus what the session needs back. */
@@ -90,6 +96,10 @@ export class HttpDriver {
     await this.#agent.destroy();
   }
 
+  #statusOutcome(status: number, code: string | undefined): Outcome {
+    return status >= 200 && status < 300 ? 'ok' : (this.#o.outcomeOfStatus ?? outcomeOfStatus)(status, code);
+  }
+
   #headers(req: PlannedRequest, intendedStartMs: number): Record<string, string> {
     const h: Record<string, string> = {
       'content-type': 'application/json',
@@ -98,6 +108,7 @@ export class HttpDriver {
       'x-tenant': req.tenant,
       'x-priority': req.priority,
       'x-mock-prompt-tokens': String(req.promptTokens),
+      ...this.#o.headers,
     };
     if (req.kind === 'chat') h['x-mock-output-tokens'] = String(req.outputTokens);
     if (req.idempotencyKey !== undefined) h['idempotency-key'] = req.idempotencyKey;
@@ -134,12 +145,12 @@ export class HttpDriver {
         body,
         ...(this.#o.signal !== undefined ? { signal: this.#o.signal } : {}),
       });
-      degradedMarker = header(res.headers, 'x-degraded');
+      degradedMarker = header(res.headers, 'x-degraded') ?? this.#o.degradedFrom?.(res.headers);
       if (res.statusCode !== 200) {
         const payload = await res.body.text().catch(() => '');
         obs.endAtMs = this.#o.now();
         verdict = verdictFrom(safeJson(payload));
-        obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, errorCode(safeJson(payload)));
+        obs.outcome = verdict?.outcome ?? this.#statusOutcome(res.statusCode, errorCode(safeJson(payload)));
         return finish(obs, chunks, text, verdict, degradedMarker);
       }
       const parser = createParser({
@@ -176,7 +187,7 @@ export class HttpDriver {
       if (usageTokens !== undefined && usageTokens > obs.tokens) obs.tokens = usageTokens;
       obs.outcome =
         verdict?.outcome ??
-        (streamError === undefined ? (finished ? 'ok' : 'failed') : degradedMarker === 'partial' ? 'degraded' : outcomeOfStatus(500, streamError));
+        (streamError === undefined ? (finished ? 'ok' : 'failed') : degradedMarker === 'partial' ? 'degraded' : this.#statusOutcome(500, streamError));
     } catch (err) {
       obs.endAtMs = this.#o.now();
       obs.outcome = verdict?.outcome ?? (this.#o.signal?.aborted === true ? 'cancelled' : 'failed');
@@ -198,14 +209,14 @@ export class HttpDriver {
         body: JSON.stringify({ model: this.#o.model ?? 'primary', input: req.inputs ?? [] }),
         ...(this.#o.signal !== undefined ? { signal: this.#o.signal } : {}),
       });
-      degradedMarker = header(res.headers, 'x-degraded');
+      degradedMarker = header(res.headers, 'x-degraded') ?? this.#o.degradedFrom?.(res.headers);
       const payload = await res.body.text();
       obs.endAtMs = this.#o.now();
       const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown; x_degraded?: unknown } | undefined;
       verdict = verdictFrom(json);
       const marker = json?.x_degraded ?? json?.degraded;
       if (typeof marker === 'string') degradedMarker = marker;
-      obs.outcome = verdict?.outcome ?? outcomeOfStatus(res.statusCode, errorCode(json));
+      obs.outcome = verdict?.outcome ?? this.#statusOutcome(res.statusCode, errorCode(json));
     } catch {
       obs.endAtMs = this.#o.now();
       obs.outcome = this.#o.signal?.aborted === true ? 'cancelled' : 'failed';
