@@ -15,6 +15,7 @@ engine_attempts_total{model="primary"} 100
 engine_attempts_total{model="fallback"} 4
 engine_attempt_failures_total{code="RATE_LIMITED",model="primary"} 9
 engine_attempt_failures_total{code="STREAM_INTERRUPTED",model="primary"} 3
+engine_attempt_failures_total{code="BREAKER_OPEN",model="primary"} 2
 mock:requests_rejected_total{model_name="primary",status="429"} 5
 mock:requests_rejected_total{model_name="primary",status="503"} 2
 weird{label="a \\"quoted\\" value"} +Inf
@@ -38,7 +39,7 @@ describe('Prometheus scrape', () => {
 
   it('reads the engine gauges: -1 limit is unbounded, breaker 2 is open, 429s from the failure codes', () => {
     const e = engineScrape(samples);
-    expect(e).toEqual({ queueDepth: 12, inFlight: 64, concurrencyLimit: null, breakerState: 'open', budgetLevel: 7.5, rateLimited: 9 });
+    expect(e).toEqual({ queueDepth: 12, inFlight: 64, concurrencyLimit: null, breakerState: 'open', budgetLevel: 7.5, attempts: 104, breakerRejected: 2, rateLimited: 9 });
     expect(gaugeFrom(e, 0.5)).toEqual({ queueDepth: 12, inFlight: 64, concurrencyLimit: null, breakerState: 'open', budgetLevel: 7.5, gpuUtilization: 0.5 });
   });
 

@@ -50,6 +50,7 @@ const ENGINE = {
   budgetLevel: ['engine_retry_budget_level', 'engine_budget_level', 'engine_retry_budget_tokens', 'retry_budget_level'],
   breakerState: ['engine_breaker_state', 'breaker_state'],
   upstreamCalls: ['engine_upstream_calls_total', 'engine_upstream_calls'],
+  attempts: ['engine_attempts_total', 'engine_attempts'],
   /** Attempts that failed, by `code`; RATE_LIMITED ones are the upstream 429s. */
   attemptFailures: ['engine_attempt_failures_total', 'engine_attempt_failures'],
   tokensDiscarded: ['engine_tokens_discarded_total', 'engine_tokens_discarded'],
@@ -64,6 +65,10 @@ export interface EngineScrape {
   readonly breakerState?: BreakerState;
   readonly budgetLevel?: number;
   readonly upstreamCalls?: number;
+  /** Passes through the attempt loop (a breaker refusal counts). */
+  readonly attempts?: number;
+  /** Attempts the primary's open breaker refused (no upstream call). */
+  readonly breakerRejected?: number;
   readonly rateLimited?: number;
   readonly tokensDiscarded?: number;
 }
@@ -85,6 +90,10 @@ export function engineScrape(samples: readonly PromSample[]): EngineScrape {
   if (b !== undefined && Number.isFinite(b)) out.budgetLevel = b;
   const u = set('upstreamCalls');
   if (u !== undefined) out.upstreamCalls = u;
+  const a = set('attempts');
+  if (a !== undefined) out.attempts = a;
+  const br = metricSum(samples, ENGINE.attemptFailures, { code: 'BREAKER_OPEN' });
+  if (br !== undefined) out.breakerRejected = br;
   const r = metricSum(samples, ENGINE.attemptFailures, { code: 'RATE_LIMITED' });
   if (r !== undefined) out.rateLimited = r;
   const t = set('tokensDiscarded');

@@ -33,11 +33,16 @@ export interface LiveSamplerOptions {
 
 /** What the sampler saw over the run. */
 export interface SampledTotals {
+  /** Null when the primary's process was restarted: a crashed process's last counts die with it. */
   readonly tokensComputed: number | null;
+  /** Null when the primary's process was restarted (what a crash threw away cannot be read). */
   readonly wastedTokens: number | null;
   readonly primaryBusyMs: number | null;
   readonly meanBatchSize: number | null;
+  /** Upstream calls: the engine's attempts less its breaker refusals, else what the mocks received. */
   readonly upstreamCalls: number | null;
+  /** The engine's own count of attempts, when it exports one. */
+  readonly attempts: number | null;
   readonly primaryRestarts: number;
 }
 
@@ -121,12 +126,18 @@ export class LiveSampler {
     const primary = this.#seen[primaryIndex] === true ? (this.#totals[primaryIndex] as MockTotals) : undefined;
     const sum = (f: (t: ReturnType<MockTotals['totals']>) => number): number | null => (seen.length === 0 ? null : seen.reduce((s, t) => s + f(t), 0));
     const mockWasted = sum((t) => t.wastedTokens);
+    // A crash ends the process with its in-flight work: what it computed since the last reading and what it threw
+    // away are gone with it. Those totals are then unknown, not smaller.
+    const crashed = this.#totals.some((t) => t.restarts > 0);
+    const e = this.#engine;
+    const engineCalls = e.upstreamCalls ?? (e.attempts === undefined ? undefined : e.attempts - (e.breakerRejected ?? 0));
     return {
-      tokensComputed: sum((t) => t.outputTokens),
-      wastedTokens: mockWasted === null ? null : mockWasted + (this.#engine.tokensDiscarded ?? 0),
+      tokensComputed: crashed ? null : sum((t) => t.outputTokens),
+      wastedTokens: crashed || mockWasted === null ? null : mockWasted + (e.tokensDiscarded ?? 0),
       primaryBusyMs: primary?.totals().busyMs ?? null,
       meanBatchSize: primary?.totals().meanBatchSize ?? null,
-      upstreamCalls: this.#engine.upstreamCalls ?? sum((t) => t.requests),
+      upstreamCalls: engineCalls ?? sum((t) => t.requests),
+      attempts: e.attempts ?? null,
       primaryRestarts: primary?.restarts ?? 0,
     };
   }

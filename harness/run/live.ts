@@ -190,7 +190,13 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
     });
-    const result = running === undefined ? recorded : finishTargetResult(recorded, running.baseline);
+    // The client sees one answer per request, not the attempts behind it: take the engine's own count.
+    const result =
+      running !== undefined
+        ? finishTargetResult(recorded, running.baseline)
+        : seen.attempts === null
+          ? recorded
+          : { ...recorded, counters: { ...recorded.counters, attempts: seen.attempts } };
     return { result, simulatedMs: lastEndMs, loadGenerator, wallMs: clock.now() - tStart, mockRestarts: seen.primaryRestarts };
   } finally {
     await running?.stop();
