@@ -3,28 +3,20 @@
  * that the page logged no errors and fetched nothing, and saves a screenshot next to the HTML.
  * In CI a missing /usr/bin/chromium fails this test; elsewhere it is skipped with the reason.
  */
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { CHROMIUM, browserTest, withOfflinePage } from './helpers/offline-browser.js';
 import { renderHtml } from '../harness/report/html.js';
 import { syntheticRunResult } from '../harness/report/synthetic-run.js';
 
-// Overridable only so the missing-browser path can be exercised; CI uses Debian's /usr/bin/chromium.
-const CHROMIUM = process.env.REPORT_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 
 const UPLOT_CHARTS = ['cdf-ttftMs', 'cdf-e2eMs', 'ts-arrivals', 'ts-completions', 'ts-ok', 'ts-errors', 'ts-queue', 'ts-inflight', 'ts-429', 'ts-gpu'];
 const SVG_CHARTS = ['bars-ttftMs', 'bars-e2eMs'];
 
 describe('HTML report in a real browser', () => {
-  const test = missing && !inCi ? it.skip : it;
-
-  test(`renders every chart offline without console errors (needs ${CHROMIUM})`, async () => {
-    if (missing) throw new Error(`Chromium is missing: expected an executable at ${CHROMIUM} (Debian package "chromium"); the HTML report test cannot run without it.`);
+  browserTest(`renders every chart offline without console errors (needs ${CHROMIUM})`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'report-html-'));
     const htmlPath = join(dir, 'report.html');
     const result = syntheticRunResult(42, 60_000, 20);
@@ -32,25 +24,7 @@ describe('HTML report in a real browser', () => {
     writeFileSync(htmlPath, html);
     expect(renderHtml(result)).toBe(html); // pure: same input, same bytes
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.route('**/*', (route) => {
-        const url = route.request().url();
-        if (url.startsWith('file:')) return route.continue();
-        requests.push(url);
-        return route.abort();
-      });
-      await page.goto(pathToFileURL(htmlPath).href);
+    await withOfflinePage(htmlPath, 'HTML report', async (page, { errors, requests }) => {
       await page.waitForSelector('body[data-charts-ready]', { timeout: 15_000 });
 
       for (const id of UPLOT_CHARTS) {
@@ -89,8 +63,6 @@ describe('HTML report in a real browser', () => {
 
       expect(errors).toEqual([]);
       expect(requests).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });

@@ -4,26 +4,19 @@
  * there, the page logged no errors and fetched nothing. A screenshot is saved next to the HTML.
  * In CI a missing /usr/bin/chromium fails this test; elsewhere it is skipped with the reason.
  */
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { CHROMIUM, browserTest, withOfflinePage } from './helpers/offline-browser.js';
 import { bestPolicy, rankingOf } from '../harness/tune/document.js';
 import { syntheticSweep } from '../harness/tune/fixture.js';
 import { renderTuneHtml } from '../harness/tune/report-html.js';
 import { parsePolicy } from '../src/policy.js';
 
-const CHROMIUM = process.env.REPORT_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const missing = !existsSync(CHROMIUM);
-const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 
 describe('tuning report in a real browser', () => {
-  const test = missing && !inCi ? it.skip : it;
-
-  test(`renders every chart offline without console errors (needs ${CHROMIUM})`, async () => {
-    if (missing) throw new Error(`Chromium is missing: expected an executable at ${CHROMIUM} (Debian package "chromium"); the tuning report test cannot run without it.`);
+  browserTest(`renders every chart offline without console errors (needs ${CHROMIUM})`, async () => {
     const doc = syntheticSweep([1, 2, 3]);
     const ranking = rankingOf(doc);
     const dir = mkdtempSync(join(tmpdir(), 'tune-html-'));
@@ -32,25 +25,7 @@ describe('tuning report in a real browser', () => {
     writeFileSync(htmlPath, html);
     expect(renderTuneHtml(doc)).toBe(html); // pure: same input, same bytes
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.route('**/*', (route) => {
-        const url = route.request().url();
-        if (url.startsWith('file:')) return route.continue();
-        requests.push(url);
-        return route.abort();
-      });
-      await page.goto(pathToFileURL(htmlPath).href);
+    await withOfflinePage(htmlPath, 'tuning report', async (page, { errors, requests }) => {
 
       const box = async (selector: string): Promise<{ width: number; height: number }> => {
         const b = await page.locator(selector).boundingBox();
@@ -100,8 +75,6 @@ describe('tuning report in a real browser', () => {
 
       expect(errors).toEqual([]);
       expect(requests).toEqual([]);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });
