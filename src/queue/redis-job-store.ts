@@ -92,6 +92,24 @@ export class RedisJobStore implements JobStore {
     this.scripts = this.redis as unknown as Scripts;
   }
 
+  /** Opens the subscriber connection (for `watch`) now rather than on the first watch; resolves once it is up. */
+  async connect(): Promise<void> {
+    const s = this.sub();
+    if (s.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        s.off('end', onEnd);
+        resolve();
+      };
+      const onEnd = (): void => {
+        s.off('ready', onReady);
+        reject(new QueueUnavailableError('the subscriber connection closed'));
+      };
+      s.once('ready', onReady);
+      s.once('end', onEnd);
+    });
+  }
+
   /** The connection is up (the API's readiness). */
   get connected(): boolean {
     return this.redis.status === 'ready' && (this.subscriber === undefined || this.subscriber.status === 'ready');

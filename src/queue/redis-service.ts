@@ -50,6 +50,7 @@ export async function openRedisApi(o: RedisSideOptions & { readonly clock: Clock
     ...(o.cancelWaitMs !== undefined ? { cancelWaitMs: o.cancelWaitMs } : {}),
   });
   await queue.queue.waitUntilReady();
+  await store.connect();
   return {
     store,
     queue,
