@@ -8,7 +8,16 @@ import { serializeRunResult } from '../report/serialize.js';
 import { renderTable } from '../report/table.js';
 import { policyName, type Scenario } from '../scenario.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
-import { AGREEMENT_SCENARIOS, compareModes, renderAgreementMarkdown } from '../run/agreement.js';
+import {
+  AGREEMENT_PROBES,
+  AGREEMENT_SCENARIOS,
+  agreementContext,
+  compareModes,
+  renderAgreementMarkdown,
+  virtualProbeTtftMs,
+  type AgreementContext,
+} from '../run/agreement.js';
+import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseTargets, targetNotice } from './target-flags.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList } from './flags.js';
@@ -99,10 +108,13 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   };
   if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario));
   const quiet = flags.quiet === true || flags.json === true;
+  const liveRuns = new Map<string, LivePolicyRun>();
   const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
     const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
+    // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
+    const liveOptions: LiveScenarioRunOptions = mode === 'both' ? { ...options, probes: AGREEMENT_PROBES, onPolicyRun: (r) => liveRuns.set(r.result.name, r) } : options;
     try {
-      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(options, (p) => progress.update(p));
+      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(liveOptions, (p) => progress.update(p));
     } finally {
       progress.stop();
     }
@@ -116,7 +128,12 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     const dir = resolve(flags.out ?? defaultRunDir(virtual));
     const vPaths = await writeRunArtifacts(virtual, join(dir, 'virtual'));
     const lPaths = await writeRunArtifacts(live, join(dir, 'live'));
-    const agreement = compareModes(virtual, live);
+    const contexts = new Map<string, AgreementContext>();
+    for (const p of scenario.policies) {
+      const r = liveRuns.get(policyName(p));
+      if (r !== undefined) contexts.set(policyName(p), agreementContext(r, await virtualProbeTtftMs(scenario, p, seed ?? scenario.seed, AGREEMENT_PROBES)));
+    }
+    const agreement = compareModes(virtual, live, contexts);
     const md = renderAgreementMarkdown(agreement);
     await writeFile(join(dir, 'agreement.json'), `${JSON.stringify(agreement, null, 2)}\n`);
     await writeFile(join(dir, 'agreement.md'), md);

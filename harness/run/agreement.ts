@@ -5,9 +5,15 @@
  * live run shows what the model leaves out. Pure functions of two RunResults, plus the Markdown rendering.
  */
 import type { RunResult } from '../report/schema.js';
+import { resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { PRIMARY_MODEL, buildWorld } from './world.js';
+import { PROBE_OUTPUT_TOKENS, PROBE_PROMPT_TOKENS, probeRequest, type LivePolicyRun, type ProbeTtft } from './live.js';
 
 /** Scenarios that `npm run scenario NAME` runs in both modes unless `--mode` says otherwise. */
 export const AGREEMENT_SCENARIOS: readonly string[] = ['agreement'];
+
+/** Sequential probe requests per policy and mode that measure the HTTP path's fixed cost at zero load. */
+export const AGREEMENT_PROBES = 20;
 
 /** Allowed relative difference, in percent, by statistic. */
 export const AGREEMENT_GOALS = { p50: 10, p99: 20, goodput: 10 } as const;
@@ -32,9 +38,21 @@ export interface AgreementRow {
   readonly pass: boolean;
 }
 
+/**
+ * What explains a difference: the fixed cost of the HTTP path measured at zero load (sequential probe requests, one
+ * at a time, after the load), and how late the processes ran during the load.
+ */
+export interface AgreementContext {
+  /** Median TTFT of the same probe request in virtual time, straight to the mock, and through the engine service. */
+  readonly zeroLoadTtftMs: { readonly virtual: number | null; readonly directToMock: number | null; readonly throughEngine: number | null };
+  /** The primary mock's worst per-second event-loop delay p99 during the load. */
+  readonly mockEventLoopLagP99Ms: number | null;
+}
+
 export interface PolicyAgreement {
   readonly policy: string;
   readonly rows: readonly AgreementRow[];
+  readonly context?: AgreementContext;
 }
 
 /** The agreement.json document. */
@@ -54,8 +72,11 @@ export interface AgreementReport {
 
 const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** Per policy name: the live runs' probe figures and the virtual probe TTFT. */
+export type AgreementContexts = ReadonlyMap<string, AgreementContext>;
+
 /** Compares a virtual and a live run of the same scenario, policy by policy (policies present in both). */
-export function compareModes(virtual: RunResult, live: RunResult): AgreementReport {
+export function compareModes(virtual: RunResult, live: RunResult, contexts?: AgreementContexts): AgreementReport {
   const policies: PolicyAgreement[] = [];
   for (const v of virtual.policies) {
     const l = live.policies.find((p) => p.name === v.name);
@@ -68,7 +89,8 @@ export function compareModes(virtual: RunResult, live: RunResult): AgreementRepo
       const diffPct = a === null || b === null || a === 0 ? (a === 0 && b === 0 ? 0 : null) : round(((b - a) / a) * 100, 1);
       return { label: stat === null ? metric : `${metric} ${stat}`, virtual: a, live: b, diffPct, goalPct, pass: diffPct !== null && Math.abs(diffPct) <= goalPct };
     });
-    policies.push({ policy: v.name, rows });
+    const context = contexts?.get(v.name);
+    policies.push({ policy: v.name, rows, ...(context !== undefined ? { context } : {}) });
   }
   const lg = live.meta.loadGenerator;
   return {
@@ -85,6 +107,7 @@ export function compareModes(virtual: RunResult, live: RunResult): AgreementRepo
 }
 
 const fmt = (x: number | null): string => (x === null ? '–' : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(x % 1 === 0 ? 0 : 2));
+const fmtMs = (x: number | null): string => (x === null ? '–' : `${x.toFixed(1)} ms`);
 const fmtPct = (x: number | null): string => (x === null ? '–' : `${x > 0 ? '+' : ''}${x.toFixed(1)}%`);
 
 /** The agreement table as Markdown (also fine on a terminal). */
@@ -103,6 +126,70 @@ export function renderAgreementMarkdown(r: AgreementReport): string {
       lines.push(`| ${p.policy} | ${row.label} | ${fmt(row.virtual)} | ${fmt(row.live)} | ${fmtPct(row.diffPct)} | ±${row.goalPct}% | ${row.pass ? 'ok' : 'MISS'} |`);
     }
   }
+  const ctx = r.policies.filter((p) => p.context !== undefined);
+  if (ctx.length > 0) {
+    lines.push(
+      '',
+      'Context: the same probe request (one at a time, nothing else running) in virtual time, straight to the mock, and',
+      'through the engine service: the fixed cost of the HTTP path, which virtual time does not model. Mock lag is the',
+      "worst per-second p99 of the mock process's event-loop delay during the load.",
+      '',
+      '| policy | zero-load TTFT virtual | direct to mock | through engine | HTTP path cost | mock lag p99 |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const p of ctx) {
+      const c = p.context as AgreementContext;
+      const z = c.zeroLoadTtftMs;
+      const cost = z.virtual === null || z.throughEngine === null ? null : z.throughEngine - z.virtual;
+      lines.push(
+        `| ${p.policy} | ${fmtMs(z.virtual)} | ${fmtMs(z.directToMock)} | ${fmtMs(z.throughEngine)} | ${cost === null ? '–' : `+${cost.toFixed(1)} ms`} | ${fmtMs(c.mockEventLoopLagP99Ms)} |`,
+      );
+    }
+  }
   lines.push('', `Wall time: virtual ${(r.wallMs.virtual / 1000).toFixed(1)} s, live ${(r.wallMs.live / 1000).toFixed(1)} s.`, '');
   return lines.join('\n');
+}
+
+/**
+ * The median TTFT of `n` sequential probe requests in virtual time: the same request the live runner probes with,
+ * through the engine with `policy` and the in-process mock, one at a time.
+ */
+export async function virtualProbeTtftMs(scenario: Scenario, policy: ScenarioPolicy, seed: number, n: number): Promise<number | null> {
+  const world = buildWorld(scenario, resolveScenarioPolicy(policy), seed);
+  try {
+    const ttft: number[] = [];
+    const run = async (): Promise<void> => {
+      for (let i = 0; i < n; i++) {
+        const p = probeRequest(i, 'virtual');
+        const t = world.clock.now();
+        const r = await world.engine.submit(
+          {
+            id: p.id,
+            tenant: p.tenant,
+            priority: p.priority,
+            kind: 'chat',
+            request: { id: p.id, model: PRIMARY_MODEL, messages: p.messages, promptTokens: PROBE_PROMPT_TOKENS, maxTokens: PROBE_OUTPUT_TOKENS, outputTokens: PROBE_OUTPUT_TOKENS, apiKey: p.tenant },
+          },
+          new AbortController().signal,
+        );
+        if (r.firstTokenAtMs !== undefined) ttft.push(r.firstTokenAtMs - t);
+        // Apart in time, as the live probes are: each one finds the GPU idle.
+        await world.clock.sleep(100);
+      }
+    };
+    await world.clock.run(run(), 'agreement probes');
+    ttft.sort((a, b) => a - b);
+    return ttft.length === 0 ? null : Math.round((ttft[Math.floor(ttft.length / 2)] as number) * 1000) / 1000;
+  } finally {
+    world.close();
+  }
+}
+
+/** The context of one policy's agreement row: live probes and mock lag, and the virtual probe. */
+export function agreementContext(live: Pick<LivePolicyRun, 'probes' | 'mockLagP99Ms'>, virtualProbeMs: number | null): AgreementContext {
+  const p: ProbeTtft | undefined = live.probes;
+  return {
+    zeroLoadTtftMs: { virtual: virtualProbeMs, directToMock: p?.directToMockMs ?? null, throughEngine: p?.throughEngineMs ?? null },
+    mockEventLoopLagP99Ms: live.mockLagP99Ms,
+  };
 }

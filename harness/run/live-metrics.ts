@@ -153,8 +153,9 @@ export interface MockStats {
   readonly models: Readonly<Record<string, MockModelStats>>;
 }
 
-export async function fetchMockStats(baseUrl: string): Promise<MockStats | undefined> {
-  const t = await fetchText(`${baseUrl}/mock/stats`);
+/** `/mock/stats`; with `resetLoop`, the mock's event-loop histogram restarts, so each reading covers one period. */
+export async function fetchMockStats(baseUrl: string, resetLoop = false): Promise<MockStats | undefined> {
+  const t = await fetchText(`${baseUrl}/mock/stats${resetLoop ? '?reset=1' : ''}`);
   if (t === undefined) return undefined;
   try {
     return JSON.parse(t) as MockStats;

@@ -44,6 +44,8 @@ export interface SampledTotals {
   /** The engine's own count of attempts, when it exports one. */
   readonly attempts: number | null;
   readonly primaryRestarts: number;
+  /** The primary mock's event-loop delay: the worst per-second p99 seen (its step loop runs late by this much). */
+  readonly mockLagP99Ms: number;
 }
 
 export class LiveSampler {
@@ -56,6 +58,7 @@ export class LiveSampler {
   #lastBusyMs = 0;
   #lastAtMs = 0;
   #last429 = 0;
+  #mockLagP99Ms = 0;
 
   constructor(o: LiveSamplerOptions) {
     this.#o = o;
@@ -85,7 +88,7 @@ export class LiveSampler {
   async sample(gauge: boolean): Promise<void> {
     const [engineText, ...mockReads] = await Promise.all([
       this.#o.engineUrl === undefined ? Promise.resolve(undefined) : fetchText(`${this.#o.engineUrl}/metrics`),
-      ...this.#o.mocks.map(async (m) => ({ stats: await fetchMockStats(m.url), metrics: await fetchText(`${m.url}/metrics`) })),
+      ...this.#o.mocks.map(async (m) => ({ stats: await fetchMockStats(m.url, true), metrics: await fetchText(`${m.url}/metrics`) })),
     ]);
     if (engineText !== undefined) this.#engine = engineScrape(parsePrometheus(engineText));
     let gpu: number | undefined;
@@ -97,6 +100,7 @@ export class LiveSampler {
       const totals = this.#totals[i] as MockTotals;
       this.#seen[i] = true;
       if (totals.update(stats, rejected)) this.#o.onRestart?.(m.url, m.model);
+      if (m.primary && r.stats !== undefined && r.stats.eventLoopDelay.p99Ms > this.#mockLagP99Ms) this.#mockLagP99Ms = r.stats.eventLoopDelay.p99Ms;
       if (m.primary) {
         const busy = totals.totals().busyMs;
         const at = this.#o.now();
@@ -139,6 +143,7 @@ export class LiveSampler {
       upstreamCalls: engineCalls ?? sum((t) => t.requests),
       attempts: e.attempts ?? null,
       primaryRestarts: primary?.restarts ?? 0,
+      mockLagP99Ms: this.#mockLagP99Ms,
     };
   }
 }

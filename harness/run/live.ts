@@ -61,6 +61,20 @@ export interface LiveRunOptions {
    * the engine). @default 'engine'
    */
   readonly target?: 'engine' | 'mock';
+  /**
+   * After the load, this many sequential probe requests (one at a time, nothing else running) through the engine and
+   * straight to the mock: the fixed cost of the HTTP path at zero load, for the agreement report. @default 0
+   */
+  readonly probes?: number;
+}
+
+/** Zero-load TTFT medians of the probe requests (see `LiveRunOptions.probes`). */
+export interface ProbeTtft {
+  readonly requests: number;
+  /** Through the engine service (null when there is none, e.g. an external target). */
+  readonly throughEngineMs: number | null;
+  /** Straight to the mock, no engine. */
+  readonly directToMockMs: number | null;
 }
 
 /** What one policy's live run produced. */
@@ -70,7 +84,45 @@ export interface LivePolicyRun extends PolicyRun {
   readonly wallMs: number;
   /** Restarts of the primary mock process seen during the run. */
   readonly mockRestarts: number;
+  /** The primary mock's worst per-second event-loop delay p99 during the load. */
+  readonly mockLagP99Ms: number;
+  readonly probes?: ProbeTtft;
 }
+
+/** The probe request: a fixed, short chat (see `LiveRunOptions.probes`). */
+export function probeRequest(i: number, tag: string): PlannedRequest {
+  return {
+    id: `probe-${tag}-${i}`,
+    class: 'probe',
+    kind: 'chat',
+    tenant: 'probe',
+    priority: 'interactive',
+    promptTokens: PROBE_PROMPT_TOKENS,
+    outputTokens: PROBE_OUTPUT_TOKENS,
+    messages: [{ role: 'user', content: `probe ${i}` }],
+    batchable: false,
+  };
+}
+export const PROBE_PROMPT_TOKENS = 256;
+export const PROBE_OUTPUT_TOKENS = 4;
+
+/** Median TTFT of `n` sequential probes against `baseUrl` (the first few, cold, are dropped). */
+async function probeTtft(clock: RealClock, baseUrl: string, n: number, tag: string): Promise<number | null> {
+  const driver = new HttpDriver({ baseUrl, now: () => clock.now(), model: PRIMARY_MODEL });
+  const ttft: number[] = [];
+  try {
+    for (let i = 0; i < n + PROBE_WARMUP; i++) {
+      const t = clock.now();
+      const r = await driver.send(probeRequest(i, tag), t);
+      if (i >= PROBE_WARMUP && r.observation.firstTokenAtMs !== undefined) ttft.push(r.observation.firstTokenAtMs - t);
+    }
+  } finally {
+    await driver.close();
+  }
+  ttft.sort((a, b) => a - b);
+  return ttft.length === 0 ? null : Math.round((ttft[Math.floor(ttft.length / 2)] as number) * 1000) / 1000;
+}
+const PROBE_WARMUP = 3;
 
 /** Runs one policy of a scenario live. Every process it starts is stopped before it returns or throws. */
 export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
@@ -180,6 +232,15 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     const loadGenerator = monitor.stop(o.limits);
     const seen = await sampler.stop();
     await driver.close();
+    const n = o.probes ?? 0;
+    const probes: ProbeTtft | undefined =
+      n > 0
+        ? {
+            requests: n,
+            throughEngineMs: engineUrl === undefined ? null : await probeTtft(clock, engineUrl, n, 'engine'),
+            directToMockMs: await probeTtft(clock, mocks.primary.url, n, 'mock'),
+          }
+        : undefined;
 
     const recorded = recorder.finish({
       durationMs: o.durationMs,
@@ -197,7 +258,15 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
         : seen.attempts === null
           ? recorded
           : { ...recorded, counters: { ...recorded.counters, attempts: seen.attempts } };
-    return { result, simulatedMs: lastEndMs, loadGenerator, wallMs: clock.now() - tStart, mockRestarts: seen.primaryRestarts };
+    return {
+      result,
+      simulatedMs: lastEndMs,
+      loadGenerator,
+      wallMs: clock.now() - tStart,
+      mockRestarts: seen.primaryRestarts,
+      mockLagP99Ms: seen.mockLagP99Ms,
+      ...(probes !== undefined ? { probes } : {}),
+    };
   } finally {
     await running?.stop();
     await group.stopAll();

@@ -9,7 +9,7 @@ import { buildRunResult } from '../report/run-result.js';
 import type { RunResult } from '../report/schema.js';
 import { policyName, type Scenario, type ScenarioPolicy } from '../scenario.js';
 import { isTargetAdapter, validateTargets, type TargetAdapter } from '../targets/target.js';
-import { runPolicyLive } from './live.js';
+import { runPolicyLive, type LivePolicyRun } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { gitCommit, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
@@ -42,6 +42,10 @@ export interface LiveScenarioRunOptions extends ScenarioRunOptions {
   readonly targets?: readonly TargetAdapter[];
   /** The primary mock's port (the fallback's is the next one). @default free ports */
   readonly mockPort?: number;
+  /** Zero-load probe requests after each policy's load (see `LiveRunOptions.probes`). @default 0 */
+  readonly probes?: number;
+  /** Called with each policy's full live run (probes, mock lag), for the agreement report. */
+  readonly onPolicyRun?: (run: LivePolicyRun) => void;
 }
 
 /** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
@@ -67,7 +71,9 @@ export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunRes
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
       ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}),
       ...(o.mockPort !== undefined ? { mockPort: o.mockPort } : {}),
+      ...(o.probes !== undefined ? { probes: o.probes } : {}),
     });
+    o.onPolicyRun?.(run);
     return { run, loadGenerator: run.loadGenerator };
   }, targets);
 }
