@@ -71,7 +71,7 @@ beforeAll(async () => {
     policy: resolvePolicy('resilient', { retry: { baseMs: 20, maxMs: 200 } }),
     upstream: { primary: client },
     concurrency: 8,
-    leaseMs: 1000,
+    leaseMs: 1500,
     stalledIntervalMs: 200,
   });
   worker.worker.onEvent((e) => events.push(e));
@@ -195,7 +195,7 @@ describe('Redis queue: retries, checkpoints, dead letters, cancel', () => {
 
   it('keeps its lease (renewing the lock) through a stream longer than the lease', async () => {
     const stalledBefore = (await api.side.queue.counts()).stalled;
-    const id = await submit('slow: x', 40); // 40 x 50 ms = 2 s, twice the 1 s lease
+    const id = await submit('slow: x', 40); // 40 x 50 ms = 2 s, longer than the 1.5 s lease
     const rec = await settled(id, 20_000);
     expect(rec).toMatchObject({ status: 'succeeded', tokens: 40, attempts: 1 });
     expect(client.callsOf(id)).toHaveLength(1);
