@@ -24,6 +24,9 @@ import { UsageError, parseChoice, parseDuration, parseInteger, parseList } from 
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
 
+/** Exit code of a live run stopped with Ctrl-C (as a shell reports SIGINT). */
+export const INTERRUPTED_EXIT = 130;
+
 /** Exit code of a run that broke one of its thresholds (as k6 does). */
 export const THRESHOLDS_FAILED_EXIT = 99;
 
@@ -109,12 +112,13 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario));
   const quiet = flags.quiet === true || flags.json === true;
   const liveRuns = new Map<string, LivePolicyRun>();
+  const interrupt = new AbortController();
   const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
     const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
     // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
     const liveOptions: LiveScenarioRunOptions = mode === 'both' ? { ...options, probes: AGREEMENT_PROBES, onPolicyRun: (r) => liveRuns.set(r.result.name, r) } : options;
     try {
-      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(liveOptions, (p) => progress.update(p));
+      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(liveOptions, (p) => progress.update(p), interrupt);
     } finally {
       progress.stop();
     }
@@ -143,6 +147,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
       console.log(`\n${md}`);
       console.log(`wrote ${join(dir, 'agreement.json')}\n      ${join(dir, 'agreement.md')}\n      ${vPaths.json}\n      ${lPaths.json}`);
     }
+    if (interrupt.signal.aborted) return INTERRUPTED_EXIT;
     return thresholdsPassed(virtual) && thresholdsPassed(live) ? 0 : THRESHOLDS_FAILED_EXIT;
   }
 
@@ -167,6 +172,10 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     }
     console.log(`\nwrote ${paths.json}\n      ${paths.md}\n      ${paths.html}`);
   }
+  if (interrupt.signal.aborted) {
+    console.error('interrupted: the results above cover what ran before Ctrl-C; exit 130');
+    return INTERRUPTED_EXIT;
+  }
   if (!thresholdsPassed(result)) {
     if (flags.json !== true) console.error('thresholds: at least one was broken (see report.md); exit 99');
     return THRESHOLDS_FAILED_EXIT;
@@ -179,8 +188,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
  * process is stopped by PID, nothing is left behind); a second one exits at once (the process groups are killed
  * by the runner's exit handlers).
  */
-async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<ScenarioRunOptions['onProgress']>): Promise<RunResult> {
-  const abort = new AbortController();
+async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<ScenarioRunOptions['onProgress']>, abort: AbortController): Promise<RunResult> {
   const onSigint = (): void => {
     if (abort.signal.aborted) process.exit(130);
     console.error('\ninterrupted: cancelling open requests and stopping the mock and engine processes (Ctrl-C again to exit now)');
@@ -189,9 +197,7 @@ async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
-    const result = await runScenarioLive({ ...options, signal: abort.signal, onProgress });
-    if (abort.signal.aborted) process.exitCode = 130;
-    return result;
+    return await runScenarioLive({ ...options, signal: abort.signal, onProgress });
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

@@ -129,6 +129,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
   const clock = new RealClock();
   const tStart = clock.now();
   const group = new ProcessGroup(clock);
+  const uninstallExitHandlers = group.installExitHandlers();
   const external = isTargetAdapter(o.policy) ? o.policy : undefined;
   const name = isTargetAdapter(o.policy) ? o.policy.name : policyName(o.policy);
   const policy = isTargetAdapter(o.policy) ? undefined : resolveScenarioPolicy(o.policy);
@@ -210,7 +211,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       baseDir: o.baseDir ?? process.cwd(),
     });
     let lastEndMs = 0;
+    let abortedAtMs = Number.POSITIVE_INFINITY;
+    stop.signal.addEventListener('abort', () => (abortedAtMs = now()), { once: true });
     const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
+      // An interrupted run does not count what was not yet due when it stopped.
+      if (intendedStartMs > abortedAtMs) return { ok: false, outcome: 'cancelled', tokens: 0, text: '' };
       recorder.arrival(intendedStartMs);
       const r = await driver.send(req, intendedStartMs);
       const obs = partialInputs(req, r.observation);
@@ -218,7 +223,8 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
       return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: obs.tokens, text: r.text };
     };
-    const ctx: SessionContext = { now, sleep: (ms) => clock.sleep(ms), send };
+    // Once the run is aborted, sessions stop waiting: what they still send ends `cancelled` at once.
+    const ctx: SessionContext = { now, sleep: (ms) => clock.sleep(ms, stop.signal).catch(() => undefined), send };
 
     monitor.start();
     sampler.start();
@@ -232,7 +238,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     const loadGenerator = monitor.stop(o.limits);
     const seen = await sampler.stop();
     await driver.close();
-    const n = o.probes ?? 0;
+    const n = stop.signal.aborted ? 0 : (o.probes ?? 0);
     const probes: ProbeTtft | undefined =
       n > 0
         ? {
@@ -270,6 +276,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
   } finally {
     await running?.stop();
     await group.stopAll();
+    uninstallExitHandlers();
   }
 }
 

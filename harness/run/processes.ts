@@ -4,8 +4,8 @@
  *
  * Each child is started in its own process group (`detached`), so a stop reaches the whole group: the mock's
  * `--supervise` parent and the server it forks, whatever its current PID after a restart. A stop sends SIGTERM,
- * then SIGKILL after a grace period. `ProcessGroup.installExitHandlers` also kills them on Ctrl-C and at exit,
- * so a run never leaves orphans behind (only a SIGKILL of the harness itself can).
+ * then SIGKILL after a grace period. `ProcessGroup.installExitHandlers` also kills them at exit (and on Ctrl-C when
+ * nobody else handles it), so a run never leaves orphans behind (only a SIGKILL of the harness itself can).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -234,7 +234,6 @@ export function describeExit(e: ProcessExit): string {
 export class ProcessGroup {
   readonly #procs: ManagedProcess[] = [];
   readonly #clock: Clock;
-  #uninstall: (() => void) | undefined;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -258,8 +257,10 @@ export class ProcessGroup {
   }
 
   /**
-   * Kills the group's processes when this process exits or gets SIGINT/SIGTERM (then exits 130/143, as a shell
-   * would). Returns a function that removes the handlers.
+   * Kills the group's processes (SIGKILL to each process group, synchronously) when this process exits, however it
+   * exits: `process.exit` from a second Ctrl-C included. When nobody else handles SIGINT/SIGTERM (a library use
+   * without a CLI), it also handles them: kill, then exit 130/143 as a shell would; a caller that handles them
+   * itself (the CLI cancels the run gracefully first) keeps that. Returns a function that removes what it added.
    */
   installExitHandlers(): () => void {
     const killAll = (): void => {
@@ -270,13 +271,11 @@ export class ProcessGroup {
       process.exit(sig === 'SIGINT' ? 130 : 143);
     };
     process.on('exit', killAll);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    this.#uninstall = () => {
+    const signals = (['SIGINT', 'SIGTERM'] as const).filter((sig) => process.listenerCount(sig) === 0);
+    for (const sig of signals) process.on(sig, onSignal);
+    return () => {
       process.off('exit', killAll);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const sig of signals) process.off(sig, onSignal);
     };
-    return this.#uninstall;
   }
 }

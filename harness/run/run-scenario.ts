@@ -100,7 +100,9 @@ async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', 
   const results = [];
   const generators: Array<{ policy: string; report: LoadGeneratorReport }> = [];
   let simulatedMs = 0;
+  const signal = (o as LiveScenarioRunOptions).signal;
   for (const [index, policy] of selected.entries()) {
+    if (signal?.aborted === true && results.length > 0) break; // interrupted: report what ran
     const name = rowName(policy);
     const report = (simMs: number, done: boolean): void => o.onProgress?.({ policy: name, index, total: selected.length, simulatedMs: simMs, done });
     const { run, loadGenerator } = await runPolicy({ scenario: s, policy, seed, durationMs, onProgress: (ms) => report(ms, false) });
