@@ -24,7 +24,7 @@ const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c)
 const anyString = fc.string({ maxLength: 40 });
 const id = fc.oneof(fc.constantFrom(...['job_x', 'nope', '%00']), printable.filter((x) => x.length > 0), fc.constant('ID0'), fc.constant('ID1'));
 const randomPath = fc.oneof(
-  fc.constantFrom('/v1/jobs', '/v1/dead-letter', '/v1/chat/completions', '/healthz', '/metrics', '/v1/', '/', '/v1/jobs/', '/v1/dead-letter?limit=abc', '/v1/dead-letter?limit=3&x=1'),
+  fc.constantFrom('/v1/jobs', '/v1/dead-letter', '/v1/chat/completions', '/v1/embeddings', '/healthz', '/metrics', '/v1/', '/', '/v1/jobs/', '/v1/dead-letter?limit=abc', '/v1/dead-letter?limit=3&x=1'),
   id.map((i) => `/v1/jobs/${i}`),
   id.map((i) => `/v1/jobs/${i}/events`),
   id.map((i) => `/v1/dead-letter/${i}/requeue`),
@@ -35,6 +35,7 @@ const anyMethod = fc.constantFrom('GET', 'POST', 'DELETE', 'PUT', 'PATCH');
 const route = fc.oneof(
   { weight: 5, arbitrary: fc.constant(['POST', '/v1/jobs'] as const) },
   { weight: 5, arbitrary: fc.constant(['POST', '/v1/chat/completions'] as const) },
+  { weight: 4, arbitrary: fc.constant(['POST', '/v1/embeddings'] as const) },
   { weight: 2, arbitrary: id.map((i) => ['GET', `/v1/jobs/${i}`] as const) },
   { weight: 2, arbitrary: id.map((i) => ['GET', `/v1/jobs/${i}/events`] as const) },
   { weight: 1, arbitrary: id.map((i) => ['DELETE', `/v1/jobs/${i}`] as const) },
@@ -98,9 +99,29 @@ const validChat = fc.record(
   },
   { requiredKeys: ['model', 'messages'] },
 );
+const embeddingLike = fc.record(
+  {
+    model: fc.oneof(fc.constant('primary'), anyString, fc.jsonValue()),
+    input: fc.oneof(anyString, fc.array(anyString, { maxLength: 4 }), fc.array(fc.jsonValue(), { maxLength: 3 }), fc.jsonValue()),
+    encoding_format: fc.oneof(fc.constantFrom('float', 'base64', null), anyString, fc.jsonValue()),
+    dimensions: fc.oneof(fc.integer({ min: -2, max: 40 }), fc.constant(null), fc.jsonValue()),
+  },
+  { requiredKeys: [] },
+);
+const validEmbedding = fc.record(
+  {
+    model: fc.constant('primary'),
+    input: fc.oneof(printable.filter((t) => t.length > 0), fc.array(printable.filter((t) => t.length > 0), { minLength: 1, maxLength: 4 })),
+    encoding_format: fc.constantFrom('float', 'base64', null),
+    dimensions: fc.integer({ min: 1, max: 16 }),
+  },
+  { requiredKeys: ['model', 'input'] },
+);
 const payload = fc.oneof(
   { weight: 3, arbitrary: validJob.map((b) => JSON.stringify(b)) },
   { weight: 3, arbitrary: validChat.map((b) => JSON.stringify(b)) },
+  { weight: 2, arbitrary: validEmbedding.map((b) => JSON.stringify(b)) },
+  { weight: 2, arbitrary: embeddingLike.map((b) => JSON.stringify(b)) },
   { weight: 4, arbitrary: jobLike.map((b) => JSON.stringify(b)) },
   { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: anyString },
@@ -116,6 +137,7 @@ const headers = fc.record(
     // A valid small deadline would honestly time out (504): only malformed values here.
     'x-deadline-ms': printable.filter((v) => !/^\s*\d+\s*$/.test(v)),
     'x-request-id': printable,
+    'x-batchable': fc.oneof(fc.constantFrom('true', 'false'), printable),
   },
   { requiredKeys: [] },
 );
@@ -123,12 +145,14 @@ const headers = fc.record(
 describe('API fuzz', () => {
   it('never answers 5xx, whatever the method, path, headers and body', async () => {
     const seen = new Map<number, number>();
+    let embeddings = 0;
     await fc.assert(
       fc.asyncProperty(route, auth, contentType, headers, payload, async ([method, p], authorization, type, h, body) => {
         const url = p.replace('ID0', ids[0] ?? 'x').replace('ID1', ids[1] ?? 'x');
         const all = { 'x-mock-output-tokens': '2', 'content-type': type, ...(authorization !== undefined ? { authorization } : {}), ...h };
         const r = await s.app.inject({ method, url, headers: all, ...(method === 'GET' || method === 'DELETE' ? {} : { payload: body }) });
         seen.set(r.statusCode, (seen.get(r.statusCode) ?? 0) + 1);
+        if (method === 'POST' && url === '/v1/embeddings') embeddings++;
         expect(r.statusCode, `${method} ${url} ${JSON.stringify(all)} ${body.slice(0, 200)} -> ${r.body.slice(0, 300)}`).toBeLessThan(500);
         if (r.statusCode >= 400) {
           const e = r.json() as { error?: { message?: unknown; code?: unknown } };
@@ -141,6 +165,7 @@ describe('API fuzz', () => {
     // Both successes and refusals were exercised, and the service is still up.
     expect(seen.get(202)).toBeGreaterThan(0);
     expect(seen.get(200)).toBeGreaterThan(0);
+    expect(embeddings).toBeGreaterThan(0);
     expect([...seen.keys()].some((c) => c >= 400)).toBe(true);
     expect((await s.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     const ok = await s.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'primary', messages: [{ role: 'user', content: 'still up?' }] }, headers: { ...ALPHA, 'x-mock-output-tokens': '2' } });
@@ -149,5 +174,31 @@ describe('API fuzz', () => {
     await s.jobs.onIdle();
     const jobs = await Promise.all(ids.map((i) => s.store.get(i)));
     expect(jobs.every((j) => j !== undefined && isTerminal(j.status))).toBe(true);
+  });
+
+  it('embeddings: a valid body is a 200 with one vector per input (of `dimensions` when asked), anything else a 4xx', async () => {
+    const body = fc.oneof(validEmbedding.map((b) => ({ b, valid: true })), embeddingLike.map((b) => ({ b, valid: false })));
+    const answered = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(body, fc.constantFrom('true', 'false'), async ({ b, valid }, batchable) => {
+        const r = await s.app.inject({ method: 'POST', url: '/v1/embeddings', payload: JSON.stringify(b), headers: { ...ALPHA, 'content-type': 'application/json', 'x-batchable': batchable } });
+        answered.set(r.statusCode, (answered.get(r.statusCode) ?? 0) + 1);
+        const what = `${JSON.stringify(b).slice(0, 200)} -> ${r.body.slice(0, 300)}`;
+        expect(r.statusCode, what).toBeLessThan(500);
+        if (valid) expect(r.statusCode, what).toBe(200);
+        if (r.statusCode !== 200) return;
+        const e = b as { input: string | string[]; dimensions?: number | null; encoding_format?: string | null };
+        const data = (r.json() as { data: Array<{ embedding: number[] | string }> }).data;
+        expect(data).toHaveLength(typeof e.input === 'string' ? 1 : e.input.length);
+        for (const d of data) {
+          const size = typeof d.embedding === 'string' ? Buffer.from(d.embedding, 'base64').length / 4 : d.embedding.length;
+          expect(size).toBe(e.dimensions ?? 16);
+          expect(typeof d.embedding === 'string').toBe(e.encoding_format === 'base64');
+        }
+      }),
+      { numRuns: 120, seed: 4243, endOnFailure: true },
+    );
+    expect(answered.get(200)).toBeGreaterThan(0);
+    expect([...answered.keys()].some((c) => c >= 400)).toBe(true);
   });
 });

@@ -7,10 +7,12 @@
  *     GET  /v1/jobs/:id/events           SSE of its tokens, resumable with Last-Event-ID, ending with `end`
  *     DELETE /v1/jobs/:id                cancels it and aborts its upstream call
  *     POST /v1/chat/completions          OpenAI-compatible proxy through the engine (streaming or not)
+ *     POST /v1/embeddings                OpenAI-compatible embeddings through the engine (batchable)
  *     GET  /v1/dead-letter               failed jobs; POST /v1/dead-letter/:id/requeue puts one back
  *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
  *     GET  /readyz                       200 when new jobs can be taken, else 503 (e.g. the Redis queue is down)
  */
+import { setMaxListeners } from 'node:events';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { preset, type Policy } from '../policy.js';
@@ -24,6 +26,7 @@ import type { ModelClient } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { CallbackSender } from './callbacks.js';
 import { registerDeadLetter } from './dead-letter.js';
+import { registerEmbeddings } from './embeddings-proxy.js';
 import { errorHandler, installAuth, sendError } from './http.js';
 import { registerJobEvents } from './job-events.js';
 import type { JobStore } from './job-store.js';
@@ -122,6 +125,9 @@ export function buildService(o: BuildServerOptions): ApiService {
   });
   const unobserveQueue = observeQueue(telemetry.meter, jobs.queue);
   const closing = new AbortController();
+  // Every open SSE stream and every proxied call in flight listens here (and removes its listener when it ends),
+  // so more than 10 at once is normal load, not a leak: without this, Node's MaxListenersExceededWarning fires.
+  setMaxListeners(0, closing.signal);
   const ctx: RouteContext = {
     engine,
     jobs,
@@ -157,6 +163,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   registerJobEvents(app, ctx);
   registerDeadLetter(app, ctx);
   registerProxy(app, ctx);
+  registerEmbeddings(app, ctx);
 
   app.get('/healthz', async () => {
     const s = engine.snapshot();
