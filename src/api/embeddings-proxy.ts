@@ -8,11 +8,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EngineResult } from '../engine/engine-types.js';
-import type { Priority } from '../engine/queue.js';
 import { AbortError, describe } from '../errors.js';
 import { estimateTokens, splitProportionally } from '../upstream/http-embeddings.js';
 import { ApiError, badField } from './api-errors.js';
-import { header, idempotencyKey, intHeader, mockHeaders, sendError, tenantOf } from './http.js';
+import { header, idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
 import type { RouteContext } from './route-context.js';
 
@@ -71,17 +70,13 @@ function splitPromptTokens(total: number, inputs: readonly string[]): number[] {
 
 /** The request controls shared with the chat proxy, parsed with a 400 naming the header. */
 function controls(req: FastifyRequest) {
-  const raw = header(req, 'x-priority');
-  if (raw !== undefined && raw !== 'interactive' && raw !== 'batch') throw badField('x-priority', '"interactive" or "batch"', JSON.stringify(raw.slice(0, 40)));
-  const priority: Priority | undefined = raw;
-  const requestId = header(req, 'x-request-id');
-  if (requestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(requestId)) throw badField('x-request-id', '1 to 128 visible ASCII characters', JSON.stringify(requestId.slice(0, 40)));
+  const { priority, requestId, deadlineMs } = requestControls(req);
   const batchable = header(req, 'x-batchable')?.trim().toLowerCase();
   if (batchable !== undefined && batchable !== 'true' && batchable !== 'false') throw badField('x-batchable', '"true" or "false"', describe(batchable));
   return {
     priority,
     requestId,
-    deadlineMs: intHeader(req, 'x-deadline-ms', 1, 86_400_000),
+    deadlineMs,
     key: idempotencyKey(req),
     // Batchable unless the client opts out: embeddings are the batch-friendly call.
     batchable: batchable !== 'false',

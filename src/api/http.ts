@@ -133,3 +133,15 @@ export function mockHeaders(req: FastifyRequest): { outputTokens?: number; promp
     ...(fault !== undefined ? { fault } : {}),
   };
 }
+
+/**
+ * The per-request controls both OpenAI-compatible proxies read from headers: `x-priority`, `x-request-id`
+ * (the upstream request id) and `x-deadline-ms`, each validated with a 400 naming the header.
+ */
+export function requestControls(req: FastifyRequest): { priority: 'interactive' | 'batch' | undefined; requestId: string | undefined; deadlineMs: number | undefined } {
+  const priority = header(req, 'x-priority');
+  if (priority !== undefined && priority !== 'interactive' && priority !== 'batch') throw badField('x-priority', '"interactive" or "batch"', JSON.stringify(priority.slice(0, 40)));
+  const requestId = header(req, 'x-request-id');
+  if (requestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(requestId)) throw badField('x-request-id', '1 to 128 visible ASCII characters', JSON.stringify(requestId.slice(0, 40)));
+  return { priority, requestId, deadlineMs: intHeader(req, 'x-deadline-ms', 1, 86_400_000) };
+}
