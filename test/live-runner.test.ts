@@ -8,6 +8,7 @@ import { Random } from '../src/random.js';
 import { defineScenario } from '../harness/scenario.js';
 import { parseRunResult } from '../harness/report/schema.js';
 import { serializeRunResult } from '../harness/report/serialize.js';
+import type { ManagedProcess } from '../harness/run/processes.js';
 import { runScenarioLive } from '../harness/run/run-scenario.js';
 import { buildSessions } from '../harness/workload/index.js';
 import type { SessionPlan } from '../harness/workload/types.js';
@@ -70,5 +71,18 @@ describe('live runner', () => {
     expect(c.tokensComputed).toBe(c.tokensDelivered);
     expect(s.gpuUtilization).toBeGreaterThan(0);
     expect(p.series.queueDepth.some((v) => v !== null)).toBe(true);
+  }, 30_000);
+
+  it('fails the run with an error naming a process that dies during the load, and stops the others', async () => {
+    const procs: ManagedProcess[] = [];
+    const run = runScenarioLive({
+      scenario: { ...scenario, durationMs: 4_000 },
+      onProcess: (p) => {
+        procs.push(p);
+        if (p.name.startsWith('engine')) setTimeout(() => p.kill('SIGKILL'), 1_000);
+      },
+    });
+    await expect(run).rejects.toThrow(/^engine\[bounded\]: exited during the run \(killed by SIGKILL\)/);
+    expect(procs.map((p) => p.pid ?? -1).filter(alive)).toEqual([]);
   }, 30_000);
 });

@@ -116,7 +116,11 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
     const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
     // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
-    const liveOptions: LiveScenarioRunOptions = mode === 'both' ? { ...options, probes: AGREEMENT_PROBES, onPolicyRun: (r) => liveRuns.set(r.result.name, r) } : options;
+    const liveOptions: LiveScenarioRunOptions = {
+      ...options,
+      ...(mode === 'both' ? { probes: AGREEMENT_PROBES } : {}),
+      onPolicyRun: (r) => liveRuns.set(r.result.name, r),
+    };
     try {
       return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(liveOptions, (p) => progress.update(p), interrupt);
     } finally {
@@ -163,6 +167,11 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
         : `${(result.meta.simulatedMs / 1000).toFixed(0)} s simulated in ${(result.meta.wallMs / 1000).toFixed(1)} s`;
     console.log(`seed ${result.seed}, ${result.policies.length} policies, ${timing}\n`);
     console.log(renderTable(result));
+    const causes = [...liveRuns.values()].filter((r) => r.causes.length > 0);
+    if (causes.length > 0) {
+      console.log('\nwhy requests did not end ok (most frequent first):');
+      for (const r of causes) console.log(`  ${r.result.name}: ${r.causes.slice(0, 4).map((c) => `${c.cause} ×${c.count}`).join(', ')}`);
+    }
     const lg = result.meta.loadGenerator;
     if (lg !== null) {
       console.log(

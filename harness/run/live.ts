@@ -23,7 +23,7 @@ import { HttpDriver } from './drivers/http-driver.js';
 import { planAfter, putFaultPlan } from './live-faults.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
-import { ProcessGroup, freePort, type ManagedProcess } from './processes.js';
+import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedProcess } from './processes.js';
 import { faultPhases, type PolicyRun } from './virtual.js';
 import { FALLBACK_MODEL, PRIMARY_MODEL } from './world.js';
 
@@ -87,6 +87,8 @@ export interface LivePolicyRun extends PolicyRun {
   /** The primary mock's worst per-second event-loop delay p99 during the load. */
   readonly mockLagP99Ms: number;
   readonly probes?: ProbeTtft;
+  /** Why requests did not end `ok` (HTTP status and error code, stream errors, socket errors), most frequent first. */
+  readonly causes: ReadonlyArray<{ readonly cause: string; readonly count: number }>;
 }
 
 /** The probe request: a fixed, short chat (see `LiveRunOptions.probes`). */
@@ -211,6 +213,18 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       baseDir: o.baseDir ?? process.cwd(),
     });
     let lastEndMs = 0;
+    const causes = new Map<string, number>();
+    // A process that dies during the load (not the mock's server under its supervisor: that is a crash fault) ends
+    // the run with an error naming it, instead of a run where every request failed for no visible reason.
+    let died: ManagedProcess | undefined;
+    for (const p of group.processes) {
+      void p.exited.then(() => {
+        if (died === undefined && !stop.signal.aborted) {
+          died = p;
+          stop.abort(new Error(`${p.name} exited`));
+        }
+      });
+    }
     let abortedAtMs = Number.POSITIVE_INFINITY;
     stop.signal.addEventListener('abort', () => (abortedAtMs = now()), { once: true });
     const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
@@ -218,6 +232,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       if (intendedStartMs > abortedAtMs) return { ok: false, outcome: 'cancelled', tokens: 0, text: '' };
       recorder.arrival(intendedStartMs);
       const r = await driver.send(req, intendedStartMs);
+      if (r.cause !== undefined) causes.set(r.cause, (causes.get(r.cause) ?? 0) + 1);
       const obs = partialInputs(req, r.observation);
       recorder.complete(obs);
       if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
@@ -236,6 +251,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       o.signal?.removeEventListener('abort', onOuterAbort);
     }
     const loadGenerator = monitor.stop(o.limits);
+    if (died !== undefined) {
+      await sampler.stop();
+      await driver.close();
+      throw new ProcessStartError(died.name, `exited during the run (${describeExit(died.exit ?? { code: null, signal: null })})`, died.stderrTail());
+    }
     const seen = await sampler.stop();
     await driver.close();
     const n = stop.signal.aborted ? 0 : (o.probes ?? 0);
@@ -271,6 +291,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       wallMs: clock.now() - tStart,
       mockRestarts: seen.primaryRestarts,
       mockLagP99Ms: seen.mockLagP99Ms,
+      causes: [...causes.entries()].sort((a, b) => b[1] - a[1]).map(([cause, count]) => ({ cause, count })),
       ...(probes !== undefined ? { probes } : {}),
     };
   } finally {

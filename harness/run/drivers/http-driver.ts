@@ -53,6 +53,8 @@ export interface DriverReply {
   readonly text: string;
   /** True when the observation's counters came from the engine's verdict rather than defaults. */
   readonly engineReported: boolean;
+  /** Why a request did not end `ok`, for diagnosis: `HTTP 503 upstream_overloaded`, `stream error ...`, `ECONNREFUSED`. */
+  readonly cause?: string;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -151,7 +153,7 @@ export class HttpDriver {
         obs.endAtMs = this.#o.now();
         verdict = verdictFrom(safeJson(payload));
         obs.outcome = verdict?.outcome ?? this.#statusOutcome(res.statusCode, errorCode(safeJson(payload)));
-        return finish(obs, chunks, text, verdict, degradedMarker);
+        return finish(obs, chunks, text, verdict, degradedMarker, `HTTP ${res.statusCode} ${errorCode(safeJson(payload)) ?? ''}`.trim());
       }
       const parser = createParser({
         onEvent: (ev) => {
@@ -188,12 +190,13 @@ export class HttpDriver {
       obs.outcome =
         verdict?.outcome ??
         (streamError === undefined ? (finished ? 'ok' : 'failed') : degradedMarker === 'partial' ? 'degraded' : this.#statusOutcome(500, streamError));
+      const cause = streamError !== undefined ? `stream error ${streamError}` : finished ? undefined : 'stream ended without [DONE]';
+      return finish(obs, chunks, text, verdict, degradedMarker, cause);
     } catch (err) {
       obs.endAtMs = this.#o.now();
       obs.outcome = verdict?.outcome ?? (this.#o.signal?.aborted === true ? 'cancelled' : 'failed');
-      void err;
+      return finish(obs, chunks, text, verdict, degradedMarker, errorName(err));
     }
-    return finish(obs, chunks, text, verdict, degradedMarker);
   }
 
   async #embed(req: PlannedRequest, intendedStartMs: number): Promise<DriverReply> {
@@ -217,11 +220,12 @@ export class HttpDriver {
       const marker = json?.x_degraded ?? json?.degraded;
       if (typeof marker === 'string') degradedMarker = marker;
       obs.outcome = verdict?.outcome ?? this.#statusOutcome(res.statusCode, errorCode(json));
-    } catch {
+      return finish(obs, [], '', verdict, degradedMarker, res.statusCode === 200 ? undefined : `HTTP ${res.statusCode} ${errorCode(json) ?? ''}`.trim());
+    } catch (err) {
       obs.endAtMs = this.#o.now();
       obs.outcome = this.#o.signal?.aborted === true ? 'cancelled' : 'failed';
+      return finish(obs, [], '', verdict, degradedMarker, errorName(err));
     }
-    return finish(obs, [], '', verdict, degradedMarker);
   }
 }
 
@@ -255,7 +259,19 @@ function start(req: PlannedRequest, intendedStartMs: number): Mutable<RequestObs
   };
 }
 
-function finish(obs: Mutable<RequestObservation>, chunks: TokenChunk[], text: string, v: EngineVerdict | undefined, degradedMarker: string | undefined): DriverReply {
+function errorName(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  return typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : String(e.message ?? err);
+}
+
+function finish(
+  obs: Mutable<RequestObservation>,
+  chunks: TokenChunk[],
+  text: string,
+  v: EngineVerdict | undefined,
+  degradedMarker: string | undefined,
+  cause?: string,
+): DriverReply {
   obs.chunks = chunks;
   if (obs.endAtMs < obs.intendedStartMs) obs.endAtMs = obs.intendedStartMs;
   if (obs.outcome === 'ok' && degradedMarker !== undefined && degradedMarker !== '') obs.outcome = 'degraded';
@@ -267,7 +283,7 @@ function finish(obs: Mutable<RequestObservation>, chunks: TokenChunk[], text: st
   obs.upstreamCalls = nonNegInt(v?.upstreamCalls) ?? (shedEarly ? 0 : 1);
   obs.queuedMs = nonNeg(v?.queuedMs) ?? 0;
   obs.backoffMs = nonNeg(v?.backoffMs) ?? 0;
-  return { observation: obs, text, engineReported: v !== undefined };
+  return { observation: obs, text, engineReported: v !== undefined, ...(obs.outcome !== 'ok' && cause !== undefined ? { cause } : {}) };
 }
 
 /** Error codes of a 429 that mean the engine shed the request (src/api/outcome-http.ts). */
