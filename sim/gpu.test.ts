@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import type { Clock } from '../src/time/clock.js';
 import { VirtualClock } from '../src/time/virtual-clock.js';
 import { Gpu, type SeqSink } from './gpu.js';
 import { getProfile, resolveProfile, stepMs, type GpuProfile } from './profiles.js';
@@ -220,5 +221,24 @@ describe('Gpu', () => {
       ),
       { numRuns: 40 },
     );
+  });
+
+  it('late timers do not push every later step back: steps chain from when the previous one was due', async () => {
+    // A clock whose timers all fire 3 ms late, as a busy event loop's would.
+    const inner = new VirtualClock();
+    const lateMs = 3;
+    const late: Clock = { now: () => inner.now(), sleep: (ms, signal) => inner.sleep(ms, signal), setTimer: (ms, fn, label) => inner.setTimer(ms + lateMs, fn, label) };
+    const gpu = new Gpu(h100, late);
+    const t: Trace = newTrace();
+    gpu.submit({ promptTokens: 128, startIndex: 0, endIndex: 50 }, { onToken: (index) => t.tokens.push({ index, atMs: inner.now() }), onFinish: () => (t.finishedMs = inner.now()), onDrop: () => undefined });
+    await inner.runUntilIdle();
+    let ideal = stepMs(h100.step, 128, 128);
+    for (let k = 1; k < 50; k++) ideal += stepMs(h100.step, 1, 128 + k);
+    // Without chaining, 50 steps (and the kick) would each add 3 ms: 150+ ms late. With it, the lateness is that of
+    // the last timers only, since each step is scheduled from when the previous one was due.
+    expect(t.finishedMs).toBeGreaterThanOrEqual(ideal);
+    expect((t.finishedMs as number) - ideal).toBeLessThan(lateMs * 2 + 1e-9);
+    // The GPU was busy for the steps' own durations, not for the lateness.
+    expect(gpu.stats().busyMs).toBeCloseTo(ideal, 6);
   });
 });

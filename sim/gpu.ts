@@ -121,6 +121,14 @@ export class Gpu {
   private timer: Timer | undefined;
   private batch: Seq[] = [];
   private stepStartMs = 0;
+  /** When the current step is due to end. */
+  private stepDueMs = 0;
+  /**
+   * The due time of the step that just ended, while the next one is being started back to back. Steps chain from
+   * when the previous one was due, not from when its timer fired: in real time a late timer then does not push
+   * every later token back (the GPU would not have waited for our event loop). In virtual time the two are equal.
+   */
+  private chainFromMs: number | undefined;
   private stepKind: 'gen' | 'embed' | 'kick' | undefined;
   private embedInFlight: EmbedJob | undefined;
   private readonly createdMs: number;
@@ -287,10 +295,12 @@ export class Gpu {
   }
 
   private begin(kind: 'gen' | 'embed', baseMs: number): void {
+    const now = this.clock.now();
     this.stepKind = kind;
-    this.stepStartMs = this.clock.now();
-    const ms = baseMs * Math.max(0, this.multiplier());
-    this.timer = this.clock.setTimer(ms, this.onStepEnd, kind === 'gen' ? 'gpu-step' : 'gpu-embed');
+    this.stepStartMs = this.chainFromMs ?? now;
+    this.chainFromMs = undefined;
+    this.stepDueMs = this.stepStartMs + baseMs * Math.max(0, this.multiplier());
+    this.timer = this.clock.setTimer(Math.max(0, this.stepDueMs - now), this.onStepEnd, kind === 'gen' ? 'gpu-step' : 'gpu-embed');
   }
 
   private peekEmbedJob(): EmbedJob | undefined {
@@ -306,7 +316,7 @@ export class Gpu {
 
   private readonly onStepEnd = (): void => {
     this.timer = undefined;
-    this.s.busyMs += this.clock.now() - this.stepStartMs;
+    this.s.busyMs += this.stepDueMs - this.stepStartMs;
     if (this.stepKind === 'embed') {
       const job = this.embedInFlight;
       this.embedInFlight = undefined;
@@ -317,7 +327,11 @@ export class Gpu {
       this.batch = [];
       for (const seq of batch) this.finishStep(seq);
     }
-    if (this.timer === undefined) this.startStep();
+    if (this.timer === undefined) {
+      this.chainFromMs = this.stepDueMs;
+      this.startStep();
+      this.chainFromMs = undefined;
+    }
   };
 
   private finishStep(seq: Seq): void {
