@@ -114,7 +114,7 @@ export class HttpDriver {
     };
     if (req.kind === 'chat') h['x-mock-output-tokens'] = String(req.outputTokens);
     if (req.idempotencyKey !== undefined) h['idempotency-key'] = req.idempotencyKey;
-    if (req.batchable) h['x-batchable'] = 'true';
+    h['x-batchable'] = req.batchable ? 'true' : 'false'; // the service batches embeddings unless told not to
     if (req.deadlineMs !== undefined) {
       // The deadline counts from the intended start: a request sent late has that much less time.
       h['x-deadline-ms'] = String(Math.max(1, Math.round(req.deadlineMs - (this.#o.now() - intendedStartMs))));
