@@ -31,7 +31,12 @@ export class RealClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    // Node runs setTimeout(0) after at least 1 ms; "at the end of this instant" is setImmediate.
+    if (ms <= 0) {
+      const immediate = setImmediate(fn);
+      return { cancel: () => clearImmediate(immediate) };
+    }
+    const handle = setTimeout(fn, ms);
     return { cancel: () => clearTimeout(handle) };
   }
 }
