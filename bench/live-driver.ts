@@ -4,9 +4,11 @@
  * bounded job and prints one line of JSON (a {@link LiveDriverResult}) on stdout:
  *  - `streams`: N concurrent streaming chats through the harness's HttpDriver, all due at once (intended start
  *    t = 0): TTFT and E2E percentiles counted from that intended start, tokens, outcomes;
- *  - `undici`: a closed loop of non-streaming chats over `connections` keep-alive sockets (undici Pool), `amount`
- *    requests in all: requests/s and latency percentiles;
- *  - `autocannon`: the same requests through harness/run/drivers/autocannon.ts (runAutocannon).
+ *  - `undici`: a closed loop of non-streaming chats over `connections` keep-alive sockets (undici Pool) for
+ *    `durationMs`: requests/s and latency percentiles;
+ *  - `autocannon`: the same requests for the same duration through harness/run/drivers/autocannon.ts. (A duration,
+ *    not a request count: autocannon notices that `amount` is reached only on its 1-second sampling tick, so a
+ *    short counted run would be timed as a whole second.)
  */
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
@@ -28,7 +30,7 @@ export interface ClosedLoopJob {
   readonly baseUrl: string;
   readonly model: string;
   readonly connections: number;
-  readonly amount: number;
+  readonly durationMs: number;
   readonly outputTokens: number;
 }
 export type LiveDriverJob = StreamsJob | ClosedLoopJob;
@@ -144,13 +146,11 @@ async function runUndici(job: ClosedLoopJob): Promise<ClosedLoopResult> {
   const { headers, body } = chatRequest(job);
   const pool = new Pool(job.baseUrl, { connections: job.connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const latencies: number[] = [];
-  let next = 0;
   let ok = 0;
   let errors = 0;
   const t0 = performance.now();
   const worker = async (): Promise<void> => {
-    while (next < job.amount) {
-      next++;
+    while (performance.now() - t0 < job.durationMs) {
       // In a closed loop the intended start is the moment the worker is free: now.
       const start = performance.now();
       try {
@@ -187,7 +187,7 @@ async function runCannon(job: ClosedLoopJob): Promise<ClosedLoopResult> {
     url: job.baseUrl,
     requests: [{ method: 'POST', path: '/v1/chat/completions', headers, body, class: 'bench' }],
     connections: job.connections,
-    amount: job.amount,
+    durationMs: job.durationMs,
   });
   const elapsedMs = performance.now() - t0;
   return {
@@ -195,8 +195,8 @@ async function runCannon(job: ClosedLoopJob): Promise<ClosedLoopResult> {
     responses: r.responses,
     ok: r.statusCounts['200'] ?? 0,
     errors: r.errors + r.timeouts,
-    // Responses over our own wall time of the run, as for the undici loop (autocannon rounds its duration).
-    requestsPerSec: Math.round((r.responses * 1000) / elapsedMs),
+    // Responses over autocannon's own measured duration (our wall time here includes its start-up).
+    requestsPerSec: Math.round(r.requestsPerSec),
     latencyMs: { p50: r.latencyMs.p50, p99: r.latencyMs.p99 },
     elapsedMs: Number(elapsedMs.toFixed(1)),
   };
