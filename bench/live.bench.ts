@@ -26,9 +26,8 @@ const STREAMS = 1000;
 const OUTPUT_TOKENS = 64;
 const ROUNDS = 3;
 /**
- * The engine service's upstream connection pool: src/api/main.ts builds its HttpModelClient with the default of 256
- * connections (src/upstream/http-openai.ts) and `serve` has no flag for it, so beyond 256 streams the engine waits
- * for a socket whatever `concurrency.limit` says. This many streams measures the engine's cost within that pool.
+ * A second, smaller arm: the engine's cost when its upstream pool is not the question (256 is the default pool size
+ * of `serve --upstream-connections`; the 1,000-stream arm sets it to 1,024).
  */
 const POOL_STREAMS = 256;
 const CONNECTIONS = 64;
@@ -149,6 +148,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
         '--upstream', mock.url,
         '--policy', 'resilient',
         '--policy-overrides', JSON.stringify({ concurrency: { limit: 1024 }, queue: { capacity: 4096 } }),
+        '--upstream-connections', '1024',
         '--open',
         '--exporter', 'none',
         '--seed', '1',

@@ -35,6 +35,9 @@ describe('parseServeArgs', () => {
     const o = parse([...base, '--open']);
     expect(o).toMatchObject({ upstream: 'http://127.0.0.1:8000', port: 8080, host: '127.0.0.1', tenants: 'open', exporter: 'prometheus', callbackAllowlist: [], model: 'primary', log: false });
     expect(o.policy.name).toBe('resilient');
+    expect(o.upstreamConnections).toBe(256);
+    expect(parse([...base, '--open', '--upstream-connections', '1024']).upstreamConnections).toBe(1024);
+    expect(usage([...base, '--open', '--upstream-connections', '0'])).toContain('--upstream-connections: expected an integer from 1 to 100000, got "0"');
     const f = parse(['--upstream', 'http://a:1', '--policy', 'bounded', '--policy-overrides', 'overrides.json', '--fallback', 'http://b:2', '--fallback-model', 'small', '--port', '0', '--tenants', 'tenants.json', '--exporter', 'otlp', '--otlp-endpoint', 'http://c:4318', '--callback-allowlist', 'Hooks.Example.com, 127.0.0.1:9000'], { UPSTREAM_API_KEY: 'sk-x' });
     expect(f).toMatchObject({ fallback: 'http://b:2', fallbackModel: 'small', port: 0, exporter: 'otlp', otlpEndpoint: 'http://c:4318', callbackAllowlist: ['hooks.example.com', '127.0.0.1:9000'], upstreamKey: 'sk-x' });
     expect(f.tenants).toEqual([{ apiKey: 'key-alpha-0001', tenant: 'alpha' }]);

@@ -38,6 +38,8 @@ export interface ServeOptions {
   readonly fallbackModel?: string;
   /** API key for the upstreams (e.g. a provider key). @default $UPSTREAM_API_KEY */
   readonly upstreamKey?: string;
+  /** Connection pool size per upstream; streams beyond it wait for a connection. @default 256 */
+  readonly upstreamConnections: number;
   /** @default 4 MiB */
   readonly bodyLimitBytes: number;
   /** Seed of job and response ids. @default derived from the wall clock at start */
@@ -80,6 +82,11 @@ export function serveProgram(): Command {
     .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
     .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
     .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
+    .addOption(
+      new Option('--upstream-connections <n>', 'connections per upstream; size it to the concurrency limit (each open stream holds one)')
+        .default(256)
+        .argParser(intArg('--upstream-connections', 1, 100_000)),
+    )
     .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(8080).argParser(intArg('--port', 0, 65535)))
     .addOption(new Option('--host <addr>', 'address to bind; loopback unless you mean otherwise').default('127.0.0.1'))
     .addOption(new Option('--tenants <file>', 'JSON file: [{"apiKey": "...", "tenant": "..."}, ...]'))
@@ -151,6 +158,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     model: string;
     fallbackModel?: string;
     upstreamKey?: string;
+    upstreamConnections: number;
     port: number;
     host: string;
     tenants?: string;
@@ -195,6 +203,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     upstream: o.upstream,
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
     policy,
+    upstreamConnections: o.upstreamConnections,
     port: o.port,
     host: o.host,
     tenants,
