@@ -107,3 +107,21 @@ export interface JobStore {
   /** Follows one job's token appends and updates; returns the unsubscribe function. */
   watch(id: string, listener: (e: JobStoreEvent) => void): () => void;
 }
+
+/** The record of a job just accepted: queued, first cycle, nothing produced yet. */
+export function newJobRecord(n: NewJob): JobRecord {
+  return {
+    id: n.id,
+    tenant: n.tenant,
+    spec: n.spec,
+    fingerprint: n.fingerprint,
+    ...(n.idempotencyKey !== undefined ? { idempotencyKey: n.idempotencyKey } : {}),
+    status: 'queued',
+    cycle: 1,
+    attempts: 0,
+    output: '',
+    tokens: 0,
+    deadLetter: false,
+    createdAtMs: n.createdAtMs,
+  };
+}

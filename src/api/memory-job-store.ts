@@ -1,5 +1,5 @@
 import { JobNotFoundError } from './api-errors.js';
-import { isTerminal, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from './job-store.js';
+import { isTerminal, newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from './job-store.js';
 
 /** Options of {@link InMemoryJobStore}. */
 export interface InMemoryJobStoreOptions {
@@ -40,20 +40,7 @@ export class InMemoryJobStore implements JobStore {
       if (e !== undefined) return Promise.resolve({ job: e.job, created: false });
     }
     if (this.jobs.has(n.id)) return Promise.reject(new RangeError(`job id: expected a new id, got ${JSON.stringify(n.id)} twice`));
-    const job: JobRecord = {
-      id: n.id,
-      tenant: n.tenant,
-      spec: n.spec,
-      fingerprint: n.fingerprint,
-      ...(n.idempotencyKey !== undefined ? { idempotencyKey: n.idempotencyKey } : {}),
-      status: 'queued',
-      cycle: 1,
-      attempts: 0,
-      output: '',
-      tokens: 0,
-      deadLetter: false,
-      createdAtMs: n.createdAtMs,
-    };
+    const job = newJobRecord(n);
     this.jobs.set(n.id, { job, chunks: [], parts: [] });
     if (n.idempotencyKey !== undefined) this.keys.set(keyOf(n.tenant, n.idempotencyKey), n.id);
     this.evict();

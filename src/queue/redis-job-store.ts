@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { JobNotFoundError } from '../api/api-errors.js';
-import type { JobPatch, JobRecord, JobStore, JobStoreEvent, NewJob, StoredChunk } from '../api/job-store.js';
+import { newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from '../api/job-store.js';
 import { HarnessError } from '../errors.js';
 import { LeaseLostError, QueueUnavailableError } from './errors.js';
 import { APPEND_LUA, CREATE_LUA, DISCARD_LUA, UPDATE_LUA } from './redis-scripts.js';
@@ -140,20 +140,7 @@ export class RedisJobStore implements JobStore {
   }
 
   async create(n: NewJob): Promise<{ job: JobRecord; created: boolean }> {
-    const job: JobRecord = {
-      id: n.id,
-      tenant: n.tenant,
-      spec: n.spec,
-      fingerprint: n.fingerprint,
-      ...(n.idempotencyKey !== undefined ? { idempotencyKey: n.idempotencyKey } : {}),
-      status: 'queued',
-      cycle: 1,
-      attempts: 0,
-      output: '',
-      tokens: 0,
-      deadLetter: false,
-      createdAtMs: n.createdAtMs,
-    };
+    const job = newJobRecord(n);
     const fields: string[] = [];
     for (const [k, v] of Object.entries(job)) {
       if (k === 'output' || v === undefined) continue;
