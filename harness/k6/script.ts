@@ -168,6 +168,7 @@ function stepClasses(st: Step): string[] {
   return st.kind === 'call' ? [st.call.class] : st.kind === 'parallel' ? st.calls.map((c) => c.class) : [];
 }
 
+// The text below is the exported k6 script: it runs inside k6 (k6's own clock), never in this process.
 function defaultFunction(ex: ExecutorPlan): string {
   if (ex.sessionBy === 'vu') {
     return `
