@@ -57,6 +57,17 @@ describe('VirtualClock', () => {
     expect(fired).toBe(2500);
   });
 
+  it('cancelling a timer that already fired changes nothing (a common pattern: clear the timeout when done)', async () => {
+    const clock = new VirtualClock();
+    const fired = clock.setTimer(1, () => undefined);
+    await clock.advanceBy(1);
+    clock.setTimer(10, () => undefined);
+    fired.cancel();
+    expect(clock.pendingTimers).toBe(1);
+    expect(await clock.runUntilIdle()).toBe(1);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
   it('an aborted sleep rejects at once with the signal reason and cancels its timer', async () => {
     const clock = new VirtualClock();
     const ac = new AbortController();

@@ -10,12 +10,25 @@ export interface VirtualClockOptions {
   maxEvents?: number;
 }
 
-interface Entry {
-  readonly dueMs: number;
-  readonly seq: number;
-  readonly fn: () => void;
-  readonly label: string;
-  cancelled: boolean;
+/** A scheduled timer: its own Timer handle, so scheduling allocates one object and no closure. */
+class Entry implements Timer {
+  cancelled = false;
+  /** Popped from the heap to fire: cancelling it now is a no-op. */
+  done = false;
+
+  constructor(
+    readonly dueMs: number,
+    readonly seq: number,
+    readonly fn: () => void,
+    readonly label: string,
+    private readonly onCancel: () => void,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled || this.done) return;
+    this.cancelled = true;
+    this.onCancel();
+  }
 }
 
 /** A run waited on a promise that nothing scheduled can ever settle. */
@@ -69,21 +82,19 @@ export class VirtualClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void, label = 'timer'): Timer {
-    const entry: Entry = { dueMs: this.nowMs + Math.max(0, ms), seq: this.seq++, fn, label, cancelled: false };
+    const entry = new Entry(this.nowMs + Math.max(0, ms), this.seq++, fn, label, this.noteCancel);
     this.heap.push(entry);
-    return {
-      cancel: () => {
-        if (entry.cancelled) return;
-        entry.cancelled = true;
-        this.cancelledCount++;
-        // Lazy deletion; compact when cancelled entries dominate so memory stays bounded.
-        if (this.cancelledCount > 1024 && this.cancelledCount * 2 > this.heap.size) {
-          this.heap.filter((e) => !e.cancelled);
-          this.cancelledCount = 0;
-        }
-      },
-    };
+    return entry;
   }
+
+  /** A timer still in the heap was cancelled. Lazy deletion; compact when cancelled entries dominate. */
+  private readonly noteCancel = (): void => {
+    this.cancelledCount++;
+    if (this.cancelledCount > 1024 && this.cancelledCount * 2 > this.heap.size) {
+      this.heap.filter((e) => !e.cancelled);
+      this.cancelledCount = 0;
+    }
+  };
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
@@ -182,6 +193,7 @@ export class VirtualClock implements Clock {
       if (this.fired >= this.maxEvents) throw new EventLimitError(this.maxEvents, this.nowMs, this.peekLabels(5));
       this.heap.pop();
       this.fired++;
+      entry.done = true;
       entry.fn();
       entry = this.nextLive();
     }
