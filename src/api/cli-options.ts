@@ -2,7 +2,8 @@
  * The command line of `npm run serve`, parsed with commander into validated options. Pure: files are read only
  * through the `readFile` it is given and it never exits, so tests can check every error message.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { intArg, parseCommand } from '../cli-args.js';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { parseRedisUrl } from '../queue/redis-connection.js';
@@ -49,14 +50,6 @@ export interface ServeOptions {
   readonly queue?: string;
 }
 
-function intArg(flag: string, min: number, max: number) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
-      throw new InvalidArgumentError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-    }
-    return Number(value);
-  };
-}
 
 function urlArg(flag: string) {
   return (value: string): string => {
@@ -139,17 +132,8 @@ function readJson(flag: string, pathOrText: string, readFile: (p: string) => str
  */
 export function parseServeArgs(argv: readonly string[], readFile: (p: string) => string, env: Readonly<Record<string, string | undefined>> = {}): { help: string } | ServeOptions {
   const program = serveProgram();
-  let out = '';
-  program.exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return { help: out };
-      throw new ServeUsageError(err.message.replace(/^error: /, '').replace(/^option '([^']+)' argument '[^']*' is invalid\. /, ''));
-    }
-    throw err;
-  }
+  const help = parseCommand(program, argv, (m) => new ServeUsageError(m));
+  if (help !== undefined) return help;
   const o = program.opts<{
     upstream?: string;
     policy?: string;

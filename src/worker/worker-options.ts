@@ -2,7 +2,8 @@
  * The worker's command line (`npm run worker -- --queue redis://... --upstream URL --policy NAME`). Every
  * mistake is a WorkerUsageError whose message names the flag; the entry prints it and exits 2.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { intArg, parseCommand } from '../cli-args.js';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { QueueUrlError } from '../queue/errors.js';
@@ -33,12 +34,6 @@ export interface WorkerOptions {
   readonly connections: number;
 }
 
-function intArg(flag: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    return Number(v);
-  };
-}
 
 function httpUrl(flag: string): (v: string) => string {
   return (v) => {
@@ -89,17 +84,8 @@ export function workerProgram(): Command {
 /** Parses `argv` (without node and script): `{ help }` for --help, else the options. Throws WorkerUsageError. */
 export function parseWorkerArgs(argv: readonly string[]): { help: string } | WorkerOptions {
   const program = workerProgram();
-  let out = '';
-  program.exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (out += s) });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return { help: out };
-      throw new WorkerUsageError(err.message.replace(/^error: /, '').replace(/^option '([^']+)' argument '[^']*' is invalid\. /, ''));
-    }
-    throw err;
-  }
+  const help = parseCommand(program, argv, (m) => new WorkerUsageError(m));
+  if (help !== undefined) return help;
   const o = program.opts<Omit<WorkerOptions, 'policy'> & { policy: string; policyOverrides?: string }>();
   let overrides: unknown;
   if (o.policyOverrides !== undefined) {
