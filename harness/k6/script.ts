@@ -177,7 +177,7 @@ export default function (): void {
   const n = exec.vu.idInTest - 1;
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
-  const waitMs = s.atMs - (Date.now() - exec.scenario.startTime);
+  const waitMs = s.atMs - (Date.now() - exec.scenario.startTime); // k6's wall clock, inside the k6 VU: not this process
   if (waitMs > 0) sleep(waitMs / 1000);
   play(s, Math.floor(n / SESSIONS.length));
 }
