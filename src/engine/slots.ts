@@ -178,10 +178,15 @@ export class Slots {
     const queue = this.queue;
     if (queue === undefined || this.pumping) return;
     this.pumping = true;
+    // Out of slots: the next release pumps again, so no wake-up timer is needed for delayed items.
+    let starved = false;
     try {
       while (queue.size > 0) {
         const permit = this.semaphore.tryAcquire();
-        if (permit === undefined) break;
+        if (permit === undefined) {
+          starved = true;
+          break;
+        }
         const next = queue.poll();
         if (next === undefined) {
           permit.release();
@@ -193,7 +198,9 @@ export class Slots {
       this.pumping = false;
     }
     const at = queue.nextEligibleAtMs();
-    if (at !== undefined && at < this.wakeAtMs && at > this.clock.now()) {
+    // Not `at > now`: in real time a delayed item can fall due between the poll and this check, and without a
+    // timer it would wait for an unrelated event (in virtual time the poll promoted everything due, so at > now).
+    if (!starved && at !== undefined && at < this.wakeAtMs) {
       this.wake?.cancel();
       this.wakeAtMs = at;
       // At least a microsecond: with fractional times `now + tiny` can round back to `now` and spin forever.
