@@ -6,6 +6,7 @@ import { BadRequestError, ConnectionRefusedError, OverloadedError, RateLimitedEr
 import { MockModel, MockOverloadedError, MockRateLimitedError, type MockModelEvent, type MockModelOptions } from './mock-model.js';
 import type { GenerateRequest, GenerationEvent } from './types.js';
 
+/** A signal that never aborts, for single calls (drain() makes one per call: concurrent drains would pile listeners on one). */
 const never = new AbortController().signal;
 
 function setup(o: Partial<MockModelOptions> = {}) {
@@ -22,7 +23,7 @@ function setup(o: Partial<MockModelOptions> = {}) {
     outputTokens: 20,
     ...extra,
   });
-  const drain = async (id: string, extra: Partial<GenerateRequest> = {}, signal = never): Promise<GenerationEvent[]> => {
+  const drain = async (id: string, extra: Partial<GenerateRequest> = {}, signal = new AbortController().signal): Promise<GenerationEvent[]> => {
     const g = await model.generate(req(id, extra), signal);
     const out: GenerationEvent[] = [];
     for await (const ev of g.events) out.push(ev);
