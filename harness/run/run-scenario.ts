@@ -13,6 +13,7 @@ import { runPolicyLive, type LivePolicyRun } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { gitCommit, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
+import { isZeroTransport, parseTransport, type Transport } from './transport.js';
 import { faultPhases, runPolicyVirtual, type PolicyRun } from './virtual.js';
 
 /** Options of a scenario run. */
@@ -28,6 +29,16 @@ export interface ScenarioRunOptions {
   readonly baseDir?: string;
   /** Progress: which policy (index of total) and how far its simulated time has got. */
   readonly onProgress?: (p: { policy: string; index: number; total: number; simulatedMs: number; done: boolean }) => void;
+}
+
+/** Options of a virtual scenario run. */
+export interface VirtualScenarioRunOptions extends ScenarioRunOptions {
+  /**
+   * The HTTP hops of live mode as delays (harness/run/transport.ts), for every policy. Validated before anything
+   * runs; a transport that delays something is recorded in the result's `scenario.config.transport`.
+   * @default none (the virtual world without hops)
+   */
+  readonly transport?: Transport;
 }
 
 /** Options of a live scenario run. */
@@ -49,12 +60,25 @@ export interface LiveScenarioRunOptions extends ScenarioRunOptions {
 }
 
 /** Runs the scenario in virtual mode. Each policy gets a fresh world and the identical workload. */
-export async function runScenarioVirtual(o: ScenarioRunOptions): Promise<RunResult> {
-  return runScenarioWith(o, 'virtual', async ({ policy, ...args }) => {
-    if (isTargetAdapter(policy)) throw new HarnessError('RUN_FAILED', `target ${policy.name}: external targets run in live mode only`);
-    const run = await runPolicyVirtual({ ...args, policy, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) });
-    return { run };
-  });
+export async function runScenarioVirtual(o: VirtualScenarioRunOptions): Promise<RunResult> {
+  const transport = o.transport === undefined ? undefined : parseTransport(o.transport);
+  const hops = isZeroTransport(transport) ? undefined : transport;
+  return runScenarioWith(
+    o,
+    'virtual',
+    async ({ policy, ...args }) => {
+      if (isTargetAdapter(policy)) throw new HarnessError('RUN_FAILED', `target ${policy.name}: external targets run in live mode only`);
+      const run = await runPolicyVirtual({
+        ...args,
+        policy,
+        ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
+        ...(hops !== undefined ? { transport: hops } : {}),
+      });
+      return { run };
+    },
+    [],
+    hops !== undefined ? { transport: hops as JsonValue } : {},
+  );
 }
 
 /**
@@ -86,7 +110,14 @@ type PolicyRunner = (args: {
   onProgress: (ms: number) => void;
 }) => Promise<{ run: PolicyRun; loadGenerator?: LoadGeneratorReport }>;
 
-async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', runPolicy: PolicyRunner, targets: readonly TargetAdapter[] = []): Promise<RunResult> {
+async function runScenarioWith(
+  o: ScenarioRunOptions,
+  mode: 'virtual' | 'live',
+  runPolicy: PolicyRunner,
+  targets: readonly TargetAdapter[] = [],
+  /** Run settings recorded beside the scenario's own config (the virtual transport). */
+  configExtras: { readonly [k: string]: JsonValue } = {},
+): Promise<RunResult> {
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const t0 = clock.now();
@@ -118,7 +149,7 @@ async function runScenarioWith(o: ScenarioRunOptions, mode: 'virtual' | 'live', 
       description: s.description,
       durationMs,
       mode,
-      config: JSON.parse(JSON.stringify({ ...s, seed, durationMs })) as JsonValue,
+      config: JSON.parse(JSON.stringify({ ...s, seed, durationMs, ...configExtras })) as JsonValue,
     },
     slo: s.slo,
     ...(s.thresholds !== undefined ? { thresholds: s.thresholds } : {}),

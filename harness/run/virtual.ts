@@ -9,6 +9,7 @@ import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
 import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
 
 /** Options of one policy's virtual run. */
@@ -28,6 +29,8 @@ export interface VirtualRunOptions {
   readonly drainMs?: number;
   /** Called about once per simulated second with the simulated time. */
   readonly onProgress?: (simulatedMs: number) => void;
+  /** The HTTP hops of live mode as delays (see `WorldOptions.transport`). @default none */
+  readonly transport?: Transport;
 }
 
 /** What one policy's run produced. */
@@ -56,7 +59,7 @@ function describeFault(fault: object): string {
 /** Runs one policy of a scenario in virtual time. */
 export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun> {
   const policy = resolveScenarioPolicy(o.policy);
-  const world = buildWorld(o.scenario, policy, o.seed);
+  const world = buildWorld(o.scenario, policy, o.seed, o.transport !== undefined ? { transport: o.transport } : {});
   try {
     return await runInWorld(world, o, policyName(o.policy), policy as unknown as JsonValue);
   } finally {
@@ -65,7 +68,7 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 }
 
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
-  const { clock, engine } = world;
+  const { clock, engine, submit } = world;
   const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
   const sessions = buildSessions(o.scenario.workload, world.random.derive('workload'), {
     durationMs: o.durationMs,
@@ -82,7 +85,8 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
     const chunks: TokenChunk[] = [];
-    const result = await engine.submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
+    // Across the client→engine hop when the world has one: chunks and the end count when they reach the driver.
+    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
     const obs = observe(req, intendedStartMs, result, chunks);
     recorder.complete(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;

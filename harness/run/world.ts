@@ -1,7 +1,8 @@
 /**
  * One policy's world for a virtual run: a fresh VirtualClock, seeded Random streams, the mock GPU models
  * in-process, and the engine with that policy. Every policy of a scenario gets an identical world but for the
- * policy, so they all see the same workload and the same faults for a given seed.
+ * policy, so they all see the same workload and the same faults for a given seed. With a transport
+ * (harness/run/transport.ts), the driver and the models are reached across delayed hops, as over HTTP in live mode.
  */
 import { Engine } from '../../src/engine/engine.js';
 import type { Policy } from '../../src/policy.js';
@@ -12,24 +13,43 @@ import { MockModel } from '../../sim/mock-model.js';
 import { DEFAULT_PROFILE } from '../../sim/profiles.js';
 import type { ModelClient } from '../../src/upstream/model-client.js';
 import type { Scenario } from '../scenario.js';
+import { isZeroTransport, parseTransport, transportedModelClient, transportedSubmit, type Submit, type Transport } from './transport.js';
 
 /** The served model names the engine routes between. */
 export const PRIMARY_MODEL = 'primary';
 export const FALLBACK_MODEL = 'fallback';
 
+/** How a world is built beyond the scenario, policy and seed. */
+export interface WorldOptions {
+  /**
+   * The HTTP hops of live mode, modelled as delays (harness/run/transport.ts): the driver reaches the engine
+   * through `clientToEngine` (`World.submit`), the engine reaches each model through `engineToModel`. Validated
+   * here. @default no delay: the world is built exactly as without a transport
+   */
+  readonly transport?: Transport;
+}
+
 export interface World {
   readonly clock: VirtualClock;
   readonly random: Random;
   readonly engine: Engine;
+  /** The engine as the load driver reaches it: across the client→engine hop when there is one, else `engine.submit`. */
+  readonly submit: Submit;
   readonly models: readonly MockModel[];
   readonly primary: MockModel;
   close(): void;
 }
 
 /** Builds the world for one policy of `scenario` with root seed `seed`. */
-export function buildWorld(scenario: Scenario, policy: Policy, seed: number): World {
+export function buildWorld(scenario: Scenario, policy: Policy, seed: number, options: WorldOptions = {}): World {
+  const transport = options.transport === undefined ? undefined : parseTransport(options.transport);
   const clock = new VirtualClock();
   const random = new Random(seed);
+  // Each hop draws from streams of its own, so a transport shifts no other component's numbers.
+  const served = (model: MockModel): ModelClient =>
+    isZeroTransport(transport)
+      ? servedBy(model)
+      : transportedModelClient(servedBy(model), { clock, hop: transport?.engineToModel, random: random.derive(`transport/engine-to-${model.name}`) });
   const m = scenario.model;
   const primary = new MockModel({
     name: PRIMARY_MODEL,
@@ -54,13 +74,15 @@ export function buildWorld(scenario: Scenario, policy: Policy, seed: number): Wo
     clock,
     random: random.derive('engine'),
     policy,
-    primary: servedBy(primary),
-    ...(fallback !== undefined ? { fallback: servedBy(fallback) } : {}),
+    primary: served(primary),
+    ...(fallback !== undefined ? { fallback: served(fallback) } : {}),
   });
+  const direct: Submit = (request, signal) => engine.submit(request, signal);
   return {
     clock,
     random,
     engine,
+    submit: isZeroTransport(transport) ? direct : transportedSubmit(direct, { clock, hop: transport?.clientToEngine, random: random.derive('transport/client-to-engine') }),
     models,
     primary,
     close: () => models.forEach((x) => x.close()),
