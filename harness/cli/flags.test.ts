@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseChoice, parseDuration, parseInteger, parseList } from './flags.js';
+import { parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 
 describe('CLI flag parsing', () => {
   it('parses durations with units, bare numbers as seconds', () => {
@@ -25,5 +25,24 @@ describe('CLI flag parsing', () => {
     expect(parseList('--policies', 'naive, bounded', ['naive', 'bounded'])).toEqual(['naive', 'bounded']);
     expect(parseChoice('--mode', 'virtual', ['virtual', 'live'])).toBe('virtual');
     expect(parseInteger('--seed', '42')).toBe(42);
+  });
+
+  it('parses --transport-ms as hop costs or a JSON transport, naming the bad field', () => {
+    expect(parseTransportFlag('--transport-ms', '1.4,1.2')).toEqual({
+      engineToModel: { requestMs: 0.7, responseMs: 0.7 },
+      clientToEngine: { requestMs: 0.6, responseMs: 0.6 },
+    });
+    expect(parseTransportFlag('--transport-ms', '2')).toEqual({ engineToModel: { requestMs: 1, responseMs: 1 } });
+    expect(parseTransportFlag('--transport-ms', '{"engineToModel":{"responseMs":{"kind":"exponential","mean":0.4}}}')).toEqual({
+      engineToModel: { responseMs: { kind: 'exponential', mean: 0.4 } },
+    });
+    expect(() => parseTransportFlag('--transport-ms', '1,2,3')).toThrow(
+      '--transport-ms: expected ENGINE_TO_MODEL[,CLIENT_TO_ENGINE] in ms >= 0 like 1.4,1.2, or a JSON object, got "1,2,3"',
+    );
+    expect(() => parseTransportFlag('--transport-ms', '-1')).toThrow(/^--transport-ms: expected ENGINE_TO_MODEL/);
+    expect(() => parseTransportFlag('--transport-ms', '{"engineToModel":{"requestMs":-1}}')).toThrow(
+      '--transport-ms.engineToModel.requestMs: expected a number of ms >= 0, got -1',
+    );
+    expect(() => parseTransportFlag('--transport-ms', '{"engineToModel":')).toThrow(/^--transport-ms: expected a JSON object, got/);
   });
 });

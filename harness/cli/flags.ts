@@ -1,4 +1,5 @@
 import { HarnessError } from '../../src/errors.js';
+import { parseTransport, transportFromHopCosts, type Transport } from '../run/transport.js';
 
 /** A bad command-line flag. The CLI prints the message (no stack) and exits with code 2. */
 export class UsageError extends HarnessError {
@@ -45,4 +46,28 @@ export function parseChoice<T extends string>(flag: string, value: string, choic
     throw new UsageError(`${flag}: expected one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
   }
   return value as T;
+}
+
+/**
+ * Parses `--transport-ms`: `ENGINE_TO_MODEL[,CLIENT_TO_ENGINE]`, each hop's zero-load cost per request in ms (split
+ * evenly between request and response), or a JSON transport object (harness/run/transport.ts), whose bad fields are
+ * named from the flag, e.g. `--transport-ms.engineToModel.requestMs: expected a number of ms >= 0, got -1`.
+ */
+export function parseTransportFlag(flag: string, value: string): Transport {
+  const v = value.trim();
+  if (v.startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(v);
+    } catch (e) {
+      throw new UsageError(`${flag}: expected a JSON object, got ${JSON.stringify(value)} (${(e as Error).message})`);
+    }
+    return parseTransport(json, flag);
+  }
+  const parts = v.split(',').map((s) => s.trim());
+  const ms = parts.map(Number);
+  if (parts.length > 2 || parts.some((s) => !/^\d+(\.\d+)?$/.test(s)) || ms.some((x) => !Number.isFinite(x))) {
+    throw new UsageError(`${flag}: expected ENGINE_TO_MODEL[,CLIENT_TO_ENGINE] in ms >= 0 like 1.4,1.2, or a JSON object, got ${JSON.stringify(value)}`);
+  }
+  return transportFromHopCosts({ engineToModelMs: ms[0] as number, clientToEngineMs: ms[1] ?? 0 });
 }

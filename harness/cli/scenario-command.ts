@@ -8,19 +8,12 @@ import { serializeRunResult } from '../report/serialize.js';
 import { renderTable } from '../report/table.js';
 import { policyName, type Scenario } from '../scenario.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
-import {
-  AGREEMENT_PROBES,
-  AGREEMENT_SCENARIOS,
-  agreementContext,
-  compareModes,
-  renderAgreementMarkdown,
-  virtualProbeTtftMs,
-  type AgreementContext,
-} from '../run/agreement.js';
+import { AGREEMENT_PROBES, AGREEMENT_SCENARIOS, agreementContexts, calibrateTransport, compareModes } from '../run/agreement.js';
+import { renderAgreementMarkdown } from '../run/agreement-markdown.js';
 import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseTargets, targetNotice } from './target-flags.js';
-import { UsageError, parseChoice, parseDuration, parseInteger, parseList } from './flags.js';
+import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
 
@@ -42,6 +35,7 @@ interface ScenarioFlags {
   list?: boolean;
   target?: string[];
   mockPort?: string;
+  transportMs?: string;
 }
 
 export function scenarioCommand(): Command {
@@ -68,12 +62,20 @@ export function scenarioCommand(): Command {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--mock-port <n>', 'the primary mock GPU listens here and the fallback on the next port (default with --target: 18000; else free ports)')
+    .option(
+      '--transport-ms <hops>',
+      'virtual mode: model the HTTP hops of live mode as ENGINE_TO_MODEL[,CLIENT_TO_ENGINE], each hop\'s zero-load cost per request in ms ' +
+        '(split evenly between the request and the response events), or a JSON object ' +
+        '{"engineToModel":{"requestMs":..,"responseMs":..},"clientToEngine":{..}} whose delays are ms or distributions; ' +
+        'default none (--mode both measures it on loopback and runs virtual with and without it)',
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 ok; 99 a threshold was broken; 2 bad flag or scenario; 1 the run itself failed.\n' +
         'Example: npm run scenario burst-1000 -- --policies naive,resilient --seed 7\n' +
         '         npm run scenario burst-1000 -- --mode live --duration 10s\n' +
         '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)\n' +
+        '         npm run scenario agreement -- --mode virtual --transport-ms 1.4,1.2   (virtual with the HTTP hops modelled)\n' +
         '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)',
     )
     .action(async (name: string | undefined, flags: ScenarioFlags) => {
@@ -101,6 +103,14 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
   scenario = withTrace(scenario, flags.trace);
+  const transport = flags.transportMs === undefined ? undefined : parseTransportFlag('--transport-ms', flags.transportMs);
+  if (transport !== undefined && mode !== 'virtual') {
+    throw new UsageError(
+      mode === 'live'
+        ? '--transport-ms: expected --mode virtual (live mode has real hops), got --mode live'
+        : '--transport-ms: expected --mode virtual; --mode both measures the transport on loopback itself',
+    );
+  }
   const options: LiveScenarioRunOptions = {
     scenario,
     ...(policies !== undefined ? { policies } : {}),
@@ -113,7 +123,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const quiet = flags.quiet === true || flags.json === true;
   const liveRuns = new Map<string, LivePolicyRun>();
   const interrupt = new AbortController();
-  const run = async (m: 'virtual' | 'live'): Promise<RunResult> => {
+  const run = async (m: 'virtual' | 'live', hops = transport): Promise<RunResult> => {
     const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
     // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
     const liveOptions: LiveScenarioRunOptions = {
@@ -122,7 +132,9 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
       onPolicyRun: (r) => liveRuns.set(r.result.name, r),
     };
     try {
-      return m === 'virtual' ? await runScenarioVirtual({ ...options, onProgress: (p) => progress.update(p) }) : await runLive(liveOptions, (p) => progress.update(p), interrupt);
+      return m === 'virtual'
+        ? await runScenarioVirtual({ ...options, ...(hops !== undefined ? { transport: hops } : {}), onProgress: (p) => progress.update(p) })
+        : await runLive(liveOptions, (p) => progress.update(p), interrupt);
     } finally {
       progress.stop();
     }
@@ -133,15 +145,19 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     const virtual = await run('virtual');
     if (!quiet) console.error('live run:');
     const live = await run('live');
+    // The live run's zero-load probes measure the HTTP hops; the same run in virtual time with that transport follows.
+    const contexts = await agreementContexts(scenario, seed ?? scenario.seed, liveRuns);
+    const calibration = interrupt.signal.aborted ? null : calibrateTransport(contexts);
+    let calibrated: RunResult | undefined;
+    if (calibration !== null) {
+      if (!quiet) console.error(`virtual run with the measured transport (engine→model ${calibration.engineToModelMs} ms, client→engine ${calibration.clientToEngineMs} ms):`);
+      calibrated = await run('virtual', calibration.transport);
+    }
     const dir = resolve(flags.out ?? defaultRunDir(virtual));
     const vPaths = await writeRunArtifacts(virtual, join(dir, 'virtual'));
     const lPaths = await writeRunArtifacts(live, join(dir, 'live'));
-    const contexts = new Map<string, AgreementContext>();
-    for (const p of scenario.policies) {
-      const r = liveRuns.get(policyName(p));
-      if (r !== undefined) contexts.set(policyName(p), agreementContext(r, await virtualProbeTtftMs(scenario, p, seed ?? scenario.seed, AGREEMENT_PROBES)));
-    }
-    const agreement = compareModes(virtual, live, contexts);
+    const cPaths = calibrated === undefined ? undefined : await writeRunArtifacts(calibrated, join(dir, 'virtual-transport'));
+    const agreement = compareModes(virtual, live, contexts, calibrated !== undefined && calibration !== null ? { result: calibrated, calibration } : undefined);
     const md = renderAgreementMarkdown(agreement);
     await writeFile(join(dir, 'agreement.json'), `${JSON.stringify(agreement, null, 2)}\n`);
     await writeFile(join(dir, 'agreement.md'), md);
@@ -149,7 +165,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     else if (flags.quiet === true) console.log(dir);
     else {
       console.log(`\n${md}`);
-      console.log(`wrote ${join(dir, 'agreement.json')}\n      ${join(dir, 'agreement.md')}\n      ${vPaths.json}\n      ${lPaths.json}`);
+      console.log(`wrote ${join(dir, 'agreement.json')}\n      ${join(dir, 'agreement.md')}\n      ${vPaths.json}\n      ${lPaths.json}${cPaths !== undefined ? `\n      ${cPaths.json}` : ''}`);
     }
     if (interrupt.signal.aborted) return INTERRUPTED_EXIT;
     return thresholdsPassed(virtual) && thresholdsPassed(live) ? 0 : THRESHOLDS_FAILED_EXIT;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../report/schema.js';
 import { syntheticRunResult } from '../report/synthetic-run.js';
-import { compareModes, renderAgreementMarkdown } from './agreement.js';
+import { loadScenario } from './scenarios.js';
+import { agreementContext, calibrateTransport, compareModes, virtualProbeTtftMs, type AgreementContext } from './agreement.js';
+import { renderAgreementMarkdown } from './agreement-markdown.js';
 
 /** `r` with every policy's TTFT and E2E percentiles and goodput scaled. */
 function scaled(r: RunResult, f: { p50: number; p99: number; goodput: number }, mode: 'virtual' | 'live'): RunResult {
@@ -58,5 +60,99 @@ describe('compareModes', () => {
     expect(r2.policies).toHaveLength(1);
     expect(r2.policies[0]?.rows[0]).toMatchObject({ diffPct: null, pass: false });
     expect(r2.pass).toBe(false);
+  });
+});
+
+/** A context as the live run's probes give it. */
+const ctx = (virtual: number | null, directToMock: number | null, throughEngine: number | null): AgreementContext =>
+  agreementContext({ probes: { requests: 20, directToMockMs: directToMock, throughEngineMs: throughEngine }, mockLagP99Ms: 4.25 }, virtual);
+
+describe('calibrateTransport', () => {
+  it('takes each hop from the probes, averages the policies, and splits each hop evenly both ways', () => {
+    const c = calibrateTransport(
+      new Map([
+        ['bounded', ctx(11.1, 12.5, 13.8)],
+        ['resilient', ctx(11.1, 12.9, 13.9)],
+      ]),
+    );
+    expect(c?.measured).toEqual([
+      { policy: 'bounded', engineToModelMs: 1.4, clientToEngineMs: 1.3 },
+      { policy: 'resilient', engineToModelMs: 1.8, clientToEngineMs: 1 },
+    ]);
+    expect(c?.engineToModelMs).toBe(1.6);
+    expect(c?.clientToEngineMs).toBe(1.15);
+    expect(c?.transport).toEqual({ engineToModel: { requestMs: 0.8, responseMs: 0.8 }, clientToEngine: { requestMs: 0.575, responseMs: 0.575 } });
+  });
+
+  it('clamps a negative mean (noise) at 0, keeps the raw figures, and has nothing to calibrate without probes', () => {
+    const c = calibrateTransport(new Map([['bounded', ctx(11.1, 13, 12.6)]]));
+    expect(c?.measured[0]?.clientToEngineMs).toBe(-0.4);
+    expect(c?.clientToEngineMs).toBe(0);
+    expect(c?.transport).toEqual({ engineToModel: { requestMs: 0.95, responseMs: 0.95 } });
+    expect(calibrateTransport(new Map([['bounded', ctx(11.1, null, null)]]))).toBeNull();
+    expect(calibrateTransport(new Map())).toBeNull();
+  });
+});
+
+describe('compareModes with the measured transport', () => {
+  const base = syntheticRunResult(3, 20_000, 10);
+  const virtual = scaled(base, { p50: 1, p99: 1, goodput: 1 }, 'virtual');
+  const live = scaled(base, { p50: 1.16, p99: 1.14, goodput: 1 }, 'live');
+  const calibration = calibrateTransport(new Map(base.policies.map((p) => [p.name, ctx(11.1, 12.5, 13.8)])));
+  if (calibration === null) throw new Error('no calibration');
+
+  it('judges the goals on the calibrated run and still reports the plain differences', () => {
+    const r = compareModes(virtual, live, undefined, { result: scaled(base, { p50: 1.12, p99: 1.1, goodput: 1 }, 'virtual'), calibration });
+    expect(r.judgedOn).toBe('calibrated');
+    expect(r.plainPass).toBe(false);
+    expect(r.pass).toBe(true);
+    const row = r.policies[0]?.rows[0];
+    expect(row).toMatchObject({ label: 'ttftMs p50', diffPct: 16, plainPass: false, pass: true });
+    expect(row?.calibrated?.diffPct).toBe(3.6);
+    expect(r.calibration?.engineToModelMs).toBe(1.4);
+  });
+
+  it('a calibrated run that misses fails, and a policy missing from it fails', () => {
+    const far = compareModes(virtual, live, undefined, { result: virtual, calibration });
+    expect(far.pass).toBe(false);
+    const good = scaled(base, { p50: 1.12, p99: 1.1, goodput: 1 }, 'virtual');
+    const p0 = good.policies[0];
+    if (p0 === undefined) throw new Error('synthetic run has no policy');
+    const one = { ...good, policies: [p0] };
+    const r = compareModes(virtual, live, undefined, { result: one, calibration });
+    expect(r.policies[0]?.rows.every((x) => x.pass)).toBe(true);
+    expect(r.policies[1]?.rows.every((x) => !x.pass && x.calibrated?.virtual === null)).toBe(true);
+    expect(r.pass).toBe(false);
+  });
+
+  it('renders both differences, the measured hops, what was used, and how to reproduce it', () => {
+    const contexts = new Map(base.policies.map((p) => [p.name, ctx(11.1, 12.5, 13.8)]));
+    const r = compareModes(virtual, live, contexts, { result: scaled(base, { p50: 1.12, p99: 1.1, goodput: 1 }, 'virtual'), calibration });
+    const md = renderAgreementMarkdown(r);
+    expect(md).toContain('judged on the virtual run with the transport measured on loopback. Result: **agree**');
+    expect(md).toContain(`Plain virtual time (no transport model): disagree (${2 * base.policies.length} of ${5 * base.policies.length} figures miss)`);
+    expect(md).toContain('| policy | figure | live | virtual | difference | virtual + transport | difference | goal | |');
+    expect(md).toMatch(/\| ttftMs p50 \| [\d.]+ \| [\d.]+ \| \+16\.0% \| [\d.]+ \| \+3\.6% \| ±10% \| ok \|/);
+    expect(md).toContain('| 11.1 ms | 12.5 ms | 13.8 ms | 1.40 ms | 1.30 ms | 4.3 ms |');
+    expect(md).toContain('| **used** (mean) | | | | 1.40 ms | 1.30 ms | |');
+    expect(md).toContain('--mode virtual --transport-ms 1.4,1.3');
+  });
+
+  it('without a calibration renders the plain table and the measured hops alone', () => {
+    const contexts = new Map(base.policies.map((p) => [p.name, ctx(11.1, 12.5, null)]));
+    const md = renderAgreementMarkdown(compareModes(virtual, live, contexts));
+    expect(md).toContain('| policy | figure | virtual | live | difference | goal | |');
+    expect(md).toContain('| 11.1 ms | 12.5 ms | – | 1.40 ms | – | 4.3 ms |');
+    expect(md).not.toContain('**used**');
+  });
+});
+
+describe('virtualProbeTtftMs', () => {
+  it('crosses both hops of the transport: at zero load the probe moves by exactly their costs', async () => {
+    const scenario = await loadScenario('agreement');
+    const plain = await virtualProbeTtftMs(scenario, 'bounded', 7, 5);
+    const hops = await virtualProbeTtftMs(scenario, 'bounded', 7, 5, { engineToModel: { requestMs: 0.75, responseMs: 0.5 }, clientToEngine: { requestMs: 0.25, responseMs: 0.125 } });
+    expect(plain).toBeGreaterThan(5);
+    expect((hops ?? 0) - (plain ?? 0)).toBeCloseTo(1.625, 6);
   });
 });
