@@ -116,4 +116,22 @@ describe('fault plan', () => {
     expect(none.networkDelayMs).toBe(0);
     expect(p.decide(0, parseFaultHeader('status:500')).reject).toEqual({ kind: 'status', status: 500 });
   });
+
+  it('a plan that draws nothing gives every request the same faults as a full decide, without advancing any stream', () => {
+    // decide(t, undefined) takes the shortcut for such a plan; decide(t, {}) always runs the full path.
+    for (const input of [{}, { brownoutMultiplier: 2 }, { queueFull: { status: 429, retryAfterMs: 5 } }, { rateLimited: { probability: 0 } }]) {
+      const p = plan(input);
+      expect(p.decide(0, undefined)).toEqual(p.decide(0, {}));
+    }
+    // Plans that draw take the full path: the same seeds give the same sequence either way.
+    const input = { rateLimited: { probability: 0.5 }, networkDelayMs: { kind: 'uniform', min: 1, max: 9 } };
+    const a = plan(input);
+    const b = plan(input);
+    for (let i = 0; i < 20; i++) {
+      const x = a.decide(i, undefined);
+      const y = b.decide(i, {});
+      expect(x.reject).toEqual(y.reject);
+      expect(x.networkDelayMs).toBe(y.networkDelayMs);
+    }
+  });
 });

@@ -129,6 +129,7 @@ export class FaultPlan {
   private readonly chance: Readonly<Record<string, Random>>;
   private cacheKey = '';
   private cacheLayer: Compiled;
+  private readonly quiet = new WeakMap<Compiled, RequestFaults | null>();
 
   /** @param setAtMs the clock time the plan took effect: timeline `atMs` counts from it. */
   constructor(input: unknown, random: Random, readonly setAtMs: number) {
@@ -168,7 +169,12 @@ export class FaultPlan {
 
   /** Draws this request's faults. Header faults apply for sure and override the plan's of the same kind. */
   decide(nowMs: number, header: HeaderFaults | undefined): RequestFaults {
-    const { layer: l, draws: d } = this.layerAt(nowMs);
+    const compiled = this.layerAt(nowMs);
+    if (header === undefined) {
+      const quiet = this.quietFaults(compiled);
+      if (quiet !== undefined) return quiet;
+    }
+    const { layer: l, draws: d } = compiled;
     const random = header?.none !== true;
     const roll = (name: string, p: number | undefined): boolean => random && p !== undefined && p > 0 && (this.chance[name] as Random).chance(p);
     const drawMs = (name: string): number => (d[name] === undefined ? 0 : Math.max(0, (d[name] as Draw)()));
@@ -200,6 +206,45 @@ export class FaultPlan {
       crash,
       queueFull: l.queueFull ?? { status: 503 },
     };
+  }
+
+  /**
+   * The faults of every request under a layer that can draw none (no probability, no delay or jitter): one shared
+   * object, built once per layer, instead of the closures and objects of a full decide (a refusal's fast path).
+   * Undefined when the layer draws anything, so the random streams advance exactly as before.
+   */
+  private quietFaults(c: Compiled): RequestFaults | undefined {
+    let q = this.quiet.get(c);
+    if (q === undefined) {
+      const l = c.layer;
+      const d = c.draws;
+      const positive = (p: number | undefined): boolean => p !== undefined && p > 0;
+      const draws =
+        positive(l.rateLimited?.probability) ||
+        positive(l.unavailable?.probability) ||
+        positive(l.serverError?.probability) ||
+        positive(l.hang?.probability) ||
+        positive(l.crash?.probability) ||
+        positive(l.disconnect?.probability) ||
+        positive(l.stall?.probability) ||
+        d['networkDelayMs'] !== undefined ||
+        d['ttftDelayMs'] !== undefined ||
+        d['tokenJitterMs'] !== undefined;
+      const none: RequestFaults = {
+        networkDelayMs: 0,
+        ttftDelayMs: 0,
+        jitterMs: undefined,
+        reject: undefined,
+        hang: false,
+        disconnect: undefined,
+        stall: undefined,
+        crash: undefined,
+        queueFull: l.queueFull ?? { status: 503 },
+      };
+      q = draws ? null : Object.freeze(none);
+      this.quiet.set(c, q);
+    }
+    return q ?? undefined;
   }
 
   /**

@@ -13,7 +13,7 @@ import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-hea
 import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
 import { ChunkWriter, SSE_DONE, SSE_HEADERS, sseError, usageBody, type StreamKind } from './sse.js';
 import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
-import { clientAbort, modelNotFound, openSse, resetConnection, sendError, type RouteContext, type SseSink } from './wire.js';
+import { ClientAbort, modelNotFound, openSse, resetConnection, sendError, type RouteContext, type SseSink } from './wire.js';
 
 const ROLE_MAP: Record<ChatMessageBody['role'], ChatMessage['role']> = {
   system: 'system',
@@ -34,72 +34,105 @@ interface ChoiceResult {
   disconnect?: { form: DisconnectForm; tokensSent: number };
 }
 
-function baseRequest(id: string, model: string, kind: StreamKind, h: MockHeaders, maxTokens: number | undefined) {
-  return {
-    id,
-    model,
-    kind,
-    ...(maxTokens !== undefined ? { maxTokens } : {}),
-    ...(h.outputTokens !== undefined ? { outputTokens: h.outputTokens } : {}),
-    ...(h.resumeFrom !== undefined ? { resumeFrom: h.resumeFrom } : {}),
-    ...(h.apiKey !== undefined ? { apiKey: h.apiKey } : {}),
-    ...(h.fault !== undefined ? { fault: h.fault } : {}),
-  };
+type MutableRequest = { -readonly [K in keyof GenerateRequest]: GenerateRequest[K] };
+
+/** The generation request of one prompt (plain assignments: no object spread per optional field). */
+function generateRequest(id: string, model: string, kind: StreamKind, h: MockHeaders, maxTokens: number | undefined, promptTokens: number | undefined): MutableRequest {
+  const r: MutableRequest = { id, model, kind };
+  if (maxTokens !== undefined) r.maxTokens = maxTokens;
+  if (h.outputTokens !== undefined) r.outputTokens = h.outputTokens;
+  if (h.resumeFrom !== undefined) r.resumeFrom = h.resumeFrom;
+  if (h.apiKey !== undefined) r.apiKey = h.apiKey;
+  if (h.fault !== undefined) r.fault = h.fault;
+  if (promptTokens !== undefined) r.promptTokens = promptTokens;
+  return r;
 }
 
 /** The generation requests of one HTTP request: one for chat, one per prompt for completions. */
 function toGenerateRequests(kind: StreamKind, body: ChatBody | CompletionBody, id: string, h: MockHeaders): GenerateRequest[] {
   if (kind === 'chat') {
     const b = body as ChatBody;
-    const messages: ChatMessage[] = b.messages.map((m) => ({ role: ROLE_MAP[m.role], content: contentText(m.content) }));
-    const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? undefined;
-    return [
-      {
-        ...baseRequest(id, b.model, kind, h, maxTokens),
-        messages,
-        ...(h.promptTokens !== undefined ? { promptTokens: h.promptTokens } : {}),
-      },
-    ];
+    const messages: ChatMessage[] = [];
+    for (const m of b.messages) messages.push({ role: ROLE_MAP[m.role], content: contentText(m.content) });
+    const r = generateRequest(id, b.model, kind, h, b.max_completion_tokens ?? b.max_tokens ?? undefined, h.promptTokens);
+    r.messages = messages;
+    return [r];
   }
   const b = body as CompletionBody;
   const prompts = normalizeTextOrTokens(b.prompt);
   return prompts.map((p, i) => {
-    const promptTokens = h.promptTokens ?? p.tokens;
-    return {
-      ...baseRequest(prompts.length === 1 ? id : `${id}-${i}`, b.model, kind, h, b.max_tokens ?? undefined),
-      prompt: p.text,
-      ...(promptTokens !== undefined ? { promptTokens } : {}),
-    };
+    const r = generateRequest(prompts.length === 1 ? id : `${id}-${i}`, b.model, kind, h, b.max_tokens ?? undefined, h.promptTokens ?? p.tokens);
+    r.prompt = p.text;
+    return r;
   });
 }
 
-/** Handles one chat or completion request. */
-export async function handleGenerate(ctx: RouteContext, kind: StreamKind, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/**
+ * Handles one chat or completion request. A request refused at admission (the 429 fast path) is answered
+ * synchronously, without a promise or an AbortController; admitted ones continue asynchronously.
+ */
+export function handleGenerate(ctx: RouteContext, kind: StreamKind, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> | undefined {
   const body = req.body as ChatBody | CompletionBody;
   const model = ctx.models.get(body.model);
-  if (!model) return sendError(reply, modelNotFound(body.model, ctx.models.keys()));
+  if (!model) {
+    sendError(reply, modelNotFound(body.model, ctx.models.keys()));
+    return undefined;
+  }
   const h = parseMockHeaders(req.headers);
-  if (isHttpErrorReply(h)) return sendError(reply, h);
+  if (isHttpErrorReply(h)) {
+    sendError(reply, h);
+    return undefined;
+  }
   const id = h.requestId ?? ctx.nextId();
   const requests = toGenerateRequests(kind, body, id, h);
-  const abort = clientAbort(reply.raw);
-  let gens: Generation[];
-  try {
-    // One request is the common case (and the 429 fast path): no Promise.all for it.
-    gens =
-      requests.length === 1
-        ? [await model.generate(requests[0] as GenerateRequest, abort.signal)]
-        : await Promise.all(requests.map((r) => model.generate(r, abort.signal)));
-  } catch (err) {
-    if (requests.length > 1) abort.abort(); // frees the prompts of a batch admitted before one was refused
-    abort.done();
-    if (reply.raw.destroyed || reply.raw.writableFinished) {
-      reply.hijack();
-      return reply;
-    }
-    const e = toHttpError(err);
-    return sendError(reply, e.kind === 'reply' ? { ...e, headers: { ...e.headers, 'x-request-id': id } } : e);
+  const abort = new ClientAbort(reply.raw);
+  if (requests.length > 1) {
+    return Promise.all(requests.map((r) => model.generate(r, abort.signal))).then(
+      (gens) => respond(ctx, kind, body, id, gens, reply, abort),
+      (err: unknown) => {
+        abort.abort(); // frees the prompts of a batch admitted before one was refused
+        return refuse(err, id, reply, abort);
+      },
+    );
   }
+  let started: Generation | Promise<Generation>;
+  try {
+    started = model.start(requests[0] as GenerateRequest, abort.lazySignal);
+  } catch (err) {
+    refuse(err, id, reply, abort);
+    return undefined;
+  }
+  if (started instanceof Promise) {
+    return started.then(
+      (gen) => respond(ctx, kind, body, id, [gen], reply, abort),
+      (err: unknown) => refuse(err, id, reply, abort),
+    );
+  }
+  return respond(ctx, kind, body, id, [started], reply, abort);
+}
+
+/** Answers a request refused at admission with its error (status, provider headers, the request id). */
+function refuse(err: unknown, id: string, reply: FastifyReply, abort: ClientAbort): FastifyReply {
+  abort.done();
+  if (reply.raw.destroyed || reply.raw.writableFinished) {
+    reply.hijack();
+    return reply;
+  }
+  const e = toHttpError(err);
+  if (e.kind === 'reset') return sendError(reply, e);
+  e.headers['x-request-id'] = id;
+  return sendError(reply, e);
+}
+
+async function respond(
+  ctx: RouteContext,
+  kind: StreamKind,
+  body: ChatBody | CompletionBody,
+  id: string,
+  gens: Generation[],
+  reply: FastifyReply,
+  abort: ClientAbort,
+): Promise<FastifyReply> {
   const headers: Record<string, string> = { 'x-request-id': id };
   for (const g of gens) Object.assign(headers, g.headers);
   const responseId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`;

@@ -28,7 +28,10 @@ export interface OpenAIErrorBody {
   };
 }
 
-/** What a route sends for an error: status, headers, body; or `reset` when the right answer is a dead socket. */
+/**
+ * What a route sends for an error: status, headers, body; or `reset` when the right answer is a dead socket.
+ * `headers` from {@link toHttpError} is a fresh object the caller may add to (e.g. `x-request-id`).
+ */
 export type HttpErrorReply =
   | { readonly kind: 'reply'; readonly status: number; readonly headers: Record<string, string>; readonly body: OpenAIErrorBody }
   | { readonly kind: 'reset'; readonly reason: string };
@@ -51,9 +54,11 @@ export function badRequest(message: string, param: string | null, code: string |
 /** Headers carried by an error object, when the core attached provider headers (e.g. `x-ratelimit-*`). */
 function carriedHeaders(err: unknown): Record<string, string> {
   const h = (err as { headers?: unknown }).headers;
-  if (h === null || typeof h !== 'object') return {};
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+  if (h === null || typeof h !== 'object') return out;
+  for (const k in h) {
+    if (!Object.hasOwn(h, k)) continue;
+    const v = (h as Record<string, unknown>)[k];
     if (typeof v === 'string' || typeof v === 'number') out[k.toLowerCase()] = String(v);
   }
   return out;
@@ -66,6 +71,15 @@ export function retryAfterHeaders(retryAfterMs: number | undefined): Record<stri
   return { 'retry-after': String(Math.ceil(ms / 1000)), 'retry-after-ms': String(ms) };
 }
 
+/** Sets `retry-after` and `retry-after-ms` from the error's wait (they win over carried ones, as before). */
+function withRetryAfter(headers: Record<string, string>, retryAfterMs: number | undefined): Record<string, string> {
+  if (retryAfterMs === undefined || !Number.isFinite(retryAfterMs) || retryAfterMs < 0) return headers;
+  const ms = Math.ceil(retryAfterMs);
+  headers['retry-after'] = String(Math.ceil(ms / 1000));
+  headers['retry-after-ms'] = String(ms);
+  return headers;
+}
+
 /**
  * Maps any error thrown by the core (or by our own parsing) to its wire form. Unknown errors are 500s: a bug in
  * the mock, not a fault it meant to inject, and the message says so.
@@ -75,7 +89,7 @@ export function toHttpError(err: unknown): HttpErrorReply {
     return {
       kind: 'reply',
       status: 429,
-      headers: { ...carriedHeaders(err), ...retryAfterHeaders(err.retryAfterMs) },
+      headers: withRetryAfter(carriedHeaders(err), err.retryAfterMs),
       body: openAIError(err.message, 'rate_limit_error', null, 'rate_limit_exceeded'),
     };
   }
@@ -83,7 +97,7 @@ export function toHttpError(err: unknown): HttpErrorReply {
     return {
       kind: 'reply',
       status: 503,
-      headers: { ...carriedHeaders(err), ...retryAfterHeaders(err.retryAfterMs) },
+      headers: withRetryAfter(carriedHeaders(err), err.retryAfterMs),
       body: openAIError(err.message, 'server_error', null, 'service_unavailable'),
     };
   }

@@ -21,7 +21,8 @@ export class ServerMetrics {
   private readonly itl: Histogram<'model_name'>;
   private readonly e2e: Histogram<'model_name'>;
   private readonly queue: Histogram<'model_name'>;
-  private readonly rejected: Counter<'model_name' | 'status'>;
+  /** Refusals by model and status, counted in a plain map (a refusal can come thousands of times a second). */
+  private readonly rejectedCounts = new Map<string, Map<string, number>>();
 
   constructor(models: readonly ServedModel[]) {
     const r = this.registry;
@@ -75,11 +76,16 @@ export class ServerMetrics {
     this.itl = histogram('vllm:inter_token_latency_seconds', 'Time between tokens.', ITL_BUCKETS);
     this.e2e = histogram('vllm:e2e_request_latency_seconds', 'End-to-end request latency.', E2E_BUCKETS);
     this.queue = histogram('vllm:request_queue_time_seconds', 'Time spent waiting before admission.', E2E_BUCKETS);
-    this.rejected = new Counter({
+    const rejectedCounts = this.rejectedCounts;
+    new Counter({
       name: 'mock:requests_rejected_total',
       help: 'Requests refused at admission (injected faults, rate limits, full queue, cold start), by HTTP status; 0 means a refused connection.',
       labelNames: ['model_name', 'status'] as const,
       registers: [r],
+      collect(this: Counter<'model_name' | 'status'>) {
+        this.reset();
+        for (const [model_name, byStatus] of rejectedCounts) for (const [status, n] of byStatus) this.inc({ model_name, status }, n);
+      },
     });
     for (const m of models) this.unsubscribe.push(m.onEvent((e) => this.onEvent(m.name, e)));
   }
@@ -88,7 +94,12 @@ export class ServerMetrics {
     if (e.type === 'request-rejected') {
       const status = e['status'];
       // An abort (the client left during a hang or a delay) is not a refusal.
-      if (e['code'] !== 'ABORTED') this.rejected.inc({ model_name: model, status: typeof status === 'number' ? String(status) : '0' });
+      if (e['code'] !== 'ABORTED') {
+        const key = typeof status === 'number' ? String(status) : '0';
+        let byStatus = this.rejectedCounts.get(model);
+        if (byStatus === undefined) this.rejectedCounts.set(model, (byStatus = new Map()));
+        byStatus.set(key, (byStatus.get(key) ?? 0) + 1);
+      }
       return;
     }
     if (e.type !== 'request-done') return;

@@ -3,8 +3,37 @@
  * send `headers` (lower-case names) as they are: `retry-after` (whole seconds, rounded up), `retry-after-ms`, and
  * for rate limits `x-ratelimit-*` (see sim/rate-limit.ts).
  */
-import { BadRequestError, OverloadedError, ServerError } from '../src/upstream/errors.js';
-import { MockRateLimitedError } from './rate-limit.js';
+import { BadRequestError, OverloadedError, RateLimitedError, ServerError } from '../src/upstream/errors.js';
+
+/**
+ * Builds an error without capturing a stack trace. For refusals that are expected control flow (a rate limit, an
+ * injected status), which a loaded server makes thousands of times a second: the class, code, message and fields
+ * are those of the error; only the stack has no frames (capturing them was the largest cost of a refusal).
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
+ * A 429 from the rate limiter or an injected fault, with the headers a provider sends (`headers`, lower-case
+ * names): `retry-after`, `retry-after-ms` and, from the rate limiter, `x-ratelimit-*`. Transports send `headers`
+ * as they are.
+ */
+export class MockRateLimitedError extends RateLimitedError {
+  constructor(
+    retryAfterMs: number | undefined,
+    readonly headers: Readonly<Record<string, string>>,
+    message: string,
+  ) {
+    super(retryAfterMs, message);
+  }
+}
 
 /** A 503 with the headers to send (`retry-after`, `retry-after-ms` when a wait is known). */
 export class MockOverloadedError extends OverloadedError {
@@ -25,8 +54,10 @@ export function retryHeaders(retryAfterMs: number | undefined): Record<string, s
 
 /** The typed error for an injected status: 429, 503, other 5xx, or a 4xx. */
 export function injectedError(status: number, retryAfterMs: number | undefined, why: string): Error {
-  if (status === 429) return new MockRateLimitedError(retryAfterMs, retryHeaders(retryAfterMs), `rate limited (429): ${why}`);
-  if (status === 503) return new MockOverloadedError(retryAfterMs, `overloaded (503): ${why}`);
-  if (status >= 500) return new ServerError(status, `server error (${status}): ${why}`);
-  return new BadRequestError(`bad request (${status}): ${why}`, status);
+  return withoutStack(() => {
+    if (status === 429) return new MockRateLimitedError(retryAfterMs, retryHeaders(retryAfterMs), `rate limited (429): ${why}`);
+    if (status === 503) return new MockOverloadedError(retryAfterMs, `overloaded (503): ${why}`);
+    if (status >= 500) return new ServerError(status, `server error (${status}): ${why}`);
+    return new BadRequestError(`bad request (${status}): ${why}`, status);
+  });
 }

@@ -4,7 +4,7 @@ import { ValidationError } from '../src/errors.js';
 import { VirtualClock } from '../src/time/virtual-clock.js';
 import { BadRequestError, ConnectionRefusedError, OverloadedError, RateLimitedError } from '../src/upstream/errors.js';
 import { MockModel, MockOverloadedError, MockRateLimitedError, type MockModelEvent, type MockModelOptions } from './mock-model.js';
-import type { GenerateRequest, GenerationEvent } from './types.js';
+import type { GenerateRequest, Generation, GenerationEvent } from './types.js';
 
 /** A signal that never aborts, for single calls (drain() makes one per call: concurrent drains would pile listeners on one). */
 const never = new AbortController().signal;
@@ -207,5 +207,45 @@ describe('MockModel', () => {
     const err = await clock.run(drain('empty', { promptTokens: 0 }).catch((e: unknown) => e));
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as Error).message).toBe('prompt: expected at least 1 token, got 0');
+  });
+
+  it('start() refuses synchronously, without asking for a signal, with the same typed error as generate()', async () => {
+    const { clock, model, req } = setup({ rateLimits: { rpm: 1 } });
+    let asked = 0;
+    const signal = (): AbortSignal => {
+      asked++;
+      return new AbortController().signal;
+    };
+    const first = model.start(req('a', { apiKey: 'k' }), signal);
+    expect(first).not.toBeInstanceOf(Promise); // admitted at once: no fault made it wait
+    expect(asked).toBe(1);
+    let thrown: unknown;
+    try {
+      model.start(req('b', { apiKey: 'k' }), signal);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(asked).toBe(1);
+    expect(thrown).toBeInstanceOf(MockRateLimitedError);
+    const viaGenerate = await model.generate(req('c', { apiKey: 'k' }), never).catch((e: unknown) => e);
+    expect(viaGenerate).toBeInstanceOf(MockRateLimitedError);
+    const [t, g] = [thrown as MockRateLimitedError, viaGenerate as MockRateLimitedError];
+    expect([t.code, t.status, t.message, t.retryAfterMs]).toEqual([g.code, g.status, g.message, g.retryAfterMs]);
+    expect(Object.keys(t.headers)).toEqual(Object.keys(g.headers));
+    // An expected refusal carries no stack frames: only the "Name: message" line.
+    expect(t.stack?.split('\n')).toHaveLength(1);
+    expect(model.metrics().rejected).toBe(2);
+    // A fault that makes the request wait (a network delay) makes start() asynchronous.
+    model.setFaults({ networkDelayMs: 5 });
+    const delayed = model.start(req('d', { apiKey: 'other' }), signal);
+    expect(delayed).toBeInstanceOf(Promise);
+    expect(asked).toBe(2);
+    const gen = await clock.run(delayed as Promise<Generation>);
+    const drained = async (): Promise<GenerationEvent[]> => {
+      const out: GenerationEvent[] = [];
+      for await (const ev of gen.events) out.push(ev);
+      return out;
+    };
+    expect((await clock.run(drained())).at(-1)).toMatchObject({ type: 'done', completionTokens: 20 });
   });
 });

@@ -11,7 +11,7 @@ import { abortReason, ValidationError } from '../src/errors.js';
 import type { Random } from '../src/random.js';
 import type { Clock, Timer } from '../src/time/clock.js';
 import { BadRequestError, ConnectionRefusedError, ContextLengthExceededError } from '../src/upstream/errors.js';
-import { injectedError, MockOverloadedError } from './mock-errors.js';
+import { injectedError, MockOverloadedError, withoutStack } from './mock-errors.js';
 import type { EmbeddingItem, EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
 import { sampler, type RandomSource } from './distributions.js';
 import { parseFaultHeader, type HeaderFaults } from './fault-header.js';
@@ -23,8 +23,7 @@ import { ProviderRateLimiter, type ProviderLimitsInput } from './rate-limit.js';
 import { estimatePromptTokens, estimateTextTokens, KeyedRandom, mix32, requestKey } from './tokens.js';
 import type { GenerateRequest, Generation } from './types.js';
 
-export { MockRateLimitedError } from './rate-limit.js';
-export { MockOverloadedError } from './mock-errors.js';
+export { MockOverloadedError, MockRateLimitedError } from './mock-errors.js';
 
 /** Options of a {@link MockModel}. */
 export interface MockModelOptions {
@@ -213,38 +212,91 @@ export class MockModel {
     const startMs = this.clock.now();
     try {
       const f = await this.admitCommon(req.id, req.fault, signal);
-      const promptTokens = req.promptTokens ?? estimatePromptTokens(req);
-      // vLLM refuses an empty prompt; a zero-token sequence would never be scheduled.
-      if (promptTokens < 1) throw new BadRequestError(`prompt: expected at least 1 token, got ${promptTokens}`);
-      const window = this.profile.contextWindow;
-      if (promptTokens + (req.maxTokens ?? 0) > window || promptTokens >= window) {
-        throw new ContextLengthExceededError(promptTokens + (req.maxTokens ?? 1), window);
-      }
-      const key = requestKey(this.seed, req.id);
-      const cap = Math.min(req.maxTokens ?? Infinity, window - promptTokens);
-      const wanted = req.outputTokens ?? this.outputLength(key);
-      const endIndex = Math.min(wanted, cap);
-      const finishReason = wanted > cap ? 'length' : 'stop';
-      const headers = this.limiter?.admit(req.apiKey, promptTokens + (req.maxTokens ?? endIndex)) ?? {};
-      const maxWaiting = f.queueFull.maxWaiting ?? this.profile.maxWaiting;
-      if (this.gpu.queuedBeyondSlots >= maxWaiting) {
-        this.count('queue-full', req.id);
-        throw injectedError(f.queueFull.status, f.queueFull.retryAfterMs ?? 1000, `waiting queue full (${this.gpu.waiting} waiting)`);
-      }
-      if (f.crash !== undefined) {
-        this.crash(f.crash.downtimeMs, f.crash.coldStartMs);
-        throw new ConnectionRefusedError(`model ${this.name} crashed while admitting request ${req.id}`);
-      }
-      if (f.stall !== undefined) this.count('stall', req.id);
-      const startIndex = Math.min(req.resumeFrom ?? 0, endIndex);
-      return { headers, events: this.startGeneration(req.id, key, promptTokens, startIndex, endIndex, finishReason, f, signal, startMs) };
+      return this.admitted(req, f, signal, startMs);
     } catch (err) {
-      this.rejected++;
-      if (this.listeners.size > 0) {
-        const e = err as { status?: number; code?: string };
-        this.emit({ type: 'request-rejected', id: req.id, status: e.status, code: e.code ?? 'UNKNOWN' });
-      }
+      this.refused(req.id, err);
       throw err;
+    }
+  }
+
+  /**
+   * {@link generate} for a transport that pays for every refusal (the HTTP server): the same admission, run
+   * synchronously unless a fault makes the request wait (a network delay, a hang). A refusal therefore throws
+   * before anything is awaited, and `signal` is called only when the request waits or is admitted, so a refused
+   * request never needs an AbortController. Virtual-time callers use `generate`, whose timing is unchanged.
+   */
+  start(req: GenerateRequest, signal: () => AbortSignal): Generation | Promise<Generation> {
+    this.requests++;
+    const startMs = this.clock.now();
+    try {
+      const f = this.decideFaults(req.id, req.fault);
+      if (f.networkDelayMs > 0 || f.hang) return this.startAfterWait(req, f, signal(), startMs);
+      this.rejectInjected(req.id, f);
+      return this.admitted(req, f, signal, startMs);
+    } catch (err) {
+      this.refused(req.id, err);
+      throw err;
+    }
+  }
+
+  private async startAfterWait(req: GenerateRequest, f: RequestFaults, signal: AbortSignal, startMs: number): Promise<Generation> {
+    try {
+      if (signal.aborted) throw abortReason(signal);
+      if (f.networkDelayMs > 0) {
+        await this.clock.sleep(f.networkDelayMs, signal);
+        this.assertUp(req.id);
+      }
+      if (f.hang) {
+        this.count('hang', req.id);
+        await this.hangUntilAborted(signal);
+      }
+      this.rejectInjected(req.id, f);
+      return this.admitted(req, f, signal, startMs);
+    } catch (err) {
+      this.refused(req.id, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Admission after the common checks: prompt size, context window, rate limits, waiting queue, crash; then the
+   * GPU. A lazy `signal` is asked for only once the request is admitted.
+   */
+  private admitted(req: GenerateRequest, f: RequestFaults, signal: AbortSignal | (() => AbortSignal), startMs: number): Generation {
+    const promptTokens = req.promptTokens ?? estimatePromptTokens(req);
+    // vLLM refuses an empty prompt; a zero-token sequence would never be scheduled.
+    if (promptTokens < 1) throw new BadRequestError(`prompt: expected at least 1 token, got ${promptTokens}`);
+    const window = this.profile.contextWindow;
+    if (promptTokens + (req.maxTokens ?? 0) > window || promptTokens >= window) {
+      throw new ContextLengthExceededError(promptTokens + (req.maxTokens ?? 1), window);
+    }
+    const key = requestKey(this.seed, req.id);
+    const cap = Math.min(req.maxTokens ?? Infinity, window - promptTokens);
+    const wanted = req.outputTokens ?? this.outputLength(key);
+    const endIndex = Math.min(wanted, cap);
+    const finishReason = wanted > cap ? 'length' : 'stop';
+    const headers = this.limiter?.admit(req.apiKey, promptTokens + (req.maxTokens ?? endIndex)) ?? {};
+    const maxWaiting = f.queueFull.maxWaiting ?? this.profile.maxWaiting;
+    if (this.gpu.queuedBeyondSlots >= maxWaiting) {
+      this.count('queue-full', req.id);
+      throw injectedError(f.queueFull.status, f.queueFull.retryAfterMs ?? 1000, `waiting queue full (${this.gpu.waiting} waiting)`);
+    }
+    if (f.crash !== undefined) {
+      this.crash(f.crash.downtimeMs, f.crash.coldStartMs);
+      throw new ConnectionRefusedError(`model ${this.name} crashed while admitting request ${req.id}`);
+    }
+    if (f.stall !== undefined) this.count('stall', req.id);
+    const startIndex = Math.min(req.resumeFrom ?? 0, endIndex);
+    const s = typeof signal === 'function' ? signal() : signal;
+    return { headers, events: this.startGeneration(req.id, key, promptTokens, startIndex, endIndex, finishReason, f, s, startMs) };
+  }
+
+  /** Counts a refused request and tells the listeners. */
+  private refused(id: string, err: unknown): void {
+    this.rejected++;
+    if (this.listeners.size > 0) {
+      const e = err as { status?: number; code?: string };
+      this.emit({ type: 'request-rejected', id, status: e.status, code: e.code ?? 'UNKNOWN' });
     }
   }
 
@@ -381,31 +433,46 @@ export class MockModel {
   /** Liveness, the header, network delay, hang and injected statuses. Returns the request's faults. */
   private async admitCommon(id: string, faultHeader: string | undefined, signal: AbortSignal): Promise<RequestFaults> {
     if (signal.aborted) throw abortReason(signal);
-    this.assertUp(id);
-    const header: HeaderFaults | undefined = faultHeader === undefined ? undefined : parseFaultHeader(faultHeader);
-    const f = this.plan.decide(this.clock.now(), header);
+    const f = this.decideFaults(id, faultHeader);
     if (f.networkDelayMs > 0) {
       await this.clock.sleep(f.networkDelayMs, signal);
       this.assertUp(id);
     }
     if (f.hang) {
       this.count('hang', id);
-      await new Promise<never>((_, reject) => {
-        const fail = (e: Error): void => {
-          this.hanging.delete(fail);
-          signal.removeEventListener('abort', onAbort);
-          reject(e);
-        };
-        const onAbort = (): void => fail(abortReason(signal));
-        this.hanging.add(fail);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      await this.hangUntilAborted(signal);
     }
+    this.rejectInjected(id, f);
+    return f;
+  }
+
+  /** Liveness, then the request's faults: the `x-mock-fault` header's and the plan's draws. */
+  private decideFaults(id: string, faultHeader: string | undefined): RequestFaults {
+    this.assertUp(id);
+    const header: HeaderFaults | undefined = faultHeader === undefined ? undefined : parseFaultHeader(faultHeader);
+    return this.plan.decide(this.clock.now(), header);
+  }
+
+  /** A hang: never resolves; rejects when the signal aborts or the model crashes. */
+  private hangUntilAborted(signal: AbortSignal): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      const fail = (e: Error): void => {
+        this.hanging.delete(fail);
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      };
+      const onAbort = (): void => fail(abortReason(signal));
+      this.hanging.add(fail);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Throws the injected status of this request, if it drew one. */
+  private rejectInjected(id: string, f: RequestFaults): void {
     if (f.reject !== undefined) {
       this.count(`status-${f.reject.status}`, id);
       throw injectedError(f.reject.status, f.reject.retryAfterMs, `injected ${f.reject.kind} fault`);
     }
-    return f;
   }
 
   // ---- crash and cold start ----
@@ -426,7 +493,7 @@ export class MockModel {
     if (state === 'cold-start') {
       this.count('cold-start', id);
       const wait = this.coldUntilMs - this.clock.now();
-      throw new MockOverloadedError(wait, `overloaded (503): model ${this.name} is starting (cold start, ${Math.ceil(wait)}ms left)`);
+      throw withoutStack(() => new MockOverloadedError(wait, `overloaded (503): model ${this.name} is starting (cold start, ${Math.ceil(wait)}ms left)`));
     }
   }
 

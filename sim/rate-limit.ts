@@ -5,8 +5,11 @@
  * seconds (rounded up), and the `x-ratelimit-*` headers. Buckets are computed lazily from the clock: no timers.
  */
 import { z } from 'zod';
-import { BadRequestError, RateLimitedError } from '../src/upstream/errors.js';
+import { BadRequestError } from '../src/upstream/errors.js';
 import { parseOrThrow } from './distributions.js';
+import { MockRateLimitedError, withoutStack } from './mock-errors.js';
+
+export { MockRateLimitedError } from './mock-errors.js';
 
 const limit = z.number().positive().max(1e12);
 const limitsShape = {
@@ -27,29 +30,18 @@ export type ProviderLimitsInput = z.input<typeof providerLimitsSchema>;
 /** The key used when a request carries none. */
 export const ANONYMOUS_KEY = 'anonymous';
 
-/**
- * A 429 from the rate limiter, with the headers a provider sends (`headers`, lower-case names): `retry-after`,
- * `retry-after-ms` and `x-ratelimit-*`. Transports send `headers` as they are.
- */
-export class MockRateLimitedError extends RateLimitedError {
-  constructor(
-    retryAfterMs: number | undefined,
-    readonly headers: Readonly<Record<string, string>>,
-    message: string,
-  ) {
-    super(retryAfterMs, message);
-  }
-}
-
 class Bucket {
   private tokens: number;
   private lastMs: number;
   readonly ratePerMs: number;
+  /** `capacity` as the `x-ratelimit-limit-*` header says it (built once, not per response). */
+  readonly limitText: string;
 
   constructor(readonly capacity: number, nowMs: number) {
     this.tokens = capacity;
     this.lastMs = nowMs;
     this.ratePerMs = capacity / 60_000;
+    this.limitText = String(capacity);
   }
 
   level(nowMs: number): number {
@@ -69,6 +61,11 @@ class Bucket {
 
   take(cost: number): void {
     this.tokens -= cost;
+  }
+
+  /** Whole units left now (never negative). */
+  remaining(nowMs: number): number {
+    return Math.max(0, Math.floor(this.level(nowMs) + 1e-9));
   }
 
   /** Ms until the bucket is full again. */
@@ -126,12 +123,11 @@ export class ProviderRateLimiter {
     const wait = Math.max(waitReq, waitTok);
     if (wait > 0) {
       const which = waitTok > waitReq ? 'tokens' : 'requests';
-      const headers = {
-        ...this.headers(s, nowMs),
-        'retry-after': String(Math.ceil(wait / 1000)),
-        'retry-after-ms': String(wait),
-      };
-      throw new MockRateLimitedError(wait, headers, `rate limited (429): ${which} per minute exceeded for key ${key}`);
+      const headers = this.headers(s, nowMs);
+      headers['retry-after'] = String(Math.ceil(wait / 1000));
+      headers['retry-after-ms'] = String(wait);
+      // A refusal is expected control flow, often thousands a second: no stack trace is captured for it.
+      throw withoutStack(() => new MockRateLimitedError(wait, headers, `rate limited (429): ${which} per minute exceeded for key ${key}`));
     }
     s.requests?.take(1);
     s.tokens?.take(tokens);
@@ -151,13 +147,20 @@ export class ProviderRateLimiter {
     return s;
   }
 
+  /** The `x-ratelimit-*` headers of both buckets now (constant names, so the object keeps one shape). */
   private headers(s: KeyState, nowMs: number): Record<string, string> {
     const h: Record<string, string> = {};
-    for (const [suffix, b] of [['requests', s.requests], ['tokens', s.tokens]] as const) {
-      if (b === undefined) continue;
-      h[`x-ratelimit-limit-${suffix}`] = String(b.capacity);
-      h[`x-ratelimit-remaining-${suffix}`] = String(Math.max(0, Math.floor(b.level(nowMs) + 1e-9)));
-      h[`x-ratelimit-reset-${suffix}`] = formatResetDuration(b.resetMs(nowMs));
+    const r = s.requests;
+    if (r !== undefined) {
+      h['x-ratelimit-limit-requests'] = r.limitText;
+      h['x-ratelimit-remaining-requests'] = String(r.remaining(nowMs));
+      h['x-ratelimit-reset-requests'] = formatResetDuration(r.resetMs(nowMs));
+    }
+    const t = s.tokens;
+    if (t !== undefined) {
+      h['x-ratelimit-limit-tokens'] = t.limitText;
+      h['x-ratelimit-remaining-tokens'] = String(t.remaining(nowMs));
+      h['x-ratelimit-reset-tokens'] = formatResetDuration(t.resetMs(nowMs));
     }
     return h;
   }

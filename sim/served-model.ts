@@ -34,6 +34,11 @@ export interface ServedModelEvent {
 export interface ServedModel {
   readonly name: string;
   generate(req: GenerateRequest, signal: AbortSignal): Promise<Generation>;
+  /**
+   * `generate`, answered synchronously when admission needs no wait: a refusal throws at once, and `signal` is
+   * called only once the request waits or is admitted (see MockModel.start).
+   */
+  start(req: GenerateRequest, signal: () => AbortSignal): Generation | Promise<Generation>;
   embed(req: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult>;
   setFaults(plan: unknown): void;
   getFaults(): unknown;

@@ -63,6 +63,8 @@ describe('injected errors in the OpenAI error shape', () => {
     expect(r.headers['retry-after']).toBe('30');
     expect(r.headers['x-ratelimit-limit-requests']).toBe('2');
     expect(r.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(r.headers['x-ratelimit-reset-requests']).toMatch(/^(59|60|1m0)(\.\d+)?s$/);
+    expect(r.headers['x-request-id']).toBe('req-3'); // the refusal answers with the request's id too
     // Another key is not limited.
     expect((await chat({ authorization: 'Bearer sk-b', 'x-mock-output-tokens': '1' })).statusCode).toBe(200);
   });

@@ -46,19 +46,43 @@ export function resetConnection(res: ServerResponse): void {
 
 /**
  * An AbortController that aborts when the client closes the connection before the response finished, so the
- * GPU slot of an abandoned generation is freed. Call `done()` when the response is complete.
+ * GPU slot of an abandoned generation is freed. Call `done()` when the response is complete. The controller and
+ * the socket listener are made on first use of `signal`, so a request refused at admission never pays for them.
  */
-export function clientAbort(res: ServerResponse): { signal: AbortSignal; abort(): void; done(): void } {
-  const ac = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) ac.abort(new AbortError(new Error('client closed the connection')));
+export class ClientAbort {
+  private ac: AbortController | undefined;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  get signal(): AbortSignal {
+    if (this.ac === undefined) {
+      this.ac = new AbortController();
+      this.res.once('close', this.onClose);
+    }
+    return this.ac.signal;
+  }
+
+  /** `() => this.signal`, for a callee that asks for the signal only when it needs one. */
+  readonly lazySignal = (): AbortSignal => this.signal;
+
+  abort(): void {
+    this.ac?.abort(new AbortError(new Error('response ended early')));
+  }
+
+  done(): void {
+    if (this.ac !== undefined) this.res.removeListener('close', this.onClose);
+  }
+
+  private readonly onClose = (): void => {
+    if (!this.res.writableFinished) this.ac?.abort(new AbortError(new Error('client closed the connection')));
   };
-  res.once('close', onClose);
-  return {
-    signal: ac.signal,
-    abort: () => ac.abort(new AbortError(new Error('response ended early'))),
-    done: () => res.removeListener('close', onClose),
-  };
+}
+
+/** A {@link ClientAbort} whose signal exists from the start. */
+export function clientAbort(res: ServerResponse): ClientAbort {
+  const a = new ClientAbort(res);
+  void a.signal;
+  return a;
 }
 
 /** Waits for `drain` after a write returned false; resolves early when the signal aborts or the socket closes. */
