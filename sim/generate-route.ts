@@ -97,7 +97,7 @@ export function handleGenerate(ctx: RouteContext, kind: StreamKind, req: Fastify
   }
   let started: Generation | Promise<Generation>;
   try {
-    started = model.start(requests[0] as GenerateRequest, abort.lazySignal);
+    started = model.start(requests[0] as GenerateRequest, abort);
   } catch (err) {
     refuse(err, id, reply, abort);
     return undefined;

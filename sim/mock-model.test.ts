@@ -212,9 +212,11 @@ describe('MockModel', () => {
   it('start() refuses synchronously, without asking for a signal, with the same typed error as generate()', async () => {
     const { clock, model, req } = setup({ rateLimits: { rpm: 1 } });
     let asked = 0;
-    const signal = (): AbortSignal => {
-      asked++;
-      return new AbortController().signal;
+    const signal = {
+      get signal(): AbortSignal {
+        asked++;
+        return new AbortController().signal;
+      },
     };
     const first = model.start(req('a', { apiKey: 'k' }), signal);
     expect(first).not.toBeInstanceOf(Promise); // admitted at once: no fault made it wait

@@ -21,7 +21,7 @@ import { Gpu, type SeqHandle } from './gpu.js';
 import { embeddingMs, resolveProfile, type GpuProfile, type ProfileOverrides } from './profiles.js';
 import { ProviderRateLimiter, type ProviderLimitsInput } from './rate-limit.js';
 import { estimatePromptTokens, estimateTextTokens, KeyedRandom, mix32, requestKey } from './tokens.js';
-import type { GenerateRequest, Generation } from './types.js';
+import type { GenerateRequest, Generation, SignalSource } from './types.js';
 
 export { MockOverloadedError, MockRateLimitedError } from './mock-errors.js';
 
@@ -222,17 +222,17 @@ export class MockModel {
   /**
    * {@link generate} for a transport that pays for every refusal (the HTTP server): the same admission, run
    * synchronously unless a fault makes the request wait (a network delay, a hang). A refusal therefore throws
-   * before anything is awaited, and `signal` is called only when the request waits or is admitted, so a refused
-   * request never needs an AbortController. Virtual-time callers use `generate`, whose timing is unchanged.
+   * before anything is awaited, and `abort.signal` is read only when the request waits or is admitted, so a
+   * refused request never needs an AbortController. Virtual-time callers use `generate`, whose timing is unchanged.
    */
-  start(req: GenerateRequest, signal: () => AbortSignal): Generation | Promise<Generation> {
+  start(req: GenerateRequest, abort: SignalSource): Generation | Promise<Generation> {
     this.requests++;
     const startMs = this.clock.now();
     try {
       const f = this.decideFaults(req.id, req.fault);
-      if (f.networkDelayMs > 0 || f.hang) return this.startAfterWait(req, f, signal(), startMs);
+      if (f.networkDelayMs > 0 || f.hang) return this.startAfterWait(req, f, abort.signal, startMs);
       this.rejectInjected(req.id, f);
-      return this.admitted(req, f, signal, startMs);
+      return this.admitted(req, f, abort, startMs);
     } catch (err) {
       this.refused(req.id, err);
       throw err;
@@ -260,9 +260,9 @@ export class MockModel {
 
   /**
    * Admission after the common checks: prompt size, context window, rate limits, waiting queue, crash; then the
-   * GPU. A lazy `signal` is asked for only once the request is admitted.
+   * GPU. A SignalSource is read only once the request is admitted.
    */
-  private admitted(req: GenerateRequest, f: RequestFaults, signal: AbortSignal | (() => AbortSignal), startMs: number): Generation {
+  private admitted(req: GenerateRequest, f: RequestFaults, signal: AbortSignal | SignalSource, startMs: number): Generation {
     const promptTokens = req.promptTokens ?? estimatePromptTokens(req);
     // vLLM refuses an empty prompt; a zero-token sequence would never be scheduled.
     if (promptTokens < 1) throw new BadRequestError(`prompt: expected at least 1 token, got ${promptTokens}`);
@@ -287,7 +287,7 @@ export class MockModel {
     }
     if (f.stall !== undefined) this.count('stall', req.id);
     const startIndex = Math.min(req.resumeFrom ?? 0, endIndex);
-    const s = typeof signal === 'function' ? signal() : signal;
+    const s = signal instanceof AbortSignal ? signal : signal.signal;
     return { headers, events: this.startGeneration(req.id, key, promptTokens, startIndex, endIndex, finishReason, f, s, startMs) };
   }
 

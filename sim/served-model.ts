@@ -3,7 +3,7 @@
  * here so the transport depends on a small interface, not on the core's internals; `MockModel` satisfies it.
  */
 import type { EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
-import type { GenerateRequest, Generation } from './types.js';
+import type { GenerateRequest, Generation, SignalSource } from './types.js';
 
 /** Health of one model: `cold-start` and `crashed` answer 503. */
 export interface ModelHealth {
@@ -35,10 +35,10 @@ export interface ServedModel {
   readonly name: string;
   generate(req: GenerateRequest, signal: AbortSignal): Promise<Generation>;
   /**
-   * `generate`, answered synchronously when admission needs no wait: a refusal throws at once, and `signal` is
-   * called only once the request waits or is admitted (see MockModel.start).
+   * `generate`, answered synchronously when admission needs no wait: a refusal throws at once, and
+   * `abort.signal` is read only once the request waits or is admitted (see MockModel.start).
    */
-  start(req: GenerateRequest, signal: () => AbortSignal): Generation | Promise<Generation>;
+  start(req: GenerateRequest, abort: SignalSource): Generation | Promise<Generation>;
   embed(req: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult>;
   setFaults(plan: unknown): void;
   getFaults(): unknown;

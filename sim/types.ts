@@ -32,6 +32,14 @@ export interface GenerateRequest {
   readonly fault?: string;
 }
 
+/**
+ * Where a request's AbortSignal comes from, read only when needed (a getter may make it then), so a request refused
+ * at admission never pays for an AbortController.
+ */
+export interface SignalSource {
+  readonly signal: AbortSignal;
+}
+
 /** What a generation yields, in order: token chunks, then exactly one terminal event. */
 export type GenerationEvent =
   | { readonly type: 'tokens'; readonly index: number; readonly count: number; readonly text: string }

@@ -51,31 +51,30 @@ export function resetConnection(res: ServerResponse): void {
  */
 export class ClientAbort {
   private ac: AbortController | undefined;
+  private onClose: (() => void) | undefined;
 
   constructor(private readonly res: ServerResponse) {}
 
   get signal(): AbortSignal {
     if (this.ac === undefined) {
-      this.ac = new AbortController();
-      this.res.once('close', this.onClose);
+      const ac = new AbortController();
+      const res = this.res;
+      this.ac = ac;
+      this.onClose = (): void => {
+        if (!res.writableFinished) ac.abort(new AbortError(new Error('client closed the connection')));
+      };
+      res.once('close', this.onClose);
     }
     return this.ac.signal;
   }
-
-  /** `() => this.signal`, for a callee that asks for the signal only when it needs one. */
-  readonly lazySignal = (): AbortSignal => this.signal;
 
   abort(): void {
     this.ac?.abort(new AbortError(new Error('response ended early')));
   }
 
   done(): void {
-    if (this.ac !== undefined) this.res.removeListener('close', this.onClose);
+    if (this.onClose !== undefined) this.res.removeListener('close', this.onClose);
   }
-
-  private readonly onClose = (): void => {
-    if (!this.res.writableFinished) this.ac?.abort(new AbortError(new Error('client closed the connection')));
-  };
 }
 
 /** A {@link ClientAbort} whose signal exists from the start. */
