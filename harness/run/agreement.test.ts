@@ -136,6 +136,13 @@ describe('compareModes with the measured transport', () => {
     expect(md).toContain('| 11.1 ms | 12.5 ms | 13.8 ms | 1.40 ms | 1.30 ms | 4.3 ms |');
     expect(md).toContain('| **used** (mean) | | | | 1.40 ms | 1.30 ms | |');
     expect(md).toContain('--mode virtual --transport-ms 1.4,1.3');
+    expect(md).not.toContain('ran late');
+  });
+
+  it('says so when the mock ran late under load (a busy machine)', () => {
+    const late = new Map(base.policies.map((p, i) => [p.name, agreementContext({ probes: { requests: 20, directToMockMs: 12.5, throughEngineMs: 13.8 }, mockLagP99Ms: i === 0 ? 87.7 : 4 }, 11.1)]));
+    const md = renderAgreementMarkdown(compareModes(virtual, live, late, { result: virtual, calibration }));
+    expect(md).toContain(`Note: the mock process ran late during the load (event-loop delay p99 over 20 ms: ${base.policies[0]?.name} 87.7 ms).`);
   });
 
   it('without a calibration renders the plain table and the measured hops alone', () => {
