@@ -73,4 +73,26 @@ describe('CallControl', () => {
     expect(new CallControl(clock, 0, AbortSignal.abort(), () => 0).failure()?.name).toBe('AbortError');
     expect(clock.pendingTimers).toBe(0);
   });
+
+  it('onAbort runs once, with the reason, whatever aborts (caller, idle timeout, abort()); a signal read later is aborted', async () => {
+    const clock = new VirtualClock();
+    const reasons: unknown[] = [];
+    const idle = new CallControl(clock, 50, undefined, () => 2);
+    idle.onAbort = (r) => reasons.push(r);
+    await clock.advanceBy(50);
+    idle.abort(new Error('late'));
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(IdleTimeoutError);
+    expect(idle.aborted).toBe(true);
+    expect(idle.signal.reason).toBe(reasons[0]);
+
+    const outer = new AbortController();
+    const caller = new CallControl(clock, 0, outer.signal, () => 0);
+    caller.onAbort = (r) => reasons.push(r);
+    expect(caller.aborted).toBe(false);
+    outer.abort(new Error('gone'));
+    expect((reasons[1] as Error).message).toBe('gone');
+    expect(caller.failure()?.message).toBe('gone');
+    expect(clock.pendingTimers).toBe(0);
+  });
 });

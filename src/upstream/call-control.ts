@@ -1,19 +1,24 @@
 /**
  * The cancellation of one HTTP call: the caller's signal, the idle timeout and the client's close, folded into
- * one AbortController handed to undici, and the rule that decides which error a failure becomes.
+ * one abort (a callback for a dispatched stream, or an AbortSignal for undici's `request`), and the rule that
+ * decides which error a failure becomes.
  */
-import { abortReason } from '../errors.js';
+import { abortReason, AbortError } from '../errors.js';
 import type { Clock, Timer } from '../time/clock.js';
 import { IdleTimeoutError } from './errors.js';
 
 /**
  * One call's controller. The idle timer is lazy: `touch()` only records the time, and the timer re-arms itself
  * for the remainder when it fires early, so a token costs a clock read, not a timer. While the consumer holds a
- * yielded chunk (`suspend()`), a slow consumer never counts as an idle server.
+ * yielded chunk (`suspend()`), a slow consumer never counts as idle. The AbortController behind `signal` is made
+ * only when someone reads `signal` (a dispatched stream takes `onAbort` instead).
  */
 export class CallControl {
-  private readonly controller = new AbortController();
-  private readonly onAbort: (() => void) | undefined;
+  /** Called once, when the call is aborted (the caller's signal, the idle timeout or `abort()`). */
+  onAbort: ((reason: unknown) => void) | undefined;
+  private controller: AbortController | undefined;
+  private why: { readonly reason: unknown } | undefined;
+  private readonly onOuterAbort: (() => void) | undefined;
   private timer: Timer | undefined;
   private lastMs = 0;
   private suspended = false;
@@ -29,9 +34,9 @@ export class CallControl {
     private readonly outer: AbortSignal | undefined,
     private readonly tokens: () => number,
   ) {
-    if (outer !== undefined) {
-      const onAbort = (): void => this.controller.abort(outer.reason);
-      this.onAbort = onAbort;
+    if (outer !== undefined && !outer.aborted) {
+      const onAbort = (): void => this.abort(outer.reason);
+      this.onOuterAbort = onAbort;
       outer.addEventListener('abort', onAbort, { once: true });
     }
     if (idleMs > 0) {
@@ -40,9 +45,18 @@ export class CallControl {
     }
   }
 
-  /** The signal for undici: aborts on the caller's abort, the idle timeout or `abort()`. */
+  /** A signal for undici's `request`: aborts on the caller's abort, the idle timeout or `abort()`. */
   get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.why !== undefined) this.controller.abort(this.why.reason);
+    }
     return this.controller.signal;
+  }
+
+  /** Aborted, for whatever reason. */
+  get aborted(): boolean {
+    return this.why !== undefined || this.outer?.aborted === true;
   }
 
   /** Something arrived from the server. */
@@ -63,7 +77,12 @@ export class CallControl {
 
   /** Aborts the call (the consumer left, or the client closed); harmless when already aborted. */
   abort(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.why !== undefined) return;
+    this.why = { reason };
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.controller?.abort(reason);
+    this.onAbort?.(reason);
   }
 
   /**
@@ -74,7 +93,7 @@ export class CallControl {
   failure(): Error | undefined {
     if (this.outer?.aborted === true) return abortReason(this.outer);
     if (this.idle !== undefined) return this.idle;
-    if (this.controller.signal.aborted) return abortReason(this.controller.signal);
+    if (this.why !== undefined) return this.why.reason instanceof Error ? this.why.reason : new AbortError(this.why.reason);
     return undefined;
   }
 
@@ -82,7 +101,7 @@ export class CallControl {
   dispose(): void {
     this.timer?.cancel();
     this.timer = undefined;
-    if (this.onAbort !== undefined) this.outer?.removeEventListener('abort', this.onAbort);
+    if (this.onOuterAbort !== undefined) this.outer?.removeEventListener('abort', this.onOuterAbort);
   }
 
   private arm(ms: number): void {
@@ -91,12 +110,12 @@ export class CallControl {
 
   private fire(): void {
     this.timer = undefined;
-    if (this.controller.signal.aborted) return;
+    if (this.why !== undefined) return;
     if (this.suspended) return this.arm(this.idleMs);
     const quietMs = this.clock.now() - this.lastMs;
     // At least 1 ms per re-arm: a real timer may fire a fraction early, and re-arming for ~0 ms would spin.
     if (quietMs < this.idleMs) return this.arm(Math.max(1, this.idleMs - quietMs));
     this.idle = new IdleTimeoutError(this.idleMs, this.tokens());
-    this.controller.abort(this.idle);
+    this.abort(this.idle);
   }
 }

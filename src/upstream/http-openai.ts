@@ -28,7 +28,7 @@ import type {
   StreamEvent,
   StreamOptions,
 } from './model-client.js';
-import { CompletionStreamDecoder } from './sse.js';
+import { StreamCall, type StreamCallContext } from './stream-call.js';
 
 /** Options of {@link HttpModelClient}. */
 export interface HttpModelClientOptions {
@@ -48,6 +48,14 @@ export interface HttpModelClientOptions {
   readonly pipelining?: number;
   /** TCP (and TLS) connect timeout. @default 10000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long an idle pooled connection is kept for the next call when the server sends no `Keep-Alive: timeout`
+   * hint (a hint wins). A burst after a longer lull opens every connection again, which costs the upstream and
+   * this process a TCP handshake and an accept per stream. Keep it below the server's own idle timeout (Node
+   * and uvicorn/vLLM: 5 s; fastify, e.g. the mock: 72 s), or a request may be sent on a socket the server is
+   * closing. @default 4000 (undici's own default)
+   */
+  readonly keepAliveTimeoutMs?: number;
   /** Use this dispatcher instead of an own pool; `close()` then leaves it open. @default undefined */
   readonly dispatcher?: Dispatcher;
 }
@@ -74,6 +82,7 @@ export class HttpModelClient implements ModelClient {
   private readonly ownDispatcher: Agent | undefined;
   private readonly baseHeaders: Readonly<Record<string, string>>;
   private readonly inFlight = new Set<CallControl>();
+  private readonly callContext: StreamCallContext;
   private closed = false;
 
   constructor(o: HttpModelClientOptions) {
@@ -94,13 +103,19 @@ export class HttpModelClient implements ModelClient {
     const connections = positiveInt('connections', o.connections, 256);
     const pipelining = positiveInt('pipelining', o.pipelining, 1);
     const connectTimeoutMs = positiveInt('connectTimeoutMs', o.connectTimeoutMs, 10_000);
+    const keepAliveTimeout = positiveInt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000);
     if (o.dispatcher !== undefined) {
       this.dispatcher = o.dispatcher;
     } else {
       // Our idle timeout replaces undici's header and body timeouts (0 disables them), so one rule applies.
-      this.ownDispatcher = new Agent({ connections, pipelining, connect: { timeout: connectTimeoutMs }, headersTimeout: 0, bodyTimeout: 0 });
+      this.ownDispatcher = new Agent({ connections, pipelining, keepAliveTimeout, connect: { timeout: connectTimeoutMs }, headersTimeout: 0, bodyTimeout: 0 });
       this.dispatcher = this.ownDispatcher;
     }
+    this.callContext = {
+      origin: this.origin,
+      wallNow: () => wallNow(this.clock),
+      done: (c) => this.inFlight.delete(c),
+    };
     this.baseHeaders = {
       'content-type': 'application/json',
       ...(o.apiKey !== undefined ? { authorization: `Bearer ${o.apiKey}` } : {}),
@@ -115,6 +130,7 @@ export class HttpModelClient implements ModelClient {
     await this.ownDispatcher?.close();
   }
 
+  /** A hand-written iterator over undici's dispatch API (./stream-call.ts): the hot path of every proxied token. */
   stream(request: ModelRequest, options: StreamOptions = {}): AsyncIterable<StreamEvent> {
     return this.run(request, options);
   }
@@ -147,14 +163,18 @@ export class HttpModelClient implements ModelClient {
     throw ctl.failure() ?? errorFromResponse(res.statusCode, res.headers as ResponseHeaders, text, wallNow(this.clock));
   }
 
-  private async *run(request: ModelRequest, options: StreamOptions): AsyncGenerator<StreamEvent> {
+  private run(request: ModelRequest, options: StreamOptions): StreamCall {
     const resumeFrom = options.resumeFrom ?? 0;
-    const dec = new CompletionStreamDecoder(resumeFrom);
-    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => dec.next);
-    const failure = ctl.failure();
-    if (failure !== undefined) {
-      ctl.dispose();
-      throw failure;
+    // The idle timeout reports the call's token count (read only when it fires, after both exist).
+    const ctl: CallControl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, (): number => call.tokensReceived);
+    const call: StreamCall = new StreamCall(ctl, this.callContext, resumeFrom, request.promptTokens ?? 0);
+    if (ctl.failure() !== undefined) {
+      ctl.abort(ctl.failure());
+      return call;
+    }
+    if (this.closed) {
+      ctl.abort(new Error('HttpModelClient closed'));
+      return call;
     }
     this.inFlight.add(ctl);
     const extra: Record<string, string> = { accept: 'text/event-stream' };
@@ -169,54 +189,9 @@ export class HttpModelClient implements ModelClient {
       stream: true,
       stream_options: { include_usage: true },
     };
-    let res: Dispatcher.ResponseData | undefined;
-    let finished = false;
-    try {
-      res = await this.post(chat ? '/chat/completions' : '/completions', this.headersOf(request, extra), body, ctl);
-      ctl.touch();
-      if (res.statusCode !== 200) await this.fail(res, ctl);
-      // undici's body ignores setEncoding: decode here, keeping a character split across chunks whole.
-      const utf8 = new TextDecoder();
-      // Not destroyed when we return after [DONE]: the rest is dumped so the connection goes back to the pool.
-      const chunks = res.body.iterator({ destroyOnReturn: false }) as AsyncIterator<Uint8Array>;
-      for (;;) {
-        let step: IteratorResult<Uint8Array>;
-        try {
-          step = await chunks.next();
-        } catch (err) {
-          const reason = dec.partial ? 'truncated chunk' : `connection reset (${err instanceof Error ? err.message : String(err)})`;
-          throw ctl.failure() ?? new StreamInterruptedError(dec.next, reason);
-        }
-        if (step.done) break;
-        ctl.touch();
-        dec.feed(utf8.decode(step.value, { stream: true }));
-        const batch = dec.take();
-        if (batch !== undefined) {
-          ctl.suspend();
-          yield { type: 'tokens', index: batch.index, count: batch.count, text: batch.text };
-          ctl.resume();
-        }
-        if (dec.failure !== undefined) throw new StreamInterruptedError(dec.next, dec.failure);
-        if (dec.done) {
-          finished = true;
-          yield {
-            type: 'done',
-            usage: dec.usage ?? { promptTokens: request.promptTokens ?? 0, completionTokens: dec.next - resumeFrom },
-            finishReason: dec.finishReason ?? 'stop',
-          };
-          return;
-        }
-      }
-      throw ctl.failure() ?? new StreamInterruptedError(dec.next, dec.partial ? 'truncated chunk' : 'stream closed without [DONE]');
-    } finally {
-      ctl.dispose();
-      this.inFlight.delete(ctl);
-      if (!finished) ctl.abort(new Error('stream consumer stopped'));
-      if (res !== undefined) {
-        if (finished) res.body.dump().catch(() => undefined);
-        else res.body.destroy();
-      }
-    }
+    const path = `${this.prefix}${chat ? '/chat/completions' : '/completions'}`;
+    this.dispatcher.dispatch({ origin: this.origin, path, method: 'POST', headers: this.headersOf(request, extra), body: JSON.stringify(body) }, call);
+    return call;
   }
 
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {

@@ -131,4 +131,61 @@ describe('CompletionStreamDecoder', () => {
       { numRuns: 200 },
     );
   });
+
+  describe('the fast path for the common token chunk', () => {
+    /** A token chunk exactly as the mock writes it (sim/sse.ts ChunkWriter): the shape the fast path matches. */
+    const mockChunk = (o: { kind: 'chat' | 'completion'; id: string; model: string; created: number; text: string; x?: { index: number; count: number } }): string => {
+      const choice = o.kind === 'chat' ? `{"index":0,"delta":{"content":${JSON.stringify(o.text)}},"logprobs":null,"finish_reason":null}` : `{"index":0,"text":${JSON.stringify(o.text)},"logprobs":null,"finish_reason":null}`;
+      const object = o.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+      const x = o.x === undefined ? '' : `,"x_mock":{"index":${o.x.index},"count":${o.x.count}}`;
+      return `data: {"id":${JSON.stringify(o.id)},"object":"${object}","created":${o.created},"model":${JSON.stringify(o.model)},"choices":[${choice}]${x}}\n\n`;
+    };
+    /** The same event, keys in another order and spaced: only JSON.parse reads it. */
+    const reordered = (line: string): string => {
+      const body = JSON.parse(line.slice('data: '.length)) as Record<string, unknown>;
+      const flipped = Object.fromEntries(Object.entries(body).reverse());
+      return `data: ${JSON.stringify(flipped, null, 1).replaceAll('\n', ' ')}\n\n`;
+    };
+
+    it('property: decodes any text, ids and counts exactly as JSON.parse does', () => {
+      const arb = fc.record({
+        kind: fc.constantFrom('chat' as const, 'completion' as const),
+        id: fc.string({ unit: 'binary' }),
+        model: fc.string(),
+        created: fc.nat(),
+        text: fc.string({ unit: 'binary', maxLength: 12 }),
+        x: fc.option(fc.record({ index: fc.nat(), count: fc.nat({ max: 8 }) }), { nil: undefined }),
+        start: fc.nat({ max: 50 }),
+      });
+      fc.assert(
+        fc.property(arb, (o) => {
+          const line = mockChunk(o);
+          const fast = run([line], o.start);
+          const slow = run([reordered(line)], o.start);
+          expect(fast.batches).toEqual(slow.batches);
+          expect([fast.dec.next, fast.dec.failure, fast.dec.finishReason]).toEqual([slow.dec.next, slow.dec.failure, slow.dec.finishReason]);
+          const count = o.x !== undefined ? o.x.count : o.text.length > 0 ? 1 : 0;
+          expect(fast.batches).toEqual(count === 0 ? [] : [{ index: o.x?.index ?? o.start, count, text: o.text }]);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it('leaves anything off the exact shape to JSON.parse: finish reasons, usage, errors, bad JSON', () => {
+      const base = '{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"logprobs":null,"finish_reason":';
+      const length = run([`data: ${base}"length"}]}\n\n`]);
+      expect(length.batches).toEqual([{ index: 0, count: 1, text: 'hi' }]);
+      expect(length.dec.finishReason).toBe('length');
+      const usage = run([`data: ${base}null}],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n`]);
+      expect(usage.dec.usage).toEqual({ promptTokens: 3, completionTokens: 1 });
+      const error = run([`data: ${base}null}],"error":{"message":"boom"}}\n\n`]);
+      expect(error.dec.failure).toBe('error event in stream: boom');
+      // A leading zero and a raw control character are not JSON: a failure, as JSON.parse says, not a token.
+      expect(run([`data: ${base}null}],"x_mock":{"index":01,"count":1}}\n\n`]).dec.failure).toMatch(/^truncated chunk/);
+      expect(run([`data: ${base.replace('"hi"', '"h\u0001i"')}null}]}\n\n`]).dec.failure).toMatch(/^truncated chunk/);
+      // x_mock figures that are not counts fall back to one token per non-empty text, as without x_mock.
+      const huge = run([`data: ${base}null}],"x_mock":{"index":1${'0'.repeat(400)},"count":2}}\n\n`], 7);
+      expect(huge.batches).toEqual([{ index: 7, count: 2, text: 'hi' }]);
+    });
+  });
 });

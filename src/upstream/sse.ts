@@ -35,6 +35,28 @@ interface ChunkBody {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
+/** A JSON string literal (escapes included, raw control characters excluded, as JSON.parse wants). */
+const JSON_STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
+/** A JSON integer >= 0 (no leading zeros, as JSON.parse wants). */
+const JSON_UINT = '(?:0|[1-9][0-9]*)';
+/**
+ * The common token chunk, byte for byte as the mock (sim/sse.ts) writes it and close to what OpenAI and vLLM send:
+ * one choice 0 with content (chat) or text (completions), no finish reason, no usage, optional `x_mock`. Matched
+ * whole (anchored, every key and value spelled out), so a match carries exactly the fields JSON.parse would give;
+ * anything else (other keys, key order, whitespace, errors) goes through JSON.parse. A token costs a regular
+ * expression instead of parsing five objects.
+ */
+const TOKEN_CHUNK = new RegExp(
+  `^\\{"id":${JSON_STRING},"object":"(?:chat\\.completion\\.chunk|text_completion)","created":${JSON_UINT},"model":${JSON_STRING},` +
+    `"choices":\\[\\{"index":0,(?:"delta":\\{"content":(${JSON_STRING})\\}|"text":(${JSON_STRING})),"logprobs":null,"finish_reason":null\\}\\]` +
+    `(?:,"x_mock":\\{"index":(${JSON_UINT}),"count":(${JSON_UINT})\\})?\\}$`,
+);
+
+/** The value of a JSON string literal matched by JSON_STRING. */
+function stringValue(literal: string): string {
+  return literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
+}
+
 /** The message of an in-stream error: OpenAI's `{ error: { message } }` or vLLM's `{ object: 'error', message }`. */
 function errorMessage(body: ChunkBody): string | undefined {
   if (body.error !== undefined && body.error !== null) {
@@ -92,6 +114,11 @@ export class CompletionStreamDecoder {
     return !(t.endsWith('\n\n') || t.endsWith('\r\r') || t.endsWith('\r\n\r\n'));
   }
 
+  /** Characters of token text decoded and not yet taken. */
+  get pendingChars(): number {
+    return this.batchText.length;
+  }
+
   /** The tokens decoded since the last call, as one chunk; undefined when there were none. */
   take(): TokenBatch | undefined {
     if (this.batchCount === 0) return undefined;
@@ -105,6 +132,12 @@ export class CompletionStreamDecoder {
     if (this.done || this.failure !== undefined) return;
     if (data === '[DONE]') {
       this.done = true;
+      return;
+    }
+    const m = TOKEN_CHUNK.exec(data);
+    if (m !== null) {
+      const text = stringValue(m[1] ?? m[2] ?? '""');
+      this.add(text, m[3] === undefined ? undefined : Number(m[3]), m[4] === undefined ? undefined : Number(m[4]));
       return;
     }
     let body: ChunkBody;
@@ -134,18 +167,21 @@ export class CompletionStreamDecoder {
       // One generation per call (n = 1): other choices are not ours to count.
       if (choice === null || typeof choice !== 'object' || (choice.index !== undefined && choice.index !== 0)) continue;
       const content = choice.delta?.content ?? choice.text;
-      const text = typeof content === 'string' ? content : '';
       const x = body.x_mock;
-      const count = x !== undefined && x !== null && isCount(x.count) ? x.count : text.length > 0 ? 1 : 0;
-      if (count > 0) {
-        const index = x !== undefined && x !== null && isCount(x.index) ? x.index : this.next;
-        if (this.batchCount === 0) this.batchIndex = index;
-        this.batchCount += count;
-        this.batchText += text;
-        this.next = index + count;
-      }
+      this.add(typeof content === 'string' ? content : '', x?.index, x?.count);
       const reason = choice.finish_reason;
       if (typeof reason === 'string') this.finishReason = reason === 'length' ? 'length' : 'stop';
     }
+  }
+
+  /** Tokens of choice 0: `x_mock` counts when valid, else one token per non-empty text from where we are. */
+  private add(text: string, xIndex: unknown, xCount: unknown): void {
+    const count = isCount(xCount) ? xCount : text.length > 0 ? 1 : 0;
+    if (count === 0) return;
+    const index = isCount(xIndex) ? xIndex : this.next;
+    if (this.batchCount === 0) this.batchIndex = index;
+    this.batchCount += count;
+    this.batchText += text;
+    this.next = index + count;
   }
 }
