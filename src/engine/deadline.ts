@@ -137,6 +137,8 @@ export class Abortable {
   private why: { reason: unknown } | undefined;
   private reject: ((reason: unknown) => void) | undefined;
   private rejected: Promise<never> | undefined;
+  /** The reject of the promise {@link race} returned last (one wait at a time). */
+  private racing: ((reason: unknown) => void) | undefined;
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -155,6 +157,9 @@ export class Abortable {
     this.why = { reason };
     this.controller?.abort(reason);
     this.reject?.(reason);
+    const racing = this.racing;
+    this.racing = undefined;
+    racing?.(reason);
   }
 
   /** Rejects with the abort reason once aborted (made on first use). */
@@ -167,6 +172,22 @@ export class Abortable {
       this.rejected.catch(() => undefined);
     }
     return this.rejected;
+  }
+
+  /**
+   * `work`, or the abort reason if this aborts first: `Promise.race([work, this.aborted])` without adding a
+   * reaction to a promise that may never settle (a per-token race would pile them up for the whole stream).
+   * For one wait at a time: a later call replaces the earlier one's abort hook.
+   */
+  race<T>(work: Promise<T>): Promise<T> {
+    if (this.why !== undefined) {
+      work.catch(() => undefined);
+      return Promise.reject(this.why.reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.racing = reject;
+      work.then(resolve, reject);
+    });
   }
 }
 

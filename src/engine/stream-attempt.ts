@@ -31,8 +31,6 @@ export async function streamAttempt(
   const resumeFrom = options.resume && job.delivered > 0 ? job.delivered : undefined;
   // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
   const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
-  // Each `next()` races this, so an upstream that ignores its signal cannot hold the request past an abort.
-  const aborted = options.controller.aborted;
   const startMs = clock.now();
   const control = options.controller;
   // A getter: the AbortController is made only if the client looks at its signal.
@@ -48,7 +46,8 @@ export async function streamAttempt(
     for (;;) {
       let r: IteratorResult<StreamEvent>;
       try {
-        r = await Promise.race([it.next(), aborted]);
+        // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
+        r = await control.race(it.next());
       } finally {
         info.firstEventMs ??= clock.now() - startMs;
       }
