@@ -92,6 +92,25 @@ describe('EngineTelemetry: traces', () => {
   });
 });
 
+describe('EngineTelemetry: no span processor', () => {
+  it('skips tracing altogether (no per-request state, a no-op tracer) and still counts the metrics', async () => {
+    const clock = new VirtualClock();
+    const telemetry = createTelemetry({ exporter: 'prometheus' });
+    open.push(telemetry);
+    expect(telemetry.tracing).toBe(false);
+    expect(telemetry.tracer.startSpan('x').isRecording()).toBe(false);
+    const engine = new Engine({ clock, random: new Random(1), policy: resolvePolicy('bounded', {}), primary: new FakeModel(clock, () => ({ tokens: 3, ttftMs: 10, itlMs: 5 })) });
+    const et = new EngineTelemetry(engine, telemetry, clock);
+    et.begin('a');
+    expect(et.tracer.open).toBe(0);
+    const p = engine.submit({ id: 'a', kind: 'chat', request: { id: 'a', model: 'm' }, onTokens: (c) => et.tokens('a', c) });
+    et.admitted('a');
+    expect((await clock.run(p)).outcome).toBe('ok');
+    expect(await telemetry.prometheusText()).toMatch(/^engine_requests_total\{outcome="ok"\} 1$/m);
+    et.close();
+  });
+});
+
 describe('EngineTelemetry: metrics', () => {
   it('exposes queue depth, in-flight, limit, breaker, budget, retries, sheds and latency histograms in Prometheus text', async () => {
     const { submit, telemetry, et } = setup('resilient', { concurrency: { limit: 7 }, retry: { baseMs: 10, maxMs: 10 } }, (_r, n) =>
@@ -131,6 +150,10 @@ describe('setup', () => {
     const t = createTelemetry({ exporter: 'none' });
     open.push(t);
     expect(t.prometheusText()).toBeUndefined();
+    expect(t.tracing).toBe(false);
+    const traced = createTelemetry({ exporter: 'none', spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
+    open.push(traced);
+    expect(traced.tracing).toBe(true);
   });
 
   it('startNodeSdk registers global providers through the NodeSDK and serves Prometheus text', async () => {

@@ -20,13 +20,16 @@ export class EngineTelemetry {
   readonly tracer: RequestTracer;
   private readonly submitted = new Map<string, number>();
   private readonly off: () => void;
+  /** Spans go somewhere: without a span processor, tracing is skipped altogether (no per-request state). */
+  private readonly tracing: boolean;
 
   constructor(engine: ObservedEngine, telemetry: Telemetry, private readonly clock: Clock) {
     this.metrics = new EngineMetrics(telemetry.meter, engine);
     this.tracer = new RequestTracer(telemetry.tracer, clock);
+    this.tracing = telemetry.tracing;
     this.off = engine.onEvent((e) => {
       this.metrics.onEvent(e);
-      this.tracer.onEvent(e);
+      if (this.tracing) this.tracer.onEvent(e);
       if (e.type === 'done') {
         const submitMs = this.submitted.get(e.result.id);
         if (submitMs !== undefined) {
@@ -39,23 +42,23 @@ export class EngineTelemetry {
 
   /** A request arrived (before validation against the store and the engine's admission). */
   begin(id: string, o: BeginOptions = {}): void {
-    this.tracer.begin(id, o);
+    if (this.tracing) this.tracer.begin(id, o);
   }
 
   /** Call right after `engine.submit` returned: latencies count from here. */
   admitted(id: string): void {
     this.submitted.set(id, this.clock.now());
-    this.tracer.admitted(id);
+    if (this.tracing) this.tracer.admitted(id);
   }
 
   tokens(id: string, chunk: TokenChunk): void {
-    this.tracer.tokens(id, chunk);
+    if (this.tracing) this.tracer.tokens(id, chunk);
   }
 
   /** A begun request that never reached the engine. */
   abandon(id: string, reason: string): void {
     this.submitted.delete(id);
-    this.tracer.abandon(id, reason);
+    if (this.tracing) this.tracer.abandon(id, reason);
   }
 
   close(): void {

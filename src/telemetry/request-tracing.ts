@@ -66,6 +66,8 @@ export class RequestTracer {
     if (this.live.has(id)) return;
     const atMs = o.startMs ?? this.clock.now();
     const root = this.tracer.startSpan(o.name ?? 'request', { startTime: this.hr(atMs), attributes: { 'request.id': id, ...o.attributes } }, context.active());
+    // A no-op tracer (no span processor): nothing to follow, and no per-request state to keep.
+    if (!root.isRecording()) return;
     const ctx = trace.setSpan(context.active(), root);
     this.live.set(id, { root, ctx, admission: this.child(ctx, 'admission', atMs), queue: undefined, attempt: undefined, stream: undefined, streamCtx: undefined, firstTokenSeen: false });
   }

@@ -4,7 +4,7 @@
  * servers in one process); `startNodeSdk` does the same through `@opentelemetry/sdk-node`, registering them
  * globally for the process (the service entry), so instrumentation libraries see them too.
  */
-import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api';
+import { metrics, ProxyTracerProvider, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -35,6 +35,8 @@ export interface TelemetryOptions {
 /** A tracer, a meter, and the Prometheus text when that is the exporter. */
 export interface Telemetry {
   readonly exporter: ExporterKind;
+  /** Spans go somewhere (a span processor exists); when false, `tracer` is a no-op and callers may skip tracing. */
+  readonly tracing: boolean;
   readonly tracer: Tracer;
   readonly meter: Meter;
   /** The current metrics in Prometheus text format; undefined unless the exporter is `prometheus`. */
@@ -46,6 +48,14 @@ export interface Telemetry {
 }
 
 const NAME = 'ai-engine';
+
+/**
+ * With no span processor the spans would go nowhere: hand out a no-op tracer instead (its spans are not
+ * recording, and RequestTracer keeps no state for them), so an unexported trace costs no per-request work.
+ */
+function tracerOr(spanProcessors: readonly SpanProcessor[], make: () => Tracer): Tracer {
+  return spanProcessors.length > 0 ? make() : new ProxyTracerProvider().getTracer(NAME);
+}
 
 interface Parts {
   readonly exporter: ExporterKind;
@@ -92,7 +102,8 @@ export function createTelemetry(o: TelemetryOptions = {}): Telemetry {
   let down: Promise<void> | undefined;
   return {
     exporter: p.exporter,
-    tracer: tracerProvider.getTracer(NAME),
+    tracing: p.spanProcessors.length > 0,
+    tracer: tracerOr(p.spanProcessors, () => tracerProvider.getTracer(NAME)),
     meter: meterProvider.getMeter(NAME),
     prometheusText: prometheusText(p.prometheus, new PrometheusSerializer()),
     flush: async () => {
@@ -123,7 +134,8 @@ export function startNodeSdk(o: TelemetryOptions = {}): Telemetry {
   let down: Promise<void> | undefined;
   return {
     exporter: p.exporter,
-    tracer: trace.getTracer(NAME),
+    tracing: p.spanProcessors.length > 0,
+    tracer: tracerOr(p.spanProcessors, () => trace.getTracer(NAME)),
     meter: metrics.getMeter(NAME),
     prometheusText: prometheusText(p.prometheus, new PrometheusSerializer()),
     flush: async () => {
