@@ -41,6 +41,8 @@ export interface ServeOptions {
   readonly upstreamKey?: string;
   /** Connection pool size per upstream; streams beyond it wait for a connection. @default 256 */
   readonly upstreamConnections: number;
+  /** How long an idle upstream connection is kept when the upstream sends no keep-alive hint. @default 4000 */
+  readonly upstreamKeepAliveMs: number;
   /** @default 4 MiB */
   readonly bodyLimitBytes: number;
   /** Seed of job and response ids. @default derived from the wall clock at start */
@@ -79,6 +81,11 @@ export function serveProgram(): Command {
       new Option('--upstream-connections <n>', 'connections per upstream; size it to the concurrency limit (each open stream holds one)')
         .default(256)
         .argParser(intArg('--upstream-connections', 1, 100_000)),
+    )
+    .addOption(
+      new Option('--upstream-keep-alive-ms <n>', "keep idle upstream connections this long (when the upstream sends no Keep-Alive hint); below the upstream's own idle timeout")
+        .default(4000)
+        .argParser(intArg('--upstream-keep-alive-ms', 1, 3_600_000)),
     )
     .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(8080).argParser(intArg('--port', 0, 65535)))
     .addOption(new Option('--host <addr>', 'address to bind; loopback unless you mean otherwise').default('127.0.0.1'))
@@ -143,6 +150,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     fallbackModel?: string;
     upstreamKey?: string;
     upstreamConnections: number;
+    upstreamKeepAliveMs: number;
     port: number;
     host: string;
     tenants?: string;
@@ -188,6 +196,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
     policy,
     upstreamConnections: o.upstreamConnections,
+    upstreamKeepAliveMs: o.upstreamKeepAliveMs,
     port: o.port,
     host: o.host,
     tenants,

@@ -108,8 +108,7 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
     });
-    const onClosing = (): void => ctl.abort(new AbortError(new Error('the server is shutting down')));
-    ctx.closing.addEventListener('abort', onClosing, { once: true });
+    const offClosing = ctx.onClosing(() => ctl.abort(new AbortError(new Error('the server is shutting down'))));
 
     ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': c.priority ?? 'interactive', 'request.api': 'embeddings', 'request.stream': false } });
     let result: EngineResult;
@@ -139,7 +138,7 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
       ctx.telemetry?.admitted(id);
       result = await pending;
     } finally {
-      ctx.closing.removeEventListener('abort', onClosing);
+      offClosing();
     }
     if (result.outcome !== 'ok' && result.outcome !== 'degraded') return sendError(reply, embeddingError(result));
     const vectors = result.embeddings ?? [];

@@ -78,11 +78,10 @@ export function registerJobEvents(app: FastifyInstance, ctx: RouteContext): void
       else if (e.job.cycle !== cycle || isTerminal(e.job.status)) end(e.job);
     };
     const unwatch = ctx.store.watch(id, (e) => (live ? handle(e) : buffered.push(e)));
-    const onClosing = (): void => sse.end();
-    ctx.closing.addEventListener('abort', onClosing, { once: true });
+    const offClosing = ctx.onClosing(() => sse.end());
     sse.onClose(() => {
       unwatch();
-      ctx.closing.removeEventListener('abort', onClosing);
+      offClosing();
     });
     try {
       for (const c of await ctx.store.readTokens(id, sentThrough)) send(c);

@@ -26,8 +26,9 @@ async function serve(o: ServeOptions): Promise<void> {
   const clock = new RealClock();
   const telemetry = startNodeSdk({ exporter: o.exporter, serviceName: 'ai-engine', ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}) });
   const key = o.upstreamKey !== undefined ? { apiKey: o.upstreamKey } : {};
-  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, connections: o.upstreamConnections, ...key });
-  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, connections: o.upstreamConnections, ...key }) : undefined;
+  const pool = { connections: o.upstreamConnections, keepAliveTimeoutMs: o.upstreamKeepAliveMs };
+  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, ...pool, ...key });
+  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, ...pool, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
   let redis: RedisApiSide | undefined;
   if (o.queue !== undefined) {

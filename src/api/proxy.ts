@@ -19,6 +19,24 @@ import { SseWriter } from './sse.js';
 
 type FinishReason = 'stop' | 'length' | 'error';
 
+/** The head of every streamed chunk of one response. */
+export interface ChunkHead {
+  readonly id: string;
+  readonly object: 'chat.completion.chunk';
+  readonly created: number;
+  readonly model: string;
+}
+
+/**
+ * The SSE event of one token chunk: the same bytes as `data: ${JSON.stringify({ ...head, choices: [{ index: 0,
+ * delta: { content: text }, logprobs: null, finish_reason: null }] })}\n\n`, with the head serialized once per
+ * response, so a token costs one JSON.stringify of its text.
+ */
+export function tokenChunkFramer(head: ChunkHead): (text: string) => string {
+  const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
+  return (text) => `${prefix}${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+}
+
 function finishReason(r: EngineResult, maxTokens: number | undefined): FinishReason {
   if (r.degraded === 'partial') return 'error';
   return maxTokens !== undefined && r.tokens >= maxTokens ? 'length' : 'stop';
@@ -61,24 +79,25 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
     };
     reply.raw.on('close', onGone);
-    const onClosing = (): void => ctl.abort(new AbortError(new Error('the server is shutting down')));
-    ctx.closing.addEventListener('abort', onClosing, { once: true });
+    const offClosing = ctx.onClosing(() => ctl.abort(new AbortError(new Error('the server is shutting down'))));
 
-    const head = { id, object: 'chat.completion.chunk', created, model: b.model };
+    const head: ChunkHead = { id, object: 'chat.completion.chunk', created, model: b.model };
     let sse: SseWriter | undefined;
+    const tokenChunk = tokenChunkFramer(head);
     const start = (): SseWriter => {
       if (sse !== undefined) return sse;
       reply.hijack();
       sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs);
       const model = attemptModel.get(id);
-      sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) });
+      // The headers leave with the first chunk, written right below: one packet.
+      sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) }, false);
       sse.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })}\n\n`);
       return sse;
     };
     const onTokens = (c: TokenChunk): void => {
       ctx.telemetry?.tokens(id, c);
       if (!stream) return;
-      start().write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: c.text }, logprobs: null, finish_reason: null }] })}\n\n`);
+      start().write(tokenChunk(c.text));
     };
 
     ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': 'chat.completions', 'request.stream': stream } });
@@ -110,7 +129,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       result = await pending;
     } finally {
       attemptModel.delete(id);
-      ctx.closing.removeEventListener('abort', onClosing);
+      offClosing();
     }
     const prompt = promptTokens(messages, mock?.promptTokens);
     const reason = finishReason(result, maxTokens);

@@ -19,8 +19,12 @@ export interface RouteContext {
   /** Pass `x-mock-*` headers through to the upstream. */
   readonly forwardMockHeaders: boolean;
   readonly sseKeepAliveMs: number;
-  /** Aborted when the app closes: open streams end. */
-  readonly closing: AbortSignal;
+  /**
+   * Runs `fn` once when the app closes (at once if it already has), so open streams end; returns the
+   * unsubscribe. A Set, not an AbortSignal: with thousands of open streams, adding and removing EventTarget
+   * listeners walks a list each time.
+   */
+  onClosing(fn: () => void): () => void;
   /** Unix-epoch seconds, for OpenAI's `created`. */
   createdSeconds(): number;
 }

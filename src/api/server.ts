@@ -12,7 +12,6 @@
  *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
  *     GET  /readyz                       200 when new jobs can be taken, else 503 (e.g. the Redis queue is down)
  */
-import { setMaxListeners } from 'node:events';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { preset, type Policy } from '../policy.js';
@@ -124,10 +123,9 @@ export function buildService(o: BuildServerOptions): ApiService {
     ...(o.queue !== undefined ? { queue: o.queue } : {}),
   });
   const unobserveQueue = observeQueue(telemetry.meter, jobs.queue);
-  const closing = new AbortController();
-  // Every open SSE stream and every proxied call in flight listens here (and removes its listener when it ends),
-  // so more than 10 at once is normal load, not a leak: without this, Node's MaxListenersExceededWarning fires.
-  setMaxListeners(0, closing.signal);
+  // Every open SSE stream and every proxied call in flight is here until it ends.
+  const closers = new Set<() => void>();
+  let closed = false;
   const ctx: RouteContext = {
     engine,
     jobs,
@@ -139,7 +137,14 @@ export function buildService(o: BuildServerOptions): ApiService {
     defaultModel: o.defaultModel ?? 'primary',
     forwardMockHeaders: o.forwardMockHeaders ?? true,
     sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
-    closing: closing.signal,
+    onClosing: (fn) => {
+      if (closed) {
+        fn();
+        return () => undefined;
+      }
+      closers.add(fn);
+      return () => closers.delete(fn);
+    },
     createdSeconds: () => Math.floor(jobs.wallNowMs() / 1000),
   };
 
@@ -190,7 +195,9 @@ export function buildService(o: BuildServerOptions): ApiService {
   // event of the cancelled job), then the remaining streams and proxied calls end.
   app.addHook('preClose', async () => {
     await jobs.close();
-    closing.abort();
+    closed = true;
+    for (const fn of [...closers]) fn();
+    closers.clear();
   });
   app.addHook('onClose', async () => {
     unobserveQueue();

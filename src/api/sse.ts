@@ -5,11 +5,13 @@
 import type { ServerResponse } from 'node:http';
 import type { Clock, Timer } from '../time/clock.js';
 
-/** Response headers of an SSE stream. */
+/**
+ * Response headers of an SSE stream. No `connection` header: Node then sends `Connection: keep-alive` with a
+ * `Keep-Alive: timeout=…` hint itself, and clients (undici among them) keep the socket for as long as we will.
+ */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
-  connection: 'keep-alive',
   'x-accel-buffering': 'no',
 };
 
@@ -29,9 +31,13 @@ export function frame(e: SseEvent): string {
   return `${out}\n`;
 }
 
-/** A writer over a raw response. */
+/**
+ * A writer over a raw response. The keep-alive timer is lazy: a write only records the time, and the one timer
+ * re-arms itself for the remainder when it fires early, so a streamed token costs a clock read, not a timer.
+ */
 export class SseWriter {
   private timer: Timer | undefined;
+  private lastWriteMs = 0;
   private ended = false;
   private readonly closeListeners: Array<() => void> = [];
 
@@ -45,10 +51,14 @@ export class SseWriter {
     return this.ended || this.raw.destroyed;
   }
 
-  /** Sends the status line and headers. */
-  open(status = 200, headers: Readonly<Record<string, string>> = {}): void {
+  /**
+   * Sends the status line and headers. With `flush: false` they leave with the first write instead (one packet,
+   * one syscall), for a caller that writes at once.
+   * @param flush @default true
+   */
+  open(status = 200, headers: Readonly<Record<string, string>> = {}, flush = true): void {
     this.raw.writeHead(status, { ...SSE_HEADERS, ...headers });
-    this.raw.flushHeaders();
+    if (flush) this.raw.flushHeaders();
     this.arm();
   }
 
@@ -78,8 +88,18 @@ export class SseWriter {
 
   private arm(): void {
     if (this.keepAliveMs <= 0 || this.ended) return;
-    this.timer?.cancel();
-    this.timer = this.clock.setTimer(this.keepAliveMs, () => this.write(': keep-alive\n\n'), 'sse keep-alive');
+    this.lastWriteMs = this.clock.now();
+    this.timer ??= this.clock.setTimer(this.keepAliveMs, () => this.fire(), 'sse keep-alive');
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    if (this.ended) return;
+    const dueInMs = this.lastWriteMs + this.keepAliveMs - this.clock.now();
+    // Written to since the timer was set: wait out the remainder. A floating-point residue counts as due, so a
+    // timer cannot re-fire at the same instant forever.
+    if (dueInMs > 1e-6) this.timer = this.clock.setTimer(Math.max(dueInMs, 1e-3), () => this.fire(), 'sse keep-alive');
+    else this.write(': keep-alive\n\n');
   }
 
   private finish(): void {
