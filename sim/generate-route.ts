@@ -189,7 +189,12 @@ async function runChoice(
   return r;
 }
 
-async function streamResponse(
+/**
+ * Streams every choice as SSE. The generations push their chunks (GenerationEvents.listen), so a token goes from
+ * the GPU step that made it visible straight to the socket: no promise or closure per token. When the socket backs
+ * up, a choice pauses until `drain`, and the tokens made meanwhile go out as one chunk.
+ */
+function streamResponse(
   res: ServerResponse,
   writer: ChunkWriter,
   gens: Generation[],
@@ -199,46 +204,53 @@ async function streamResponse(
 ): Promise<boolean> {
   const sse = openSse(res, 200, { ...SSE_HEADERS, ...headers });
   if (writer.kind === 'chat') sse.write(writer.role());
-  let broken: { form: DisconnectForm; tokensSent: number } | undefined;
-  const results = await Promise.all(
-    gens.map(async (gen, choice) => {
-      try {
-        const r = await runChoice(gen, signal, (text, index, count) => {
-          if (broken !== undefined || sse.destroyed) return;
-          if (!sse.write(writer.tokens(choice, text, index, count))) return sse.drained(signal);
-        });
-        if (r.disconnect && !broken) broken = r.disconnect;
-        if (!broken && r.finishReason !== null && !sse.destroyed) sse.write(writer.finish(choice, r.finishReason));
-        return r;
-      } catch (err) {
-        // Headers are out: an unexpected core error can only be reported in-stream.
-        const e = toHttpError(err);
-        if (!sse.destroyed && !broken) {
-          sse.write(sseError(e.kind === 'reply' ? e.body : openAIError(e.reason, 'server_error', null, 'connection_reset')));
-          broken = { form: 'clean-close', tokensSent: 0 };
-        }
-        return undefined;
-      }
-    }),
-  );
-  if (sse.destroyed) return false;
-  if (broken) {
-    breakStream(res, sse, writer, broken.form, broken.tokensSent);
-    return false;
-  }
-  let tail = '';
-  if (includeUsage) {
+  return new Promise<boolean>((resolve) => {
+    let broken: { form: DisconnectForm; tokensSent: number } | undefined;
+    let open = gens.length;
     let prompt = 0;
     let completion = 0;
-    for (const r of results) {
-      prompt += r?.promptTokens ?? 0;
-      completion += r?.completionTokens ?? 0;
-    }
-    tail = writer.usage(prompt, completion);
-  }
-  sse.write(tail + SSE_DONE);
-  sse.end();
-  return true;
+    const finish = (): void => {
+      if (sse.destroyed) return resolve(false);
+      if (broken) {
+        breakStream(res, sse, writer, broken.form, broken.tokensSent);
+        return resolve(false);
+      }
+      sse.write((includeUsage ? writer.usage(prompt, completion) : '') + SSE_DONE);
+      sse.end();
+      resolve(true);
+    };
+    gens.forEach((gen, choice) => {
+      const events = gen.events;
+      const resume = (): void => events.resume();
+      events.listen({
+        tokens(text, index, count) {
+          // After a disconnect in a sibling, or once the socket is gone, tokens are dropped (as a dead wire would).
+          // (An abort ends the generation at once, so no tokens come after it.)
+          if (broken !== undefined || sse.destroyed) return true;
+          if (sse.write(writer.tokens(choice, text, index, count))) return true;
+          void sse.drained(signal).then(resume);
+          return false;
+        },
+        end(terminal, error) {
+          if (error !== undefined && !signal.aborted) {
+            // Headers are out: an unexpected core error can only be reported in-stream.
+            const e = toHttpError(error);
+            if (!sse.destroyed && !broken) {
+              sse.write(sseError(e.kind === 'reply' ? e.body : openAIError(e.reason, 'server_error', null, 'connection_reset')));
+              broken = { form: 'clean-close', tokensSent: 0 };
+            }
+          } else if (terminal?.type === 'disconnect' && !signal.aborted) {
+            if (!broken) broken = { form: terminal.form, tokensSent: terminal.tokensSent };
+          } else if (terminal?.type === 'done' && !signal.aborted) {
+            prompt += terminal.promptTokens;
+            completion += terminal.completionTokens;
+            if (!broken && !sse.destroyed) sse.write(writer.finish(choice, terminal.finishReason));
+          }
+          if (--open === 0) finish();
+        },
+      });
+    });
+  });
 }
 
 /** Plays a mid-stream disconnect out on the wire. */

@@ -8,7 +8,7 @@ import { abortReason } from '../src/errors.js';
 import type { Clock, Timer } from '../src/time/clock.js';
 import type { SeqSink } from './gpu.js';
 import { tokensText } from './tokens.js';
-import type { DisconnectForm, GenerationEvent } from './types.js';
+import type { DisconnectForm, GenerationEvent, GenerationEvents, GenerationListener } from './types.js';
 
 /** How a generation ended. */
 export type GenerationOutcome = 'stop' | 'length' | 'disconnect' | 'aborted' | 'crashed';
@@ -44,7 +44,7 @@ export interface GenerationEnd {
 const DONE: IteratorResult<GenerationEvent> = { value: undefined, done: true };
 
 /** The stream of one generation; it is the GPU's sink for the sequence. */
-export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent> {
+export class GenerationStream implements SeqSink, GenerationEvents {
   /** Tokens computed by the GPU (absolute index after the last). */
   private computedTo: number;
   /** Tokens visible to the consumer. */
@@ -63,6 +63,11 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
   private ended = false;
   private waiter: ((r: IteratorResult<GenerationEvent>) => void) | undefined;
   private failWaiter: ((e: Error) => void) | undefined;
+  /** The push-mode consumer, when there is one (then the iterator is not used). */
+  private listener: GenerationListener | undefined;
+  /** Push mode: the consumer said it cannot take more until `resume()`. */
+  private paused = false;
+  private listenerEnded = false;
   private readonly timers: Timer[] = [];
   /** Pending timed deliveries: visible-up-to values and their times (FIFO). */
   private readonly pendingTo: number[] = [];
@@ -157,6 +162,45 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
     };
   }
 
+  listen(listener: GenerationListener): void {
+    this.listener = listener;
+    this.push();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.push();
+  }
+
+  /** Push mode: hands over the newly visible tokens as one chunk, then the end once it is reached. */
+  private push(): void {
+    const l = this.listener as GenerationListener;
+    if (this.listenerEnded) return;
+    if (this.error !== undefined) {
+      this.listenerEnded = true;
+      l.end(undefined, this.error);
+      return;
+    }
+    if (this.paused) return;
+    if (this.pulledTo < this.visibleTo) {
+      const index = this.pulledTo;
+      const count = this.visibleTo - index;
+      this.pulledTo = this.visibleTo;
+      if (!l.tokens(tokensText(this.o.key, index, count), index, count)) {
+        this.paused = true;
+        return;
+      }
+      // The consumer may have ended the stream from inside `tokens` (an abort): that pushed the end already.
+      if (this.listenerEnded) return;
+    }
+    if (this.ended) {
+      this.listenerEnded = true;
+      const terminal = this.terminal as Exclude<GenerationEvent, { type: 'tokens' }> | undefined;
+      this.terminal = undefined;
+      l.end(terminal, undefined);
+    }
+  }
+
   private next(): Promise<IteratorResult<GenerationEvent>> {
     if (this.error !== undefined) return Promise.reject(this.error);
     const ready = this.take();
@@ -185,6 +229,10 @@ export class GenerationStream implements SeqSink, AsyncIterable<GenerationEvent>
   }
 
   private wake(): void {
+    if (this.listener !== undefined) {
+      this.push();
+      return;
+    }
     const w = this.waiter;
     if (w === undefined) return;
     if (this.error !== undefined) {

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServedModel, ServedModelEvent } from './served-model.js';
+import { TokenHistogram, type TokenSeries } from './token-histogram.js';
 
 /** vLLM's bucket boundaries (seconds), so histogram_quantile reads the same on the mock and the real thing. */
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -18,7 +19,8 @@ export class ServerMetrics {
   readonly registry = new Registry();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly ttft: Histogram<'model_name'>;
-  private readonly itl: Histogram<'model_name'>;
+  /** Per-token: its own cheap histogram (see sim/token-histogram.ts), one series per model. */
+  private readonly itl = new Map<string, TokenSeries>();
   private readonly e2e: Histogram<'model_name'>;
   private readonly queue: Histogram<'model_name'>;
   /** Refusals by model and status, counted in a plain map (a refusal can come thousands of times a second). */
@@ -73,7 +75,8 @@ export class ServerMetrics {
     const histogram = (name: string, help: string, buckets: number[]): Histogram<'model_name'> =>
       new Histogram({ name, help, labelNames, buckets, registers: [r] });
     this.ttft = histogram('vllm:time_to_first_token_seconds', 'Time to first token.', TTFT_BUCKETS);
-    this.itl = histogram('vllm:inter_token_latency_seconds', 'Time between tokens.', ITL_BUCKETS);
+    const itl = new TokenHistogram('vllm:inter_token_latency_seconds', 'Time between tokens.', ITL_BUCKETS, r);
+    for (const m of models) this.itl.set(m.name, itl.for(m.name));
     this.e2e = histogram('vllm:e2e_request_latency_seconds', 'End-to-end request latency.', E2E_BUCKETS);
     this.queue = histogram('vllm:request_queue_time_seconds', 'Time spent waiting before admission.', E2E_BUCKETS);
     const rejectedCounts = this.rejectedCounts;
@@ -111,14 +114,16 @@ export class ServerMetrics {
     const queue = num(e['queueMs']);
     if (queue !== undefined) this.queue.observe(labels, queue / 1000);
     const itl = e['itlMs'] ?? e['itl'];
+    const series = this.itl.get(model);
+    if (series === undefined) return;
     if (Array.isArray(itl)) {
       for (const v of itl) {
         const x = num(v);
-        if (x !== undefined) this.itl.observe(labels, x / 1000);
+        if (x !== undefined) series.observe(x / 1000);
       }
     } else {
       const x = num(itl);
-      if (x !== undefined) this.itl.observe(labels, x / 1000);
+      if (x !== undefined) series.observe(x / 1000);
     }
   }
 

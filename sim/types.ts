@@ -61,5 +61,29 @@ export type GenerationEvent =
 export interface Generation {
   /** Headers a provider would send with the response: `x-ratelimit-*` among them. */
   readonly headers: Readonly<Record<string, string>>;
-  readonly events: AsyncIterable<GenerationEvent>;
+  readonly events: GenerationEvents;
+}
+
+/**
+ * The events of a generation, pulled (`for await`) or pushed (`listen`): one consumer, one way. Pushing hands
+ * each chunk over synchronously as the GPU step that made it visible ends, with no promise per chunk; it is the
+ * HTTP server's hot path. Pulling is what the in-process client does.
+ */
+export interface GenerationEvents extends AsyncIterable<GenerationEvent> {
+  /** Switches to push mode (call before any pull); chunks already visible are pushed at once. */
+  listen(listener: GenerationListener): void;
+  /** After `tokens` returned false: the consumer can take more; what became visible meanwhile comes as one chunk. */
+  resume(): void;
+}
+
+/** The push-mode consumer of a generation's events. */
+export interface GenerationListener {
+  /**
+   * Tokens [index, index + count) became visible, `text` their concatenation. Return false when the consumer cannot
+   * take more now (its socket is backed up): nothing more is pushed until `resume()`, and the tokens that become
+   * visible meanwhile arrive as one chunk, as a pulling consumer that falls behind gets them.
+   */
+  tokens(text: string, index: number, count: number): boolean;
+  /** Called once, last: the terminal event (`done` or `disconnect`), or the error that ended the stream (an abort). */
+  end(terminal: Exclude<GenerationEvent, { type: 'tokens' }> | undefined, error: Error | undefined): void;
 }

@@ -138,25 +138,64 @@ export function openSse(res: ServerResponse, status: number, headers: Record<str
   res.flushHeaders();
   const socket = res.socket;
   if (res.chunkedEncoding && socket !== null && socket.constructor.name === 'Socket' && !socket.destroyed) {
-    return {
-      write: (events) => socket.write(frame(events)),
-      writeThen: (events, flushed) => void socket.write(frame(events), () => flushed()),
-      drained: (signal) => waitDrain(socket, signal),
-      end: (last) => (last !== undefined ? res.end(last) : res.end()),
-      get destroyed() {
-        return socket.destroyed;
-      },
-    };
+    return new SocketSse(res, socket);
   }
-  return {
-    write: (events) => res.write(events),
-    writeThen: (events, flushed) => void res.write(events, () => flushed()),
-    drained: (signal) => drained(res, signal),
-    end: (last) => (last !== undefined ? res.end(last) : res.end()),
-    get destroyed() {
-      return res.destroyed;
-    },
-  };
+  return new ResponseSse(res);
+}
+
+/** Writes framed chunks straight to the socket (a class, so the per-token calls stay monomorphic). */
+class SocketSse implements SseSink {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly socket: Socket,
+  ) {}
+
+  write(events: string): boolean {
+    return this.socket.write(frame(events));
+  }
+
+  writeThen(events: string, flushed: () => void): void {
+    this.socket.write(frame(events), () => flushed());
+  }
+
+  drained(signal: AbortSignal): Promise<void> {
+    return waitDrain(this.socket, signal);
+  }
+
+  end(last?: string): void {
+    if (last !== undefined) this.res.end(last);
+    else this.res.end();
+  }
+
+  get destroyed(): boolean {
+    return this.socket.destroyed;
+  }
+}
+
+/** Writes through ServerResponse (inject(), HTTP/1.0). */
+class ResponseSse implements SseSink {
+  constructor(private readonly res: ServerResponse) {}
+
+  write(events: string): boolean {
+    return this.res.write(events);
+  }
+
+  writeThen(events: string, flushed: () => void): void {
+    this.res.write(events, () => flushed());
+  }
+
+  drained(signal: AbortSignal): Promise<void> {
+    return drained(this.res, signal);
+  }
+
+  end(last?: string): void {
+    if (last !== undefined) this.res.end(last);
+    else this.res.end();
+  }
+
+  get destroyed(): boolean {
+    return this.res.destroyed;
+  }
 }
 
 /** One HTTP/1.1 chunk: size in hex, CRLF, data, CRLF. */
