@@ -29,6 +29,8 @@ export type DriverJob = StreamsJob | AutocannonJob;
 export interface StreamsResult {
   readonly kind: 'streams';
   readonly tokens: number;
+  /** Token chunks (SSE events carrying tokens) received: tokens / chunks > 1 means the server merged tokens. */
+  readonly chunks: number;
   readonly usageTokens: number;
   readonly completed: number;
   readonly failed: number;
@@ -53,6 +55,35 @@ const DONE = Buffer.from('data: [DONE]');
 const EVENT_END = Buffer.from('\n\n');
 const EMPTY = Buffer.alloc(0);
 
+const NL = 0x0a;
+const BRACE = 0x7d;
+/** `"count":` as bytes, compared backwards from the digits of a token event's tail. */
+const COUNT_KEY = [...COUNT];
+
+/**
+ * The token count of `buf` when it is exactly one complete token event, read from its fixed tail
+ * `"count":N}}\n\n` without a native search per chunk (the common case: one event per read); else -1, and the
+ * caller takes the general path.
+ */
+function singleTokenEventCount(buf: Buffer): number {
+  const n = buf.length;
+  if (n < 16 || buf[n - 1] !== NL || buf[n - 2] !== NL || buf[n - 3] !== BRACE || buf[n - 4] !== BRACE) return -1;
+  let i = n - 5;
+  let count = 0;
+  let scale = 1;
+  while (i >= 0) {
+    const c = buf[i] as number;
+    if (c < 48 || c > 57) break;
+    count += (c - 48) * scale;
+    scale *= 10;
+    i--;
+  }
+  if (scale === 1) return -1;
+  for (let k = COUNT_KEY.length - 1; k >= 0; k--, i--) if (buf[i] !== COUNT_KEY[k]) return -1;
+  // Exactly one event: its blank line is the only one in the buffer.
+  return buf.indexOf(EVENT_END) === n - 2 ? count : -1;
+}
+
 /** Reads the integer at `at` in `buf` (ASCII digits). */
 function intAt(buf: Buffer, at: number): number {
   let n = 0;
@@ -73,6 +104,7 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
     stream_options: { include_usage: true },
   });
   let tokens = 0;
+  let chunks = 0;
   let usageTokens = 0;
   let completed = 0;
   let failed = 0;
@@ -114,6 +146,14 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
               errorText += chunk.toString();
               return;
             }
+            if (carry.length === 0) {
+              const one = singleTokenEventCount(chunk);
+              if (one >= 0) {
+                tokens += one;
+                chunks++;
+                return;
+              }
+            }
             // Events end with a blank line; only an incomplete tail is carried to the next chunk (rarely any).
             const buf: Buffer = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
             const end = buf.lastIndexOf(EVENT_END);
@@ -125,6 +165,7 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
             let at = buf.indexOf(COUNT);
             while (at !== -1 && at < complete) {
               tokens += intAt(buf, at + COUNT.length);
+              chunks++;
               at = buf.indexOf(COUNT, at + COUNT.length);
             }
             if (!done) {
@@ -154,7 +195,7 @@ async function runStreams(job: StreamsJob): Promise<StreamsResult> {
   const cpu = process.cpuUsage(cpu0);
   await pool.close();
   const driverCpuMs = (cpu.user + cpu.system) / 1000;
-  return { kind: 'streams', tokens, usageTokens, completed, failed, elapsedMs, driverCpuMs, firstErrors };
+  return { kind: 'streams', tokens, chunks, usageTokens, completed, failed, elapsedMs, driverCpuMs, firstErrors };
 }
 
 async function runAutocannon(job: AutocannonJob): Promise<AutocannonResult> {
