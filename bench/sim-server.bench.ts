@@ -1,6 +1,8 @@
 /**
  * The mock server's own capacity, so that it is never the bottleneck of a live run:
- *  - streamed tokens per second across 1,000 concurrent SSE streams, with the server's event-loop lag p99;
+ *  - streamed tokens per second across 1,000 concurrent SSE streams, with the server's event-loop lag p99, and the
+ *    token chunks (SSE events) per second that carried them: the server merges the tokens of a stream whose socket is
+ *    backed up into one chunk (as vLLM merges a slow consumer's deltas), so tokens/s alone could flatter it;
  *  - fast-path 429 responses per second (a per-key RPM limit of 1: every request after the first is refused).
  * The server runs in this process (a MockModel with near-zero step time, so the GPU model costs nothing and the
  * transport is what is measured); the load comes from bench/sim-load-driver.ts in a separate process on
@@ -111,15 +113,20 @@ function originOf(app: FastifyInstance): string {
   return `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
 }
 
-/** One streams run against `origin`: tokens/s and server CPU µs per token (this process is the server). */
-async function streamsRun(origin: string, model: string): Promise<{ tps: number; usPerToken: number; driverCpu: number }> {
+/**
+ * One streams run against `origin`: tokens/s, chunks/s (SSE token events: more tokens than chunks would mean the
+ * server merged tokens, as it does for a reader whose socket is backed up), server CPU µs per token (this process is
+ * the server) and the driver's CPU share.
+ */
+async function streamsRun(origin: string, model: string): Promise<{ tps: number; cps: number; usPerToken: number; driverCpu: number }> {
   const cpu0 = process.cpuUsage();
   const r = await drive<StreamsResult>({ kind: 'streams', origin, model, streams: STREAMS, tokensPerStream: TOKENS_PER_STREAM });
   const cpu = process.cpuUsage(cpu0);
   if (r.failed > 0 || r.tokens !== STREAMS * TOKENS_PER_STREAM || r.usageTokens !== r.tokens) {
     throw new Error(`stream run against ${model} broken: ${JSON.stringify({ ...r, expected: STREAMS * TOKENS_PER_STREAM })}`);
   }
-  return { tps: r.tokens / (r.elapsedMs / 1000), usPerToken: (cpu.user + cpu.system) / r.tokens, driverCpu: r.driverCpuMs / r.elapsedMs };
+  const sec = r.elapsedMs / 1000;
+  return { tps: r.tokens / sec, cps: r.chunks / sec, usPerToken: (cpu.user + cpu.system) / r.tokens, driverCpu: r.driverCpuMs / r.elapsedMs };
 }
 
 async function run429(url: string, model: string, key: string): Promise<{ rps: number; usPerResponse: number }> {
@@ -149,8 +156,8 @@ export async function run(): Promise<{ results: Measurement[] }> {
   const origin = originOf(app);
   const floor = await floorServers();
   try {
-    const ours = { tps: [] as number[], lag: [] as number[], us: [] as number[] };
-    const base = { tps: [] as number[], us: [] as number[] };
+    const ours = { tps: [] as number[], cps: [] as number[], lag: [] as number[], us: [] as number[], driver: [] as number[] };
+    const base = { tps: [] as number[], cps: [] as number[], us: [] as number[], driver: [] as number[] };
     for (let i = 0; i <= RUNS; i++) {
       await stats(origin, true);
       const o = await streamsRun(origin, 'bench');
@@ -158,13 +165,17 @@ export async function run(): Promise<{ results: Measurement[] }> {
       const f = await streamsRun(floor.sseOrigin, 'floor');
       if (i === 0) continue; // warm-up
       ours.tps.push(o.tps);
+      ours.cps.push(o.cps);
       ours.lag.push(s.eventLoopDelay.p99Ms);
       ours.us.push(o.usPerToken);
+      ours.driver.push(o.driverCpu * 100);
       base.tps.push(f.tps);
+      base.cps.push(f.cps);
       base.us.push(f.usPerToken);
+      base.driver.push(f.driverCpu * 100);
       process.stderr.write(
-        `  streams run ${i}: ours ${Math.round(o.tps)} tokens/s (${o.usPerToken.toFixed(1)} µs cpu/token, lag p99 ${s.eventLoopDelay.p99Ms} ms, driver cpu ${Math.round(o.driverCpu * 100)}%) | ` +
-          `bare node SSE ${Math.round(f.tps)} tokens/s (${f.usPerToken.toFixed(1)} µs cpu/token)\n`,
+        `  streams run ${i}: ours ${Math.round(o.tps)} tokens/s in ${Math.round(o.cps)} chunks/s (${o.usPerToken.toFixed(1)} µs cpu/token, lag p99 ${s.eventLoopDelay.p99Ms} ms, driver cpu ${Math.round(o.driverCpu * 100)}%) | ` +
+          `bare node SSE ${Math.round(f.tps)} tokens/s in ${Math.round(f.cps)} chunks/s (${f.usPerToken.toFixed(1)} µs cpu/token, driver cpu ${Math.round(f.driverCpu * 100)}%)\n`,
       );
     }
     const ours429 = { rps: [] as number[], us: [] as number[] };
@@ -185,10 +196,14 @@ export async function run(): Promise<{ results: Measurement[] }> {
     return {
       results: [
         measurement(`streamed tokens, ${STREAMS} concurrent SSE streams × ${TOKENS_PER_STREAM} tokens`, 'tokens/s', ours.tps, '>= 100,000 tokens/s'),
+        measurement('streamed token chunks (SSE events), same runs: tokens/s ÷ this = tokens per chunk', 'chunks/s', ours.cps, 'reference (1 token per chunk unless a reader falls behind)'),
         measurement('server event-loop lag p99 during those streams', 'ms', ours.lag, '< 50 ms'),
         measurement('server CPU per streamed token', 'µs', ours.us, '<= 10 µs (100,000 tokens/s on one core)'),
         measurement('floor: bare node:http SSE server, same load and chunk format', 'tokens/s', base.tps, 'reference'),
+        measurement('floor: bare node:http SSE server, token chunks', 'chunks/s', base.cps, 'reference'),
         measurement('floor: bare node:http SSE server CPU per token', 'µs', base.us, 'reference'),
+        measurement('load driver CPU during our streams (a ceiling near 100%)', '% of a core', ours.driver, 'reference'),
+        measurement('load driver CPU during the floor streams', '% of a core', base.driver, 'reference'),
         measurement('streamed tokens/s, ours ÷ bare node SSE (same run)', 'ratio', ratio(ours.tps, base.tps), 'near 1'),
         measurement('fast-path 429 responses (per-key RPM limit of 1), autocannon, 64 connections', 'responses/s', ours429.rps, '>= 20,000/s'),
         measurement('server CPU per 429 response', 'µs', ours429.us, '<= 50 µs (20,000/s on one core)'),
