@@ -46,6 +46,8 @@ export interface AutocannonResult {
   readonly statusCounts: Record<string, number>;
   readonly errors: number;
   readonly latencyP99Ms: number;
+  /** CPU time (user + system) autocannon's process used during the run. */
+  readonly driverCpuMs: number;
 }
 export type DriverResult = StreamsResult | AutocannonResult;
 
@@ -212,14 +214,17 @@ async function runAutocannon(job: AutocannonJob): Promise<AutocannonResult> {
     // the default 1 s ticks a 2.1 s run reads as 3 s. 10 ms ticks make the duration (and so the rate) honest.
     sampleInt: 10,
   };
+  const cpu0 = process.cpuUsage();
   const r = await autocannon(options);
+  const cpu = process.cpuUsage(cpu0);
   const statusCounts: Record<string, number> = {};
   let responses = 0;
   for (const [code, s] of Object.entries(r.statusCodeStats)) {
     statusCounts[code] = Number(s.count);
     responses += Number(s.count);
   }
-  return { kind: 'autocannon', responses, durationSec: r.duration, statusCounts, errors: r.errors, latencyP99Ms: r.latency.p99 };
+  const driverCpuMs = (cpu.user + cpu.system) / 1000;
+  return { kind: 'autocannon', responses, durationSec: r.duration, statusCounts, errors: r.errors, latencyP99Ms: r.latency.p99, driverCpuMs };
 }
 
 process.once('message', (job: DriverJob) => {

@@ -129,7 +129,7 @@ async function streamsRun(origin: string, model: string): Promise<{ tps: number;
   return { tps: r.tokens / sec, cps: r.chunks / sec, usPerToken: (cpu.user + cpu.system) / r.tokens, driverCpu: r.driverCpuMs / r.elapsedMs };
 }
 
-async function run429(url: string, model: string, key: string): Promise<{ rps: number; usPerResponse: number }> {
+async function run429(url: string, model: string, key: string): Promise<{ rps: number; usPerResponse: number; driverCpu: number }> {
   const cpu0 = process.cpuUsage();
   const r = await drive<AutocannonResult>({
     kind: 'autocannon',
@@ -143,7 +143,7 @@ async function run429(url: string, model: string, key: string): Promise<{ rps: n
   const refused = r.statusCounts['429'] ?? 0;
   if (refused < r.responses - 1 || r.errors > 0) throw new Error(`429 run against ${model} broken: ${JSON.stringify(r)}`);
   // CPU includes the idle driver start-up, so this is an upper bound of the cost per response.
-  return { rps: refused / r.durationSec, usPerResponse: (cpu.user + cpu.system) / r.responses };
+  return { rps: refused / r.durationSec, usPerResponse: (cpu.user + cpu.system) / r.responses, driverCpu: r.driverCpuMs / (r.durationSec * 1000) };
 }
 
 export async function run(): Promise<{ results: Measurement[] }> {
@@ -189,7 +189,8 @@ export async function run(): Promise<{ results: Measurement[] }> {
       base429.rps.push(f.rps);
       base429.us.push(f.usPerResponse);
       process.stderr.write(
-        `  429 run ${i}: ours ${Math.round(o.rps)}/s (${o.usPerResponse.toFixed(1)} µs cpu/response) | bare fastify 429 ${Math.round(f.rps)}/s (${f.usPerResponse.toFixed(1)} µs)\n`,
+        `  429 run ${i}: ours ${Math.round(o.rps)}/s (${o.usPerResponse.toFixed(1)} µs cpu/response, autocannon cpu ${Math.round(o.driverCpu * 100)}%) | ` +
+          `bare fastify 429 ${Math.round(f.rps)}/s (${f.usPerResponse.toFixed(1)} µs, autocannon cpu ${Math.round(f.driverCpu * 100)}%)\n`,
       );
     }
     const ratio = (a: number[], b: number[]): number[] => a.map((x, i) => x / (b[i] as number));
