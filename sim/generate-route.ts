@@ -202,21 +202,21 @@ function streamResponse(
   includeUsage: boolean,
   signal: AbortSignal,
 ): Promise<boolean> {
-  const sse = openSse(res, 200, { ...SSE_HEADERS, ...headers });
-  if (writer.kind === 'chat') sse.write(writer.role());
+  const sse = openSse(res, 200, { ...SSE_HEADERS, ...headers }, writer.kind === 'chat' ? writer.role() : undefined);
   return new Promise<boolean>((resolve) => {
     let broken: { form: DisconnectForm; tokensSent: number } | undefined;
     let open = gens.length;
     let prompt = 0;
     let completion = 0;
+    /** The last choice's finish chunk, sent with the usage chunk, [DONE] and the end of the body in one write. */
+    let lastFinish = '';
     const finish = (): void => {
       if (sse.destroyed) return resolve(false);
       if (broken) {
         breakStream(res, sse, writer, broken.form, broken.tokensSent);
         return resolve(false);
       }
-      sse.write((includeUsage ? writer.usage(prompt, completion) : '') + SSE_DONE);
-      sse.end();
+      sse.end(lastFinish + (includeUsage ? writer.usage(prompt, completion) : '') + SSE_DONE);
       resolve(true);
     };
     gens.forEach((gen, choice) => {
@@ -244,7 +244,10 @@ function streamResponse(
           } else if (terminal?.type === 'done' && !signal.aborted) {
             prompt += terminal.promptTokens;
             completion += terminal.completionTokens;
-            if (!broken && !sse.destroyed) sse.write(writer.finish(choice, terminal.finishReason));
+            if (!broken && !sse.destroyed) {
+              if (open === 1) lastFinish = writer.finish(choice, terminal.finishReason);
+              else sse.write(writer.finish(choice, terminal.finishReason));
+            }
           }
           if (--open === 0) finish();
         },

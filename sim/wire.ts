@@ -133,9 +133,16 @@ export interface SseSink {
   readonly destroyed: boolean;
 }
 
-export function openSse(res: ServerResponse, status: number, headers: Record<string, string>): SseSink {
+/**
+ * Sends the status and headers, with `first` (the first events, e.g. the role chunk) in the same write when given,
+ * and returns the sink for the rest.
+ */
+export function openSse(res: ServerResponse, status: number, headers: Record<string, string>, first?: string): SseSink {
   res.writeHead(status, headers);
-  res.flushHeaders();
+  // ServerResponse puts the header and its first chunk in one write (corked until the next tick); a later direct
+  // socket write queues behind them in order.
+  if (first !== undefined) res.write(first);
+  else res.flushHeaders();
   const socket = res.socket;
   if (res.chunkedEncoding && socket !== null && socket.constructor.name === 'Socket' && !socket.destroyed) {
     return new SocketSse(res, socket);
