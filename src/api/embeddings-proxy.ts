@@ -11,6 +11,7 @@ import type { EngineResult } from '../engine/engine-types.js';
 import { AbortError, describe } from '../errors.js';
 import { estimateTokens, splitProportionally } from '../upstream/http-embeddings.js';
 import { ApiError, badField } from './api-errors.js';
+import { engineSummary } from './engine-summary.js';
 import { header, idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
 import type { RouteContext } from './route-context.js';
@@ -140,7 +141,8 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
     } finally {
       offClosing();
     }
-    if (result.outcome !== 'ok' && result.outcome !== 'degraded') return sendError(reply, embeddingError(result));
+    const x_engine = engineSummary(result);
+    if (result.outcome !== 'ok' && result.outcome !== 'degraded') return sendError(reply, embeddingError(result), { x_engine });
     const vectors = result.embeddings ?? [];
     if (vectors.length !== inputs.length) {
       return sendError(reply, new ApiError(502, 'upstream_error', `the upstream answered ${vectors.length} embeddings for ${inputs.length} inputs`));
@@ -161,6 +163,7 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
       model: b.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
       ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
+      x_engine,
     });
   });
 }

@@ -17,12 +17,12 @@ export function tenantOf(req: FastifyRequest): string {
   return t;
 }
 
-/** Sends an ApiError (with Retry-After on 429 and 503 when known). */
-export function sendError(reply: FastifyReply, e: ApiError): FastifyReply {
+/** Sends an ApiError (with Retry-After on 429 and 503 when known); `extra` adds top-level fields (e.g. `x_engine`). */
+export function sendError(reply: FastifyReply, e: ApiError, extra?: Readonly<Record<string, unknown>>): FastifyReply {
   if (e.status === 429 || (e.status === 503 && e.details.retryAfterMs !== undefined)) reply.headers(retryAfterHeaders(e.details.retryAfterMs));
   if (e.status === 401) reply.header('www-authenticate', 'Bearer');
   if (e.details.headers !== undefined) reply.headers(e.details.headers);
-  return reply.code(e.status).send(e.body());
+  return reply.code(e.status).send(extra === undefined ? e.body() : { ...e.body(), ...extra });
 }
 
 /** Turns an ajv path (`/messages/0/role`) plus a missing property into `messages[0].role`. */

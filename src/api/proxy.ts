@@ -3,7 +3,9 @@
  * top and get queueing, limits, retries, breaker and fallback for free. Streaming sends nothing until the first
  * token or the outcome, so a shed is still a real 429 and a failure a real 5xx; once streaming, a failure is an
  * in-stream `error` event (which OpenAI clients raise), never a silent end. A client that goes away cancels the
- * engine request, which aborts the upstream call.
+ * engine request, which aborts the upstream call. Vendor fields (./engine-summary.ts): each token chunk carries
+ * `x_engine: { index, count }`, and the final chunk, the whole response or the error the request's `x_engine`
+ * summary (outcome, attempts, upstream calls, resumes, queued and backoff ms).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
@@ -11,6 +13,7 @@ import { estimateTokens } from '../engine/router.js';
 import { AbortError } from '../errors.js';
 import type { ChatMessage } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
+import { engineSummary, type EngineSummary } from './engine-summary.js';
 import { idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
 import type { RouteContext } from './route-context.js';
@@ -29,12 +32,13 @@ export interface ChunkHead {
 
 /**
  * The SSE event of one token chunk: the same bytes as `data: ${JSON.stringify({ ...head, choices: [{ index: 0,
- * delta: { content: text }, logprobs: null, finish_reason: null }] })}\n\n`, with the head serialized once per
- * response, so a token costs one JSON.stringify of its text.
+ * delta: { content: c.text }, logprobs: null, finish_reason: null }], x_engine: { index: c.index, count: c.count }
+ * })}\n\n`, with the head serialized once per response, so a token costs one JSON.stringify of its text.
+ * `x_engine` says which tokens the chunk carries (one chunk may carry several), as the mock's `x_mock` does.
  */
-export function tokenChunkFramer(head: ChunkHead): (text: string) => string {
+export function tokenChunkFramer(head: ChunkHead): (c: Pick<TokenChunk, 'text' | 'index' | 'count'>) => string {
   const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
-  return (text) => `${prefix}${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}\n\n`;
+  return (c) => `${prefix}${JSON.stringify(c.text)}},"logprobs":null,"finish_reason":null}],"x_engine":{"index":${c.index},"count":${c.count}}}\n\n`;
 }
 
 function finishReason(r: EngineResult, maxTokens: number | undefined): FinishReason {
@@ -97,7 +101,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     const onTokens = (c: TokenChunk): void => {
       ctx.telemetry?.tokens(id, c);
       if (!stream) return;
-      start().write(tokenChunk(c.text));
+      start().write(tokenChunk(c));
     };
 
     ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': 'chat.completions', 'request.stream': stream } });
@@ -134,18 +138,19 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     const prompt = promptTokens(messages, mock?.promptTokens);
     const reason = finishReason(result, maxTokens);
     const good = result.outcome === 'ok' || result.outcome === 'degraded';
-    if (sse === undefined && !good) return sendError(reply, outcomeError(result));
-    if (!stream) return sendWhole(reply, { id, created, model: b.model, result, prompt, reason });
+    const x_engine = engineSummary(result);
+    if (sse === undefined && !good) return sendError(reply, outcomeError(result), { x_engine });
+    if (!stream) return sendWhole(reply, { id, created, model: b.model, result, prompt, reason, x_engine });
     const out = start();
     if (good && result.degraded !== 'partial') {
       const degraded = result.degraded !== undefined ? { x_degraded: result.degraded } : {};
-      out.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reason }], ...degraded })}\n\n`);
+      out.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reason }], ...degraded, x_engine })}\n\n`);
       if (includeUsage) out.write(`data: ${JSON.stringify({ ...head, choices: [], usage: usage(prompt, result.tokens) })}\n\n`);
       out.write('data: [DONE]\n\n');
     } else {
       // Tokens were sent, then the request failed: say so in the stream (OpenAI clients raise it) and end without [DONE].
       const e = result.degraded === 'partial' ? new ApiError(502, 'partial_response', `partial: ${result.error?.message ?? 'the upstream failed mid-stream'}`) : outcomeError(result);
-      out.write(`data: ${JSON.stringify({ ...e.body(), x_degraded: 'partial', tokens: result.tokens })}\n\n`);
+      out.write(`data: ${JSON.stringify({ ...e.body(), x_degraded: 'partial', tokens: result.tokens, x_engine })}\n\n`);
     }
     out.end();
     return reply;
@@ -154,7 +159,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
 
 function sendWhole(
   reply: FastifyReply,
-  o: { id: string; created: number; model: string; result: EngineResult; prompt: number; reason: FinishReason },
+  o: { id: string; created: number; model: string; result: EngineResult; prompt: number; reason: FinishReason; x_engine: EngineSummary },
 ): FastifyReply {
   const r = o.result;
   if (r.degraded !== undefined) reply.header('x-degraded', r.degraded);
@@ -167,5 +172,6 @@ function sendWhole(
     usage: usage(o.prompt, r.tokens),
     ...(r.degraded !== undefined ? { degraded: r.degraded } : {}),
     ...(r.error !== undefined ? { error: r.error } : {}),
+    x_engine: o.x_engine,
   });
 }

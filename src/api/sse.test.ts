@@ -74,10 +74,10 @@ describe('SseWriter', () => {
 describe('tokenChunkFramer', () => {
   it('property: the same bytes as stringifying the whole chunk object', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary' }), fc.string(), fc.nat(), fc.string({ unit: 'binary' }), (id, model, created, text) => {
+      fc.property(fc.string({ unit: 'binary' }), fc.string(), fc.nat(), fc.string({ unit: 'binary' }), fc.nat(), fc.nat(), (id, model, created, text, index, count) => {
         const head = { id, object: 'chat.completion.chunk' as const, created, model };
-        const whole = `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }] })}\n\n`;
-        expect(tokenChunkFramer(head)(text)).toBe(whole);
+        const whole = `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { content: text }, logprobs: null, finish_reason: null }], x_engine: { index, count } })}\n\n`;
+        expect(tokenChunkFramer(head)({ text, index, count })).toBe(whole);
       }),
       { numRuns: 300 },
     );

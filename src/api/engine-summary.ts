@@ -1,0 +1,43 @@
+/**
+ * The engine's own account of one request, on the wire as the vendor field `x_engine` (OpenAI clients ignore
+ * fields they do not know), so a client or a load generator gets per-request figures the HTTP status cannot
+ * carry: the outcome, how many attempts and upstream calls it took, and the time it spent queued and backing off.
+ *
+ *     token chunk:      "x_engine": { "index": 12, "count": 1 }                       (the tokens this chunk carries)
+ *     final chunk, whole response, error body or in-stream error event:
+ *                       "x_engine": { "outcome": "ok", "attempts": 2, "upstreamCalls": 2, "resumes": 1,
+ *                                     "queuedMs": 0.512, "backoffMs": 131.07 }         (+ "degraded", "deduped")
+ */
+import type { EngineResult, Outcome } from '../engine/engine-types.js';
+
+/** The `x_engine` summary of a finished request. */
+export interface EngineSummary {
+  readonly outcome: Outcome;
+  /** Only with outcome `degraded`. */
+  readonly degraded?: NonNullable<EngineResult['degraded']>;
+  readonly attempts: number;
+  readonly upstreamCalls: number;
+  readonly resumes: number;
+  /** Time waiting for a slot while eligible, ms (to the microsecond). */
+  readonly queuedMs: number;
+  /** Time waiting out retry backoffs, ms (to the microsecond). */
+  readonly backoffMs: number;
+  /** Served from an identical request in flight (`joined`) or just finished (`cached`). */
+  readonly deduped?: NonNullable<EngineResult['deduped']>;
+}
+
+const us = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** The summary of `r`. */
+export function engineSummary(r: EngineResult): EngineSummary {
+  return {
+    outcome: r.outcome,
+    ...(r.degraded !== undefined ? { degraded: r.degraded } : {}),
+    attempts: r.attempts,
+    upstreamCalls: r.upstreamCalls,
+    resumes: r.resumes,
+    queuedMs: us(r.queuedMs),
+    backoffMs: us(r.backoffMs),
+    ...(r.deduped !== undefined ? { deduped: r.deduped } : {}),
+  };
+}
