@@ -156,4 +156,40 @@ describe('mid-stream faults on a real socket', () => {
     await ok.body.dump();
     expect(model.metrics().faultCounts['crash']).toBe(1);
   });
+
+  it('a reader that falls behind gets the tokens made meanwhile merged into fewer chunks; none lost, none repeated', async () => {
+    const clock = new RealClock();
+    // A near-zero step and a long context: the GPU makes tokens far faster than a paused reader takes them.
+    const profile = { base: 'h100-llama3-8b', name: 'backpressure', contextWindow: 65_536, kvBlocks: 8192, step: { baseMs: 0.001, overheadMs: 0, perTokenMs: 0, attentionMsPerContextToken: 0 } };
+    const model = testModel(clock, { profile });
+    const app = buildServer({ models: [model], clock });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    opened.push(async () => {
+      model.close();
+      await app.close();
+    });
+    const a = app.server.address();
+    const url = `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+    const n = 40_000; // with a 200-character id, ~17 MB of events: more than the loopback socket buffers hold
+    const computed = nextEvent<MockModelEvent>(model, (e) => e.type === 'request-done');
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'r'.repeat(200), 'x-mock-output-tokens': String(n), 'x-mock-prompt-tokens': '16' },
+      body: JSON.stringify(chatBody({ stream: true, stream_options: { include_usage: true } })),
+    });
+    // Not reading the body: undici stops reading the socket, the kernel buffers fill and the server's writes back up.
+    expect(((await computed) as Extract<MockModelEvent, { type: 'request-done' }>).outcome).toBe('stop');
+    const parsed = parseSse(await res.body.text());
+    expect(parsed.done).toBe(true);
+    const chunks = tokenChunks(parsed);
+    let next = 0;
+    for (const c of chunks) {
+      expect(c.index).toBe(next); // contiguous: nothing lost or sent twice
+      next += c.count;
+    }
+    expect(next).toBe(n);
+    expect(parsed.chunks.at(-1)).toMatchObject({ usage: { completion_tokens: n } });
+    expect(chunks.length).toBeLessThan(n); // the tokens made while the reader was behind came merged
+    expect(Math.max(...chunks.map((c) => c.count))).toBeGreaterThan(1);
+  });
 });
