@@ -36,16 +36,24 @@ interface ChoiceResult {
 
 type MutableRequest = { -readonly [K in keyof GenerateRequest]: GenerateRequest[K] };
 
-/** The generation request of one prompt (plain assignments: no object spread per optional field). */
+/**
+ * The generation request of one prompt. Every field is set, in one order (absent ones as undefined), so all
+ * requests share one object shape and the model's admission code stays monomorphic whichever headers were sent.
+ */
 function generateRequest(id: string, model: string, kind: StreamKind, h: MockHeaders, maxTokens: number | undefined, promptTokens: number | undefined): MutableRequest {
-  const r: MutableRequest = { id, model, kind };
-  if (maxTokens !== undefined) r.maxTokens = maxTokens;
-  if (h.outputTokens !== undefined) r.outputTokens = h.outputTokens;
-  if (h.resumeFrom !== undefined) r.resumeFrom = h.resumeFrom;
-  if (h.apiKey !== undefined) r.apiKey = h.apiKey;
-  if (h.fault !== undefined) r.fault = h.fault;
-  if (promptTokens !== undefined) r.promptTokens = promptTokens;
-  return r;
+  return {
+    id,
+    model,
+    kind,
+    messages: undefined,
+    prompt: undefined,
+    promptTokens,
+    maxTokens,
+    outputTokens: h.outputTokens,
+    resumeFrom: h.resumeFrom,
+    apiKey: h.apiKey,
+    fault: h.fault,
+  };
 }
 
 /** The generation requests of one HTTP request: one for chat, one per prompt for completions. */

@@ -174,10 +174,11 @@ export class GenerationStream implements SeqSink, GenerationEvents {
 
   /** Push mode: hands over the newly visible tokens as one chunk, then the end once it is reached. */
   private push(): void {
-    const l = this.listener as GenerationListener;
-    if (this.listenerEnded) return;
+    const l = this.listener;
+    if (l === undefined || this.listenerEnded) return;
     if (this.error !== undefined) {
       this.listenerEnded = true;
+      this.listener = undefined;
       l.end(undefined, this.error);
       return;
     }
@@ -197,6 +198,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       this.listenerEnded = true;
       const terminal = this.terminal as Exclude<GenerationEvent, { type: 'tokens' }> | undefined;
       this.terminal = undefined;
+      this.listener = undefined; // the consumer (a response, its socket) need not live as long as this stream
       l.end(terminal, undefined);
     }
   }

@@ -113,7 +113,8 @@ export interface GpuStats {
 export class Gpu {
   private readonly running: Seq[] = [];
   /** FCFS; preempted sequences go back to the front. Aborted ones are removed lazily. */
-  private waitingQ: Seq[] = [];
+  /** Slots before `waitingHead` are cleared as they are consumed, so a finished sequence is not kept alive by the queue. */
+  private waitingQ: Array<Seq | undefined> = [];
   private waitingHead = 0;
   private waitingCount = 0;
   private readonly embedQ: EmbedJob[] = [];
@@ -225,7 +226,7 @@ export class Gpu {
     if (this.timer !== undefined && this.stepKind !== 'kick') this.s.busyMs += this.clock.now() - this.stepStartMs;
     this.timer = undefined;
     this.stepKind = undefined;
-    const victims = [...this.running, ...this.waitingQ.slice(this.waitingHead)];
+    const victims = [...this.running, ...(this.waitingQ.slice(this.waitingHead) as Seq[])];
     this.running.length = 0;
     this.waitingQ = [];
     this.waitingHead = 0;
@@ -444,13 +445,13 @@ export class Gpu {
     while (this.waitingHead < this.waitingQ.length) {
       const seq = this.waitingQ[this.waitingHead] as Seq;
       if (seq.status === 'waiting') return seq;
-      this.waitingHead++;
+      this.waitingQ[this.waitingHead++] = undefined;
     }
     return undefined;
   }
 
   private popWaiting(): void {
-    this.waitingHead++;
+    this.waitingQ[this.waitingHead++] = undefined;
     this.waitingCount--;
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waitingQ.length) {
       this.waitingQ = this.waitingQ.slice(this.waitingHead);

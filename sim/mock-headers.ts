@@ -56,7 +56,15 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /** Parses the mock's request headers, or returns the 400 to send. */
 export function parseMockHeaders(headers: IncomingHttpHeaders): MockHeaders | HttpErrorReply {
-  const out: { -readonly [K in keyof MockHeaders]: MockHeaders[K] } = {};
+  // Every field set (absent ones undefined), in one order: one object shape for every request.
+  const out: { -readonly [K in keyof MockHeaders]: MockHeaders[K] } = {
+    requestId: undefined,
+    promptTokens: undefined,
+    outputTokens: undefined,
+    resumeFrom: undefined,
+    fault: undefined,
+    apiKey: undefined,
+  };
   const prompt = intHeader(headers, 'x-mock-prompt-tokens', MAX_COUNT);
   if (typeof prompt === 'object') return prompt;
   if (prompt !== undefined) out.promptTokens = prompt;
