@@ -1,8 +1,9 @@
 /**
  * One admitted generation's event stream: tokens arrive from the GPU at step ends, pass through the request's
  * delivery faults (TTFT delay, per-chunk jitter, stall, disconnect) and are pulled by a transport as
- * `GenerationEvent`s. Tokens that became visible since the last pull are coalesced into one chunk, so a slow
- * consumer gets bigger chunks, never a backlog of events. No timer is used unless a delivery fault needs one.
+ * `GenerationEvent`s, or pushed to it (`listen`, the HTTP server's hot path: no promise per chunk). Tokens that
+ * became visible since the last pull (or while a pushed-to consumer was full) are coalesced into one chunk, so a
+ * slow consumer gets bigger chunks, never a backlog of events. No timer is used unless a delivery fault needs one.
  */
 import { abortReason } from '../src/errors.js';
 import type { Clock, Timer } from '../src/time/clock.js';
