@@ -105,6 +105,13 @@ describe.concurrent('sim process', { timeout: 30_000 }, () => {
     expect(p.err).toContain(`exiting with code ${CRASH_EXIT_CODE}`);
   });
 
+  it('a start-up timeline crash at atMs 0 ends the process at once, with the crash exit code', async () => {
+    const plan = { timeline: [{ atMs: 0, durationMs: 0, fault: { crash: { downtimeMs: 100 } } }] };
+    const p = sim(['--port', '0', '--model', `primary=${profileFile}`, '--faults', JSON.stringify(plan)]);
+    expect(await p.exit).toBe(CRASH_EXIT_CODE);
+    expect(p.err).toContain('crash fault on model primary');
+  });
+
   it('--supervise restarts the crashed server on the same port, in cold start', async () => {
     const p = sim(['--supervise', '--port', '0', '--model', `primary=${profileFile}`, '--seed', '3']);
     const url = await p.listening(1);

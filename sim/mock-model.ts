@@ -516,16 +516,20 @@ export class MockModel {
     for (const fail of [...this.hanging]) fail(error());
   }
 
+  /**
+   * Arms the timers of the plan just set. Every phase is due at or after the plan's anchor (`atMs >= 0`), so none is
+   * ever in the past; but a clock can move between the anchor's read and this one (a RealClock does, while the plan
+   * is parsed), so a phase due at the anchor (`atMs: 0`) is armed for "now" (0 ms), never dropped as past.
+   */
   private armPhases(): void {
     for (const t of this.phaseTimers) t.cancel();
     const now = this.clock.now();
+    const delayMs = (atMs: number): number => Math.max(0, atMs - now);
     this.phaseTimers = this.plan
       .crashPhases()
-      .filter((c) => c.atMs >= now)
-      .map((c) => this.clock.setTimer(c.atMs - now, () => this.crash(c.downtimeMs, c.coldStartMs), `mock-crash:${this.name}`));
+      .map((c) => this.clock.setTimer(delayMs(c.atMs), () => this.crash(c.downtimeMs, c.coldStartMs), `mock-crash:${this.name}`));
     for (const atMs of this.plan.midStreamPhases()) {
-      if (atMs < now) continue;
-      this.phaseTimers.push(this.clock.setTimer(atMs - now, () => this.hitOpenStreams(), `mock-midstream:${this.name}`));
+      this.phaseTimers.push(this.clock.setTimer(delayMs(atMs), () => this.hitOpenStreams(), `mock-midstream:${this.name}`));
     }
   }
 
