@@ -10,14 +10,20 @@
  *     The engine keeps idle upstream connections for 60 s (`--upstream-keep-alive-ms`; the mock is a fastify server,
  *     whose own idle timeout is 72 s), as a gateway in steady service would: otherwise every engine round would
  *     open its 1,000 upstream connections again after the direct round's lull.
+ *     The floor of any proxy hop on this machine is measured in the same rounds: a third arm sends the same streams
+ *     through a bare pass-through proxy process (bench/bare-proxy.ts: node:http to the client, undici to the mock,
+ *     bytes piped, no parsing; pooled like the engine). Its ratio to direct is what a proxy costs here at all; the
+ *     engine's ratio to it is what the engine adds beyond that. The three arms take turns in each round, and the
+ *     order rotates from round to round (direct, engine, bare; engine, bare, direct; ...), so machine noise and
+ *     any cost of going first or last fall on every arm alike.
  *     The engine's CPU (from /proc, Linux) is split into a per-request part and a per-token part by also running
  *     1,000 streams of 4 tokens through it: CPU(64-token round) − CPU(4-token round) = 60 tokens × streams.
  *  2. Our closed-loop undici driver vs autocannon (harness/run/drivers/autocannon.ts), same endpoint (non-streaming
  *     chat to the mock, a near-zero step time, 4 output tokens), same connections, 5 s each.
  * Every process started here is stopped by PID (its process group) in a finally block.
  *
- * `LIVE_BENCH_CPU_PROF=DIR` writes a V8 CPU profile of the engine and of the mock into DIR when they stop
- * (`engine-PID.cpuprofile`, `mock-PID.cpuprofile`; open them in Chrome DevTools or speedscope). Node 20 refuses
+ * `LIVE_BENCH_CPU_PROF=DIR` writes a V8 CPU profile of the engine, the bare proxy and the mock into DIR when they stop
+ * (`engine-PID.cpuprofile`, `bare-PID.cpuprofile`, `mock-PID.cpuprofile`; open them in Chrome DevTools or speedscope). Node 20 refuses
  * `--cpu-prof` in NODE_OPTIONS, so the children preload a data: module that runs the inspector's profiler.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,6 +37,7 @@ import { median, type Measurement } from './lib.js';
 import type { ClosedLoopJob, ClosedLoopResult, LiveDriverJob, LiveDriverResult, StreamsResult } from './live-driver.js';
 
 const DRIVER = fileURLToPath(new URL('./live-driver.ts', import.meta.url));
+const BARE_PROXY = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url));
 const PROFILE = fileURLToPath(new URL('./live-profile.json', import.meta.url));
 const FAST_PROFILE = fileURLToPath(new URL('./live-fast-profile.json', import.meta.url));
 const STREAMS = 1000;
@@ -48,6 +55,14 @@ const DURATION_MS = 5000;
 const FAST_OUTPUT_TOKENS = 4;
 /** A driver job that has not finished after this long is killed and the bench fails. */
 const DRIVER_TIMEOUT_MS = 120_000;
+/** The engine's upstream pool (`--upstream-connections`) and idle keep-alive (`--upstream-keep-alive-ms`); the bare proxy's too. */
+const UPSTREAM_CONNECTIONS = 1024;
+const UPSTREAM_KEEP_ALIVE_MS = 60_000;
+/** The arms of a streams round, in the first round's order (later rounds rotate it). */
+const ARMS = ['direct', 'engine', 'bare'] as const;
+type Arm = (typeof ARMS)[number];
+const ARM_NAMES: Record<Arm, string> = { direct: 'direct', engine: 'engine', bare: 'bare proxy' };
+const BARE_GOAL = 'reference: the cost of any proxy hop on this machine (bare pass-through proxy, same rounds)';
 
 const drivers = new Set<ChildProcess>();
 
@@ -124,14 +139,20 @@ function checkLoop(r: ClosedLoopResult): void {
 interface StreamRounds {
   readonly direct: StreamsResult[];
   readonly through: StreamsResult[];
+  /** Through the bare pass-through proxy (bench/bare-proxy.ts). */
+  readonly bare: StreamsResult[];
   /** The engine process's CPU in each engine round, ms (empty without /proc). */
   readonly engineCpuMs: number[];
+  /** The bare proxy process's CPU in each bare round, ms (empty without /proc). */
+  readonly bareCpuMs: number[];
 }
 
 interface Servers {
   readonly mockUrl: string;
   readonly engineUrl: string;
   readonly enginePid: number | undefined;
+  readonly bareUrl: string;
+  readonly barePid: number | undefined;
 }
 
 /** The engine's CPU over one driver job (undefined without /proc). */
@@ -146,29 +167,34 @@ function streamsJob(baseUrl: string, n: number, outputTokens: number, tag: strin
   return drive<StreamsResult>({ kind: 'streams', baseUrl, model: 'primary', streams: n, outputTokens, tag: `${n}-${tag}` });
 }
 
-/** A warm-up of each arm, then ROUNDS interleaved rounds (direct, engine) of `n` concurrent streams. */
+function roundLine(r: StreamsResult, cpuMs: number | undefined, proc: string): string {
+  const driver = `driver cpu ${Math.round((100 * r.driverCpuMs) / r.elapsedMs)}%`;
+  return `TTFT p50/p99 ${r.ttftMs.p50}/${r.ttftMs.p99} ms, E2E ${r.e2eMs.p50}/${r.e2eMs.p99} ms (${driver}${cpuMs !== undefined ? `, ${proc} cpu ${Math.round(cpuMs)} ms` : ''})`;
+}
+
+/**
+ * A warm-up of each arm, then ROUNDS rounds of `n` concurrent streams, each round one job per arm (direct, through
+ * the engine, through the bare proxy), the order rotated from round to round.
+ */
 async function streamRounds(s: Servers, n: number): Promise<StreamRounds> {
-  const streams = (baseUrl: string, tag: string): Promise<StreamsResult> => streamsJob(baseUrl, n, OUTPUT_TOKENS, tag);
-  checkStreams('warm-up direct', n, await streams(s.mockUrl, 'warm-direct'));
-  checkStreams('warm-up engine', n, await streams(s.engineUrl, 'warm-engine'));
-  const direct: StreamsResult[] = [];
-  const through: StreamsResult[] = [];
-  const engineCpuMs: number[] = [];
+  const url: Record<Arm, string> = { direct: s.mockUrl, engine: s.engineUrl, bare: s.bareUrl };
+  const pid: Record<Arm, number | undefined> = { direct: undefined, engine: s.enginePid, bare: s.barePid };
+  for (const arm of ARMS) checkStreams(`warm-up ${ARM_NAMES[arm]}`, n, await streamsJob(url[arm], n, OUTPUT_TOKENS, `warm-${arm}`));
+  const results: Record<Arm, StreamsResult[]> = { direct: [], engine: [], bare: [] };
+  const cpu: Record<Arm, number[]> = { direct: [], engine: [], bare: [] };
   for (let i = 0; i < ROUNDS; i++) {
-    const d = await streams(s.mockUrl, `direct-${i}`);
-    checkStreams('direct', n, d);
-    const { r: e, cpuMs: cpu } = await withCpu(s.enginePid, () => streams(s.engineUrl, `engine-${i}`));
-    checkStreams('engine', n, e);
-    direct.push(d);
-    through.push(e);
-    if (cpu !== undefined) engineCpuMs.push(cpu);
-    process.stderr.write(
-      `  ${n} streams, round ${i + 1}: direct TTFT p50/p99 ${d.ttftMs.p50}/${d.ttftMs.p99} ms, E2E ${d.e2eMs.p50}/${d.e2eMs.p99} ms (driver cpu ${Math.round((100 * d.driverCpuMs) / d.elapsedMs)}%) | ` +
-        `engine TTFT ${e.ttftMs.p50}/${e.ttftMs.p99} ms, E2E ${e.e2eMs.p50}/${e.e2eMs.p99} ms (driver cpu ${Math.round((100 * e.driverCpuMs) / e.elapsedMs)}%` +
-        `${cpu !== undefined ? `, engine cpu ${Math.round(cpu)} ms` : ''})\n`,
-    );
+    const order = ARMS.map((_, k) => ARMS[(k + i) % ARMS.length] as Arm);
+    const line: Partial<Record<Arm, string>> = {};
+    for (const arm of order) {
+      const { r, cpuMs: used } = await withCpu(pid[arm], () => streamsJob(url[arm], n, OUTPUT_TOKENS, `${arm}-${i}`));
+      checkStreams(ARM_NAMES[arm], n, r);
+      results[arm].push(r);
+      if (used !== undefined) cpu[arm].push(used);
+      line[arm] = `${ARM_NAMES[arm]} ${roundLine(r, used, ARM_NAMES[arm])}`;
+    }
+    process.stderr.write(`  ${n} streams, round ${i + 1} (${order.join(', ')}): ${ARMS.map((a) => line[a]).join(' | ')}\n`);
   }
-  return { direct, through, engineCpuMs };
+  return { direct: results.direct, through: results.engine, bare: results.bare, engineCpuMs: cpu.engine, bareCpuMs: cpu.bare };
 }
 
 /**
@@ -194,7 +220,7 @@ async function engineCpuSplit(s: Servers, long: StreamRounds): Promise<Measureme
   ];
 }
 
-function streamResults({ direct, through, engineCpuMs }: StreamRounds, n: number): Measurement[] {
+function streamResults({ direct, through, bare, engineCpuMs, bareCpuMs }: StreamRounds, n: number): Measurement[] {
   const ratio = (a: number[], b: number[]): number[] => a.map((x, i) => x / (b[i] as number));
   const at = (rs: StreamsResult[], f: (r: StreamsResult) => number): number[] => rs.map(f);
   const label = `${n} concurrent streams × ${OUTPUT_TOKENS} tokens`;
@@ -210,6 +236,15 @@ function streamResults({ direct, through, engineCpuMs }: StreamRounds, n: number
     m(`${label}: TTFT p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), '<= 1.10'),
     m(`${label}: E2E p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), '<= 1.10'),
     ...(engineCpuMs.length > 0 ? [m(`${label}: engine process CPU per stream (all of it: request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', engineCpuMs.map((c) => (c * 1000) / n), 'reference')] : []),
+    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p50`, 'ms', at(bare, (r) => r.ttftMs.p50), BARE_GOAL),
+    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p99`, 'ms', at(bare, (r) => r.ttftMs.p99), BARE_GOAL),
+    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p50`, 'ms', at(bare, (r) => r.e2eMs.p50), BARE_GOAL),
+    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p99`, 'ms', at(bare, (r) => r.e2eMs.p99), BARE_GOAL),
+    m(`${label}: TTFT p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
+    m(`${label}: E2E p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
+    m(`${label}: TTFT p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(bare, (r) => r.ttftMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
+    m(`${label}: E2E p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(bare, (r) => r.e2eMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
+    ...(bareCpuMs.length > 0 ? [m(`${label}: bare proxy process CPU per stream (request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', bareCpuMs.map((c) => (c * 1000) / n), 'reference: against the engine process CPU per stream')] : []),
   ];
 }
 
@@ -237,8 +272,8 @@ export async function run(): Promise<{ results: Measurement[] }> {
         '--upstream', mock.url,
         '--policy', 'resilient',
         '--policy-overrides', JSON.stringify({ concurrency: { limit: 1024 }, queue: { capacity: 4096 } }),
-        '--upstream-connections', '1024',
-        '--upstream-keep-alive-ms', '60000',
+        '--upstream-connections', String(UPSTREAM_CONNECTIONS),
+        '--upstream-keep-alive-ms', String(UPSTREAM_KEEP_ALIVE_MS),
         '--open',
         '--exporter', 'none',
         '--seed', '1',
@@ -248,9 +283,19 @@ export async function run(): Promise<{ results: Measurement[] }> {
       cwd: REPO_ROOT,
       env: profileEnv('engine'),
     });
-    const servers: Servers = { mockUrl: mock.url, engineUrl: engine.url, enginePid: engine.pid };
+    const barePort = await freePort();
+    const bare = await group.start({
+      name: 'bare-proxy',
+      entry: BARE_PROXY,
+      args: ['--port', String(barePort), '--upstream', mock.url, '--connections', String(UPSTREAM_CONNECTIONS), '--keep-alive-ms', String(UPSTREAM_KEEP_ALIVE_MS)],
+      port: barePort,
+      readyPath: '/healthz',
+      cwd: REPO_ROOT,
+      env: profileEnv('bare'),
+    });
+    const servers: Servers = { mockUrl: mock.url, engineUrl: engine.url, enginePid: engine.pid, bareUrl: bare.url, barePid: bare.pid };
 
-    // 1. Engine overhead at 1,000 concurrent streams, and at 256 (the engine's upstream connection pool, see the top).
+    // 1. Engine overhead at 1,000 concurrent streams, and at 256 (see the top), beside a bare proxy's in the same rounds.
     const big = await streamRounds(servers, STREAMS);
     const cpuSplit = await engineCpuSplit(servers, big);
     const small = await streamRounds(servers, POOL_STREAMS);
