@@ -60,6 +60,23 @@ async function stream(
 const tokensIn = (text: string): number => tokenChunks(parseSse(text)).reduce((n, t) => n + t.count, 0);
 
 describe('mid-stream faults on a real socket', () => {
+  it('an SSE stream keeps the connection alive with Node\'s keep-alive hint, so undici does not fall back to its 4 s idle timeout', async () => {
+    const { url } = await serve();
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-mock-output-tokens': '3' },
+      body: JSON.stringify(chatBody({ stream: true })),
+    });
+    const body = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    expect(parseSse(body).done).toBe(true);
+    // Node adds `Keep-Alive: timeout=N` (fastify's keepAliveTimeout, 72 s) only when the app sets no Connection
+    // header itself; undici reads it as the idle time it may keep the socket for.
+    expect(res.headers['keep-alive']).toMatch(/^timeout=\d+$/);
+    expect(res.headers['connection']).not.toBe('close');
+  });
+
   it('reset: the tokens before the fault arrive, then the connection breaks without [DONE]', async () => {
     const { url } = await serve();
     const r = await stream(url, { 'x-mock-fault': 'disconnect:after=3,form=reset', 'x-mock-output-tokens': '50' });

@@ -11,11 +11,14 @@ export type StreamKind = 'chat' | 'completion';
 /** `data: [DONE]`, the OpenAI end-of-stream marker. */
 export const SSE_DONE = 'data: [DONE]\n\n';
 
-/** Response headers of an SSE stream. */
+/**
+ * Response headers of an SSE stream. No `connection` header: HTTP/1.1 keeps the connection alive by default, and
+ * Node sends its `Keep-Alive: timeout=N` hint only when the app sets no Connection header itself. Without that
+ * hint undici keeps an idle socket only 4 s, so clients with a lull between requests would reconnect.
+ */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
-  connection: 'keep-alive',
   'x-accel-buffering': 'no',
 };
 
