@@ -6,7 +6,7 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RealClock } from '../src/time/real-clock.js';
-import type { MockModel, MockModelEvent } from './mock-model.js';
+import type { MockModel, MockModelEvent, MockModelOptions } from './mock-model.js';
 import { buildServer } from './server.js';
 import { chatBody, FAST_PROFILE, nextEvent, parseSse, testModel, tokenChunks } from './server-testkit.js';
 
@@ -16,9 +16,9 @@ afterEach(async () => {
   for (const close of opened.splice(0)) await close();
 });
 
-async function serve(): Promise<{ model: MockModel; url: string }> {
+async function serve(profile: MockModelOptions['profile'] = FAST_PROFILE): Promise<{ model: MockModel; url: string }> {
   const clock = new RealClock();
-  const model = testModel(clock, { profile: FAST_PROFILE });
+  const model = testModel(clock, { profile });
   const app = buildServer({ models: [model], clock });
   await app.listen({ port: 0, host: '127.0.0.1' });
   opened.push(async () => {
@@ -175,18 +175,9 @@ describe('mid-stream faults on a real socket', () => {
   });
 
   it('a reader that falls behind gets the tokens made meanwhile merged into fewer chunks; none lost, none repeated', async () => {
-    const clock = new RealClock();
     // A near-zero step and a long context: the GPU makes tokens far faster than a paused reader takes them.
     const profile = { base: 'h100-llama3-8b', name: 'backpressure', contextWindow: 65_536, kvBlocks: 8192, step: { baseMs: 0.001, overheadMs: 0, perTokenMs: 0, attentionMsPerContextToken: 0 } };
-    const model = testModel(clock, { profile });
-    const app = buildServer({ models: [model], clock });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    opened.push(async () => {
-      model.close();
-      await app.close();
-    });
-    const a = app.server.address();
-    const url = `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
+    const { model, url } = await serve(profile);
     const n = 40_000; // with a 200-character id, ~17 MB of events: more than the loopback socket buffers hold
     const computed = nextEvent<MockModelEvent>(model, (e) => e.type === 'request-done');
     const res = await request(`${url}/v1/chat/completions`, {
