@@ -31,7 +31,7 @@ describe('parseSimArgs', () => {
     const r = parseSimArgs(['--help'], noFiles);
     expect('help' in r).toBe(true);
     const help = (r as { help: string }).help;
-    for (const f of ['--port', '--host', '--model', '--faults', '--rate-limits', '--seed', '--supervise', '--control-token', '--cold-start-ms']) {
+    for (const f of ['--port', '--host', '--model', '--faults', '--rate-limits', '--seed', '--supervise', '--control-token', '--cold-start-ms', '--timeline-offset-ms']) {
       expect(help).toContain(f);
     }
   });
@@ -48,6 +48,13 @@ describe('parseSimArgs', () => {
     expect(faultsFor(o.faults, 'primary')).toEqual({ x: 1 });
     expect(faultsFor(o.faults, 'fallback')).toBeUndefined();
     expect(faultsFor({ errorRate: 0.1 }, 'fallback')).toEqual({ errorRate: 0.1 });
+  });
+
+  it('--timeline-offset-ms (set by --supervise on a restart) defaults to 0 and takes a whole number of ms', () => {
+    expect((parseSimArgs([], noFiles) as SimOptions).timelineOffsetMs).toBe(0);
+    expect((parseSimArgs(['--timeline-offset-ms', '20350'], noFiles) as SimOptions).timelineOffsetMs).toBe(20350);
+    expect(usageError(['--timeline-offset-ms', '-1'])).toContain('--timeline-offset-ms: expected an integer from 0 to');
+    expect(usageError(['--timeline-offset-ms', '2.5'])).toContain('got "2.5"');
   });
 
   it('accepts inline JSON for --rate-limits', () => {

@@ -42,6 +42,11 @@ export interface SimOptions {
   readonly coldStartMs: number;
   /** fastify request logging. @default false */
   readonly log: boolean;
+  /**
+   * Internal, set by `--supervise` on a restart: how far into the `--faults` timeline this process starts (ms since
+   * the supervisor first started the server), so phases already over do not run again. @default 0
+   */
+  readonly timelineOffsetMs: number;
 }
 
 export const DEFAULT_MODEL = 'primary=h100-llama3-8b';
@@ -84,6 +89,11 @@ export function simProgram(): Command {
         .argParser(intArg('--cold-start-ms', 0, 3_600_000)),
     )
     .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
+    .addOption(
+      new Option('--timeline-offset-ms <n>', 'internal (set by --supervise on a restart): start this far into the --faults timeline')
+        .default(0)
+        .argParser(intArg('--timeline-offset-ms', 0, Number.MAX_SAFE_INTEGER)),
+    )
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
@@ -131,6 +141,7 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     controlToken?: string;
     coldStartMs: number;
     log: boolean;
+    timelineOffsetMs: number;
   }>();
   const models: ModelSpec[] = [];
   for (const spec of o.model ?? [DEFAULT_MODEL]) {
@@ -156,6 +167,7 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     ...(o.controlToken !== undefined ? { controlToken: o.controlToken } : {}),
     coldStartMs: o.coldStartMs,
     log: o.log,
+    timelineOffsetMs: o.timelineOffsetMs,
   };
 }
 

@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../src/random.js';
 import { ValidationError } from '../src/errors.js';
 import { parseFaultHeader, FaultHeaderError } from './fault-header.js';
-import { FaultPlan, parseFaultPlan } from './faults.js';
+import { FaultPlan, parseFaultPlan, planAfter, type FaultPlanInput } from './faults.js';
 
 const plan = (input: unknown, atMs = 0) => new FaultPlan(input, new Random(3).derive('faults'), atMs);
 
@@ -133,5 +134,76 @@ describe('fault plan', () => {
       expect(x.reject).toEqual(y.reject);
       expect(x.networkDelayMs).toBe(y.networkDelayMs);
     }
+  });
+});
+
+describe('planAfter (the timeline resumed after a restart)', () => {
+  const input: FaultPlanInput = {
+    rateLimited: { probability: 0.01 },
+    timeline: [
+      { name: 'storm', atMs: 1000, durationMs: 4000, fault: { rateLimited: { probability: 0.6 } } },
+      { name: 'crash', atMs: 6000, durationMs: 3000, fault: { crash: { downtimeMs: 1000 } } },
+      { name: 'late', atMs: 12000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } },
+    ],
+  };
+
+  it('shifts later phases, keeps what remains of one under way, drops ended phases and the crash that already fired', () => {
+    expect(planAfter(input, 3000).timeline).toEqual([
+      { name: 'storm', atMs: 0, durationMs: 2000, fault: { rateLimited: { probability: 0.6 } } },
+      { name: 'crash', atMs: 3000, durationMs: 3000, fault: { crash: { downtimeMs: 1000 } } },
+      { name: 'late', atMs: 9000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } },
+    ]);
+    const after = planAfter(input, 7000);
+    expect(after.rateLimited).toEqual({ probability: 0.01 });
+    expect(after.timeline).toEqual([{ name: 'late', atMs: 5000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } }]);
+    expect(planAfter(input, 20000).timeline).toEqual([]);
+  });
+
+  it('a crash at atMs 0 does not crash the restarted process again; a by-probability crash phase under way stays', () => {
+    const crashAt0: FaultPlanInput = {
+      timeline: [
+        { atMs: 0, durationMs: 0, fault: { crash: { downtimeMs: 200 } } },
+        { atMs: 0, durationMs: 10000, fault: { crash: { probability: 0.1, downtimeMs: 50 } } },
+      ],
+    };
+    expect(planAfter(crashAt0, 250).timeline).toEqual([{ atMs: 0, durationMs: 9750, fault: { crash: { probability: 0.1, downtimeMs: 50 } } }]);
+    // What the restarted process arms: no crash phase, so the model stays up.
+    const p = plan(planAfter(crashAt0, 250), 5);
+    expect(p.crashPhases()).toEqual([]);
+    expect(plan(crashAt0, 5).crashPhases()).toEqual([{ atMs: 5, downtimeMs: 200, coldStartMs: 1000 }]);
+  });
+
+  it('a plan without a timeline is returned as it is', () => {
+    const base = { serverError: { probability: 0.2 } };
+    expect(planAfter(base, 5000)).toBe(base);
+  });
+
+  it('every phase still to come keeps its absolute start and end; none that ended comes back', () => {
+    const phase = fc.record({ atMs: fc.integer({ min: 0, max: 100_000 }), durationMs: fc.integer({ min: 0, max: 100_000 }), crash: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(phase, { maxLength: 8 }), fc.integer({ min: 1, max: 200_000 }), (phases, elapsedMs) => {
+        const timeline = phases.map((p, i) => ({
+          name: `p${i}`,
+          atMs: p.atMs,
+          durationMs: p.durationMs,
+          fault: p.crash ? { crash: { downtimeMs: 100 } } : { serverError: { probability: 0.5 } },
+        }));
+        const out = planAfter({ timeline }, elapsedMs).timeline ?? [];
+        for (const q of out) {
+          const orig = timeline.find((t) => t.name === q.name);
+          expect(orig).toBeDefined();
+          if (orig === undefined) continue;
+          expect(q.atMs).toBeGreaterThanOrEqual(0);
+          expect(q.atMs + q.durationMs + elapsedMs).toBe(orig.atMs + orig.durationMs);
+          if (q.atMs > 0 || orig.atMs >= elapsedMs) expect(q.atMs + elapsedMs).toBe(orig.atMs);
+          if (orig.atMs < elapsedMs) expect('crash' in orig.fault).toBe(false);
+        }
+        const kept = new Set(out.map((q) => q.name));
+        for (const t of timeline) {
+          const due = t.atMs >= elapsedMs || (!('crash' in t.fault) && t.atMs + t.durationMs > elapsedMs);
+          expect(kept.has(t.name)).toBe(due);
+        }
+      }),
+    );
   });
 });

@@ -79,6 +79,25 @@ export function parseFaultPlan(input: unknown, path = 'faults'): FaultPlanInput 
   return parseOrThrow(faultPlanSchema, input ?? {}, path);
 }
 
+/**
+ * The plan to set `elapsedMs` into the original's timeline (after a crash restarted the process, which lost its
+ * plan): base faults kept; timeline phases shifted by `elapsedMs`; a phase already over dropped; a phase under way
+ * kept for what remains of it, except a crash phase, which has already happened (it is what restarted the process).
+ * Used by `sim --supervise` (the restarted child's `--timeline-offset-ms`) and by the harness's live runner.
+ */
+export function planAfter(plan: FaultPlanInput, elapsedMs: number): FaultPlanInput {
+  const { timeline, ...base } = plan;
+  if (timeline === undefined) return plan;
+  const rest = timeline.flatMap((p) => {
+    const endMs = p.atMs + p.durationMs;
+    if (p.atMs >= elapsedMs) return [{ ...p, atMs: p.atMs - elapsedMs }];
+    if (p.fault.crash !== undefined && p.fault.crash.probability === undefined) return [];
+    if (endMs <= elapsedMs) return [];
+    return [{ ...p, atMs: 0, durationMs: endMs - elapsedMs }];
+  });
+  return { ...base, timeline: rest };
+}
+
 /** Default cold start after a crash when the plan does not say. @default 1000 */
 export const DEFAULT_COLD_START_MS = 1000;
 

@@ -127,4 +127,34 @@ describe.concurrent('sim process', { timeout: 30_000 }, () => {
     p.child.kill('SIGTERM');
     expect(await p.exit).toBe(0);
   });
+
+  it('--supervise resumes the --faults timeline after a restart: the crash at atMs 0 does not fire again', async () => {
+    const late = { name: 'late', atMs: 600_000, durationMs: 1000, fault: { serverError: { probability: 1 } } };
+    const plan = { timeline: [{ name: 'boom', atMs: 0, durationMs: 0, fault: { crash: { downtimeMs: 200, coldStartMs: 0 } } }, late] };
+    const p = sim(['--supervise', '--port', '0', '--model', `primary=${profileFile}`, '--faults', JSON.stringify(plan)]);
+    // The first child crashes at once (it may or may not print its listening line first); take the restarted one's.
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (!p.err.includes('restarting in 200ms with a 0ms cold start')) return;
+        p.child.stderr?.off('data', check);
+        resolve();
+      };
+      p.child.stderr?.on('data', check);
+      p.child.once('exit', (code) => reject(new Error(`sim exited (${code}) before restarting: ${p.err}`)));
+      check();
+    });
+    const url = await p.listening([...p.out.matchAll(/sim: listening on/g)].length + 1);
+    const got = (await (await request(`${url}/mock/faults?model=primary`)).body.json()) as { models: { primary: { timeline: Array<typeof late> } } };
+    // The restarted server is 200 ms + start-ups into the timeline: the crash is over, the later phase keeps its time.
+    const { timeline } = got.models.primary;
+    expect(timeline).toHaveLength(1);
+    const resumed = timeline[0] as typeof late;
+    expect(resumed).toMatchObject({ name: 'late', durationMs: 1000, fault: late.fault });
+    expect(resumed.atMs).toBeLessThanOrEqual(late.atMs - 200);
+    expect(resumed.atMs).toBeGreaterThan(late.atMs - 30_000);
+    expect(await chat(url, { 'x-mock-output-tokens': '2' })).toBe(200);
+    expect(p.err.match(/crash fault on model primary/g)).toHaveLength(1);
+    p.child.kill('SIGTERM');
+    expect(await p.exit).toBe(0);
+  });
 });

@@ -11,6 +11,7 @@ import { HarnessError } from '../src/errors.js';
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-options.js';
+import { parseFaultPlan, planAfter } from './faults.js';
 import { MockModel, type MockModelOptions } from './mock-model.js';
 import { resolveProfile } from './profiles.js';
 import { buildServer } from './server.js';
@@ -46,7 +47,11 @@ function buildModels(opts: SimOptions, clock: RealClock): MockModel[] {
       if (err instanceof HarnessError) fail(`--model ${spec.label}: ${err.message}`);
       throw err;
     }
-    const faults = faultsFor(opts.faults, spec.name);
+    let faults = faultsFor(opts.faults, spec.name);
+    // A supervised restart: the timeline runs on the server's clock from its first start, not again from 0.
+    if (faults !== undefined && opts.timelineOffsetMs > 0) {
+      faults = planAfter(parseFaultPlan(faults), opts.timelineOffsetMs);
+    }
     const o: MockModelOptions = {
       name: spec.name,
       profile,

@@ -2,7 +2,9 @@
  * `sim --supervise`: runs the mock server as a child process and restarts it after a crash fault, the way a
  * container orchestrator would. The child reports the crash's downtime over IPC just before it exits with
  * {@link CRASH_EXIT_CODE}; the supervisor waits that long (the server is really gone: connections are refused),
- * then starts a new child in cold start (503 on /health and on requests for `coldStartMs`).
+ * then starts a new child in cold start (503 on /health and on requests for `coldStartMs`), passing it
+ * `--timeline-offset-ms` (the time since the first child started) so the `--faults` timeline keeps the server's
+ * clock from its first start: phases already over (the crash included) do not run again, later ones keep their times.
  * Any other exit of the child ends the supervisor with the same code.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -42,7 +44,14 @@ export interface SupervisorOptions {
 }
 
 export type SupervisorEvent =
-  | { readonly type: 'spawn'; readonly pid: number | undefined; readonly restarts: number; readonly coldStartMs: number }
+  | {
+      readonly type: 'spawn';
+      readonly pid: number | undefined;
+      readonly restarts: number;
+      readonly coldStartMs: number;
+      /** How far into the fault timeline the child starts: 0 first, the time since the first start on a restart. */
+      readonly timelineOffsetMs: number;
+    }
   | { readonly type: 'crash'; readonly downtimeMs: number; readonly coldStartMs: number }
   | { readonly type: 'exit'; readonly code: number };
 
@@ -71,15 +80,24 @@ export class Supervisor {
   /** Runs until the child exits other than by a crash fault, or until `stop()`. Resolves with the exit code. */
   async run(): Promise<number> {
     let coldStartMs: number | undefined;
+    let firstStartMs: number | undefined;
     const signal = this.stopController.signal;
     for (;;) {
-      const args = [...this.opts.args, ...(coldStartMs !== undefined ? ['--cold-start-ms', String(coldStartMs)] : [])];
+      const nowMs = this.opts.clock.now();
+      firstStartMs ??= nowMs;
+      // Both ends are forks, so the children's start-up times (before they arm their plans) roughly cancel out.
+      const timelineOffsetMs = Math.max(0, Math.round(nowMs - firstStartMs));
+      const args = [
+        ...this.opts.args,
+        ...(coldStartMs !== undefined ? ['--cold-start-ms', String(coldStartMs)] : []),
+        ...(timelineOffsetMs > 0 ? ['--timeline-offset-ms', String(timelineOffsetMs)] : []),
+      ];
       const child = fork(this.opts.entry, args, {
         execArgv: [...(this.opts.execArgv ?? process.execArgv)],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       this.child = child;
-      this.emit({ type: 'spawn', pid: child.pid, restarts: this.restarts, coldStartMs: coldStartMs ?? 0 });
+      this.emit({ type: 'spawn', pid: child.pid, restarts: this.restarts, coldStartMs: coldStartMs ?? 0, timelineOffsetMs });
       let crash: CrashMessage | undefined;
       child.on('message', (m) => {
         if (isCrashMessage(m)) crash = m;

@@ -23,20 +23,5 @@ export async function putFaultPlan(baseUrl: string, model: string, plan: FaultPl
   if (res.statusCode !== 200) throw new FaultPlanRejectedError(url, res.statusCode, body);
 }
 
-/**
- * The plan to set `elapsedMs` after the original was set: base faults kept; timeline phases shifted by
- * `elapsedMs`; a phase already over dropped; a phase under way kept for what remains of it, except a crash phase,
- * which has already happened (it is what restarted the process).
- */
-export function planAfter(plan: FaultPlanInput, elapsedMs: number): FaultPlanInput {
-  const { timeline, ...base } = plan;
-  if (timeline === undefined) return plan;
-  const rest = timeline.flatMap((p) => {
-    const endMs = p.atMs + p.durationMs;
-    if (p.atMs >= elapsedMs) return [{ ...p, atMs: p.atMs - elapsedMs }];
-    if (p.fault.crash !== undefined && p.fault.crash.probability === undefined) return [];
-    if (endMs <= elapsedMs) return [];
-    return [{ ...p, atMs: 0, durationMs: endMs - elapsedMs }];
-  });
-  return { ...base, timeline: rest };
-}
+/** The plan to set again after a restart: one definition, shared with `sim --supervise` (sim/faults.ts). */
+export { planAfter } from '../../sim/faults.js';
