@@ -79,6 +79,12 @@ export interface Measurement {
   readonly goal?: string;
 }
 
+/** A Measurement from samples taken elsewhere (e.g. one per round of a live bench), rounded for reading. */
+export function measurementOf(name: string, unit: string, samples: readonly number[], goal: string): Measurement {
+  const round = (x: number): number => Number(x.toFixed(x < 10 ? 3 : 1));
+  return { name, unit, median: round(median(samples)), samples: samples.map(round), goal };
+}
+
 export async function measure(
   name: string,
   unit: string,

@@ -26,17 +26,14 @@
  * (`engine-PID.cpuprofile`, `bare-PID.cpuprofile`, `mock-PID.cpuprofile`; open them in Chrome DevTools or speedscope). Node 20 refuses
  * `--cpu-prof` in NODE_OPTIONS, so the children preload a data: module that runs the inspector's profiler.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENGINE_ENTRY, MOCK_ENTRY, REPO_ROOT } from '../harness/run/live.js';
 import { ProcessGroup, freePort } from '../harness/run/processes.js';
 import { RealClock } from '../src/time/real-clock.js';
-import { median, type Measurement } from './lib.js';
-import type { ClosedLoopJob, ClosedLoopResult, LiveDriverJob, LiveDriverResult, StreamsResult } from './live-driver.js';
+import { measurementOf, type Measurement } from './lib.js';
+import { cpuMs, drive, killDrivers, profileEnv } from './live-lib.js';
+import type { ClosedLoopJob, ClosedLoopResult, StreamsResult } from './live-driver.js';
 
-const DRIVER = fileURLToPath(new URL('./live-driver.ts', import.meta.url));
 const BARE_PROXY = fileURLToPath(new URL('./bare-proxy.ts', import.meta.url));
 const PROFILE = fileURLToPath(new URL('./live-profile.json', import.meta.url));
 const FAST_PROFILE = fileURLToPath(new URL('./live-fast-profile.json', import.meta.url));
@@ -53,8 +50,6 @@ const POOL_STREAMS = 256;
 const CONNECTIONS = 64;
 const DURATION_MS = 5000;
 const FAST_OUTPUT_TOKENS = 4;
-/** A driver job that has not finished after this long is killed and the bench fails. */
-const DRIVER_TIMEOUT_MS = 120_000;
 /** The engine's upstream pool (`--upstream-connections`) and idle keep-alive (`--upstream-keep-alive-ms`); the bare proxy's too. */
 const UPSTREAM_CONNECTIONS = 1024;
 const UPSTREAM_KEEP_ALIVE_MS = 60_000;
@@ -64,65 +59,6 @@ type Arm = (typeof ARMS)[number];
 const ARM_NAMES: Record<Arm, string> = { direct: 'direct', engine: 'engine', bare: 'bare proxy' };
 const BARE_GOAL = 'reference: the cost of any proxy hop on this machine (bare pass-through proxy, same rounds)';
 
-const drivers = new Set<ChildProcess>();
-
-/** NODE_OPTIONS that make a child write a CPU profile into `dir` when it exits (see the top), if asked for. */
-function profileEnv(name: string): Record<string, string> {
-  const dir = process.env['LIVE_BENCH_CPU_PROF'];
-  if (dir === undefined || dir === '') return {};
-  const file = JSON.stringify(`${resolve(dir)}/${name}-`);
-  const code =
-    "import{Session}from'node:inspector';import{writeFileSync}from'node:fs';const s=new Session();s.connect();" +
-    "s.post('Profiler.enable');s.post('Profiler.start');process.on('exit',()=>{s.post('Profiler.stop',(e,r)=>{" +
-    `if(!e)writeFileSync(${file}+process.pid+'.cpuprofile',JSON.stringify(r.profile))})});`;
-  return { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=data:text/javascript,${encodeURIComponent(code)}`.trim() };
-}
-
-/** CPU time (user + system) a process has used, in ms, from /proc; undefined where there is no /proc. */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, fields 14 and 15 of proc(5), in clock ticks (USER_HZ, 100 on Linux).
-    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Runs one job in a fresh driver process and returns the JSON line it prints. */
-function drive<R extends LiveDriverResult>(job: LiveDriverJob): Promise<R> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, JSON.stringify(job)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    drivers.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, DRIVER_TIMEOUT_MS);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      drivers.delete(child);
-      if (code === 0) {
-        try {
-          resolve(JSON.parse(out.trim()) as R);
-          return;
-        } catch {
-          // fall through
-        }
-      }
-      reject(new Error(`live-driver ${job.kind} ended with ${signal ?? code}: ${err.slice(-1000)}${out.slice(-300)}`));
-    });
-  });
-}
-
-function m(name: string, unit: string, samples: number[], goal: string): Measurement {
-  const r = (x: number): number => Number(x.toFixed(x < 10 ? 3 : 1));
-  return { name, unit, median: r(median(samples)), samples: samples.map(r), goal };
-}
 
 function checkStreamsOf(arm: string, n: number, tokens: number, r: StreamsResult): void {
   if (r.notOk > 0) throw new Error(`${arm}: ${r.notOk} of ${n} streams did not finish ok with ${tokens} tokens: ${JSON.stringify(r.causes)}`);
@@ -215,8 +151,8 @@ async function engineCpuSplit(s: Servers, long: StreamRounds): Promise<Measureme
     process.stderr.write(`  engine CPU, round ${i + 1}: ${STREAMS} × ${SHORT_OUTPUT_TOKENS} tokens ${Math.round(short)} ms, × ${OUTPUT_TOKENS} tokens ${Math.round(long.engineCpuMs[i] as number)} ms\n`);
   }
   return [
-    m(`engine CPU per request (setup and teardown: both sockets, route, engine, upstream call), ${STREAMS} concurrent streams`, 'µs', perRequestUs, 'reference'),
-    m(`engine CPU per streamed token (read upstream SSE, engine stream, write to the client), ${STREAMS} concurrent streams`, 'µs', perTokenUs, 'reference'),
+    measurementOf(`engine CPU per request (setup and teardown: both sockets, route, engine, upstream call), ${STREAMS} concurrent streams`, 'µs', perRequestUs, 'reference'),
+    measurementOf(`engine CPU per streamed token (read upstream SSE, engine stream, write to the client), ${STREAMS} concurrent streams`, 'µs', perTokenUs, 'reference'),
   ];
 }
 
@@ -225,26 +161,26 @@ function streamResults({ direct, through, bare, engineCpuMs, bareCpuMs }: Stream
   const at = (rs: StreamsResult[], f: (r: StreamsResult) => number): number[] => rs.map(f);
   const label = `${n} concurrent streams × ${OUTPUT_TOKENS} tokens`;
   return [
-    m(`direct to mock, ${label}: TTFT p50`, 'ms', at(direct, (r) => r.ttftMs.p50), 'reference'),
-    m(`direct to mock, ${label}: TTFT p99`, 'ms', at(direct, (r) => r.ttftMs.p99), 'reference'),
-    m(`direct to mock, ${label}: E2E p50`, 'ms', at(direct, (r) => r.e2eMs.p50), 'reference'),
-    m(`direct to mock, ${label}: E2E p99`, 'ms', at(direct, (r) => r.e2eMs.p99), 'reference'),
-    m(`through engine (resilient), ${label}: TTFT p50`, 'ms', at(through, (r) => r.ttftMs.p50), 'reference'),
-    m(`through engine (resilient), ${label}: TTFT p99`, 'ms', at(through, (r) => r.ttftMs.p99), 'reference'),
-    m(`through engine (resilient), ${label}: E2E p50`, 'ms', at(through, (r) => r.e2eMs.p50), 'reference'),
-    m(`through engine (resilient), ${label}: E2E p99`, 'ms', at(through, (r) => r.e2eMs.p99), 'reference'),
-    m(`${label}: TTFT p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), '<= 1.10'),
-    m(`${label}: E2E p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), '<= 1.10'),
-    ...(engineCpuMs.length > 0 ? [m(`${label}: engine process CPU per stream (all of it: request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', engineCpuMs.map((c) => (c * 1000) / n), 'reference')] : []),
-    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p50`, 'ms', at(bare, (r) => r.ttftMs.p50), BARE_GOAL),
-    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p99`, 'ms', at(bare, (r) => r.ttftMs.p99), BARE_GOAL),
-    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p50`, 'ms', at(bare, (r) => r.e2eMs.p50), BARE_GOAL),
-    m(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p99`, 'ms', at(bare, (r) => r.e2eMs.p99), BARE_GOAL),
-    m(`${label}: TTFT p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
-    m(`${label}: E2E p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
-    m(`${label}: TTFT p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(bare, (r) => r.ttftMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
-    m(`${label}: E2E p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(bare, (r) => r.e2eMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
-    ...(bareCpuMs.length > 0 ? [m(`${label}: bare proxy process CPU per stream (request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', bareCpuMs.map((c) => (c * 1000) / n), 'reference: against the engine process CPU per stream')] : []),
+    measurementOf(`direct to mock, ${label}: TTFT p50`, 'ms', at(direct, (r) => r.ttftMs.p50), 'reference'),
+    measurementOf(`direct to mock, ${label}: TTFT p99`, 'ms', at(direct, (r) => r.ttftMs.p99), 'reference'),
+    measurementOf(`direct to mock, ${label}: E2E p50`, 'ms', at(direct, (r) => r.e2eMs.p50), 'reference'),
+    measurementOf(`direct to mock, ${label}: E2E p99`, 'ms', at(direct, (r) => r.e2eMs.p99), 'reference'),
+    measurementOf(`through engine (resilient), ${label}: TTFT p50`, 'ms', at(through, (r) => r.ttftMs.p50), 'reference'),
+    measurementOf(`through engine (resilient), ${label}: TTFT p99`, 'ms', at(through, (r) => r.ttftMs.p99), 'reference'),
+    measurementOf(`through engine (resilient), ${label}: E2E p50`, 'ms', at(through, (r) => r.e2eMs.p50), 'reference'),
+    measurementOf(`through engine (resilient), ${label}: E2E p99`, 'ms', at(through, (r) => r.e2eMs.p99), 'reference'),
+    measurementOf(`${label}: TTFT p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), '<= 1.10'),
+    measurementOf(`${label}: E2E p99, engine ÷ direct (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), '<= 1.10'),
+    ...(engineCpuMs.length > 0 ? [measurementOf(`${label}: engine process CPU per stream (all of it: request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', engineCpuMs.map((c) => (c * 1000) / n), 'reference')] : []),
+    measurementOf(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p50`, 'ms', at(bare, (r) => r.ttftMs.p50), BARE_GOAL),
+    measurementOf(`bare pass-through proxy (node:http + undici, no parsing), ${label}: TTFT p99`, 'ms', at(bare, (r) => r.ttftMs.p99), BARE_GOAL),
+    measurementOf(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p50`, 'ms', at(bare, (r) => r.e2eMs.p50), BARE_GOAL),
+    measurementOf(`bare pass-through proxy (node:http + undici, no parsing), ${label}: E2E p99`, 'ms', at(bare, (r) => r.e2eMs.p99), BARE_GOAL),
+    measurementOf(`${label}: TTFT p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.ttftMs.p99), at(direct, (r) => r.ttftMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
+    measurementOf(`${label}: E2E p99, bare proxy ÷ direct (same round)`, 'ratio', ratio(at(bare, (r) => r.e2eMs.p99), at(direct, (r) => r.e2eMs.p99)), `${BARE_GOAL}: the floor under engine ÷ direct`),
+    measurementOf(`${label}: TTFT p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.ttftMs.p99), at(bare, (r) => r.ttftMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
+    measurementOf(`${label}: E2E p99, engine ÷ bare proxy (same round)`, 'ratio', ratio(at(through, (r) => r.e2eMs.p99), at(bare, (r) => r.e2eMs.p99)), 'reference: what the engine adds beyond any proxy hop (the goal, <= 1.10, is engine ÷ direct)'),
+    ...(bareCpuMs.length > 0 ? [measurementOf(`${label}: bare proxy process CPU per stream (request, ${OUTPUT_TOKENS} tokens, sockets)`, 'µs', bareCpuMs.map((c) => (c * 1000) / n), 'reference: against the engine process CPU per stream')] : []),
   ];
 }
 
@@ -327,9 +263,9 @@ export async function run(): Promise<{ results: Measurement[] }> {
         ...streamResults(big, STREAMS),
         ...cpuSplit,
         ...streamResults(small, POOL_STREAMS),
-        m(`our undici closed loop, ${CONNECTIONS} connections, ${DURATION_MS / 1000} s of non-streaming chats (${FAST_OUTPUT_TOKENS} tokens) to the mock`, 'requests/s', ours.map((r) => r.requestsPerSec), 'reference'),
-        m(`autocannon, same endpoint, connections and duration`, 'requests/s', cannon.map((r) => r.requestsPerSec), 'reference'),
-        m(
+        measurementOf(`our undici closed loop, ${CONNECTIONS} connections, ${DURATION_MS / 1000} s of non-streaming chats (${FAST_OUTPUT_TOKENS} tokens) to the mock`, 'requests/s', ours.map((r) => r.requestsPerSec), 'reference'),
+        measurementOf(`autocannon, same endpoint, connections and duration`, 'requests/s', cannon.map((r) => r.requestsPerSec), 'reference'),
+        measurementOf(
           'requests/s, ours ÷ autocannon (same round; in live runs our HttpDriver counts latency from the intended start, corrected for coordinated omission, autocannon from the send)',
           'ratio',
           ratio(ours.map((r) => r.requestsPerSec), cannon.map((r) => r.requestsPerSec)),
@@ -338,7 +274,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
       ],
     };
   } finally {
-    for (const d of drivers) if (d.pid !== undefined && d.exitCode === null) process.kill(d.pid, 'SIGKILL');
+    killDrivers();
     await group.stopAll();
     uninstall();
   }

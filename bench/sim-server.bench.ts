@@ -20,7 +20,7 @@ import { MockModel } from '../sim/mock-model.js';
 import { resolveProfile } from '../sim/profiles.js';
 import { buildServer } from '../sim/server.js';
 import { ChunkWriter } from '../sim/sse.js';
-import { median, type Measurement } from './lib.js';
+import { measurementOf, type Measurement } from './lib.js';
 import type { AutocannonResult, DriverJob, DriverResult, StreamsResult } from './sim-load-driver.js';
 
 const DRIVER = fileURLToPath(new URL('./sim-load-driver.ts', import.meta.url));
@@ -53,11 +53,6 @@ function drive<R extends DriverResult>(job: DriverJob): Promise<R> {
 async function stats(origin: string, reset: boolean): Promise<{ eventLoopDelay: { p99Ms: number; maxMs: number } }> {
   const r = await request(`${origin}/mock/stats${reset ? '?reset=1' : ''}`);
   return (await r.body.json()) as { eventLoopDelay: { p99Ms: number; maxMs: number } };
-}
-
-function measurement(name: string, unit: string, samples: number[], goal: string): Measurement {
-  const round = (x: number): number => Number(x.toFixed(x < 10 ? 3 : 1));
-  return { name, unit, median: round(median(samples)), samples: samples.map(round), goal };
 }
 
 /**
@@ -196,21 +191,21 @@ export async function run(): Promise<{ results: Measurement[] }> {
     const ratio = (a: number[], b: number[]): number[] => a.map((x, i) => x / (b[i] as number));
     return {
       results: [
-        measurement(`streamed tokens, ${STREAMS} concurrent SSE streams × ${TOKENS_PER_STREAM} tokens`, 'tokens/s', ours.tps, '>= 100,000 tokens/s'),
-        measurement('streamed token chunks (SSE events), same runs: tokens/s ÷ this = tokens per chunk', 'chunks/s', ours.cps, 'reference (1 token per chunk unless a reader falls behind)'),
-        measurement('server event-loop lag p99 during those streams', 'ms', ours.lag, '< 50 ms'),
-        measurement('server CPU per streamed token', 'µs', ours.us, '<= 10 µs (100,000 tokens/s on one core)'),
-        measurement('floor: bare node:http SSE server, same load and chunk format', 'tokens/s', base.tps, 'reference'),
-        measurement('floor: bare node:http SSE server, token chunks', 'chunks/s', base.cps, 'reference'),
-        measurement('floor: bare node:http SSE server CPU per token', 'µs', base.us, 'reference'),
-        measurement('load driver CPU during our streams (a ceiling near 100%)', '% of a core', ours.driver, 'reference'),
-        measurement('load driver CPU during the floor streams', '% of a core', base.driver, 'reference'),
-        measurement('streamed tokens/s, ours ÷ bare node SSE (same run)', 'ratio', ratio(ours.tps, base.tps), 'near 1'),
-        measurement('fast-path 429 responses (per-key RPM limit of 1), autocannon, 64 connections', 'responses/s', ours429.rps, '>= 20,000/s'),
-        measurement('server CPU per 429 response', 'µs', ours429.us, '<= 50 µs (20,000/s on one core)'),
-        measurement('floor: bare fastify route answering 429', 'responses/s', base429.rps, 'reference'),
-        measurement('floor: bare fastify 429 CPU per response', 'µs', base429.us, 'reference'),
-        measurement('429 responses/s, ours ÷ bare fastify (same run)', 'ratio', ratio(ours429.rps, base429.rps), 'near 1'),
+        measurementOf(`streamed tokens, ${STREAMS} concurrent SSE streams × ${TOKENS_PER_STREAM} tokens`, 'tokens/s', ours.tps, '>= 100,000 tokens/s'),
+        measurementOf('streamed token chunks (SSE events), same runs: tokens/s ÷ this = tokens per chunk', 'chunks/s', ours.cps, 'reference (1 token per chunk unless a reader falls behind)'),
+        measurementOf('server event-loop lag p99 during those streams', 'ms', ours.lag, '< 50 ms'),
+        measurementOf('server CPU per streamed token', 'µs', ours.us, '<= 10 µs (100,000 tokens/s on one core)'),
+        measurementOf('floor: bare node:http SSE server, same load and chunk format', 'tokens/s', base.tps, 'reference'),
+        measurementOf('floor: bare node:http SSE server, token chunks', 'chunks/s', base.cps, 'reference'),
+        measurementOf('floor: bare node:http SSE server CPU per token', 'µs', base.us, 'reference'),
+        measurementOf('load driver CPU during our streams (a ceiling near 100%)', '% of a core', ours.driver, 'reference'),
+        measurementOf('load driver CPU during the floor streams', '% of a core', base.driver, 'reference'),
+        measurementOf('streamed tokens/s, ours ÷ bare node SSE (same run)', 'ratio', ratio(ours.tps, base.tps), 'near 1'),
+        measurementOf('fast-path 429 responses (per-key RPM limit of 1), autocannon, 64 connections', 'responses/s', ours429.rps, '>= 20,000/s'),
+        measurementOf('server CPU per 429 response', 'µs', ours429.us, '<= 50 µs (20,000/s on one core)'),
+        measurementOf('floor: bare fastify route answering 429', 'responses/s', base429.rps, 'reference'),
+        measurementOf('floor: bare fastify 429 CPU per response', 'µs', base429.us, 'reference'),
+        measurementOf('429 responses/s, ours ÷ bare fastify (same run)', 'ratio', ratio(ours429.rps, base429.rps), 'near 1'),
       ],
     };
   } finally {
