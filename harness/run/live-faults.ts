@@ -1,7 +1,7 @@
 /**
  * The fault plan of a live run: set on each mock through `PUT /mock/faults?model=NAME` when the load starts, so the
  * timeline's phases (relative to when a plan is set) line up with the load as they do in virtual time. A crash
- * fault really ends the mock process, and the restarted process starts with no plan: `planAfter` gives the plan
+ * fault really ends the mock process, and the restarted process starts with no plan: `planAfter` (sim/faults.ts, shared with `sim --supervise`) gives the plan
  * to set again then, the timeline shifted to the restart and without what is already over.
  */
 import { request } from 'undici';
@@ -22,6 +22,3 @@ export async function putFaultPlan(baseUrl: string, model: string, plan: FaultPl
   const body = await res.body.text();
   if (res.statusCode !== 200) throw new FaultPlanRejectedError(url, res.statusCode, body);
 }
-
-/** The plan to set again after a restart: one definition, shared with `sim --supervise` (sim/faults.ts). */
-export { planAfter } from '../../sim/faults.js';

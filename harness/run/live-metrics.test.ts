@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { engineScrape, gaugeFrom, metricSum, MockTotals, parsePrometheus, type MockModelStats } from './live-metrics.js';
-import { planAfter } from './live-faults.js';
 import { judge, mergeReports } from './live-monitor.js';
 import { outcomeOfStatus } from './drivers/http-driver.js';
 
@@ -68,28 +67,6 @@ describe('MockTotals', () => {
     expect(t.update(stats(300, 50, 5, 1), 0)).toBe(true);
     expect(t.restarts).toBe(1);
     expect(t.totals()).toEqual({ busyMs: 950, outputTokens: 205, wastedTokens: 2, requests: 21, steps: 20, meanBatchSize: 2, rateLimited: 3 });
-  });
-});
-
-describe('planAfter', () => {
-  const plan = {
-    rateLimited: { probability: 0.01 },
-    timeline: [
-      { name: 'storm', atMs: 1000, durationMs: 4000, fault: { rateLimited: { probability: 0.6 } } },
-      { name: 'crash', atMs: 6000, durationMs: 3000, fault: { crash: { downtimeMs: 1000 } } },
-      { name: 'late', atMs: 12000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } },
-    ],
-  };
-
-  it('shifts later phases, keeps what remains of one under way, drops ended phases and the crash that already fired', () => {
-    expect(planAfter(plan, 3000).timeline).toEqual([
-      { name: 'storm', atMs: 0, durationMs: 2000, fault: { rateLimited: { probability: 0.6 } } },
-      { name: 'crash', atMs: 3000, durationMs: 3000, fault: { crash: { downtimeMs: 1000 } } },
-      { name: 'late', atMs: 9000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } },
-    ]);
-    const after = planAfter(plan, 7000);
-    expect(after.rateLimited).toEqual({ probability: 0.01 });
-    expect(after.timeline).toEqual([{ name: 'late', atMs: 5000, durationMs: 2000, fault: { serverError: { probability: 0.1 } } }]);
   });
 });
 

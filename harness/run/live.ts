@@ -18,9 +18,10 @@ import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy }
 import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
 import { startTarget, type RunningTarget } from '../targets/start.js';
 import { finishTargetResult } from '../targets/target-result.js';
+import { planAfter } from '../../sim/faults.js';
 import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
-import { planAfter, putFaultPlan } from './live-faults.js';
+import { putFaultPlan } from './live-faults.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedProcess } from './processes.js';
