@@ -1,8 +1,9 @@
 /**
  * The fault plan of a live run: set on each mock through `PUT /mock/faults?model=NAME` when the load starts, so the
  * timeline's phases (relative to when a plan is set) line up with the load as they do in virtual time. A crash
- * fault really ends the mock process, and the restarted process starts with no plan: `planAfter` (sim/faults.ts, shared with `sim --supervise`) gives the plan
- * to set again then, the timeline shifted to the restart and without what is already over.
+ * fault really ends the mock process, and the restarted process starts with no plan: `planAfter` (sim/faults.ts,
+ * shared with `sim --supervise`) gives the plan to set again then, the timeline shifted to the restart and without
+ * what is already over.
  */
 import { request } from 'undici';
 import { HarnessError } from '../../src/errors.js';
