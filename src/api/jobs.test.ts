@@ -3,17 +3,22 @@
  * terminal state per cycle, whatever mix of successes, failures, hangs, cancellations, idempotent resubmissions,
  * requeues and rate-limit refusals; nothing accepted is lost, nothing refused is stored.
  */
+import { SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../engine/engine.js';
 import { FakeModel, type StreamScript } from '../engine/testing/fake-model.js';
 import { resolvePolicy } from '../policy.js';
 import { Random } from '../random.js';
+import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import { createTelemetry } from '../telemetry/setup.js';
 import { VirtualClock } from '../time/virtual-clock.js';
 import { ServerError } from '../upstream/errors.js';
 import { isTerminal, type JobSpec, type JobStatus } from './job-store.js';
 import { JobService } from './jobs.js';
 import { InMemoryJobStore } from './memory-job-store.js';
+import type { JobQueue } from '../queue/job-queue.js';
 
 const SCRIPTS: Record<string, StreamScript> = {
   ok: { tokens: 5, ttftMs: 20, itlMs: 5 },
@@ -130,5 +135,98 @@ describe('JobService', () => {
     const j = await store.get(r.kind === 'created' ? r.job.id : '');
     expect(j).toMatchObject({ status: 'failed', outcome: 'degraded', degraded: 'partial', tokens: 3, deadLetter: true });
     expect((await jobs.deadLetter('a')).map((x) => x.id)).toEqual([j?.id]);
+  });
+});
+
+describe('JobService traces', () => {
+  function traced() {
+    const spans = new InMemorySpanExporter();
+    const telemetry = createTelemetry({ exporter: 'none', spanProcessors: [new SimpleSpanProcessor(spans)] });
+    const clock = new VirtualClock();
+    const model = new FakeModel(clock, (r) => SCRIPTS[(r.prompt ?? 'ok') as ScriptName] ?? {});
+    const engine = new Engine({ clock, random: new Random(1), policy: resolvePolicy('bounded', { retry: { maxAttempts: 1 } }), primary: model });
+    const et = new EngineTelemetry(engine, telemetry, clock);
+    const jobs = new JobService({ engine, store: new InMemoryJobStore(), clock, random: new Random(2), telemetry: et });
+    const roots = () => spans.getFinishedSpans().filter((s) => s.name === 'request');
+    return { clock, telemetry, et, jobs, spans, roots };
+  }
+
+  it('an idempotent replay (joined in flight, or answered from the stored result) ends its trace without error; a failure is still an error', async () => {
+    const { clock, telemetry, et, jobs, spans, roots } = traced();
+    try {
+      const first = await clock.run(jobs.submit('a', spec('ok'), 'k1'));
+      expect(first.kind).toBe('created');
+      const originalId = first.kind === 'created' ? first.job.id : '';
+      // Same key while the twin is still running: joined.
+      const joined = await clock.run(jobs.submit('a', spec('ok'), 'k1'));
+      expect(joined).toMatchObject({ kind: 'existing', job: { id: originalId } });
+      await clock.run(jobs.onIdle());
+      // Same key once it is done: the stored result.
+      const stored = await clock.run(jobs.submit('a', spec('ok'), 'k1'));
+      expect(stored).toMatchObject({ kind: 'existing', job: { id: originalId, status: 'succeeded' } });
+      // Same key, another payload: refused (409), an error.
+      const conflict = await clock.run(jobs.submit('a', spec('fail'), 'k1'));
+      expect(conflict.kind).toBe('conflict');
+      // A real failure.
+      const failed = await clock.run(jobs.submit('a', spec('fail')));
+      expect(failed.kind).toBe('created');
+      await clock.run(jobs.onIdle());
+      await telemetry.flush();
+
+      const all = roots();
+      expect(all).toHaveLength(5);
+      expect(et.tracer.open).toBe(0);
+      const summary = all.map((s) => ({
+        code: s.status.code,
+        replay: s.attributes['request.replay'],
+        of: s.attributes['request.replay_of'],
+        outcome: s.attributes['request.outcome'],
+      }));
+      const UNSET = SpanStatusCode.UNSET;
+      const ERROR = SpanStatusCode.ERROR;
+      // Spans end in this order: the joined replay (at once), the original, the stored replay, the conflict, the failure.
+      expect(summary).toEqual([
+        { code: UNSET, replay: 'joined', of: originalId, outcome: undefined },
+        { code: UNSET, replay: undefined, of: undefined, outcome: 'ok' },
+        { code: UNSET, replay: 'stored', of: originalId, outcome: undefined },
+        { code: ERROR, replay: undefined, of: undefined, outcome: undefined },
+        { code: ERROR, replay: undefined, of: undefined, outcome: 'failed' },
+      ]);
+      expect(all[3]?.status.message).toMatch(/idempotency key/);
+      // A replay never reached the engine: its trace is the root and its admission, nothing more.
+      for (const replay of [all[0], all[2]]) {
+        const traceId = replay?.spanContext().traceId;
+        const names = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId).map((s) => s.name);
+        expect(names.sort()).toEqual(['admission', 'request']);
+      }
+    } finally {
+      et.close();
+      await telemetry.shutdown();
+    }
+  });
+
+  it('a job whose enqueue fails ends its trace as an error instead of leaving it open', async () => {
+    const { clock, telemetry, et, roots } = traced();
+    try {
+      const engine = new Engine({ clock, random: new Random(1), policy: resolvePolicy('bounded'), primary: new FakeModel(clock, () => ({})) });
+      const queue: JobQueue = {
+        kind: 'memory',
+        name: 'failing',
+        enqueue: () => Promise.reject(new Error('queue down')),
+        cancel: () => Promise.resolve(false),
+        counts: () => Promise.resolve({ waiting: 0, active: 0, delayed: 0, stalled: 0, deadLetter: 0 }),
+        health: () => ({ ready: true }),
+        close: () => Promise.resolve(),
+      };
+      const store = new InMemoryJobStore();
+      const jobs = new JobService({ engine, store, clock, random: new Random(2), telemetry: et, queue });
+      await expect(clock.run(jobs.submit('a', spec('ok')))).rejects.toThrow('queue down');
+      await telemetry.flush();
+      expect(et.tracer.open).toBe(0);
+      expect(roots().map((s) => [s.status.code, s.status.message])).toEqual([[SpanStatusCode.ERROR, 'enqueue failed: queue down']]);
+    } finally {
+      et.close();
+      await telemetry.shutdown();
+    }
   });
 });

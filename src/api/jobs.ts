@@ -122,7 +122,11 @@ export class JobService {
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     });
     if (!created) {
-      if (local) this.telemetry?.abandon(id, 'idempotent replay');
+      if (local) {
+        // A replay is answered, not failed: only a key reused with another payload (409) is an error.
+        if (job.fingerprint !== fingerprint) this.telemetry?.abandon(id, `idempotency key conflict: expected the payload of job ${job.id}, got another`);
+        else this.telemetry?.replayed(id, { kind: isTerminal(job.status) ? 'stored' : 'joined', of: job.id });
+      }
       // A process that died between storing and enqueueing left the job queued with nothing to run it:
       // enqueueing again is a no-op for a job the queue holds (same id), and repairs the other case.
       else if (job.status === 'queued' && job.fingerprint === fingerprint) await this.queue.enqueue(job);
@@ -132,6 +136,7 @@ export class JobService {
     try {
       refused = await this.queue.enqueue(job);
     } catch (error) {
+      if (local) this.telemetry?.abandon(id, `enqueue failed: ${error instanceof Error ? error.message : String(error)}`);
       await this.store.discard(id).catch(() => undefined);
       throw error;
     }

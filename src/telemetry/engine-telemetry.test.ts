@@ -92,6 +92,23 @@ describe('EngineTelemetry: traces', () => {
   });
 });
 
+describe('EngineTelemetry: engine dedup', () => {
+  it('a request answered by its twin (joined in flight, or cached) ends without error and says so', async () => {
+    const { spans, submit } = setup('resilient', {}, () => ({ tokens: 3, ttftMs: 10, itlMs: 5 }));
+    const first = submit('a', { idempotencyKey: 'K' });
+    const second = submit('b', { idempotencyKey: 'K' });
+    expect([(await first).deduped, (await second).deduped]).toEqual([undefined, 'joined']);
+    const third = await submit('c', { idempotencyKey: 'K' });
+    expect(third.deduped).toBe('cached');
+    const roots = byName(spans.getFinishedSpans(), 'request').sort((x, y) => String(x.attributes['request.id']).localeCompare(String(y.attributes['request.id'])));
+    expect(roots.map((s) => [s.attributes['request.id'], s.attributes['request.outcome'], s.attributes['request.deduped'], s.status.code])).toEqual([
+      ['a', 'ok', undefined, 0],
+      ['b', 'ok', 'joined', 0],
+      ['c', 'ok', 'cached', 0],
+    ]);
+  });
+});
+
 describe('EngineTelemetry: no span processor', () => {
   it('skips tracing altogether (no per-request state, a no-op tracer) and still counts the metrics', async () => {
     const clock = new VirtualClock();

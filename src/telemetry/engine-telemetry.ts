@@ -5,7 +5,7 @@
 import type { EngineEvent, EngineSnapshot, TokenChunk } from '../engine/engine-types.js';
 import type { Clock } from '../time/clock.js';
 import { EngineMetrics } from './engine-metrics.js';
-import { RequestTracer, type BeginOptions } from './request-tracing.js';
+import { RequestTracer, type BeginOptions, type ReplayOptions } from './request-tracing.js';
 import type { Telemetry } from './setup.js';
 
 /** What is observed: the Engine's snapshot and typed events. */
@@ -55,10 +55,16 @@ export class EngineTelemetry {
     if (this.tracing) this.tracer.tokens(id, chunk);
   }
 
-  /** A begun request that never reached the engine. */
+  /** A begun request that never reached the engine because it was refused or failed: its trace ends in ERROR. */
   abandon(id: string, reason: string): void {
     this.submitted.delete(id);
     if (this.tracing) this.tracer.abandon(id, reason);
+  }
+
+  /** A begun request answered by an idempotent replay (not an error): see {@link RequestTracer.replayed}. */
+  replayed(id: string, o: ReplayOptions): void {
+    this.submitted.delete(id);
+    if (this.tracing) this.tracer.replayed(id, o);
   }
 
   close(): void {

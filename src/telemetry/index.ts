@@ -3,6 +3,6 @@ export type { ExporterKind, Telemetry, TelemetryOptions } from './setup.js';
 export { EngineMetrics, LATENCY_BUCKETS_S } from './engine-metrics.js';
 export type { SnapshotSource } from './engine-metrics.js';
 export { RequestTracer } from './request-tracing.js';
-export type { BeginOptions } from './request-tracing.js';
+export type { BeginOptions, ReplayKind, ReplayOptions } from './request-tracing.js';
 export { EngineTelemetry } from './engine-telemetry.js';
 export type { ObservedEngine } from './engine-telemetry.js';

@@ -35,6 +35,16 @@ export interface BeginOptions {
   readonly startMs?: number;
 }
 
+/** How an idempotent replay was answered: from the stored result, or by joining the in-flight twin. */
+export type ReplayKind = 'stored' | 'joined';
+
+/** Options of {@link RequestTracer.replayed}. */
+export interface ReplayOptions {
+  readonly kind: ReplayKind;
+  /** The id of the request (job) that answered it. */
+  readonly of: string;
+}
+
 /** Maps engine events for begun requests onto spans. Events for requests never begun are ignored. */
 export class RequestTracer {
   private readonly live = new Map<string, Live>();
@@ -90,15 +100,34 @@ export class RequestTracer {
     l.stream.addEvent('first-token', { 'token.index': chunk.index }, this.hr(chunk.atMs));
   }
 
-  /** Ends a trace that never reached the engine (rejected before submit). */
+  /** Ends, with an ERROR status, a trace that never reached the engine (rejected before submit). */
   abandon(id: string, reason: string): void {
-    const l = this.live.get(id);
+    const l = this.close(id);
     if (l === undefined) return;
+    l.root.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    l.root.end(this.hr(this.clock.now()));
+  }
+
+  /**
+   * Ends the trace of an idempotent replay: answered by an earlier request with the same key (`stored`: from its
+   * result; `joined`: it is still in flight), so it never reached the engine, and nothing failed. The status stays
+   * UNSET, as for any request that succeeded; `request.replay` and `request.replay_of` say what answered it.
+   */
+  replayed(id: string, o: ReplayOptions): void {
+    const l = this.close(id);
+    if (l === undefined) return;
+    l.root.setAttributes({ 'request.replay': o.kind, 'request.replay_of': o.of });
+    l.root.end(this.hr(this.clock.now()));
+  }
+
+  /** Forgets a begun request and ends its open child spans now; the caller ends the root. */
+  private close(id: string): Live | undefined {
+    const l = this.live.get(id);
+    if (l === undefined) return undefined;
+    this.live.delete(id);
     const end = this.hr(this.clock.now());
     for (const s of [l.admission, l.queue, l.stream, l.attempt]) s?.end(end);
-    l.root.setStatus({ code: SpanStatusCode.ERROR, message: reason });
-    l.root.end(end);
-    this.live.delete(id);
+    return l;
   }
 
   /** Feeds one engine event. */
@@ -182,6 +211,8 @@ export class RequestTracer {
       'request.tokens': r.tokens,
       'request.model': r.model,
       ...(r.degraded !== undefined ? { 'request.degraded': r.degraded } : {}),
+      // The engine's own dedup: the outcome is the twin's (a failed twin fails this one too).
+      ...(r.deduped !== undefined ? { 'request.deduped': r.deduped } : {}),
       ...(r.error !== undefined ? { 'error.class': r.error.code } : {}),
     });
     if (failed) l.root.setStatus({ code: SpanStatusCode.ERROR, message: r.error?.message ?? r.outcome });
