@@ -1,3 +1,4 @@
+import { RealClock } from '../src/time/real-clock.js';
 import { VirtualClock } from '../src/time/virtual-clock.js';
 import { measure, type Measurement } from './lib.js';
 
@@ -32,6 +33,15 @@ async function sleepsPerSec(workers: number, sleepsEach: number): Promise<number
   return (workers * sleepsEach) / ((performance.now() - t0) / 1000);
 }
 
+/** RealClock timer round trips per second: set and cancel `ops` timers (delays 0–3 ms: immediates and timeouts). */
+function realTimersPerSec(ops: number): number {
+  const clock = new RealClock();
+  const noop = (): void => undefined;
+  const t0 = performance.now();
+  for (let i = 0; i < ops; i++) clock.setTimer(i & 3, noop).cancel();
+  return ops / ((performance.now() - t0) / 1000);
+}
+
 export async function run(): Promise<{ results: Measurement[] }> {
   return {
     results: [
@@ -39,6 +49,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
         goal: '>= 2,000,000 events/s',
       }),
       await measure('VirtualClock sleeps, 1,000 async loops', 'sleeps/s', () => sleepsPerSec(1000, 300)),
+      await measure('RealClock setTimer + cancel (live mode timers)', 'timers/s', () => realTimersPerSec(500_000)),
     ],
   };
 }
