@@ -164,7 +164,7 @@ describe('JobService traces', () => {
       // Same key once it is done: the stored result.
       const stored = await clock.run(jobs.submit('a', spec('ok'), 'k1'));
       expect(stored).toMatchObject({ kind: 'existing', job: { id: originalId, status: 'succeeded' } });
-      // Same key, another payload: refused (409), an error.
+      // Same key, another payload: refused (422), an error.
       const conflict = await clock.run(jobs.submit('a', spec('fail'), 'k1'));
       expect(conflict.kind).toBe('conflict');
       // A real failure.

@@ -123,7 +123,7 @@ export class JobService {
     });
     if (!created) {
       if (local) {
-        // A replay is answered, not failed: only a key reused with another payload (409) is an error.
+        // A replay is answered, not failed: only a key reused with another payload (a 422) is an error.
         if (job.fingerprint !== fingerprint) this.telemetry?.abandon(id, `idempotency key conflict: expected the payload of job ${job.id}, got another`);
         else this.telemetry?.replayed(id, { kind: isTerminal(job.status) ? 'stored' : 'joined', of: job.id });
       }
