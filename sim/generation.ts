@@ -7,7 +7,8 @@
  */
 import { abortReason } from '../src/errors.js';
 import type { Clock, Timer } from '../src/time/clock.js';
-import type { SeqSink } from './gpu.js';
+import { DeliverySchedule } from './generation-delivery.js';
+import type { SeqSink } from './gpu-seq.js';
 import { tokensText } from './tokens.js';
 import type { DisconnectForm, GenerationEvent, GenerationEvents, GenerationListener } from './types.js';
 
@@ -70,12 +71,8 @@ export class GenerationStream implements SeqSink, GenerationEvents {
   private paused = false;
   private listenerEnded = false;
   private readonly timers: Timer[] = [];
-  /** Pending timed deliveries: visible-up-to values and their times (FIFO). */
-  private readonly pendingTo: number[] = [];
-  private readonly pendingAt: number[] = [];
-  private pendingHead = 0;
-  private pendingTimer: Timer | undefined;
-  private lastDeliverAt = 0;
+  /** Pending timed deliveries (sim/generation-delivery.ts). */
+  private readonly delivery: DeliverySchedule;
   private firstTokenMs: number | undefined;
   private lastTokenMs = 0;
   private readonly itl: number[] | undefined;
@@ -98,7 +95,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     this.stallForMs = o.stall?.forMs;
     this.delayed = o.ttftDelayMs > 0 || o.jitterMs !== undefined;
     this.itl = o.recordItl ? [] : undefined;
-    this.lastDeliverAt = clock.now();
+    this.delivery = new DeliverySchedule(clock, o.ttftDelayMs, o.jitterMs, (upTo) => this.reveal(upTo ?? this.visibleTo));
     if (o.disconnect?.afterMs !== undefined) {
       this.timers.push(clock.setTimer(o.disconnect.afterMs, () => this.disconnect(), 'mock-disconnect'));
     }
@@ -135,7 +132,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     if (this.ended) return;
     this.computedTo = index + 1;
     if (!this.delayed) this.reveal(this.computedTo);
-    else this.schedule(this.computedTo);
+    else this.delivery.schedule(this.computedTo);
   }
 
   onFinish(): void {
@@ -252,38 +249,6 @@ export class GenerationStream implements SeqSink, GenerationEvents {
 
   // ---- delivery ----
 
-  private schedule(upTo: number): void {
-    const now = this.clock.now();
-    // The TTFT delay shifts the whole stream (as a slow start would), so inter-token gaps are kept; jitter is per chunk.
-    const at = Math.max(this.lastDeliverAt, now + this.o.ttftDelayMs + (this.o.jitterMs?.() ?? 0));
-    this.lastDeliverAt = at;
-    if (at <= now && this.pendingHead === this.pendingTo.length) {
-      this.reveal(upTo);
-      return;
-    }
-    this.pendingTo.push(upTo);
-    this.pendingAt.push(at);
-    if (this.pendingTimer === undefined) this.armPending();
-  }
-
-  private armPending(): void {
-    const at = this.pendingAt[this.pendingHead] as number;
-    this.pendingTimer = this.clock.setTimer(at - this.clock.now(), this.onPending, 'mock-delivery');
-  }
-
-  private readonly onPending = (): void => {
-    this.pendingTimer = undefined;
-    const now = this.clock.now();
-    let upTo = this.visibleTo;
-    while (this.pendingHead < this.pendingTo.length && (this.pendingAt[this.pendingHead] as number) <= now) {
-      upTo = this.pendingTo[this.pendingHead++] as number;
-    }
-    if (this.pendingHead === this.pendingTo.length) {
-      this.pendingTo.length = this.pendingAt.length = this.pendingHead = 0;
-    } else this.armPending();
-    this.reveal(upTo);
-  };
-
   /** Makes tokens up to `upTo` visible, within the stall and disconnect caps. */
   private reveal(upTo: number): void {
     if (this.ended) return;
@@ -323,7 +288,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       }
       return;
     }
-    if (this.finished && this.visibleTo >= this.o.endIndex && this.pendingHead === this.pendingTo.length) {
+    if (this.finished && this.visibleTo >= this.o.endIndex && this.delivery.empty) {
       this.end(this.o.finishReason, {
         type: 'done',
         promptTokens: this.o.promptTokens,
@@ -349,7 +314,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     this.ended = true;
     this.terminal = terminal;
     for (const t of this.timers) t.cancel();
-    this.pendingTimer?.cancel();
+    this.delivery.cancel();
     this.signal.removeEventListener('abort', this.onAbort);
     this.onEnd({
       outcome,

@@ -1,0 +1,134 @@
+/**
+ * The GPU's batch scheduler and KV block accounting (sim/gpu.ts), after vLLM's V1 scheduler with chunked prefill:
+ * a step first serves running sequences (decode 1 token, or the next prefill chunk), then admits waiting ones FCFS
+ * while slots (`maxNumSeqs`), the token budget (`maxBatchedTokens`) and KV blocks allow. When KV blocks run out the
+ * newest running sequence is preempted (recompute: its blocks are freed and it re-prefills prompt + output so far).
+ */
+import type { Clock } from '../src/time/clock.js';
+import type { Seq } from './gpu-seq.js';
+import { WaitingQueue } from './gpu-waiting.js';
+import type { GpuProfile } from './profiles.js';
+
+/** The GPU counters the scheduler adds to (the GPU's own stats object). */
+export interface SchedulerCounters {
+  wastedTokens: number;
+  preemptions: number;
+}
+
+/** @internal Running list, waiting queue, free KV blocks and the batch of the step in flight. */
+export class BatchScheduler {
+  readonly running: Seq[] = [];
+  /** FCFS; preempted sequences go back to the front. Aborted ones are removed lazily. */
+  readonly waiting = new WaitingQueue();
+  freeBlocks: number;
+  /** The sequences of the step in flight (built by `schedule`, taken by the GPU at the step's end). */
+  batch: Seq[] = [];
+
+  constructor(
+    private readonly profile: GpuProfile,
+    private readonly clock: Clock,
+    private readonly counters: SchedulerCounters,
+  ) {
+    this.freeBlocks = profile.kvBlocks;
+  }
+
+  /** Removes a finished or aborted sequence from the running list and frees its blocks. */
+  release(seq: Seq): void {
+    this.freeBlocks += seq.blocks;
+    seq.blocks = 0;
+    const i = this.running.indexOf(seq);
+    if (i >= 0) this.running.splice(i, 1);
+  }
+
+  /** Drops aborted sequences from the running list, freeing their blocks (vLLM frees them when it next schedules). */
+  reapAborted(): void {
+    let w = 0;
+    for (let r = 0; r < this.running.length; r++) {
+      const seq = this.running[r] as Seq;
+      if (seq.status === 'running') this.running[w++] = seq;
+      else {
+        this.freeBlocks += seq.blocks;
+        seq.blocks = 0;
+      }
+    }
+    this.running.length = w;
+  }
+
+  /** Empties the running list, the waiting queue and the batch; returns running then waiting sequences (a crash). */
+  drain(): Seq[] {
+    const victims = [...this.running, ...this.waiting.drain()];
+    this.running.length = 0;
+    this.batch = [];
+    return victims;
+  }
+
+  /** Every KV block is free again (after a crash). */
+  freeAllBlocks(): void {
+    this.freeBlocks = this.profile.kvBlocks;
+  }
+
+  /** Blocks a sequence needs to hold `tokens` tokens of KV. */
+  private blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.profile.kvBlockTokens);
+  }
+
+  /** Builds the next batch; false when there is nothing to run. */
+  schedule(): boolean {
+    const p = this.profile;
+    let budget = p.maxBatchedTokens;
+    let preempted = false;
+    const batch = this.batch;
+    for (let i = 0; i < this.running.length && budget > 0; i++) {
+      const seq = this.running[i] as Seq;
+      const need = Math.min(seq.target - seq.computed, budget);
+      let extra = this.blocksFor(seq.computed + need) - seq.blocks;
+      while (extra > this.freeBlocks) {
+        const victim = this.running[this.running.length - 1] as Seq;
+        this.preempt(victim);
+        preempted = true;
+        if (victim === seq) break;
+      }
+      if (seq.status !== 'running') break; // preempted itself: every later one is gone too
+      extra = Math.max(0, extra);
+      this.freeBlocks -= extra;
+      seq.blocks += extra;
+      seq.inFlight = need;
+      budget -= need;
+      batch.push(seq);
+    }
+    // vLLM admits nothing in a step that had to preempt (unless that left the step empty: never idle with work).
+    while ((!preempted || batch.length === 0) && budget > 0 && this.running.length < p.maxNumSeqs && this.waiting.count > 0) {
+      const seq = this.waiting.peek();
+      if (seq === undefined) break;
+      const room = this.freeBlocks * p.kvBlockTokens;
+      const need = Math.min(seq.target - seq.computed, budget, room);
+      if (need <= 0) break;
+      this.waiting.pop();
+      const blocks = this.blocksFor(need);
+      this.freeBlocks -= blocks;
+      seq.blocks = blocks;
+      seq.status = 'running';
+      if (seq.firstScheduledMs < 0) seq.firstScheduledMs = this.clock.now();
+      seq.inFlight = need;
+      budget -= need;
+      this.running.push(seq);
+      batch.push(seq);
+    }
+    return batch.length > 0;
+  }
+
+  private preempt(seq: Seq): void {
+    this.running.pop();
+    this.freeBlocks += seq.blocks;
+    seq.blocks = 0;
+    // Recompute: the output generated so far is computed again; that second computation reaches no client.
+    this.counters.wastedTokens += seq.generated - seq.startIndex;
+    seq.computed = 0;
+    seq.inFlight = 0;
+    seq.status = 'waiting';
+    this.counters.preemptions++;
+    this.waiting.unshift(seq);
+    const bi = this.batch.indexOf(seq);
+    if (bi >= 0) this.batch.splice(bi, 1);
+  }
+}
