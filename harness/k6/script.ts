@@ -177,7 +177,8 @@ export default function (): void {
   const n = exec.vu.idInTest - 1;
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
-  const waitMs = s.atMs - (Date.now() - exec.scenario.startTime); // k6's wall clock, inside the k6 VU: not this process
+  // k6's own count of time since the test began (this scenario has no startTime offset): no clock read here.
+  const waitMs = s.atMs - exec.instance.currentTestRunDuration;
   if (waitMs > 0) sleep(waitMs / 1000);
   play(s, Math.floor(n / SESSIONS.length));
 }
