@@ -1,15 +1,5 @@
 import { AbortError, HarnessError } from '../errors.js';
-import {
-  BadRequestError,
-  ConnectionRefusedError,
-  ContextLengthExceededError,
-  DeadlineExceededError,
-  IdleTimeoutError,
-  OverloadedError,
-  RateLimitedError,
-  ServerError,
-  StreamInterruptedError,
-} from '../upstream/errors.js';
+import { ModelError, OverloadedError, RateLimitedError } from '../upstream/errors.js';
 
 /** What kind of failure an error is, as far as policies care. */
 export const ERROR_KINDS = [
@@ -52,22 +42,39 @@ function isAbort(error: unknown): boolean {
   return error instanceof AbortError || (error instanceof Error && error.name === 'AbortError');
 }
 
+/** Per stable code of the typed upstream errors (and `CANCELLED`): kind, retryable, breaker failure, congestion. */
+const RULES: Readonly<Record<string, readonly [ErrorKind, boolean, boolean, boolean]>> = {
+  RATE_LIMITED: ['rate-limited', true, false, true],
+  OVERLOADED: ['overloaded', true, true, true],
+  SERVER_ERROR: ['server', true, true, false],
+  STREAM_INTERRUPTED: ['stream-interrupted', true, true, false],
+  IDLE_TIMEOUT: ['idle-timeout', true, true, true],
+  CONNECTION_REFUSED: ['connection-refused', true, true, true],
+  CONTEXT_LENGTH_EXCEEDED: ['context-length', false, false, false],
+  BAD_REQUEST: ['bad-request', false, false, false],
+  DEADLINE_EXCEEDED: ['deadline', false, false, true],
+  CANCELLED: ['cancelled', false, false, false],
+};
+
+/**
+ * Classifies a failure by its stable code (e.g. a stored result's `error.code`); a code it does not know is
+ * `unknown`, not retryable. `retryAfterMs` is carried as given.
+ */
+export function classifyCode(code: string, retryAfterMs?: number): Classification {
+  const r = Object.hasOwn(RULES, code) ? RULES[code] : undefined;
+  return r === undefined ? make('unknown', code, false, false, false, retryAfterMs) : make(r[0], code, r[1], r[2], r[3], retryAfterMs);
+}
+
 /**
  * Classifies an error thrown by an attempt. Retryable: rate limited, overloaded, 5xx, interrupted stream, idle
  * timeout, connection refused. Not retryable: bad request, context length (the router trims instead), the
  * request's deadline, cancellation, and anything unknown.
  */
 export function classify(error: unknown): Classification {
-  if (error instanceof RateLimitedError) return make('rate-limited', error.code, true, false, true, error.retryAfterMs);
-  if (error instanceof OverloadedError) return make('overloaded', error.code, true, true, true, error.retryAfterMs);
-  if (error instanceof ServerError) return make('server', error.code, true, true, false);
-  if (error instanceof StreamInterruptedError) return make('stream-interrupted', error.code, true, true, false);
-  if (error instanceof IdleTimeoutError) return make('idle-timeout', error.code, true, true, true);
-  if (error instanceof ConnectionRefusedError) return make('connection-refused', error.code, true, true, true);
-  if (error instanceof ContextLengthExceededError) return make('context-length', error.code, false, false, false);
-  if (error instanceof BadRequestError) return make('bad-request', error.code, false, false, false);
-  if (error instanceof DeadlineExceededError) return make('deadline', error.code, false, false, true);
-  if (isAbort(error)) return make('cancelled', 'CANCELLED', false, false, false);
+  if (error instanceof ModelError) {
+    return classifyCode(error.code, error instanceof RateLimitedError || error instanceof OverloadedError ? error.retryAfterMs : undefined);
+  }
+  if (isAbort(error)) return classifyCode('CANCELLED');
   return make('unknown', error instanceof HarnessError ? error.code : 'UNKNOWN', false, false, false);
 }
 

@@ -4,46 +4,19 @@
  * BullMQ (a delayed job), so no worker slot is held while waiting.
  */
 import { backoffFromPolicy, type Backoff, type BackoffStrategy } from '../engine/backoff.js';
-import { classify, type Classification } from '../engine/classify.js';
+import { classifyCode, type Classification } from '../engine/classify.js';
 import type { EngineResult } from '../engine/engine-types.js';
 import { RetryPolicy, type RetryDecision } from '../engine/retry.js';
 import type { RetryBudget } from '../engine/retry-budget.js';
-import { AbortError, HarnessError } from '../errors.js';
 import type { Policy } from '../policy.js';
 import type { Random } from '../random.js';
-import {
-  BadRequestError,
-  ConnectionRefusedError,
-  ContextLengthExceededError,
-  DeadlineExceededError,
-  IdleTimeoutError,
-  OverloadedError,
-  RateLimitedError,
-  ServerError,
-  StreamInterruptedError,
-} from '../upstream/errors.js';
-
-/** One error of each code a result can carry, so that classification stays `classify`'s alone. */
-const BY_CODE = new Map<string, (retryAfterMs: number | undefined) => Error>([
-  ['RATE_LIMITED', (ms) => new RateLimitedError(ms)],
-  ['OVERLOADED', (ms) => new OverloadedError(ms)],
-  ['SERVER_ERROR', () => new ServerError(500)],
-  ['STREAM_INTERRUPTED', () => new StreamInterruptedError(0, 'redelivery')],
-  ['IDLE_TIMEOUT', () => new IdleTimeoutError(0, 0)],
-  ['CONNECTION_REFUSED', () => new ConnectionRefusedError()],
-  ['CONTEXT_LENGTH_EXCEEDED', () => new ContextLengthExceededError(1, 0)],
-  ['BAD_REQUEST', () => new BadRequestError('redelivery')],
-  ['DEADLINE_EXCEEDED', () => new DeadlineExceededError(0)],
-]);
 
 /** How a failed result classifies. An open breaker is "overloaded, come back after its Retry-After". */
 export function classifyResult(r: EngineResult): Classification {
   const code = r.error?.code ?? 'UNKNOWN';
-  if (code === 'BREAKER_OPEN') return { ...classify(new OverloadedError(r.retryAfterMs)), code, breakerFailure: false };
-  if (code === 'CANCELLED' || code === 'ABORTED') return classify(new AbortError());
-  const make = BY_CODE.get(code);
-  const c = classify(make === undefined ? new HarnessError(code, r.error?.message ?? code) : make(r.retryAfterMs));
-  return { ...c, code, retryAfterMs: r.retryAfterMs ?? c.retryAfterMs };
+  if (code === 'BREAKER_OPEN') return { ...classifyCode('OVERLOADED', r.retryAfterMs), code, breakerFailure: false };
+  if (code === 'CANCELLED' || code === 'ABORTED') return classifyCode('CANCELLED');
+  return classifyCode(code, r.retryAfterMs);
 }
 
 /** Options of {@link Redelivery}. */
