@@ -2,21 +2,13 @@
  * The jobs API through inject(): auth, validation, tenant isolation, idempotency, cancellation aborting the
  * upstream, dead letter and requeue, rate limits, body limits, /healthz and /metrics.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTerminal } from '../src/api/job-store.js';
 import { nextEvent } from '../sim/server-testkit.js';
 import type { MockModelEvent } from '../sim/mock-model.js';
-import { ALPHA, BRAVO, testService, waitForJob, type TestService } from './api-testkit.js';
+import { ALPHA, BRAVO, servicesClosedAfterEach, testService, waitForJob } from './api-testkit.js';
 
-const open: TestService[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-function service(o: Parameters<typeof testService>[0] = {}): TestService {
-  const s = testService(o);
-  open.push(s);
-  return s;
-}
+const service = servicesClosedAfterEach();
 
 const body = { messages: [{ role: 'user', content: 'hello' }] };
 

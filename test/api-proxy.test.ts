@@ -2,19 +2,11 @@
  * `POST /v1/chat/completions` through the engine (inject): OpenAI shapes streaming and not, and engine outcomes
  * mapped to HTTP honestly: shed 429 + Retry-After, upstream failure 502, timeout 504, degraded 200 that says so.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSse } from '../sim/server-testkit.js';
-import { ALPHA, testService, type TestService } from './api-testkit.js';
+import { ALPHA, servicesClosedAfterEach, type TestService } from './api-testkit.js';
 
-const open: TestService[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-function service(o: Parameters<typeof testService>[0] = {}): TestService {
-  const s = testService(o);
-  open.push(s);
-  return s;
-}
+const service = servicesClosedAfterEach();
 
 const chat = (extra: Record<string, unknown> = {}) => ({ model: 'primary', messages: [{ role: 'user', content: 'hi there' }], ...extra });
 const post = (s: TestService, payload: object, headers: Record<string, string> = {}) =>

@@ -4,19 +4,11 @@
  */
 import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isTerminal } from '../src/api/job-store.js';
-import { ALPHA, parseSseBody, testService, waitForJob, type SseMessage, type TestService } from './api-testkit.js';
+import { ALPHA, parseSseBody, servicesClosedAfterEach, testService, waitForJob, type SseMessage } from './api-testkit.js';
 
-const open: TestService[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-function service(o: Parameters<typeof testService>[0] = {}): TestService {
-  const s = testService(o);
-  open.push(s);
-  return s;
-}
+const service = servicesClosedAfterEach();
 
 const body = { messages: [{ role: 'user', content: 'stream me' }] };
 

@@ -3,6 +3,7 @@
  * (real clock, a fast profile), tenants, and a client wrapper that fails on demand.
  */
 import { createParser } from 'eventsource-parser';
+import { afterEach } from 'vitest';
 import { resolvePolicy } from '../src/policy.js';
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
@@ -121,4 +122,20 @@ export function waitForJob(store: JobStore, id: string, check: (j: JobRecord) =>
     const off = store.watch(id, test);
     test();
   });
+}
+
+/**
+ * Registers an afterEach that closes every service made through the returned factory during the test; call it at
+ * a test file's top level.
+ */
+export function servicesClosedAfterEach(): (o?: Parameters<typeof testService>[0]) => TestService {
+  const open: TestService[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  return (o = {}) => {
+    const s = testService(o);
+    open.push(s);
+    return s;
+  };
 }
