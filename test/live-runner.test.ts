@@ -12,6 +12,7 @@ import type { ManagedProcess } from '../harness/run/processes.js';
 import { runScenarioLive } from '../harness/run/run-scenario.js';
 import { buildSessions } from '../harness/workload/index.js';
 import type { SessionPlan } from '../harness/workload/types.js';
+import { alive } from './helpers/processes.js';
 
 const scenario = defineScenario({
   name: 'live-tiny',
@@ -26,15 +27,6 @@ const scenario = defineScenario({
   policies: ['bounded'],
   slo: { ttftMs: 2_000, e2eMs: 10_000 },
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('live runner', () => {
   it('runs a tiny scenario through real mock and engine processes and returns a valid, complete RunResult', async () => {

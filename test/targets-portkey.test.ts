@@ -11,6 +11,7 @@ import { serializeRunResult } from '../harness/report/serialize.js';
 import { runScenarioLive } from '../harness/run/run-scenario.js';
 import { defineScenario } from '../harness/scenario.js';
 import { PORTKEY_GATEWAY_VERSION, portkeyTarget } from '../harness/targets/portkey.js';
+import { alive } from './helpers/processes.js';
 
 const PHASE = { atMs: 1_000, durationMs: 2_000 };
 
@@ -32,15 +33,6 @@ const scenario = defineScenario({
   targets: [portkeyTarget({ name: 'portkey-fallback', mode: 'retry-fallback' })],
   slo: { ttftMs: 2_000, e2eMs: 10_000 },
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('Portkey gateway target', () => {
   it('drives the workload through the gateway to the mock, with the 429 phase in its row', async () => {
