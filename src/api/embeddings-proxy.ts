@@ -8,12 +8,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EngineResult } from '../engine/engine-types.js';
-import { AbortError, describe } from '../errors.js';
+import { describe } from '../errors.js';
 import { estimateTokens, splitProportionally } from '../upstream/http-embeddings.js';
 import { ApiError, badField } from './api-errors.js';
 import { engineSummary } from './engine-summary.js';
 import { header, idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
+import { requestAbort } from './request-abort.js';
 import type { RouteContext } from './route-context.js';
 
 const text = { type: 'string', minLength: 1, maxLength: 1_000_000 } as const;
@@ -104,12 +105,8 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
     const inputs = typeof b.input === 'string' ? [b.input] : b.input;
     const inputTokens = mock?.promptTokens !== undefined ? splitPromptTokens(mock.promptTokens, inputs) : undefined;
     const id = newId();
-    const ctl = new AbortController();
-    // The client went away before the answer: cancel, which aborts the upstream call (or leaves the open batch).
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
-    });
-    const offClosing = ctx.onClosing(() => ctl.abort(new AbortError(new Error('the server is shutting down'))));
+    // The client going away aborts the upstream call (or leaves the open batch).
+    const abort = requestAbort(reply, ctx);
 
     ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': c.priority ?? 'interactive', 'request.api': 'embeddings', 'request.stream': false } });
     let result: EngineResult;
@@ -134,12 +131,12 @@ export function registerEmbeddings(app: FastifyInstance, ctx: RouteContext): voi
             ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
           },
         },
-        ctl.signal,
+        abort.signal,
       );
       ctx.telemetry?.admitted(id);
       result = await pending;
     } finally {
-      offClosing();
+      abort.release();
     }
     const x_engine = engineSummary(result);
     if (result.outcome !== 'ok' && result.outcome !== 'degraded') return sendError(reply, embeddingError(result), { x_engine });

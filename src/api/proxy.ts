@@ -10,12 +10,12 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
 import { estimateTokens } from '../engine/router.js';
-import { AbortError } from '../errors.js';
 import type { ChatMessage } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { engineSummary, type EngineSummary } from './engine-summary.js';
 import { idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
+import { requestAbort } from './request-abort.js';
 import type { RouteContext } from './route-context.js';
 import { chatBodySchema, toChatMessages, type ChatBody } from './schemas.js';
 import { SseWriter } from './sse.js';
@@ -77,13 +77,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     const includeUsage = stream && b.stream_options?.include_usage === true;
     const id = newId();
     const created = ctx.createdSeconds();
-    const ctl = new AbortController();
-    // The client went away before the answer was complete: cancel, which aborts the upstream call.
-    const onGone = (): void => {
-      if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
-    };
-    reply.raw.on('close', onGone);
-    const offClosing = ctx.onClosing(() => ctl.abort(new AbortError(new Error('the server is shutting down'))));
+    const abort = requestAbort(reply, ctx);
 
     const head: ChunkHead = { id, object: 'chat.completion.chunk', created, model: b.model };
     let sse: SseWriter | undefined;
@@ -127,13 +121,13 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
           },
           onTokens,
         },
-        ctl.signal,
+        abort.signal,
       );
       ctx.telemetry?.admitted(id);
       result = await pending;
     } finally {
       attemptModel.delete(id);
-      offClosing();
+      abort.release();
     }
     const prompt = promptTokens(messages, mock?.promptTokens);
     const reason = finishReason(result, maxTokens);
