@@ -30,16 +30,22 @@ export interface RedisApiSide {
   close(): Promise<void>;
 }
 
-/** Connects the API side. Rejects (a QueueUrlError or a QueueUnavailableError) when Redis cannot be reached. */
-export async function openRedisApi(o: RedisSideOptions & { readonly clock: Clock; readonly attempts: number; readonly cancelWaitMs?: number }): Promise<RedisApiSide> {
+/** Connects to Redis (a QueueUnavailableError when it cannot) and makes the job store on that connection. */
+async function connectStore(o: RedisSideOptions, mode: Parameters<typeof connectRedis>[1], name: string): Promise<{ redis: Redis; store: RedisJobStore }> {
   const target = parseRedisUrl(o.url);
   let redis: Redis;
   try {
-    redis = await connectRedis(target, 'failFast', { name: 'engine-api' });
+    redis = await connectRedis(target, mode, { name });
   } catch (e) {
     throw new QueueUnavailableError(`no connection to ${target.display} (${e instanceof Error ? e.message : String(e)})`);
   }
   const store = new RedisJobStore({ redis, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.resultTtlMs !== undefined ? { resultTtlMs: o.resultTtlMs } : {}) });
+  return { redis, store };
+}
+
+/** Connects the API side. Rejects (a QueueUrlError or a QueueUnavailableError) when Redis cannot be reached. */
+export async function openRedisApi(o: RedisSideOptions & { readonly clock: Clock; readonly attempts: number; readonly cancelWaitMs?: number }): Promise<RedisApiSide> {
+  const { redis, store } = await connectStore(o, 'failFast', 'engine-api');
   const queue = new BullJobQueue({
     redis,
     store,
@@ -73,14 +79,7 @@ export interface RedisWorkerSide {
 
 /** Connects a worker and starts it taking jobs. */
 export async function openRedisWorker(o: RedisSideOptions & Omit<QueueWorkerOptions, 'redis' | 'store'>): Promise<RedisWorkerSide> {
-  const target = parseRedisUrl(o.url);
-  let redis: Redis;
-  try {
-    redis = await connectRedis(target, 'patient', { name: 'engine-worker' });
-  } catch (e) {
-    throw new QueueUnavailableError(`no connection to ${target.display} (${e instanceof Error ? e.message : String(e)})`);
-  }
-  const store = new RedisJobStore({ redis, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}), ...(o.resultTtlMs !== undefined ? { resultTtlMs: o.resultTtlMs } : {}) });
+  const { redis, store } = await connectStore(o, 'patient', 'engine-worker');
   const worker = new QueueWorker({ ...o, redis, store });
   await worker.start();
   return {
