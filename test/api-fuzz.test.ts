@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal } from '../src/api/job-store.js';
+import { isTerminal } from '../src/jobs/job-store.js';
 import { ALPHA, BRAVO, testService, type TestService } from './api-testkit.js';
 
 let s: TestService;

@@ -3,7 +3,7 @@
  * upstream, dead letter and requeue, rate limits, body limits, /healthz and /metrics.
  */
 import { describe, expect, it } from 'vitest';
-import { isTerminal } from '../src/api/job-store.js';
+import { isTerminal } from '../src/jobs/job-store.js';
 import { nextEvent } from '../sim/server-testkit.js';
 import type { MockModelEvent } from '../sim/mock-model.js';
 import { ALPHA, BRAVO, servicesClosedAfterEach, testService, waitForJob } from './api-testkit.js';

@@ -5,7 +5,7 @@
 import { createParser } from 'eventsource-parser';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { isTerminal } from '../src/api/job-store.js';
+import { isTerminal } from '../src/jobs/job-store.js';
 import { ALPHA, parseSseBody, servicesClosedAfterEach, testService, waitForJob, type SseMessage } from './api-testkit.js';
 
 const service = servicesClosedAfterEach();

@@ -4,7 +4,7 @@
  */
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTerminal } from '../src/api/job-store.js';
+import { isTerminal } from '../src/jobs/job-store.js';
 import { createTelemetry, type Telemetry } from '../src/telemetry/setup.js';
 import { ALPHA, testService, waitForJob, type TestService } from './api-testkit.js';
 

@@ -9,7 +9,7 @@ import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { ServerError } from '../src/upstream/errors.js';
 import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../src/upstream/model-client.js';
-import type { JobRecord, JobStore } from '../src/api/job-store.js';
+import type { JobRecord, JobStore } from '../src/jobs/job-store.js';
 import { buildService, type ApiService, type BuildServerOptions } from '../src/api/server.js';
 import { InProcessModelClient } from '../sim/in-process.js';
 import { MockModel } from '../sim/mock-model.js';

@@ -5,7 +5,7 @@
  */
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal } from '../src/api/job-store.js';
+import { isTerminal } from '../src/jobs/job-store.js';
 import { http, readEvents, RedisServer, spawnWorker, startApi, startMock, terminalCounter, uninterruptedText, until, type Child, type SseMessage } from './redis-testkit.js';
 
 let redis: RedisServer;

@@ -4,7 +4,7 @@
  * running and of a queued job, expiry in the queue, lease renewal during a long stream, and the metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isTerminal, type JobRecord } from '../src/api/job-store.js';
+import { isTerminal, type JobRecord } from '../src/jobs/job-store.js';
 import { resolvePolicy } from '../src/policy.js';
 import type { QueueWorkerEvent } from '../src/queue/queue-worker.js';
 import { openRedisWorker, type RedisWorkerSide } from '../src/queue/redis-service.js';

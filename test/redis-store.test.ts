@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobStoreEvent, NewJob } from '../src/api/job-store.js';
+import type { JobStoreEvent, NewJob } from '../src/jobs/job-store.js';
 import { LeaseLostError, QueueUnavailableError } from '../src/queue/errors.js';
 import { connectRedis, parseRedisUrl } from '../src/queue/redis-connection.js';
 import { RedisJobStore } from '../src/queue/redis-job-store.js';

@@ -51,13 +51,6 @@ export function badField(field: string, expected: string, got: string): ApiError
   return new ApiError(400, 'invalid_value', message, { param: field, fields: [{ field, message }] });
 }
 
-/** A store lookup of an unknown job. */
-export class JobNotFoundError extends HarnessError {
-  constructor(id: string) {
-    super('JOB_NOT_FOUND', `job: expected an existing job id, got ${JSON.stringify(id)}`);
-  }
-}
-
 /** 404 for a job that does not exist or belongs to another tenant (the two are indistinguishable on purpose). */
 export function jobNotFound(id: string): ApiError {
   return new ApiError(404, 'job_not_found', `job ${JSON.stringify(id)} not found`, { param: 'id' });

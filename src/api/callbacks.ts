@@ -7,7 +7,7 @@ import { request } from 'undici';
 import { describe } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import { badField } from './api-errors.js';
-import type { CallbackState } from './job-store.js';
+import type { CallbackState } from '../jobs/job-store.js';
 
 /**
  * Checks `callbackUrl` against the allowlist: an http(s) URL without credentials whose host (`name` or

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ApiError, jobNotFound } from './api-errors.js';
 import { sendError, tenantOf } from './http.js';
-import { jobView } from './job-view.js';
+import { jobView } from '../jobs/job-view.js';
 import type { RouteContext } from './route-context.js';
 import { deadLetterQuerySchema, idParamsSchema, type DeadLetterQuery, type IdParams } from './schemas.js';
 

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { describe } from '../errors.js';
 import { badField, jobNotFound } from './api-errors.js';
 import { header, tenantOf } from './http.js';
-import { isTerminal, type JobRecord, type JobStoreEvent, type StoredChunk } from './job-store.js';
+import { isTerminal, type JobRecord, type JobStoreEvent, type StoredChunk } from '../jobs/job-store.js';
 import type { RouteContext } from './route-context.js';
 import { idParamsSchema, type IdParams } from './schemas.js';
 import { SseWriter } from './sse.js';

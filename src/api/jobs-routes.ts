@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { ApiError, badField, jobNotFound } from './api-errors.js';
 import { checkCallbackUrl } from './callbacks.js';
 import { idempotencyKey, mockHeaders, sendError, tenantOf } from './http.js';
-import type { JobSpec } from './job-store.js';
-import { jobView } from './job-view.js';
+import type { JobSpec } from '../jobs/job-store.js';
+import { jobView } from '../jobs/job-view.js';
 import type { RouteContext } from './route-context.js';
 import { idParamsSchema, jobBodySchema, toChatMessages, type IdParams, type JobBody } from './schemas.js';
 

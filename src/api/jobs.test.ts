@@ -15,9 +15,9 @@ import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import { createTelemetry } from '../telemetry/setup.js';
 import { VirtualClock } from '../time/virtual-clock.js';
 import { ServerError } from '../upstream/errors.js';
-import { isTerminal, type JobSpec, type JobStatus } from './job-store.js';
+import { isTerminal, type JobSpec, type JobStatus } from '../jobs/job-store.js';
 import { JobService } from './jobs.js';
-import { InMemoryJobStore } from './memory-job-store.js';
+import { InMemoryJobStore } from '../jobs/memory-job-store.js';
 import type { JobQueue } from '../queue/job-queue.js';
 
 const SCRIPTS: Record<string, StreamScript> = {

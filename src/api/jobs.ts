@@ -15,8 +15,8 @@ import type { Random } from '../random.js';
 import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
 import type { CallbackSender } from './callbacks.js';
-import { isTerminal, type JobPatch, type JobRecord, type JobSpec, type JobStore } from './job-store.js';
-import { jobView } from './job-view.js';
+import { isTerminal, type JobPatch, type JobRecord, type JobSpec, type JobStore } from '../jobs/job-store.js';
+import { jobView } from '../jobs/job-view.js';
 
 /** Options of {@link JobService}. */
 export interface JobServiceOptions {

@@ -3,7 +3,7 @@ import type { Random } from '../random.js';
 import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
 import type { JobService } from './jobs.js';
-import type { JobStore } from './job-store.js';
+import type { JobStore } from '../jobs/job-store.js';
 
 /** What the route modules share. */
 export interface RouteContext {

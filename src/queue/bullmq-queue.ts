@@ -7,8 +7,8 @@
  */
 import { Queue, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { JobPatch, JobRecord } from '../api/job-store.js';
-import { isTerminal } from '../api/job-store.js';
+import type { JobPatch, JobRecord } from '../jobs/job-store.js';
+import { isTerminal } from '../jobs/job-store.js';
 import type { Clock } from '../time/clock.js';
 import { QueueUnavailableError } from './errors.js';
 import type { JobQueue, QueueCounts, QueueHealth, QueueRefusal } from './job-queue.js';

@@ -2,7 +2,7 @@
  * The pipeline after dequeue, shared by the embedded queue (JobService) and the Redis workers: a stored job
  * becomes an EngineRequest, and the Engine's result becomes the job's terminal state.
  */
-import type { JobPatch, JobRecord, JobStatus } from '../api/job-store.js';
+import type { JobPatch, JobRecord, JobStatus } from '../jobs/job-store.js';
 import type { EngineRequest, EngineResult, TokenChunk } from '../engine/engine-types.js';
 
 /** Options of {@link engineRequestFor}. */

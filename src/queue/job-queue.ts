@@ -7,7 +7,7 @@
  * Either way the pipeline after dequeue is the same code: `engineRequestFor` -> Engine.submit -> token writes
  * -> `terminalPatchFor` (engine-job.ts).
  */
-import type { JobPatch, JobRecord } from '../api/job-store.js';
+import type { JobPatch, JobRecord } from '../jobs/job-store.js';
 
 /** A refusal at admission: nothing was accepted (the engine shed it, e.g. a tenant rate limit). */
 export interface QueueRefusal {

@@ -3,9 +3,9 @@
  * follow the engine (waiting for a slot, in flight) and the dead letters (a requeue takes one out).
  */
 import { describe, expect, it } from 'vitest';
-import type { JobSpec } from '../api/job-store.js';
+import type { JobSpec } from '../jobs/job-store.js';
 import { JobService } from '../api/jobs.js';
-import { InMemoryJobStore } from '../api/memory-job-store.js';
+import { InMemoryJobStore } from '../jobs/memory-job-store.js';
 import { Engine } from '../engine/engine.js';
 import { FakeModel } from '../engine/testing/fake-model.js';
 import { resolvePolicy } from '../policy.js';

@@ -3,7 +3,7 @@
  * deadline-aware in-memory queue holds them until a concurrency slot frees. Nothing survives the process;
  * that is what BullJobQueue is for.
  */
-import type { JobPatch, JobRecord } from '../api/job-store.js';
+import type { JobPatch, JobRecord } from '../jobs/job-store.js';
 import type { Engine } from '../engine/engine.js';
 import { statusFor } from './engine-job.js';
 import type { JobQueue, QueueCounts, QueueHealth, QueueRefusal } from './job-queue.js';

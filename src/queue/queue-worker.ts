@@ -11,7 +11,7 @@
  */
 import { DelayedError, Queue, QueueEvents, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { isTerminal, type JobPatch, type JobRecord } from '../api/job-store.js';
+import { isTerminal, type JobPatch, type JobRecord } from '../jobs/job-store.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
 import { retryBudgetFromPolicy, type RetryBudget } from '../engine/retry-budget.js';

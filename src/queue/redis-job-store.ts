@@ -5,8 +5,8 @@
  * stay until requeued.
  */
 import type { Redis } from 'ioredis';
-import { JobNotFoundError } from '../api/api-errors.js';
-import { newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from '../api/job-store.js';
+import { JobNotFoundError } from '../jobs/errors.js';
+import { newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from '../jobs/job-store.js';
 import { HarnessError } from '../errors.js';
 import { LeaseLostError, QueueUnavailableError } from './errors.js';
 import { APPEND_LUA, CREATE_LUA, DISCARD_LUA, UPDATE_LUA } from './redis-scripts.js';

@@ -1,4 +1,4 @@
-import { JobNotFoundError } from './api-errors.js';
+import { JobNotFoundError } from './errors.js';
 import { isTerminal, newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from './job-store.js';
 
 /** Options of {@link InMemoryJobStore}. */
