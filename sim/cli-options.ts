@@ -42,6 +42,10 @@ export interface SimOptions {
   readonly coldStartMs: number;
   /** fastify request logging. @default false */
   readonly log: boolean;
+  /** Time to receive a whole request; slower ones get 408 and are closed. 0 disables. @default 30_000 */
+  readonly requestTimeoutMs: number;
+  /** Time to receive the request headers. @default 10_000 */
+  readonly headersTimeoutMs: number;
   /**
    * Internal, set by `--supervise` on a restart: how far into the `--faults` timeline this process starts (ms since
    * the supervisor first started the server), so phases already over do not run again. @default 0
@@ -89,6 +93,12 @@ export function simProgram(): Command {
         .argParser(intArg('--cold-start-ms', 0, 3_600_000)),
     )
     .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
+    .addOption(
+      new Option('--request-timeout-ms <n>', 'time to receive a whole request (headers and body); slower ones get 408 and are closed; 0 disables')
+        .default(30_000)
+        .argParser(intArg('--request-timeout-ms', 0, 3_600_000)),
+    )
+    .addOption(new Option('--headers-timeout-ms <n>', 'time to receive the request headers').default(10_000).argParser(intArg('--headers-timeout-ms', 1, 3_600_000)))
     .addOption(
       new Option('--timeline-offset-ms <n>', 'internal (set by --supervise on a restart): start this far into the --faults timeline')
         .default(0)
@@ -141,6 +151,8 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     controlToken?: string;
     coldStartMs: number;
     log: boolean;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
     timelineOffsetMs: number;
   }>();
   const models: ModelSpec[] = [];
@@ -156,6 +168,9 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
   if (o.controlToken !== undefined && o.controlToken.length < 8) {
     throw new CliUsageError(`--control-token: expected at least 8 characters, got ${o.controlToken.length}`);
   }
+  if (o.requestTimeoutMs > 0 && o.headersTimeoutMs > o.requestTimeoutMs) {
+    throw new CliUsageError(`--headers-timeout-ms: expected at most --request-timeout-ms (${o.requestTimeoutMs}), got ${o.headersTimeoutMs}`);
+  }
   return {
     port: o.port,
     host: o.host,
@@ -167,6 +182,8 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     ...(o.controlToken !== undefined ? { controlToken: o.controlToken } : {}),
     coldStartMs: o.coldStartMs,
     log: o.log,
+    requestTimeoutMs: o.requestTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
     timelineOffsetMs: o.timelineOffsetMs,
   };
 }

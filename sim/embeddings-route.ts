@@ -3,6 +3,7 @@
  * official openai client asks for by default) sends little-endian float32 bytes, as the OpenAI API does.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { embeddingLimitError } from './embedding-limits.js';
 import { toHttpError } from './http-errors.js';
 import { isHttpErrorReply, parseMockHeaders } from './mock-headers.js';
 import { normalizeTextOrTokens, type EmbeddingBody } from './schemas.js';
@@ -21,6 +22,8 @@ export async function handleEmbeddings(ctx: RouteContext, req: FastifyRequest, r
   if (isHttpErrorReply(h)) return sendError(reply, h);
   const id = h.requestId ?? ctx.nextId();
   const items = normalizeTextOrTokens(body.input);
+  const tooMuch = embeddingLimitError(items);
+  if (tooMuch !== undefined) return sendError(reply, tooMuch);
   const counts = items.map((i) => i.tokens);
   const abort = clientAbort(reply.raw);
   try {

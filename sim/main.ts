@@ -94,6 +94,8 @@ async function serve(opts: SimOptions): Promise<void> {
     models,
     clock,
     logger: opts.log,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    headersTimeoutMs: opts.headersTimeoutMs,
     ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
   });
   const shutdown = (): void => {

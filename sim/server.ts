@@ -28,6 +28,24 @@ export interface BuildServerOptions {
   readonly logger?: boolean;
   /** Largest request body accepted. @default 8 MiB */
   readonly bodyLimitBytes?: number;
+  /** Time to receive a whole request (headers and body); a slower one gets 408 and is closed. 0 disables. @default 30_000 */
+  readonly requestTimeoutMs?: number;
+  /** Time to receive the request headers (at most `requestTimeoutMs` when that is on). @default 10_000 */
+  readonly headersTimeoutMs?: number;
+}
+
+/** fastify options that make Node's http server close a request whose headers or body stop arriving. */
+function timeoutOptions(opts: BuildServerOptions) {
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  const headersTimeoutMs = opts.headersTimeoutMs ?? (requestTimeoutMs > 0 ? Math.min(10_000, requestTimeoutMs) : 10_000);
+  if (!Number.isInteger(requestTimeoutMs) || requestTimeoutMs < 0) throw new RangeError(`requestTimeoutMs: expected an integer >= 0, got ${String(opts.requestTimeoutMs)}`);
+  if (!Number.isInteger(headersTimeoutMs) || headersTimeoutMs < 1 || (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs)) {
+    throw new RangeError(`headersTimeoutMs: expected an integer from 1 to requestTimeoutMs, got ${String(opts.headersTimeoutMs)}`);
+  }
+  const shortest = requestTimeoutMs > 0 ? Math.min(requestTimeoutMs, headersTimeoutMs) : headersTimeoutMs;
+  // Node looks for expired requests every connectionsCheckingInterval (30 s by default): check often enough.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
+  return { requestTimeout: requestTimeoutMs, http: { requestTimeout: requestTimeoutMs, headersTimeout: headersTimeoutMs, connectionsCheckingInterval } };
 }
 
 /** Turns an ajv error path (`/messages/0/role`) plus a missing property into `messages[0].role`. */
@@ -71,6 +89,7 @@ export function buildServer(opts: BuildServerOptions): FastifyInstance {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimitBytes ?? 8 * 1024 * 1024,
+    ...timeoutOptions(opts),
     // Strict types: `max_tokens: "5"` is a 400, as on the OpenAI API; no silent coercion of the body.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,

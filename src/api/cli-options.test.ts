@@ -36,6 +36,14 @@ describe('parseServeArgs', () => {
     expect(o).toMatchObject({ upstream: 'http://127.0.0.1:8000', port: 8080, host: '127.0.0.1', tenants: 'open', exporter: 'prometheus', callbackAllowlist: [], model: 'primary', log: false });
     expect(o.policy.name).toBe('resilient');
     expect(o.upstreamConnections).toBe(256);
+    expect(o).toMatchObject({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, maxConnectionsPerAddress: 0 });
+    expect(parse([...base, '--open', '--request-timeout-ms', '5000', '--headers-timeout-ms', '2000', '--max-connections-per-address', '64'])).toMatchObject({
+      requestTimeoutMs: 5000,
+      headersTimeoutMs: 2000,
+      maxConnectionsPerAddress: 64,
+    });
+    expect(usage([...base, '--open', '--request-timeout-ms', '1000', '--headers-timeout-ms', '2000'])).toContain('--headers-timeout-ms: expected at most --request-timeout-ms (1000), got 2000');
+    expect(usage([...base, '--open', '--max-connections-per-address', '-1'])).toContain('--max-connections-per-address');
     expect(parse([...base, '--open', '--upstream-connections', '1024']).upstreamConnections).toBe(1024);
     expect(usage([...base, '--open', '--upstream-connections', '0'])).toContain('--upstream-connections: expected an integer from 1 to 100000, got "0"');
     expect(o.upstreamKeepAliveMs).toBe(4000);

@@ -45,6 +45,12 @@ export interface ServeOptions {
   readonly upstreamKeepAliveMs: number;
   /** @default 4 MiB */
   readonly bodyLimitBytes: number;
+  /** Time to receive a whole request (headers and body); slower ones get 408 and are closed. 0 disables. @default 30_000 */
+  readonly requestTimeoutMs: number;
+  /** Time to receive the request headers. @default 10_000 */
+  readonly headersTimeoutMs: number;
+  /** Concurrent connections per client address; 0 is no limit. @default 0 */
+  readonly maxConnectionsPerAddress: number;
   /** Seed of job and response ids. @default derived from the wall clock at start */
   readonly seed?: number;
   readonly log: boolean;
@@ -100,6 +106,17 @@ export function serveProgram(): Command {
     .addOption(new Option('--otlp-endpoint <url>', 'OTLP/HTTP base URL (with --exporter otlp)').argParser(urlArg('--otlp-endpoint')))
     .addOption(new Option('--callback-allowlist <hosts>', 'comma-separated hosts (name or name:port) that callbackUrl may point at'))
     .addOption(new Option('--body-limit-bytes <n>', 'largest request body').default(4 * 1024 * 1024).argParser(intArg('--body-limit-bytes', 1024, 1024 * 1024 * 1024)))
+    .addOption(
+      new Option('--request-timeout-ms <n>', 'time to receive a whole request (headers and body); slower ones get 408 and are closed; 0 disables')
+        .default(30_000)
+        .argParser(intArg('--request-timeout-ms', 0, 3_600_000)),
+    )
+    .addOption(new Option('--headers-timeout-ms <n>', 'time to receive the request headers').default(10_000).argParser(intArg('--headers-timeout-ms', 1, 3_600_000)))
+    .addOption(
+      new Option('--max-connections-per-address <n>', 'concurrent connections one client address may hold (0: no limit; keep 0 behind a load balancer)')
+        .default(0)
+        .argParser(intArg('--max-connections-per-address', 0, 1_000_000)),
+    )
     .addOption(new Option('--seed <n>', 'seed of job and response ids').argParser(intArg('--seed', 0, 2 ** 31 - 1)))
     .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
     .addOption(
@@ -159,6 +176,9 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     otlpEndpoint?: string;
     callbackAllowlist?: string;
     bodyLimitBytes: number;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    maxConnectionsPerAddress: number;
     seed?: number;
     log: boolean;
     queue?: string;
@@ -190,6 +210,9 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   for (const h of allow) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/.test(h)) throw new ServeUsageError(`--callback-allowlist: expected host names like hooks.example.com or 127.0.0.1:9000, got ${JSON.stringify(h)}`);
   }
+  if (o.requestTimeoutMs > 0 && o.headersTimeoutMs > o.requestTimeoutMs) {
+    throw new ServeUsageError(`--headers-timeout-ms: expected at most --request-timeout-ms (${o.requestTimeoutMs}), got ${o.headersTimeoutMs}`);
+  }
   const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
   return {
     upstream: o.upstream,
@@ -207,6 +230,9 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     ...(o.fallbackModel !== undefined ? { fallbackModel: o.fallbackModel } : {}),
     ...(upstreamKey !== undefined && upstreamKey !== '' ? { upstreamKey } : {}),
     bodyLimitBytes: o.bodyLimitBytes,
+    requestTimeoutMs: o.requestTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     log: o.log,
     ...(o.queue !== undefined ? { queue: o.queue } : {}),

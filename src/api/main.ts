@@ -52,6 +52,9 @@ async function serve(o: ServeOptions): Promise<void> {
     telemetry,
     callbackAllowlist: o.callbackAllowlist,
     bodyLimitBytes: o.bodyLimitBytes,
+    requestTimeoutMs: o.requestTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     defaultModel: o.model,
     logger: o.log,
   });

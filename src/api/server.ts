@@ -24,6 +24,7 @@ import type { Clock } from '../time/clock.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { CallbackSender } from './callbacks.js';
+import { fastifyTimeoutOptions, limitConnectionsPerAddress, resolveConnectionLimits, type ConnectionCounts, type ConnectionLimitsOptions } from './connection-limits.js';
 import { registerDeadLetter } from './dead-letter.js';
 import { registerEmbeddings } from './embeddings-proxy.js';
 import { errorHandler, installAuth, sendError } from './http.js';
@@ -37,7 +38,7 @@ import type { RouteContext } from './route-context.js';
 import { TenantAuth, type TenantsConfig } from './tenants.js';
 
 /** Options of {@link buildServer}. */
-export interface BuildServerOptions {
+export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly clock: Clock;
   /** Job and response ids, and the engine's own streams (`random.derive('engine')`) when it builds the engine. */
   readonly random: Random;
@@ -82,6 +83,8 @@ export interface ApiService {
   readonly store: JobStore;
   readonly queue: JobQueue;
   readonly telemetry: Telemetry;
+  /** Open connections per client address, and how many were refused (with `maxConnectionsPerAddress`). */
+  readonly connections: ConnectionCounts;
 }
 
 function validate(o: BuildServerOptions): void {
@@ -98,6 +101,7 @@ function validate(o: BuildServerOptions): void {
 /** Builds the service. Closing the app cancels running jobs (they end `cancelled`) and ends open streams. */
 export function buildService(o: BuildServerOptions): ApiService {
   validate(o);
+  const limits = resolveConnectionLimits(o);
   const { clock, random } = o;
   const engine =
     o.engine ??
@@ -151,6 +155,10 @@ export function buildService(o: BuildServerOptions): ApiService {
   const app = Fastify({
     logger: o.logger ?? false,
     bodyLimit: o.bodyLimitBytes ?? 4 * 1024 * 1024,
+    // A body (or headers) that stops arriving is answered 408 and its connection closed.
+    ...fastifyTimeoutOptions(limits),
+    // Ids up to 1024 characters reach the route schemas (128 at most: a longer one is a 400 naming `id`); fastify's default, 100, answered 414.
+    routerOptions: { maxParamLength: 1024 },
     // Strict types (no coercion, nothing silently removed), every field error reported, with the bad value.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true, verbose: true } },
     return503OnClosing: true,
@@ -160,6 +168,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     // Malformed URLs and the like, before routing: the same error shape as everything else.
     frameworkErrors: (err, req, reply) => errorHandler(err, req, reply),
   });
+  const connections = limitConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not_found', `route: expected a known route, got ${req.method} ${req.url.split('?')[0] ?? ''}`)));
   installAuth(app, new TenantAuth(o.tenants));
@@ -204,7 +213,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     observed.close();
     if (ownTelemetry) await telemetry.shutdown();
   });
-  return { app, engine, jobs, store, queue: jobs.queue, telemetry };
+  return { app, engine, jobs, store, queue: jobs.queue, telemetry, connections };
 }
 
 /** Builds the fastify app (see {@link buildService} for the parts behind it). */
