@@ -51,6 +51,8 @@ export interface ServeOptions {
   readonly headersTimeoutMs: number;
   /** Concurrent connections per client address; 0 is no limit. @default 0 */
   readonly maxConnectionsPerAddress: number;
+  /** Byte cap of the in-memory job store (not used with --queue). @default 256 MiB */
+  readonly jobStoreMaxBytes: number;
   /** Seed of job and response ids. @default derived from the wall clock at start */
   readonly seed?: number;
   readonly log: boolean;
@@ -117,6 +119,11 @@ export function serveProgram(): Command {
         .default(0)
         .argParser(intArg('--max-connections-per-address', 0, 1_000_000)),
     )
+    .addOption(
+      new Option('--job-store-max-bytes <n>', 'in-memory job store cap: past it, finished jobs are forgotten, the longest finished first (not used with --queue)')
+        .default(256 * 1024 * 1024)
+        .argParser(intArg('--job-store-max-bytes', 1024 * 1024, Number.MAX_SAFE_INTEGER)),
+    )
     .addOption(new Option('--seed <n>', 'seed of job and response ids').argParser(intArg('--seed', 0, 2 ** 31 - 1)))
     .addOption(new Option('--log', 'log every request (fastify logger)').default(false))
     .addOption(
@@ -179,6 +186,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     requestTimeoutMs: number;
     headersTimeoutMs: number;
     maxConnectionsPerAddress: number;
+    jobStoreMaxBytes: number;
     seed?: number;
     log: boolean;
     queue?: string;
@@ -233,6 +241,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     requestTimeoutMs: o.requestTimeoutMs,
     headersTimeoutMs: o.headersTimeoutMs,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+    jobStoreMaxBytes: o.jobStoreMaxBytes,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     log: o.log,
     ...(o.queue !== undefined ? { queue: o.queue } : {}),

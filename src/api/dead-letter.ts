@@ -13,7 +13,7 @@ export function registerDeadLetter(app: FastifyInstance, ctx: RouteContext): voi
   app.get<{ Querystring: DeadLetterQuery }>('/v1/dead-letter', { schema: { querystring: deadLetterQuerySchema } }, async (req) => {
     const limit = req.query.limit === undefined ? 1000 : Math.min(10_000, Number(req.query.limit));
     const jobs = await ctx.jobs.deadLetter(tenantOf(req), limit);
-    return { object: 'list', data: jobs.map(jobView) };
+    return { object: 'list', data: jobs.map((j) => jobView(j, ctx.store.retention)) };
   });
 
   app.post<{ Params: IdParams }>('/v1/dead-letter/:id/requeue', { schema: { params: idParamsSchema } }, async (req, reply) => {
@@ -23,6 +23,6 @@ export function registerDeadLetter(app: FastifyInstance, ctx: RouteContext): voi
       throw new ApiError(409, 'job_not_dead_lettered', `job: expected a dead-lettered job, got status ${r.job.status}`, { param: 'id' });
     }
     if (r.kind === 'shed') return sendError(reply, new ApiError(429, 'rate_limit_exceeded', r.error.message, r.retryAfterMs !== undefined ? { retryAfterMs: r.retryAfterMs } : {}));
-    return reply.code(202).send(jobView(r.job));
+    return reply.code(202).send(jobView(r.job, ctx.store.retention));
   });
 }

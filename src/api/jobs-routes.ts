@@ -45,7 +45,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RouteContext): void
       case 'created':
         return reply.code(202).header('location', `/v1/jobs/${r.job.id}`).send({ id: r.job.id, object: 'job', status: 'queued' });
       case 'existing':
-        return reply.code(200).header('location', `/v1/jobs/${r.job.id}`).header('idempotent-replayed', 'true').send(jobView(r.job));
+        return reply.code(200).header('location', `/v1/jobs/${r.job.id}`).header('idempotent-replayed', 'true').send(jobView(r.job, ctx.store.retention));
       case 'conflict':
         throw new ApiError(422, 'idempotency_key_reused', 'Idempotency-Key: expected the same payload as the job it first created, got a different one', {
           param: 'Idempotency-Key',
@@ -58,7 +58,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RouteContext): void
   app.get<{ Params: IdParams }>('/v1/jobs/:id', { schema: { params: idParamsSchema } }, async (req) => {
     const job = await ctx.jobs.get(tenantOf(req), req.params.id);
     if (job === undefined) throw jobNotFound(req.params.id);
-    return jobView(job);
+    return jobView(job, ctx.store.retention);
   });
 
   app.delete<{ Params: IdParams }>('/v1/jobs/:id', { schema: { params: idParamsSchema } }, async (req) => {
@@ -67,6 +67,6 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RouteContext): void
     if (!r.cancelled && r.job.status !== 'cancelled') {
       throw new ApiError(409, 'job_not_cancellable', `job: expected a queued or running job, got status ${r.job.status}`, { param: 'id' });
     }
-    return jobView(r.job);
+    return jobView(r.job, ctx.store.retention);
   });
 }

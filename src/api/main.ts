@@ -55,6 +55,7 @@ async function serve(o: ServeOptions): Promise<void> {
     requestTimeoutMs: o.requestTimeoutMs,
     headersTimeoutMs: o.headersTimeoutMs,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+    jobStoreMaxBytes: o.jobStoreMaxBytes,
     defaultModel: o.model,
     logger: o.log,
   });

@@ -58,8 +58,10 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly bodyLimitBytes?: number;
   /** Telemetry to report to; the caller keeps it. @default an own `createTelemetry({ exporter: 'prometheus' })`, shut down on close */
   readonly telemetry?: Telemetry;
-  /** @default new InMemoryJobStore() */
+  /** @default new InMemoryJobStore({ maxBytes: jobStoreMaxBytes }) */
   readonly store?: JobStore;
+  /** Byte cap of the default in-memory job store (finished jobs are evicted, the longest finished first). @default 256 MiB */
+  readonly jobStoreMaxBytes?: number;
   /**
    * Where accepted jobs go (e.g. the Redis queue, with a RedisJobStore as `store`); the caller keeps it.
    * @default this process's engine (the embedded in-memory queue)
@@ -115,7 +117,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
   const observed = new EngineTelemetry(engine, telemetry, clock);
-  const store = o.store ?? new InMemoryJobStore();
+  const store = o.store ?? new InMemoryJobStore(o.jobStoreMaxBytes !== undefined ? { maxBytes: o.jobStoreMaxBytes } : {});
   const allowlist = (o.callbackAllowlist ?? []).map((h) => h.toLowerCase());
   const jobs = new JobService({
     engine,

@@ -86,8 +86,18 @@ export interface StoredChunk {
 /** What `watch` reports, in the order the store applied it. */
 export type JobStoreEvent = { readonly type: 'tokens'; readonly chunk: StoredChunk } | { readonly type: 'update'; readonly job: JobRecord };
 
+/**
+ * How long a store keeps finished jobs: until a cap needs the room (in memory: finished jobs are forgotten
+ * the longest finished first), or for a time after they finish (Redis).
+ */
+export type JobRetention =
+  | { readonly kind: 'capped'; readonly maxBytes: number; readonly maxJobs: number }
+  | { readonly kind: 'ttl'; readonly ttlMs: number };
+
 /** A job store. Implementations keep, per job, the record and an append-only token log of the current cycle. */
 export interface JobStore {
+  /** How long finished jobs are kept (shown in the job view). Undefined: not said. */
+  readonly retention?: JobRetention;
   /**
    * Creates the job, unless the tenant already has one with the same idempotency key: then returns that one
    * with `created: false`. Atomic, so concurrent submissions with one key make one job.

@@ -1,4 +1,24 @@
-import type { JobRecord } from './job-store.js';
+import { isTerminal, type JobRecord, type JobRetention } from './job-store.js';
+
+/** How long a finished job stays readable, as the job view says it. */
+export type RetentionView =
+  | { readonly policy: 'until-evicted'; readonly max_bytes: number; readonly max_jobs: number; readonly note: string }
+  | { readonly policy: 'ttl'; readonly ttl_ms: number; readonly expires_at_ms: number | null };
+
+export function retentionView(j: JobRecord, r: JobRetention | undefined): RetentionView | null {
+  if (r === undefined) return null;
+  if (r.kind === 'ttl') {
+    // Dead-lettered jobs do not expire; others expire ttl after they finish.
+    const expires = isTerminal(j.status) && !j.deadLetter && j.finishedAtMs !== undefined ? j.finishedAtMs + r.ttlMs : null;
+    return { policy: 'ttl', ttl_ms: r.ttlMs, expires_at_ms: expires };
+  }
+  return {
+    policy: 'until-evicted',
+    max_bytes: r.maxBytes,
+    max_jobs: r.maxJobs,
+    note: 'kept in this process until the store needs room: finished jobs are forgotten the longest finished first (dead-lettered ones last), and all are lost on restart',
+  };
+}
 
 /** What `GET /v1/jobs/:id` (and a completion callback) shows of a job. */
 export interface JobView {
@@ -25,10 +45,12 @@ export interface JobView {
   readonly startedAtMs: number | null;
   readonly finishedAtMs: number | null;
   readonly callback: JobRecord['callback'] | null;
+  /** How long this job stays readable once finished; null when the store does not say. */
+  readonly retention: RetentionView | null;
 }
 
-/** The public view of a job record. */
-export function jobView(j: JobRecord): JobView {
+/** The public view of a job record; `retention` is the store's. */
+export function jobView(j: JobRecord, retention?: JobRetention): JobView {
   return {
     id: j.id,
     object: 'job',
@@ -50,5 +72,6 @@ export function jobView(j: JobRecord): JobView {
     startedAtMs: j.startedAtMs ?? null,
     finishedAtMs: j.finishedAtMs ?? null,
     callback: j.callback ?? null,
+    retention: retentionView(j, retention),
   };
 }

@@ -94,3 +94,70 @@ describe('InMemoryJobStore', () => {
     expect(s.size).toBe(4); // only finished, non-dead-lettered jobs are evictable: none left
   });
 });
+
+describe('InMemoryJobStore byte cap', () => {
+  const big = 'x'.repeat(512 * 1024);
+
+  it('stays within its byte cap while large finished results pile up, forgetting the longest finished first', async () => {
+    const maxBytes = 16 * 1024 * 1024;
+    const s = new InMemoryJobStore({ maxBytes });
+    for (let i = 0; i < 200; i++) {
+      const id = `j${i}`;
+      await s.create(job(id));
+      await s.update(id, { status: 'running' });
+      // Four 512 KiB chunks: about 4 MiB accounted per job (text counted as UTF-16, in the log and the output).
+      for (let c = 0; c < 4; c++) await s.appendTokens(id, { index: c, count: 1, text: big });
+      await s.update(id, { status: 'succeeded', finishedAtMs: i });
+      expect(s.bytes).toBeLessThanOrEqual(maxBytes);
+    }
+    expect(s.evicted).toBeGreaterThan(150);
+    // The newest results are there in full; the oldest are gone.
+    expect((await s.get('j199'))?.output.length).toBe(4 * big.length);
+    expect(await s.get('j0')).toBeUndefined();
+    expect(s.bytes).toBeGreaterThan(0);
+  });
+
+  /** Text whose append takes the store just past `maxBytes` (by less than one empty job's bytes). */
+  const justOver = (s: InMemoryJobStore, maxBytes: number): string => 'y'.repeat(Math.ceil((maxBytes - s.bytes - 96 + 400) / 4));
+
+  it('never evicts queued or running jobs, and evicts by finish order, not creation order', async () => {
+    const maxBytes = 4 * 1024 * 1024;
+    const s = new InMemoryJobStore({ maxBytes });
+    await s.create(job('early'));
+    await s.create(job('late'));
+    await s.update('late', { status: 'succeeded' });
+    await s.update('early', { status: 'succeeded' });
+    await s.create(job('running'));
+    await s.update('running', { status: 'running' });
+    // The running job's output pushes the store over its cap: a finished job goes, 'late' (finished first) first.
+    await s.appendTokens('running', { index: 0, count: 1, text: justOver(s, maxBytes) });
+    expect(s.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(await s.get('late')).toBeUndefined();
+    expect(await s.get('early')).toBeDefined();
+    await s.appendTokens('running', { index: 1, count: 1, text: 'y'.repeat(1000) });
+    expect(await s.get('early')).toBeUndefined();
+    // Alone and over the cap, the running job stays.
+    expect((await s.get('running'))?.status).toBe('running');
+    expect(s.evicted).toBe(2);
+  });
+
+  it('keeps dead-lettered jobs until no other finished job is left to evict', async () => {
+    const maxBytes = 4 * 1024 * 1024;
+    const s = new InMemoryJobStore({ maxBytes });
+    await s.create(job('dead'));
+    await s.update('dead', { status: 'failed', deadLetter: true });
+    await s.create(job('done'));
+    await s.update('done', { status: 'succeeded' });
+    await s.create(job('r'));
+    await s.appendTokens('r', { index: 0, count: 1, text: justOver(s, maxBytes) });
+    expect(await s.get('done')).toBeUndefined();
+    expect(await s.get('dead')).toBeDefined();
+    await s.appendTokens('r', { index: 1, count: 1, text: 'z'.repeat(1000) });
+    expect(await s.get('dead')).toBeUndefined();
+  });
+
+  it('says how long it keeps results', () => {
+    expect(new InMemoryJobStore({ maxBytes: 2048 }).retention).toEqual({ kind: 'capped', maxBytes: 2048, maxJobs: 100_000 });
+    expect(() => new InMemoryJobStore({ maxBytes: 10 })).toThrow('maxBytes: expected an integer >= 1024, got 10');
+  });
+});

@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { JobNotFoundError } from '../jobs/errors.js';
-import { newJobRecord, type JobPatch, type JobRecord, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from '../jobs/job-store.js';
+import { newJobRecord, type JobPatch, type JobRecord, type JobRetention, type JobStore, type JobStoreEvent, type NewJob, type StoredChunk } from '../jobs/job-store.js';
 import { HarnessError } from '../errors.js';
 import { LeaseLostError, QueueUnavailableError } from './errors.js';
 import { APPEND_LUA, CREATE_LUA, DISCARD_LUA, UPDATE_LUA } from './redis-scripts.js';
@@ -68,6 +68,7 @@ export class RedisJobStore implements JobStore {
   private readonly redis: Redis;
   private readonly scripts: Scripts;
   private readonly ttlMs: number;
+  readonly retention: JobRetention;
   private subscriber: Redis | undefined;
   private readonly watchers = new Map<string, Set<Listener>>();
   /** Subscriptions not yet confirmed: reads of that job wait for them, so no event falls between. */
@@ -81,6 +82,7 @@ export class RedisJobStore implements JobStore {
     this.prefix = o.prefix ?? 'engine:';
     this.ttlMs = o.resultTtlMs ?? 86_400_000;
     if (!(Number.isInteger(this.ttlMs) && this.ttlMs >= 1000)) throw new RangeError(`resultTtlMs: expected an integer >= 1000, got ${String(o.resultTtlMs)}`);
+    this.retention = { kind: 'ttl', ttlMs: this.ttlMs };
     if (!/^[A-Za-z0-9_.:{}-]{1,64}$/.test(this.prefix)) throw new RangeError(`prefix: expected 1 to 64 of [A-Za-z0-9_.:{}-], got ${JSON.stringify(this.prefix)}`);
     const define = (name: string, keys: number, lua: string): void => {
       if (!(name in this.redis)) this.redis.defineCommand(name, { numberOfKeys: keys, lua });
