@@ -71,7 +71,10 @@ describe('job events (SSE)', () => {
   });
 
   it('a live client that drops and reconnects with Last-Event-ID gets exactly the missing tokens (loopback)', async () => {
-    const { app, store } = service();
+    const { app, store, primary } = service();
+    // The job holds after 40 tokens until the first client has dropped: it is certainly mid-job then.
+    let release!: () => void;
+    primary.gate = { afterTokens: 40, release: new Promise<void>((r) => (release = r)) };
     await app.listen({ host: '127.0.0.1', port: 0 });
     const a = app.server.address();
     const base = `http://127.0.0.1:${typeof a === 'object' && a !== null ? a.port : 0}`;
@@ -86,7 +89,8 @@ describe('job events (SSE)', () => {
     try {
       for await (const buf of r1.body) {
         p1.feed(String(buf));
-        if (first.length >= 20) break;
+        // 20 tokens (not events: a chunk may carry several), well before the gate at 40.
+        if (first.reduce((n, t) => n + t.count, 0) >= 20) break;
       }
     } finally {
       ac.abort();
@@ -94,6 +98,7 @@ describe('job events (SSE)', () => {
     const mid = await store.get(id);
     expect(mid?.status).toBe('running'); // the drop happened mid-job
     const lastId = first.at(-1)?.id ?? '';
+    release();
 
     // Reconnect from the last id seen, while the job keeps producing.
     const r2 = await request(`${base}/v1/jobs/${id}/events`, { headers: { ...ALPHA, 'last-event-id': lastId } });

@@ -26,6 +26,11 @@ export const BRAVO = { authorization: `Bearer ${TENANTS[1].apiKey}` };
 export class FlakyClient implements ModelClient {
   failing = false;
   calls = 0;
+  /**
+   * Holds every stream once it has passed `afterTokens` tokens, until `release` resolves: a job is then
+   * certainly still running while a test looks at it (a condition, not a wall-clock window).
+   */
+  gate: { afterTokens: number; release: Promise<void> } | undefined;
   constructor(private readonly inner: ModelClient) {}
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
@@ -35,7 +40,15 @@ export class FlakyClient implements ModelClient {
         [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new ServerError(500, 'injected by FlakyClient')) }),
       };
     }
-    return this.inner.stream(request, options);
+    const gate = this.gate;
+    if (gate === undefined) return this.inner.stream(request, options);
+    const inner = this.inner.stream(request, options);
+    return (async function* gated() {
+      for await (const e of inner) {
+        yield e;
+        if (e.type === 'tokens' && e.index + e.count >= gate.afterTokens) await gate.release;
+      }
+    })();
   }
 
   embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> {

@@ -33,6 +33,9 @@ export function parseLastEventId(v: string | undefined): LastEventId | undefined
   return { cycle: m[1] === undefined ? 1 : Number(m[1]), index: Number(m[2]) };
 }
 
+/** Text merged into one event when catching up a reader from the token log. */
+const CATCH_UP_EVENT_CHARS = 16 * 1024;
+
 /** The terminal event's payload. */
 function endData(j: JobRecord): string {
   return JSON.stringify({
@@ -56,15 +59,20 @@ export function registerJobEvents(app: FastifyInstance, ctx: RouteContext): void
     if (job === undefined) throw jobNotFound(id);
 
     reply.hijack();
-    const sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs);
+    const sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs, ctx.sseLimits, ctx.sseStats);
     sse.open(200, { 'x-job-id': id });
     const cycle = job.cycle;
-    // Replay from the log, then live: events that arrive while replaying wait here, and nothing is sent twice.
+    // Everything sent comes in index order with no gap: `sentThrough` is the last token index sent. A live chunk
+    // is written at once only when it follows on and the socket has room; otherwise the pump catches up from the
+    // store's token log once the socket drains (merging chunks for a reader that filled its socket, as the mock
+    // does for slow readers). A slow reader thus costs a position in the log, not a growing buffer.
     let sentThrough = last !== undefined && last.cycle === cycle ? last.index : -1;
-    let live = false;
-    const buffered: JobStoreEvent[] = [];
-    const send = (c: StoredChunk): void => {
-      if (c.cycle !== cycle || c.index + c.count - 1 <= sentThrough) return;
+    let pumping = false;
+    let waitingDrain = false;
+    /** The reader filled its socket at least once: from then on, catch-up events merge chunks. */
+    let slow = false;
+    let pendingEnd: JobRecord | undefined;
+    const writeChunk = (c: { cycle: number; index: number; count: number; text: string }): void => {
       sentThrough = c.index + c.count - 1;
       sse.event({ id: eventId(c), event: 'token', data: JSON.stringify({ index: c.index, count: c.count, text: c.text }) });
     };
@@ -73,27 +81,88 @@ export function registerJobEvents(app: FastifyInstance, ctx: RouteContext): void
       sse.event({ event: 'end', data: endData(j) });
       sse.end();
     };
-    const handle = (e: JobStoreEvent): void => {
-      if (e.type === 'tokens') send(e.chunk);
-      else if (e.job.cycle !== cycle || isTerminal(e.job.status)) end(e.job);
+    const fail = (error: unknown): void => {
+      req.log.error({ err: error }, 'job events stream failed');
+      sse.event({ event: 'error', data: JSON.stringify({ message: 'the job store failed while streaming' }) });
+      sse.end();
     };
-    const unwatch = ctx.store.watch(id, (e) => (live ? handle(e) : buffered.push(e)));
+    /** Sends what the log holds after `sentThrough`, in merged events, until caught up or the socket is full. */
+    const pump = async (): Promise<void> => {
+      if (pumping || sse.closed) return;
+      pumping = true;
+      try {
+        for (;;) {
+          if (sse.closed) return;
+          if (sse.full) {
+            slow = true;
+            if (!waitingDrain) {
+              waitingDrain = true;
+              sse.onDrain(() => {
+                waitingDrain = false;
+                void pump();
+              });
+            }
+            return;
+          }
+          const chunks = (await ctx.store.readTokens(id, sentThrough)).filter((c) => c.cycle === cycle && c.index + c.count - 1 > sentThrough);
+          if (chunks.length === 0) break;
+          let i = 0;
+          while (i < chunks.length && !sse.full && !sse.closed) {
+            // A chunk that straddles `sentThrough` (a Last-Event-ID inside it) is sent whole, as before.
+            const first = chunks[i] as StoredChunk;
+            const index = first.index;
+            let text = first.text;
+            let count = first.count;
+            i++;
+            while (slow && i < chunks.length && text.length < CATCH_UP_EVENT_CHARS) {
+              const c = chunks[i] as StoredChunk;
+              text += c.text;
+              count += c.count;
+              i++;
+            }
+            writeChunk({ cycle, index, count, text });
+          }
+        }
+        if (pendingEnd !== undefined) end(pendingEnd);
+      } catch (error) {
+        fail(error);
+      } finally {
+        pumping = false;
+      }
+    };
+    const handle = (e: JobStoreEvent): void => {
+      if (e.type === 'tokens') {
+        const c = e.chunk;
+        if (c.cycle !== cycle || c.index + c.count - 1 <= sentThrough) return;
+        if (!pumping && !sse.full && c.index === sentThrough + 1) writeChunk(c);
+        else void pump();
+      } else if (e.job.cycle !== cycle || isTerminal(e.job.status)) {
+        // The end goes after every token: through the pump, which first sends what is left in the log.
+        pendingEnd ??= e.job;
+        void pump();
+      }
+    };
+    // Registered before the first read: an event that lands meanwhile is either in what the pump reads or
+    // triggers another pump; nothing is sent twice (`sentThrough`) and nothing is skipped (no gaps are written).
+    pumping = true;
+    const unwatch = ctx.store.watch(id, handle);
     const offClosing = ctx.onClosing(() => sse.end());
     sse.onClose(() => {
       unwatch();
       offClosing();
     });
     try {
-      for (const c of await ctx.store.readTokens(id, sentThrough)) send(c);
       const now = await ctx.store.get(id);
-      live = true;
-      for (const e of buffered.splice(0)) handle(e);
-      if (now === undefined) sse.end();
-      else if (isTerminal(now.status) && now.cycle === cycle) end(now);
+      pumping = false;
+      if (now === undefined) {
+        sse.end();
+        return;
+      }
+      if (isTerminal(now.status) || now.cycle !== cycle) pendingEnd ??= now;
+      await pump();
     } catch (error) {
-      req.log.error({ err: error }, 'job events stream failed');
-      sse.event({ event: 'error', data: JSON.stringify({ message: 'the job store failed while streaming' }) });
-      sse.end();
+      pumping = false;
+      fail(error);
     }
   });
 }

@@ -85,7 +85,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     const start = (): SseWriter => {
       if (sse !== undefined) return sse;
       reply.hijack();
-      sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs);
+      sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs, ctx.sseLimits, ctx.sseStats);
       const model = attemptModel.get(id);
       // The headers leave with the first chunk, written right below: one packet.
       sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) }, false);

@@ -4,6 +4,7 @@ import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
 import type { JobService } from './jobs.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { SseLimits, SseStats } from './sse.js';
 
 /** What the route modules share. */
 export interface RouteContext {
@@ -19,6 +20,9 @@ export interface RouteContext {
   /** Pass `x-mock-*` headers through to the upstream. */
   readonly forwardMockHeaders: boolean;
   readonly sseKeepAliveMs: number;
+  /** Per-response SSE limits (unsent bytes, stalled readers) and the service's SSE counters. */
+  readonly sseLimits: SseLimits;
+  readonly sseStats: SseStats;
   /**
    * Runs `fn` once when the app closes (at once if it already has), so open streams end; returns the
    * unsubscribe. A Set, not an AbortSignal: with thousands of open streams, adding and removing EventTarget

@@ -35,6 +35,7 @@ import { registerJobRoutes } from './jobs-routes.js';
 import { InMemoryJobStore } from '../jobs/memory-job-store.js';
 import { registerProxy } from './proxy.js';
 import type { RouteContext } from './route-context.js';
+import { SseStats } from './sse.js';
 import { TenantAuth, type TenantsConfig } from './tenants.js';
 
 /** Options of {@link buildServer}. */
@@ -73,6 +74,10 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly forwardMockHeaders?: boolean;
   /** A keep-alive comment on idle SSE streams after this long; 0 disables. @default 15_000 */
   readonly sseKeepAliveMs?: number;
+  /** Bytes one SSE response may hold unsent before it is ended (a reader far too slow). @default 1 MiB */
+  readonly sseMaxBufferedBytes?: number;
+  /** How long an SSE reader may take nothing while data waits before its stream is ended; 0 never. @default 30_000 */
+  readonly sseStallTimeoutMs?: number;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -87,6 +92,8 @@ export interface ApiService {
   readonly telemetry: Telemetry;
   /** Open connections per client address, and how many were refused (with `maxConnectionsPerAddress`). */
   readonly connections: ConnectionCounts;
+  /** SSE counters: open streams, bytes held unsent, streams ended for slow readers. */
+  readonly sse: SseStats;
 }
 
 function validate(o: BuildServerOptions): void {
@@ -95,6 +102,10 @@ function validate(o: BuildServerOptions): void {
     throw new RangeError(`bodyLimitBytes: expected an integer >= 1024, got ${String(o.bodyLimitBytes)}`);
   }
   if (o.sseKeepAliveMs !== undefined && !(o.sseKeepAliveMs >= 0)) throw new RangeError(`sseKeepAliveMs: expected a number >= 0, got ${String(o.sseKeepAliveMs)}`);
+  if (o.sseMaxBufferedBytes !== undefined && !(Number.isInteger(o.sseMaxBufferedBytes) && o.sseMaxBufferedBytes >= 65_536)) {
+    throw new RangeError(`sseMaxBufferedBytes: expected an integer >= 65536, got ${String(o.sseMaxBufferedBytes)}`);
+  }
+  if (o.sseStallTimeoutMs !== undefined && !(o.sseStallTimeoutMs >= 0)) throw new RangeError(`sseStallTimeoutMs: expected a number >= 0, got ${String(o.sseStallTimeoutMs)}`);
   for (const h of o.callbackAllowlist ?? []) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(h)) throw new RangeError(`callbackAllowlist: expected host names like "hooks.example.com" or "127.0.0.1:8080", got ${JSON.stringify(h)}`);
   }
@@ -131,6 +142,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   const unobserveQueue = observeQueue(telemetry.meter, jobs.queue);
   // Every open SSE stream and every proxied call in flight is here until it ends.
   const closers = new Set<() => void>();
+  const sseStats = new SseStats();
   let closed = false;
   const ctx: RouteContext = {
     engine,
@@ -143,6 +155,11 @@ export function buildService(o: BuildServerOptions): ApiService {
     defaultModel: o.defaultModel ?? 'primary',
     forwardMockHeaders: o.forwardMockHeaders ?? true,
     sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
+    sseLimits: {
+      ...(o.sseMaxBufferedBytes !== undefined ? { maxBufferedBytes: o.sseMaxBufferedBytes } : {}),
+      ...(o.sseStallTimeoutMs !== undefined ? { stallTimeoutMs: o.sseStallTimeoutMs } : {}),
+    },
+    sseStats,
     onClosing: (fn) => {
       if (closed) {
         fn();
@@ -215,7 +232,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     observed.close();
     if (ownTelemetry) await telemetry.shutdown();
   });
-  return { app, engine, jobs, store, queue: jobs.queue, telemetry, connections };
+  return { app, engine, jobs, store, queue: jobs.queue, telemetry, connections, sse: sseStats };
 }
 
 /** Builds the fastify app (see {@link buildService} for the parts behind it). */
