@@ -91,3 +91,19 @@ describe('slow clients', () => {
     expect(long.statusCode).toBe(400);
   });
 });
+
+describe('charset', () => {
+  it('refuses a body in a charset other than UTF-8 with 415 naming content-type; utf-8 and none are fine', async () => {
+    const s = service();
+    const payload = JSON.stringify({ prompt: 'caf\u00e9' });
+    for (const charset of ['latin1', 'ISO-8859-1', 'utf-16']) {
+      const r = await s.app.inject({ method: 'POST', url: '/v1/jobs', payload, headers: { ...ALPHA, 'content-type': `application/json; charset=${charset}` } });
+      expect(r.statusCode, charset).toBe(415);
+      expect(r.json().error).toMatchObject({ code: 'unsupported_media_type', param: 'content-type' });
+    }
+    for (const ct of ['application/json; charset=utf-8', 'application/json; charset="UTF-8"', 'application/json']) {
+      const r = await s.app.inject({ method: 'POST', url: '/v1/jobs', payload, headers: { ...ALPHA, 'content-type': ct } });
+      expect(r.statusCode, ct).toBe(202);
+    }
+  });
+});

@@ -29,6 +29,8 @@ describe('npm run scenario', () => {
       [['scenario', 'burst-1000', '--duration', 'soon'], 'error: --duration: expected a duration like 60s'],
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],
+      // Before running any scenario, not after a minute of them.
+      [['regress', '--baselines', '/nonexistent'], 'error: --baselines: expected a folder of baselines, got "/nonexistent" (ENOENT)'],
     ];
     for (const [args, message] of cases) {
       const r = cli(...args);

@@ -4,7 +4,7 @@
  * tolerance the scenario states. Prints a Markdown summary, writes JUnit XML, and rewrites baselines only with
  * --update.
  */
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { HarnessError } from '../../src/errors.js';
@@ -16,7 +16,7 @@ import { serializeRunResult } from '../report/serialize.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
-import { parseList } from './flags.js';
+import { parseList, UsageError } from './flags.js';
 
 interface RegressFlags {
   baselines: string;
@@ -60,7 +60,20 @@ async function readBaseline(file: string): Promise<RunResult | undefined> {
   return parseRunResult(text, file);
 }
 
+/** Fails fast (a usage error, exit 2) when the baselines folder to compare with is not there. */
+async function checkBaselinesDir(dir: string): Promise<void> {
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (e) {
+    throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  if (!isDir) throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (not a folder)`);
+}
+
 async function runRegress(flags: RegressFlags): Promise<number> {
+  // Before running anything: a wrong folder would otherwise show only after every scenario ran.
+  if (flags.update !== true) await checkBaselinesDir(flags.baselines);
   const scenarios = await ciScenarios(flags.scenarios);
   if (scenarios.length === 0) throw new HarnessError('NO_CI_SCENARIOS', 'regress: expected at least one scenario with a regress block, got none');
   const sections: string[] = ['# Regression check (virtual mode)', ''];

@@ -145,3 +145,19 @@ export function requestControls(req: FastifyRequest): { priority: 'interactive' 
   if (requestId !== undefined && !/^[\x21-\x7e]{1,128}$/.test(requestId)) throw badField('x-request-id', '1 to 128 visible ASCII characters', JSON.stringify(requestId.slice(0, 40)));
   return { priority, requestId, deadlineMs: intHeader(req, 'x-deadline-ms', 1, 86_400_000) };
 }
+
+/**
+ * Refuses a body declared in a charset other than UTF-8 (415 naming content-type): JSON is UTF-8, and
+ * parsing latin-1 or UTF-16 bytes as UTF-8 would silently change the text.
+ */
+export function installCharsetCheck(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const ct = req.headers['content-type'];
+    if (typeof ct !== 'string') return;
+    const m = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(ct);
+    if (m === null) return;
+    const charset = (m[1] ?? '').toLowerCase();
+    if (charset === 'utf-8' || charset === 'utf8') return;
+    await sendError(reply, new ApiError(415, 'unsupported_media_type', `content-type: expected charset=utf-8 (or none), got charset=${JSON.stringify(charset.slice(0, 40))}`, { param: 'content-type' }));
+  });
+}

@@ -27,7 +27,7 @@ import { CallbackSender } from './callbacks.js';
 import { fastifyTimeoutOptions, limitConnectionsPerAddress, resolveConnectionLimits, type ConnectionCounts, type ConnectionLimitsOptions } from './connection-limits.js';
 import { registerDeadLetter } from './dead-letter.js';
 import { registerEmbeddings } from './embeddings-proxy.js';
-import { errorHandler, installAuth, sendError } from './http.js';
+import { errorHandler, installAuth, installCharsetCheck, sendError } from './http.js';
 import { registerJobEvents } from './job-events.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { JobService } from './jobs.js';
@@ -190,6 +190,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   const connections = limitConnectionsPerAddress(app.server, limits.maxConnectionsPerAddress);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not_found', `route: expected a known route, got ${req.method} ${req.url.split('?')[0] ?? ''}`)));
+  installCharsetCheck(app);
   installAuth(app, new TenantAuth(o.tenants));
 
   registerJobRoutes(app, ctx);

@@ -40,6 +40,10 @@ describe('worker command line', () => {
     expect(usage([...base, '--policy-overrides', '{"retry":{"maxAttempts":0}}'])).toMatch(/^--policy-overrides: retry\.maxAttempts/);
     expect(usage([...base, '--policy-overrides', '{oops'])).toMatch(/^--policy-overrides: expected JSON/);
     expect(usage([...base, 'extra'])).toMatch(/too many arguments|unknown/i);
+    // An unknown flag is named, even when required flags are missing too.
+    expect(usage(['--bogus'])).toMatch(/unknown option '--bogus'/);
+    expect(usage([...base, '--bogus'])).toMatch(/unknown option '--bogus'/);
+    expect(usage(['--upstream', 'http://127.0.0.1:8000'])).toContain('--queue: expected a Redis URL');
   });
 
   it('--help describes the flags', () => {

@@ -62,8 +62,8 @@ function redisUrl(v: string): string {
 export function workerProgram(): Command {
   return new Command('worker')
     .description('Engine worker: takes jobs from the Redis queue (BullMQ) and runs them through the engine against the upstream model. Run as many as you like, on any host.')
-    .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl).makeOptionMandatory())
-    .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')).makeOptionMandatory())
+    .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl))
+    .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')))
     .addOption(new Option('--policy <name>', `serving policy preset: ${PRESET_NAMES.join(', ')}`).default('resilient'))
     .addOption(new Option('--policy-overrides <json>', 'JSON deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
     .addOption(new Option('--fallback <url>', 'a fallback model server (used when the policy enables fallback)').argParser(httpUrl('--fallback')))
@@ -86,7 +86,10 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
   const program = workerProgram();
   const help = parseCommand(program, argv, (m) => new WorkerUsageError(m));
   if (help !== undefined) return help;
-  const o = program.opts<Omit<WorkerOptions, 'policy'> & { policy: string; policyOverrides?: string }>();
+  // Required flags are checked here, after commander has refused unknown ones: `worker --bogus` names --bogus.
+  const o = program.opts<Omit<WorkerOptions, 'policy' | 'queue' | 'upstream'> & { queue?: string; upstream?: string; policy: string; policyOverrides?: string }>();
+  if (o.queue === undefined) throw new WorkerUsageError('--queue: expected a Redis URL like redis://127.0.0.1:6379, got none');
+  if (o.upstream === undefined) throw new WorkerUsageError('--upstream: expected a model server URL like http://127.0.0.1:8000, got none');
   let overrides: unknown;
   if (o.policyOverrides !== undefined) {
     try {
@@ -103,6 +106,6 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
     throw new WorkerUsageError(`${flag}: ${(e as Error).message}`);
   }
   if (o.prefix.length === 0) throw new WorkerUsageError('--prefix: expected a non-empty key prefix, got ""');
-  const { policyOverrides: _po, ...rest } = o;
-  return { ...rest, policy };
+  const { policyOverrides: _po, queue, upstream, ...rest } = o;
+  return { ...rest, queue, upstream, policy };
 }
