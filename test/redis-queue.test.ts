@@ -203,3 +203,33 @@ describe('Redis queue: retries, checkpoints, dead letters, cancel', () => {
     expect((await api.side.queue.counts()).stalled).toBe(stalledBefore);
   });
 });
+
+describe('Redis queue: orphans (stored, never enqueued)', () => {
+  it('a job stored by a producer that died before enqueueing is found by the sweeper and run', async () => {
+    // What a producer killed between the two steps leaves: the record (it got its 202), no BullMQ job.
+    const id = `orphan-${Date.now()}`;
+    const { created } = await api.side.store.create({
+      id,
+      tenant: 'anonymous',
+      spec: { model: 'primary', prompt: 'plain: orphan', priority: 'interactive', mock: { outputTokens: 6 } },
+      fingerprint: `orphan ${id}`,
+      createdAtMs: Date.now(),
+    });
+    expect(created).toBe(true);
+    expect(await api.side.queue.queue.getJob(id)).toBeUndefined();
+    expect(await api.side.store.outboxOlderThan(0)).toContain(id);
+    const enqueued = await api.side.queue.sweepOrphans(0);
+    expect(enqueued).toContain(id);
+    const rec = await settled(id);
+    expect(rec.status).toBe('succeeded');
+    expect(rec.tokens).toBe(6);
+    expect(await api.side.store.outboxOlderThan(0)).not.toContain(id);
+  });
+
+  it('a job enqueued normally leaves the outbox at once, so the sweeper never enqueues it twice', async () => {
+    const id = await submit('plain: normal', 4);
+    expect(await api.side.store.outboxOlderThan(0)).not.toContain(id);
+    expect(await api.side.queue.sweepOrphans(0)).not.toContain(id);
+    expect((await settled(id)).status).toBe('succeeded');
+  });
+});

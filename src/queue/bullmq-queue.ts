@@ -1,6 +1,8 @@
 /**
  * The durable JobQueue: BullMQ on Redis. The API process only produces: it enqueues a stored job under its own
- * id (so enqueueing twice is a no-op), cancels, requeues dead letters and counts. Worker processes consume
+ * id (so enqueueing twice is a no-op), cancels, requeues dead letters and counts. Storing and enqueueing are two
+ * steps: the store puts every created job in an outbox in the same atomic step, enqueueing takes it out, and
+ * every API process sweeps the outbox for jobs left there (their producer died in between) and enqueues them. Worker processes consume
  * (queue-worker.ts). A failed BullMQ job (attempts used up, or not retryable) is the dead-letter state: it is
  * kept (`removeOnFail: false`) until requeued; completed ones are removed at once, the result lives in the
  * job store with a TTL.
@@ -57,6 +59,8 @@ export interface BullJobQueueOptions extends QueueNames {
   readonly attempts: number;
   /** How long `cancel` waits for a worker to end a running job. @default 10_000 */
   readonly cancelWaitMs?: number;
+  /** A stored job not known to be in the queue after this long is an orphan, and is enqueued. @default 30_000 */
+  readonly orphanAfterMs?: number;
 }
 
 /** The producer side of the Redis queue. */
@@ -69,6 +73,9 @@ export class BullJobQueue implements JobQueue {
   private readonly clock: Clock;
   private readonly attempts: number;
   private readonly cancelWaitMs: number;
+  private readonly orphanAfterMs: number;
+  private sweepTimer: { cancel(): void } | undefined;
+  private closed = false;
 
   constructor(o: BullJobQueueOptions) {
     if (!(Number.isInteger(o.attempts) && o.attempts >= 1)) throw new RangeError(`attempts: expected an integer >= 1, got ${String(o.attempts)}`);
@@ -78,6 +85,8 @@ export class BullJobQueue implements JobQueue {
     this.clock = o.clock;
     this.attempts = o.attempts;
     this.cancelWaitMs = o.cancelWaitMs ?? 10_000;
+    this.orphanAfterMs = o.orphanAfterMs ?? 30_000;
+    if (!(Number.isInteger(this.orphanAfterMs) && this.orphanAfterMs >= 0)) throw new RangeError(`orphanAfterMs: expected an integer >= 0, got ${String(o.orphanAfterMs)}`);
     this.queue = new Queue<QueuedJobData>(this.name, { connection: o.redis, prefix: o.bullPrefix ?? 'bull', skipWaitingForReady: true });
     this.queue.on('error', () => undefined);
   }
@@ -112,23 +121,64 @@ export class BullJobQueue implements JobQueue {
       rec = await this.store.update(job.id, reset);
     }
     try {
-      await this.guard(
-        'enqueue',
-        this.queue.add('run', { id: rec.id, cycle: rec.cycle }, {
-          jobId: rec.id,
-          attempts: this.attempts,
-          backoff: { type: 'engine' },
-          ...(bullPriority(rec.spec.priority) !== undefined ? { priority: bullPriority(rec.spec.priority) as number } : {}),
-          removeOnComplete: true,
-          removeOnFail: false,
-        }),
-      );
+      await this.add(rec);
     } catch (e) {
       // Put a requeued job back in the dead-letter list rather than leave it queued with nothing to run it.
       if (reset !== undefined) await this.store.updateIf(job.id, { cycle: rec.cycle }, { status: job.status, deadLetter: true, cycle: job.cycle }).catch(() => undefined);
       throw e;
     }
     return undefined;
+  }
+
+  /** Adds the job's BullMQ job (a no-op when the queue holds one under its id), then takes it out of the outbox. */
+  private async add(rec: JobRecord): Promise<void> {
+    await this.guard(
+      'enqueue',
+      this.queue.add('run', { id: rec.id, cycle: rec.cycle }, {
+        jobId: rec.id,
+        attempts: this.attempts,
+        backoff: { type: 'engine' },
+        ...(bullPriority(rec.spec.priority) !== undefined ? { priority: bullPriority(rec.spec.priority) as number } : {}),
+        removeOnComplete: true,
+        removeOnFail: false,
+      }),
+    );
+    // Best effort: a job left in the outbox is re-added by the sweeper, which is a no-op for a held id.
+    await this.store.outboxDone(rec.id).catch(() => undefined);
+  }
+
+  /**
+   * Enqueues orphans: jobs stored (they got their 202) but not known to be in the queue after `olderThanMs`,
+   * because the process that stored them died before enqueueing. Jobs already past `queued` (a worker took
+   * them) or gone only leave the outbox. Returns the ids enqueued.
+   */
+  async sweepOrphans(olderThanMs = this.orphanAfterMs): Promise<string[]> {
+    this.ensureReady();
+    const enqueued: string[] = [];
+    for (const id of await this.store.outboxOlderThan(olderThanMs)) {
+      const rec = await this.store.get(id);
+      if (rec !== undefined && rec.status === 'queued') {
+        await this.add(rec);
+        enqueued.push(id);
+      } else {
+        await this.store.outboxDone(id);
+      }
+    }
+    return enqueued;
+  }
+
+  /** Sweeps for orphans every `everyMs` (and once now) until closed. */
+  startSweeper(everyMs = Math.max(1000, Math.floor(this.orphanAfterMs / 3))): void {
+    if (this.sweepTimer !== undefined || this.closed) return;
+    const tick = (): void => {
+      if (this.closed) return;
+      void this.sweepOrphans()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!this.closed) this.sweepTimer = this.clock.setTimer(everyMs, tick, 'queue orphan sweep');
+        });
+    };
+    tick();
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -200,6 +250,8 @@ export class BullJobQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.sweepTimer?.cancel();
     await this.queue.close().catch(() => undefined);
   }
 }

@@ -32,7 +32,7 @@ export interface WriteGuard {
 export type AppendOutcome = 'committed' | 'duplicate';
 
 type Scripts = {
-  jobCreate(k1: string, k2: string, ...argv: string[]): Promise<[number, string[]?, string?]>;
+  jobCreate(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string[]?, string?]>;
   jobUpdate(k1: string, k2: string, k3: string, ...argv: string[]): Promise<[number, string[]?, string?]>;
   jobAppend(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
   jobDiscard(k1: string, k2: string, k3: string, ...argv: string[]): Promise<number>;
@@ -87,7 +87,7 @@ export class RedisJobStore implements JobStore {
     const define = (name: string, keys: number, lua: string): void => {
       if (!(name in this.redis)) this.redis.defineCommand(name, { numberOfKeys: keys, lua });
     };
-    define('jobCreate', 2, CREATE_LUA);
+    define('jobCreate', 3, CREATE_LUA);
     define('jobUpdate', 3, UPDATE_LUA);
     define('jobAppend', 3, APPEND_LUA);
     define('jobDiscard', 3, DISCARD_LUA);
@@ -154,7 +154,7 @@ export class RedisJobStore implements JobStore {
     const key = this.jobKey(n.id);
     let r: [number, string[]?, string?];
     try {
-      r = await this.guard('create', this.scripts.jobCreate(key, idem ?? key, n.id, `${this.prefix}job:`, idem === undefined ? '0' : '1', ...fields));
+      r = await this.guard('create', this.scripts.jobCreate(key, idem ?? key, this.outboxKey, n.id, `${this.prefix}job:`, idem === undefined ? '0' : '1', ...fields));
     } catch (e) {
       if (isReplyError(e) && e.message.startsWith('DUPLICATE_ID')) throw new RangeError(`job id: expected a new id, got ${JSON.stringify(n.id)} twice`);
       throw e;
@@ -204,6 +204,24 @@ export class RedisJobStore implements JobStore {
   async discard(id: string): Promise<void> {
     const [k1, k2, k3] = this.keys(id);
     await this.guard('discard', this.scripts.jobDiscard(k1, k2, k3, id, this.prefix));
+    await this.outboxDone(id).catch(() => undefined);
+  }
+
+  /** The sorted set of created jobs not yet known to be in the queue (see CREATE_LUA). */
+  get outboxKey(): string {
+    return `${this.prefix}outbox`;
+  }
+
+  /** The job is in the queue (or gone): out of the outbox. */
+  async outboxDone(id: string): Promise<void> {
+    await this.guard('outbox', this.redis.zrem(this.outboxKey, id));
+  }
+
+  /** Ids that entered the outbox at least `olderThanMs` ago (by Redis's clock), oldest first. */
+  async outboxOlderThan(olderThanMs: number, limit = 1000): Promise<string[]> {
+    const [sec, usec] = await this.guard('outbox', this.redis.time());
+    const nowMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    return this.guard('outbox', this.redis.zrangebyscore(this.outboxKey, '-inf', nowMs - olderThanMs, 'LIMIT', 0, limit));
   }
 
   async listDeadLetter(tenant: string, o: { limit?: number } = {}): Promise<JobRecord[]> {

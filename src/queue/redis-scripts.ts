@@ -9,9 +9,12 @@
 const TERMINAL = `local function terminal(s) return s == '"succeeded"' or s == '"failed"' or s == '"cancelled"' end`;
 
 /**
- * KEYS: job hash, idempotency key (the job hash again when there is none).
+ * KEYS: job hash, idempotency key (the job hash again when there is none), the outbox (a sorted set).
  * ARGV: id, job key prefix, has idempotency key ('1'/'0'), field/value pairs.
  * Returns {1} (created) or {0, existing hash, existing output}.
+ * A created job also goes into the outbox, scored by Redis's own time in ms, in the same step: the producer
+ * takes it out once BullMQ holds the job, and a sweeper enqueues what stays there too long (the producer died
+ * between the two).
  */
 export const CREATE_LUA = `
 if ARGV[3] == '1' then
@@ -27,6 +30,8 @@ if ARGV[3] == '1' then
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('DUPLICATE_ID the job id exists already') end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
 return {1}
 `;
 

@@ -44,7 +44,9 @@ async function connectStore(o: RedisSideOptions, mode: Parameters<typeof connect
 }
 
 /** Connects the API side. Rejects (a QueueUrlError or a QueueUnavailableError) when Redis cannot be reached. */
-export async function openRedisApi(o: RedisSideOptions & { readonly clock: Clock; readonly attempts: number; readonly cancelWaitMs?: number }): Promise<RedisApiSide> {
+export async function openRedisApi(
+  o: RedisSideOptions & { readonly clock: Clock; readonly attempts: number; readonly cancelWaitMs?: number; readonly orphanAfterMs?: number },
+): Promise<RedisApiSide> {
   const { redis, store } = await connectStore(o, 'failFast', 'engine-api');
   const queue = new BullJobQueue({
     redis,
@@ -54,9 +56,11 @@ export async function openRedisApi(o: RedisSideOptions & { readonly clock: Clock
     ...(o.queueName !== undefined ? { queueName: o.queueName } : {}),
     ...(o.bullPrefix !== undefined ? { bullPrefix: o.bullPrefix } : {}),
     ...(o.cancelWaitMs !== undefined ? { cancelWaitMs: o.cancelWaitMs } : {}),
+    ...(o.orphanAfterMs !== undefined ? { orphanAfterMs: o.orphanAfterMs } : {}),
   });
   await queue.queue.waitUntilReady();
   await store.connect();
+  queue.startSweeper();
   return {
     store,
     queue,
