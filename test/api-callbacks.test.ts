@@ -4,7 +4,8 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkCallbackUrl, CallbackSender } from '../src/api/callbacks.js';
+import { checkCallbackUrl } from '../src/api/callbacks.js';
+import { CallbackSender } from '../src/jobs/callback-sender.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { ALPHA, testService, waitForJob, type TestService } from './api-testkit.js';
 

@@ -14,7 +14,7 @@ import { LocalJobQueue } from '../queue/local-queue.js';
 import type { Random } from '../random.js';
 import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
-import type { CallbackSender } from './callbacks.js';
+import type { CallbackSender } from '../jobs/callback-sender.js';
 import { isTerminal, type JobPatch, type JobRecord, type JobSpec, type JobStore } from '../jobs/job-store.js';
 import { jobView } from '../jobs/job-view.js';
 

@@ -23,7 +23,7 @@ import { observeQueue } from '../queue/queue-metrics.js';
 import type { Clock } from '../time/clock.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
-import { CallbackSender } from './callbacks.js';
+import { CallbackSender } from '../jobs/callback-sender.js';
 import { fastifyTimeoutOptions, limitConnectionsPerAddress, resolveConnectionLimits, type ConnectionCounts, type ConnectionLimitsOptions } from './connection-limits.js';
 import { registerDeadLetter } from './dead-letter.js';
 import { registerEmbeddings } from './embeddings-proxy.js';
