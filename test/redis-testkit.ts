@@ -218,12 +218,12 @@ export async function http(method: 'GET' | 'POST' | 'DELETE', url: string, body?
 }
 
 /** The engine service in this process on the Redis queue, listening on a free loopback port. */
-export async function startApi(redisUrl: string, upstream: string, o: { seed?: string; cancelWaitMs?: number } = {}): Promise<{ url: string; svc: ApiService; side: RedisApiSide; close(): Promise<void> }> {
+export async function startApi(redisUrl: string, upstream: string, o: { seed?: string; cancelWaitMs?: number; callbackAllowlist?: string[] } = {}): Promise<{ url: string; svc: ApiService; side: RedisApiSide; close(): Promise<void> }> {
   const clock = new RealClock();
   const policy = resolvePolicy('resilient', { retry: { baseMs: 20, maxMs: 200 } });
   const side = await openRedisApi({ url: redisUrl, clock, attempts: policy.retry.maxAttempts, ...(o.cancelWaitMs !== undefined ? { cancelWaitMs: o.cancelWaitMs } : {}) });
   const primary = new HttpModelClient({ baseUrl: upstream, clock });
-  const svc = buildService({ clock, random: new Random(o.seed ?? `api-${process.pid}-${Date.now()}`), tenants: 'open', policy, upstream: { primary }, store: side.store, queue: side.queue });
+  const svc = buildService({ clock, random: new Random(o.seed ?? `api-${process.pid}-${Date.now()}`), tenants: 'open', policy, upstream: { primary }, store: side.store, queue: side.queue, ...(o.callbackAllowlist !== undefined ? { callbackAllowlist: o.callbackAllowlist } : {}) });
   await svc.app.listen({ port: 0, host: '127.0.0.1' });
   const a = svc.app.server.address();
   const port = typeof a === 'object' && a !== null ? a.port : 0;

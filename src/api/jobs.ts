@@ -313,7 +313,7 @@ export class JobService {
 
   private sendCallback(job: JobRecord, url: string, sender: CallbackSender): void {
     const p = sender
-      .deliver(url, jobView(job, this.store.retention), { signal: this.stopping.signal, headers: { 'x-job-id': job.id } })
+      .deliver(url, jobView(job, this.store.retention), { signal: this.stopping.signal, headers: { 'x-job-id': job.id, 'x-delivery-id': `${job.id}:${job.cycle}` } })
       .then((state) => this.store.update(job.id, { callback: state }))
       .then(
         () => undefined,

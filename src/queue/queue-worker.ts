@@ -21,6 +21,8 @@ import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { cancelChannel, cancelFlagKey, stalledKey, type QueuedJobData, type QueueNames } from './bullmq-queue.js';
+import { CallbackSender, type CallbackSenderOptions } from '../jobs/callback-sender.js';
+import { CallbackDelivery } from './callback-delivery.js';
 import { CheckpointClient } from './checkpoint-client.js';
 import { engineRequestFor, statusFor, terminalPatchFor } from './engine-job.js';
 import { LeaseLostError } from './errors.js';
@@ -47,6 +49,11 @@ export interface QueueWorkerOptions extends QueueNames {
   readonly maxStalled?: number;
   /** `close` waits this long for running jobs, then hands them back to the queue. @default 10_000 */
   readonly drainMs?: number;
+  /**
+   * Completion callbacks of the jobs this worker finishes (see callback-delivery.ts): the sender's attempts,
+   * backoff and timeout, the claim lease and the poll period; `false` sends none. @default the in-memory defaults
+   */
+  readonly callbacks?: (Omit<CallbackSenderOptions, 'clock'> & { readonly leaseMs?: number; readonly pollMs?: number }) | false;
 }
 
 /** Typed events of a worker. */
@@ -89,6 +96,8 @@ export class QueueWorker {
   private subscriber: Redis | undefined;
   private closing = false;
   private readonly drainMs: number;
+  /** Sends completion callbacks (every worker polls the shared outbox). */
+  readonly callbacks: CallbackDelivery | undefined;
 
   constructor(o: QueueWorkerOptions) {
     this.o = o;
@@ -117,6 +126,17 @@ export class QueueWorker {
     });
     this.budget = retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
     this.redelivery = new Redelivery({ policy: o.policy, random: o.random.derive('redelivery'), ...(this.budget !== undefined ? { budget: this.budget } : {}) });
+    if (o.callbacks !== false) {
+      const { leaseMs: cbLeaseMs, pollMs, ...sender } = o.callbacks ?? {};
+      this.callbacks = new CallbackDelivery({
+        redis: o.redis,
+        store: o.store,
+        clock: o.clock,
+        sender: new CallbackSender({ clock: o.clock, ...sender }),
+        ...(cbLeaseMs !== undefined ? { leaseMs: cbLeaseMs } : {}),
+        ...(pollMs !== undefined ? { pollMs } : {}),
+      });
+    }
     const name = o.queueName ?? 'engine-jobs';
     const prefix = o.bullPrefix ?? 'bull';
     this.worker = new Worker<QueuedJobData>(name, (job, token) => this.process(job, token), {
@@ -165,6 +185,7 @@ export class QueueWorker {
     await this.events.waitUntilReady();
     void this.worker.run().catch(() => undefined);
     await this.worker.waitUntilReady();
+    this.callbacks?.start();
   }
 
   /**
@@ -183,6 +204,7 @@ export class QueueWorker {
     }, 'worker drain');
     await closed.catch(() => undefined);
     timer.cancel();
+    await this.callbacks?.close();
     await this.events.close().catch(() => undefined);
     await this.lookup.close().catch(() => undefined);
     const sub = this.subscriber;
@@ -200,7 +222,11 @@ export class QueueWorker {
 
   /** Writes a terminal state (fenced on the cycle) and reports it. */
   private async finish(rec: JobRecord, patch: JobPatch): Promise<void> {
-    await this.store.updateIf(rec.id, { cycle: rec.cycle, open: true }, patch);
+    // The callback is marked pending in the terminal write itself; a crash before `schedule` is repaired by the
+    // redelivery of the (still incomplete) BullMQ job, which finds the job terminal with its callback pending.
+    const callback = this.callbacks !== undefined && rec.spec.callbackUrl !== undefined;
+    const done = await this.store.updateIf(rec.id, { cycle: rec.cycle, open: true }, callback ? { ...patch, callback: { status: 'pending', attempts: 0 } } : patch);
+    if (callback && done !== undefined) await this.callbacks?.schedule(rec.id);
     this.emit({ type: 'finished', id: rec.id, status: patch.status as 'succeeded' | 'failed' | 'cancelled' });
   }
 
@@ -210,7 +236,9 @@ export class QueueWorker {
     // Discarded, or requeued into another cycle since: nothing to do for this delivery.
     if (rec === undefined || rec.cycle !== cycle) return 'stale';
     if (isTerminal(rec.status)) {
-      // A delivery that wrote the terminal state and died before telling BullMQ.
+      // A delivery that wrote the terminal state and died before telling BullMQ (and maybe before scheduling
+      // the callback: scheduling again is a no-op when it is there).
+      if (rec.callback?.status === 'pending') await this.callbacks?.schedule(id);
       if (rec.status === 'failed') throw new UnrecoverableError(`${rec.error?.code ?? 'FAILED'}: ${rec.error?.message ?? 'failed'}`);
       return rec.status;
     }
