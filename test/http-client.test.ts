@@ -229,9 +229,10 @@ describe('HttpModelClient', () => {
 
   it('a hang (accepted, never answered) → IdleTimeoutError(idleMs, 0), and the request is aborted', async () => {
     const { url, model } = await mock();
-    const r = await collect(client({ baseUrl: url, idleTimeoutMs: 150 }), chat({ fault: 'hang' }));
+    // An idle window long enough for the mock to take the request first on a busy machine (150 ms was not).
+    const r = await collect(client({ baseUrl: url, idleTimeoutMs: 3000 }), chat({ fault: 'hang' }));
     expect(r.error).toBeInstanceOf(IdleTimeoutError);
-    expect([(r.error as IdleTimeoutError).idleMs, (r.error as IdleTimeoutError).tokensReceived]).toEqual([150, 0]);
+    expect([(r.error as IdleTimeoutError).idleMs, (r.error as IdleTimeoutError).tokensReceived]).toEqual([3000, 0]);
     expect(model.metrics().faultCounts['hang']).toBe(1);
   });
 
