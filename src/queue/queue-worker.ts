@@ -254,7 +254,9 @@ export class QueueWorker {
       throw new UnrecoverableError('EXPIRED_IN_QUEUE: the deadline passed while queued');
     }
     if (bj.attemptsMade === 0 && rec.attempts === 0) this.budget?.onRequest();
-    const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
+    // The delivery's attempt is counted as it starts: a delivery lost with a killed worker stays counted, and the
+    // next one starts from it. The result's own count replaces it at the end (rec.attempts + result.attempts).
+    const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', attempts: rec.attempts + 1, ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
     if (started === undefined) return 'stale';
     this.emit({ type: 'delivered', id, attempt: bj.attemptsMade + 1, resumeFrom: rec.tokens });
 
