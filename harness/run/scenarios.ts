@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { glob, isDynamicPattern } from 'tinyglobby';
 import { HarnessError, ValidationError } from '../../src/errors.js';
 import { UsageError } from '../cli/flags.js';
 import { validateScenario, type Scenario } from '../scenario.js';
@@ -148,4 +149,30 @@ async function importDefault(file: string, label: string): Promise<unknown> {
 export function displayPath(file: string): string {
   const rel = relative(process.cwd(), file);
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
+/**
+ * The scenario files that `refs` name: a file, a folder (its scenario files, not recursive; tests and declarations
+ * left out) or a glob (`perf/**\/*.scenario.ts`). Sorted, without repeats.
+ * @throws UsageError when a ref matches nothing.
+ */
+export async function findScenarioFiles(refs: readonly string[]): Promise<string[]> {
+  const files = new Set<string>();
+  for (const ref of refs) {
+    const path = resolve(ref);
+    const isScenarioFile = (f: string): boolean => (SCENARIO_FILE_EXTENSIONS as readonly string[]).includes(extname(f)) && !isHelperFile(f);
+    let found: string[];
+    if (existsSync(path) && statSync(path).isDirectory()) {
+      found = readdirSync(path).filter(isScenarioFile).map((f) => join(path, f));
+    } else if (existsSync(path)) {
+      found = [path];
+    } else if (isDynamicPattern(ref)) {
+      found = (await glob(ref, { absolute: true, onlyFiles: true })).filter(isScenarioFile);
+    } else {
+      throw new UsageError(`${ref}: no such scenario file or folder`);
+    }
+    if (found.length === 0) throw new UsageError(`${ref}: expected scenario files (${SCENARIO_FILE_EXTENSIONS.join(', ')}), found none`);
+    found.forEach((f) => files.add(f));
+  }
+  return [...files].sort();
 }
