@@ -1,6 +1,6 @@
 /**
  * Finding and loading scenarios: a built-in name (one typed file per scenario in `scenarios/`), or a scenario file
- * anywhere (`.ts`, `.mts`, `.js`, `.mjs`, `.json`). TypeScript files load through tsx's `tsImport`, so a user's
+ * anywhere (`.ts`, `.mts`, `.js`, `.mjs`, `.json`). TypeScript files load through tsx (a dependency), so a user's
  * repository needs nothing else installed. A bad file gets one line naming the file and the field.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -122,17 +122,27 @@ async function readJsonFile(file: string, label: string): Promise<unknown> {
   }
 }
 
+let tsxRegistered: Promise<void> | undefined;
+
+/**
+ * Makes `import()` of TypeScript work: the compiled package registers tsx's loader once, for the whole process (not
+ * `tsImport`'s private namespace, so a scenario file and the runner share one copy of every module). Running from
+ * source, this code already runs under a TypeScript loader (tsx or vitest) and registers nothing.
+ */
+function typeScriptLoader(): Promise<void> {
+  if (import.meta.url.endsWith('.ts')) return Promise.resolve();
+  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  });
+  return tsxRegistered;
+}
+
 /** The default export of a module file; TypeScript goes through tsx, so the user installs nothing for it. */
 async function importDefault(file: string, label: string): Promise<unknown> {
   let mod: { default?: unknown };
   try {
-    const url = pathToFileURL(file).href;
-    if (/\.[cm]?ts$/.test(file)) {
-      const { tsImport } = await import('tsx/esm/api');
-      mod = (await tsImport(url, import.meta.url)) as { default?: unknown };
-    } else {
-      mod = (await import(url)) as { default?: unknown };
-    }
+    if (/\.[cm]?ts$/.test(file)) await typeScriptLoader();
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (e) {
     if (process.env['DEBUG']) console.error(e);
     const message = e instanceof Error ? e.message : String(e);
