@@ -39,8 +39,11 @@ export async function runHarnessCli(argv: readonly string[], programName = 'npm 
 /**
  * `... --help | head` closes stdout early: end quietly with 0 (as a Unix tool does) instead of an EPIPE stack trace.
  */
+let quiet = false;
+
 export function quietOnClosedStdout(): void {
-  if (process.stdout.listenerCount('error') > 0) return;
+  if (quiet) return;
+  quiet = true;
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
