@@ -78,7 +78,8 @@ const PROFILE = { base: 'a100-llama3-8b', name: 'my-gpu', maxNumSeqs: 32 };
 const RUN_MJS = `import { runScenario, renderMarkdown, compareToBaseline } from 'ai-chaos-harness';
 
 const file = process.argv[2];
-const result = await runScenario(file, { policies: process.argv.slice(3) });
+const policies = process.argv.slice(3);
+const result = await runScenario(file, policies.length > 0 ? { policies } : {});
 const comparison = compareToBaseline(result, result);
 process.stdout.write(JSON.stringify({ result, markdown: renderMarkdown(result).slice(0, 200), regression: comparison.regression }));
 `;
@@ -111,7 +112,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
-});
+}, PROCESS_TIMEOUT_MS);
 
 describe('the packed tarball', () => {
   it('holds the compiled package only: no sources, tests, benches or reports', () => {
