@@ -33,9 +33,11 @@ Run ${PROGRAM} <command> --help for a command's flags; ${PROGRAM} scenario FILE 
 
 const [command, ...rest] = process.argv.slice(2);
 quietOnClosedStdout();
-if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+if (command === undefined) {
+  process.stderr.write(USAGE);
+  process.exitCode = USAGE_EXIT;
+} else if (command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(USAGE);
-  process.exitCode = command === undefined ? USAGE_EXIT : 0;
 } else if (HARNESS_COMMANDS.includes(command)) {
   process.exitCode = await runHarnessCli(process.argv, PROGRAM);
 } else if (command in PROCESS_COMMANDS) {
