@@ -84,6 +84,21 @@ const comparison = compareToBaseline(result, result);
 process.stdout.write(JSON.stringify({ result, markdown: renderMarkdown(result).slice(0, 200), regression: comparison.regression }));
 `;
 
+/** Every entry point by name, and what docs/package.md says each one gives. */
+const ENTRIES_MJS = `const entries = {
+  'ai-chaos-harness': ['defineScenario', 'runScenario', 'loadScenario', 'describeScenario', 'renderTable', 'renderMarkdown', 'renderHtml', 'renderJUnit', 'compareToBaseline', 'defineTarget', 'SHORT_CHAT', 'weighted', 'PRESET_NAMES'],
+  'ai-chaos-harness/engine': ['Engine', 'resolvePolicy', 'VirtualClock', 'RealClock', 'Random', 'HttpModelClient', 'RateLimitedError', 'buildEngineServer'],
+  'ai-chaos-harness/mock': ['buildServer', 'InProcessModelClient', 'MockModel', 'resolveProfile', 'parseFaultPlan'],
+  'ai-chaos-harness/runner': ['runScenario', 'runScenarioVirtual', 'runScenarioLive', 'runPolicyVirtual', 'buildWorld'],
+};
+const missing = [];
+for (const [entry, names] of Object.entries(entries)) {
+  const mod = await import(entry);
+  for (const n of names) if (mod[n] === undefined) missing.push(entry + ' ' + n);
+}
+process.stdout.write(JSON.stringify(missing));
+`;
+
 let work: string;
 let app: string;
 let bin: string;
@@ -108,6 +123,7 @@ beforeAll(async () => {
   writeFileSync(join(app, 'perf', 'my-json.json'), JSON.stringify(JSON_SCENARIO, null, 2));
   writeFileSync(join(app, 'perf', 'profiles', 'my-gpu.json'), JSON.stringify(PROFILE));
   writeFileSync(join(app, 'run.mjs'), RUN_MJS);
+  writeFileSync(join(app, 'entries.mjs'), ENTRIES_MJS);
 }, 2 * PROCESS_TIMEOUT_MS);
 
 afterAll(() => {
@@ -128,6 +144,14 @@ describe('the packed tarball', () => {
     expect(paths.filter((p) => /\.test\.|(^|\/)(test|bench|reports)\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')))).toEqual([]);
     // Deliberately small: compiled JS and declarations (about 0.5 MB packed when this was written).
     expect(packed.size).toBeLessThan(2_000_000);
+  });
+});
+
+describe('the installed package', () => {
+  it('exports what the docs list from each entry point', async () => {
+    const r = await run(process.execPath, ['entries.mjs'], app);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
   });
 });
 
