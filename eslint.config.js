@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 const ambientMessage = 'Ambient time/randomness: take a Clock or a Random instead (only src/time/ and src/random.ts may use this).';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'reports/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'reports/**', 'coverage/**', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ValidationError } from '../src/errors.js';
 import { PRESET_NAMES, withOverrides, preset, type Policy, type PresetName } from '../src/policy.js';
 import { parseFaultPlan, type FaultPlanInput } from '../sim/faults.js';
-import { PROFILE_NAMES } from '../sim/profiles.js';
+import { PROFILE_NAMES, resolveProfile, type GpuProfile, type ProfileOverrides } from '../sim/profiles.js';
 import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limit.js';
 import { RECOVERY_METRICS, type RecoveryOptions } from './measure/recovery.js';
 import { validateTargets, type TargetAdapter } from './targets/target.js';
@@ -20,10 +20,14 @@ export type ScenarioPolicy = PresetName | { readonly name: string; readonly pres
 
 /** The model side of a scenario. */
 export interface ScenarioModel {
-  /** The primary model's GPU profile. @default 'h100-llama3-8b' */
-  readonly profile?: string;
-  /** The fallback model's profile; without it, policies have no fallback. */
-  readonly fallbackProfile?: string;
+  /**
+   * The primary model's GPU profile: a built-in name, a full profile, overrides of a built-in one
+   * (`{ base: 'a100-llama3-8b', kvBlocks: 4096 }`), or (in a scenario file) a path to a profile `.json` file,
+   * relative to the scenario file. @default 'h100-llama3-8b'
+   */
+  readonly profile?: ScenarioProfile;
+  /** The fallback model's profile, in the same forms; without it, policies have no fallback. */
+  readonly fallbackProfile?: ScenarioProfile;
   /** Provider-style RPM/TPM limits on the primary. */
   readonly rateLimits?: ProviderLimitsInput;
   /** The primary's fault plan, including its `timeline` of phases. */
@@ -31,6 +35,9 @@ export interface ScenarioModel {
   /** The fallback's fault plan. @default {} */
   readonly fallbackFaults?: FaultPlanInput;
 }
+
+/** A GPU profile as a scenario gives it: a built-in name (or a `.json` path, read when the file loads) or an object. */
+export type ScenarioProfile = string | GpuProfile | ProfileOverrides;
 
 /** How `npm run regress` judges this scenario against its committed baseline. */
 export interface RegressSpec {
@@ -91,8 +98,8 @@ const scenarioSchema = z
     workload: z.unknown(),
     model: z
       .object({
-        profile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
-        fallbackProfile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
+        profile: z.unknown().optional(),
+        fallbackProfile: z.unknown().optional(),
         rateLimits: providerLimitsSchema.optional(),
         faults: z.unknown().optional(),
         fallbackFaults: z.unknown().optional(),
@@ -123,6 +130,8 @@ const scenarioSchema = z
 export function validateScenario(input: unknown): Scenario {
   const s = parseWith(scenarioSchema, input, 'scenario') as Scenario;
   parseWorkload(s.workload, 'scenario.workload');
+  validateProfile(s.model.profile, 'scenario.model.profile');
+  validateProfile(s.model.fallbackProfile, 'scenario.model.fallbackProfile');
   parseFaultPlan(s.model.faults ?? {}, 'scenario.model.faults');
   parseFaultPlan(s.model.fallbackFaults ?? {}, 'scenario.model.fallbackFaults');
   const seen = new Set<string>();
@@ -134,6 +143,23 @@ export function validateScenario(input: unknown): Scenario {
   });
   if (s.targets !== undefined) validateTargets(s.targets, 'scenario.targets', [...seen]);
   return s;
+}
+
+/** A profile is a built-in name or an object `resolveProfile` accepts; its errors are named from `path`. */
+function validateProfile(p: unknown, path: string): void {
+  if (p === undefined) return;
+  const expected = `one of ${PROFILE_NAMES.join(', ')}, a profile object, or a path to a profile .json file (read when a scenario file loads)`;
+  if (typeof p === 'string') {
+    if (!PROFILE_NAMES.includes(p)) throw new ValidationError(path, expected, p);
+    return;
+  }
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new ValidationError(path, expected, p);
+  try {
+    resolveProfile(p as ProfileOverrides);
+  } catch (e) {
+    if (e instanceof ValidationError) throw new ValidationError(`${path}${e.path.replace(/^profile/, '')}`, ...splitMessage(e));
+    throw e;
+  }
 }
 
 /** The name a policy has in reports. */

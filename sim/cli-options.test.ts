@@ -50,6 +50,13 @@ describe('parseSimArgs', () => {
     expect(faultsFor({ errorRate: 0.1 }, 'fallback')).toEqual({ errorRate: 0.1 });
   });
 
+  it('takes a profile as inline JSON (how the harness passes a scenario\'s profile object to live mocks)', () => {
+    const profile = { base: 'a100-llama3-8b', description: 'our GPU = 2 cards', maxNumSeqs: 32 };
+    const o = parseSimArgs(['--model', `primary=${JSON.stringify(profile)}`], noFiles) as SimOptions;
+    expect(o.models[0]?.profile).toEqual(profile);
+    expect(usageError(['--model', 'primary={"base":'])).toContain('--model: expected JSON, got a parse error');
+  });
+
   it('--timeline-offset-ms (set by --supervise on a restart) defaults to 0 and takes a whole number of ms', () => {
     expect((parseSimArgs([], noFiles) as SimOptions).timelineOffsetMs).toBe(0);
     expect((parseSimArgs(['--timeline-offset-ms', '20350'], noFiles) as SimOptions).timelineOffsetMs).toBe(20350);

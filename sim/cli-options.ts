@@ -65,7 +65,7 @@ function intArg(flag: string, min: number, max: number) {
 }
 
 function parseModel(value: string, previous: string[] | undefined): string[] {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]*=[^=\s]+$/.test(value)) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:/-]*=(?:\{[\s\S]*\}|[^=\s]+)$/.test(value)) {
     throw new InvalidArgumentError(`--model: expected NAME=PROFILE (e.g. primary=h100-llama3-8b), got ${JSON.stringify(value)}`);
   }
   return [...(previous ?? []), value];
@@ -78,7 +78,7 @@ export function simProgram(): Command {
     .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(8000).argParser(intArg('--port', 0, 65535)))
     .addOption(new Option('--host <addr>', 'address to bind; loopback unless you mean otherwise').default('127.0.0.1'))
     .addOption(
-      new Option('--model <NAME=PROFILE>', 'serve a model (repeatable); PROFILE is a profile name or a JSON overrides file').argParser(
+      new Option('--model <NAME=PROFILE>', 'serve a model (repeatable); PROFILE is a profile name, a JSON overrides file or inline JSON').argParser(
         parseModel,
       ),
     )
@@ -161,7 +161,9 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     const name = spec.slice(0, eq);
     const profileText = spec.slice(eq + 1);
     if (models.some((m) => m.name === name)) throw new CliUsageError(`--model: expected unique names, got "${name}" twice`);
-    const profile = profileText.endsWith('.json') ? (readJson('--model', profileText, readFile) as Record<string, unknown>) : profileText;
+    // PROFILE is a name, a JSON file, or inline JSON (how the harness passes a scenario's profile object).
+    const isJson = profileText.endsWith('.json') || profileText.trimStart().startsWith('{');
+    const profile = isJson ? (readJson('--model', profileText, readFile) as Record<string, unknown>) : profileText;
     models.push({ name, profile, label: spec });
   }
   if (o.host.trim() === '') throw new CliUsageError('--host: expected an address, got ""');

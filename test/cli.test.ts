@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,5 +57,60 @@ describe('npm run scenario', () => {
     expect(result.meta.simulatedMs).toBeGreaterThan(0);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| naive |');
     expect(existsSync(join(dir, 'report.html'))).toBe(true);
+  });
+});
+
+describe('per-scenario help and a closed stdout', () => {
+  it('scenario NAME --help describes that scenario instead of the flags', () => {
+    const r = cli('scenario', 'burst-1000', '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^burst-1000: 1,000 sessions/);
+    for (const part of ['Workload', 'arrivals: burst(sessions 1000, withinMs 2000)', '429 storm', 'crash + restart', 'Policies compared', 'resilient (preset)', 'SLO: TTFT <= 2000 ms']) {
+      expect(r.stdout).toContain(part);
+    }
+    expect(r.stdout).not.toContain('--transport-ms');
+  });
+
+  it('a reader that stops early (`--help | head`) ends the command quietly with 0, no EPIPE trace', async () => {
+    const child = spawn(tsx, ['harness/cli.ts', 'scenario', '--list'], { env: { ...process.env, DEBUG: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // closed before the command writes anything
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(status).toBe(0);
+  });
+});
+
+describe('regress with scenario files', () => {
+  const scenario = (name: string): string =>
+    JSON.stringify({
+      name,
+      description: `${name}: two seconds of short chat`,
+      seed: 1,
+      durationMs: 2_000,
+      workload: { arrivals: { kind: 'poisson', ratePerSec: 4 }, mix: [{ name: 'chat', weight: 1, kind: 'single', promptTokens: 100, outputTokens: 20 }] },
+      model: {},
+      policies: ['bounded'],
+      slo: { ttftMs: 1_000 },
+    });
+
+  it('runs a folder of files against baselines kept in --baselines DIR; a missing baseline fails', () => {
+    const perf = join(out, 'perf');
+    mkdirSync(perf, { recursive: true });
+    writeFileSync(join(perf, 'one.json'), scenario('one'));
+    writeFileSync(join(perf, 'two.json'), scenario('two'));
+    const baselines = join(out, 'perf-baselines');
+    const junit = join(out, 'perf-junit.xml');
+    const update = cli('regress', perf, '--baselines', baselines, '--update');
+    expect(update.status, update.stderr).toBe(0);
+    expect(existsSync(join(baselines, 'one.json')) && existsSync(join(baselines, 'two.json'))).toBe(true);
+    const check = cli('regress', join(perf, '*.json'), '--baselines', baselines, '--junit', junit);
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stdout).toContain('**Result: no regression**');
+    writeFileSync(join(perf, 'three.json'), scenario('three'));
+    const missing = cli('regress', perf, '--baselines', baselines, '--junit', junit, '--scenarios', 'three');
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toContain(`**No baseline** at \`${join(baselines, 'three.json')}\``);
   });
 });

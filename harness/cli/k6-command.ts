@@ -24,7 +24,7 @@ interface K6Flags {
 export function k6Command(): Command {
   return new Command('k6')
     .description('Write a scenario as a k6 script (TypeScript) that replays its arrivals, request mix and thresholds against the engine.')
-    .argument('<scenario>', `scenario name (${listScenarioNames().join(', ')})`)
+    .argument('<scenario>', `scenario name (${listScenarioNames().join(', ')}) or a scenario file (.ts, .js, .mjs, .json)`)
     .option('--out <file>', 'where to write the script (default: reports/k6/<scenario>.ts)')
     .option('--target <url>', 'engine base URL written as the default of __ENV.TARGET', DEFAULT_TARGET_URL)
     .option('--model <name>', 'model name sent in requests (default of __ENV.MODEL)', 'primary')

@@ -1,8 +1,9 @@
 /**
- * `npm run regress [-- --baselines DIR --update]`: runs the CI set of scenarios (those with a `regress` block) in
- * virtual mode and compares every policy with the committed baseline: p99 TTFT, p99 E2E and goodput, within the
- * tolerance the scenario states. Prints a Markdown summary, writes JUnit XML, and rewrites baselines only with
- * --update.
+ * `npm run regress [-- FILES... --baselines DIR --update]`: runs the CI set of scenarios (the built-in ones with a
+ * `regress` block, or the scenario files, folders or globs given) in virtual mode and compares every policy with its
+ * committed baseline (`DIR/<scenario>.json`): p99 TTFT, p99 E2E and goodput, within the tolerance the scenario states
+ * (the default tolerance when it states none). Prints a Markdown summary, writes JUnit XML, and rewrites baselines
+ * only with --update.
  */
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { renderJUnit } from '../report/junit.js';
 import { allThresholdResults, thresholdsPassed } from '../report/run-result.js';
 import { parseRunResult, type RunResult } from '../report/schema.js';
 import { serializeRunResult } from '../report/serialize.js';
-import { listScenarioNames, loadScenario } from '../run/scenarios.js';
+import { findScenarioFiles, listScenarioNames, loadScenario, loadScenarioFile } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
 import { parseList, UsageError } from './flags.js';
@@ -28,23 +29,38 @@ interface RegressFlags {
 export function regressCommand(): Command {
   return new Command('regress')
     .description('Run the CI scenarios in virtual mode and fail when p99 latency or goodput regressed against the baselines.')
+    .argument('[scenarios...]', 'scenario files, folders of them or globs (default: the built-in scenarios with a regress block)')
     .option('--baselines <dir>', 'folder of committed baselines, one <scenario>.json each', 'reports/baselines')
     .option('--update', 'write the current results as the new baselines instead of comparing')
     .option('--junit <file>', 'where to write the JUnit XML report', 'reports/runs/regress/junit.xml')
-    .option('--scenarios <list>', 'only these CI scenarios (default: every scenario with a regress block)')
+    .option('--scenarios <list>', 'only these scenarios, by name (default: all of them)')
     .addHelpText(
       'after',
       '\nExit codes: 0 no regression and every threshold held; 1 a regression, a broken threshold or a missing baseline;\n' +
-        '2 bad flag. With GITHUB_STEP_SUMMARY set, the Markdown summary is appended there too.',
+        '2 bad flag or scenario file. With GITHUB_STEP_SUMMARY set, the Markdown summary is appended there too.\n' +
+        'Example: npm run regress -- perf/ --baselines perf/baselines --update   (then commit perf/baselines)\n' +
+        "         npm run regress -- 'perf/**/*.scenario.ts' --baselines perf/baselines",
     )
-    .action(async (flags: RegressFlags) => {
-      process.exitCode = await runRegress(flags);
+    .action(async (refs: string[], flags: RegressFlags) => {
+      process.exitCode = await runRegress(refs, flags);
     });
 }
 
-async function ciScenarios(only: string | undefined): Promise<Scenario[]> {
-  const all = await Promise.all(listScenarioNames().map((n) => loadScenario(n)));
-  const ci = all.filter((s) => s.regress !== undefined);
+async function ciScenarios(refs: readonly string[], only: string | undefined): Promise<Scenario[]> {
+  let ci: Scenario[];
+  if (refs.length > 0) {
+    const files = await findScenarioFiles(refs);
+    ci = [];
+    for (const f of files) ci.push(await loadScenarioFile(f));
+    const seen = new Set<string>();
+    for (const s of ci) {
+      if (seen.has(s.name)) throw new UsageError(`regress: two scenario files are named ${JSON.stringify(s.name)}; each needs its own name (it names its baseline)`);
+      seen.add(s.name);
+    }
+  } else {
+    const all = await Promise.all(listScenarioNames().map((n) => loadScenario(n)));
+    ci = all.filter((s) => s.regress !== undefined);
+  }
   if (only === undefined) return ci;
   const names = parseList('--scenarios', only, ci.map((s) => s.name));
   return ci.filter((s) => names.includes(s.name));
@@ -71,10 +87,10 @@ async function checkBaselinesDir(dir: string): Promise<void> {
   if (!isDir) throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (not a folder)`);
 }
 
-async function runRegress(flags: RegressFlags): Promise<number> {
+async function runRegress(refs: readonly string[], flags: RegressFlags): Promise<number> {
   // Before running anything: a wrong folder would otherwise show only after every scenario ran.
   if (flags.update !== true) await checkBaselinesDir(flags.baselines);
-  const scenarios = await ciScenarios(flags.scenarios);
+  const scenarios = await ciScenarios(refs, flags.scenarios);
   if (scenarios.length === 0) throw new HarnessError('NO_CI_SCENARIOS', 'regress: expected at least one scenario with a regress block, got none');
   const sections: string[] = ['# Regression check (virtual mode)', ''];
   const suites: string[] = [];
@@ -93,7 +109,7 @@ async function runRegress(flags: RegressFlags): Promise<number> {
     let comparison: BaselineComparison | undefined;
     if (baseline === undefined) {
       failed = true;
-      sections.push(`## ${s.name}`, '', `**No baseline** at \`${file}\`: run \`npm run regress -- --update\` and commit it.`, '');
+      sections.push(`## ${s.name}`, '', `**No baseline** at \`${file}\`: run regress with \`--update\` and commit it.`, '');
     } else {
       comparison = compareToBaseline(result, baseline, s.regress?.tolerance);
       if (comparison.regression) failed = true;

@@ -7,6 +7,7 @@ import { thresholdsPassed } from '../report/run-result.js';
 import { serializeRunResult } from '../report/serialize.js';
 import { renderTable } from '../report/table.js';
 import { policyName, type Scenario } from '../scenario.js';
+import { describeScenario, type DescribeHints } from '../scenario-describe.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { AGREEMENT_PROBES, AGREEMENT_SCENARIOS, agreementContexts, calibrateTransport, compareModes } from '../run/agreement.js';
 import { renderAgreementMarkdown } from '../run/agreement-markdown.js';
@@ -33,15 +34,19 @@ interface ScenarioFlags {
   json?: boolean;
   quiet?: boolean;
   list?: boolean;
+  help?: boolean;
   target?: string[];
   mockPort?: string;
   transportMs?: string;
 }
 
 export function scenarioCommand(): Command {
-  return new Command('scenario')
+  const command: Command = new Command('scenario')
     .description('Run a scenario: every policy against the same seeded workload and faults, side by side.')
-    .argument('[name]', 'scenario name (see --list)')
+    .argument('[name]', 'scenario name (see --list) or a scenario file (.ts, .mts, .js, .mjs, .json)')
+    // With a scenario, --help describes that scenario; without one, it lists the flags.
+    .helpOption(false)
+    .option('-h, --help', 'describe the scenario given (workload, faults, policies, SLOs), or show these flags')
     .addOption(
       new Option(
         '--mode <mode>',
@@ -76,11 +81,28 @@ export function scenarioCommand(): Command {
         '         npm run scenario burst-1000 -- --mode live --duration 10s\n' +
         '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)\n' +
         '         npm run scenario agreement -- --mode virtual --transport-ms 1.4,1.2   (virtual with the HTTP hops modelled)\n' +
-        '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)',
+        '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)\n' +
+        '         npm run scenario ./perf/my-scenario.ts   (a scenario file of your own)\n' +
+        '         npm run scenario burst-1000 -- --help   (what that scenario does)',
     )
     .action(async (name: string | undefined, flags: ScenarioFlags) => {
+      if (flags.help === true) {
+        if (name === undefined) command.outputHelp();
+        else process.stdout.write(describeScenario(await loadScenario(name), describeHints(command, name)));
+        process.exitCode = 0;
+        return;
+      }
       process.exitCode = await runScenarioCommand(name, flags);
     });
+  return command;
+}
+
+/** How to run scenario `ref` from the program this command belongs to (npm scripts or the package's bin). */
+function describeHints(command: Command, ref: string): DescribeHints {
+  const program = command.parent?.name() ?? 'npm run';
+  return program === 'npm run'
+    ? { run: `npm run scenario ${ref}`, flagsHelp: 'npm run scenario -- --help' }
+    : { run: `${program} scenario ${ref}`, flagsHelp: `${program} scenario --help` };
 }
 
 async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags): Promise<number> {
@@ -91,7 +113,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     }
     return 0;
   }
-  if (name === undefined) throw new UsageError(`expected a scenario name; one of ${listScenarioNames().join(', ')} (or --list)`);
+  if (name === undefined) throw new UsageError(`expected a scenario name or file; one of ${listScenarioNames().join(', ')} (or --list)`);
   let scenario = await loadScenario(name);
   const targets = parseTargets(flags.target ?? []);
   const hasTargets = targets.length > 0 || (scenario.targets?.length ?? 0) > 0;

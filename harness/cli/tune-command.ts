@@ -11,7 +11,7 @@ import { RealClock } from '../../src/time/real-clock.js';
 import type { Threshold } from '../measure/types.js';
 import { alignColumns } from '../report/table.js';
 import { gitCommit, machineInfo } from '../run/meta.js';
-import { loadScenario } from '../run/scenarios.js';
+import { isScenarioPath, loadScenario } from '../run/scenarios.js';
 import type { Scenario } from '../scenario.js';
 import { resolveBase, DEFAULT_BASE } from '../tune/base.js';
 import { findCapacity } from '../tune/capacity.js';
@@ -61,7 +61,7 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 export function tuneCommand(): Command {
   return new Command('tune')
     .description('Sweep Policy knobs in virtual mode and rank the configurations against SLOs; or find the headroom of a policy (--capacity).')
-    .argument('[scenario]', 'scenario name (see npm run scenario -- --list)')
+    .argument('[scenario]', 'scenario name (see npm run scenario -- --list) or a scenario file (.ts, .js, .mjs, .json)')
     .option('--vary <path=values>', 'a Policy field and its values, repeatable: concurrency.limit=32,64,128 | retryBudget.ratio=0.05..0.3:6 | concurrency.limit=16..256:5:log', collect, [])
     .option('--base <policy>', `the policy the sweep starts from: a preset, one of the scenario's policies, or a .json file (default: ${DEFAULT_BASE})`)
     .option('--slo <list>', "SLOs every configuration must meet, e.g. ttft.p99<=2000,e2e.p99<=30000,goodput>=5 (default: p99 TTFT and E2E within the scenario's SLO)")
@@ -97,11 +97,16 @@ export function tuneCommand(): Command {
     });
 }
 
+function scenarioRef(arg: string): string {
+  return isScenarioPath(arg) ? resolve(arg) : arg;
+}
+
 async function settingsOf(scenarioArg: string | undefined, flags: TuneFlags): Promise<{ settings: TuneSettings; outDir?: string }> {
   if (flags.resume === undefined) {
     if (scenarioArg === undefined) throw new UsageError('expected a scenario name, e.g. npm run tune burst-1000 -- --vary concurrency.limit=32,64 (or --resume DIR)');
     const { workers: _w, out: _o, resume: _r, quiet: _q, ...rest } = flags;
-    return { settings: { scenario: scenarioArg, ...rest }, ...(flags.out !== undefined ? { outDir: flags.out } : {}) };
+    // A scenario file is saved by its absolute path, so --resume finds it from any folder.
+    return { settings: { scenario: scenarioRef(scenarioArg), ...rest }, ...(flags.out !== undefined ? { outDir: flags.out } : {}) };
   }
   if (flags.vary.length > 0 || flags.out !== undefined) throw new UsageError('--resume: takes its settings from DIR/tune-spec.json; give only --workers or --quiet with it');
   const file = join(flags.resume, SPEC_FILE);
@@ -111,7 +116,7 @@ async function settingsOf(scenarioArg: string | undefined, flags: TuneFlags): Pr
   } catch (e) {
     throw new UsageError(`--resume ${flags.resume}: expected a sweep folder with ${SPEC_FILE}, got ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (scenarioArg !== undefined && scenarioArg !== settings.scenario) {
+  if (scenarioArg !== undefined && scenarioRef(scenarioArg) !== settings.scenario) {
     throw new UsageError(`--resume: the folder holds a sweep of ${settings.scenario}, not ${scenarioArg}`);
   }
   return { settings, outDir: flags.resume };

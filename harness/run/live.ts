@@ -14,7 +14,7 @@ import { Random } from '../../src/random.js';
 import { RealClock } from '../../src/time/real-clock.js';
 import { Recorder } from '../measure/recorder.js';
 import type { JsonValue } from '../measure/types.js';
-import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy, type ScenarioProfile } from '../scenario.js';
 import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
 import { startTarget, type RunningTarget } from '../targets/start.js';
 import { finishTargetResult } from '../targets/target-result.js';
@@ -28,10 +28,12 @@ import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedPr
 import { faultPhases, type PolicyRun } from './virtual.js';
 import { FALLBACK_MODEL, PRIMARY_MODEL } from './world.js';
 
-/** The repository root (entry points are resolved against it). */
+/** The repository root, or the package's dist/ when installed (entry points are resolved against it). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const MOCK_ENTRY = join(REPO_ROOT, 'sim', 'main.ts');
-export const ENGINE_ENTRY = join(REPO_ROOT, 'src', 'api', 'main.ts');
+/** `.ts` when running from source (under tsx), `.js` when running the compiled package. */
+const ENTRY_EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+export const MOCK_ENTRY = join(REPO_ROOT, 'sim', `main${ENTRY_EXT}`);
+export const ENGINE_ENTRY = join(REPO_ROOT, 'src', 'api', `main${ENTRY_EXT}`);
 
 /** Options of one policy's live run. */
 export interface LiveRunOptions {
@@ -315,9 +317,11 @@ function targetDriverOptions(t: RunningTarget): Pick<ConstructorParameters<typeo
 
 async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs: number): Promise<{ primary: ManagedProcess; fallback?: ManagedProcess }> {
   const m = o.scenario.model;
-  const start = async (model: string, profile: string, rateLimits: unknown): Promise<ManagedProcess> => {
+  const start = async (model: string, profile: ScenarioProfile, rateLimits: unknown): Promise<ManagedProcess> => {
     const port = o.mockPort === undefined ? await freePort() : o.mockPort + (model === PRIMARY_MODEL ? 0 : 1);
-    const args = ['--port', String(port), '--model', `${model}=${profile}`, '--seed', String(o.seed), '--supervise'];
+    // A profile object goes to the mock as inline JSON (sim/cli-options.ts reads `NAME={...}`).
+    const spec = typeof profile === 'string' ? profile : JSON.stringify(profile);
+    const args = ['--port', String(port), '--model', `${model}=${spec}`, '--seed', String(o.seed), '--supervise'];
     if (rateLimits !== undefined) args.push('--rate-limits', JSON.stringify(rateLimits));
     const p = await group.start({ name: `mock[${model}]`, entry: MOCK_ENTRY, args, port, readyPath: '/health' }, { readyTimeoutMs });
     o.onProcess?.(p);

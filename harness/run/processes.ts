@@ -28,7 +28,7 @@ export class ProcessStartError extends HarnessError {
 export interface ProcessSpec {
   /** Name in errors and logs, e.g. `mock` or `engine[resilient]`. */
   readonly name: string;
-  /** A TypeScript entry point, run as `node --import tsx ENTRY ...args`. */
+  /** An entry point: TypeScript runs as `node --import tsx ENTRY ...args`, compiled JavaScript as `node ENTRY ...args`. */
   readonly entry: string;
   readonly args: readonly string[];
   /** The loopback port the process will listen on (pass it in `args` too). */
@@ -195,7 +195,8 @@ export async function httpReady(url: string, timeoutMs: number): Promise<boolean
  * @throws ProcessStartError when it exits first or is not ready within `readyTimeoutMs` (the process is stopped).
  */
 export async function startProcess(spec: ProcessSpec, o: StartOptions): Promise<ManagedProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', spec.entry, ...spec.args], {
+  const loader = /\.[cm]?ts$/.test(spec.entry) ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, spec.entry, ...spec.args], {
     cwd: spec.cwd ?? process.cwd(),
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],

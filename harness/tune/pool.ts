@@ -33,7 +33,8 @@ export interface PoolOptions {
   readonly onDone?: (record: TaskRecord) => void | Promise<void>;
 }
 
-const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url);
+// From source, worker-boot.mjs registers tsx in the thread first; the compiled package runs worker.js directly.
+const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('./worker-boot.mjs', import.meta.url) : new URL('./worker.js', import.meta.url);
 
 /** Runs every task and returns their records in task order. Keys must be unique. */
 export async function runTasks(tasks: readonly RunTask[], o: PoolOptions): Promise<TaskRecord[]> {

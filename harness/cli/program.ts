@@ -1,0 +1,65 @@
+/**
+ * The harness's command line as a function: `npm run scenario|regress|k6|tune` (harness/cli.ts) and the package's
+ * bin (harness/bin.ts) both run it. Bad flags and bad scenario files get a one-line error naming what is wrong and
+ * exit code 2; no stack traces unless DEBUG is set.
+ */
+import { Command, CommanderError } from 'commander';
+import { HarnessError } from '../../src/errors.js';
+import { k6Command } from './k6-command.js';
+import { regressCommand } from './regress-command.js';
+import { scenarioCommand } from './scenario-command.js';
+import { tuneCommand } from './tune-command.js';
+
+/** Exit code of a bad flag or a bad scenario. */
+export const USAGE_EXIT = 2;
+
+/**
+ * Runs the harness commands on `argv` (`[node, script, command, ...args]`) and returns the exit code;
+ * `programName` is how help and errors name the program (`npm run`, `ai-chaos-harness`).
+ */
+export async function runHarnessCli(argv: readonly string[], programName = 'npm run'): Promise<number> {
+  quietOnClosedStdout();
+  const program = new Command(programName)
+    .description('Load testing and chaos simulation for AI serving')
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s) })
+    .addCommand(scenarioCommand().exitOverride())
+    .addCommand(regressCommand().exitOverride())
+    .addCommand(k6Command().exitOverride())
+    .addCommand(tuneCommand().exitOverride());
+  try {
+    process.exitCode = undefined;
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return report(e);
+  }
+}
+
+/**
+ * `... --help | head` closes stdout early: end quietly with 0 (as a Unix tool does) instead of an EPIPE stack trace.
+ */
+let quiet = false;
+
+export function quietOnClosedStdout(): void {
+  if (quiet) return;
+  quiet = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
+function report(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // Commander already printed the message (or the help, which exits 0).
+    return e.exitCode === 0 ? 0 : USAGE_EXIT;
+  }
+  if (process.env['DEBUG']) console.error(e);
+  if (e instanceof HarnessError) {
+    console.error(`error: ${e.message}`);
+    return e.code === 'RUN_FAILED' ? 1 : USAGE_EXIT;
+  }
+  console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+  return 1;
+}
