@@ -50,6 +50,12 @@ export const COLUMNS: readonly Column[] = [
   { header: 'TTFT p99', align: 'right', legend: '99th percentile time to first token, from the scheduled arrival', cell: (p) => fmtMs(p.summary.ttftMs.p99) },
   { header: 'E2E p99', align: 'right', legend: '99th percentile end-to-end latency of served (ok + degraded) requests, from the scheduled arrival', cell: (p) => fmtMs(p.summary.e2eMs.p99) },
   { header: 'Goodput/s', align: 'right', legend: 'ok requests per second that met every SLO', cell: (p) => fmtNum(p.summary.goodputPerSec, 2) },
+  {
+    header: 'In SLO/s',
+    align: 'right',
+    legend: 'served within SLO: ok or degraded (e.g. fallback) answers per second that met every SLO; a fallback answer in time beats a failure',
+    cell: (p) => (p.summary.servedWithinSloPerSec === undefined ? UNKNOWN : fmtNum(p.summary.servedWithinSloPerSec, 2)),
+  },
   { header: 'Amplif.', align: 'right', legend: 'upstream calls per client request (retries multiply load; batching and dedup divide it)', cell: (p) => (p.summary.amplification === null ? UNKNOWN : `${p.summary.amplification.toFixed(2)}×`) },
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
   { header: 'Peak queue', align: 'right', legend: 'highest engine queue depth sampled', cell: (p) => fmtInt(p.summary.peakQueue) },
