@@ -40,6 +40,11 @@ function checkSample(s: LimitSample): void {
   }
 }
 
+/** Samples averaged plainly before the long-term RTT becomes an exponential average (and inflation counts). */
+const WARMUP_SAMPLES = 20;
+/** Weight of one sample in the long-term RTT: about a 200-sample window. */
+const LONG_RTT_FACTOR = 2 / 201;
+
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
 /** Options for {@link AimdLimit}. */
@@ -53,12 +58,20 @@ export interface AimdLimitOptions {
   backoffRatio?: number;
   /** A call slower than this counts as a drop. @default 5000 */
   timeoutMs?: number;
+  /**
+   * Rising latency is congestion: a call whose RTT exceeds this multiple of the long-term average RTT counts as a
+   * drop, and the limit grows only while RTTs stay within it. This is what keeps the limit from running away
+   * above what the upstream sustains (past its batch slots, extra calls only queue there and RTT rises).
+   * Infinity turns it off. @default 2
+   */
+  latencyTolerance?: number;
 }
 
 /**
  * Additive increase, multiplicative decrease (Netflix concurrency-limits `AIMDLimit`): grow by `increase` after a
  * good call, but only when at least half the limit is in use (an idle limit proves nothing); shrink by
- * `backoffRatio` after a drop or a call slower than `timeoutMs`.
+ * `backoffRatio` after a drop, a call slower than `timeoutMs`, or a call whose RTT is more than `latencyTolerance`
+ * times the long-term average (queueing upstream: the limit is past what the upstream sustains).
  */
 export class AimdLimit implements AdaptiveLimit {
   private estimate: number;
@@ -67,9 +80,14 @@ export class AimdLimit implements AdaptiveLimit {
   private readonly increase: number;
   private readonly backoffRatio: number;
   private readonly timeoutMs: number;
+  private readonly latencyTolerance: number;
+  private longRtt = 0;
+  private samples = 0;
 
   constructor(o: AimdLimitOptions) {
     checkBounds(o);
+    this.latencyTolerance = o.latencyTolerance ?? 2;
+    if (!(this.latencyTolerance > 1)) throw new ValidationError('latencyTolerance', 'a number > 1', o.latencyTolerance);
     this.increase = o.increase ?? 1;
     this.backoffRatio = o.backoffRatio ?? 0.9;
     this.timeoutMs = o.timeoutMs ?? 5000;
@@ -89,12 +107,28 @@ export class AimdLimit implements AdaptiveLimit {
 
   update(s: LimitSample): number {
     checkSample(s);
-    if (s.dropped || s.rttMs > this.timeoutMs) {
+    const inflated = this.samples >= WARMUP_SAMPLES && s.rttMs > this.latencyTolerance * this.longRtt;
+    if (!s.dropped) this.addLongRtt(s.rttMs);
+    if (s.dropped || s.rttMs > this.timeoutMs || inflated) {
       this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
     } else if (s.inFlight * 2 >= this.limit) {
       this.estimate = clamp(this.estimate + this.increase, this.min, this.max);
     }
     return this.limit;
+  }
+
+  /** The long-term average RTT of calls that were not dropped, ms (0 before the first). */
+  get longRttMs(): number {
+    return this.longRtt;
+  }
+
+  private addLongRtt(rtt: number): void {
+    if (this.samples < WARMUP_SAMPLES) {
+      this.samples++;
+      this.longRtt += (rtt - this.longRtt) / this.samples;
+    } else {
+      this.longRtt += (rtt - this.longRtt) * LONG_RTT_FACTOR;
+    }
   }
 }
 

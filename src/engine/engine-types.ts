@@ -94,7 +94,7 @@ export type EngineEvent =
       /** The attempt that failed. */
       readonly attempt: number;
       readonly delayMs: number;
-      readonly cause: 'backoff' | 'retry-after' | 'context-trim';
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open';
       readonly code: string;
       /** Waits holding its slot, or gave it back and re-queued. */
       readonly holdsSlot: boolean;

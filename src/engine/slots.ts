@@ -62,6 +62,8 @@ export class Slots {
   /** EWMA of how long a slot is held, for an honest Retry-After when the queue is full. */
   private holdMsEwma = 0;
   private holdSamples = 0;
+  private readonly fixedLimit: number;
+  private ramp: { startMs: number; durationMs: number; fromRatio: number; timer: Timer | undefined } | undefined;
 
   constructor(
     readonly clock: Clock,
@@ -75,7 +77,8 @@ export class Slots {
         : c.mode === 'gradient'
           ? new GradientLimit({ initial: c.limit, min: c.minLimit, max: c.maxLimit, tolerance: c.gradientTolerance })
           : undefined;
-    this.semaphore = new Semaphore({ limit: c.mode === 'unbounded' ? Number.POSITIVE_INFINITY : (this.adaptive?.limit ?? c.limit) });
+    this.fixedLimit = c.mode === 'unbounded' ? Number.POSITIVE_INFINITY : c.limit;
+    this.semaphore = new Semaphore({ limit: this.adaptive?.limit ?? this.fixedLimit });
     const q = policy.queue;
     if (q.enabled && c.mode !== 'unbounded') {
       this.queue = new BoundedQueue<Waiter>(clock, {
@@ -146,13 +149,46 @@ export class Slots {
   /** Feeds an adaptive limit one sample (no-op for fixed limits) and applies the new limit. */
   sample(s: LimitSample): void {
     if (this.adaptive === undefined) return;
-    const before = this.semaphore.limit;
-    const limit = this.adaptive.update(s);
-    if (limit !== before) {
-      this.semaphore.setLimit(limit);
-      this.onLimit?.(limit);
-      this.pump();
-    }
+    this.adaptive.update(s);
+    this.applyLimit();
+  }
+
+  /**
+   * Slow start (Envoy's, for an upstream coming back): the limit ramps linearly from `fromRatio` of itself to
+   * all of it over `durationMs`, so a backlog that waited out an outage does not stampede the upstream in one
+   * instant (and, with LIFO under overload, fresh arrivals get the first slots). No-op when unbounded or 0 ms.
+   */
+  slowStart(durationMs: number, fromRatio = 0.1): void {
+    if (!(durationMs > 0) || !Number.isFinite(this.baseLimit)) return;
+    this.ramp?.timer?.cancel();
+    this.ramp = { startMs: this.clock.now(), durationMs, fromRatio, timer: undefined };
+    this.stepRamp();
+  }
+
+  private stepRamp(): void {
+    const r = this.ramp;
+    if (r === undefined) return;
+    r.timer = undefined;
+    if (this.clock.now() - r.startMs >= r.durationMs) this.ramp = undefined;
+    else r.timer = this.clock.setTimer(r.durationMs / 10, () => this.stepRamp(), 'engine-slow-start');
+    this.applyLimit();
+  }
+
+  /** The limit before slow start: the adaptive limit, or the fixed one. */
+  private get baseLimit(): number {
+    return this.adaptive?.limit ?? this.fixedLimit;
+  }
+
+  /** Sets the semaphore to the base limit, capped by a slow start in progress; pumps when it changed. */
+  private applyLimit(): void {
+    const base = this.baseLimit;
+    const r = this.ramp;
+    const frac = r === undefined ? 1 : Math.min(1, r.fromRatio + ((1 - r.fromRatio) * (this.clock.now() - r.startMs)) / r.durationMs);
+    const limit = Number.isFinite(base) ? Math.max(1, Math.ceil(base * frac)) : base;
+    if (limit === this.semaphore.limit) return;
+    this.semaphore.setLimit(limit);
+    this.onLimit?.(limit);
+    this.pump();
   }
 
   private async acquireDirect(notBeforeMs: number | undefined, signal: AbortSignal): Promise<Slot> {
