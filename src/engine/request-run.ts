@@ -132,7 +132,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 
       const startMs = clock.now();
       const inFlight = ctx.slots.semaphore.inFlight;
-      const info: StreamAttemptInfo = { firstEventMs: undefined, discarded: 0 };
+      const info: StreamAttemptInfo = { firstEventMs: undefined, gotEvent: false, discarded: 0 };
       const controller = scope.child();
       try {
         if (job.req.kind === 'embedding') {
@@ -161,7 +161,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         counters.tokensDiscarded += info.discarded;
         scope.release(controller);
         const c = scope.reason !== undefined ? CANCELLED : classify(error);
-        const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.firstEventMs !== undefined, policy.idleTimeout.idleMs);
+        const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
         reportTicket(route.ticket, c, load);
         if (c.final) return finish(ctx, job, scope, error);
         if (c.retryable) ctx.budget?.onFailure();
