@@ -46,6 +46,11 @@ const queueSchema = z.strictObject({
   order: z.enum(['fifo', 'lifo-under-overload']).default('lifo-under-overload'),
   /** Fraction of `capacity` (eligible items) above which `lifo-under-overload` serves newest first. @default 0.05 */
   lifoThresholdRatio: ratio().default(0.05),
+  /**
+   * SLO-aware admission: shed a new request at once (429, reason `shed_slo`, Retry-After = the expected wait) when
+   * even a lower bound of its wait for a slot, from recent slot hold times, runs past its deadline. @default true
+   */
+  deadlineShed: z.boolean().default(true),
   /** CoDel-like shedding on queue wait. @default false */
   codelEnabled: z.boolean().default(false),
   /** @default 100 */
@@ -316,7 +321,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
   // A bounded queue and a fixed semaphore; exponential backoff with full jitter (50 ms to 5 s); Retry-After honoured.
   bounded: {
     dedup: { enabled: false },
-    queue: { order: 'fifo', lifoThresholdRatio: 0.5 },
+    queue: { order: 'fifo', lifoThresholdRatio: 0.5, deadlineShed: false },
     concurrency: { mode: 'fixed' },
     batching: { enabled: false },
     retry: { retryOn: 'retryable', backoff: 'exponential', jitter: 'full', baseMs: 50, maxMs: 5000, honorRetryAfter: true },

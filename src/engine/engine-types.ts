@@ -50,7 +50,7 @@ export const OUTCOMES = ['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancell
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Why a request was shed without being served. */
-export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel';
+export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel' | 'slo';
 
 /** How one request ended. Exactly one per request. */
 export interface EngineResult {

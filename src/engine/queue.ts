@@ -125,6 +125,11 @@ export class BoundedQueue<T> {
   }
 
   /** Items held, delayed ones included. */
+  /** Items eligible now (waiting for a slot), delayed ones not counted. */
+  get readyCount(): number {
+    return this.#readyCount;
+  }
+
   get size(): number {
     return this.#readyCount + this.#delayedLive;
   }

@@ -16,6 +16,7 @@ describe('reasonOf', () => {
     expect(reasonOf({ outcome: 'timeout', error: err('DEADLINE_EXCEEDED') })).toBe('deadline');
     expect(reasonOf({ outcome: 'timeout', error: err('EXPIRED_IN_QUEUE') })).toBe('deadline_in_queue');
     expect(reasonOf({ outcome: 'timeout' })).toBe('deadline');
+    expect(reasonOf({ outcome: 'shed', error: err('DEADLINE_EXCEEDED') })).toBe('shed_expired');
     expect(reasonOf({ outcome: 'cancelled', error: err('DEADLINE_EXCEEDED') })).toBe('cancelled');
     expect(reasonOf({ outcome: 'failed', error: err('CONTEXT_LENGTH_EXCEEDED') })).toBe('context_length_exceeded');
   });

@@ -52,6 +52,8 @@ export function reasonOf(r: Pick<EngineResult, 'outcome' | 'error' | 'degraded'>
   if (r.outcome === 'cancelled') return 'cancelled';
   if (code === undefined) return r.outcome === 'timeout' ? 'deadline' : r.outcome;
   if (r.outcome === 'shed' && code === 'RATE_LIMITED') return 'shed_rate_limit';
+  // Never sent: its deadline passed while it waited in the queue.
+  if (r.outcome === 'shed' && code === 'DEADLINE_EXCEEDED') return 'shed_expired';
   if (r.outcome === 'timeout' && code === 'EXPIRED_IN_QUEUE') return 'deadline_in_queue';
   return reasonOfCode(code);
 }
