@@ -44,6 +44,8 @@ function checkSample(s: LimitSample): void {
 const WARMUP_SAMPLES = 20;
 /** Weight of one sample in the long-term RTT: about a 200-sample window. */
 const LONG_RTT_FACTOR = 2 / 201;
+/** Weight of one sample in the short-term RTT: about a 10-sample window, so one long prompt is not congestion. */
+const SHORT_RTT_FACTOR = 2 / 11;
 
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
@@ -59,8 +61,8 @@ export interface AimdLimitOptions {
   /** A call slower than this counts as a drop. @default 5000 */
   timeoutMs?: number;
   /**
-   * Rising latency is congestion: a call whose RTT exceeds this multiple of the long-term average RTT counts as a
-   * drop, and the limit grows only while RTTs stay within it. This is what keeps the limit from running away
+   * Rising latency is congestion: when the short-term average RTT (about 10 calls) exceeds this multiple of the
+   * long-term one (about 200), a call counts as a drop, and the limit grows only while it stays within it. This is what keeps the limit from running away
    * above what the upstream sustains (past its batch slots, extra calls only queue there and RTT rises).
    * Infinity turns it off. @default 2
    */
@@ -70,8 +72,10 @@ export interface AimdLimitOptions {
 /**
  * Additive increase, multiplicative decrease (Netflix concurrency-limits `AIMDLimit`): grow by `increase` after a
  * good call, but only when at least half the limit is in use (an idle limit proves nothing); shrink by
- * `backoffRatio` after a drop, a call slower than `timeoutMs`, or a call whose RTT is more than `latencyTolerance`
- * times the long-term average (queueing upstream: the limit is past what the upstream sustains).
+ * `backoffRatio` after a drop, a call slower than `timeoutMs`, or while the short-term RTT is more than
+ * `latencyTolerance` times the long-term one (queueing upstream: the limit is past what the upstream sustains);
+ * at most once per half a limit's worth of samples (one congestion event, one decrease). The limit at the last
+ * decrease is a ceiling: past it the limit grows by `increase` per limit's worth of good calls, not per call.
  */
 export class AimdLimit implements AdaptiveLimit {
   private estimate: number;
@@ -82,7 +86,11 @@ export class AimdLimit implements AdaptiveLimit {
   private readonly timeoutMs: number;
   private readonly latencyTolerance: number;
   private longRtt = 0;
+  private shortRtt = 0;
   private samples = 0;
+  private sinceDecrease = Number.POSITIVE_INFINITY;
+  /** The limit at the last decrease: growth slows past it. */
+  private ceiling = Number.POSITIVE_INFINITY;
 
   constructor(o: AimdLimitOptions) {
     checkBounds(o);
@@ -107,12 +115,26 @@ export class AimdLimit implements AdaptiveLimit {
 
   update(s: LimitSample): number {
     checkSample(s);
-    const inflated = this.samples >= WARMUP_SAMPLES && s.rttMs > this.latencyTolerance * this.longRtt;
-    if (!s.dropped) this.addLongRtt(s.rttMs);
+    if (!s.dropped) {
+      this.shortRtt = this.samples === 0 ? s.rttMs : this.shortRtt + (s.rttMs - this.shortRtt) * SHORT_RTT_FACTOR;
+      this.addLongRtt(s.rttMs);
+    }
+    const inflated = this.samples >= WARMUP_SAMPLES && this.shortRtt > this.latencyTolerance * this.longRtt;
+    this.sinceDecrease++;
     if (s.dropped || s.rttMs > this.timeoutMs || inflated) {
-      this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
+      // One decrease per congestion event, as TCP does per round trip: the calls already in flight when the
+      // limit was cut report the same event (a crash cuts every stream at once) and must not cut it again.
+      if (this.sinceDecrease >= this.estimate / 2) {
+        // Where it choked is the ceiling, until it proves it sustains more.
+        this.ceiling = this.estimate;
+        this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
+        this.sinceDecrease = 0;
+      }
     } else if (s.inFlight * 2 >= this.limit) {
-      this.estimate = clamp(this.estimate + this.increase, this.min, this.max);
+      // Below the last ceiling grow by `increase` per good call; above it, by `increase` per limit's worth of good
+      // calls (TCP's congestion avoidance past ssthresh), so the limit creeps, not runs, past what choked it.
+      const step = this.estimate < this.ceiling ? this.increase : this.increase / Math.max(1, this.estimate);
+      this.estimate = clamp(this.estimate + step, this.min, this.max);
     }
     return this.limit;
   }
