@@ -18,6 +18,8 @@ export interface Column {
 /** Worst recovery over the fault phases, as text. */
 export function recoveryCell(recovery: readonly PhaseRecovery[]): string {
   if (recovery.length === 0) return 'n/a';
+  const relapse = recovery.find((r) => r.relapsedAtMs !== undefined);
+  if (relapse?.relapsedAtMs !== undefined) return `relapsed at ${fmtMs(relapse.relapsedAtMs)} (metastable)`;
   if (recovery.some((r) => r.metastable)) return 'never (metastable)';
   if (recovery.some((r) => r.recoveryMs === null)) return UNKNOWN;
   return fmtMs(Math.max(...recovery.map((r) => r.recoveryMs ?? 0)));
@@ -30,7 +32,7 @@ export function phaseRecoveryCell(r: PhaseRecovery | undefined): string {
     case 'recovered':
       return fmtMs(r.recoveryMs);
     case 'metastable':
-      return 'never (metastable)';
+      return r.relapsedAtMs === undefined ? 'never (metastable)' : `${fmtMs(r.recoveryMs)}, relapsed at ${fmtMs(r.relapsedAtMs)} (metastable)`;
     case 'no-baseline':
       return `${UNKNOWN} (no baseline)`;
     case 'insufficient-data':

@@ -74,6 +74,7 @@ const phaseRecovery = z.object({
   recoveryMs: nullableNum,
   metastable: z.boolean(),
   status: z.enum(RECOVERY_STATUSES),
+  relapsedAtMs: num.optional(),
 });
 
 const summary = z.object({
