@@ -117,6 +117,7 @@ const scenarioSchema = z
         tolerancePct: z.number().min(0).lt(100).optional(),
         consecutiveBuckets: z.number().int().min(1).optional(),
         baselineWindowMs: z.number().positive().optional(),
+        relapseBuckets: z.number().int().min(1).optional(),
       })
       .strict()
       .optional(),

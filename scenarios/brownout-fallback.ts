@@ -15,10 +15,11 @@ const SHORT_ANSWER: MixEntry = {
  * primary's capacity for them (a high rate also keeps per-second goodput steady enough
  * for the recovery verdict).
  *
- * What it shows: `resilient` and `adaptive` count the 503s in their breaker (failure ratio over a 10 s window),
- * open it and send traffic to the fallback while it is open, probing the primary every 5 s; those answers are
- * explicit `degraded: fallback`, never a silent 200, and almost nothing fails. `resilient-no-fallback` is the same
- * policy with the fallback route off: its open breaker can only reject, so the same requests fail fast instead.
+ * What it shows: `resilient` and `adaptive` count the 503s in their breaker (failure ratio over a 3 s window),
+ * open it and send traffic to the fallback while it is open, probing the primary every second; those answers are
+ * explicit `degraded: fallback`, never a silent 200, and almost nothing fails (In SLO/s counts them as served).
+ * `resilient-no-fallback` is the same policy with the fallback route off: its open breaker makes requests wait for
+ * it, so they are served late by the primary instead of failing.
  * `naive` and `bounded` have no breaker and no fallback: naive retries the 503s at once (four tries at 80% each
  * leave ~40% of requests failed while the phase lasts) but its unbounded concurrency keeps the slow GPU's batch
  * full, so it recovers at once; bounded honours the 1 s Retry-After and backs off, which fills its queue, and it

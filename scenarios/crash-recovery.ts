@@ -18,9 +18,11 @@ const SHORT_ANSWER: MixEntry = {
  * What it shows: `naive` spends its four immediate attempts within the same millisecond on a refused connection,
  * so every request arriving during the outage fails. `bounded` backs off (50 ms to 5 s, jittered), so some
  * requests outlast part of the outage and its queue refills the GPU at once when it is back. `resilient` and
- * `adaptive` resume cut streams, but their breaker opens on the refusals and, with no fallback model, rejects
- * every request until a half-open probe succeeds, which can be up to `openMs` (5 s) after the model is ready:
- * the breaker lengthens this outage, as it does whenever there is nothing to fall back to.
+ * `adaptive` resume cut streams; their breaker opens on the refusals within about a second and, with no fallback
+ * model, makes requests wait for it (in the queue, holding no slot) instead of failing them; it probes every
+ * second, and when the model is back the limit ramps up (slow start) while the queue serves the newest requests
+ * first, so fresh arrivals meet the SLO while the backlog drains: almost nothing fails, and the requests that
+ * waited out the outage are served late rather than not at all.
  */
 export default defineScenario({
   name: 'crash-recovery',

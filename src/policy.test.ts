@@ -89,7 +89,10 @@ describe('presets', () => {
   it('resilient: bounded plus budget, breaker with fallback, deadlines, idle timeout, resume, dedup, batching', () => {
     const p = preset('resilient');
     const b = preset('bounded');
-    expect(p.queue).toEqual(b.queue);
+    // The same bounded queue, served newest-first under a standing queue, with SLO-aware admission.
+    expect({ ...p.queue, order: null, lifoThresholdRatio: null, deadlineShed: null }).toEqual({ ...b.queue, order: null, lifoThresholdRatio: null, deadlineShed: null });
+    expect(p.queue).toMatchObject({ order: 'lifo-under-overload', deadlineShed: true });
+    expect(b.queue).toMatchObject({ order: 'fifo', deadlineShed: false });
     expect(p.retry).toEqual(b.retry);
     expect(p.retryBudget.mode).toBe('finagle');
     expect(p.breaker.enabled && p.fallback.enabled).toBe(true);

@@ -38,10 +38,19 @@ const queueSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** Requests that may wait; beyond this they are shed with 429 and Retry-After. @default 1000 */
   capacity: int(1).default(1000),
-  /** @default 'fifo' */
-  order: z.enum(['fifo', 'lifo-under-overload']).default('fifo'),
-  /** Fraction of `capacity` (eligible items) above which `lifo-under-overload` serves newest first. @default 0.5 */
-  lifoThresholdRatio: ratio().default(0.5),
+  /**
+   * `fifo`, or `lifo-under-overload` (adaptive LIFO, Facebook's "fail at scale"): while a standing queue is
+   * longer than the threshold, serve the newest first, so fresh requests still meet their SLO and the backlog
+   * (already late) fills the spare capacity instead of making every new arrival late too. @default 'lifo-under-overload'
+   */
+  order: z.enum(['fifo', 'lifo-under-overload']).default('lifo-under-overload'),
+  /** Fraction of `capacity` (eligible items) above which `lifo-under-overload` serves newest first. @default 0.05 */
+  lifoThresholdRatio: ratio().default(0.05),
+  /**
+   * SLO-aware admission: shed a new request at once (429, reason `shed_slo`, Retry-After = the expected wait) when
+   * even a lower bound of its wait for a slot, from recent slot hold times, runs past its deadline. @default true
+   */
+  deadlineShed: z.boolean().default(true),
   /** CoDel-like shedding on queue wait. @default false */
   codelEnabled: z.boolean().default(false),
   /** @default 100 */
@@ -132,14 +141,31 @@ const breakerSchema = z.strictObject({
   failureRatio: z.number().gt(0).max(1).default(0.5),
   /** Calls in the window before the ratio counts. @default 20 */
   minThroughput: int(1).default(20),
-  /** @default 10_000 */
-  windowMs: z.number().min(1).max(86_400_000).default(10_000),
+  /**
+   * The ratio window. Short, so that a crash trips the breaker within about a second instead of being diluted by
+   * the successes of the seconds before it. @default 3000
+   */
+  windowMs: z.number().min(1).max(86_400_000).default(3000),
   /** @default 10 */
   windowBuckets: int(1).default(10),
-  /** @default 5000 */
-  openMs: ms().default(5000),
+  /**
+   * How long the breaker stays open before it lets probes through. Short, because probes are cheap and every
+   * millisecond open after the upstream is healthy again is outage the breaker made (crash-recovery). @default 1000
+   */
+  openMs: ms().default(1000),
   /** Successful probes needed in half-open before closing. @default 3 */
   halfOpenProbes: int(1).default(3),
+  /**
+   * With no fallback to route to, a request refused by the open breaker waits (in the queue, holding no slot)
+   * until the breaker lets probes through, while its deadline leaves room, instead of failing at once. @default true
+   */
+  waitWhenOpen: z.boolean().default(true),
+  /**
+   * When the breaker closes again, the concurrency limit ramps from a tenth of itself to all of it over this
+   * long (slow start), so the requests that waited out the outage do not all land on the upstream at once;
+   * 0 turns it off. @default 2000
+   */
+  slowStartMs: ms().default(2000),
 });
 
 const fallbackSchema = z.strictObject({
@@ -295,6 +321,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
   // A bounded queue and a fixed semaphore; exponential backoff with full jitter (50 ms to 5 s); Retry-After honoured.
   bounded: {
     dedup: { enabled: false },
+    queue: { order: 'fifo', lifoThresholdRatio: 0.5, deadlineShed: false },
     concurrency: { mode: 'fixed' },
     batching: { enabled: false },
     retry: { retryOn: 'retryable', backoff: 'exponential', jitter: 'full', baseMs: 50, maxMs: 5000, honorRetryAfter: true },

@@ -64,7 +64,18 @@ export function sloBoundsFor(slo: SloSpec, requestClass: string): SloBounds {
  * goodput. A TTFT bound fails a request that got no token; a TPOT bound is skipped for single-token answers.
  */
 export function meetsSlo(obs: RequestObservation, slo: SloSpec): boolean {
-  if (obs.outcome !== 'ok') return false;
+  return obs.outcome === 'ok' && withinBounds(obs, slo);
+}
+
+/**
+ * Whether a served answer (`ok` or `degraded`) arrived within every SLO bound of its class: served within SLO,
+ * which counts a fallback answer in time as better than a failure.
+ */
+export function servedWithinSlo(obs: RequestObservation, slo: SloSpec): boolean {
+  return (obs.outcome === 'ok' || obs.outcome === 'degraded') && withinBounds(obs, slo);
+}
+
+function withinBounds(obs: RequestObservation, slo: SloSpec): boolean {
   const b = sloBoundsFor(slo, obs.class);
   if (b.ttftMs !== undefined) {
     const t = ttftMs(obs);

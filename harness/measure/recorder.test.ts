@@ -52,6 +52,25 @@ describe('Recorder', () => {
     expect(r.series.goodput[0]).toBe(2);
   });
 
+  it('servedWithinSlo counts ok and degraded answers in time; summary.reasons counts every request not ok by reason', () => {
+    const rec = new Recorder({ policy: 'p', slo: { ttftMs: 200 } });
+    const none = { firstTokenAtMs: undefined, chunks: [], tokens: 0, attempts: 1, upstreamCalls: 1 };
+    rec.complete(req()); // ok in time
+    rec.complete(req({ outcome: 'degraded', degraded: 'fallback', reason: 'fallback' })); // degraded in time
+    rec.complete(req({ outcome: 'degraded', degraded: 'fallback', firstTokenAtMs: 900, chunks: [{ atMs: 900, count: 5 }], endAtMs: 900 })); // late
+    rec.complete(req({ outcome: 'failed', reason: 'breaker_open', ...none, endAtMs: 1500 }));
+    rec.complete(req({ outcome: 'failed', reason: 'breaker_open', ...none }));
+    rec.complete(req({ outcome: 'timeout', ...none })); // no reason given: the outcome stands in
+    rec.complete(req({ outcome: 'ok', reason: 'ignored' })); // ok never counts a reason
+    const r = rec.finish(finishInput({ durationMs: 2000 }));
+    expect(r.summary.sloMet).toBe(2);
+    expect(r.summary.servedWithinSlo).toBe(3);
+    expect(r.summary.servedWithinSloPerSec).toBe(1.5);
+    expect(r.summary.reasons).toEqual({ breaker_open: 2, fallback: 2, timeout: 1 });
+    expect(Object.keys(r.summary.reasons ?? {})).toEqual(['breaker_open', 'fallback', 'timeout']);
+    expect(r.series.reasons?.['breaker_open']).toEqual([1, 1]);
+  });
+
   it('amplification = upstream calls / client requests, preferring the model-side count', () => {
     const rec = new Recorder({ policy: 'p', slo: {} });
     rec.complete(req({ attempts: 4, upstreamCalls: 4 }));

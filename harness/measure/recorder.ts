@@ -5,7 +5,7 @@
  */
 import { HarnessError, ValidationError } from '../../src/errors.js';
 import { LatencyHistogram } from './histogram.js';
-import { e2eMs, itlSamples, meetsSlo, tpotMs, ttftMs } from './latency.js';
+import { e2eMs, itlSamples, meetsSlo, servedWithinSlo, tpotMs, ttftMs } from './latency.js';
 import { computeRecovery, recoveryOptions, type RecoveryOptions } from './recovery.js';
 import type { ClassSummary, PolicyResult } from './result.js';
 import { round, SeriesBuilder } from './series.js';
@@ -58,6 +58,8 @@ export class Recorder {
   readonly #counts = zeroCounts();
   readonly #classes = new Map<string, ClassAcc>();
   readonly #degradedReasons = new Map<string, number>();
+  readonly #reasons = new Map<string, number>();
+  #servedWithinSlo = 0;
   #arrivals = 0;
   #requests = 0;
   #sloMet = 0;
@@ -125,7 +127,10 @@ export class Recorder {
     }
     const met = meetsSlo(obs, this.#o.slo);
     if (met) this.#sloMet++;
-    this.#series.outcome(obs.outcome, obs.endAtMs, met);
+    if (servedWithinSlo(obs, this.#o.slo)) this.#servedWithinSlo++;
+    const reason = obs.outcome === 'ok' ? undefined : (obs.reason ?? obs.degraded ?? obs.outcome);
+    if (reason !== undefined) this.#reasons.set(reason, (this.#reasons.get(reason) ?? 0) + 1);
+    this.#series.outcome(obs.outcome, obs.endAtMs, met, reason);
 
     const served = obs.outcome === 'ok' || obs.outcome === 'degraded';
     const ttft = ttftMs(obs);
@@ -186,6 +191,9 @@ export class Recorder {
         okFraction: n === 0 ? null : round(this.#counts.ok / n, 6),
         sloMet: this.#sloMet,
         goodputPerSec: round(this.#sloMet / (extra.durationMs / 1000), 6),
+        servedWithinSlo: this.#servedWithinSlo,
+        servedWithinSloPerSec: round(this.#servedWithinSlo / (extra.durationMs / 1000), 6),
+        reasons: sortedObject(this.#reasons),
         amplification: n === 0 ? null : round(upstreamCalls / n, 6),
         wastedTokenFraction: wasted,
         ttftMs: this.#h.ttftMs.stats(),
@@ -211,7 +219,7 @@ export class Recorder {
         tokensDelivered: this.#tokens,
         tokensComputed: extra.tokensComputed,
         wastedTokens: extra.wastedTokens,
-        degradedReasons: Object.fromEntries([...this.#degradedReasons.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        degradedReasons: sortedObject(this.#degradedReasons),
       },
       histograms: {
         unit: 'us',
@@ -231,6 +239,10 @@ export class Recorder {
   #live(method: string): void {
     if (this.#finished) throw new RecorderFinishedError(method);
   }
+}
+
+function sortedObject(m: ReadonlyMap<string, number>): Record<string, number> {
+  return Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 function validate(obs: RequestObservation): void {

@@ -66,6 +66,20 @@ describe('computeRecovery', () => {
     expect(r).toMatchObject({ baseline: 0.9, status: 'recovered', recoveryMs: 3000 });
   });
 
+  it('a recovery followed by a collapse before the end, with no fault to blame, is a relapse: metastable', () => {
+    // Recovered 0.75 s... then sits at 0 for the rest of the run (the "recovered, then 40 s at 0").
+    const g = [...Array(10).fill(10), ...Array(5).fill(0), 10, 10, 10, 10, ...Array(12).fill(0)];
+    const [r] = computeRecovery(series(g), 31_000, [phase]);
+    expect(r).toMatchObject({ status: 'metastable', metastable: true, recoveryMs: 0, relapsedAtMs: 19_000 });
+    // A dip shorter than relapseBuckets is noise, not a relapse.
+    const dip = [...Array(10).fill(10), ...Array(5).fill(0), 10, 10, 10, 0, 0, 0, 0, ...Array(8).fill(10)];
+    expect(computeRecovery(series(dip), 30_000, [phase])[0]).toMatchObject({ status: 'recovered', metastable: false });
+    expect(computeRecovery(series(dip), 30_000, [phase])[0]!.relapsedAtMs).toBeUndefined();
+    // A collapse that the next fault phase explains is that phase's, not a relapse of this one.
+    const next = { name: 'second', atMs: 19_000, durationMs: 10_000 };
+    expect(computeRecovery(series(g), 31_000, [phase, next])[0]).toMatchObject({ status: 'recovered', metastable: false });
+  });
+
   it('validates its options with the field named', () => {
     expect(() => recoveryOptions({ tolerancePct: 120 })).toThrow(/recovery\.tolerancePct: expected a number in \[0, 100\), got 120/);
     expect(() => recoveryOptions({ consecutiveBuckets: 0 })).toThrow(/recovery\.consecutiveBuckets/);

@@ -19,6 +19,9 @@
  *   `metastable`, recoveryMs null, metastable true — the fault went away and the system stayed degraded until
  *   the run ended. With fewer usable buckets left than that, the run was too short to tell: status
  *   `insufficient-data`, recoveryMs null, metastable false.
+ * - Relapse: after recovering, `relapseBuckets` unhealthy buckets in a row before the next fault phase starts
+ *   (or the run ends) mean it collapsed again with no fault to blame: status `metastable`, metastable true,
+ *   recoveryMs kept (when it first recovered) and `relapsedAtMs` the start of the collapse.
  */
 import { ValidationError } from '../../src/errors.js';
 import type { TimeSeries } from './series.js';
@@ -37,6 +40,11 @@ export interface RecoveryOptions {
   readonly consecutiveBuckets?: number;
   /** Length of the pre-fault window the baseline is averaged over. @default 10_000 */
   readonly baselineWindowMs?: number;
+  /**
+   * Unhealthy buckets in a row, after a recovery and before the next fault phase, that make it a relapse (the
+   * run collapsed again with no fault to blame: metastable). @default 5
+   */
+  readonly relapseBuckets?: number;
 }
 
 export const RECOVERY_DEFAULTS: Required<RecoveryOptions> = {
@@ -44,6 +52,7 @@ export const RECOVERY_DEFAULTS: Required<RecoveryOptions> = {
   tolerancePct: 10,
   consecutiveBuckets: 3,
   baselineWindowMs: 10_000,
+  relapseBuckets: 5,
 };
 
 export const RECOVERY_STATUSES = ['recovered', 'metastable', 'no-baseline', 'insufficient-data'] as const;
@@ -64,6 +73,11 @@ export interface PhaseRecovery {
   readonly recoveryMs: number | null;
   readonly metastable: boolean;
   readonly status: RecoveryStatus;
+  /**
+   * When it recovered (recoveryMs) and then collapsed again, before the next fault phase, for `relapseBuckets`
+   * in a row: the start of that collapse, ms since the run started. Such a phase is `metastable`.
+   */
+  readonly relapsedAtMs?: number;
 }
 
 /** Validates and defaults recovery options once. */
@@ -73,6 +87,7 @@ export function recoveryOptions(o: RecoveryOptions = {}): Required<RecoveryOptio
   if (!(r.tolerancePct >= 0 && r.tolerancePct < 100)) throw new ValidationError('recovery.tolerancePct', 'a number in [0, 100)', r.tolerancePct);
   if (!Number.isInteger(r.consecutiveBuckets) || r.consecutiveBuckets < 1)
     throw new ValidationError('recovery.consecutiveBuckets', 'an integer >= 1', r.consecutiveBuckets);
+  if (!Number.isInteger(r.relapseBuckets) || r.relapseBuckets < 1) throw new ValidationError('recovery.relapseBuckets', 'an integer >= 1', r.relapseBuckets);
   if (!(r.baselineWindowMs > 0)) throw new ValidationError('recovery.baselineWindowMs', 'a positive number', r.baselineWindowMs);
   return r;
 }
@@ -127,7 +142,17 @@ export function computeRecovery(
       run = healthy(i) ? run + 1 : 0;
       if (run === o.consecutiveBuckets) {
         const b = i - o.consecutiveBuckets + 1;
-        return { ...base, baseline: round6(baseline), target: round6(target), recoveryMs: b * bucketMs - endMs, metastable: false, status: 'recovered' };
+        const recovered = { ...base, baseline: round6(baseline), target: round6(target), recoveryMs: b * bucketMs - endMs };
+        // A relapse: unhealthy again for relapseBuckets in a row before the next phase starts (or the run ends).
+        const nextAtMs = Math.min(...phases.map((p) => p.atMs).filter((at) => at >= endMs), Number.POSITIVE_INFINITY);
+        let bad = 0;
+        for (let j = i + 1; j < usable && (j + 1) * bucketMs <= nextAtMs; j++) {
+          bad = healthy(j) ? 0 : bad + 1;
+          if (bad === o.relapseBuckets) {
+            return { ...recovered, metastable: true, status: 'metastable', relapsedAtMs: (j - o.relapseBuckets + 1) * bucketMs };
+          }
+        }
+        return { ...recovered, metastable: false, status: 'recovered' };
       }
     }
     const observed = usable - first;

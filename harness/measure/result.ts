@@ -22,6 +22,16 @@ export interface PolicySummary {
   readonly sloMet: number;
   /** sloMet / (durationMs / 1000). */
   readonly goodputPerSec: number;
+  /** ok or degraded answers within every SLO (a fallback answer in time counts; a failure does not). */
+  readonly servedWithinSlo?: number;
+  /** servedWithinSlo / (durationMs / 1000). */
+  readonly servedWithinSloPerSec?: number;
+  /**
+   * Every request that did not end `ok`, counted by stable reason code (`breaker_open`, `deadline`,
+   * `shed_queue_full`, `upstream_5xx`, `stream_broken`, `fallback`, ...), keys sorted. Absent only in results
+   * written before it existed.
+   */
+  readonly reasons?: Record<string, number>;
   /** Upstream calls / client requests; null with no requests. */
   readonly amplification: number | null;
   /** Wasted GPU tokens / tokens computed; null when the model did not say. */

@@ -23,6 +23,8 @@ export interface TimeSeries {
   readonly goodput: number[];
   /** 429 responses the engine received from upstream. */
   readonly rateLimited: number[];
+  /** Requests that did not end `ok`, by reason code (keys sorted), by end time. Absent in older results. */
+  readonly reasons?: Record<string, number[]>;
   /** Highest queue depth sampled in the bucket (carried forward between samples; null after the last). */
   readonly queueDepth: Array<number | null>;
   /** Highest in-flight count sampled in the bucket (carried forward). */
@@ -52,6 +54,7 @@ export class SeriesBuilder {
   readonly bucketMs: number;
   readonly #counts = new Map<CountKey, number[]>();
   readonly #gauges: Array<GaugeBucket | undefined> = [];
+  readonly #reasons = new Map<string, number[]>();
   #maxBucket = -1;
 
   /** @param bucketMs bucket width; @default 1000 */
@@ -75,11 +78,17 @@ export class SeriesBuilder {
     if (b > this.#maxBucket) this.#maxBucket = b;
   }
 
-  /** Counts an outcome (and a completion) at its end time. */
-  outcome(outcome: Outcome, atMs: number, metSlo: boolean): void {
+  /** Counts an outcome (and a completion, and the reason of a request that did not end `ok`) at its end time. */
+  outcome(outcome: Outcome, atMs: number, metSlo: boolean, reason?: string): void {
     this.count('completions', atMs);
     this.count(outcome, atMs);
     if (metSlo) this.count('goodput', atMs);
+    if (reason === undefined) return;
+    const b = this.bucketOf(atMs);
+    let arr = this.#reasons.get(reason);
+    if (arr === undefined) this.#reasons.set(reason, (arr = []));
+    while (arr.length <= b) arr.push(0);
+    arr[b] = arr[b]! + 1;
   }
 
   /** Records a gauge sample. */
@@ -157,6 +166,9 @@ export class SeriesBuilder {
       cancelled: counts('cancelled'),
       goodput: counts('goodput'),
       rateLimited: counts('rateLimited'),
+      reasons: Object.fromEntries(
+        [...this.#reasons.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, arr]) => [k, Array.from({ length: n }, (_, i) => arr[i] ?? 0)]),
+      ),
       queueDepth,
       inFlight,
       concurrencyLimit,

@@ -66,6 +66,12 @@ export interface RequestObservation {
   readonly outcome: Outcome;
   /** Why it was degraded (`fallback`, `partial`, ...); only meaningful with outcome `degraded`. */
   readonly degraded?: string;
+  /**
+   * Why it did not end `ok`, as a stable snake_case code (`breaker_open`, `deadline`, `shed_queue_full`,
+   * `upstream_5xx`, `stream_broken`, `fallback`, ...; see src/engine/reasons.ts). Ignored for `ok`; when absent
+   * the degraded reason, else the outcome, stands in.
+   */
+  readonly reason?: string;
   /** Time spent waiting in the engine's queue(s). */
   readonly queuedMs: number;
   /** Time spent waiting between attempts (backoff, Retry-After). */
@@ -117,6 +123,7 @@ export const LATENCY_METRICS = ['ttftMs', 'e2eMs', 'e2eAllMs', 'itlMs', 'tpotMs'
 export type LatencyMetric = (typeof LATENCY_METRICS)[number];
 export const SCALAR_METRICS = [
   'goodputPerSec',
+  'servedWithinSloPerSec',
   'okFraction',
   'degradedFraction',
   'shedFraction',

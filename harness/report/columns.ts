@@ -18,6 +18,8 @@ export interface Column {
 /** Worst recovery over the fault phases, as text. */
 export function recoveryCell(recovery: readonly PhaseRecovery[]): string {
   if (recovery.length === 0) return 'n/a';
+  const relapse = recovery.find((r) => r.relapsedAtMs !== undefined);
+  if (relapse?.relapsedAtMs !== undefined) return `relapsed at ${fmtMs(relapse.relapsedAtMs)} (metastable)`;
   if (recovery.some((r) => r.metastable)) return 'never (metastable)';
   if (recovery.some((r) => r.recoveryMs === null)) return UNKNOWN;
   return fmtMs(Math.max(...recovery.map((r) => r.recoveryMs ?? 0)));
@@ -30,7 +32,7 @@ export function phaseRecoveryCell(r: PhaseRecovery | undefined): string {
     case 'recovered':
       return fmtMs(r.recoveryMs);
     case 'metastable':
-      return 'never (metastable)';
+      return r.relapsedAtMs === undefined ? 'never (metastable)' : `${fmtMs(r.recoveryMs)}, relapsed at ${fmtMs(r.relapsedAtMs)} (metastable)`;
     case 'no-baseline':
       return `${UNKNOWN} (no baseline)`;
     case 'insufficient-data':
@@ -50,6 +52,12 @@ export const COLUMNS: readonly Column[] = [
   { header: 'TTFT p99', align: 'right', legend: '99th percentile time to first token, from the scheduled arrival', cell: (p) => fmtMs(p.summary.ttftMs.p99) },
   { header: 'E2E p99', align: 'right', legend: '99th percentile end-to-end latency of served (ok + degraded) requests, from the scheduled arrival', cell: (p) => fmtMs(p.summary.e2eMs.p99) },
   { header: 'Goodput/s', align: 'right', legend: 'ok requests per second that met every SLO', cell: (p) => fmtNum(p.summary.goodputPerSec, 2) },
+  {
+    header: 'In SLO/s',
+    align: 'right',
+    legend: 'served within SLO: ok or degraded (e.g. fallback) answers per second that met every SLO; a fallback answer in time beats a failure',
+    cell: (p) => (p.summary.servedWithinSloPerSec === undefined ? UNKNOWN : fmtNum(p.summary.servedWithinSloPerSec, 2)),
+  },
   { header: 'Amplif.', align: 'right', legend: 'upstream calls per client request (retries multiply load; batching and dedup divide it)', cell: (p) => (p.summary.amplification === null ? UNKNOWN : `${p.summary.amplification.toFixed(2)}×`) },
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
   { header: 'Peak queue', align: 'right', legend: 'highest engine queue depth sampled', cell: (p) => fmtInt(p.summary.peakQueue) },

@@ -6,6 +6,7 @@ import { DISTRIBUTION_PERCENTILES, LatencyHistogram } from '../measure/histogram
 import type { LatencyStats } from '../measure/histogram.js';
 import type { PolicyEntry } from './columns.js';
 import { fmtMs } from './format.js';
+import { topReasons } from './reasons.js';
 import type { RunResult } from './schema.js';
 
 /** Observable 10: distinct, colour-blind-aware series colours. */
@@ -59,6 +60,8 @@ export function distributionChart(result: RunResult, field: 'ttftMs' | 'e2eMs', 
 
 type SeriesOf = PolicyEntry['series'];
 
+const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
+
 /** Per-second time-series charts, one line per policy. */
 export function timeSeriesCharts(result: RunResult): LineChart[] {
   const n = Math.max(...result.policies.map((p) => p.series.arrivals.length));
@@ -104,6 +107,18 @@ export function timeSeriesCharts(result: RunResult): LineChart[] {
       xs,
       series: result.policies.flatMap((p, i) => [line(p, i, p.series.inFlight, ' in flight'), line(p, i, p.series.concurrencyLimit, ' limit', true)]),
     },
+    {
+      id: 'ts-reasons',
+      title: 'Not ok per second, by reason (the top 3 of each policy; summary.reasons)',
+      xLabel,
+      yLabel: 'requests / s',
+      xKind: 'time',
+      xs,
+      series: result.policies.flatMap((p, i) =>
+        topReasons(p, 3).map((r, k) => line(p, i, (p.series.reasons?.[r.reason] ?? []).map(perSec), ` ${r.reason}`, k > 0)),
+      ),
+    },
+    chart('ts-breaker', 'Circuit breaker state (0 closed, 1 half-open, 2 open)', 'state', (s) => s.breakerState.map((b) => (b === null ? null : BREAKER_LEVEL[b])), false),
     chart('ts-429', '429 responses from upstream per second', '429s / s', (s) => s.rateLimited, true),
     chart('ts-gpu', 'GPU utilization', 'utilization (%)', (s) => s.gpuUtilization.map((v) => (v === null ? null : Math.round(v * 1e6) / 1e4)), false),
   ];

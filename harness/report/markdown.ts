@@ -3,6 +3,7 @@
  */
 import { COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
+import { reasonsCell } from './reasons.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
 
@@ -43,6 +44,10 @@ export function renderMarkdown(result: RunResult): string {
   out.push('');
   out.push(mdTable(COLUMNS.map((c) => c.header), tableRows(result).map((r) => r.map(mdEscape)), COLUMNS.map((c) => c.align)));
   out.push('');
+  if (result.policies.some((p) => p.summary.reasons !== undefined)) {
+    out.push('### Why not ok', '', 'Every request that did not end `ok`, by reason code (top 4 per policy; see docs/harness.md).', '');
+    out.push(mdTable(['Policy', 'Top reasons (requests)'], result.policies.map((p) => [mdEscape(p.name), mdEscape(reasonsCell(p))]), ['left', 'left']), '');
+  }
 
   if (all.length > 0) {
     out.push('### Thresholds', '');

@@ -74,6 +74,7 @@ const phaseRecovery = z.object({
   recoveryMs: nullableNum,
   metastable: z.boolean(),
   status: z.enum(RECOVERY_STATUSES),
+  relapsedAtMs: num.optional(),
 });
 
 const summary = z.object({
@@ -87,6 +88,9 @@ const summary = z.object({
   okFraction: nullableNum,
   sloMet: count,
   goodputPerSec: num,
+  servedWithinSlo: count.optional(),
+  servedWithinSloPerSec: num.optional(),
+  reasons: sortedRecord.optional(),
   amplification: nullableNum,
   wastedTokenFraction: nullableNum,
   ttftMs: latencyStats,
@@ -155,6 +159,7 @@ const series = z.object({
   cancelled: countSeries,
   goodput: countSeries,
   rateLimited: countSeries,
+  reasons: z.record(z.string(), countSeries).transform((r) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))).optional(),
   queueDepth: z.array(nullableNum),
   inFlight: z.array(nullableNum),
   concurrencyLimit: z.array(nullableNum),

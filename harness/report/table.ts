@@ -5,6 +5,7 @@
 import { COLUMNS, phaseRecoveryCell, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { thresholdVerdict } from './markdown.js';
+import { reasonLines } from './reasons.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
 
@@ -28,6 +29,8 @@ export function renderTable(result: RunResult): string {
   if (lg !== null && !lg.valid) lines.push(`INVALID RUN: the load generator was a bottleneck (${lg.reasons.join('; ')})`);
   lines.push('');
   lines.push(alignColumns(COLUMNS.map((c) => c.header), tableRows(result), COLUMNS.map((c) => c.align)));
+  const why = reasonLines(result);
+  if (why.length > 0) lines.push('', 'Why not ok (top reasons per policy, requests):', ...why);
   const failed = allThresholdResults(result).filter((t) => !t.pass);
   if (failed.length > 0) {
     lines.push('', 'Failed thresholds:');

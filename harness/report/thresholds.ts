@@ -34,6 +34,8 @@ export function metricValue(s: Omit<PolicySummary, 'thresholds'>, metric: Thresh
     case 'gpuUtilization':
     case 'meanBatchSize':
       return s[metric];
+    case 'servedWithinSloPerSec':
+      return s.servedWithinSloPerSec ?? null;
     case 'degradedFraction':
       return frac(s.degraded, s.requests);
     case 'shedFraction':

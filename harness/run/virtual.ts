@@ -4,6 +4,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
+import { reasonOf } from '../../src/engine/reasons.js';
 import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
@@ -190,6 +191,7 @@ function observe(req: PlannedRequest, intendedStartMs: number, r: EngineResult, 
     tokens: req.kind === 'embedding' ? 0 : r.tokens,
     outcome: partial ? 'degraded' : r.outcome,
     ...(degraded !== undefined ? { degraded } : {}),
+    ...(partial ? { reason: 'partial_inputs' } : r.outcome !== 'ok' ? { reason: reasonOf(r) } : {}),
     queuedMs: r.queuedMs,
     backoffMs: r.backoffMs,
     attempts: r.attempts,

@@ -6,15 +6,18 @@
  *     token chunk:      "x_engine": { "index": 12, "count": 1 }                       (the tokens this chunk carries)
  *     final chunk, whole response, error body or in-stream error event:
  *                       "x_engine": { "outcome": "ok", "attempts": 2, "upstreamCalls": 2, "resumes": 1,
- *                                     "queuedMs": 0.512, "backoffMs": 131.07 }         (+ "degraded", "deduped")
+ *                                     "queuedMs": 0.512, "backoffMs": 131.07 }   (+ "degraded", "reason", "deduped")
  */
 import type { EngineResult, Outcome } from '../engine/engine-types.js';
+import { reasonOf } from '../engine/reasons.js';
 
 /** The `x_engine` summary of a finished request. */
 export interface EngineSummary {
   readonly outcome: Outcome;
   /** Only with outcome `degraded`. */
   readonly degraded?: NonNullable<EngineResult['degraded']>;
+  /** Why it did not end `ok`: a stable reason code (src/engine/reasons.ts); absent for `ok`. */
+  readonly reason?: string;
   readonly attempts: number;
   readonly upstreamCalls: number;
   readonly resumes: number;
@@ -33,6 +36,7 @@ export function engineSummary(r: EngineResult): EngineSummary {
   return {
     outcome: r.outcome,
     ...(r.degraded !== undefined ? { degraded: r.degraded } : {}),
+    ...(r.outcome !== 'ok' ? { reason: reasonOf(r) } : {}),
     attempts: r.attempts,
     upstreamCalls: r.upstreamCalls,
     resumes: r.resumes,

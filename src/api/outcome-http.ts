@@ -11,6 +11,7 @@ const SHED_CODES: Readonly<Record<string, string>> = {
   QUEUE_FULL: 'queue_full',
   EXPIRED_IN_QUEUE: 'deadline_exceeded_in_queue',
   SHED_CODEL: 'overloaded',
+  SHED_SLO: 'overloaded',
 };
 
 /** The error answer for a result that is not `ok` or `degraded`. */

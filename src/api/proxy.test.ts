@@ -72,7 +72,7 @@ describe('proxy: x_engine on the wire', () => {
     const r = await post({ stream: true });
     const last = events(r.body).at(-1);
     expect(last?.['x_degraded']).toBe('partial');
-    expect(last?.['x_engine']).toMatchObject({ outcome: 'degraded', degraded: 'partial', attempts: 2, upstreamCalls: 2, resumes: 1, backoffMs: 100 });
+    expect(last?.['x_engine']).toMatchObject({ outcome: 'degraded', degraded: 'partial', reason: 'partial_upstream_5xx', attempts: 2, upstreamCalls: 2, resumes: 1, backoffMs: 100 });
   });
 
   it('a shed request says so in its 429 body: outcome shed, no attempt', async () => {
@@ -80,6 +80,6 @@ describe('proxy: x_engine on the wire', () => {
     expect((await post({})).statusCode).toBe(200);
     const r = await post({ stream: true });
     expect(r.statusCode).toBe(429);
-    expect(r.json()).toMatchObject({ error: { code: 'rate_limit_exceeded' }, x_engine: { outcome: 'shed', attempts: 0, upstreamCalls: 0 } });
+    expect(r.json()).toMatchObject({ error: { code: 'rate_limit_exceeded' }, x_engine: { outcome: 'shed', reason: 'shed_rate_limit', attempts: 0, upstreamCalls: 0 } });
   });
 });

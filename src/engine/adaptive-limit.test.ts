@@ -23,9 +23,36 @@ describe('AimdLimit', () => {
   it('multiplies by backoffRatio on a drop or a call slower than timeoutMs, never below min', () => {
     const l = new AimdLimit({ initial: 20, min: 3, max: 100, backoffRatio: 0.5, timeoutMs: 1000 });
     expect(l.update({ rttMs: 10, inFlight: 20, dropped: true })).toBe(10);
+    // The calls in flight at that cut report the same congestion event: no second cut for half a limit of samples.
+    for (let i = 0; i < 4; i++) expect(l.update(ok(1001, 10))).toBe(10);
     expect(l.update(ok(1001, 10))).toBe(5);
+    for (let i = 0; i < 2; i++) l.update(ok(1001, 5));
     expect(l.update(ok(1001, 5))).toBe(3);
-    expect(l.update(ok(1001, 3))).toBe(3);
+    for (let i = 0; i < 5; i++) expect(l.update(ok(1001, 3))).toBe(3);
+  });
+
+  it('cannot run away: past the limit where it last choked it creeps (one per limit of good calls), not runs', () => {
+    const l = new AimdLimit({ initial: 100, min: 4, max: 512, backoffRatio: 0.9 });
+    for (let i = 0; i < 30; i++) l.update(ok(20, 100)); // warm the RTT averages up: 100 -> 130
+    expect(l.limit).toBe(130);
+    l.update({ rttMs: 20, inFlight: 130, dropped: true }); // choked at 130
+    expect(l.limit).toBe(117);
+    for (let i = 0; i < 13; i++) l.update(ok(20, 130)); // back up to the ceiling at one per call
+    expect(l.limit).toBe(130);
+    for (let i = 0; i < 135; i++) l.update(ok(20, 130)); // past it: about one per 130 calls
+    expect(l.limit).toBe(131);
+  });
+
+  it('treats rising latency as congestion: a short-term RTT over twice the long-term one cuts the limit', () => {
+    const l = new AimdLimit({ initial: 100, min: 4, max: 512, backoffRatio: 0.9 });
+    for (let i = 0; i < 30; i++) l.update(ok(20, 100));
+    const before = l.limit;
+    // One slow call among fast ones is not congestion...
+    l.update(ok(60, before));
+    expect(l.limit).toBe(before + 1);
+    // ...a run of them (upstream queueing) is.
+    for (let i = 0; i < 10; i++) l.update(ok(80, before));
+    expect(l.limit).toBeLessThan(before);
   });
 
   it('validates its options and samples', () => {

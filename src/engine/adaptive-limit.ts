@@ -40,6 +40,13 @@ function checkSample(s: LimitSample): void {
   }
 }
 
+/** Samples averaged plainly before the long-term RTT becomes an exponential average (and inflation counts). */
+const WARMUP_SAMPLES = 20;
+/** Weight of one sample in the long-term RTT: about a 200-sample window. */
+const LONG_RTT_FACTOR = 2 / 201;
+/** Weight of one sample in the short-term RTT: about a 10-sample window, so one long prompt is not congestion. */
+const SHORT_RTT_FACTOR = 2 / 11;
+
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
 /** Options for {@link AimdLimit}. */
@@ -53,12 +60,22 @@ export interface AimdLimitOptions {
   backoffRatio?: number;
   /** A call slower than this counts as a drop. @default 5000 */
   timeoutMs?: number;
+  /**
+   * Rising latency is congestion: when the short-term average RTT (about 10 calls) exceeds this multiple of the
+   * long-term one (about 200), a call counts as a drop, and the limit grows only while it stays within it. This is what keeps the limit from running away
+   * above what the upstream sustains (past its batch slots, extra calls only queue there and RTT rises).
+   * Infinity turns it off. @default 2
+   */
+  latencyTolerance?: number;
 }
 
 /**
  * Additive increase, multiplicative decrease (Netflix concurrency-limits `AIMDLimit`): grow by `increase` after a
  * good call, but only when at least half the limit is in use (an idle limit proves nothing); shrink by
- * `backoffRatio` after a drop or a call slower than `timeoutMs`.
+ * `backoffRatio` after a drop, a call slower than `timeoutMs`, or while the short-term RTT is more than
+ * `latencyTolerance` times the long-term one (queueing upstream: the limit is past what the upstream sustains);
+ * at most once per half a limit's worth of samples (one congestion event, one decrease). The limit at the last
+ * decrease is a ceiling: past it the limit grows by `increase` per limit's worth of good calls, not per call.
  */
 export class AimdLimit implements AdaptiveLimit {
   private estimate: number;
@@ -67,9 +84,18 @@ export class AimdLimit implements AdaptiveLimit {
   private readonly increase: number;
   private readonly backoffRatio: number;
   private readonly timeoutMs: number;
+  private readonly latencyTolerance: number;
+  private longRtt = 0;
+  private shortRtt = 0;
+  private samples = 0;
+  private sinceDecrease = Number.POSITIVE_INFINITY;
+  /** The limit at the last decrease: growth slows past it. */
+  private ceiling = Number.POSITIVE_INFINITY;
 
   constructor(o: AimdLimitOptions) {
     checkBounds(o);
+    this.latencyTolerance = o.latencyTolerance ?? 2;
+    if (!(this.latencyTolerance > 1)) throw new ValidationError('latencyTolerance', 'a number > 1', o.latencyTolerance);
     this.increase = o.increase ?? 1;
     this.backoffRatio = o.backoffRatio ?? 0.9;
     this.timeoutMs = o.timeoutMs ?? 5000;
@@ -89,12 +115,42 @@ export class AimdLimit implements AdaptiveLimit {
 
   update(s: LimitSample): number {
     checkSample(s);
-    if (s.dropped || s.rttMs > this.timeoutMs) {
-      this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
+    if (!s.dropped) {
+      this.shortRtt = this.samples === 0 ? s.rttMs : this.shortRtt + (s.rttMs - this.shortRtt) * SHORT_RTT_FACTOR;
+      this.addLongRtt(s.rttMs);
+    }
+    const inflated = this.samples >= WARMUP_SAMPLES && this.shortRtt > this.latencyTolerance * this.longRtt;
+    this.sinceDecrease++;
+    if (s.dropped || s.rttMs > this.timeoutMs || inflated) {
+      // One decrease per congestion event, as TCP does per round trip: the calls already in flight when the
+      // limit was cut report the same event (a crash cuts every stream at once) and must not cut it again.
+      if (this.sinceDecrease >= this.estimate / 2) {
+        // Where it choked is the ceiling, until it proves it sustains more.
+        this.ceiling = this.estimate;
+        this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
+        this.sinceDecrease = 0;
+      }
     } else if (s.inFlight * 2 >= this.limit) {
-      this.estimate = clamp(this.estimate + this.increase, this.min, this.max);
+      // Below the last ceiling grow by `increase` per good call; above it, by `increase` per limit's worth of good
+      // calls (TCP's congestion avoidance past ssthresh), so the limit creeps, not runs, past what choked it.
+      const step = this.estimate < this.ceiling ? this.increase : this.increase / Math.max(1, this.estimate);
+      this.estimate = clamp(this.estimate + step, this.min, this.max);
     }
     return this.limit;
+  }
+
+  /** The long-term average RTT of calls that were not dropped, ms (0 before the first). */
+  get longRttMs(): number {
+    return this.longRtt;
+  }
+
+  private addLongRtt(rtt: number): void {
+    if (this.samples < WARMUP_SAMPLES) {
+      this.samples++;
+      this.longRtt += (rtt - this.longRtt) / this.samples;
+    } else {
+      this.longRtt += (rtt - this.longRtt) * LONG_RTT_FACTOR;
+    }
   }
 }
 

@@ -28,7 +28,7 @@ export interface Classification {
   readonly final: boolean;
   /** Says the upstream is unhealthy: a breaker failure. 429 does not (it is backpressure, not breakage). */
   readonly breakerFailure: boolean;
-  /** A congestion signal for an adaptive limit (429, 503, timeouts). */
+  /** A congestion signal for an adaptive limit (429, 503, timeouts, cut streams; not a refused connection). */
   readonly congestion: boolean;
   /** The server's Retry-After, when it sent one. */
   readonly retryAfterMs: number | undefined;
@@ -47,9 +47,11 @@ const RULES: Readonly<Record<string, readonly [ErrorKind, boolean, boolean, bool
   RATE_LIMITED: ['rate-limited', true, false, true],
   OVERLOADED: ['overloaded', true, true, true],
   SERVER_ERROR: ['server', true, true, false],
-  STREAM_INTERRUPTED: ['stream-interrupted', true, true, false],
+  // A cut stream is a congestion signal too (gateways and servers cut long streams when they are overloaded).
+  STREAM_INTERRUPTED: ['stream-interrupted', true, true, true],
   IDLE_TIMEOUT: ['idle-timeout', true, true, true],
-  CONNECTION_REFUSED: ['connection-refused', true, true, true],
+  // A refused connection is a dead server, not a busy one: the breaker's business, not the concurrency limit's.
+  CONNECTION_REFUSED: ['connection-refused', true, true, false],
   CONTEXT_LENGTH_EXCEEDED: ['context-length', false, false, false],
   BAD_REQUEST: ['bad-request', false, false, false],
   DEADLINE_EXCEEDED: ['deadline', false, false, true],

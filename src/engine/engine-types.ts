@@ -50,7 +50,7 @@ export const OUTCOMES = ['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancell
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Why a request was shed without being served. */
-export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel';
+export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel' | 'slo';
 
 /** How one request ended. Exactly one per request. */
 export interface EngineResult {
@@ -94,7 +94,7 @@ export type EngineEvent =
       /** The attempt that failed. */
       readonly attempt: number;
       readonly delayMs: number;
-      readonly cause: 'backoff' | 'retry-after' | 'context-trim';
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open';
       readonly code: string;
       /** Waits holding its slot, or gave it back and re-queued. */
       readonly holdsSlot: boolean;

@@ -120,10 +120,10 @@ describe('Engine: breaker and fallback', () => {
     expect(transitions).toEqual(['closed->open', 'open->half-open', 'half-open->closed']);
   });
 
-  it('with no fallback an open breaker fails fast with BREAKER_OPEN and a retryAfterMs', async () => {
+  it('with no fallback and waitWhenOpen off, an open breaker fails fast with BREAKER_OPEN and a retryAfterMs', async () => {
     const { clock, engine, primary } = setup(
       'resilient',
-      { breaker: { rule: 'consecutive', consecutiveFailures: 1, openMs: 800 }, retry: { maxAttempts: 1 } },
+      { breaker: { rule: 'consecutive', consecutiveFailures: 1, openMs: 800, waitWhenOpen: false }, retry: { maxAttempts: 1 } },
       () => ({ error: new ServerError(500), ttftMs: 0 }),
     );
     await clock.run(engine.submit(chat('a')));

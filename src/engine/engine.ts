@@ -16,6 +16,7 @@ import type {
   TokenChunk,
 } from './engine-types.js';
 import { Job } from './job.js';
+import { LoadSignal } from './load-signal.js';
 import { RateLimiter } from './rate-limiter.js';
 import { runJob, type RunContext } from './request-run.js';
 import { RetryPolicy } from './retry.js';
@@ -80,7 +81,11 @@ export class Engine {
     this.policy = policy;
     this.slots = new Slots(clock, policy, (limit) => this.emit(() => ({ type: 'limit', limit, atMs: clock.now() })));
     this.breaker = breakerFromPolicy(clock, policy.breaker);
-    this.breaker?.onStateChange((c) => this.emit(() => ({ type: 'breaker-state', ...c })));
+    this.breaker?.onStateChange((c) => {
+      // The primary is back: ramp the concurrency limit up instead of releasing the whole backlog at once.
+      if (c.to === 'closed') this.slots.slowStart(policy.breaker.slowStartMs);
+      this.emit(() => ({ type: 'breaker-state', ...c }));
+    });
     this.budget = retryBudgetFromPolicy(clock, policy.retryBudget);
     const rl = policy.rateLimit;
     if (rl.enabled) {
@@ -122,6 +127,7 @@ export class Engine {
         ...(this.budget !== undefined ? { budget: this.budget } : {}),
       }),
       budget: this.budget,
+      load: new LoadSignal(),
       random: deps.random.derive('engine/backoff'),
       clients,
       embedder,

@@ -125,6 +125,11 @@ export class BoundedQueue<T> {
   }
 
   /** Items held, delayed ones included. */
+  /** Items eligible now (waiting for a slot), delayed ones not counted. */
+  get readyCount(): number {
+    return this.#readyCount;
+  }
+
   get size(): number {
     return this.#readyCount + this.#delayedLive;
   }
@@ -166,7 +171,7 @@ export class BoundedQueue<T> {
       this.#emit({ type: 'expired', item, waitedMs: 0 });
       return true;
     }
-    this.#promote(now); // keeps ready order = eligibility order
+    this.#promote(now); // keeps ready order = eligibility order (delayed items first under LIFO)
     this.#index.set(item, e);
     if (deadlineAtMs !== Number.POSITIVE_INFINITY) this.#deadlines.push(e);
     if (notBeforeMs > now) {
@@ -260,14 +265,18 @@ export class BoundedQueue<T> {
     for (let e = this.#liveTop(this.#delayed); e !== undefined && e.notBeforeMs <= now; e = this.#liveTop(this.#delayed)) {
       this.#delayed.pop();
       this.#delayedLive--;
-      this.#pushReady(e);
+      // A delayed item is an old request coming back (a retry, a wait for the breaker): under LIFO it goes to the
+      // oldest end, so that a standing queue serves fresh arrivals first instead of treating it as the newest.
+      this.#pushReady(e, this.#lifo);
     }
   }
 
-  #pushReady(e: Entry<T>): void {
+  #pushReady(e: Entry<T>, atFront = false): void {
     e.state = READY;
     if (this.#readyCount === 0) this.#nonEmptySinceMs = e.eligibleAtMs;
-    (this.#ready[e.cls] as RingBuffer<Entry<T>>).push(e);
+    const ring = this.#ready[e.cls] as RingBuffer<Entry<T>>;
+    if (atFront) ring.unshift(e);
+    else ring.push(e);
     this.#readyLive[e.cls] = (this.#readyLive[e.cls] as number) + 1;
     this.#readyCount++;
   }

@@ -6,6 +6,7 @@ import type { ContextLengthExceededError } from '../upstream/errors.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { BreakerOpenError, type BreakerTicket } from './breaker.js';
 import { classify, type Classification } from './classify.js';
+import type { LoadSignal } from './load-signal.js';
 import { CancelScope } from './deadline.js';
 import type { Embedder } from './embed.js';
 import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './engine-types.js';
@@ -24,6 +25,8 @@ export interface RunContext {
   readonly router: Router;
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget | undefined;
+  /** Recent times to first event: tells a busy upstream's timeouts from a hung one's. */
+  readonly load: LoadSignal;
   /** Backoff jitter stream. */
   readonly random: Random;
   readonly clients: { readonly primary: ModelClient; readonly fallback?: ModelClient };
@@ -42,9 +45,11 @@ function errorInfo(error: unknown): { code: string; message: string } {
   return { code: c.code, message: error instanceof Error ? error.message : String(error) };
 }
 
-function reportTicket(ticket: BreakerTicket | undefined, c: Classification): void {
+function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): void {
   if (ticket === undefined) return;
-  if (c.breakerFailure) ticket.failure();
+  // A timeout that overload explains (a busy upstream) is not a failure: the breaker opens on failure, not load.
+  if (load) ticket.ignore();
+  else if (c.breakerFailure) ticket.failure();
   // The upstream answered sanely, so it is healthy even though this request cannot succeed.
   else if (c.kind === 'bad-request' || c.kind === 'context-length') ticket.success();
   else ticket.ignore();
@@ -93,14 +98,27 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         ...(job.req.modelHint !== undefined ? { modelHint: job.req.modelHint } : {}),
         ...(job.lockedTo !== undefined ? { lockedTo: job.lockedTo } : {}),
       });
-      job.attempts++;
-      counters.attempts++;
-      state.onAttempt();
       if (route.model === undefined) {
         counters.breakerRejected++;
+        // Nothing to fall back to: wait (without a slot, in the queue) until the breaker lets probes through,
+        // when the deadline leaves room for that, instead of failing a request the primary may serve in a moment.
+        // The wait is not an attempt and spends no retry budget; it counts as backoff.
+        const waitMs = breakerWaitMs(ctx, route.retryAfterMs);
+        if (policy.breaker.waitWhenOpen && waitMs < scope.remainingMs()) {
+          ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: waitMs, cause: 'breaker-open', code: 'BREAKER_OPEN', holdsSlot: false, atMs: clock.now() }));
+          slot?.release();
+          slot = undefined;
+          notBeforeMs = clock.now() + waitMs;
+          continue;
+        }
+        job.attempts++;
+        counters.attempts++;
         ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'breaker-open', code: 'BREAKER_OPEN', atMs: clock.now() }));
         return finish(ctx, job, scope, new BreakerOpenError(route.retryAfterMs), { retryAfterMs: Math.ceil(route.retryAfterMs) });
       }
+      job.attempts++;
+      counters.attempts++;
+      state.onAttempt();
       const model = route.model;
       if (job.delivered === 0) job.model = model;
       job.viaFallback = route.degraded;
@@ -114,7 +132,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 
       const startMs = clock.now();
       const inFlight = ctx.slots.semaphore.inFlight;
-      const info: StreamAttemptInfo = { firstEventMs: undefined, discarded: 0 };
+      const info: StreamAttemptInfo = { firstEventMs: undefined, gotEvent: false, discarded: 0 };
       const controller = scope.child();
       try {
         if (job.req.kind === 'embedding') {
@@ -132,6 +150,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         counters.tokensDiscarded += info.discarded;
         scope.release(controller);
         route.ticket?.success();
+        if (info.firstEventMs !== undefined && model === 'primary') ctx.load.success(info.firstEventMs);
         ctx.budget?.onSuccess();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: false });
         const now = clock.now();
@@ -142,7 +161,8 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         counters.tokensDiscarded += info.discarded;
         scope.release(controller);
         const c = scope.reason !== undefined ? CANCELLED : classify(error);
-        reportTicket(route.ticket, c);
+        const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
+        reportTicket(route.ticket, c, load);
         if (c.final) return finish(ctx, job, scope, error);
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
@@ -193,6 +213,19 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
     scope.dispose();
   }
 }
+
+/**
+ * How long a request waits for an open breaker: until it lets probes through, spread over a short jittered
+ * window so that the waiters do not all arrive in the same instant (at least 1 ms, so a half-open breaker
+ * whose probes are all out is asked again a moment later, not in a spin).
+ */
+function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
+  const spreadMs = Math.min(250, ctx.policy.breaker.openMs / 4);
+  return Math.max(HALF_OPEN_RECHECK_MS, retryAfterMs) + ctx.random.next() * spreadMs;
+}
+
+/** A half-open breaker with every probe out is asked again after this long (plus the spread). */
+const HALF_OPEN_RECHECK_MS = 50;
 
 /** The result of a request that did not succeed, by what ended it. */
 function finish(ctx: RunContext, job: Job, scope: CancelScope, error: unknown, extra: Partial<EngineResult> = {}): EngineResult {

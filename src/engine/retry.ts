@@ -70,7 +70,10 @@ export class RetryPolicy {
       }
     }
     if (delayMs >= remainingMs) return { retry: false, reason: 'deadline' };
-    if (this.options.budget !== undefined && !this.options.budget.tryWithdraw()) return { retry: false, reason: 'budget' };
+    // A 429's Retry-After is the server pacing us: a retry that waits it out cannot storm, so it spends no budget.
+    // Everything else (5xx, cut streams, timeouts, or a 429 retried sooner) does.
+    const paced = cause === 'retry-after' && c.kind === 'rate-limited';
+    if (!paced && this.options.budget !== undefined && !this.options.budget.tryWithdraw()) return { retry: false, reason: 'budget' };
     return { retry: true, delayMs, cause };
   }
 

@@ -5,16 +5,21 @@ import { AimdLimit, GradientLimit, type AdaptiveLimit, type LimitSample } from '
 import { BoundedQueue, type Priority } from './queue.js';
 import { Semaphore, type Permit } from './semaphore.js';
 
+/** Slot holds observed before admission trusts its wait estimate. */
+const MIN_HOLD_SAMPLES = 20;
+
 /** A request was refused a slot: the queue was full, or it was dropped while waiting. */
 export class ShedError extends HarnessError {
-  constructor(readonly reason: 'queue-full' | 'expired' | 'codel', readonly retryAfterMs: number | undefined) {
+  constructor(readonly reason: 'queue-full' | 'expired' | 'codel' | 'slo', readonly retryAfterMs: number | undefined) {
     super(
-      reason === 'queue-full' ? 'QUEUE_FULL' : reason === 'codel' ? 'SHED_CODEL' : 'EXPIRED_IN_QUEUE',
+      reason === 'queue-full' ? 'QUEUE_FULL' : reason === 'codel' ? 'SHED_CODEL' : reason === 'slo' ? 'SHED_SLO' : 'EXPIRED_IN_QUEUE',
       reason === 'queue-full'
         ? `queue full: expected room in the queue, got none; retry after ${retryAfterMs ?? '?'}ms`
         : reason === 'codel'
           ? 'shed: waited in a standing queue longer than the CoDel target'
-          : 'expired: the deadline passed while queued',
+          : reason === 'slo'
+            ? `shed: expected to wait at least ${retryAfterMs ?? '?'}ms for a slot, longer than the time left before the deadline`
+            : 'expired: the deadline passed while queued',
     );
   }
 }
@@ -62,6 +67,12 @@ export class Slots {
   /** EWMA of how long a slot is held, for an honest Retry-After when the queue is full. */
   private holdMsEwma = 0;
   private holdSamples = 0;
+  private readonly fixedLimit: number;
+  private holdMsMin = 0;
+  private readonly deadlineShed: boolean;
+  private readonly lifo: boolean;
+  private readonly lifoThreshold: number;
+  private ramp: { startMs: number; durationMs: number; fromRatio: number; timer: Timer | undefined } | undefined;
 
   constructor(
     readonly clock: Clock,
@@ -75,8 +86,12 @@ export class Slots {
         : c.mode === 'gradient'
           ? new GradientLimit({ initial: c.limit, min: c.minLimit, max: c.maxLimit, tolerance: c.gradientTolerance })
           : undefined;
-    this.semaphore = new Semaphore({ limit: c.mode === 'unbounded' ? Number.POSITIVE_INFINITY : (this.adaptive?.limit ?? c.limit) });
+    this.fixedLimit = c.mode === 'unbounded' ? Number.POSITIVE_INFINITY : c.limit;
+    this.semaphore = new Semaphore({ limit: this.adaptive?.limit ?? this.fixedLimit });
     const q = policy.queue;
+    this.deadlineShed = q.deadlineShed;
+    this.lifo = q.order === 'lifo-under-overload';
+    this.lifoThreshold = Math.floor(q.lifoThresholdRatio * q.capacity);
     if (q.enabled && c.mode !== 'unbounded') {
       this.queue = new BoundedQueue<Waiter>(clock, {
         capacity: q.capacity,
@@ -129,6 +144,15 @@ export class Slots {
         },
       };
       const { notBeforeMs, deadlineAtMs, priority } = meta;
+      // SLO-aware admission: a fresh request that cannot get a slot before its deadline is shed now, with the
+      // wait as an honest Retry-After, instead of queueing until it fails.
+      if (this.deadlineShed && notBeforeMs === undefined && Number.isFinite(deadlineAtMs)) {
+        const waitMs = this.minWaitEstimateMs();
+        if (waitMs !== undefined && startMs + waitMs > deadlineAtMs) {
+          reject(new ShedError('slo', Math.ceil(waitMs)));
+          return;
+        }
+      }
       const accepted = queue.offer(waiter, {
         priority,
         ...(Number.isFinite(deadlineAtMs) ? { deadlineAtMs } : {}),
@@ -146,13 +170,46 @@ export class Slots {
   /** Feeds an adaptive limit one sample (no-op for fixed limits) and applies the new limit. */
   sample(s: LimitSample): void {
     if (this.adaptive === undefined) return;
-    const before = this.semaphore.limit;
-    const limit = this.adaptive.update(s);
-    if (limit !== before) {
-      this.semaphore.setLimit(limit);
-      this.onLimit?.(limit);
-      this.pump();
-    }
+    this.adaptive.update(s);
+    this.applyLimit();
+  }
+
+  /**
+   * Slow start (Envoy's, for an upstream coming back): the limit ramps linearly from `fromRatio` of itself to
+   * all of it over `durationMs`, so a backlog that waited out an outage does not stampede the upstream in one
+   * instant (and, with LIFO under overload, fresh arrivals get the first slots). No-op when unbounded or 0 ms.
+   */
+  slowStart(durationMs: number, fromRatio = 0.1): void {
+    if (!(durationMs > 0) || !Number.isFinite(this.baseLimit)) return;
+    this.ramp?.timer?.cancel();
+    this.ramp = { startMs: this.clock.now(), durationMs, fromRatio, timer: undefined };
+    this.stepRamp();
+  }
+
+  private stepRamp(): void {
+    const r = this.ramp;
+    if (r === undefined) return;
+    r.timer = undefined;
+    if (this.clock.now() - r.startMs >= r.durationMs) this.ramp = undefined;
+    else r.timer = this.clock.setTimer(r.durationMs / 10, () => this.stepRamp(), 'engine-slow-start');
+    this.applyLimit();
+  }
+
+  /** The limit before slow start: the adaptive limit, or the fixed one. */
+  private get baseLimit(): number {
+    return this.adaptive?.limit ?? this.fixedLimit;
+  }
+
+  /** Sets the semaphore to the base limit, capped by a slow start in progress; pumps when it changed. */
+  private applyLimit(): void {
+    const base = this.baseLimit;
+    const r = this.ramp;
+    const frac = r === undefined ? 1 : Math.min(1, r.fromRatio + ((1 - r.fromRatio) * (this.clock.now() - r.startMs)) / r.durationMs);
+    const limit = Number.isFinite(base) ? Math.max(1, Math.ceil(base * frac)) : base;
+    if (limit === this.semaphore.limit) return;
+    this.semaphore.setLimit(limit);
+    this.onLimit?.(limit);
+    this.pump();
   }
 
   private async acquireDirect(notBeforeMs: number | undefined, signal: AbortSignal): Promise<Slot> {
@@ -169,6 +226,8 @@ export class Slots {
   /** @internal called once by a HeldSlot on release. */
   released(permit: Permit, heldMs: number): void {
     this.holdMsEwma = this.holdSamples++ === 0 ? heldMs : this.holdMsEwma * 0.9 + heldMs * 0.1;
+    // The shortest recent hold: a minimum that forgets (it creeps up 1% per sample toward what is seen now).
+    this.holdMsMin = this.holdSamples === 1 ? heldMs : Math.min(heldMs, this.holdMsMin * 1.01);
     permit.release();
     if (this.queue !== undefined && this.queue.size > 0) this.pump();
   }
@@ -210,6 +269,26 @@ export class Slots {
         this.pump();
       }, 'engine-queue-wake');
     }
+  }
+
+  /**
+   * A lower bound of the wait for a slot for a request queued now, or undefined when there is no evidence yet:
+   * the eligible requests ahead must each get a slot first, and slots free at most `limit` per shortest
+   * observed hold. A lower bound on purpose, so admission never sheds a request that would have been served in
+   * time: it takes the shortest hold time seen recently, not the average, and assumes FIFO (under LIFO a new
+   * arrival may be served sooner, so no estimate is made there).
+   */
+  minWaitEstimateMs(): number | undefined {
+    const queue = this.queue;
+    if (queue === undefined || this.holdSamples < MIN_HOLD_SAMPLES || !Number.isFinite(this.semaphore.limit)) return undefined;
+    if (this.lifo && queue.readyCount > this.lifoThreshold) return undefined;
+    const ahead = queue.readyCount + Math.max(0, this.semaphore.inFlight - this.semaphore.limit) + 1;
+    const free = this.semaphore.limit - this.semaphore.inFlight;
+    if (ahead <= free) return 0;
+    // The p-th waiter past the free slots needs ceil(p / limit) releases in a row on one slot: the first may come
+    // at once, each later one only after a whole hold.
+    const p = ahead - Math.max(0, free);
+    return Math.floor((p - 1) / this.semaphore.limit) * this.holdMsMin;
   }
 
   /** Time for the queue ahead to drain at the observed slot hold time: an honest Retry-After. */

@@ -8,6 +8,8 @@ import type { Job } from './job.js';
 export interface StreamAttemptInfo {
   /** Time from the call to its first event (or its failure): the RTT sample for an adaptive limit. */
   firstEventMs: number | undefined;
+  /** An event (token, done) actually arrived; false when the attempt ended waiting for the first one. */
+  gotEvent: boolean;
   /** Tokens received that the caller had already seen (a restart without resume). */
   discarded: number;
 }
@@ -48,6 +50,7 @@ export async function streamAttempt(
       try {
         // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
         r = await control.race(it.next());
+        info.gotEvent = true;
       } finally {
         info.firstEventMs ??= clock.now() - startMs;
       }

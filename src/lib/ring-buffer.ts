@@ -27,6 +27,14 @@ export class RingBuffer<T> {
     this.count++;
   }
 
+  /** Inserts at the front. */
+  unshift(item: T): void {
+    if (this.count === this.buf.length) this.grow();
+    this.head = (this.head - 1) & this.mask;
+    this.buf[this.head] = item;
+    this.count++;
+  }
+
   /** Removes and returns the front item. */
   shift(): T | undefined {
     if (this.count === 0) return undefined;

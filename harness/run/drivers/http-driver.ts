@@ -21,6 +21,8 @@ import type { PlannedRequest } from '../../workload/types.js';
 export interface EngineVerdict {
   readonly outcome?: Outcome;
   readonly degraded?: string;
+  /** Why it did not end `ok` (a stable reason code). */
+  readonly reason?: string;
   readonly attempts?: number;
   readonly upstreamCalls?: number;
   readonly queuedMs?: number;
@@ -283,7 +285,21 @@ function finish(
   obs.upstreamCalls = nonNegInt(v?.upstreamCalls) ?? (shedEarly ? 0 : 1);
   obs.queuedMs = nonNeg(v?.queuedMs) ?? 0;
   obs.backoffMs = nonNeg(v?.backoffMs) ?? 0;
+  if (obs.outcome !== 'ok') obs.reason = v?.reason ?? wireReason(obs.outcome, obs.degraded, cause);
   return { observation: obs, text, engineReported: v !== undefined, ...(obs.outcome !== 'ok' && cause !== undefined ? { cause } : {}) };
+}
+
+/**
+ * A reason code for an answer the engine did not explain (an external target): the degraded reason, else the
+ * error code or status of the wire (`HTTP 503 upstream_overloaded` -> `upstream_overloaded`, `HTTP 502` ->
+ * `http_502`, `ECONNRESET` -> `econnreset`), else the outcome.
+ */
+export function wireReason(outcome: Outcome, degraded: string | undefined, cause: string | undefined): string {
+  if (outcome === 'degraded' && degraded !== undefined) return degraded === 'partial' ? 'partial' : degraded.replace(/[^A-Za-z0-9]+/g, '_').toLowerCase();
+  if (outcome === 'cancelled' || cause === undefined) return outcome;
+  const m = /^HTTP (\d+)(?: (\S+))?/.exec(cause);
+  const raw = m === null ? cause : (m[2] ?? `http_${m[1]}`);
+  return raw.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '').toLowerCase().slice(0, 48) || outcome;
 }
 
 /** Error codes of a 429 that mean the engine shed the request (src/api/outcome-http.ts). */
@@ -314,6 +330,7 @@ function verdictFrom(json: unknown): EngineVerdict | undefined {
   return {
     outcome: r['outcome'] as Outcome,
     ...(typeof r['degraded'] === 'string' ? { degraded: r['degraded'] } : {}),
+    ...(typeof r['reason'] === 'string' ? { reason: r['reason'] } : {}),
     ...(typeof r['attempts'] === 'number' ? { attempts: r['attempts'] } : {}),
     ...(typeof r['upstreamCalls'] === 'number' ? { upstreamCalls: r['upstreamCalls'] } : {}),
     ...(typeof r['queuedMs'] === 'number' ? { queuedMs: r['queuedMs'] } : {}),
