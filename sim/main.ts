@@ -14,8 +14,6 @@ import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-o
 import { parseFaultPlan, planAfter } from './faults.js';
 import { MockModel, type MockModelOptions } from './mock-model.js';
 import { resolveProfile } from './profiles.js';
-import { PROXY_MODEL_NAME } from './proxy-faults.js';
-import { ChaosProxy } from './proxy-server.js';
 import { buildServer } from './server.js';
 import { CRASH_EXIT_CODE, Supervisor, type CrashMessage } from './supervisor.js';
 
@@ -125,7 +123,10 @@ async function serve(opts: SimOptions): Promise<void> {
 
 /** `--proxy URL`: the chaos proxy in front of a real OpenAI-compatible server (sim/proxy-server.ts). */
 async function serveProxy(opts: SimOptions & { proxy: string }): Promise<void> {
-  let proxy: ChaosProxy;
+  // Loaded only here, so the mock's own start-up does not pay for the proxy's modules.
+  const { ChaosProxy } = await import('./proxy-server.js');
+  const { PROXY_MODEL_NAME } = await import('./proxy-faults.js');
+  let proxy: Awaited<ReturnType<typeof ChaosProxy.start>>;
   try {
     proxy = await ChaosProxy.start({
       upstreamUrl: opts.proxy,
