@@ -18,7 +18,7 @@ import type { DriverJob, StreamsResult } from './sim-load-driver.js';
 const DRIVER = fileURLToPath(new URL('./sim-load-driver.ts', import.meta.url));
 const CHILD = fileURLToPath(new URL('./proxy-child.ts', import.meta.url));
 const STREAMS = 1000;
-const TOKENS_PER_STREAM = 300;
+const TOKENS_PER_STREAM = 150;
 const RUNS = 2;
 
 const BENCH_PROFILE = resolveProfile({
@@ -65,9 +65,14 @@ function ask<T>(child: ChildProcess, msg: string): Promise<T> {
   });
 }
 
-async function streams(origin: string): Promise<{ tps: number; r: StreamsResult }> {
+/**
+ * One streams run. A few streams may fail on a machine under heavy load (a connection reset); they are counted and
+ * reported, their tokens left out of tokens/s. More than 5% failed is a broken run.
+ */
+async function streams(origin: string, what: string): Promise<{ tps: number; r: StreamsResult }> {
   const r = await drive({ kind: 'streams', origin, model: 'bench', streams: STREAMS, tokensPerStream: TOKENS_PER_STREAM });
-  if (r.failed > 0 || r.tokens !== STREAMS * TOKENS_PER_STREAM) throw new Error(`streams against ${origin} broken: ${JSON.stringify(r)}`);
+  if (r.failed > STREAMS * 0.05 || r.tokens < r.completed * TOKENS_PER_STREAM) throw new Error(`streams ${what} (${origin}) broken: ${JSON.stringify(r)}`);
+  if (r.failed > 0) process.stderr.write(`  note: ${r.failed} of ${STREAMS} streams ${what} failed (${r.firstErrors.slice(0, 2).join(', ')})\n`);
   return { tps: r.tokens / (r.elapsedMs / 1000), r };
 }
 
@@ -86,10 +91,11 @@ export async function run(): Promise<{ results: Measurement[] }> {
     const usPerToken: number[] = [];
     const peakRssMb: number[] = [];
     const heapMb: number[] = [];
+    const failed: number[] = [];
     for (let i = 0; i <= RUNS; i++) {
-      const d = await streams(upstream);
+      const d = await streams(upstream, 'direct');
       const before = await ask<ChildStats>(child, 'stats');
-      const p = await streams(url);
+      const p = await streams(url, 'through the proxy');
       const after = await ask<ChildStats>(child, 'stats');
       const us = (after.cpuUs - before.cpuUs) / p.r.tokens;
       process.stderr.write(
@@ -102,6 +108,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
       usPerToken.push(us);
       peakRssMb.push(after.maxRssBytes / 1048576);
       heapMb.push(after.heapUsedBytes / 1048576);
+      failed.push(d.r.failed + p.r.failed);
     }
     return {
       results: [
@@ -111,6 +118,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
         measurementOf('proxy CPU per relayed token', 'µs', usPerToken, '<= 10 µs'),
         measurementOf(`proxy peak resident memory with ${STREAMS} relayed streams`, 'MiB', peakRssMb, 'reference'),
         measurementOf('proxy heap after the streams', 'MiB', heapMb, 'reference'),
+        measurementOf('streams that failed (direct + through the proxy), per run', 'streams', failed, '0'),
       ],
     };
   } finally {

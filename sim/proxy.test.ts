@@ -311,4 +311,25 @@ describe('chaos proxy: faults', () => {
     expect((await post(p.url)).status).toBe(500);
     expect((await post(p.url, { 'x-mock-fault': 'none' })).status).toBe(200);
   });
+
+  it('a disconnect phase that starts on the timeline hits the streams already open', async () => {
+    const p = await proxy();
+    const res = await request(`${p.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-mode': 'slow' }, body: JSON.stringify(chat) });
+    let got = Buffer.alloc(0);
+    const reading = (async () => {
+      for await (const c of res.body) got = Buffer.concat([got, c as Buffer]);
+    })();
+    await until(() => tokenCount(got) >= 2, 'two tokens of the open stream');
+    const put = await request(`${p.url}/mock/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ timeline: [{ atMs: 0, durationMs: 600_000, fault: { disconnect: { probability: 1, afterMs: 0, forms: ['error-event'] } } }] }),
+    });
+    await put.body.dump();
+    await reading; // the upstream holds the stream open: only the phase can end it
+    const s = parseSse(got.toString('utf8'));
+    expect(tokenCount(got)).toBe(2);
+    expect((s.chunks.at(-1) as { error?: { code?: string } }).error?.code).toBe('stream_interrupted');
+    expect(p.faults.metrics().faultCounts['disconnect']).toBe(1);
+  });
 });
