@@ -18,7 +18,7 @@ import type { DriverJob, StreamsResult } from './sim-load-driver.js';
 const DRIVER = fileURLToPath(new URL('./sim-load-driver.ts', import.meta.url));
 const CHILD = fileURLToPath(new URL('./proxy-child.ts', import.meta.url));
 const STREAMS = 1000;
-const TOKENS_PER_STREAM = 150;
+const TOKENS_PER_STREAM = 300;
 const RUNS = 2;
 
 const BENCH_PROFILE = resolveProfile({
