@@ -94,7 +94,10 @@ export function buildProxyServer(o: ProxyServerOptions): ProxyServer {
   const upstream = parseUpstreamUrl(o.upstreamUrl);
   const clock = o.clock ?? new RealClock();
   const faults = new ProxyFaults(clock, new Random(o.seed ?? 1).derive('proxy'), o.faults ?? {});
-  const dispatcher: Dispatcher = new Agent({ connections: o.upstreamConnections ?? 4096, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 });
+  // Idle upstream sockets are closed after 4 s (undici's default; a server's Keep-Alive hint can only shorten it), well
+  // before common servers close theirs (Node 5 s, fastify 72 s): a request sent on a socket the server is closing at
+  // that moment would fail, and the proxy never retries.
+  const dispatcher: Dispatcher = new Agent({ connections: o.upstreamConnections ?? 4096, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000, keepAliveTimeoutThreshold: 1_000 });
   let seq = 0;
   const app = Fastify({
     logger: o.logger ?? false,
