@@ -64,6 +64,16 @@ describe('parseSimArgs', () => {
     expect(usageError(['--timeline-offset-ms', '2.5'])).toContain('got "2.5"');
   });
 
+  it('--proxy takes an http(s) base URL and refuses the flags of the simulated GPU', () => {
+    const o = parseSimArgs(['--proxy', 'http://127.0.0.1:8000/v1', '--faults', '{"hang":{"probability":0.1}}'], noFiles) as SimOptions;
+    expect(o.proxy).toBe('http://127.0.0.1:8000/v1');
+    expect(o.faults).toEqual({ hang: { probability: 0.1 } });
+    expect(usageError(['--proxy', 'ftp://x'])).toMatch(/^--proxy: expected the http\(s\) base URL .* got "ftp:\/\/x"$/);
+    expect(usageError(['--proxy', 'http://x', '--supervise'])).toMatch(/^--supervise: not available with --proxy/);
+    expect(usageError(['--proxy', 'http://x', '--model', 'a=fallback'])).toMatch(/^--model: not available with --proxy/);
+    expect(usageError(['--proxy', 'http://x', '--rate-limits', '{"rpm":1}'])).toMatch(/^--rate-limits: not available with --proxy/);
+  });
+
   it('accepts inline JSON for --rate-limits', () => {
     const o = parseSimArgs(['--rate-limits', '{"rpm":60}'], noFiles) as SimOptions;
     expect(o.rateLimits).toEqual({ rpm: 60 });

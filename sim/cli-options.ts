@@ -47,6 +47,11 @@ export interface SimOptions {
   /** Time to receive the request headers. @default 10_000 */
   readonly headersTimeoutMs: number;
   /**
+   * Run as a chaos proxy in front of this OpenAI-compatible server instead of serving mock models
+   * (sim/proxy-server.ts). @default undefined (the mock)
+   */
+  readonly proxy?: string;
+  /**
    * Internal, set by `--supervise` on a restart: how far into the `--faults` timeline this process starts (ms since
    * the supervisor first started the server), so phases already over do not run again. @default 0
    */
@@ -99,6 +104,9 @@ export function simProgram(): Command {
         .argParser(intArg('--request-timeout-ms', 0, 3_600_000)),
     )
     .addOption(new Option('--headers-timeout-ms <n>', 'time to receive the request headers').default(10_000).argParser(intArg('--headers-timeout-ms', 1, 3_600_000)))
+    .addOption(
+      new Option('--proxy <url>', 'run as a chaos proxy: relay every request to this OpenAI-compatible server, injecting the same faults (--faults, x-mock-fault, PUT /mock/faults)'),
+    )
     .addOption(
       new Option('--timeline-offset-ms <n>', 'internal (set by --supervise on a restart): start this far into the --faults timeline')
         .default(0)
@@ -154,7 +162,23 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     requestTimeoutMs: number;
     headersTimeoutMs: number;
     timelineOffsetMs: number;
+    proxy?: string;
   }>();
+  if (o.proxy !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(o.proxy);
+    } catch {
+      u = undefined;
+    }
+    if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+      throw new CliUsageError(`--proxy: expected the http(s) base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000), got ${JSON.stringify(o.proxy)}`);
+    }
+    // The proxy has no GPU and no process restart: these flags belong to the mock alone.
+    for (const [flag, given] of [['--model', o.model !== undefined], ['--supervise', o.supervise], ['--rate-limits', o.rateLimits !== undefined]] as const) {
+      if (given) throw new CliUsageError(`${flag}: not available with --proxy (the proxy relays to a real model; it has no simulated GPU${flag === '--supervise' ? ' and crashes by closing its listener, in process' : ''})`);
+    }
+  }
   const models: ModelSpec[] = [];
   for (const spec of o.model ?? [DEFAULT_MODEL]) {
     const eq = spec.indexOf('=');
@@ -187,6 +211,7 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     requestTimeoutMs: o.requestTimeoutMs,
     headersTimeoutMs: o.headersTimeoutMs,
     timelineOffsetMs: o.timelineOffsetMs,
+    ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
   };
 }
 

@@ -9,7 +9,7 @@ import { ValidationError } from '../src/errors.js';
 import { badRequest, openAIError, toHttpError } from './http-errors.js';
 import { modelQuerySchema, type ModelQuery } from './schemas.js';
 import type { ServedModel } from './served-model.js';
-import { modelNotFound, sendError, type RouteContext } from './wire.js';
+import { modelNotFound, sendError } from './wire.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
@@ -42,8 +42,16 @@ function loopStats(h: IntervalHistogram): LoopDelayStats {
   };
 }
 
+/** What the control plane uses of a model: a mock model, or the chaos proxy's fault state (sim/proxy-faults.ts). */
+export type ControlledModel = Pick<ServedModel, 'name' | 'setFaults' | 'getFaults' | 'health' | 'metrics'>;
+
+/** What the control plane needs of the app: its models, by name. */
+export interface ControlContext {
+  readonly models: ReadonlyMap<string, ControlledModel>;
+}
+
 /** Registers the control routes; the event-loop monitor stops when the app closes. */
-export function registerControl(app: FastifyInstance, ctx: RouteContext, controlToken: string | undefined): void {
+export function registerControl(app: FastifyInstance, ctx: ControlContext, controlToken: string | undefined): void {
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   loop.enable();
   app.addHook('onClose', async () => loop.disable());
@@ -57,7 +65,7 @@ export function registerControl(app: FastifyInstance, ctx: RouteContext, control
   };
 
   /** The models a `?model=` selects: that one, or all when absent. */
-  const select = (q: ModelQuery, reply: FastifyReply): ServedModel[] | undefined => {
+  const select = (q: ModelQuery, reply: FastifyReply): ControlledModel[] | undefined => {
     if (q.model === undefined) return [...ctx.models.values()];
     const m = ctx.models.get(q.model);
     if (!m) {

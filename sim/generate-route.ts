@@ -8,13 +8,14 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatMessage } from '../src/upstream/model-client.js';
-import { openAIError, toHttpError } from './http-errors.js';
+import { toHttpError } from './http-errors.js';
 import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-headers.js';
 import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
 import { ChunkWriter, usageBody, type StreamKind } from './sse.js';
 import { streamResponse } from './stream-response.js';
 import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
 import { ClientAbort, modelNotFound, resetConnection, sendError, type RouteContext } from './wire.js';
+import { breakJson } from './wire-breaks.js';
 
 const ROLE_MAP: Record<ChatMessageBody['role'], ChatMessage['role']> = {
   system: 'system',
@@ -253,24 +254,6 @@ async function jsonResponse(
     return true;
   }
   // A disconnect in a non-streamed answer: the same four forms, applied to the one JSON body.
-  switch (broken.form) {
-    case 'reset':
-      resetConnection(res);
-      break;
-    case 'error-event': {
-      const msg = `generation interrupted after ${broken.tokensSent} tokens (injected fault)`;
-      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(JSON.stringify(openAIError(msg, 'server_error', null, 'stream_interrupted')));
-      break;
-    }
-    case 'clean-close':
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.end(body.slice(0, body.length >> 1));
-      break;
-    case 'truncated-chunk':
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', ...headers });
-      res.write(body.slice(0, body.length >> 1), () => resetConnection(res));
-      break;
-  }
+  breakJson(res, broken.form, body, headers, broken.tokensSent);
   return false;
 }

@@ -123,6 +123,38 @@ async function serve(opts: SimOptions): Promise<void> {
   );
 }
 
+/** `--proxy URL`: the chaos proxy in front of a real OpenAI-compatible server (sim/proxy-server.ts). */
+async function serveProxy(opts: SimOptions & { proxy: string }): Promise<void> {
+  // Loaded only here, so the mock's own start-up does not pay for the proxy's modules.
+  const { ChaosProxy } = await import('./proxy-server.js');
+  const { PROXY_MODEL_NAME } = await import('./proxy-faults.js');
+  let proxy: Awaited<ReturnType<typeof ChaosProxy.start>>;
+  try {
+    proxy = await ChaosProxy.start({
+      upstreamUrl: opts.proxy,
+      port: opts.port,
+      host: opts.host,
+      seed: opts.seed,
+      logger: opts.log,
+      ...(opts.faults !== undefined ? { faults: parseFaultPlan(faultsFor(opts.faults, PROXY_MODEL_NAME)) } : {}),
+      ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
+    });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') fail(`--port: ${opts.port} is already in use on ${opts.host}`);
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`--host: cannot bind ${JSON.stringify(opts.host)} (${e.code})`);
+    if (err instanceof HarnessError) fail(`invalid --faults or --proxy: ${err.message}`);
+    throw err;
+  }
+  proxy.faults.onEvent((e) => {
+    if (e.type === 'crash') process.stderr.write(`sim: crash fault: the proxy refuses connections for ${String(e['downtimeMs'])}ms, then answers 503 for ${String(e['coldStartMs'])}ms\n`);
+  });
+  const shutdown = (): void => void proxy.close().finally(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  process.stdout.write(`sim: chaos proxy listening on ${proxy.url} -> ${proxy.server.upstream.href} (seed ${opts.seed}; pid ${process.pid})\n`);
+}
+
 async function supervise(opts: SimOptions, argv: readonly string[]): Promise<void> {
   const port = opts.port === 0 ? await freePort(opts.host) : opts.port;
   const args = argv.filter((a) => a !== '--supervise');
@@ -149,7 +181,8 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(parsed.help);
     return;
   }
-  if (parsed.supervise) await supervise(parsed, argv);
+  if (parsed.proxy !== undefined) await serveProxy({ ...parsed, proxy: parsed.proxy });
+  else if (parsed.supervise) await supervise(parsed, argv);
   else await serve(parsed);
 }
 

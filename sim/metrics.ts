@@ -14,6 +14,9 @@ const E2E_BUCKETS = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
+/** What the metrics read of a model: its name, snapshot and events (a mock model, or the chaos proxy's fault state). */
+export type MeteredModel = Pick<ServedModel, 'name' | 'metrics' | 'onEvent'>;
+
 /** The metrics of one app. `close()` detaches from the models' events. */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -26,7 +29,7 @@ export class ServerMetrics {
   /** Refusals by model and status, counted in a plain map (a refusal can come thousands of times a second). */
   private readonly rejectedCounts = new Map<string, Map<string, number>>();
 
-  constructor(models: readonly ServedModel[]) {
+  constructor(models: readonly MeteredModel[]) {
     const r = this.registry;
     const labelNames = ['model_name'] as const;
     const gauge = (name: string, help: string, read: (m: ReturnType<ServedModel['metrics']>) => number): void => {

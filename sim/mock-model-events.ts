@@ -85,6 +85,11 @@ export class ModelEvents {
     if (this.listeners.size > 0) this.emit(id === undefined ? { type: 'fault', kind } : { type: 'fault', kind, id });
   }
 
+  /** Injected faults by kind, counted so far (a copy). */
+  faultCounts(): Record<string, number> {
+    return { ...this.counts };
+  }
+
   /** Counts a refused request and tells the listeners. */
   refused(id: string, err: unknown): void {
     this.rejected++;

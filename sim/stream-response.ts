@@ -7,7 +7,8 @@ import type { ServerResponse } from 'node:http';
 import { openAIError, toHttpError } from './http-errors.js';
 import { SSE_DONE, SSE_HEADERS, sseError, type ChunkWriter } from './sse.js';
 import type { DisconnectForm, Generation } from './types.js';
-import { openSse, resetConnection, type SseSink } from './wire.js';
+import { openSse } from './wire.js';
+import { breakStream } from './wire-breaks.js';
 
 /**
  * Streams every choice as SSE. The generations push their chunks (GenerationEvents.listen), so a token goes from
@@ -33,7 +34,8 @@ export function streamResponse(
     const finish = (): void => {
       if (sse.destroyed) return resolve(false);
       if (broken) {
-        breakStream(res, sse, writer, broken.form, broken.tokensSent);
+        const tokensSent = broken.tokensSent;
+        breakStream(res, sse, broken.form, tokensSent, () => writer.tokens(0, ' truncated', tokensSent, 1));
         return resolve(false);
       }
       sse.end(lastFinish + (includeUsage ? writer.usage(prompt, completion) : '') + SSE_DONE);
@@ -74,30 +76,4 @@ export function streamResponse(
       });
     });
   });
-}
-
-/** Plays a mid-stream disconnect out on the wire. */
-function breakStream(res: ServerResponse, sse: SseSink, writer: ChunkWriter, form: DisconnectForm, tokensSent: number): void {
-  switch (form) {
-    case 'reset':
-      resetConnection(res);
-      return;
-    case 'clean-close':
-      sse.end();
-      return;
-    case 'error-event':
-      sse.write(
-        sseError(
-          openAIError(`stream interrupted after ${tokensSent} tokens (injected fault)`, 'server_error', null, 'stream_interrupted'),
-        ),
-      );
-      sse.end();
-      return;
-    case 'truncated-chunk': {
-      // Half of a token event, in a complete HTTP chunk, then a reset: the client's SSE parser holds a partial event.
-      const chunk = writer.tokens(0, ' truncated', tokensSent, 1);
-      sse.writeThen(chunk.slice(0, chunk.length >> 1), () => resetConnection(res));
-      return;
-    }
-  }
 }

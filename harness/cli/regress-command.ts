@@ -17,23 +17,37 @@ import { serializeRunResult } from '../report/serialize.js';
 import { findScenarioFiles, listScenarioNames, loadScenario, loadScenarioFile } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
-import { parseList, UsageError } from './flags.js';
+import { UsageError, parseDuration, parseInteger, parseList } from './flags.js';
+import { liveScenarios, parseToleranceFlag, printLiveSummary, runLiveRegress } from './regress-live.js';
+import { parseProxyFlag, parseTargets } from './target-flags.js';
 
 interface RegressFlags {
   baselines: string;
   update?: boolean;
   junit: string;
   scenarios?: string;
+  target?: string[];
+  runs?: string;
+  duration?: string;
+  mockPort?: string;
+  proxy?: string;
+  tolerance?: string;
 }
 
 export function regressCommand(): Command {
   return new Command('regress')
     .description('Run the CI scenarios in virtual mode and fail when p99 latency or goodput regressed against the baselines.')
-    .argument('[scenarios...]', 'scenario files, folders of them or globs (default: the built-in scenarios with a regress block)')
+    .argument('[scenarios...]', 'scenario files, folders of them or globs (default: the built-in scenarios with a regress block); with --target, run live')
     .option('--baselines <dir>', 'folder of committed baselines, one <scenario>.json each', 'reports/baselines')
     .option('--update', 'write the current results as the new baselines instead of comparing')
     .option('--junit <file>', 'where to write the JUnit XML report', 'reports/runs/regress/junit.xml')
-    .option('--scenarios <list>', 'only these scenarios, by name (default: all of them)')
+    .option('--scenarios <list>', 'only these CI scenarios (default: every scenario with a regress block); with --target, the scenarios to run live')
+    .option('--target <name=url>', 'live regression of a system you started, at an OpenAI-compatible URL (repeatable): harness/cli/regress-live.ts', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--runs <n>', 'with --target: live runs per scenario and target; the median is compared (default 3)')
+    .option('--duration <d>', 'with --target: arrival window of each run, e.g. 20s (default: the scenario\'s)')
+    .option('--mock-port <n>', 'with --target: the mock GPU listens here, the fallback on the next port (default 18000)')
+    .option('--proxy <url>', 'with --target: a chaos proxy (npm run sim -- --proxy REAL_URL) in front of a real model, in place of the built-in mock')
+    .option('--tolerance <pairs>', 'with --target: ttft=25,e2e=25,goodput=15,errors=5,min-delta-ms=50 (percent; errors in points)')
     .addHelpText(
       'after',
       '\nExit codes: 0 no regression and every threshold held; 1 a regression, a broken threshold or a missing baseline;\n' +
@@ -42,8 +56,33 @@ export function regressCommand(): Command {
         "         npm run regress -- 'perf/**/*.scenario.ts' --baselines perf/baselines",
     )
     .action(async (refs: string[], flags: RegressFlags) => {
+      if (flags.target !== undefined) {
+        process.exitCode = await liveRegressCommand(refs, flags);
+        return;
+      }
       process.exitCode = await runRegress(refs, flags);
     });
+}
+
+/** `regress --target`: the live regression of harness/cli/regress-live.ts. */
+async function liveRegressCommand(files: readonly string[], flags: RegressFlags): Promise<number> {
+  const targets = parseTargets(flags.target ?? []);
+  const scenarios = await liveScenarios(flags.scenarios, files);
+  const runs = flags.runs === undefined ? 3 : parseInteger('--runs', flags.runs, 1);
+  const { markdown, exitCode } = await runLiveRegress({
+    targets,
+    scenarios,
+    runs,
+    baselinesDir: flags.baselines,
+    update: flags.update === true,
+    junitFile: flags.junit,
+    ...(flags.duration !== undefined ? { durationMs: parseDuration('--duration', flags.duration) } : {}),
+    ...(flags.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', flags.mockPort, 1) } : {}),
+    ...(flags.proxy !== undefined ? { proxyUrl: parseProxyFlag(flags.proxy) } : {}),
+    ...(flags.tolerance !== undefined ? { tolerance: parseToleranceFlag(flags.tolerance) } : {}),
+  });
+  await printLiveSummary(markdown);
+  return exitCode;
 }
 
 async function ciScenarios(refs: readonly string[], only: string | undefined): Promise<Scenario[]> {

@@ -13,7 +13,7 @@ import { AGREEMENT_PROBES, AGREEMENT_SCENARIOS, agreementContexts, calibrateTran
 import { renderAgreementMarkdown } from '../run/agreement-markdown.js';
 import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
-import { liveOnlyTargets, parseTargets, targetNotice } from './target-flags.js';
+import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
@@ -38,6 +38,7 @@ interface ScenarioFlags {
   target?: string[];
   mockPort?: string;
   transportMs?: string;
+  proxy?: string;
 }
 
 export function scenarioCommand(): Command {
@@ -67,6 +68,7 @@ export function scenarioCommand(): Command {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--mock-port <n>', 'the primary mock GPU listens here and the fallback on the next port (default with --target: 18000; else free ports)')
+    .option('--proxy <url>', 'live mode: a chaos proxy (npm run sim -- --proxy REAL_URL) in front of a real model, used in place of the built-in mock; the scenario\'s faults are set on it')
     .option(
       '--transport-ms <hops>',
       'virtual mode: model the HTTP hops of live mode as ENGINE_TO_MODEL[,CLIENT_TO_ENGINE], each hop\'s zero-load cost per request in ms ' +
@@ -122,6 +124,8 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const rowNames = [...scenario.policies.map(policyName), ...(scenario.targets ?? []).map((t) => t.name), ...targets.map((t) => t.name)];
   const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, rowNames);
   const mockPort = flags.mockPort !== undefined ? parseInteger('--mock-port', flags.mockPort, 1) : targets.length > 0 ? 18_000 : undefined;
+  const proxyUrl = flags.proxy === undefined ? undefined : parseProxyFlag(flags.proxy);
+  if (proxyUrl !== undefined && mode !== 'live') throw new UsageError(`--proxy: expected --mode live (a chaos proxy is a live process), got --mode ${mode}`);
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
   scenario = withTrace(scenario, flags.trace);
@@ -140,8 +144,9 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     ...(durationMs !== undefined ? { durationMs } : {}),
     ...(targets.length > 0 ? { targets } : {}),
     ...(mockPort !== undefined ? { mockPort } : {}),
+    ...(proxyUrl !== undefined ? { proxyUrl } : {}),
   };
-  if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario));
+  if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario, proxyUrl));
   const quiet = flags.quiet === true || flags.json === true;
   const liveRuns = new Map<string, LivePolicyRun>();
   const interrupt = new AbortController();

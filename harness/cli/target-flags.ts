@@ -36,11 +36,31 @@ export function liveOnlyTargets(mode: 'virtual' | 'live' | 'both', scenario: Sce
 }
 
 /** The note printed before a run with `--target`: where the user's system must send its upstream calls. */
-export function targetNotice(targets: readonly TargetAdapter[], mockPort: number, scenario: Scenario): string {
+export function targetNotice(targets: readonly TargetAdapter[], mockPort: number, scenario: Scenario, proxyUrl?: string): string {
+  if (proxyUrl !== undefined) {
+    return (
+      `external targets: ${targets.map((t) => `${t.name} at ${t.url ?? '?'}`).join(', ')}\n` +
+      `  point their upstream at the chaos proxy: ${proxyUrl.replace(/\/+$/, '')}/v1 (the scenario's faults are set on it; it relays to your model)`
+    );
+  }
   const fallback = scenario.model.fallbackProfile !== undefined ? `; fallback model "fallback" at http://127.0.0.1:${mockPort + 1}/v1` : '';
   return (
     `external targets: ${targets.map((t) => `${t.name} at ${t.url ?? '?'}`).join(', ')}\n` +
     `  point their upstream at the mock GPU: model "primary" at http://127.0.0.1:${mockPort}/v1${fallback}\n` +
     '  (the mock restarts for every row on the same ports; forward x-request-id, x-mock-prompt-tokens and x-mock-output-tokens if you can)'
   );
+}
+
+/** Parses `--proxy URL`: the base URL of a running chaos proxy. @throws UsageError */
+export function parseProxyFlag(value: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(value);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.search !== '' || u.hash !== '') {
+    throw new UsageError(`--proxy: expected the http(s) URL of a chaos proxy (npm run sim -- --proxy REAL_URL), e.g. http://127.0.0.1:18000, got ${JSON.stringify(value)}`);
+  }
+  return `${u.origin}${u.pathname.replace(/\/+$/, '').replace(/\/v1$/, '')}`;
 }

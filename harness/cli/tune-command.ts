@@ -25,6 +25,8 @@ import { defaultSlo, parseSlo, sloLabel } from '../tune/slo.js';
 import { buildConfigs, configLabel, parseSearch, parseSpace } from '../tune/space.js';
 import { runSweep } from '../tune/sweep.js';
 import { UsageError, parseDuration, parseInteger } from './flags.js';
+import { parseProxyFlag, parseTargets } from './target-flags.js';
+import { liveTargetTask } from './tune-target.js';
 
 /** Exit code when no configuration meets the SLOs (or, with --capacity, not even the smallest load does). */
 export const NO_CONFIG_MEETS_EXIT = 1;
@@ -44,6 +46,10 @@ export interface TuneSettings {
   capacity?: boolean;
   tolerance?: string;
   maxMultiplier?: string;
+  /** With --capacity: an external system (NAME=URL) whose headroom is found live (harness/cli/tune-target.ts). */
+  target?: string;
+  mockPort?: string;
+  proxy?: string;
 }
 
 interface TuneFlags extends Omit<TuneSettings, 'scenario'> {
@@ -75,6 +81,9 @@ export function tuneCommand(): Command {
     .option('--capacity', 'find the largest load multiplier at which --base still meets the SLOs (no --vary)')
     .option('--tolerance <pct>', 'with --capacity: stop when the bracket is narrower than this, in percent', '5')
     .option('--max-multiplier <x>', 'with --capacity: the largest load multiplier tried', '64')
+    .option('--target <name=url>', 'with --capacity: find, live, the headroom of a system you started at an OpenAI-compatible URL (its upstream pointed at the mock)')
+    .option('--mock-port <n>', 'with --target: the mock GPU listens here (default 18000)')
+    .option('--proxy <url>', 'with --target: a chaos proxy in front of a real model, in place of the built-in mock')
     .option('--quiet', 'no progress; print only the output folder')
     .addHelpText(
       'after',
@@ -149,6 +158,8 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   const slo: Threshold[] = s.slo === undefined ? defaultSlo(scenario) : parseSlo(s.slo);
   if (slo.length === 0) throw new UsageError(`--slo: scenario ${scenario.name} states no TTFT or E2E bound; give one, e.g. --slo ttft.p99<=2000`);
   if (s.capacity === true && s.vary.length > 0) throw new UsageError('--capacity: finds the headroom of one policy (--base); it takes no --vary');
+  if (s.target !== undefined && s.capacity !== true) throw new UsageError('--target: a live target is tuned for headroom only; add --capacity');
+  const [target] = s.target === undefined ? [] : parseTargets([s.target]);
   const search = parseSearch(s.search ?? 'grid');
   const dims = s.capacity === true ? [] : parseSpace(s.vary, base.policy);
   const configs = s.capacity === true ? [] : buildConfigs(base.policy, dims, search, seeds[0]!);
@@ -167,14 +178,25 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   let finishedRuns = 0;
   try {
     if (s.capacity === true) {
-      if (!quiet) process.stderr.write(`tune: headroom of ${base.name} on ${scenario.name}, SLO ${sloLabel(slo)}, ${seeds.length} seed(s), ${workers} workers\n`);
+      if (!quiet) process.stderr.write(`tune: headroom of ${target?.name ?? base.name} on ${scenario.name}, SLO ${sloLabel(slo)}, ${seeds.length} seed(s), ${target !== undefined ? 'live, one run at a time' : `${workers} workers`}\n`);
       const result = await findCapacity({
         scenario,
         durationMs,
-        policy: base,
+        policy: target === undefined ? base : { name: target.name, policy: base.policy },
         slo,
         seeds,
-        workers,
+        workers: target === undefined ? workers : 1,
+        ...(target !== undefined
+          ? {
+              runTask: liveTargetTask({
+                target,
+                ...(s.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', s.mockPort, 1) } : {}),
+                ...(s.proxy !== undefined ? { proxyUrl: parseProxyFlag(s.proxy) } : {}),
+                signal: abort.signal,
+                log: (l) => progress.log(l),
+              }),
+            }
+          : {}),
         tolerance,
         maxMultiplier,
         outDir,
@@ -195,7 +217,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
       };
       const paths = await writeCapacityArtifacts(doc, outDir);
       if (quiet) console.log(outDir);
-      else console.log(`\n${base.name} on ${scenario.name}: ${capacityHeadline(result)}\n\nwrote ${paths.json}\n      ${paths.md}`);
+      else console.log(`\n${target?.name ?? base.name} on ${scenario.name}: ${capacityHeadline(result)}\n\nwrote ${paths.json}\n      ${paths.md}`);
       return result.multiplier === null ? NO_CONFIG_MEETS_EXIT : 0;
     }
 

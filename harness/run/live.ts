@@ -45,6 +45,12 @@ export interface LiveRunOptions {
   readonly seed: number;
   /** Arrival window. */
   readonly durationMs: number;
+  /**
+   * A chaos proxy (`npm run sim -- --proxy URL`, sim/proxy-server.ts) in front of a real model, used in place of the
+   * built-in mock: no mock process is started; the scenario's primary fault plan is set on the proxy, and the engine
+   * or target calls it as its upstream. A scenario's fallback model has no mock then. @default the built-in mock
+   */
+  readonly proxyUrl?: string;
   /** @default process.cwd() */
   readonly baseDir?: string;
   /** Requests still open this long after the arrival window are cancelled. @default 600_000 */
@@ -142,7 +148,8 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
   const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
   let running: RunningTarget | undefined;
   try {
-    const mocks = await startMocks(group, o, readyTimeoutMs);
+    const mocks: { primary: { url: string }; fallback?: { url: string } } =
+      o.proxyUrl !== undefined ? { primary: { url: o.proxyUrl.replace(/\/+$/, '') } } : await startMocks(group, o, readyTimeoutMs);
     const target = o.target ?? 'engine';
     let engineUrl: string | undefined;
     if (external !== undefined) {
@@ -273,10 +280,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
 
     const recorded = recorder.finish({
       durationMs: o.durationMs,
-      wastedTokens: seen.wastedTokens,
-      tokensComputed: seen.tokensComputed,
-      gpuUtilization: seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
-      meanBatchSize: seen.meanBatchSize,
+      wastedTokens: o.proxyUrl !== undefined ? null : seen.wastedTokens,
+      tokensComputed: o.proxyUrl !== undefined ? null : seen.tokensComputed,
+      // A chaos proxy has no GPU to be busy: utilization is unknown, not 0.
+      gpuUtilization: o.proxyUrl !== undefined || seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
+      meanBatchSize: o.proxyUrl !== undefined ? null : seen.meanBatchSize,
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
     });

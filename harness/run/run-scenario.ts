@@ -53,6 +53,8 @@ export interface LiveScenarioRunOptions extends ScenarioRunOptions {
   readonly targets?: readonly TargetAdapter[];
   /** The primary mock's port (the fallback's is the next one). @default free ports */
   readonly mockPort?: number;
+  /** A chaos proxy in front of a real model, in place of the built-in mock (see `LiveRunOptions.proxyUrl`). */
+  readonly proxyUrl?: string;
   /** Zero-load probe requests after each policy's load (see `LiveRunOptions.probes`). @default 0 */
   readonly probes?: number;
   /** Called with each policy's full live run (probes, mock lag), for the agreement report. */
@@ -95,6 +97,7 @@ export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunRes
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
       ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}),
       ...(o.mockPort !== undefined ? { mockPort: o.mockPort } : {}),
+      ...(o.proxyUrl !== undefined ? { proxyUrl: o.proxyUrl } : {}),
       ...(o.probes !== undefined ? { probes: o.probes } : {}),
     });
     o.onPolicyRun?.(run);

@@ -65,3 +65,31 @@ describe('headroom search', () => {
     expect(capacityHeadline(low)).toMatch(/^no load meets the SLOs/);
   });
 });
+
+describe('headroom search with a runner of its own (a live target)', () => {
+  it('runs each probe through runTask, one at a time, and finds what the worker pool finds', async () => {
+    const pooled = await findCapacity(options('ttft.p99<=2000', { tolerance: 0.2, workers: 1 }));
+    let calls = 0;
+    let open = 0;
+    let maxOpen = 0;
+    const own = await findCapacity(
+      options('ttft.p99<=2000', {
+        tolerance: 0.2,
+        workers: 1,
+        runTask: async (t) => {
+          calls++;
+          maxOpen = Math.max(maxOpen, ++open);
+          try {
+            return await executeTask(t);
+          } finally {
+            open--;
+          }
+        },
+      }),
+    );
+    expect(calls).toBe(own.probes.length);
+    expect(maxOpen).toBe(1);
+    expect(own.multiplier).toBe(pooled.multiplier);
+    expect(own.failedAt).toBe(pooled.failedAt);
+  });
+});

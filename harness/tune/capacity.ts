@@ -92,6 +92,11 @@ export interface CapacityOptions {
   readonly onRound?: (multipliers: readonly number[]) => void;
   readonly onRun?: (record: TaskRecord, multiplier: number) => void;
   readonly onProgress?: (key: string, simulatedMs: number) => void;
+  /**
+   * Runs one probe instead of the virtual worker pool, one at a time: a live run against an external target
+   * (`tune --capacity --target`, harness/cli/tune-target.ts). @default virtual runs in worker threads
+   */
+  readonly runTask?: (task: RunTask) => Promise<TaskRecord>;
 }
 
 const round6 = (x: number): number => Number(x.toPrecision(6));
@@ -145,20 +150,25 @@ export async function findCapacity(o: CapacityOptions): Promise<CapacityResult> 
       const todo = tasks.filter((t) => !byKey.has(t.key));
       resumed += tasks.length - todo.length;
       const multOf = new Map(tasks.map((t) => [t.key, t.multiplier]));
-      await runTasks(
-        todo.map(({ multiplier: _m, ...t }) => t),
-        {
-          workers: o.workers,
-          ...(o.signal !== undefined ? { signal: o.signal } : {}),
-          ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
-          onDone: async (r) => {
-            await store?.append(r);
-            byKey.set(r.key, r);
-            ran++;
-            o.onRun?.(r, multOf.get(r.key) ?? NaN);
+      const onDone = async (r: TaskRecord): Promise<void> => {
+        await store?.append(r);
+        byKey.set(r.key, r);
+        ran++;
+        o.onRun?.(r, multOf.get(r.key) ?? NaN);
+      };
+      if (o.runTask !== undefined) {
+        for (const { multiplier: _m, ...t } of todo) await onDone(await o.runTask(t));
+      } else {
+        await runTasks(
+          todo.map(({ multiplier: _m, ...t }) => t),
+          {
+            workers: o.workers,
+            ...(o.signal !== undefined ? { signal: o.signal } : {}),
+            ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
+            onDone,
           },
-        },
-      );
+        );
+      }
       for (const m of fresh) {
         const runs = tasks.filter((t) => t.multiplier === m).map((t) => seedRun(byKey.get(t.key) as TaskRecord, o.slo));
         const meetsCount = runs.filter((r) => r.meets).length;
