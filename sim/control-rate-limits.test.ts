@@ -1,3 +1,4 @@
+import type { InjectOptions } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VirtualClock } from '../src/time/virtual-clock.js';
 import type { MockModel } from './mock-model.js';
@@ -11,7 +12,7 @@ function setup() {
   const model = testModel(clock, { name: 'primary' });
   const app = buildServer({ models: [model], clock });
   opened.push({ app, model });
-  const inject = (opts: Parameters<typeof app.inject>[0]) => clock.run(app.inject(opts));
+  const inject = (opts: InjectOptions) => clock.run(app.inject(opts));
   return { inject };
 }
 
