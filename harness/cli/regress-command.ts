@@ -17,12 +17,14 @@ import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
 import { parseList } from './flags.js';
+import { runRegressFromK6 } from './regress-k6.js';
 
 interface RegressFlags {
   baselines: string;
   update?: boolean;
   junit: string;
   scenarios?: string;
+  fromK6?: string;
 }
 
 export function regressCommand(): Command {
@@ -32,12 +34,17 @@ export function regressCommand(): Command {
     .option('--update', 'write the current results as the new baselines instead of comparing')
     .option('--junit <file>', 'where to write the JUnit XML report', 'reports/runs/regress/junit.xml')
     .option('--scenarios <list>', 'only these CI scenarios (default: every scenario with a regress block)')
+    .option('--from-k6 <file>', 'gate a k6 run instead: the JSON an exported script\'s handleSummary wrote, against <baselines>/k6/<scenario>.json (harness/cli/regress-k6.ts)')
     .addHelpText(
       'after',
       '\nExit codes: 0 no regression and every threshold held; 1 a regression, a broken threshold or a missing baseline;\n' +
         '2 bad flag. With GITHUB_STEP_SUMMARY set, the Markdown summary is appended there too.',
     )
     .action(async (flags: RegressFlags) => {
+      if (flags.fromK6 !== undefined) {
+        process.exitCode = await runRegressFromK6({ fromK6: flags.fromK6, baselines: flags.baselines, ...(flags.update === true ? { update: true } : {}) });
+        return;
+      }
       process.exitCode = await runRegress(flags);
     });
 }

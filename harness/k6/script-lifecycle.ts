@@ -6,8 +6,9 @@
  * plus a short text summary on stdout.
  */
 
-/** `format` of the JSON handleSummary writes. */
-export const K6_SUMMARY_FORMAT = 'ai-chaos-harness/k6-summary';
+import { K6_SUMMARY_FORMAT } from '../report/k6-summary.js';
+
+export { K6_SUMMARY_FORMAT };
 
 export const LIFECYCLE_BODY = `
 interface MockState {
