@@ -49,6 +49,7 @@ export function runtimePrelude(o: PreludeOptions): string {
   return `import http from 'k6/http';
 import type { RefinedResponse, ResponseType } from 'k6/http';
 ${o.stream ? "import sse from 'k6/x/sse';\n" : ''}import { check, sleep } from 'k6';
+import { SharedArray } from 'k6/data';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import type { ObjectThreshold, Options, Scenario } from 'k6/options';

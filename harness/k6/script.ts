@@ -94,7 +94,8 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
     requestsBody(stream),
     LIFECYCLE_BODY,
     defaultFunction(executor),
-    `/** The scenario's sessions for seed ${seed}, in arrival order. */\nconst SESSIONS: readonly Session[] = [\n${sessions.map(sessionLine).join('\n')}\n];\n`,
+    // A SharedArray is built once, in the first VU's init, and shared: the other VUs do not hold a copy of the sessions.
+    `/** The scenario's sessions for seed ${seed}, in arrival order (one copy shared by every VU). */\nconst SESSIONS: readonly Session[] = new SharedArray<Session>('sessions', (): Session[] => [\n${sessions.map(sessionLine).join('\n')}\n]);\n`,
   ].join('\n');
   return { script: text, executor, thresholds, sessions: sessions.length, scenarioSessions: all.length, stream };
 }
