@@ -159,3 +159,50 @@ describeK6.each([
     expect(plan.models.primary).toEqual({});
   }, 600_000);
 });
+
+describeK6('k6 reads the knobs of an exported script', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'k6-knobs-'));
+  });
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** `k6 inspect`: the options k6 would run with, without running anything. */
+  async function inspect(name: string, env: Record<string, string>): Promise<{ scenarios: { sessions: Record<string, unknown> } }> {
+    const file = join(dir, `${name}.ts`);
+    writeFileSync(file, generateK6Script(await loadScenario(name), { baseDir: ROOT }).script);
+    const child = spawn(K6, ['inspect', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), file], { env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
+    expect(code).toBe(0);
+    return JSON.parse(out) as { scenarios: { sessions: Record<string, unknown> } };
+  }
+
+  it('DURATION, SCALE and VUS reshape an arrival-rate executor (brownout-fallback: 60/s)', async () => {
+    const o = await inspect('brownout-fallback', { DURATION: '10s', SCALE: '0.5', VUS: '7' });
+    expect(o.scenarios.sessions).toMatchObject({ executor: 'constant-arrival-rate', rate: 30, timeUnit: '1s', duration: '10s', preAllocatedVUs: 7 });
+  }, 120_000);
+
+  it('SCALE shrinks a burst and DURATION bounds it (burst-1000)', async () => {
+    const o = await inspect('burst-1000', { DURATION: '20s', SCALE: '0.1' });
+    expect(o.scenarios.sessions).toMatchObject({ executor: 'per-vu-iterations', vus: 100, iterations: 1, maxDuration: '20s' });
+  }, 120_000);
+
+  it('refuses k6 run -d, which would replace the executor, and says what to use instead', async () => {
+    const out = generateK6Script(await shortened('steady-poisson', undefined), { targetUrl: 'http://127.0.0.1:9', baseDir: ROOT });
+    const d = await new Promise<{ code: number | null; text: string }>((done) => {
+      const file = join(dir, 'guard.ts');
+      writeFileSync(file, out.script);
+      const child = spawn(K6, ['run', '--quiet', '-d', '2s', file], { env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
+      let text = '';
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
+      child.once('exit', (code) => done({ code, text }));
+    });
+    expect(d.code).toBe(108);
+    expect(d.text).toMatch(/executor was replaced.*-e DURATION/s);
+  }, 300_000);
+});
