@@ -173,7 +173,7 @@ describeK6('k6 reads the knobs of an exported script', () => {
   async function inspect(name: string, env: Record<string, string>): Promise<{ scenarios: { sessions: Record<string, unknown> } }> {
     const file = join(dir, `${name}.ts`);
     writeFileSync(file, generateK6Script(await loadScenario(name), { baseDir: ROOT }).script);
-    const child = spawn(K6, ['inspect', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), file], { env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
+    const child = spawn(K6, ['inspect', ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), file], { cwd: dir, env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     const code = await new Promise<number | null>((done) => child.once('exit', (c) => done(c)));
@@ -196,7 +196,7 @@ describeK6('k6 reads the knobs of an exported script', () => {
     const d = await new Promise<{ code: number | null; text: string }>((done) => {
       const file = join(dir, 'guard.ts');
       writeFileSync(file, out.script);
-      const child = spawn(K6, ['run', '--quiet', '-d', '2s', file], { env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
+      const child = spawn(K6, ['run', '--quiet', '-d', '2s', '-e', `SUMMARY_FILE=${file}.summary.json`, file], { cwd: dir, env: { ...process.env, K6_NO_USAGE_REPORT: 'true' } });
       let text = '';
       child.stderr.setEncoding('utf8').on('data', (s: string) => (text += s));
       child.stdout.setEncoding('utf8').on('data', (s: string) => (text += s));
