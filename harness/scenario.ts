@@ -86,6 +86,7 @@ const threshold = z
     op: z.enum(THRESHOLD_OPS),
     value: z.number(),
     policy: z.string().optional(),
+    abortOnFail: z.boolean().optional(),
   })
   .strict();
 const pct = z.number().min(0).max(1000);

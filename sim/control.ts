@@ -1,5 +1,6 @@
 /**
- * The control plane: GET/PUT /mock/faults (the fault plan of one model, or of all) and GET /mock/stats (the
+ * The control plane: GET/PUT /mock/faults (the fault plan of one model, or of all), GET/PUT /mock/rate-limits (its
+ * provider rate limits; `{}` removes them) and GET /mock/stats (the
  * models' snapshots and this process's event-loop delay, which the benchmark and the harness's
  * self-monitoring read). Allowed from loopback, or anywhere with `authorization: Bearer <controlToken>`.
  */
@@ -43,7 +44,8 @@ function loopStats(h: IntervalHistogram): LoopDelayStats {
 }
 
 /** What the control plane uses of a model: a mock model, or the chaos proxy's fault state (sim/proxy-faults.ts). */
-export type ControlledModel = Pick<ServedModel, 'name' | 'setFaults' | 'getFaults' | 'health' | 'metrics'>;
+export type ControlledModel = Pick<ServedModel, 'name' | 'setFaults' | 'getFaults' | 'health' | 'metrics'> &
+  Partial<Pick<ServedModel, 'getRateLimits' | 'setRateLimits'>>;
 
 /** What the control plane needs of the app: its models, by name. */
 export interface ControlContext {
@@ -101,6 +103,35 @@ export function registerControl(app: FastifyInstance, ctx: ControlContext, contr
       return sendError(reply, toHttpError(err));
     }
     return { models: Object.fromEntries(models.map((m) => [m.name, m.getFaults()])) };
+  });
+
+  app.get('/mock/rate-limits', { schema: { querystring: modelQuerySchema }, preHandler: guard }, async (req, reply) => {
+    const models = select(req.query as ModelQuery, reply);
+    if (!models) return reply;
+    return { models: Object.fromEntries(models.map((m) => [m.name, m.getRateLimits?.() ?? {}])) };
+  });
+
+  app.put('/mock/rate-limits', { schema: { querystring: modelQuerySchema }, preHandler: guard }, async (req, reply) => {
+    const models = select(req.query as ModelQuery, reply);
+    if (!models) return reply;
+    const fixed = models.find((m) => m.setRateLimits === undefined);
+    if (fixed !== undefined) return sendError(reply, badRequest(`${fixed.name}: rate limits cannot be set here (the chaos proxy relays the real model's own limits)`, 'model'));
+    if (req.body === undefined || req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      return sendError(reply, badRequest('body: expected a rate-limits object', 'body'));
+    }
+    try {
+      const previous = models.map((m) => m.getRateLimits?.() ?? {});
+      try {
+        for (const m of models) m.setRateLimits?.(req.body);
+      } catch (err) {
+        models.forEach((m, i) => m.setRateLimits?.(previous[i]));
+        throw err;
+      }
+    } catch (err) {
+      if (err instanceof ValidationError) return sendError(reply, badRequest(err.message, err.path, 'invalid_rate_limits'));
+      return sendError(reply, toHttpError(err));
+    }
+    return { models: Object.fromEntries(models.map((m) => [m.name, m.getRateLimits?.() ?? {}])) };
   });
 
   app.get('/mock/stats', { schema: { querystring: modelQuerySchema }, preHandler: guard }, async (req) => {

@@ -60,7 +60,7 @@ export class MockModel {
   private readonly gpu: Gpu;
   private plan: FaultPlan;
   private limiter: ProviderRateLimiter | undefined;
-  private readonly limitsInput: ProviderLimitsInput | undefined;
+  private limitsInput: ProviderLimitsInput | undefined;
   private readonly events = new ModelEvents();
   private readonly liveness: Liveness;
   private readonly hangs = new Hangs();
@@ -101,6 +101,17 @@ export class MockModel {
 
   getFaults(): FaultPlanInput {
     return this.plan.input;
+  }
+
+  /** Replaces the provider rate limits (validated; an error names the field); `{}` removes them. Buckets start full. */
+  setRateLimits(limits: ProviderLimitsInput): void {
+    const next = new ProviderRateLimiter(limits, () => this.clock.now());
+    this.limitsInput = limits;
+    this.limiter = next.unlimited ? undefined : next;
+  }
+
+  getRateLimits(): ProviderLimitsInput {
+    return this.limitsInput ?? {};
   }
 
   health(): { ready: boolean; state: ModelState } {

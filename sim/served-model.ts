@@ -42,6 +42,9 @@ export interface ServedModel {
   embed(req: EmbeddingRequest, signal: AbortSignal): Promise<EmbeddingResult>;
   setFaults(plan: unknown): void;
   getFaults(): unknown;
+  /** Provider rate limits at run time (`PUT /mock/rate-limits`); absent on models that have none. */
+  setRateLimits?(limits: unknown): void;
+  getRateLimits?(): unknown;
   health(): ModelHealth;
   metrics(): ModelMetrics;
   onEvent(listener: (e: ServedModelEvent) => void): () => void;

@@ -19,6 +19,7 @@ interface K6Flags {
   maxSessions: string;
   trace?: string;
   stdout?: boolean;
+  stream: boolean;
 }
 
 export function k6Command(): Command {
@@ -32,10 +33,12 @@ export function k6Command(): Command {
     .option('--max-sessions <n>', 'sessions written into the script; arrival-rate executors cycle through them', '1000')
     .option('--trace <path>', 'trace file, for scenarios that replay one')
     .option('--stdout', 'print the script instead of writing a file')
+    .option('--no-stream', 'plain k6 without the xk6-sse extension: chat answers are not streamed, so the script records response time, not TTFT')
     .addHelpText(
       'after',
       '\nExample: npm run k6 burst-1000 -- --target http://engine:8080\n' +
-        'Then, where k6 >= 0.57 is installed: k6 run -e TARGET=http://engine:8080 reports/k6/burst-1000.ts',
+        'Then, with a k6 >= 0.57 built with xk6-sse: k6 run -e TARGET=http://engine:8080 reports/k6/burst-1000.ts\n' +
+        'Do not shorten a run with k6 run -d (it replaces the executor; the script refuses it): use -e DURATION=30s.',
     )
     .action(async (name: string, flags: K6Flags) => {
       await runK6Command(name, flags);
@@ -48,7 +51,7 @@ async function runK6Command(name: string, flags: K6Flags): Promise<void> {
   const maxSessions = parseInteger('--max-sessions', flags.maxSessions, 1);
   let out: K6Export;
   try {
-    out = generateK6Script(scenario, { targetUrl: flags.target, model: flags.model, maxSessions, ...(seed !== undefined ? { seed } : {}) });
+    out = generateK6Script(scenario, { targetUrl: flags.target, model: flags.model, maxSessions, stream: flags.stream, ...(seed !== undefined ? { seed } : {}) });
   } catch (e) {
     if (e instanceof ValidationError && e.path === 'targetUrl') throw new UsageError(`--target: ${e.message.replace(/^targetUrl: /, '')}`);
     throw e;
@@ -69,9 +72,10 @@ function summary(file: string, out: K6Export): string {
   const lines = [
     `wrote ${file}`,
     `  executor: ${c.executor}; ${out.sessions} sessions in the script${out.sessions < out.scenarioSessions ? ` (of ${out.scenarioSessions}; iterations cycle)` : ''}`,
-    `  thresholds: ${out.thresholds.mapped.length} mapped, ${out.thresholds.unmapped.length} without a k6 equivalent`,
+    `  ${out.stream ? 'streamed with k6/x/sse (needs a k6 built with xk6-sse): ttftMs, itlMs, tpotMs, e2eMs' : 'not streamed (plain k6): responseMs and e2eMs, no TTFT'}`,
+    `  thresholds: ${out.thresholds.mapped.length} in the script (listed in its header), ${out.thresholds.unmapped.length} without a k6 equivalent`,
     ...out.thresholds.unmapped.map((u) => `    not checked: ${thresholdLabel(u.threshold)} (${u.reason})`),
-    `  run: k6 run ${file}   (k6 >= 0.57; -e TARGET=URL -e API_KEY=KEY)`,
+    `  run: k6 run ${file}   (k6 >= 0.57; -e TARGET=URL -e API_KEY=KEY -e DURATION=30s -e SCALE=0.1 -e MOCK_URL=URL)`,
   ];
   return lines.join('\n');
 }

@@ -20,6 +20,7 @@ import type { Scenario } from '../scenario.js';
 import { UsageError, parseDuration, parseInteger, parseList } from './flags.js';
 import { liveScenarios, parseToleranceFlag, printLiveSummary, runLiveRegress } from './regress-live.js';
 import { parseProxyFlag, parseTargets } from './target-flags.js';
+import { runRegressFromK6 } from './regress-k6.js';
 
 interface RegressFlags {
   baselines: string;
@@ -32,6 +33,7 @@ interface RegressFlags {
   mockPort?: string;
   proxy?: string;
   tolerance?: string;
+  fromK6?: string;
 }
 
 export function regressCommand(): Command {
@@ -48,6 +50,7 @@ export function regressCommand(): Command {
     .option('--mock-port <n>', 'with --target: the mock GPU listens here, the fallback on the next port (default 18000)')
     .option('--proxy <url>', 'with --target: a chaos proxy (npm run sim -- --proxy REAL_URL) in front of a real model, in place of the built-in mock')
     .option('--tolerance <pairs>', 'with --target: ttft=25,e2e=25,goodput=15,errors=5,min-delta-ms=50 (percent; errors in points)')
+    .option('--from-k6 <file>', 'gate a k6 run instead: the JSON an exported script\'s handleSummary wrote, against <baselines>/k6/<scenario>.json (harness/cli/regress-k6.ts)')
     .addHelpText(
       'after',
       '\nExit codes: 0 no regression and every threshold held; 1 a regression, a broken threshold or a missing baseline;\n' +
@@ -56,6 +59,10 @@ export function regressCommand(): Command {
         "         npm run regress -- 'perf/**/*.scenario.ts' --baselines perf/baselines",
     )
     .action(async (refs: string[], flags: RegressFlags) => {
+      if (flags.fromK6 !== undefined) {
+        process.exitCode = await runRegressFromK6({ fromK6: flags.fromK6, baselines: flags.baselines, ...(flags.update === true ? { update: true } : {}) });
+        return;
+      }
       if (flags.target !== undefined) {
         process.exitCode = await liveRegressCommand(refs, flags);
         return;

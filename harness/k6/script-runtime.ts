@@ -1,6 +1,7 @@
 /**
- * The fixed part of a generated k6 script: types, settings from `__ENV`, metrics, and how a session is played.
- * It is k6 code kept as text (it runs in k6, not in Node), typechecked against `@types/k6` by
+ * The fixed head of a generated k6 script: imports, step types, `__ENV` settings and the schedule knobs
+ * (DURATION, SCALE, VUS, MAX_VUS) that rewrite the exported executor at init time. It is k6 code kept as text (it
+ * runs in k6, not in Node), typechecked against `@types/k6` (plus harness/k6/types/k6-x-sse.d.ts) by
  * test/k6-typecheck.test.ts. Time and randomness here are k6's, outside this project's house rules.
  */
 
@@ -15,16 +16,43 @@ export const ENGINE_HEADERS = {
   requestId: 'x-request-id',
 } as const;
 
-const H = ENGINE_HEADERS;
+/** Environment variables the script reads (`k6 run -e NAME=value`), with what they do; written into the header. */
+export const SCRIPT_KNOBS: ReadonlyArray<readonly [name: string, meaning: string]> = [
+  ['TARGET', 'base URL of the engine (or of the mock, or any OpenAI-compatible server)'],
+  ['API_KEY', 'Bearer key; API_KEYS=\'{"tenant":"key"}\' gives each tenant its own (the engine knows a tenant by its key)'],
+  ['MODEL, EMBEDDING_MODEL', 'model names in the request bodies'],
+  ['DURATION', 'arrival window (k6 duration like 30s or 2m, or ms); rate executors keep their rate and shape, a burst keeps its window and this bounds the run'],
+  ['SCALE', 'multiplies arrival rates, or the number of burst sessions (0.1 = a tenth of the load)'],
+  ['VUS', 'preAllocatedVUs of arrival-rate executors (default: sized from the scenario\'s concurrency)'],
+  ['MAX_VUS', 'maxVUs of arrival-rate executors'],
+  ['GRACEFUL_STOP', 'time given to running sessions after the window (default from the export)'],
+  ['REQUEST_TIMEOUT', 'per request, the whole stream included (default 300s)'],
+  ['MOCK_URL', 'the mock model server: setup() puts the scenario\'s fault plan and rate limits on it, teardown() clears them'],
+  ['MOCK_MODEL, MOCK_TOKEN', 'the mock model to configure (default primary) and its control token (for a non-loopback mock)'],
+  ['MAX_ERROR_RATE', 'the error-rate bound when the scenario sets none (default 0.05)'],
+  ['SLO_STAT', 'the statistic the SLO thresholds judge (default p(99))'],
+  ['ABORT_ON_FAIL=1', 'every threshold aborts the run as soon as it fails'],
+  ['SUMMARY_FILE', 'where handleSummary writes the JSON for `npm run regress -- --from-k6` (default k6-summary.json)'],
+  ['POLICY', 'the name of the system under test in that JSON (default k6)'],
+  ['PAD_PROMPTS=1', 'real-length prompts, for a real model (the mock reads x-mock-prompt-tokens)'],
+];
 
-/** Imports, step types and `__ENV` settings; `defaultTarget` and `defaultModel` are inserted as string literals. */
-export function runtimePrelude(defaultTarget: string, defaultModel: string): string {
+/** What {@link runtimePrelude} writes into the script. */
+export interface PreludeOptions {
+  readonly target: string;
+  readonly model: string;
+  readonly stream: boolean;
+}
+
+/** Imports, step types and `__ENV` settings. */
+export function runtimePrelude(o: PreludeOptions): string {
   return `import http from 'k6/http';
 import type { RefinedResponse, ResponseType } from 'k6/http';
-import { check, sleep } from 'k6';
+${o.stream ? "import sse from 'k6/x/sse';\n" : ''}import { check, sleep } from 'k6';
+import { SharedArray } from 'k6/data';
 import exec from 'k6/execution';
 import { Counter, Rate, Trend } from 'k6/metrics';
-import type { Options } from 'k6/options';
+import type { ObjectThreshold, Options, Scenario } from 'k6/options';
 
 type Priority = 'interactive' | 'batch';
 /** A chat completion: [kind, label, class, promptTokens, outputTokens, idempotencyKey?]. */
@@ -45,133 +73,144 @@ interface Session {
   readonly abandon: boolean;
   readonly steps: readonly Step[];
 }
+/** SLO bounds of a request class, ms. */
+interface SloBounds {
+  readonly ttftMs?: number;
+  readonly e2eMs?: number;
+  readonly tpotMs?: number;
+}
 
-const TARGET = (__ENV.TARGET || ${JSON.stringify(defaultTarget)}).replace(/\\/+$/, '');
+const TARGET = (__ENV.TARGET || ${JSON.stringify(o.target)}).replace(/\\/+$/, '');
 const API_KEY = __ENV.API_KEY || '';
 /** API_KEYS='{"tenant-a":"key-a",...}': the engine knows a tenant by its Bearer key; tenants not listed use API_KEY. */
 const API_KEYS: Record<string, string> = __ENV.API_KEYS ? (JSON.parse(__ENV.API_KEYS) as Record<string, string>) : {};
-const MODEL = __ENV.MODEL || ${JSON.stringify(defaultModel)};
+const MODEL = __ENV.MODEL || ${JSON.stringify(o.model)};
 const EMBEDDING_MODEL = __ENV.EMBEDDING_MODEL || MODEL;
 const REQUEST_TIMEOUT = __ENV.REQUEST_TIMEOUT || '300s';
 /** PAD_PROMPTS=1 pads prompts to about 4 characters a token, for real models (the mock reads x-mock-prompt-tokens). */
 const PAD_PROMPTS = __ENV.PAD_PROMPTS === '1';
+const MOCK_URL = (__ENV.MOCK_URL || '').replace(/\\/+$/, '');
+const MOCK_MODEL = __ENV.MOCK_MODEL || 'primary';
+const ABORT_ON_FAIL = __ENV.ABORT_ON_FAIL === '1';
+const SLO_STAT = __ENV.SLO_STAT || 'p(99)';
 
-function envInt(name: string, fallback: number): number {
-  const v = Number(__ENV[name]);
-  return Number.isInteger(v) && v > 0 ? v : fallback;
+function envNumber(name: string, fallback: number): number {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!(Number.isFinite(v) && v > 0)) throw new Error(name + ': expected a number > 0, got ' + JSON.stringify(raw));
+  return v;
+}
+
+/** Ms of a k6 duration ('1500ms', '30s', '2m', '1h', '1m30s') or of a plain number of ms. */
+function durationMs(name: string, raw: string): number {
+  if (/^\\d+(\\.\\d+)?$/.test(raw)) return Number(raw);
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  const rest = raw.replace(/(\\d+(?:\\.\\d+)?)(ms|s|m|h)/g, (_m: string, n: string, u: string) => {
+    total += Number(n) * (units[u] as number);
+    return '';
+  });
+  if (rest !== '' || total <= 0) throw new Error(name + ': expected a duration like 30s, 2m or 1500 (ms), got ' + JSON.stringify(raw));
+  return total;
+}
+
+function envDurationMs(name: string, fallback: number): number {
+  const raw = __ENV[name];
+  return raw === undefined || raw === '' ? fallback : durationMs(name, raw);
+}
+
+function msText(ms: number): string {
+  const r = Math.max(0, Math.round(ms));
+  return r % 1000 === 0 ? r / 1000 + 's' : r + 'ms';
 }
 `;
 }
 
-/** Metrics, request helpers and `play`; after `E2E_SLO_MS` and `DEFAULT_E2E_SLO_MS` are declared. */
-export const RUNTIME_BODY = `
-/** Time to the first byte of a non-streamed chat answer: an upper bound of TTFT, not TTFT. */
-const ttfb = new Trend('ttfb_ms', true);
-const requestOk = new Rate('request_ok');
-const requestShed = new Rate('request_shed');
-const requestError = new Rate('request_error');
-const sloMet = new Rate('slo_e2e_met');
-const goodput = new Counter('goodput');
-
-function e2eBoundMs(cls: string): number {
-  const b = E2E_SLO_MS[cls];
-  return b === undefined ? DEFAULT_E2E_SLO_MS : b;
+/**
+ * The schedule knobs: `schedule(BASE, BASE_WINDOW_MS)` returns the k6 scenario after DURATION, SCALE, VUS, MAX_VUS
+ * and GRACEFUL_STOP, and `scheduledStartMs(n)`, when iteration `n` was due (ms from the scenario's start). k6
+ * starts iteration n of constant-arrival-rate at n × interval; for ramping-arrival-rate the time is where the
+ * integral of the rate reaches n (k6 may differ by one gap: the script never dates a request after it was sent).
+ */
+export const SCHEDULE_BODY = `
+interface Schedule {
+  readonly scenario: Scenario;
+  /** The arrival window, ms. */
+  readonly windowMs: number;
+  /** Sessions the scenario plays per base session (SCALE). */
+  readonly scale: number;
+  /** When iteration n was due, ms from the scenario's start; undefined when the executor does not say. */
+  readonly scheduledStartMs: (n: number) => number | undefined;
 }
 
-function headersFor(s: Session, requestId: string, promptTokens: number, outputTokens?: number, idempotencyKey?: string): Record<string, string> {
-  const h: Record<string, string> = {
-    'content-type': 'application/json',
-    '${H.requestId}': requestId,
-    '${H.promptTokens}': String(promptTokens),
-    '${H.tenant}': s.tenant,
-    '${H.priority}': s.priority,
-  };
-  if (outputTokens !== undefined) h['${H.outputTokens}'] = String(outputTokens);
-  const key = API_KEYS[s.tenant] || API_KEY;
-  if (key !== '') h['authorization'] = 'Bearer ' + key;
-  if (idempotencyKey !== undefined) h['${H.idempotencyKey}'] = idempotencyKey;
-  if (s.deadlineMs !== undefined) h['${H.deadlineMs}'] = String(s.deadlineMs);
-  return h;
-}
-
-function promptText(label: string, tokens: number): string {
-  const head = '[' + label + '] synthetic prompt of ' + tokens + ' tokens';
-  return PAD_PROMPTS ? head + ' lorem'.repeat(Math.max(0, Math.floor((tokens * 4 - head.length) / 6))) : head;
-}
-
-function usable(res: RefinedResponse<ResponseType | undefined>, field: 'choices' | 'data'): boolean {
-  if (res.status !== 200 || typeof res.body !== 'string') return false;
-  try {
-    const parsed: unknown = JSON.parse(res.body);
-    return typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as Record<string, unknown>)[field]);
-  } catch (_e) {
-    return false;
+/** Integer rates per one shared time unit (k6 takes whole iterations per timeUnit). */
+function integerRates(perSec: readonly number[]): { timeUnit: string; unitMs: number; rates: number[] } {
+  for (const unit of [1, 10, 60, 600, 3600]) {
+    const scaled = perSec.map((r) => r * unit);
+    if (scaled.every((x) => Math.abs(x - Math.round(x)) < 1e-9)) return { timeUnit: msText(unit * 1000), unitMs: unit * 1000, rates: scaled.map((x) => Math.round(x)) };
   }
+  return { timeUnit: '3600s', unitMs: 3_600_000, rates: perSec.map((r) => Math.round(r * 3600)) };
 }
 
-/** Records one response; true when it is a usable answer. */
-function record(res: RefinedResponse<ResponseType | undefined>, cls: string, kind: 'chat' | 'embedding'): boolean {
-  const tags = { class: cls };
-  const ok = usable(res, kind === 'chat' ? 'choices' : 'data');
-  const shed = res.status === 429 || res.status === 503;
-  requestOk.add(ok, tags);
-  requestShed.add(shed, tags);
-  requestError.add(!ok && !shed, tags);
-  if (kind === 'chat' && res.status !== 0) ttfb.add(res.timings.waiting, tags);
-  const met = ok && res.timings.duration <= e2eBoundMs(cls);
-  sloMet.add(met, tags);
-  if (met) goodput.add(1, tags);
-  check(res, { 'usable answer': () => ok });
-  return ok;
-}
-
-/** Request ids and idempotency keys get '#<cycle>' when the embedded sessions are replayed again. */
-function cycled(id: string, cycle: number): string {
-  return cycle > 0 ? id + '#' + cycle : id;
-}
-
-function chat(s: Session, step: ChatStep, cycle: number): boolean {
-  const [, label, cls, promptTokens, outputTokens, key] = step;
-  const id = cycled(s.id + '/' + label, cycle);
-  const body = JSON.stringify({
-    model: MODEL,
-    messages: [
-      { role: 'system', content: 'You are a helpful assistant.' },
-      { role: 'user', content: promptText(id, promptTokens) },
-    ],
-    max_tokens: outputTokens,
-    stream: false,
-  });
-  const res = http.post(TARGET + '/v1/chat/completions', body, {
-    headers: headersFor(s, id, promptTokens, outputTokens, key === undefined ? undefined : cycled(key, cycle)),
-    tags: { class: cls, name: 'chat' },
-    timeout: REQUEST_TIMEOUT,
-    responseType: 'text',
-  });
-  return record(res, cls, 'chat');
-}
-
-function embed(s: Session, step: EmbedStep, cycle: number): void {
-  const [, cls, calls] = step;
-  const requests = calls.map(([label, inputTokens]) => {
-    const id = cycled(s.id + '/' + label, cycle);
-    const total = inputTokens.reduce((a, b) => a + b, 0);
-    return {
-      method: 'POST',
-      url: TARGET + '/v1/embeddings',
-      body: JSON.stringify({ model: EMBEDDING_MODEL, input: inputTokens.map((t, j) => promptText(id + '.' + j, t)) }),
-      params: { headers: headersFor(s, id, total), tags: { class: cls, name: 'embeddings' }, timeout: REQUEST_TIMEOUT, responseType: 'text' as const },
-    };
-  });
-  for (const res of http.batch(requests)) record(res, cls, 'embedding');
-}
-
-/** Plays a session's steps in order, as one iteration. */
-function play(s: Session, cycle: number): void {
-  for (const step of s.steps) {
-    if (step[0] === 'think') sleep(step[1] / 1000);
-    else if (step[0] === 'embed') embed(s, step, cycle);
-    else if (!chat(s, step, cycle) && s.abandon) return;
+function schedule(base: Scenario, baseWindowMs: number): Schedule {
+  const windowMs = envDurationMs('DURATION', baseWindowMs);
+  const scale = envNumber('SCALE', 1);
+  const gracefulStop = __ENV.GRACEFUL_STOP || base.gracefulStop;
+  if (base.executor === 'per-vu-iterations') {
+    const vus = Math.max(1, Math.round((base.vus ?? 1) * scale));
+    const maxDuration = __ENV.DURATION ? msText(windowMs) : base.maxDuration;
+    return { scenario: { ...base, vus, maxDuration, gracefulStop }, windowMs, scale: vus / (base.vus ?? 1), scheduledStartMs: () => undefined };
   }
+  if (base.executor === 'constant-arrival-rate') {
+    const unitMs = durationMs('timeUnit', base.timeUnit ?? '1s');
+    const r = integerRates([((base.rate * 1000) / unitMs) * scale]);
+    const rate = r.rates[0] as number;
+    const peakPerSec = (rate * 1000) / r.unitMs;
+    const scenario: Scenario = { ...base, rate, timeUnit: r.timeUnit, duration: msText(windowMs), ...vuPool(base, peakPerSec, scale), gracefulStop };
+    return { scenario, windowMs, scale, scheduledStartMs: (n) => (rate > 0 ? (n * r.unitMs) / rate : undefined) };
+  }
+  if (base.executor === 'ramping-arrival-rate') {
+    const unitMs = durationMs('timeUnit', base.timeUnit ?? '1s');
+    const stretch = windowMs / baseWindowMs;
+    const perSec = [base.startRate ?? 0, ...base.stages.map((s) => s.target)].map((x) => ((x * 1000) / unitMs) * scale);
+    const r = integerRates(perSec);
+    const stages = base.stages.map((s, i) => ({ duration: msText(durationMs('stage duration', s.duration) * stretch), target: r.rates[i + 1] as number }));
+    const peakPerSec = Math.max(...r.rates) * (1000 / r.unitMs);
+    const scenario: Scenario = { ...base, startRate: r.rates[0] as number, timeUnit: r.timeUnit, stages, ...vuPool(base, peakPerSec, scale), gracefulStop };
+    return { scenario, windowMs, scale, scheduledStartMs: (n) => rampingStartMs(r.rates[0] as number, stages, r.unitMs, n) };
+  }
+  return { scenario: base, windowMs, scale, scheduledStartMs: () => undefined };
+}
+
+/** preAllocatedVUs and maxVUs after SCALE, VUS and MAX_VUS. */
+function vuPool(base: Scenario, peakPerSec: number, scale: number): { preAllocatedVUs: number; maxVUs: number } {
+  const basePre = 'preAllocatedVUs' in base ? base.preAllocatedVUs : 1;
+  const baseMax = 'maxVUs' in base && base.maxVUs !== undefined ? base.maxVUs : basePre;
+  const preAllocatedVUs = Math.round(envNumber('VUS', Math.max(1, Math.ceil(basePre * scale))));
+  const maxVUs = Math.round(envNumber('MAX_VUS', Math.max(preAllocatedVUs, Math.ceil(baseMax * scale), Math.ceil(peakPerSec))));
+  return { preAllocatedVUs, maxVUs: Math.max(maxVUs, preAllocatedVUs) };
+}
+
+/** When ramping-arrival-rate's iteration n is due: where the integral of the piecewise-linear rate reaches n. */
+function rampingStartMs(startRate: number, stages: ReadonlyArray<{ duration: string; target: number }>, unitMs: number, n: number): number | undefined {
+  let t0 = 0;
+  let r0 = startRate / unitMs;
+  let done = 0;
+  for (const s of stages) {
+    const d = durationMs('stage duration', s.duration);
+    const r1 = s.target / unitMs;
+    const count = ((r0 + r1) / 2) * d;
+    if (d > 0 && n < done + count) {
+      const need = n - done;
+      const a = (r1 - r0) / (2 * d);
+      const t = Math.abs(a) < 1e-15 ? need / r0 : (-r0 + Math.sqrt(r0 * r0 + 4 * a * need)) / (2 * a);
+      return t0 + t;
+    }
+    done += count;
+    t0 += d;
+    r0 = r1;
+  }
+  return undefined;
 }
 `;

@@ -10,9 +10,11 @@ import { sloBoundsFor } from '../measure/latency.js';
 import type { Scenario } from '../scenario.js';
 import { buildSessions, isTraceWorkload, type WorkloadSpec } from '../workload/index.js';
 import { k6Executor, scheduledIterations, type ExecutorPlan } from './executors.js';
-import { RUNTIME_BODY, runtimePrelude } from './script-runtime.js';
-import { compileSession, type CompiledSession, type Step } from './sessions.js';
-import { mapThresholds, thresholdLabel, type ThresholdMapping } from './thresholds.js';
+import { LIFECYCLE_BODY } from './script-lifecycle.js';
+import { requestsBody } from './script-requests.js';
+import { SCHEDULE_BODY, SCRIPT_KNOBS, runtimePrelude } from './script-runtime.js';
+import { compileSession, type CompiledSession } from './sessions.js';
+import { K6_METRICS, scriptThresholds, thresholdLabel, type ThresholdMapping } from './thresholds.js';
 
 /** Options of {@link generateK6Script}. */
 export interface K6ScriptOptions {
@@ -28,10 +30,12 @@ export interface K6ScriptOptions {
   readonly drainMs?: number;
   /** Seed of the sessions. @default scenario.seed */
   readonly seed?: number;
-  /** Arrival window. @default scenario.durationMs */
+  /** Arrival window written into the script (DURATION changes it at run time). @default scenario.durationMs */
   readonly durationMs?: number;
   /** Directory a trace path is resolved against. @default process.cwd() */
   readonly baseDir?: string;
+  /** Stream chat completions with k6/x/sse (TTFT, ITL, TPOT); false for plain k6 (response time only). @default true */
+  readonly stream?: boolean;
 }
 
 /** A generated script and what went into it. */
@@ -43,6 +47,7 @@ export interface K6Export {
   readonly sessions: number;
   /** Sessions the scenario has over its window (more than `sessions` when the script cycles). */
   readonly scenarioSessions: number;
+  readonly stream: boolean;
 }
 
 export const DEFAULT_TARGET_URL = 'http://127.0.0.1:8080';
@@ -53,6 +58,7 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
   if (!/^https?:\/\/[^\s/]+/.test(target)) throw new ValidationError('targetUrl', 'an http(s) URL like http://127.0.0.1:8080', target);
   const maxSessions = o.maxSessions ?? 1000;
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new ValidationError('maxSessions', 'an integer >= 1', maxSessions);
+  const stream = o.stream ?? true;
   const seed = o.seed ?? scenario.seed;
   const durationMs = o.durationMs ?? scenario.durationMs;
   const all = buildSessions(scenario.workload, new Random(seed).derive('workload'), { durationMs, baseDir: o.baseDir ?? process.cwd() });
@@ -65,37 +71,72 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
   // per-vu-iterations needs every session (VU i plays session i); arrival-rate executors cycle through a sample.
   const kept = executor.sessionBy === 'vu' ? all : all.slice(0, maxSessions);
   const sessions = kept.map((s) => compileSession(s, scenario.workload));
-  const thresholds = mapThresholds(scenario.thresholds ?? []);
+  const { classes, chatClasses } = classesOf(sessions);
+  const thresholds = scriptThresholds(scenario.slo, scenario.thresholds ?? [], { stream, classes, chatClasses });
 
   const text = [
-    header(scenario, seed, executor, thresholds, sessions.length, all.length),
-    runtimePrelude(target, o.model ?? 'primary'),
-    `export const options: Options = ${literal(optionsValue(executor, thresholds), '')};\n`,
-    sloTable(scenario, sessions),
-    RUNTIME_BODY,
+    header(scenario, seed, executor, thresholds, sessions.length, all.length, stream),
+    runtimePrelude({ target, model: o.model ?? 'primary', stream }),
+    SCHEDULE_BODY,
+    `const SCENARIO_NAME = ${q(scenario.name)};\nconst SEED = ${seed};`,
+    `/** The executor as exported; schedule() applies DURATION, SCALE, VUS, MAX_VUS and GRACEFUL_STOP. */\nconst BASE_SCHEDULE: Scenario = ${literal(executor.config, '')};`,
+    `const BASE_WINDOW_MS = ${durationMs};\nconst SCHEDULE = schedule(BASE_SCHEDULE, BASE_WINDOW_MS);\n`,
+    sloTable(scenario, classes),
+    thresholdTable(thresholds),
+    'export const options: Options = {',
+    '  scenarios: { sessions: SCHEDULE.scenario },',
+    '  thresholds: buildThresholds(),',
+    "  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(99)', 'max', 'count'],",
+    "  setupTimeout: '60s',",
+    "  teardownTimeout: '60s',",
+    '};\n',
+    modelSide(scenario),
+    requestsBody(stream),
+    LIFECYCLE_BODY,
     defaultFunction(executor),
-    `/** The scenario's sessions for seed ${seed}, in arrival order. */\nconst SESSIONS: readonly Session[] = [\n${sessions.map(sessionLine).join('\n')}\n];\n`,
+    // A SharedArray is built once, in the first VU's init, and shared: the other VUs do not hold a copy of the sessions.
+    `/** The scenario's sessions for seed ${seed}, in arrival order (one copy shared by every VU). */\nconst SESSIONS: readonly Session[] = new SharedArray<Session>('sessions', (): Session[] => [\n${sessions.map(sessionLine).join('\n')}\n]);\n`,
   ].join('\n');
-  return { script: text, executor, thresholds, sessions: sessions.length, scenarioSessions: all.length };
+  return { script: text, executor, thresholds, sessions: sessions.length, scenarioSessions: all.length, stream };
+}
+
+function classesOf(sessions: readonly CompiledSession[]): { classes: string[]; chatClasses: string[] } {
+  const all = new Set<string>();
+  const chat = new Set<string>();
+  for (const x of sessions) {
+    for (const st of x.steps) {
+      if (st.kind === 'call') {
+        all.add(st.call.class);
+        chat.add(st.call.class);
+      } else if (st.kind === 'parallel') for (const c of st.calls) all.add(c.class);
+    }
+  }
+  return { classes: [...all].sort(), chatClasses: [...chat].sort() };
 }
 
 function comment(lines: readonly string[]): string {
   return lines.map((l) => (l === '' ? '//' : `// ${l}`)).join('\n');
 }
 
-function header(s: Scenario, seed: number, ex: ExecutorPlan, th: ThresholdMapping, kept: number, total: number): string {
+function header(s: Scenario, seed: number, ex: ExecutorPlan, th: ThresholdMapping, kept: number, total: number, stream: boolean): string {
   const lines = [
     `k6 load script for scenario "${s.name}": ${s.description}`,
-    `Generated by \`npm run k6 ${s.name}\` (harness/k6) with seed ${seed}. Re-export rather than edit.`,
+    `Generated by \`npm run k6 ${s.name}${stream ? '' : ' -- --no-stream'}\` (harness/k6) with seed ${seed}. Re-export rather than edit.`,
     '',
-    'Run: k6 run <this file> (k6 >= 0.57 runs TypeScript). Settings by -e NAME=value or the environment:',
-    '  TARGET (engine base URL), API_KEY (Bearer key), API_KEYS (JSON {tenant: key}: the engine knows a tenant by its key),',
-    '  MODEL, EMBEDDING_MODEL, REQUEST_TIMEOUT (default 300s),',
-    '  MAX_VUS (arrival-rate executors), PAD_PROMPTS=1 (real-length prompts for a real model).',
+    stream
+      ? 'Run: k6 run <this file>, with a k6 that includes xk6-sse (import \'k6/x/sse\'); k6 >= 0.57 runs TypeScript.'
+      : 'Run: k6 run <this file> (plain k6 >= 0.57; no extension: chat answers are not streamed).',
+    'Do not pass -d/-u/-i/--stage: k6 would replace this script\'s executor with plain VUs; setup() refuses such a run.',
+    'Settings by -e NAME=value or the environment:',
+    ...SCRIPT_KNOBS.map(([name, meaning]) => `  ${name}: ${meaning}`),
     '',
     'Arrivals:',
     ...ex.notes.map((n) => `  ${n}`),
-    `  About ${Math.round(scheduledIterations(ex.config))} sessions scheduled; k6 reports sessions it could not start as dropped_iterations.`,
+    `  About ${Math.round(scheduledIterations(ex.config))} sessions scheduled; k6 reports sessions it could not start (no free VU) as dropped_iterations.`,
+    '  Latencies count from the intended start: for the first call of an iteration, when the executor scheduled it',
+    '  (per-vu-iterations: the session\'s seeded time; constant-arrival-rate: n x interval; ramping: where the integral',
+    '  of the rate reaches n), never later than when it was sent (scheduleLagMs records the difference); later calls',
+    '  of a session count from when they are sent, after the earlier calls and think times.',
     '',
     'Workload:',
     ...describeWorkload(s.workload).map((l) => `  ${l}`),
@@ -103,31 +144,41 @@ function header(s: Scenario, seed: number, ex: ExecutorPlan, th: ThresholdMappin
     '  Multi-turn and agent sessions are played as sequences within one iteration: turns with their think times,',
     '  an agent\'s retrievers in parallel (http.batch) between planner and summarizer. Prompt sizes of later turns',
     '  and of the summarizer assume every earlier call succeeded with its planned length.',
-    '  Requests are non-streaming (k6 core has no SSE client), with max_tokens = the planned output and the sizes in',
-    '  x-mock-prompt-tokens / x-mock-output-tokens (the engine passes x-mock-* on to the mock). The tenant is the',
-    '  Bearer key (API_KEYS); priority, deadline and idempotency key are sent as x-priority, x-deadline-ms and',
-    '  idempotency-key, hints the engine\'s chat route may ignore (its OpenAI body has no priority field).',
+    stream
+      ? '  Chat completions are streamed (k6/x/sse): ttftMs at the first token event, itlMs per token, tpotMs and e2eMs at the end.'
+      : '  Chat completions are not streamed: responseMs is the whole answer\'s time (not TTFT); no ttftMs, itlMs or tpotMs.',
+    '  max_tokens = the planned output, sizes in x-mock-prompt-tokens / x-mock-output-tokens (the engine passes x-mock-*',
+    '  on to the mock). The tenant is the Bearer key (API_KEYS); priority, deadline and idempotency key are sent as',
+    '  x-priority, x-deadline-ms and idempotency-key.',
+    '  Outcomes: the engine\'s x_engine verdict when the answer carries one (outcome, degraded reason, attempts,',
+    '  queue and backoff time become okFraction/degradedFraction/..., attempts, queueMs and backoffMs), else the wire:',
+    '  a finished stream is ok, x-degraded/x_degraded makes it degraded (degraded is not ok), a 429 with a shedding',
+    '  code is shed, the rest failed or timeout. (xk6-sse hands a non-200 body over only as \'unknown event\' lines;',
+    '  a body it does not hand over leaves the status alone to judge by.)',
     '',
-    ...modelSide(s),
-    'Thresholds:',
-    ...(th.mapped.length === 0 && th.unmapped.length === 0 ? ['  The scenario sets none.'] : []),
-    ...th.mapped.map((m) => `  ${thresholdLabel(m.threshold)} → ${m.metric}: ${m.expression}${m.caveat !== undefined ? ` (${m.caveat})` : ''}`),
+    'Thresholds (k6 exits 99 when one fails; SLO bounds judge SLO_STAT, default p(99)):',
+    ...th.mapped.map((m) => `  ${m.label} -> ${m.metric}: ${m.bound !== undefined ? `SLO_STAT${m.bound}` : m.expression}${m.abortOnFail ? ' (abortOnFail)' : ''}${m.caveat !== undefined ? ` (${m.caveat})` : ''}`),
     ...(th.unmapped.length > 0 ? ['  No k6 equivalent (not checked here):'] : []),
     ...th.unmapped.map((u) => `    ${thresholdLabel(u.threshold)}: ${u.reason}`),
-    '  Recorded for every run: ttfb_ms (upper bound of TTFT), request_ok, request_shed, request_error, slo_e2e_met',
-    '  and goodput (the E2E SLO bound only: TTFT is not observable without streaming).',
+    '  Also recorded: sloMetFraction, goodput (ok within every SLO bound of the class), tokensDelivered, scheduleLagMs.',
+    '  handleSummary writes SUMMARY_FILE (default k6-summary.json) for `npm run regress -- --from-k6 FILE`.',
   ];
   return comment(lines);
 }
 
-function modelSide(s: Scenario): string[] {
-  const parts = [s.model.rateLimits !== undefined ? 'rate limits' : '', s.model.faults !== undefined ? 'fault plan' : ''].filter((p) => p !== '');
-  if (parts.length === 0) return [];
+/** The scenario's fault plans and rate limits, which setup() puts on the mock when MOCK_URL is given. */
+function modelSide(s: Scenario): string {
+  const m = s.model;
+  const plan = m.faults ?? {};
   return [
-    `Model side: the scenario's ${parts.join(' and ')} ${parts.length > 1 ? 'act' : 'acts'} on the model, not the client. Start the mock with`,
-    '  the same settings (npm run sim -- --faults FILE --rate-limits JSON); this script only generates load.',
+    '/** The scenario\'s fault plan for the primary model: setup() puts it on MOCK_URL (timeline from the load\'s start). */',
+    `const FAULT_PLAN: Record<string, unknown> = ${literal(plan, '')};`,
+    '/** The scenario\'s provider rate limits, put on MOCK_URL by setup() (undefined: none). */',
+    `const RATE_LIMITS: Record<string, unknown> | undefined = ${m.rateLimits === undefined ? 'undefined' : literal(m.rateLimits, '')};`,
+    '/** The fallback model\'s fault plan, put on MOCK_FALLBACK_URL (model fallback) when given. */',
+    `const FALLBACK_FAULT_PLAN: Record<string, unknown> | undefined = ${m.fallbackFaults === undefined ? 'undefined' : literal(m.fallbackFaults, '')};`,
     '',
-  ];
+  ].join('\n');
 }
 
 function describeWorkload(w: WorkloadSpec): string[] {
@@ -139,48 +190,65 @@ function describeWorkload(w: WorkloadSpec): string[] {
   return [`Mix: ${mix}.`, ...tenants, ...repeats];
 }
 
-function optionsValue(ex: ExecutorPlan, th: ThresholdMapping): Record<string, unknown> {
-  const c = ex.config;
-  const scenario = 'maxVUs' in c ? { ...c, maxVUs: new Raw(`envInt('MAX_VUS', ${c.maxVUs})`) } : c;
-  return {
-    scenarios: { sessions: scenario },
-    thresholds: th.k6,
-    summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(99)', 'max'],
-  };
-}
-
-function sloTable(s: Scenario, sessions: readonly CompiledSession[]): string {
-  const classes = new Set<string>();
-  for (const x of sessions) for (const st of x.steps) for (const c of stepClasses(st)) classes.add(c);
-  const table: Record<string, number> = {};
-  for (const c of [...classes].sort()) {
-    const b = sloBoundsFor(s.slo, c).e2eMs;
-    if (b !== undefined && b !== s.slo.e2eMs) table[c] = b;
+function sloTable(s: Scenario, classes: readonly string[]): string {
+  const table: Record<string, Record<string, number>> = {};
+  for (const c of classes) {
+    const b = sloBoundsFor(s.slo, c);
+    table[c] = Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) as Record<string, number>;
   }
+  const def = Object.fromEntries(Object.entries({ ttftMs: s.slo.ttftMs, e2eMs: s.slo.e2eMs, tpotMs: s.slo.tpotMs }).filter(([, v]) => v !== undefined));
   return [
-    '/** E2E SLO bounds (ms) by request class, from the scenario\'s `slo`; other classes use the default. */',
-    `const E2E_SLO_MS: Record<string, number> = ${literal(table, '')};`,
-    `const DEFAULT_E2E_SLO_MS = ${s.slo.e2eMs ?? 'Number.POSITIVE_INFINITY'};`,
+    '/** SLO bounds (ms) by request class, from the scenario\'s `slo`; other classes use the default. */',
+    `const SLO_BY_CLASS: Record<string, SloBounds> = ${literal(table, '')};`,
+    `const DEFAULT_SLO: SloBounds = ${literal(def, '')};`,
+    '',
   ].join('\n');
 }
 
-function stepClasses(st: Step): string[] {
-  return st.kind === 'call' ? [st.call.class] : st.kind === 'parallel' ? st.calls.map((c) => c.class) : [];
+function thresholdTable(th: ThresholdMapping): string {
+  const rows = th.mapped.map((m) => {
+    const expr =
+      m.bound !== undefined ? `SLO_STAT + ${q(m.bound)}` : m.threshold === undefined && m.metric === K6_METRICS.error ? "'rate<=' + envRate('MAX_ERROR_RATE', 0.05)" : q(m.expression);
+    return `  [${q(m.metric)}, ${expr}, ${m.abortOnFail}],`;
+  });
+  return `function envRate(name: string, fallback: number): number {
+  const raw = __ENV[name];
+  const v = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!(Number.isFinite(v) && v >= 0 && v <= 1)) throw new Error(name + ': expected a fraction between 0 and 1, got ' + JSON.stringify(raw));
+  return v;
+}
+
+/** [metric, expression, abortOnFail]: the thresholds listed in the header. ABORT_ON_FAIL=1 makes every one abort. */
+const THRESHOLDS: ReadonlyArray<readonly [string, string, boolean]> = [
+${rows.join('\n')}
+];
+
+function buildThresholds(): Record<string, ObjectThreshold[]> {
+  const out: Record<string, ObjectThreshold[]> = {};
+  for (const [metric, threshold, abort] of THRESHOLDS) {
+    const list = out[metric] || (out[metric] = []);
+    list.push(abort || ABORT_ON_FAIL ? { threshold, abortOnFail: true, delayAbortEval: '5s' } : { threshold });
+  }
+  return out;
+}
+`;
 }
 
 // The text below is the exported k6 script: it runs inside k6 (k6's own clock), never in this process.
 function defaultFunction(ex: ExecutorPlan): string {
   if (ex.sessionBy === 'vu') {
     return `
-/** One iteration per VU: VU i plays session i, starting at its seeded time in the burst window. */
+/** One iteration per VU: VU i plays session i (i / SCALE with SCALE), starting at its seeded time in the burst window. */
 export default function (): void {
-  const n = exec.vu.idInTest - 1;
+  const n = Math.floor((exec.vu.idInTest - 1) / SCHEDULE.scale);
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
   // k6's own count of time since the test began (this scenario has no startTime offset): no clock read here.
-  const waitMs = s.atMs - exec.instance.currentTestRunDuration;
+  const due = exec.scenario.startTime + s.atMs;
+  const waitMs = due - Date.now();
   if (waitMs > 0) sleep(waitMs / 1000);
-  play(s, Math.floor(n / SESSIONS.length));
+  // With SCALE > 1 several VUs play one session: each its own copy (request ids and idempotency keys get #cycle).
+  play(s, Math.floor((exec.vu.idInTest - 1) % Math.max(1, SCHEDULE.scale)), due);
 }
 `;
   }
@@ -190,7 +258,8 @@ export default function (): void {
   const n = exec.scenario.iterationInTest;
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
-  play(s, Math.floor(n / SESSIONS.length));
+  const at = SCHEDULE.scheduledStartMs(n);
+  play(s, Math.floor(n / SESSIONS.length), at === undefined ? undefined : exec.scenario.startTime + at);
 }
 `;
 }
@@ -215,14 +284,8 @@ function q(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
 }
 
-/** Code written as is inside a {@link literal}. */
-class Raw {
-  constructor(readonly code: string) {}
-}
-
-/** A TypeScript object literal for plain data (and {@link Raw} code), indented by two spaces per level. */
+/** A TypeScript object literal for plain data, indented by two spaces per level. */
 function literal(v: unknown, indent: string): string {
-  if (v instanceof Raw) return v.code;
   if (typeof v === 'string') return q(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   const inner = `${indent}  `;

@@ -155,6 +155,8 @@ export interface Threshold {
   readonly op: ThresholdOp;
   readonly value: number;
   readonly policy?: string;
+  /** Exported k6 scripts stop the run as soon as this threshold fails (k6 `abortOnFail`). @default false */
+  readonly abortOnFail?: boolean;
 }
 
 /** One threshold judged against one policy. `actual` null = the value is unknown, which fails. */
