@@ -78,6 +78,7 @@ const UNMAPPED_REASONS: Readonly<Partial<Record<Threshold['metric'], string>>> =
   gpuUtilization: `GPU utilization is ${SERVER_SIDE}`,
   meanBatchSize: `batch size is ${SERVER_SIDE}`,
   recoveryMs: 'recovery time needs the fault timeline and goodput per time bucket; k6 thresholds judge whole-run aggregates',
+  servedWithinSloPerSec: 'served within SLO counts degraded answers in time, and the k6 script does not tell a degraded answer from an ok one',
 };
 const NEEDS_STREAM = 'needs a token stream; this script was exported with --no-stream (it records responseMs, the whole answer\'s time, not TTFT)';
 
