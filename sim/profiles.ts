@@ -58,6 +58,11 @@ export interface GpuProfile {
   /** Output length when the request does not fix it, in tokens (capped by max_tokens and the context window). */
   readonly outputTokens: DistributionSpec;
   readonly embedding: EmbeddingCost;
+  /**
+   * Automatic prefix caching (vLLM V1's default): prompt blocks already in the KV pool are not prefilled again.
+   * Off, every prompt is prefilled in full (`--no-enable-prefix-caching`). @default true
+   */
+  readonly prefixCaching?: boolean;
 }
 
 /** Step time in ms for a step of `batchedTokens` tokens attending to `contextTokens` tokens of context in all. */
@@ -228,6 +233,7 @@ export const profileOverridesSchema = z
     kvBlocks: posInt.optional(),
     maxWaiting: z.number().int().nonnegative().optional(),
     contextWindow: posInt.optional(),
+    prefixCaching: z.boolean().optional(),
     step: z
       .object({
         baseMs: nonNeg.optional(),
