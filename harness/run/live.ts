@@ -277,6 +277,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       meanBatchSize: seen.meanBatchSize,
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
+      prefixCache: seen.prefixCache,
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
     const result =

@@ -9,6 +9,7 @@ import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
 import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import type { MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
 
@@ -38,6 +39,8 @@ export interface PolicyRun {
   readonly result: PolicyResult;
   /** Simulated time from the first arrival to the last completion. */
   readonly simulatedMs: number;
+  /** Each mock model's counters at the end of a virtual run (what its `/metrics` would show), primary first. */
+  readonly models?: readonly MockModelMetrics[];
 }
 
 const SAMPLE_MS = 1000;
@@ -133,8 +136,12 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     meanBatchSize: primary?.meanBatchSize ?? null,
     faultPhases: faultPhases(o.scenario),
     upstreamCalls: counters.upstreamCalls,
+    prefixCache: {
+      queries: models.reduce((s, m) => s + m.prefixCacheQueries, 0),
+      hits: models.reduce((s, m) => s + m.prefixCacheHits, 0),
+    },
   });
-  return { result, simulatedMs: lastEndMs };
+  return { result, simulatedMs: lastEndMs, models };
 }
 
 function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {
@@ -168,6 +175,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
       model: PRIMARY_MODEL,
       messages: req.messages,
       promptTokens: req.promptTokens,
+      ...(req.prefix !== undefined ? { prefix: req.prefix } : {}),
       maxTokens: req.outputTokens,
       outputTokens: req.outputTokens,
       apiKey: req.tenant,

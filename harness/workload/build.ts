@@ -42,7 +42,7 @@ function syntheticSessions(spec: SyntheticWorkload, random: Random, durationMs: 
   const repeatRandom = random.derive('repeats');
   const perSession = random.derive('sessions');
   const weights = spec.mix.map((e) => e.weight);
-  const tenants = spec.tenants ?? [{ name: 'default', weight: 1 }];
+  const tenants: ReadonlyArray<{ name: string; weight: number; systemPromptTokens?: number }> = spec.tenants ?? [{ name: 'default', weight: 1 }];
   const tenantWeights = tenants.map((t) => t.weight);
   const repeatFraction = spec.repeatFraction ?? 0;
   const repeatWindow = spec.repeatWindow ?? DEFAULT_REPEAT_WINDOW;
@@ -62,7 +62,9 @@ function syntheticSessions(spec: SyntheticWorkload, random: Random, durationMs: 
       out.push(repeatSession(original, id, startAtMs));
       return;
     }
-    const seat: SessionSeat = { id, startAtMs, tenant: entry.tenant ?? drawnTenant };
+    const tenant = entry.tenant ?? drawnTenant;
+    const systemPromptTokens = tenants.find((t) => t.name === tenant)?.systemPromptTokens;
+    const seat: SessionSeat = { id, startAtMs, tenant, ...(systemPromptTokens !== undefined ? { tenantSystemTokens: systemPromptTokens } : {}) };
     // Keyed by arrival index, not the padded id, so a longer run does not change earlier sessions' draws.
     const r = perSession.derive(String(i));
     const session =

@@ -47,8 +47,10 @@ const multiTurnEntry = z
     thinkTimeMs: distSchema,
     /** New user tokens per turn. */
     userTokens: tokens,
+    /** New user tokens of the first turn (a pasted document, a long opening question). @default userTokens */
+    firstTurnUserTokens: tokens.optional(),
     outputTokens: tokens,
-    /** Counted into every turn's prompt. @default 0 */
+    /** Counted into every turn's prompt, and the same prefix for every session of the class. @default 0 */
     systemPromptTokens: z.number().int().min(0).optional(),
     /** Prompts are truncated to this many tokens (oldest turns dropped first, as chat apps do). @default none */
     maxContextTokens: z.number().int().positive().optional(),
@@ -78,6 +80,11 @@ const agentEntry = z
       .strict(),
     /** `promptTokens` is the summarizer's own instructions; the planner's output and retrieved text are added. */
     summarizer: callShape,
+    /**
+     * The agent's tools and instructions, the same for every session of the class: counted at the head of the
+     * planner's and the summarizer's prompts, and a shared prefix for a server's prefix cache. @default 0
+     */
+    sharedContextTokens: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -85,7 +92,17 @@ const agentEntry = z
 export const mixEntrySchema = z.discriminatedUnion('kind', [singleEntry, multiTurnEntry, agentEntry]);
 export type MixEntry = z.infer<typeof mixEntrySchema>;
 
-const tenantSchema = z.object({ name, weight }).strict();
+const tenantSchema = z
+  .object({
+    name,
+    weight,
+    /**
+     * The tenant's shared system prompt: counted at the head of every chat prompt of its sessions, and the same
+     * prefix for all of them (a server's prefix cache computes it once). @default 0
+     */
+    systemPromptTokens: z.number().int().min(0).optional(),
+  })
+  .strict();
 
 /** A synthetic workload: open-loop session arrivals, each session drawn from the weighted mix. */
 export const syntheticSchema = z
