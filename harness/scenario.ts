@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ValidationError } from '../src/errors.js';
 import { PRESET_NAMES, withOverrides, preset, type Policy, type PresetName } from '../src/policy.js';
 import { parseFaultPlan, type FaultPlanInput } from '../sim/faults.js';
-import { PROFILE_NAMES } from '../sim/profiles.js';
+import { PROFILE_NAMES, profileOverridesSchema, type ProfileOverrides } from '../sim/profiles.js';
 import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limit.js';
 import { RECOVERY_METRICS, type RecoveryOptions } from './measure/recovery.js';
 import { validateTargets, type TargetAdapter } from './targets/target.js';
@@ -20,8 +20,11 @@ export type ScenarioPolicy = PresetName | { readonly name: string; readonly pres
 
 /** The model side of a scenario. */
 export interface ScenarioModel {
-  /** The primary model's GPU profile. @default 'h100-llama3-8b' */
-  readonly profile?: string;
+  /**
+   * The primary model's GPU profile: a built-in name, or overrides of one (`{ base, prefixCaching: false }`).
+   * @default 'h100-llama3-8b'
+   */
+  readonly profile?: string | ProfileOverrides;
   /** The fallback model's profile; without it, policies have no fallback. */
   readonly fallbackProfile?: string;
   /** Provider-style RPM/TPM limits on the primary. */
@@ -91,7 +94,7 @@ const scenarioSchema = z
     workload: z.unknown(),
     model: z
       .object({
-        profile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
+        profile: z.union([z.enum(PROFILE_NAMES as [string, ...string[]]), profileOverridesSchema]).optional(),
         fallbackProfile: z.enum(PROFILE_NAMES as [string, ...string[]]).optional(),
         rateLimits: providerLimitsSchema.optional(),
         faults: z.unknown().optional(),

@@ -149,7 +149,7 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     const name = spec.slice(0, eq);
     const profileText = spec.slice(eq + 1);
     if (models.some((m) => m.name === name)) throw new CliUsageError(`--model: expected unique names, got "${name}" twice`);
-    const profile = profileText.endsWith('.json') ? (readJson('--model', profileText, readFile) as Record<string, unknown>) : profileText;
+    const profile = profileText.endsWith('.json') || profileText.trimStart().startsWith('{') ? (readJson('--model', profileText, readFile) as Record<string, unknown>) : profileText;
     models.push({ name, profile, label: spec });
   }
   if (o.host.trim() === '') throw new CliUsageError('--host: expected an address, got ""');

@@ -19,7 +19,7 @@ import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
 import { startTarget, type RunningTarget } from '../targets/start.js';
 import { finishTargetResult } from '../targets/target-result.js';
 import { planAfter } from '../../sim/faults.js';
-import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
 import { LiveSampler } from './live-sampler.js';
@@ -209,7 +209,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     });
 
-    const sessions = buildSessions(o.scenario.workload, new Random(o.seed).derive('workload'), {
+    const { sessions, replay } = buildWorkload(o.scenario.workload, new Random(o.seed).derive('workload'), {
       durationMs: o.durationMs,
       baseDir: o.baseDir ?? process.cwd(),
     });
@@ -270,7 +270,8 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
         : undefined;
 
     const recorded = recorder.finish({
-      durationMs: o.durationMs,
+      // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
+      durationMs: replay?.replayedMs ?? o.durationMs,
       wastedTokens: seen.wastedTokens,
       tokensComputed: seen.tokensComputed,
       gpuUtilization: seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
@@ -316,9 +317,9 @@ function targetDriverOptions(t: RunningTarget): Pick<ConstructorParameters<typeo
 
 async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs: number): Promise<{ primary: ManagedProcess; fallback?: ManagedProcess }> {
   const m = o.scenario.model;
-  const start = async (model: string, profile: string, rateLimits: unknown): Promise<ManagedProcess> => {
+  const start = async (model: string, profile: string | object, rateLimits: unknown): Promise<ManagedProcess> => {
     const port = o.mockPort === undefined ? await freePort() : o.mockPort + (model === PRIMARY_MODEL ? 0 : 1);
-    const args = ['--port', String(port), '--model', `${model}=${profile}`, '--seed', String(o.seed), '--supervise'];
+    const args = ['--port', String(port), '--model', `${model}=${typeof profile === 'string' ? profile : JSON.stringify(profile)}`, '--seed', String(o.seed), '--supervise'];
     if (rateLimits !== undefined) args.push('--rate-limits', JSON.stringify(rateLimits));
     const p = await group.start({ name: `mock[${model}]`, entry: MOCK_ENTRY, args, port, readyPath: '/health' }, { readyTimeoutMs });
     o.onProcess?.(p);

@@ -8,7 +8,7 @@ import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
-import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import type { MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
@@ -73,7 +73,7 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
   const { clock, engine, submit } = world;
   const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
-  const sessions = buildSessions(o.scenario.workload, world.random.derive('workload'), {
+  const { sessions, replay } = buildWorkload(o.scenario.workload, world.random.derive('workload'), {
     durationMs: o.durationMs,
     baseDir: o.baseDir ?? process.cwd(),
   });
@@ -129,7 +129,8 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const counters = engine.snapshot().counters;
   const primary = models[0];
   const result = recorder.finish({
-    durationMs: o.durationMs,
+    // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
+    durationMs: replay?.replayedMs ?? o.durationMs,
     wastedTokens: models.reduce((s, m) => s + m.wastedTokens, 0) + counters.tokensDiscarded,
     tokensComputed: models.reduce((s, m) => s + m.outputTokens, 0),
     gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),

@@ -7,7 +7,7 @@ import { sample, sampleInt } from './dist.js';
 import { SYSTEM_MESSAGE, assistantMessage, safeId, segmentTokens, sendSafely, sleepUntil, tenantSystem, userMessage } from './session-common.js';
 import type { SessionSeat } from './session-single.js';
 import type { MixEntry } from './spec.js';
-import type { PlannedMessage, PlannedRequest, PrefixSegment, Session, SessionContext, SessionSummary } from './types.js';
+import type { PlannedMessage, PlannedRequest, PrefixSegment, Priority, Session, SessionContext, SessionPlan, SessionSummary } from './types.js';
 
 type MultiTurnEntry = Extract<MixEntry, { kind: 'multi-turn' }>;
 
@@ -26,16 +26,41 @@ export function multiTurnSession(entry: MultiTurnEntry, seat: SessionSeat, rando
     if (k < turns - 1) thinkTimesMs.push(Math.max(0, sample(entry.thinkTimeMs, random)));
   }
   const plan = { kind: 'multi-turn', userTokens, outputTokens, thinkTimesMs } as const;
-  const priority = entry.priority ?? 'interactive';
+  const classSystem = entry.systemPromptTokens ?? 0;
+  return conversationSession(seat, plan, {
+    class: entry.name,
+    priority: entry.priority ?? 'interactive',
+    // The class's system prompt is the same text for every session of the class.
+    system: classSystem > 0 ? [{ id: `class/${safeId(entry.name)}/sys`, tokens: classSystem }] : [],
+    ...(entry.maxContextTokens !== undefined ? { maxContextTokens: entry.maxContextTokens } : {}),
+    abandonOnFailure: (entry.onFailure ?? 'abandon') === 'abandon',
+    ...(entry.deadlineMs !== undefined ? { deadlineMs: entry.deadlineMs } : {}),
+  });
+}
+
+/** How a planned conversation is played. */
+export interface ConversationOptions {
+  readonly class: string;
+  readonly priority: Priority;
+  /** System prompt segments after the tenant's (a class's shared prompt, or a conversation's own). */
+  readonly system: readonly PrefixSegment[];
+  readonly maxContextTokens?: number;
+  readonly abandonOnFailure: boolean;
+  readonly deadlineMs?: number;
+}
+
+/** A conversation of planned turns (drawn, or read from a trace): each turn resends the whole history. */
+export function conversationSession(seat: SessionSeat, plan: Extract<SessionPlan, { kind: 'multi-turn' }>, o: ConversationOptions): Session {
+  const entry = { name: o.class, ...(o.deadlineMs !== undefined ? { deadlineMs: o.deadlineMs } : {}) };
+  const { userTokens, outputTokens, thinkTimesMs } = plan;
+  const turns = userTokens.length;
+  const priority = o.priority;
   const tenantTokens = seat.tenantSystemTokens ?? 0;
-  const systemTokens = (entry.systemPromptTokens ?? 0) + tenantTokens;
   // The prompt as segments: the tenant's and the class's system prompts (shared by every session), then the turns.
-  const system: PrefixSegment[] = [
-    ...tenantSystem(seat.tenant, tenantTokens),
-    ...((entry.systemPromptTokens ?? 0) > 0 ? [{ id: `class/${safeId(entry.name)}/sys`, tokens: entry.systemPromptTokens ?? 0 }] : []),
-  ];
-  const maxContext = entry.maxContextTokens ?? Number.POSITIVE_INFINITY;
-  const abandonOnFailure = (entry.onFailure ?? 'abandon') === 'abandon';
+  const system: PrefixSegment[] = [...tenantSystem(seat.tenant, tenantTokens), ...o.system];
+  const systemTokens = segmentTokens(system);
+  const maxContext = o.maxContextTokens ?? Number.POSITIVE_INFINITY;
+  const abandonOnFailure = o.abandonOnFailure;
 
   return {
     id: seat.id,

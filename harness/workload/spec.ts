@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { arrivalSchema } from './arrivals.js';
 import { distSchema } from './dist.js';
+import { TRACE_FORMATS } from './trace-formats.js';
 import { PRIORITIES } from './types.js';
 import { parseWith } from './validate.js';
 
@@ -129,18 +130,27 @@ export const syntheticSchema = z
   .strict();
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;
 
-/** Replay of a trace file in the Azure LLM inference trace format (`TIMESTAMP,ContextTokens,GeneratedTokens`). */
+/**
+ * Replay of a trace file: the Azure LLM inference CSV, Mooncake JSONL, BurstGPT CSV or ShareGPT conversations
+ * (harness/workload/trace-formats.ts), recognised by content unless `format` says.
+ */
 export const traceSpecSchema = z
   .object({
-    /** The CSV file, resolved against `buildSessions`' `baseDir`. */
+    /** The trace file, resolved against `buildSessions`' `baseDir`. */
     path: name,
+    /** @default sniffed from the content */
+    format: z.enum(TRACE_FORMATS).optional(),
+    /** ShareGPT conversations carry no times: they start by this arrival process. @default poisson, 1 session/s */
+    arrivals: arrivalSchema.optional(),
+    /** ShareGPT: the time between an answer and the next user message. @default constant 5,000 ms */
+    thinkTimeMs: distSchema.optional(),
     /** Time compression: 2 replays the trace twice as fast (gaps halved). @default 1 */
     speedup: z.number().positive().optional(),
     /** Window start, in trace time from the first row. @default 0 */
     startMs: z.number().min(0).optional(),
     /** Window length, in trace time. @default to the end of the trace */
     durationMs: z.number().positive().optional(),
-    /** @default 'trace' */
+    /** @default 'trace' (BurstGPT: from its model and log type, e.g. `chatgpt-conversation`) */
     class: name.optional(),
     /** @default 'default' */
     tenant: name.optional(),
