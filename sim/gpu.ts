@@ -238,15 +238,18 @@ export class Gpu {
     }
     let batched = 0;
     let context = 0;
+    let pairs = 0;
     const batch = this.sched.batch;
     for (const seq of batch) {
       batched += seq.inFlight;
       context += seq.computed + seq.inFlight;
+      // Causal attention of the new tokens: each attends to the computed context and the new tokens before it.
+      if (seq.inFlight > 1) pairs += seq.inFlight * seq.computed + (seq.inFlight * (seq.inFlight + 1)) / 2;
     }
     this.s.steps++;
     this.s.batchedSeqs += batch.length;
     this.s.tokensComputed += batched;
-    this.begin('gen', stepMs(this.profile.step, batched, context));
+    this.begin('gen', stepMs(this.profile.step, batched, context, pairs));
   }
 
   private begin(kind: 'gen' | 'embed', baseMs: number): void {
