@@ -46,7 +46,10 @@ export default defineScenario({
   durationMs: 65_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 11.5 }, mix: [CHAT, LONG_ANSWER] },
   model: {
-    profile: 'h100-llama3-8b',
+    // No prefix caching: this scenario isolates the retry mechanism, as on a server run without it (vLLM
+    // --no-enable-prefix-caching). With caching, a naive retry resends the same prompt and skips its prefill (its
+    // blocks are still in the KV pool), and at this load naive then recovers: see the scenario test.
+    profile: { base: 'h100-llama3-8b', prefixCaching: false },
     faults: {
       // The gateway: any response stream open for 12 s is reset, whatever the load. Harmless at normal load.
       disconnect: { probability: 1, afterMs: 12_000, forms: ['reset'] },

@@ -79,6 +79,13 @@ describe('retry-storm', () => {
     expect(resilient.summary.wastedTokenFraction).toBeLessThan(0.01);
   });
 
+  it('with prefix caching on, identical retried prompts skip their prefill and naive recovers at this load', async () => {
+    const cached = validateScenario({ ...s, model: { ...s.model, profile: 'h100-llama3-8b' } });
+    const naive = await run(cached, 'naive', 50_000);
+    expect(naive.summary.prefixCacheHitRate ?? 0).toBeGreaterThan(0.1);
+    expect(naive.summary.recovery[0]?.status).toBe('recovered');
+  });
+
   it('is harmless without the trigger: at this load the gateway cuts nothing and naive wastes nothing', async () => {
     const calm = validateScenario({ ...s, model: { ...s.model, faults: { ...s.model.faults, timeline: [] } } });
     const naive = await run(calm, 'naive', 30_000);

@@ -9,8 +9,10 @@ import { defineScenario } from '../harness/index.js';
  * What it shows: how each policy copes with real, unsmoothed arrival and length variation on the H100 profile,
  * without faults. The GPU is far from full (TTFT p99 well under a second): the trace's long answers keep requests
  * in flight for seconds, but fewer than the 256 slots the engine's default limit allows.
- * `--trace PATH` replays another file in the same format (e.g. the bursty code trace) with this window and
- * speed-up.
+ * `--trace PATH` replays another file (Azure, Mooncake, BurstGPT or ShareGPT, recognised by content), with
+ * `--trace-speed X` and `--trace-window START..END` (trace time) to choose the part and the pace; the report then
+ * names the file, its format, the window and the speed. The model is Llama-3.1-8B with its 128k window, so long
+ * prompts replay; prompts longer than the window are refused (`context_length_exceeded`) or trimmed by policy.
  */
 export default defineScenario({
   name: 'trace-replay',
@@ -20,7 +22,8 @@ export default defineScenario({
   takesTrace: true,
   // Relative paths resolve from the repository root.
   workload: { trace: { path: '../shared/data/traces/azure-2023-conv.csv', speedup: 4, durationMs: 120_000, class: 'conv' } },
-  model: { profile: 'h100-llama3-8b' },
+  // The 128k-window profile, so a long-context trace (Mooncake, BurstGPT) replays without refusals at 8k.
+  model: { profile: 'h100-llama3.1-8b-128k' },
   policies: ['naive', 'bounded', 'resilient', 'adaptive'],
   slo: { ttftMs: 1_000, e2eMs: 30_000 },
 });

@@ -186,6 +186,21 @@ export class FaultPlan {
     return this.layerAt(nowMs).layer.brownoutMultiplier ?? 1;
   }
 
+  /**
+   * The first brownout phase edge (start or end, absolute time) strictly after `nowMs`, or undefined: where the
+   * step-time multiplier may change, so a GPU step can be cut there.
+   */
+  brownoutChangeAfter(nowMs: number): number | undefined {
+    let next: number | undefined;
+    for (const { phase } of this.phases) {
+      if (phase.fault.brownoutMultiplier === undefined) continue;
+      for (const edge of [this.setAtMs + phase.atMs, this.setAtMs + phase.atMs + phase.durationMs]) {
+        if (edge > nowMs && (next === undefined || edge < next)) next = edge;
+      }
+    }
+    return next;
+  }
+
   /** Draws this request's faults. Header faults apply for sure and override the plan's of the same kind. */
   decide(nowMs: number, header: HeaderFaults | undefined): RequestFaults {
     const compiled = this.layerAt(nowMs);

@@ -32,6 +32,7 @@ interface ChoiceResult {
   tokens: number;
   promptTokens: number;
   completionTokens: number;
+  cachedTokens: number;
   finishReason: 'stop' | 'length' | null;
   disconnect?: { form: DisconnectForm; tokensSent: number };
 }
@@ -55,6 +56,7 @@ function generateRequest(id: string, model: string, kind: StreamKind, h: MockHea
     resumeFrom: h.resumeFrom,
     apiKey: h.apiKey,
     fault: h.fault,
+    prefix: h.prefix,
   };
 }
 
@@ -167,7 +169,7 @@ async function runChoice(
   signal: AbortSignal,
   onTokens: (text: string, index: number, count: number) => void | Promise<void>,
 ): Promise<ChoiceResult> {
-  const r: ChoiceResult = { text: '', tokens: 0, promptTokens: 0, completionTokens: 0, finishReason: null };
+  const r: ChoiceResult = { text: '', tokens: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, finishReason: null };
   // A plain flag: reading `signal.aborted` per token costs more than the rest of the bookkeeping.
   let aborted = signal.aborted;
   const onAbort = (): void => {
@@ -184,6 +186,7 @@ async function runChoice(
       } else if (ev.type === 'done') {
         r.promptTokens = ev.promptTokens;
         r.completionTokens = ev.completionTokens;
+        r.cachedTokens = ev.cachedTokens;
         r.finishReason = ev.finishReason;
         break;
       } else {
@@ -230,9 +233,11 @@ async function jsonResponse(
   if (res.destroyed || signal.aborted) return false;
   let prompt = 0;
   let completion = 0;
+  let cached = 0;
   for (const r of results) {
     prompt += r.promptTokens;
     completion += r.completionTokens;
+    cached += r.cachedTokens;
   }
   const broken = results.find((r) => r.disconnect)?.disconnect;
   const object = writer.kind === 'chat' ? 'chat.completion' : 'text_completion';
@@ -246,7 +251,7 @@ async function jsonResponse(
         ? { index, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: r.finishReason }
         : { index, text: r.text, logprobs: null, finish_reason: r.finishReason },
     ),
-    usage: usageBody(prompt, completion),
+    usage: usageBody(prompt, completion, cached),
   });
   if (!broken) {
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers });

@@ -49,7 +49,7 @@ describe('GenerationStream push mode', () => {
     for (let i = 0; i < 6; i++) s.onToken(i);
     s.onFinish();
     expect(out.tokens).toEqual([0, 1, 2, 3, 4, 5].map((i) => [tokensText(42, i, 1), i, 1]));
-    expect(out.end).toEqual({ terminal: { type: 'done', promptTokens: 10, completionTokens: 6, finishReason: 'stop' }, error: undefined });
+    expect(out.end).toEqual({ terminal: { type: 'done', promptTokens: 10, completionTokens: 6, cachedTokens: 0, finishReason: 'stop' }, error: undefined });
     expect(ends.map((e) => e.outcome)).toEqual(['stop']);
   });
 

@@ -29,6 +29,8 @@ export interface DeliveryOptions {
   readonly stall: { readonly afterTokens: number; readonly forMs?: number } | undefined;
   /** Record per-token gaps for the `request-done` event. */
   readonly recordItl: boolean;
+  /** Prompt tokens the GPU found in its prefix cache (known once the sequence is scheduled). */
+  readonly cachedTokens?: () => number;
 }
 
 /** What the owner learns when the generation ends. */
@@ -293,6 +295,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
         type: 'done',
         promptTokens: this.o.promptTokens,
         completionTokens: this.o.endIndex - this.o.startIndex,
+        cachedTokens: this.o.cachedTokens?.() ?? 0,
         finishReason: this.o.finishReason,
       });
     }

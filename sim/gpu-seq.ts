@@ -1,3 +1,6 @@
+import type { PrefixSegment } from '../src/upstream/model-client.js';
+import type { BlockHasher, CachedBlock } from './prefix-cache.js';
+
 /**
  * A sequence on the GPU (sim/gpu.ts): the contracts its owner sees (what to run, where its tokens go, a handle to
  * abort it) and the GPU's own record of its progress (context computed, next output index, KV blocks held).
@@ -21,6 +24,13 @@ export interface SeqInput {
   readonly startIndex: number;
   /** Output index to stop at (exclusive); must be ≥ startIndex. */
   readonly endIndex: number;
+  /** Identity of the prompt's leading tokens, for the prefix cache; the rest is unique. @default none */
+  readonly prefix?: readonly PrefixSegment[];
+  /**
+   * Identity of the output tokens (they are a pure function of the request), so that a later prompt resending this
+   * output (the next turn of a conversation) can hit its blocks. Used only when `prefix` covers the whole prompt.
+   */
+  readonly outputId?: string;
 }
 
 /** A handle on a submitted sequence. */
@@ -29,6 +39,8 @@ export interface SeqHandle {
   abort(): void;
   /** Ms from submit to first being scheduled; undefined while still waiting. */
   readonly queueMs: number | undefined;
+  /** Prompt tokens found in the prefix cache when first scheduled (0 before, or on a miss). */
+  readonly cachedTokens: number;
 }
 
 /** Where a sequence is in its life on the GPU. */
@@ -50,6 +62,14 @@ export class Seq implements SeqHandle {
   firstScheduledMs = -1;
   /** Tokens scheduled in the step in flight (0 when not in it). */
   inFlight = 0;
+  /** Cached blocks this sequence holds (hits and the blocks it registered); the rest of `blocks` are private. */
+  held: CachedBlock[] = [];
+  /** Blocks [0, registeredTo) were looked up or registered; later full blocks are registered as they are computed. */
+  registeredTo = 0;
+  /** Prompt tokens served from the cache at first scheduling. */
+  cachedTokens = 0;
+  /** Chained block hashes, made on first scheduling when the GPU caches prefixes. */
+  hasher: BlockHasher | undefined;
 
   constructor(
     readonly owner: SeqOwner,
@@ -58,6 +78,8 @@ export class Seq implements SeqHandle {
     readonly endIndex: number,
     readonly sink: SeqSink,
     readonly submittedMs: number,
+    readonly prefix?: readonly PrefixSegment[],
+    readonly outputId?: string,
   ) {
     this.generated = startIndex;
   }

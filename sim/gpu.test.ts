@@ -179,6 +179,18 @@ describe('Gpu', () => {
     expect(t.finishedMs).toBeCloseTo(3 * stepMs(h100.step, 128, 128), 9);
   });
 
+  it('a step straddling a brownout edge runs at each rate for its share', async () => {
+    // A 10 ms step (at rate 1) starting at 0, with the rate 3 from 0 to 6 ms: 2 ms of work done by 6 ms, 8 left at 1.
+    const clock = new VirtualClock();
+    const base = stepMs(h100.step, 128, 128);
+    const edge = 6;
+    const gpu = new Gpu(h100, clock, { stepMultiplier: (t) => (t < edge ? 3 : 1), nextRateChange: (t) => (t < edge ? edge : undefined) });
+    const t = newTrace();
+    gpu.submit({ promptTokens: 128, startIndex: 0, endIndex: 1 }, sink(clock, t));
+    await clock.runUntilIdle();
+    expect(t.finishedMs).toBeCloseTo(edge + (base - edge / 3), 9);
+  });
+
   it('invariants under random load and aborts (property): slots and blocks never exceeded, every sequence ends once', async () => {
     await fc.assert(
       fc.asyncProperty(

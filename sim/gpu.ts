@@ -2,7 +2,8 @@
  * The continuous-batching step loop of one GPU, on a Clock, after vLLM's scheduler (V1, chunked prefill):
  * each step first serves running sequences (decode 1 token, or the next prefill chunk), then admits waiting ones
  * FCFS while slots (`maxNumSeqs`), the token budget (`maxBatchedTokens`) and KV blocks allow. A step lasts
- * `stepMs(batchedTokens, contextTokens) × multiplier`; at its end every sequence whose context is complete emits
+ * `stepMs(batchedTokens, contextTokens) × multiplier` (a step straddling a brownout's edge runs at each rate for
+ * its share); at its end every sequence whose context is complete emits
  * one token. When KV blocks run out the newest running sequence is preempted (recompute: its blocks are freed and
  * it re-prefills prompt + output so far). TTFT and inter-token latency therefore come out of real queueing.
  * Batch building and KV block accounting live in sim/gpu-scheduler.ts, the waiting queue in sim/gpu-waiting.ts,
@@ -26,9 +27,17 @@ interface EmbedJob {
 
 /** Options of a {@link Gpu}. */
 export interface GpuOptions {
-  /** Step-time multiplier, read at the start of each step (a brownout). @default () => 1 */
-  readonly stepMultiplier?: () => number;
+  /** Step-time multiplier in force at a time (a brownout). @default () => 1 */
+  readonly stepMultiplier?: (atMs: number) => number;
+  /**
+   * The next time after `afterMs` at which the multiplier may change (a brownout phase's edge), or undefined.
+   * A step that straddles an edge runs at each rate for its share of the work. @default none (read once a step)
+   */
+  readonly nextRateChange?: (afterMs: number) => number | undefined;
 }
+
+/** Most rate changes one step integrates over (a guard against a timeline of absurdly many tiny phases). */
+const MAX_EDGES_PER_STEP = 10_000;
 
 /** Cumulative counters of a GPU. */
 export interface GpuStats {
@@ -47,6 +56,12 @@ export interface GpuStats {
   readonly wastedTokens: number;
   readonly preemptions: number;
   readonly embeddingCalls: number;
+  /** Prompt tokens looked up in the prefix cache (vLLM's `prefix_cache_queries`); 0 with caching off. */
+  readonly prefixCacheQueries: number;
+  /** Prompt tokens found in the prefix cache (vLLM's `prefix_cache_hits`). */
+  readonly prefixCacheHits: number;
+  /** Cached blocks evicted to make room for new ones. */
+  readonly prefixCacheEvictions: number;
 }
 
 /** A continuous-batching GPU. */
@@ -67,7 +82,8 @@ export class Gpu {
   private stepKind: 'gen' | 'embed' | 'kick' | undefined;
   private embedInFlight: EmbedJob | undefined;
   private readonly createdMs: number;
-  private readonly multiplier: () => number;
+  private readonly multiplier: (atMs: number) => number;
+  private readonly nextRateChange: ((afterMs: number) => number | undefined) | undefined;
   private readonly s = {
     steps: 0,
     batchedSeqs: 0,
@@ -87,6 +103,7 @@ export class Gpu {
     this.sched = new BatchScheduler(profile, clock, this.s);
     this.createdMs = clock.now();
     this.multiplier = options.stepMultiplier ?? (() => 1);
+    this.nextRateChange = options.nextRateChange;
   }
 
   /** Sequences holding a slot. */
@@ -116,7 +133,15 @@ export class Gpu {
 
   stats(): GpuStats {
     const inFlight = this.timer === undefined || this.stepKind === 'kick' ? 0 : this.clock.now() - this.stepStartMs;
-    return { ...this.s, busyMs: this.s.busyMs + inFlight, elapsedMs: this.clock.now() - this.createdMs };
+    const c = this.sched.cache;
+    return {
+      ...this.s,
+      busyMs: this.s.busyMs + inFlight,
+      elapsedMs: this.clock.now() - this.createdMs,
+      prefixCacheQueries: c?.queries ?? 0,
+      prefixCacheHits: c?.hits ?? 0,
+      prefixCacheEvictions: c?.evictions ?? 0,
+    };
   }
 
   /** Adds output tokens that were computed but never reached a client (the owner knows about held-back tokens). */
@@ -126,7 +151,7 @@ export class Gpu {
 
   /** Queues a sequence. The caller checks that prompt + output fit the KV cache and the waiting limit. */
   submit(input: SeqInput, sink: SeqSink): SeqHandle {
-    const seq = new Seq(this, input.promptTokens, input.startIndex, input.endIndex, sink, this.clock.now());
+    const seq = new Seq(this, input.promptTokens, input.startIndex, input.endIndex, sink, this.clock.now(), input.prefix, input.outputId);
     if (seq.endIndex <= seq.startIndex) {
       seq.status = 'done';
       seq.firstScheduledMs = seq.submittedMs;
@@ -213,15 +238,18 @@ export class Gpu {
     }
     let batched = 0;
     let context = 0;
+    let pairs = 0;
     const batch = this.sched.batch;
     for (const seq of batch) {
       batched += seq.inFlight;
       context += seq.computed + seq.inFlight;
+      // Causal attention of the new tokens: each attends to the computed context and the new tokens before it.
+      if (seq.inFlight > 1) pairs += seq.inFlight * seq.computed + (seq.inFlight * (seq.inFlight + 1)) / 2;
     }
     this.s.steps++;
     this.s.batchedSeqs += batch.length;
     this.s.tokensComputed += batched;
-    this.begin('gen', stepMs(this.profile.step, batched, context));
+    this.begin('gen', stepMs(this.profile.step, batched, context, pairs));
   }
 
   private begin(kind: 'gen' | 'embed', baseMs: number): void {
@@ -229,8 +257,26 @@ export class Gpu {
     this.stepKind = kind;
     this.stepStartMs = this.chainFromMs ?? now;
     this.chainFromMs = undefined;
-    this.stepDueMs = this.stepStartMs + baseMs * Math.max(0, this.multiplier());
+    this.stepDueMs = this.stepEnd(this.stepStartMs, baseMs);
     this.timer = this.clock.setTimer(Math.max(0, this.stepDueMs - now), this.onStepEnd, kind === 'gen' ? 'gpu-step' : 'gpu-embed');
+  }
+
+  /**
+   * When a step of `baseMs` of work (at rate 1) started at `startMs` ends: the work is spread over the rates in
+   * force, so a step that straddles a brownout's edge runs slow only for the part inside it.
+   */
+  private stepEnd(startMs: number, baseMs: number): number {
+    let t = startMs;
+    let work = baseMs;
+    for (let i = 0; i < MAX_EDGES_PER_STEP; i++) {
+      const m = Math.max(0, this.multiplier(t));
+      const end = t + work * m;
+      const edge = this.nextRateChange?.(t);
+      if (edge === undefined || edge <= t || end <= edge || m === 0) return end;
+      work -= (edge - t) / m;
+      t = edge;
+    }
+    return t + work * Math.max(0, this.multiplier(t));
   }
 
   private peekEmbedJob(): EmbedJob | undefined {
@@ -273,6 +319,7 @@ export class Gpu {
       return;
     }
     seq.computed += n;
+    this.sched.registerComputed(seq);
     if (!emits) return;
     const index = seq.generated++;
     this.s.outputTokens++;

@@ -54,7 +54,7 @@ describe('InProcessModelClient', () => {
     expect(r.error).toBeUndefined();
     expect(r.tokens).toBe(50);
     expect(r.chunks.map((c) => c.index)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 100, completionTokens: 50 }, finishReason: 'stop' });
+    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 100, completionTokens: 50, cachedPromptTokens: 0 }, finishReason: 'stop' });
     expect(clock.pendingTimers).toBe(0);
   });
 

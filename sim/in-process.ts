@@ -73,6 +73,7 @@ export class InProcessModelClient implements ModelClient {
       ...(options.resumeFrom !== undefined ? { resumeFrom: options.resumeFrom } : {}),
       ...(request.apiKey !== undefined ? { apiKey: request.apiKey } : {}),
       ...(request.fault !== undefined ? { fault: request.fault } : {}),
+      ...(request.prefix !== undefined ? { prefix: request.prefix } : {}),
     };
     let finished = false;
     try {
@@ -84,7 +85,7 @@ export class InProcessModelClient implements ModelClient {
           finished = true;
           yield {
             type: 'done',
-            usage: { promptTokens: ev.promptTokens, completionTokens: ev.completionTokens },
+            usage: { promptTokens: ev.promptTokens, completionTokens: ev.completionTokens, cachedPromptTokens: ev.cachedTokens },
             finishReason: ev.finishReason,
           };
           return;

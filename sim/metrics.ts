@@ -62,6 +62,9 @@ export class ServerMetrics {
     gauge('mock:mean_batch_size', 'Mean number of sequences per step.', (s) => s.meanBatchSize);
     counter('mock:tokens_computed_total', 'Tokens the simulated GPU computed (prefill and decode).', (s) => s.tokensComputed);
     counter('mock:wasted_tokens_total', 'Tokens computed for output no client received.', (s) => s.wastedTokens);
+    // vLLM V1's prefix-cache counters, in tokens (hit rate = hits / queries), as it exposes them.
+    counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.', (s) => s.prefixCacheQueries);
+    counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.', (s) => s.prefixCacheHits);
     counter('mock:requests_total', 'Generation requests the models received.', (s) => s.requests);
     new Counter({
       name: 'mock:faults_injected_total',

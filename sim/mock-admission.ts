@@ -11,6 +11,8 @@ import type { ModelEvents } from './mock-model-events.js';
 import type { GpuProfile } from './profiles.js';
 import { estimatePromptTokens, KeyedRandom, mix32, requestKey } from './tokens.js';
 import type { GenerateRequest } from './types.js';
+import type { PrefixSegment } from '../src/upstream/model-client.js';
+import { messagesPrefix } from './prefix-segments.js';
 
 /** What a generation request asks of the GPU, once its prompt fits the context window. */
 export interface SizedRequest {
@@ -20,6 +22,8 @@ export interface SizedRequest {
   /** Tokens to generate in all (the output length, capped by `maxTokens` and the context window). */
   readonly endIndex: number;
   readonly finishReason: 'stop' | 'length';
+  /** Identity of the prompt's leading tokens for the prefix cache; undefined: all unique. */
+  readonly prefix: readonly PrefixSegment[] | undefined;
 }
 
 /** Sizes generation requests for one model: prompt checks, then the output length drawn per request. */
@@ -49,7 +53,9 @@ export class RequestSizer {
     const wanted = req.outputTokens ?? this.outputLength(key);
     const endIndex = Math.min(wanted, cap);
     const finishReason = wanted > cap ? 'length' : 'stop';
-    return { promptTokens, key, endIndex, finishReason };
+    // Sized from its text, a prompt is identified by its messages; sized by a count, it is unique unless it says.
+    const prefix = req.prefix ?? (req.promptTokens === undefined ? messagesPrefix(req) : undefined);
+    return { promptTokens, key, endIndex, finishReason, prefix };
   }
 
   private outputLength(key: number): number {

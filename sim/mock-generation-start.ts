@@ -44,6 +44,7 @@ export function startGeneration(
       disconnect: f.disconnect,
       stall: f.stall,
       recordItl: events.listening,
+      cachedTokens: () => ref.handle?.cachedTokens ?? 0,
     },
     signal,
     (end: GenerationEnd) => {
@@ -62,12 +63,14 @@ export function startGeneration(
           queueMs: ref.handle?.queueMs,
           itlMs: end.itlMs,
           promptTokens,
+          cachedTokens: ref.handle?.cachedTokens ?? 0,
           completionTokens: end.deliveredTo - startIndex,
         });
       }
     },
   );
   open.add(stream);
-  ref.handle = gpu.submit({ promptTokens, startIndex, endIndex }, stream);
+  const identity = size.prefix === undefined ? {} : { prefix: size.prefix, outputId: `out:${id}` };
+  ref.handle = gpu.submit({ promptTokens, startIndex, endIndex, ...identity }, stream);
   return stream;
 }

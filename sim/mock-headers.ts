@@ -3,7 +3,9 @@
  * value is a 400 naming the header, never a silent default.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { PrefixSegment } from '../src/upstream/model-client.js';
 import { badRequest, type HttpErrorReply } from './http-errors.js';
+import { parsePrefixHeader } from './prefix-segments.js';
 
 /** What the headers of one request ask of the mock. */
 export interface MockHeaders {
@@ -19,6 +21,8 @@ export interface MockHeaders {
   readonly fault?: string;
   /** `authorization: Bearer KEY`: rate limits are kept per key. */
   readonly apiKey?: string;
+  /** `x-mock-prefix: ID=TOKENS,...`: the identity of the prompt's leading tokens, for the prefix cache. */
+  readonly prefix?: readonly PrefixSegment[];
 }
 
 export const MAX_REQUEST_ID_LENGTH = 256;
@@ -64,6 +68,7 @@ export function parseMockHeaders(headers: IncomingHttpHeaders): MockHeaders | Ht
     resumeFrom: undefined,
     fault: undefined,
     apiKey: undefined,
+    prefix: undefined,
   };
   const prompt = intHeader(headers, 'x-mock-prompt-tokens', MAX_COUNT);
   if (typeof prompt === 'object') return prompt;
@@ -83,6 +88,12 @@ export function parseMockHeaders(headers: IncomingHttpHeaders): MockHeaders | Ht
   }
   const fault = one(headers, 'x-mock-fault');
   if (fault !== undefined && fault.trim() !== '') out.fault = fault.trim();
+  const prefix = one(headers, 'x-mock-prefix');
+  if (prefix !== undefined && prefix.trim() !== '') {
+    const p = parsePrefixHeader(prefix);
+    if (typeof p === 'string') return badRequest(`x-mock-prefix: expected ${p}`, 'x-mock-prefix');
+    out.prefix = p;
+  }
   const auth = one(headers, 'authorization');
   if (auth !== undefined) {
     const m = BEARER.exec(auth);

@@ -20,6 +20,8 @@ export type MockModelEvent =
       /** Gap before each token after the first (a chunk of k tokens spreads its gap over k). */
       readonly itlMs: readonly number[] | undefined;
       readonly promptTokens: number;
+      /** Prompt tokens served from the prefix cache. */
+      readonly cachedTokens: number;
       /** Tokens delivered by this call. */
       readonly completionTokens: number;
     }
@@ -53,6 +55,10 @@ export interface MockModelMetrics {
   readonly completed: number;
   readonly rejected: number;
   readonly embeddingCalls: number;
+  /** Prompt tokens looked up in the prefix cache (`vllm:prefix_cache_queries`). */
+  readonly prefixCacheQueries: number;
+  /** Prompt tokens found there (`vllm:prefix_cache_hits`). */
+  readonly prefixCacheHits: number;
   /** Injected faults by kind: `status-429`, `rate-limit`, `queue-full`, `disconnect`, `stall`, `hang`, `crash`, `refused`, `cold-start`. */
   readonly faultCounts: Readonly<Record<string, number>>;
 }
@@ -120,6 +126,8 @@ export class ModelEvents {
       completed: this.completed,
       rejected: this.rejected,
       embeddingCalls: s.embeddingCalls,
+      prefixCacheQueries: s.prefixCacheQueries,
+      prefixCacheHits: s.prefixCacheHits,
       faultCounts: { ...this.counts },
     };
   }

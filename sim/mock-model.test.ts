@@ -105,6 +105,21 @@ describe('MockModel', () => {
     expect(clock.now() - t2).toBeCloseTo(normal, 6);
   });
 
+  it('a brownout lasts as long as its phase: steps are cut at its edges, so 0.25 s and 0.5 s differ', async () => {
+    const timeFor = async (durationMs: number | undefined): Promise<number> => {
+      const { clock, model, drain } = setup();
+      if (durationMs !== undefined) model.setFaults({ timeline: [{ atMs: 0, durationMs, fault: { brownoutMultiplier: 10 } }] });
+      await clock.run(drain('long', { outputTokens: 400 }));
+      return clock.now();
+    };
+    const normal = await timeFor(undefined);
+    const quarter = await timeFor(250);
+    const half = await timeFor(500);
+    // Inside the phase the GPU does 1/10 of the work per ms: each ms of brownout costs 0.9 ms more, no more no less.
+    expect(quarter - normal).toBeCloseTo(250 * 0.9, 6);
+    expect(half - normal).toBeCloseTo(500 * 0.9, 6);
+  });
+
   it('a timeline crash fires at its time; the model can start in cold start', async () => {
     const { clock, model, events, drain } = setup({ coldStartMs: 300, faults: { timeline: [{ atMs: 1000, durationMs: 0, fault: { crash: { downtimeMs: 200, coldStartMs: 100 } } }] } });
     expect(model.health()).toEqual({ ready: false, state: 'cold-start' });

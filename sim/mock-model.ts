@@ -83,7 +83,10 @@ export class MockModel {
     this.limitsInput = o.rateLimits;
     this.limiter = this.newLimiter();
     this.plan = new FaultPlan(o.faults ?? {}, o.random.derive('faults'), o.clock.now());
-    this.gpu = new Gpu(this.profile, o.clock, { stepMultiplier: () => this.plan.brownout(this.clock.now()) });
+    this.gpu = new Gpu(this.profile, o.clock, {
+      stepMultiplier: (atMs) => this.plan.brownout(atMs),
+      nextRateChange: (afterMs) => this.plan.brownoutChangeAfter(afterMs),
+    });
     this.sizer = new RequestSizer(this.profile, this.seed);
     this.liveness = new Liveness(o.clock, o.name, this.events);
     this.host = { clock: o.clock, gpu: this.gpu, events: this.events, open: this.open };

@@ -24,6 +24,11 @@ export interface StepTimeModel {
   readonly attentionMsPerContextToken: number;
   /** Per-step overhead: scheduling, sampling, LM head, kernel launches, ms. */
   readonly overheadMs: number;
+  /**
+   * Prefill attention compute per (new token × context token it attends to), ms: the quadratic term that dominates
+   * long-context prefill (QKᵀ and PV: 4 × hidden × layers FLOPs per pair). @default 0 (negligible below ~8k)
+   */
+  readonly prefillAttentionMsPerTokenPair?: number;
 }
 
 /** The cost of one embeddings call on the GPU: one forward pass over all inputs. */
@@ -58,12 +63,21 @@ export interface GpuProfile {
   /** Output length when the request does not fix it, in tokens (capped by max_tokens and the context window). */
   readonly outputTokens: DistributionSpec;
   readonly embedding: EmbeddingCost;
+  /**
+   * Automatic prefix caching (vLLM V1's default): prompt blocks already in the KV pool are not prefilled again.
+   * Off, every prompt is prefilled in full (`--no-enable-prefix-caching`). @default true
+   */
+  readonly prefixCaching?: boolean;
 }
 
-/** Step time in ms for a step of `batchedTokens` tokens attending to `contextTokens` tokens of context in all. */
-export function stepMs(model: StepTimeModel, batchedTokens: number, contextTokens: number): number {
+/**
+ * Step time in ms for a step of `batchedTokens` tokens attending to `contextTokens` tokens of context in all, with
+ * `attentionPairs` (new token, context token) pairs of prefill attention (used when the model prices them).
+ */
+export function stepMs(model: StepTimeModel, batchedTokens: number, contextTokens: number, attentionPairs = 0): number {
   const over = batchedTokens > model.flatTokens ? batchedTokens - model.flatTokens : 0;
-  return model.overheadMs + model.baseMs + model.perTokenMs * over + model.attentionMsPerContextToken * contextTokens;
+  const prefill = model.prefillAttentionMsPerTokenPair === undefined ? 0 : model.prefillAttentionMsPerTokenPair * attentionPairs;
+  return model.overheadMs + model.baseMs + model.perTokenMs * over + model.attentionMsPerContextToken * contextTokens + prefill;
 }
 
 /** Embedding call cost in ms for `items` inputs of `tokens` tokens in all. */
@@ -193,10 +207,35 @@ const FALLBACK: GpuProfile = {
   embedding: { perCallMs: 0.87 + 1.5, perItemMs: 0.02, perTokenMs: (0.01754 * 1.24) / 8.03, dimensions: 16 },
 };
 
+/** Llama-3.x-8B attention FLOPs per (new token, context token) pair: QKᵀ and PV, 2 × 2 × 4,096 hidden × 32 layers. */
+const LLAMA3_8B_ATTENTION_FLOPS_PER_PAIR = 4 * 4096 * 32;
+/** Share of dense bf16 peak a FlashAttention prefill kernel sustains (an assumption; FA2/FA3 report 50–75%). */
+const PREFILL_ATTENTION_EFFICIENCY = 0.5;
+
+/**
+ * Llama-3.1-8B with its 128k window (131,072 tokens, `max_model_len` left at the model's), on H100 and A100: the
+ * same weights and KV layout as Llama-3-8B, so the same fitted step model and KV budget (about 430k tokens of KV:
+ * three full windows), plus the quadratic prefill-attention term that long prompts make dominant
+ * (989 TFLOPS H100 / 312 TFLOPS A100 dense bf16 at 50%): a 128k prompt prefills in about 9 s on H100, 29 s on A100.
+ */
+function longContext(base: GpuProfile, name: string, peakTflops: number, gpu: string): GpuProfile {
+  return {
+    ...base,
+    name,
+    description: `${gpu}, Llama-3.1-8B bf16 with its 128k context window, TP1, vLLM defaults (step model of the 8B fit plus prefill attention)`,
+    contextWindow: 131_072,
+    step: { ...base.step, prefillAttentionMsPerTokenPair: (LLAMA3_8B_ATTENTION_FLOPS_PER_PAIR / (peakTflops * 1e12 * PREFILL_ATTENTION_EFFICIENCY)) * 1000 },
+  };
+}
+const H100_LLAMA31_8B_128K = longContext(H100_LLAMA3_8B, 'h100-llama3.1-8b-128k', 989, 'H100-80GB');
+const A100_LLAMA31_8B_128K = longContext(A100_LLAMA3_8B, 'a100-llama3.1-8b-128k', 312, 'A100-80GB');
+
 /** The built-in profiles by name. */
 export const PROFILES: Readonly<Record<string, GpuProfile>> = {
   [H100_LLAMA3_8B.name]: H100_LLAMA3_8B,
   [A100_LLAMA3_8B.name]: A100_LLAMA3_8B,
+  [H100_LLAMA31_8B_128K.name]: H100_LLAMA31_8B_128K,
+  [A100_LLAMA31_8B_128K.name]: A100_LLAMA31_8B_128K,
   [FALLBACK.name]: FALLBACK,
 };
 
@@ -228,6 +267,7 @@ export const profileOverridesSchema = z
     kvBlocks: posInt.optional(),
     maxWaiting: z.number().int().nonnegative().optional(),
     contextWindow: posInt.optional(),
+    prefixCaching: z.boolean().optional(),
     step: z
       .object({
         baseMs: nonNeg.optional(),
@@ -235,6 +275,7 @@ export const profileOverridesSchema = z
         perTokenMs: nonNeg.optional(),
         attentionMsPerContextToken: nonNeg.optional(),
         overheadMs: nonNeg.optional(),
+        prefillAttentionMsPerTokenPair: nonNeg.optional(),
       })
       .strict()
       .optional(),

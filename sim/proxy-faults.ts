@@ -152,6 +152,9 @@ export class ProxyFaults {
       completed: Object.values(c.relayedByStatus).reduce((s, n) => s + n, 0),
       rejected: this.events.rejected,
       embeddingCalls: 0,
+      // The real model behind the proxy keeps its own prefix cache; the proxy cannot see it.
+      prefixCacheQueries: 0,
+      prefixCacheHits: 0,
       faultCounts: this.events.faultCounts(),
       proxy: { ...c, relayedByStatus: { ...c.relayedByStatus } },
     };

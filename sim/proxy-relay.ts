@@ -263,6 +263,7 @@ class StreamRelay implements OpenRelay {
         queueMs: undefined,
         itlMs: undefined,
         promptTokens: 0,
+        cachedTokens: 0,
         completionTokens: this.tokensSent,
       });
     }

@@ -22,6 +22,9 @@ export interface ModelMetrics {
   readonly tokensComputed: number;
   readonly wastedTokens: number;
   readonly requests: number;
+  /** Prompt tokens looked up in / found in the prefix cache (vLLM's counters). */
+  readonly prefixCacheQueries: number;
+  readonly prefixCacheHits: number;
   readonly faultCounts: Readonly<Record<string, number>>;
 }
 

@@ -63,7 +63,7 @@ describe('POST /v1/chat/completions', () => {
     expect(body.object).toBe('chat.completion');
     expect(body.choices[0]?.message).toEqual({ role: 'assistant', content: streamed.text });
     expect(streamed.text.length).toBeGreaterThan(0);
-    expect(body.usage).toEqual({ prompt_tokens: 40, completion_tokens: 9, total_tokens: 49 });
+    expect(body.usage).toEqual({ prompt_tokens: 40, completion_tokens: 9, total_tokens: 49, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('caps output at max_tokens with finish_reason length; omits usage without include_usage', async () => {
@@ -119,7 +119,7 @@ describe('POST /v1/completions', () => {
     expect(body.object).toBe('text_completion');
     expect(body.choices.map((c) => c.index)).toEqual([0, 1]);
     expect(body.choices[0]?.text).not.toBe(body.choices[1]?.text);
-    expect(body.usage).toEqual({ prompt_tokens: 7, completion_tokens: 6, total_tokens: 13 });
+    expect(body.usage).toEqual({ prompt_tokens: 7, completion_tokens: 6, total_tokens: 13, prompt_tokens_details: { cached_tokens: 0 } });
   });
 
   it('streams several prompts interleaved, each choice finishing once, then [DONE]', async () => {

@@ -27,10 +27,17 @@ export interface UsageBody {
   readonly prompt_tokens: number;
   readonly completion_tokens: number;
   readonly total_tokens: number;
+  /** Prompt tokens served from the prefix cache, as vLLM and OpenAI report them. */
+  readonly prompt_tokens_details: { readonly cached_tokens: number };
 }
 
-export function usageBody(promptTokens: number, completionTokens: number): UsageBody {
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+export function usageBody(promptTokens: number, completionTokens: number, cachedTokens = 0): UsageBody {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+  };
 }
 
 /** Pre-serialized chunk templates of one stream. */
@@ -78,8 +85,8 @@ export class ChunkWriter {
   }
 
   /** The usage chunk sent when `stream_options.include_usage` is true: empty `choices`, then `usage`. */
-  usage(promptTokens: number, completionTokens: number): string {
-    return `${this.head}],"usage":${JSON.stringify(usageBody(promptTokens, completionTokens))}}\n\n`;
+  usage(promptTokens: number, completionTokens: number, cachedTokens = 0): string {
+    return `${this.head}],"usage":${JSON.stringify(usageBody(promptTokens, completionTokens, cachedTokens))}}\n\n`;
   }
 }
 

@@ -29,6 +29,7 @@ export function streamResponse(
     let open = gens.length;
     let prompt = 0;
     let completion = 0;
+    let cached = 0;
     /** The last choice's finish chunk, sent with the usage chunk, [DONE] and the end of the body in one write. */
     let lastFinish = '';
     const finish = (): void => {
@@ -38,7 +39,7 @@ export function streamResponse(
         breakStream(res, sse, broken.form, tokensSent, () => writer.tokens(0, ' truncated', tokensSent, 1));
         return resolve(false);
       }
-      sse.end(lastFinish + (includeUsage ? writer.usage(prompt, completion) : '') + SSE_DONE);
+      sse.end(lastFinish + (includeUsage ? writer.usage(prompt, completion, cached) : '') + SSE_DONE);
       resolve(true);
     };
     gens.forEach((gen, choice) => {
@@ -66,6 +67,7 @@ export function streamResponse(
           } else if (terminal?.type === 'done' && !signal.aborted) {
             prompt += terminal.promptTokens;
             completion += terminal.completionTokens;
+            cached += terminal.cachedTokens;
             if (!broken && !sse.destroyed) {
               if (open === 1) lastFinish = writer.finish(choice, terminal.finishReason);
               else sse.write(writer.finish(choice, terminal.finishReason));

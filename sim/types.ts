@@ -3,7 +3,7 @@
  * its two transports: the fastify server (`sim/server.ts`) and the in-process ModelClient (`sim/in-process.ts`).
  * Both transports drive the same MockModel, so they behave the same, minus sockets.
  */
-import type { ChatMessage } from '../src/upstream/model-client.js';
+import type { ChatMessage, PrefixSegment } from '../src/upstream/model-client.js';
 
 /** How a mid-stream disconnect looks on the wire. In-process, every form surfaces as StreamInterruptedError. */
 export const DISCONNECT_FORMS = ['reset', 'clean-close', 'error-event', 'truncated-chunk'] as const;
@@ -30,6 +30,11 @@ export interface GenerateRequest {
   readonly apiKey?: string;
   /** The raw `x-mock-fault` header value. */
   readonly fault?: string;
+  /**
+   * From `x-mock-prefix`: the identity of the prompt's leading tokens, for the prefix cache. Without it, a prompt
+   * sized from its text is identified by its messages; one sized by `promptTokens` is taken as unique.
+   */
+  readonly prefix?: readonly PrefixSegment[];
 }
 
 /**
@@ -47,6 +52,8 @@ export type GenerationEvent =
       readonly type: 'done';
       readonly promptTokens: number;
       readonly completionTokens: number;
+      /** Prompt tokens served from the prefix cache (`usage.prompt_tokens_details.cached_tokens`). */
+      readonly cachedTokens: number;
       readonly finishReason: 'stop' | 'length';
     }
   /** The transport must break the stream this way; `tokensSent` tokens were delivered before it. */

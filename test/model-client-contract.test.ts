@@ -177,7 +177,7 @@ describe.each(FIXTURES)('ModelClient contract: $name', ({ make }) => {
     expect(r.text.length).toBeGreaterThan(0);
     expect(r.tokens).toBe(30);
     expectContiguous(r, 0);
-    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 40, completionTokens: 30 }, finishReason: 'stop' });
+    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 40, completionTokens: 30, cachedPromptTokens: 0 }, finishReason: 'stop' });
     // Another id, other text.
     expect((await collect(f.client, chat('same-2'))).text).not.toBe(r.text);
   });
@@ -189,7 +189,7 @@ describe.each(FIXTURES)('ModelClient contract: $name', ({ make }) => {
     expect(r.error).toBeUndefined();
     expect(r.text).toBe(ref.text);
     expect(r.tokens).toBe(20);
-    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 12, completionTokens: 20 }, finishReason: 'length' });
+    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 12, completionTokens: 20, cachedPromptTokens: 0 }, finishReason: 'length' });
   });
 
   it.each(DISCONNECT_FORMS)('disconnect form %s → StreamInterruptedError(7); resume from 7 completes byte for byte', async (form) => {
@@ -207,7 +207,7 @@ describe.each(FIXTURES)('ModelClient contract: $name', ({ make }) => {
     expect(rest.chunks[0]?.index).toBe(7);
     expectContiguous(rest, 7);
     expect(cut.text + rest.text).toBe(full.text);
-    expect(rest.done?.usage).toEqual({ promptTokens: 40, completionTokens: 23 });
+    expect(rest.done?.usage).toEqual({ promptTokens: 40, completionTokens: 23, cachedPromptTokens: 0 });
   });
 
   it('a resumed stream that breaks again counts tokens absolutely (resumeFrom included)', async () => {

@@ -44,7 +44,7 @@ describe('official openai client against the mock server', () => {
       finish = chunk.choices[0]?.finish_reason ?? finish;
       if (chunk.usage) usage = chunk.usage;
     }
-    expect(usage).toEqual({ prompt_tokens: 31, completion_tokens: 25, total_tokens: 56 });
+    expect(usage).toEqual({ prompt_tokens: 31, completion_tokens: 25, total_tokens: 56, prompt_tokens_details: { cached_tokens: 0 } });
     expect(finish).toBe('stop');
     // The same request id, non-streamed, gives the same text: token text is a function of (seed, id, index).
     const whole = await client.chat.completions.create({ model: 'primary', messages: [{ role: 'user', content: 'hi' }] }, { headers });

@@ -6,7 +6,7 @@ import type { RunResult } from '../report/schema.js';
 import { thresholdsPassed } from '../report/run-result.js';
 import { serializeRunResult } from '../report/serialize.js';
 import { renderTable } from '../report/table.js';
-import { policyName, type Scenario } from '../scenario.js';
+import { policyName } from '../scenario.js';
 import { describeScenario, type DescribeHints } from '../scenario-describe.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { AGREEMENT_PROBES, AGREEMENT_SCENARIOS, agreementContexts, calibrateTransport, compareModes } from '../run/agreement.js';
@@ -14,6 +14,7 @@ import { renderAgreementMarkdown } from '../run/agreement-markdown.js';
 import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
+import { withTraceFlags } from './trace-flags.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { createProgress } from './progress.js';
@@ -31,6 +32,9 @@ interface ScenarioFlags {
   duration?: string;
   out?: string;
   trace?: string;
+  traceFormat?: string;
+  traceSpeed?: string;
+  traceWindow?: string;
   json?: boolean;
   quiet?: boolean;
   list?: boolean;
@@ -58,7 +62,10 @@ export function scenarioCommand(): Command {
     .option('--seed <n>', 'root seed (default: the scenario\'s)')
     .option('--duration <d>', 'arrival window, e.g. 60s, 1500ms, 2m (default: the scenario\'s)')
     .option('--out <dir>', 'where to write result.json, report.md, report.html (default: reports/runs/<time>-<name>/)')
-    .option('--trace <path>', 'trace file in the Azure format, for scenarios that replay one (trace-replay)')
+    .option('--trace <path>', 'trace file for scenarios that replay one (trace-replay): Azure CSV, Mooncake JSONL, BurstGPT CSV or ShareGPT JSON, recognised by content')
+    .option('--trace-format <format>', 'the trace\'s format when sniffing is not wanted: azure, mooncake, burstgpt or sharegpt')
+    .option('--trace-speed <x>', 'replay the trace X times faster (gaps divided by X), e.g. 4 or 0.5')
+    .option('--trace-window <start..end>', 'the part of the trace to replay, in trace time, e.g. 0..10m or 5m..15m (end may be empty: to the end)')
     .option('--json', 'print result.json to stdout instead of the table')
     .option('--quiet', 'no progress and no table; print only the output folder')
     .option('--list', 'list the scenarios and exit')
@@ -85,7 +92,8 @@ export function scenarioCommand(): Command {
         '         npm run scenario agreement -- --mode virtual --transport-ms 1.4,1.2   (virtual with the HTTP hops modelled)\n' +
         '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)\n' +
         '         npm run scenario ./perf/my-scenario.ts   (a scenario file of your own)\n' +
-        '         npm run scenario burst-1000 -- --help   (what that scenario does)',
+        '         npm run scenario burst-1000 -- --help   (what that scenario does)\n' +
+        '         npm run scenario trace-replay -- --trace my.jsonl --trace-speed 4 --trace-window 0..10m',
     )
     .action(async (name: string | undefined, flags: ScenarioFlags) => {
       if (flags.help === true) {
@@ -128,7 +136,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   if (proxyUrl !== undefined && mode !== 'live') throw new UsageError(`--proxy: expected --mode live (a chaos proxy is a live process), got --mode ${mode}`);
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
-  scenario = withTrace(scenario, flags.trace);
+  scenario = withTraceFlags(scenario, flags);
   const transport = flags.transportMs === undefined ? undefined : parseTransportFlag('--transport-ms', flags.transportMs);
   if (transport !== undefined && mode !== 'virtual') {
     throw new UsageError(
@@ -254,11 +262,4 @@ async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
-}
-
-/** Points a trace-replay scenario at `--trace PATH`; refuses --trace for scenarios that do not replay one. */
-function withTrace(s: Scenario, path: string | undefined): Scenario {
-  if (path === undefined) return s;
-  if (s.takesTrace !== true || !('trace' in s.workload)) throw new UsageError(`--trace: scenario ${s.name} does not replay a trace`);
-  return { ...s, workload: { trace: { ...s.workload.trace, path } } };
 }

@@ -206,6 +206,7 @@ export class Recorder {
         peakQueue: this.#peakQueue,
         gpuUtilization: gpu === null ? null : round(gpu, 6),
         meanBatchSize: extra.meanBatchSize === null ? null : round(extra.meanBatchSize, 6),
+        prefixCacheHitRate: extra.prefixCache === undefined || extra.prefixCache === null || extra.prefixCache.queries <= 0 ? null : round(extra.prefixCache.hits / extra.prefixCache.queries, 6),
         recovery: computeRecovery(series, extra.durationMs, extra.faultPhases, this.#o.recovery),
         thresholds: [],
       },

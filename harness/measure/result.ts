@@ -54,6 +54,11 @@ export interface PolicySummary {
   readonly peakQueue: number | null;
   readonly gpuUtilization: number | null;
   readonly meanBatchSize: number | null;
+  /**
+   * Prompt tokens served from the models' prefix caches / prompt tokens looked up (vLLM's
+   * prefix_cache_hits / prefix_cache_queries); null when unknown or nothing was looked up. Absent in older results.
+   */
+  readonly prefixCacheHitRate?: number | null;
   readonly recovery: PhaseRecovery[];
   /** Filled in by `buildRunResult`; empty straight out of the Recorder. */
   readonly thresholds: ThresholdResult[];

@@ -113,6 +113,8 @@ export interface FinishInput {
    * `RequestObservation.upstreamCalls`.
    */
   readonly upstreamCalls?: number | null;
+  /** The models' prefix-cache counters, in prompt tokens (vLLM's queries and hits); null or absent: unknown. */
+  readonly prefixCache?: { readonly queries: number; readonly hits: number } | null;
 }
 
 /** JSON data: what configs are stored as in a RunResult. */

@@ -103,6 +103,7 @@ const summary = z.object({
   peakQueue: nullableNum,
   gpuUtilization: nullableNum,
   meanBatchSize: nullableNum,
+  prefixCacheHitRate: nullableNum.optional(),
   recovery: z.array(phaseRecovery),
   thresholds: z.array(thresholdResult),
 });

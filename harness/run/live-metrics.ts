@@ -144,6 +144,9 @@ export interface MockModelStats {
   readonly embeddingCalls: number;
   readonly batchedSeqs?: number;
   readonly meanBatchSize: number;
+  /** Prompt tokens looked up in / found in the prefix cache (absent from mocks that predate it). */
+  readonly prefixCacheQueries?: number;
+  readonly prefixCacheHits?: number;
   readonly faultCounts: Readonly<Record<string, number>>;
 }
 
@@ -169,7 +172,7 @@ export async function fetchMockStats(baseUrl: string, resetLoop = false): Promis
  * process lifetime's last reading is banked when a reading goes backwards (a new process).
  */
 export class MockTotals {
-  #banked = { busyMs: 0, outputTokens: 0, wastedTokens: 0, requests: 0, steps: 0, seqSteps: 0, rateLimited: 0 };
+  #banked = { busyMs: 0, outputTokens: 0, wastedTokens: 0, requests: 0, steps: 0, seqSteps: 0, rateLimited: 0, cacheQueries: 0, cacheHits: 0 };
   #last: MockModelStats | undefined;
   #lastRateLimited = 0;
   /** Process restarts seen. */
@@ -200,6 +203,14 @@ export class MockTotals {
     b.steps += s.steps;
     b.seqSteps += s.meanBatchSize * s.steps;
     b.rateLimited += rateLimited;
+    b.cacheQueries += s.prefixCacheQueries ?? 0;
+    b.cacheHits += s.prefixCacheHits ?? 0;
+  }
+
+  /** Prefix-cache counters so far, in prompt tokens (banked lifetimes plus the current one). */
+  prefixCache(): { queries: number; hits: number } {
+    const b = this.#banked;
+    return { queries: b.cacheQueries + (this.#last?.prefixCacheQueries ?? 0), hits: b.cacheHits + (this.#last?.prefixCacheHits ?? 0) };
   }
 
   /** Totals so far (banked lifetimes plus the current one). */

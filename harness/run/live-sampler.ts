@@ -39,6 +39,8 @@ export interface SampledTotals {
   readonly wastedTokens: number | null;
   readonly primaryBusyMs: number | null;
   readonly meanBatchSize: number | null;
+  /** The mocks' prefix-cache counters summed, in prompt tokens. */
+  readonly prefixCache: { readonly queries: number; readonly hits: number };
   /** Upstream calls: the engine's attempts less its breaker refusals, else what the mocks received. */
   readonly upstreamCalls: number | null;
   /** The engine's own count of attempts, when it exports one. */
@@ -144,6 +146,10 @@ export class LiveSampler {
       attempts: e.attempts ?? null,
       primaryRestarts: primary?.restarts ?? 0,
       mockLagP99Ms: this.#mockLagP99Ms,
+      prefixCache: this.#totals
+        .filter((_, i) => this.#seen[i])
+        .map((t) => t.prefixCache())
+        .reduce((a, c) => ({ queries: a.queries + c.queries, hits: a.hits + c.hits }), { queries: 0, hits: 0 }),
     };
   }
 }

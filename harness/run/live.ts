@@ -19,7 +19,7 @@ import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
 import { startTarget, type RunningTarget } from '../targets/start.js';
 import { finishTargetResult } from '../targets/target-result.js';
 import { planAfter } from '../../sim/faults.js';
-import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
 import { LiveSampler } from './live-sampler.js';
@@ -218,7 +218,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     });
 
-    const sessions = buildSessions(o.scenario.workload, new Random(o.seed).derive('workload'), {
+    const { sessions, replay } = buildWorkload(o.scenario.workload, new Random(o.seed).derive('workload'), {
       durationMs: o.durationMs,
       baseDir: o.baseDir ?? process.cwd(),
     });
@@ -279,7 +279,8 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
         : undefined;
 
     const recorded = recorder.finish({
-      durationMs: o.durationMs,
+      // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
+      durationMs: replay?.replayedMs ?? o.durationMs,
       wastedTokens: o.proxyUrl !== undefined ? null : seen.wastedTokens,
       tokensComputed: o.proxyUrl !== undefined ? null : seen.tokensComputed,
       // A chaos proxy has no GPU to be busy: utilization is unknown, not 0.
@@ -287,6 +288,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       meanBatchSize: o.proxyUrl !== undefined ? null : seen.meanBatchSize,
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
+      prefixCache: seen.prefixCache,
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
     const result =

@@ -9,7 +9,8 @@ import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
-import { buildSessions, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import type { MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
 
@@ -39,6 +40,8 @@ export interface PolicyRun {
   readonly result: PolicyResult;
   /** Simulated time from the first arrival to the last completion. */
   readonly simulatedMs: number;
+  /** Each mock model's counters at the end of a virtual run (what its `/metrics` would show), primary first. */
+  readonly models?: readonly MockModelMetrics[];
 }
 
 const SAMPLE_MS = 1000;
@@ -71,7 +74,7 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
   const { clock, engine, submit } = world;
   const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
-  const sessions = buildSessions(o.scenario.workload, world.random.derive('workload'), {
+  const { sessions, replay } = buildWorkload(o.scenario.workload, world.random.derive('workload'), {
     durationMs: o.durationMs,
     baseDir: o.baseDir ?? process.cwd(),
   });
@@ -127,15 +130,20 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const counters = engine.snapshot().counters;
   const primary = models[0];
   const result = recorder.finish({
-    durationMs: o.durationMs,
+    // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
+    durationMs: replay?.replayedMs ?? o.durationMs,
     wastedTokens: models.reduce((s, m) => s + m.wastedTokens, 0) + counters.tokensDiscarded,
     tokensComputed: models.reduce((s, m) => s + m.outputTokens, 0),
     gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),
     meanBatchSize: primary?.meanBatchSize ?? null,
     faultPhases: faultPhases(o.scenario),
     upstreamCalls: counters.upstreamCalls,
+    prefixCache: {
+      queries: models.reduce((s, m) => s + m.prefixCacheQueries, 0),
+      hits: models.reduce((s, m) => s + m.prefixCacheHits, 0),
+    },
   });
-  return { result, simulatedMs: lastEndMs };
+  return { result, simulatedMs: lastEndMs, models };
 }
 
 function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {
@@ -169,6 +177,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
       model: PRIMARY_MODEL,
       messages: req.messages,
       promptTokens: req.promptTokens,
+      ...(req.prefix !== undefined ? { prefix: req.prefix } : {}),
       maxTokens: req.outputTokens,
       outputTokens: req.outputTokens,
       apiKey: req.tenant,

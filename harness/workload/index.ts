@@ -1,6 +1,7 @@
 /** The workload layer: specs, arrival processes, sessions and trace replay. */
 export { arrivalSchema, arrivalTimes, expectedRatePerSec, MAX_ARRIVALS, type ArrivalSpec } from './arrivals.js';
-export { buildSessions, DEFAULT_REPEAT_WINDOW, sessionId, type BuildOptions } from './build.js';
+export { buildSessions, buildWorkload, DEFAULT_REPEAT_WINDOW, mooncakePrefix, sessionId, type BuildOptions, type BuiltWorkload, type TraceReplay } from './build.js';
+export { parseTraceAs, sniffTraceFormat, TRACE_FORMATS, MOONCAKE_BLOCK_TOKENS, type ParsedTrace, type TraceConversation, type TraceFormat } from './trace-formats.js';
 export { bounded, distSchema, meanOf, sample, sampleInt, type BoundedSpec, type DistSpec } from './dist.js';
 export * from './presets.js';
 export {

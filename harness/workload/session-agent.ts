@@ -5,7 +5,7 @@
  */
 import type { Random } from '../../src/random.js';
 import { sampleInt } from './dist.js';
-import { SYSTEM_MESSAGE, assistantMessage, sendSafely, sleepUntil, userMessage } from './session-common.js';
+import { SYSTEM_MESSAGE, assistantMessage, safeId, sendSafely, sleepUntil, tenantSystem, userMessage } from './session-common.js';
 import type { SessionSeat } from './session-single.js';
 import type { MixEntry } from './spec.js';
 import type { PlannedRequest, Session, SessionContext, SessionSummary } from './types.js';
@@ -24,12 +24,19 @@ export function agentSession(entry: AgentEntry, seat: SessionSeat, random: Rando
   const deadline = entry.deadlineMs !== undefined ? { deadlineMs: entry.deadlineMs } : {};
   const base = { tenant: seat.tenant, priority, ...deadline };
   const plannerPrompt = sampleInt(entry.planner.promptTokens, random, 1);
+  // The agent's shared context (tenant system prompt, the class's tools and instructions) heads both chat calls.
+  const shared = [
+    ...tenantSystem(seat.tenant, seat.tenantSystemTokens),
+    ...((entry.sharedContextTokens ?? 0) > 0 ? [{ id: `class/${safeId(entry.name)}/context`, tokens: entry.sharedContextTokens ?? 0 }] : []),
+  ];
+  const sharedTokens = (seat.tenantSystemTokens ?? 0) + (entry.sharedContextTokens ?? 0);
   const planner: PlannedRequest = {
     ...base,
     id: `${seat.id}/plan`,
     class: `${entry.name}-planner`,
     kind: 'chat',
-    promptTokens: plannerPrompt,
+    promptTokens: sharedTokens + plannerPrompt,
+    prefix: [...shared, { id: `${seat.id}/plan`, tokens: plannerPrompt }],
     outputTokens: sampleInt(entry.planner.outputTokens, random, 1),
     messages: [SYSTEM_MESSAGE, userMessage(seat.id, 'plan', plannerPrompt)],
     batchable: false,
@@ -72,7 +79,7 @@ export function agentSession(entry: AgentEntry, seat: SessionSeat, random: Rando
       const fanOutAt = ctx.now();
       const replies = await Promise.all(retrievers.map((r) => sendSafely(ctx, r, fanOutAt)));
       let failedBranches = 0;
-      let context = summarizerPromptTokens + plan.tokens;
+      let context = sharedTokens + summarizerPromptTokens + plan.tokens;
       replies.forEach((reply, i) => {
         if (reply.ok) context += retrievedTokens[i] as number;
         else failedBranches++;
@@ -83,6 +90,7 @@ export function agentSession(entry: AgentEntry, seat: SessionSeat, random: Rando
         class: `${entry.name}-summarizer`,
         kind: 'chat',
         promptTokens: context,
+        ...(shared.length > 0 ? { prefix: shared } : {}),
         outputTokens: summarizerOutputTokens,
         messages: [
           SYSTEM_MESSAGE,

@@ -2,7 +2,24 @@
  * Helpers shared by the session kinds: synthetic message text, waiting until an intended moment, and a send
  * that never rejects.
  */
-import type { PlannedMessage, RequestReply, SessionContext, PlannedRequest } from './types.js';
+import type { PlannedMessage, PrefixSegment, RequestReply, SessionContext, PlannedRequest } from './types.js';
+
+/** The shared system prompt of a tenant (`tenants[].systemPromptTokens`): the first segment of its chat prompts. */
+export function tenantSystem(tenant: string, tokens: number | undefined): PrefixSegment[] {
+  return tokens === undefined || tokens <= 0 ? [] : [{ id: `tenant/${safeId(tenant)}/sys`, tokens }];
+}
+
+/** A name made safe for a prefix segment id (`[A-Za-z0-9_.:/@-]`). */
+export function safeId(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.:/@-]/g, '_').slice(0, 120);
+}
+
+/** Total tokens of some segments. */
+export function segmentTokens(segments: readonly PrefixSegment[]): number {
+  let n = 0;
+  for (const s of segments) n += s.tokens;
+  return n;
+}
 
 /** System prompt used by every synthetic chat. */
 export const SYSTEM_MESSAGE: PlannedMessage = { role: 'system', content: 'You are a helpful assistant.' };

@@ -1,7 +1,7 @@
 /** A session of one request: open-loop chat, long generations, batch jobs, and repeats of those. */
 import type { Random } from '../../src/random.js';
 import { sampleInt } from './dist.js';
-import { SYSTEM_MESSAGE, sendSafely, sleepUntil, userMessage } from './session-common.js';
+import { SYSTEM_MESSAGE, sendSafely, sleepUntil, tenantSystem, userMessage } from './session-common.js';
 import type { MixEntry } from './spec.js';
 import type { PlannedRequest, Session, SessionContext, SessionSummary } from './types.js';
 
@@ -12,13 +12,17 @@ export interface SessionSeat {
   readonly id: string;
   readonly startAtMs: number;
   readonly tenant: string;
+  /** Tokens of the tenant's shared system prompt, counted into every chat prompt. @default 0 */
+  readonly tenantSystemTokens?: number;
 }
 
 /** Draws a single-request session of class `entry` (prompt, then output length, from `random`). */
 export function singleSession(entry: SingleEntry, seat: SessionSeat, random: Random): Session {
-  const promptTokens = sampleInt(entry.promptTokens, random, 1);
+  const own = sampleInt(entry.promptTokens, random, 1);
   const outputTokens = sampleInt(entry.outputTokens, random, 1);
   const priority = entry.priority ?? 'interactive';
+  const system = tenantSystem(seat.tenant, seat.tenantSystemTokens);
+  const promptTokens = own + (seat.tenantSystemTokens ?? 0);
   const request: PlannedRequest = {
     id: `${seat.id}/t0`,
     class: entry.name,
@@ -27,6 +31,8 @@ export function singleSession(entry: SingleEntry, seat: SessionSeat, random: Ran
     priority,
     idempotencyKey: `idem-${seat.id}`,
     promptTokens,
+    // The prompt's own text is named by the session, so a repeat of it (same content) is the same prefix.
+    prefix: [...system, { id: `${seat.id}/p`, tokens: own }],
     outputTokens,
     messages: [SYSTEM_MESSAGE, userMessage(seat.id, 't0', promptTokens)],
     batchable: entry.batchable ?? priority === 'batch',

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { arrivalSchema } from './arrivals.js';
 import { distSchema } from './dist.js';
+import { TRACE_FORMATS } from './trace-formats.js';
 import { PRIORITIES } from './types.js';
 import { parseWith } from './validate.js';
 
@@ -47,8 +48,10 @@ const multiTurnEntry = z
     thinkTimeMs: distSchema,
     /** New user tokens per turn. */
     userTokens: tokens,
+    /** New user tokens of the first turn (a pasted document, a long opening question). @default userTokens */
+    firstTurnUserTokens: tokens.optional(),
     outputTokens: tokens,
-    /** Counted into every turn's prompt. @default 0 */
+    /** Counted into every turn's prompt, and the same prefix for every session of the class. @default 0 */
     systemPromptTokens: z.number().int().min(0).optional(),
     /** Prompts are truncated to this many tokens (oldest turns dropped first, as chat apps do). @default none */
     maxContextTokens: z.number().int().positive().optional(),
@@ -78,6 +81,11 @@ const agentEntry = z
       .strict(),
     /** `promptTokens` is the summarizer's own instructions; the planner's output and retrieved text are added. */
     summarizer: callShape,
+    /**
+     * The agent's tools and instructions, the same for every session of the class: counted at the head of the
+     * planner's and the summarizer's prompts, and a shared prefix for a server's prefix cache. @default 0
+     */
+    sharedContextTokens: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -85,7 +93,17 @@ const agentEntry = z
 export const mixEntrySchema = z.discriminatedUnion('kind', [singleEntry, multiTurnEntry, agentEntry]);
 export type MixEntry = z.infer<typeof mixEntrySchema>;
 
-const tenantSchema = z.object({ name, weight }).strict();
+const tenantSchema = z
+  .object({
+    name,
+    weight,
+    /**
+     * The tenant's shared system prompt: counted at the head of every chat prompt of its sessions, and the same
+     * prefix for all of them (a server's prefix cache computes it once). @default 0
+     */
+    systemPromptTokens: z.number().int().min(0).optional(),
+  })
+  .strict();
 
 /** A synthetic workload: open-loop session arrivals, each session drawn from the weighted mix. */
 export const syntheticSchema = z
@@ -112,18 +130,27 @@ export const syntheticSchema = z
   .strict();
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;
 
-/** Replay of a trace file in the Azure LLM inference trace format (`TIMESTAMP,ContextTokens,GeneratedTokens`). */
+/**
+ * Replay of a trace file: the Azure LLM inference CSV, Mooncake JSONL, BurstGPT CSV or ShareGPT conversations
+ * (harness/workload/trace-formats.ts), recognised by content unless `format` says.
+ */
 export const traceSpecSchema = z
   .object({
-    /** The CSV file, resolved against `buildSessions`' `baseDir`. */
+    /** The trace file, resolved against `buildSessions`' `baseDir`. */
     path: name,
+    /** @default sniffed from the content */
+    format: z.enum(TRACE_FORMATS).optional(),
+    /** ShareGPT conversations carry no times: they start by this arrival process. @default poisson, 1 session/s */
+    arrivals: arrivalSchema.optional(),
+    /** ShareGPT: the time between an answer and the next user message. @default constant 5,000 ms */
+    thinkTimeMs: distSchema.optional(),
     /** Time compression: 2 replays the trace twice as fast (gaps halved). @default 1 */
     speedup: z.number().positive().optional(),
     /** Window start, in trace time from the first row. @default 0 */
     startMs: z.number().min(0).optional(),
     /** Window length, in trace time. @default to the end of the trace */
     durationMs: z.number().positive().optional(),
-    /** @default 'trace' */
+    /** @default 'trace' (BurstGPT: from its model and log type, e.g. `chatgpt-conversation`) */
     class: name.optional(),
     /** @default 'default' */
     tenant: name.optional(),

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HarnessError, describe } from '../../src/errors.js';
+import { parseTraceAs, type ParsedTrace, type TraceFormat } from './trace-formats.js';
 
 /** The expected header columns, in order. */
 export const TRACE_COLUMNS = ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'] as const;
@@ -18,6 +19,18 @@ export interface TraceRow {
   readonly offsetMs: number;
   readonly contextTokens: number;
   readonly generatedTokens: number;
+  /** Mooncake: one id per 512-token block of the prompt; equal ids are equal blocks (a shared prefix). */
+  readonly hashIds?: readonly number[];
+  /** BurstGPT: the request class from its model and log type. */
+  readonly class?: string;
+}
+
+/** Longest offending text quoted in a {@link TraceFormatError}. */
+export const MAX_QUOTED_CHARS = 80;
+
+/** The offending text, cut to {@link MAX_QUOTED_CHARS} with a note of how much was left out. */
+export function cutText(s: string): string {
+  return s.length <= MAX_QUOTED_CHARS ? s : `${s.slice(0, MAX_QUOTED_CHARS)}… (${s.length} characters)`;
 }
 
 /** A trace file is malformed or in another format. `column` is a column name, or a 1-based number past the last. */
@@ -29,7 +42,7 @@ export class TraceFormatError extends HarnessError {
     expected: string,
     received: string,
   ) {
-    super('TRACE_FORMAT', `${file} line ${line}, column ${column}: expected ${expected}, got ${received}`);
+    super('TRACE_FORMAT', `${file} line ${line}, column ${column}: expected ${expected}, got ${cutText(received)}`);
   }
 }
 
@@ -97,6 +110,17 @@ export function loadTrace(path: string, baseDir = '.'): TraceRow[] {
     throw new TraceReadError(path, error);
   }
   return parseTrace(text, path);
+}
+
+/** Reads and parses a trace file in any known format (sniffed unless given); see trace-formats.ts. */
+export function loadTraceAs(path: string, baseDir = '.', format?: TraceFormat): ParsedTrace {
+  let text: string;
+  try {
+    text = readFileSync(resolve(baseDir, path), 'utf8');
+  } catch (error) {
+    throw new TraceReadError(path, error);
+  }
+  return parseTraceAs(text, path, format);
 }
 
 /** A replay window: which rows, and how time is compressed. */

@@ -7,6 +7,10 @@
 export const PRIORITIES = ['interactive', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
+import type { PrefixSegment } from '../../src/upstream/model-client.js';
+
+export type { PrefixSegment };
+
 /** A chat message; the text is short and synthetic, `promptTokens` is the authoritative length. */
 export interface PlannedMessage {
   readonly role: 'system' | 'user' | 'assistant';
@@ -26,6 +30,12 @@ export interface PlannedRequest {
   readonly idempotencyKey?: string;
   /** Prompt length in tokens (chat; for embeddings, the sum of `inputTokens`). */
   readonly promptTokens: number;
+  /**
+   * What the prompt's leading tokens are, for a server's prefix cache: a tenant's system prompt, a class's shared
+   * context, a conversation's earlier turns (`out:<request id>` is that request's output), a trace's block ids.
+   * Tokens past them are unique to this request. @default none (all unique)
+   */
+  readonly prefix?: readonly PrefixSegment[];
   /** Tokens to generate (chat; 0 for embeddings). */
   readonly outputTokens: number;
   readonly messages: readonly PlannedMessage[];

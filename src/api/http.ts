@@ -119,15 +119,29 @@ export function intHeader(req: FastifyRequest, name: string, min: number, max: n
   return Number(t);
 }
 
-/** The mock server's per-request controls (`x-mock-output-tokens`, `x-mock-prompt-tokens`, `x-mock-fault`). */
-export function mockHeaders(req: FastifyRequest): { outputTokens?: number; promptTokens?: number; fault?: string } | undefined {
+/** `x-mock-prefix`: `ID=TOKENS,...`, the prompt's leading segments for the mock's prefix cache. */
+const PREFIX_PART = /^[A-Za-z0-9_.:/@-]{1,200}=[1-9]\d{0,8}$/;
+
+/** The mock server's per-request controls (`x-mock-output-tokens`, `x-mock-prompt-tokens`, `x-mock-fault`, `x-mock-prefix`). */
+export function mockHeaders(
+  req: FastifyRequest,
+): { outputTokens?: number; promptTokens?: number; fault?: string; prefix?: Array<{ id: string; tokens: number }> } | undefined {
   const outputTokens = intHeader(req, 'x-mock-output-tokens', 0, 1_000_000);
   // At least 1: a prompt of no tokens is meaningless (and the mock GPU never schedules one).
   const promptTokens = intHeader(req, 'x-mock-prompt-tokens', 1, 10_000_000);
   const fault = header(req, 'x-mock-fault');
   if (fault !== undefined && fault.length > 1000) throw badField('x-mock-fault', 'at most 1000 characters', `${fault.length}`);
-  if (outputTokens === undefined && promptTokens === undefined && fault === undefined) return undefined;
+  const rawPrefix = header(req, 'x-mock-prefix');
+  let prefix: Array<{ id: string; tokens: number }> | undefined;
+  if (rawPrefix !== undefined && rawPrefix.trim() !== '') {
+    const parts = rawPrefix.split(',').map((p) => p.trim());
+    const bad = parts.length > 4096 ? `${parts.length} segments` : parts.find((p) => !PREFIX_PART.test(p));
+    if (bad !== undefined) throw badField('x-mock-prefix', 'ID=TOKENS[,ID=TOKENS]... (at most 4096)', describe(bad.slice(0, 60)));
+    prefix = parts.map((p) => ({ id: p.slice(0, p.lastIndexOf('=')), tokens: Number(p.slice(p.lastIndexOf('=') + 1)) }));
+  }
+  if (outputTokens === undefined && promptTokens === undefined && fault === undefined && prefix === undefined) return undefined;
   return {
+    ...(prefix !== undefined ? { prefix } : {}),
     ...(outputTokens !== undefined ? { outputTokens } : {}),
     ...(promptTokens !== undefined ? { promptTokens } : {}),
     ...(fault !== undefined ? { fault } : {}),

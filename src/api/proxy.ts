@@ -118,6 +118,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
             ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
             ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
             ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
+            ...(mock?.prefix !== undefined ? { prefix: mock.prefix } : {}),
           },
           onTokens,
         },

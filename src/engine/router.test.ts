@@ -61,6 +61,21 @@ describe('trimContext', () => {
     expect(out.promptTokens).toBe(6);
   });
 
+  it('trims on the token count whatever the text: a short stand-in text for 150k tokens still fits a 128k window', () => {
+    const req: ModelRequest = {
+      id: 'r',
+      model: 'm',
+      promptTokens: 150_000,
+      maxTokens: 1_000,
+      messages: msgs(['system', 'You are a helpful assistant.'], ['user', '[s1 t0] synthetic prompt of 150000 tokens']),
+      prefix: [{ id: 'doc', tokens: 150_000 }],
+    };
+    const out = trimContext(req, new ContextLengthExceededError(151_000, 131_072)) as ModelRequest;
+    expect(out.promptTokens).toBe(131_072 - 1_000);
+    expect(out.messages?.[0]?.role).toBe('system');
+    expect(out.prefix).toBeUndefined(); // its head is gone: no longer the prefix it named
+  });
+
   it('gives up when the output allowance alone does not fit', () => {
     expect(trimContext({ id: 'r', model: 'm', prompt: 'abc', promptTokens: 10 }, new ContextLengthExceededError(50, 10))).toBeUndefined();
   });

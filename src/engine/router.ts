@@ -78,8 +78,18 @@ export function trimContext(request: ModelRequest, error: ContextLengthExceededE
   const promptTokens = request.promptTokens ?? estimateTokens(request.messages?.map((m) => m.content).join('') ?? request.prompt ?? '');
   const overBy = error.requestedTokens - error.maxContextTokens;
   const targetTokens = promptTokens - Math.max(1, overBy);
-  if (targetTokens <= 0 || chars === 0) return undefined;
+  if (targetTokens <= 0) return undefined;
   const budgetChars = Math.floor((chars * targetTokens) / promptTokens);
+  if (request.promptTokens !== undefined) {
+    // The token count is authoritative, whatever the text's length (a synthetic prompt's text is a stand-in): the
+    // count is trimmed exactly and the text in proportion, as far as it can be. The head is gone, so the prompt no
+    // longer starts with its prefix segments.
+    const { prefix: _prefix, ...rest } = request;
+    const messages = request.messages === undefined ? undefined : (trimMessages(request.messages, budgetChars) ?? request.messages);
+    const prompt = request.prompt === undefined ? undefined : request.prompt.slice(request.prompt.length - budgetChars);
+    return { ...rest, ...(messages !== undefined ? { messages } : {}), ...(prompt !== undefined ? { prompt } : {}), promptTokens: targetTokens };
+  }
+  if (chars === 0) return undefined;
 
   let kept: ModelRequest;
   if (request.messages !== undefined) {

@@ -181,6 +181,7 @@ export class HttpModelClient implements ModelClient {
     if (request.promptTokens !== undefined) extra['x-mock-prompt-tokens'] = String(request.promptTokens);
     if (request.outputTokens !== undefined) extra['x-mock-output-tokens'] = String(request.outputTokens);
     if (options.resumeFrom !== undefined) extra['x-mock-resume-from'] = String(options.resumeFrom);
+    if (request.prefix !== undefined && request.prefix.length > 0) extra['x-mock-prefix'] = request.prefix.map((s) => `${s.id}=${s.tokens}`).join(',');
     const chat = request.messages !== undefined;
     const body = {
       model: request.model,

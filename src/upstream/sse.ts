@@ -26,7 +26,11 @@ interface ChunkChoice {
 
 interface ChunkBody {
   readonly choices?: unknown;
-  readonly usage?: { readonly prompt_tokens?: unknown; readonly completion_tokens?: unknown } | null;
+  readonly usage?: {
+    readonly prompt_tokens?: unknown;
+    readonly completion_tokens?: unknown;
+    readonly prompt_tokens_details?: { readonly cached_tokens?: unknown } | null;
+  } | null;
   readonly x_mock?: { readonly index?: unknown; readonly count?: unknown } | null;
   readonly error?: unknown;
   readonly object?: unknown;
@@ -81,7 +85,7 @@ export class CompletionStreamDecoder {
   /** The finish reason of choice 0: `length` stays `length`, any other reason counts as `stop`. */
   finishReason: 'stop' | 'length' | undefined;
   /** The usage chunk, when the server sent one. */
-  usage: { promptTokens: number; completionTokens: number } | undefined;
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number } | undefined;
 
   private readonly parser: EventSourceParser;
   private batchIndex = 0;
@@ -159,7 +163,9 @@ export class CompletionStreamDecoder {
     if (body.usage !== undefined && body.usage !== null) {
       const p = body.usage.prompt_tokens;
       const c = body.usage.completion_tokens;
-      if (isCount(p) && isCount(c)) this.usage = { promptTokens: p, completionTokens: c };
+      // Prompt tokens served from the server's prefix cache (vLLM, OpenAI), when it reports them.
+      const cached = body.usage.prompt_tokens_details?.cached_tokens;
+      if (isCount(p) && isCount(c)) this.usage = { promptTokens: p, completionTokens: c, ...(isCount(cached) ? { cachedPromptTokens: cached } : {}) };
     }
     if (!Array.isArray(body.choices)) return;
     for (const raw of body.choices as unknown[]) {

@@ -115,6 +115,7 @@ export class HttpDriver {
       ...this.#o.headers,
     };
     if (req.kind === 'chat') h['x-mock-output-tokens'] = String(req.outputTokens);
+    if (req.kind === 'chat' && req.prefix !== undefined && req.prefix.length > 0) h['x-mock-prefix'] = req.prefix.map((s) => `${s.id}=${s.tokens}`).join(',');
     if (req.idempotencyKey !== undefined) h['idempotency-key'] = req.idempotencyKey;
     h['x-batchable'] = req.batchable ? 'true' : 'false'; // the service batches embeddings unless told not to
     if (req.deadlineMs !== undefined) {
