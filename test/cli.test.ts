@@ -13,7 +13,9 @@ const cli = (...args: string[]): { status: number | null; stdout: string; stderr
 const out = mkdtempSync(join(tmpdir(), 'cli-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-describe('npm run scenario', () => {
+// Each case boots the CLI under tsx (tens of seconds each on a busy machine), several per test: a generous limit
+// that only catches a hang.
+describe('npm run scenario', { timeout: 900_000 }, () => {
   it('--help documents the flags and exit codes', () => {
     const r = cli('scenario', '--help');
     expect(r.status).toBe(0);
