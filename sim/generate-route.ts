@@ -52,6 +52,7 @@ function generateRequest(id: string, model: string, kind: StreamKind, h: MockHea
     maxTokens,
     outputTokens: h.outputTokens,
     resumeFrom: h.resumeFrom,
+    resumeText: undefined,
     apiKey: h.apiKey,
     fault: h.fault,
   };
@@ -64,6 +65,10 @@ function toGenerateRequests(kind: StreamKind, body: ChatBody | CompletionBody, i
     const messages: ChatMessage[] = [];
     for (const m of b.messages) messages.push({ role: ROLE_MAP[m.role], content: contentText(m.content) });
     const r = generateRequest(id, b.model, kind, h, b.max_completion_tokens ?? b.max_tokens ?? undefined, h.promptTokens);
+    // The standard continuation (vLLM's `continue_final_message`): the final assistant message is the prefix.
+    if (b.continue_final_message === true && messages.length > 1 && messages[messages.length - 1]?.role === 'assistant') {
+      r.resumeText = messages.pop()?.content;
+    }
     r.messages = messages;
     return [r];
   }

@@ -8,7 +8,7 @@ import { resolvePolicy } from '../src/policy.js';
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { ServerError } from '../src/upstream/errors.js';
-import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../src/upstream/model-client.js';
+import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions, UpstreamCapabilities } from '../src/upstream/model-client.js';
 import type { JobRecord, JobStore } from '../src/api/job-store.js';
 import { buildService, type ApiService, type BuildServerOptions } from '../src/api/server.js';
 import { InProcessModelClient } from '../sim/in-process.js';
@@ -27,6 +27,10 @@ export class FlakyClient implements ModelClient {
   failing = false;
   calls = 0;
   constructor(private readonly inner: ModelClient) {}
+
+  get capabilities(): UpstreamCapabilities | undefined {
+    return this.inner.capabilities;
+  }
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     this.calls++;

@@ -27,8 +27,8 @@ async function serve(o: ServeOptions): Promise<void> {
   const telemetry = startNodeSdk({ exporter: o.exporter, serviceName: 'ai-engine', ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}) });
   const key = o.upstreamKey !== undefined ? { apiKey: o.upstreamKey } : {};
   const pool = { connections: o.upstreamConnections, keepAliveTimeoutMs: o.upstreamKeepAliveMs };
-  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, ...pool, ...key });
-  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, ...pool, ...key }) : undefined;
+  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, dialect: o.upstreamDialect, ...pool, ...key });
+  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, dialect: o.fallbackDialect, ...pool, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
   let redis: RedisApiSide | undefined;
   if (o.queue !== undefined) {
@@ -84,7 +84,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const tenants = o.tenants === 'open' ? 'open (no API keys)' : `${o.tenants.length} API key(s)`;
   const fb = `${o.fallback !== undefined ? `, fallback ${o.fallback}` : ''}${o.queue !== undefined ? `; queue ${o.queue.replace(/\/\/[^@/]*@/, '//')}` : ''}`;
   process.stdout.write(
-    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream}${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
+    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream} [${o.upstreamDialect}]${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
   );
 }
 
