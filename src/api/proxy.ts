@@ -77,7 +77,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       if (!stream) return;
       start().write(tokenChunk(c));
     };
-    const passed = new ChoiceAccumulator();
+    let passed = new ChoiceAccumulator();
     const onExtra = (e: ExtraDelta): void => {
       if (stream) start().write(extraChunk(head, e));
       else passed.add(e);
@@ -109,6 +109,8 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
           request,
           onTokens,
           onExtra,
+          // A non-streamed answer may start again from scratch after a break (the client saw nothing yet).
+          ...(stream ? {} : { buffered: true, onRestart: () => (passed = new ChoiceAccumulator()) }),
         },
         abort.signal,
       );

@@ -46,6 +46,13 @@ export interface EngineRequest {
   readonly onTokens?: (chunk: TokenChunk) => void;
   /** Streamed deltas the engine does not interpret (tool calls, refusal, logprobs, other choices), in order. */
   readonly onExtra?: (extra: ExtraDelta) => void;
+  /**
+   * The caller shows nothing before the result (a non-streamed answer): when a stream breaks after output on an
+   * upstream that cannot continue it, the engine may drop that output and start again from scratch, calling
+   * `onRestart` first (tokens then count from 0 again). Ignored while dedup twins follow the request. @default false
+   */
+  readonly buffered?: boolean;
+  readonly onRestart?: () => void;
 }
 
 /** A streamed delta passed through unread (the `extra` StreamEvent). */

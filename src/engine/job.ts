@@ -73,6 +73,24 @@ export class Job {
     if (this.listeners !== undefined) for (const l of this.listeners) l(chunk, this.deliveredChars - text.length);
   }
 
+  /** Dedup twins follow this job's output (it cannot be taken back). */
+  get followed(): boolean {
+    return this.listeners !== undefined && this.listeners.length > 0;
+  }
+
+  /** Drops the output so far (a buffered caller saw none of it), to start again from scratch. Returns the tokens dropped. */
+  discard(): number {
+    const n = this.delivered;
+    this.delivered = 0;
+    this.deliveredChars = 0;
+    this.chunks.length = 0;
+    this.passedThrough = false;
+    this.spliced = false;
+    this.firstTokenAtMs = undefined;
+    this.req.onRestart?.();
+    return n;
+  }
+
   /** Passes a delta the engine does not read to the caller. */
   extra(e: Extract<StreamEvent, { type: 'extra' }>): void {
     if (e.delta !== undefined || e.choice !== 0) this.passedThrough = true;

@@ -153,9 +153,14 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
 
         if (job.started && job.req.kind === 'chat' && (job.passedThrough || !canGoOn(caps, policy))) {
-          // Tokens reached the caller and this upstream cannot continue them: end explicitly partial, never splice.
-          ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'no-continuation', code: c.code, atMs: clock.now() }));
-          return finish(ctx, job, scope, error);
+          if (job.req.buffered === true && !job.followed) {
+            // Nothing reached the caller yet: drop this output and let the retry start from scratch.
+            counters.tokensDiscarded += job.discard();
+          } else {
+            // Output reached the caller and this upstream cannot continue it: end explicitly partial, never splice.
+            ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'no-continuation', code: c.code, atMs: clock.now() }));
+            return finish(ctx, job, scope, error);
+          }
         }
 
         if (c.kind === 'context-length' && policy.contextTrim.enabled && !job.contextTrimmed && job.delivered === 0 && job.request !== undefined) {
