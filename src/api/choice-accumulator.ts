@@ -71,9 +71,14 @@ export class ChoiceAccumulator {
     }
   }
 
-  /** What was passed through for `choice`, if anything. */
+  /** What was passed through for `choice`, if anything; tool calls as a whole message has them (no `index`). */
   get(choice: number): { readonly message: Readonly<Json>; readonly logprobs: Json | undefined; readonly finishReason: string | undefined } | undefined {
-    return this.choices.get(choice);
+    const s = this.choices.get(choice);
+    if (s === undefined) return undefined;
+    const calls = s.message['tool_calls'] as Json[] | undefined;
+    if (calls === undefined) return s;
+    const whole = [...calls].sort((a, b) => Number(a['index']) - Number(b['index'])).map(({ index: _index, ...c }) => c);
+    return { ...s, message: { ...s.message, tool_calls: whole } };
   }
 
   /** The choices other than 0, in index order. */
