@@ -192,7 +192,7 @@ export function spawnWorker(redisUrl: string, upstream: string, extra: readonly 
 /** An API process on the queue (`npm run serve -- --queue ...`); resolves with its base URL. */
 export async function spawnApi(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<{ child: Child; url: string }> {
   const port = await freePort();
-  const child = await Child.spawn('api', 'src/api/main.ts', ['--upstream', upstream, '--policy', 'resilient', '--upstream-dialect', 'mock', '--open', '--queue', redisUrl, '--port', String(port), ...extra], /serve: listening/);
+  const child = await Child.spawn('api', 'src/api/main.ts', ['--upstream', upstream, '--policy', 'resilient', '--upstream-dialect', 'mock', '--tokenizer', 'chars', '--open', '--queue', redisUrl, '--port', String(port), ...extra], /serve: listening/);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 

@@ -9,6 +9,7 @@ import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { parseRedisUrl } from '../queue/redis-connection.js';
 import { EXPORTER_KINDS, type ExporterKind } from '../telemetry/setup.js';
 import { UPSTREAM_DIALECTS, type UpstreamDialect } from '../upstream/model-client.js';
+import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../upstream/tokenizer.js';
 import { parseTenants, type TenantsConfig } from './tenants.js';
 
 /** `--upstream-dialect` and `--fallback-dialect`: one of UPSTREAM_DIALECTS. */
@@ -66,6 +67,8 @@ export interface ServeOptions {
   readonly upstreamDialect: UpstreamDialect;
   /** The fallback upstream's dialect. @default upstreamDialect */
   readonly fallbackDialect: UpstreamDialect;
+  /** Tokenizer for prompt-token counts (TPM limits, usage estimates). @default 'auto' (by model name) */
+  readonly tokenizer: TokenizerFamily;
   /** The durable job queue's Redis URL (BullMQ; jobs run in `npm run worker` processes). @default undefined (the in-memory queue) */
   readonly queue?: string;
 }
@@ -94,6 +97,14 @@ export function serveProgram(): Command {
     .addOption(new Option('--fallback <url>', 'fallback upstream, used while the primary breaker is open').argParser(urlArg('--fallback')))
     .addOption(new Option('--upstream-dialect <dialect>', DIALECT_HELP).default('openai').argParser(dialectArg('--upstream-dialect')))
     .addOption(new Option('--fallback-dialect <dialect>', 'the fallback upstream\'s dialect (default: --upstream-dialect)').argParser(dialectArg('--fallback-dialect')))
+    .addOption(
+      new Option('--tokenizer <family>', `prompt-token counts for TPM limits and usage estimates: ${TOKENIZER_FAMILIES.join(', ')} (auto: by model name; Llama 3 or OpenAI BPE)`)
+        .default('auto')
+        .argParser((v: string) => {
+          if (!(TOKENIZER_FAMILIES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--tokenizer: expected one of ${TOKENIZER_FAMILIES.join(', ')}, got ${JSON.stringify(v)}`);
+          return v;
+        }),
+    )
     .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
     .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
     .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
@@ -184,6 +195,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     queue?: string;
     upstreamDialect: UpstreamDialect;
     fallbackDialect?: UpstreamDialect;
+    tokenizer: TokenizerFamily;
   }>();
   if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
   if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
@@ -219,6 +231,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     policy,
     upstreamDialect: o.upstreamDialect,
     fallbackDialect: o.fallbackDialect ?? o.upstreamDialect,
+    tokenizer: o.tokenizer,
     upstreamConnections: o.upstreamConnections,
     upstreamKeepAliveMs: o.upstreamKeepAliveMs,
     port: o.port,

@@ -11,6 +11,7 @@ import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
+import { loadTokenCounter } from '../upstream/tokenizer.js';
 import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
 import { withModel } from './model-alias.js';
 import { buildServer } from './server.js';
@@ -40,6 +41,8 @@ async function serve(o: ServeOptions): Promise<void> {
     }
   }
   const seed = o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31;
+  // Loaded before serving: an encoding takes seconds to load, and counting must be synchronous at admission.
+  const countPromptTokens = await loadTokenCounter(o.tokenizer);
   const app = buildServer({
     clock,
     // Ids must differ across restarts: seed from the wall clock unless told otherwise. With a shared queue, ids
@@ -53,6 +56,7 @@ async function serve(o: ServeOptions): Promise<void> {
     callbackAllowlist: o.callbackAllowlist,
     bodyLimitBytes: o.bodyLimitBytes,
     defaultModel: o.model,
+    countPromptTokens,
     logger: o.log,
   });
   let closing = false;

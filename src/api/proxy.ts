@@ -15,7 +15,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EngineResult, ExtraDelta, TokenChunk } from '../engine/engine-types.js';
 import { estimateTokens } from '../engine/router.js';
-import type { ChatMessage, ModelRequest } from '../upstream/model-client.js';
+import type { ModelRequest } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { ChoiceAccumulator } from './choice-accumulator.js';
 import { engineSummary } from './engine-summary.js';
@@ -29,8 +29,9 @@ import { SseWriter } from './sse.js';
 
 export { tokenChunkFramer, type ChunkHead } from './proxy-frames.js';
 
-function promptTokens(messages: readonly ChatMessage[] | undefined, prompt: string | undefined, given: number | undefined): number {
-  return given ?? estimateTokens(messages?.map((m) => m.content).join('') ?? prompt ?? '');
+/** The prompt's tokens for an estimated usage: the mock's count, the model's tokenizer, or about 4 characters a token. */
+function promptTokens(ctx: RouteContext, request: ModelRequest): number {
+  return request.promptTokens ?? ctx.countPromptTokens?.(request) ?? estimateTokens(request.messages?.map((m) => m.content).join('') ?? request.prompt ?? '');
 }
 
 export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
@@ -124,7 +125,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     if (result.outcome === 'timeout' && !stream && result.tokens > 0) result = { ...result, degraded: 'partial' };
     const reason = finishReason(result, maxTokens);
     const good = result.outcome === 'ok' || result.outcome === 'degraded' || result.degraded === 'partial';
-    const usage = reportedUsage(result, () => promptTokens(messages, prompt, mock?.promptTokens));
+    const usage = reportedUsage(result, () => promptTokens(ctx, request));
     const x_engine = { ...engineSummary(result), usage: usage.estimated ? 'estimated' : 'upstream' };
     if (sse === undefined && !good) return sendError(reply, outcomeError(result), { x_engine });
     if (!stream) {

@@ -21,7 +21,7 @@ import { createTelemetry, type Telemetry } from '../telemetry/setup.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { observeQueue } from '../queue/queue-metrics.js';
 import type { Clock } from '../time/clock.js';
-import type { ModelClient } from '../upstream/model-client.js';
+import type { ModelClient, ModelRequest } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { CallbackSender } from './callbacks.js';
 import { registerDeadLetter } from './dead-letter.js';
@@ -70,6 +70,11 @@ export interface BuildServerOptions {
   readonly forwardMockHeaders?: boolean;
   /** A keep-alive comment on idle SSE streams after this long; 0 disables. @default 15_000 */
   readonly sseKeepAliveMs?: number;
+  /**
+   * Prompt-token counts for TPM limits and usage estimates (`loadTokenCounter` of src/upstream/tokenizer.ts).
+   * Ignored when `engine` is given. @default about 4 characters a token
+   */
+  readonly countPromptTokens?: (request: ModelRequest) => number;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -107,6 +112,7 @@ export function buildService(o: BuildServerOptions): ApiService {
       policy: o.policy ?? preset('resilient'),
       primary: (o.upstream as NonNullable<BuildServerOptions['upstream']>).primary,
       ...(o.upstream?.fallback !== undefined ? { fallback: o.upstream.fallback } : {}),
+      ...(o.countPromptTokens !== undefined ? { countPromptTokens: o.countPromptTokens } : {}),
     });
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
@@ -137,6 +143,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     defaultModel: o.defaultModel ?? 'primary',
     forwardMockHeaders: o.forwardMockHeaders ?? true,
     sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
+    countPromptTokens: o.countPromptTokens,
     onClosing: (fn) => {
       if (closed) {
         fn();

@@ -14,6 +14,11 @@ export interface EngineDeps {
   readonly policy: Policy;
   readonly primary: ModelClient;
   readonly fallback?: ModelClient;
+  /**
+   * Prompt tokens of a request that does not give them, for TPM limits (a real tokenizer, e.g. from
+   * src/upstream/tokenizer.ts). Called only when rate limits are on. @default about 4 characters a token
+   */
+  readonly countPromptTokens?: (request: ModelRequest) => number;
 }
 
 /** One chunk delivered to the caller. Every token is delivered exactly once, in order. */
