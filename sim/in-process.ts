@@ -106,6 +106,11 @@ export class InProcessModelClient implements ModelClient {
     }
   }
 
+  /** The models it serves, as the mock server lists them. */
+  async listModels(): Promise<Array<{ id: string; object: 'model'; owned_by: string }>> {
+    return [...this.models.keys()].map((id) => ({ id, object: 'model', owned_by: 'mock' }));
+  }
+
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {
     return this.model(request.model).embed(request, options.signal ?? NEVER_ABORTED);
   }

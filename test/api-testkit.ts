@@ -32,6 +32,10 @@ export class FlakyClient implements ModelClient {
     return this.inner.capabilities;
   }
 
+  listModels(options?: CallOptions): Promise<ReadonlyArray<Readonly<Record<string, unknown>> & { readonly id: string }>> {
+    return this.inner.listModels?.(options) ?? Promise.resolve([]);
+  }
+
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     this.calls++;
     if (this.failing) {

@@ -29,6 +29,8 @@ export interface StandInOptions {
   readonly tokens?: number;
   /** For call n (from 1): reset the connection after this many tokens; undefined: no cut. */
   readonly cut?: (n: number) => number | undefined;
+  /** For call n: after this many tokens send nothing more and keep the connection open (a stall). */
+  readonly stall?: (n: number) => number | undefined;
 }
 
 const TOKEN = / w\d+\.g\d+/g;
@@ -84,7 +86,7 @@ export async function standIn(o: StandInOptions = {}): Promise<StandIn> {
       const chat = path.endsWith('/chat/completions');
       const prefix = prefixOf(path, body);
       const from = prefix === undefined ? 0 : (prefix.match(TOKEN) ?? []).length;
-      void answer(res, { n, chat, from, total, body, cutAfter: o.cut?.(n), sent, usages });
+      void answer(res, { n, chat, from, total, body, cutAfter: o.cut?.(n), stallAfter: o.stall?.(n), sent, usages });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -108,7 +110,17 @@ function write(res: ServerResponse, data: unknown): Promise<void> {
 
 async function answer(
   res: ServerResponse,
-  a: { n: number; chat: boolean; from: number; total: number; body: Record<string, unknown>; cutAfter: number | undefined; sent: string[]; usages: Array<Record<string, unknown>> },
+  a: {
+    n: number;
+    chat: boolean;
+    from: number;
+    total: number;
+    body: Record<string, unknown>;
+    cutAfter: number | undefined;
+    stallAfter: number | undefined;
+    sent: string[];
+    usages: Array<Record<string, unknown>>;
+  },
 ): Promise<void> {
   const head = { id: `stand-in-${a.n}`, object: a.chat ? 'chat.completion.chunk' : 'text_completion', created: 1, model: String(a.body['model']) };
   const choice = (fields: Record<string, unknown>, finish: string | null = null): unknown => ({ ...head, choices: [{ index: 0, ...fields, logprobs: null, finish_reason: finish }] });
@@ -130,6 +142,10 @@ async function answer(
   } else {
     for (let i = a.from; i < a.total; i++) {
       if (a.cutAfter !== undefined && count >= a.cutAfter) return cut();
+      if (a.stallAfter !== undefined && count >= a.stallAfter) {
+        a.sent[a.n - 1] = text;
+        return; // the connection stays open until the client leaves
+      }
       const t = tokenOf(a.n, i);
       text += t;
       count++;

@@ -9,5 +9,6 @@ export function withModel(client: ModelClient, model: string): ModelClient {
     ...(client.capabilities !== undefined ? { capabilities: client.capabilities } : {}),
     stream: (request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> => client.stream({ ...request, model }, options),
     embed: (request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> => client.embed({ ...request, model }, options),
+    ...(client.listModels !== undefined ? { listModels: client.listModels.bind(client) } : {}),
   };
 }

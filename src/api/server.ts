@@ -32,6 +32,7 @@ import type { JobStore } from './job-store.js';
 import { JobService } from './jobs.js';
 import { registerJobRoutes } from './jobs-routes.js';
 import { InMemoryJobStore } from './memory-job-store.js';
+import { registerModels } from './models-route.js';
 import { registerProxy } from './proxy.js';
 import type { RouteContext } from './route-context.js';
 import { TenantAuth, type TenantsConfig } from './tenants.js';
@@ -175,6 +176,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   registerJobEvents(app, ctx);
   registerDeadLetter(app, ctx);
   registerProxy(app, ctx);
+  registerModels(app, ctx, o.upstream);
   registerEmbeddings(app, ctx);
 
   app.get('/healthz', async () => {

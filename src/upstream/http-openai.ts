@@ -252,6 +252,39 @@ export class HttpModelClient implements ModelClient {
     return call;
   }
 
+  /** `GET /v1/models`: the served models as listed (entries without a string `id` are left out). */
+  async listModels(options: CallOptions = {}): Promise<Array<Record<string, unknown> & { id: string }>> {
+    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
+    const failure = ctl.failure();
+    if (failure !== undefined) {
+      ctl.dispose();
+      throw failure;
+    }
+    this.inFlight.add(ctl);
+    try {
+      if (this.closed) ctl.abort(new Error('HttpModelClient closed'));
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.dispatcher.request({ origin: this.origin, path: `${this.prefix}/models`, method: 'GET', headers: this.headersOf({ id: 'models' }, { accept: 'application/json' }), signal: ctl.signal });
+      } catch (err) {
+        throw ctl.failure() ?? connectionError(err, this.origin) ?? err;
+      }
+      if (res.statusCode !== 200) await this.fail(res, ctl);
+      let body: unknown;
+      try {
+        body = await res.body.json();
+      } catch (err) {
+        throw ctl.failure() ?? new ServerError(502, `malformed models list (${err instanceof Error ? err.message : String(err)})`);
+      }
+      const data = (body as { data?: unknown } | null)?.data;
+      if (!Array.isArray(data)) throw new ServerError(502, 'malformed models list: expected { data: [...] }');
+      return data.filter((m): m is Record<string, unknown> & { id: string } => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
+    } finally {
+      ctl.dispose();
+      this.inFlight.delete(ctl);
+    }
+  }
+
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {
     const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
     const failure = ctl.failure();

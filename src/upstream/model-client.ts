@@ -177,4 +177,6 @@ export interface ModelClient {
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent>;
   /** One upstream call for a batch of inputs; per-input failures are reported per item. */
   embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult>;
+  /** The models the upstream serves, as its `GET /v1/models` lists them (`id` at least). Optional. */
+  listModels?(options?: CallOptions): Promise<ReadonlyArray<Readonly<Record<string, unknown>> & { readonly id: string }>>;
 }
