@@ -13,6 +13,7 @@ import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-hea
 import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
 import { ChunkWriter, usageBody, type StreamKind } from './sse.js';
 import { streamResponse } from './stream-response.js';
+import { forcedTool, wholeToolCall } from './tool-calls.js';
 import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
 import { ClientAbort, modelNotFound, resetConnection, sendError, type RouteContext } from './wire.js';
 
@@ -150,7 +151,8 @@ async function respond(
   const headers: Record<string, string> = { 'x-request-id': id };
   for (const g of gens) Object.assign(headers, g.headers);
   const responseId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`;
-  const writer = new ChunkWriter(kind, responseId, body.model, ctx.created());
+  const tool = kind === 'chat' ? forcedTool(body as ChatBody) : undefined;
+  const writer = new ChunkWriter(kind, responseId, body.model, ctx.created(), tool);
   reply.hijack();
   let clean = false;
   try {
@@ -246,7 +248,9 @@ async function jsonResponse(
     created: writer.created,
     model: writer.model,
     choices: results.map((r, index) =>
-      writer.kind === 'chat'
+      writer.tool !== undefined
+        ? { index, message: { role: 'assistant', content: null, tool_calls: [wholeToolCall(writer.tool, writer.responseId, r.text)] }, logprobs: null, finish_reason: 'tool_calls' }
+        : writer.kind === 'chat'
         ? { index, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: r.finishReason }
         : { index, text: r.text, logprobs: null, finish_reason: r.finishReason },
     ),
