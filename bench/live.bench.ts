@@ -206,7 +206,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
       args: [
         '--port', String(enginePort),
         '--upstream', mock.url,
-        '--policy', 'resilient',
+        '--policy', 'resilient', '--upstream-dialect', 'mock', '--tokenizer', 'chars',
         '--policy-overrides', JSON.stringify({ concurrency: { limit: 1024 }, queue: { capacity: 4096 } }),
         '--upstream-connections', String(UPSTREAM_CONNECTIONS),
         '--upstream-keep-alive-ms', String(UPSTREAM_KEEP_ALIVE_MS),

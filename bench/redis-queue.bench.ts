@@ -128,7 +128,7 @@ async function startApi(upstream: string, redisUrl?: string): Promise<Api> {
   const clock = new RealClock();
   const policy = resolvePolicy('resilient');
   const side: RedisApiSide | undefined = redisUrl === undefined ? undefined : await openRedisApi({ url: redisUrl, clock, attempts: policy.retry.maxAttempts });
-  const primary = new HttpModelClient({ baseUrl: upstream, clock, connections: 512 });
+  const primary = new HttpModelClient({ baseUrl: upstream, clock, connections: 512, dialect: 'mock' });
   const svc: ApiService = buildService({
     clock,
     random: new Random(`bench-${Date.now()}`),
@@ -178,7 +178,7 @@ export async function run(): Promise<{ results: Measurement[] }> {
     let redisLat: Measurement | undefined;
     for (const n of [1, 2, 4]) {
       while (workers.length < n) {
-        const w = await start(process.execPath, ['--import', 'tsx', 'src/worker/main.ts', '--queue', redisUrl, '--upstream', mock, '--policy', 'resilient', '--concurrency', '64'], /worker: ready/);
+        const w = await start(process.execPath, ['--import', 'tsx', 'src/worker/main.ts', '--queue', redisUrl, '--upstream', mock, '--policy', 'resilient', '--upstream-dialect', 'mock', '--concurrency', '64'], /worker: ready/);
         workers.push(w);
         procs.push(w);
       }

@@ -13,6 +13,7 @@ import { isHttpErrorReply, parseMockHeaders, type MockHeaders } from './mock-hea
 import { contentText, normalizeTextOrTokens, type ChatBody, type ChatMessageBody, type CompletionBody } from './schemas.js';
 import { ChunkWriter, usageBody, type StreamKind } from './sse.js';
 import { streamResponse } from './stream-response.js';
+import { forcedTool, wholeToolCall } from './tool-calls.js';
 import type { DisconnectForm, GenerateRequest, Generation } from './types.js';
 import { ClientAbort, modelNotFound, resetConnection, sendError, type RouteContext } from './wire.js';
 import { breakJson } from './wire-breaks.js';
@@ -54,6 +55,7 @@ function generateRequest(id: string, model: string, kind: StreamKind, h: MockHea
     maxTokens,
     outputTokens: h.outputTokens,
     resumeFrom: h.resumeFrom,
+    resumeText: undefined,
     apiKey: h.apiKey,
     fault: h.fault,
     prefix: h.prefix,
@@ -67,6 +69,10 @@ function toGenerateRequests(kind: StreamKind, body: ChatBody | CompletionBody, i
     const messages: ChatMessage[] = [];
     for (const m of b.messages) messages.push({ role: ROLE_MAP[m.role], content: contentText(m.content) });
     const r = generateRequest(id, b.model, kind, h, b.max_completion_tokens ?? b.max_tokens ?? undefined, h.promptTokens);
+    // The standard continuation (vLLM's `continue_final_message`): the final assistant message is the prefix.
+    if (b.continue_final_message === true && messages.length > 1 && messages[messages.length - 1]?.role === 'assistant') {
+      r.resumeText = messages.pop()?.content;
+    }
     r.messages = messages;
     return [r];
   }
@@ -148,7 +154,8 @@ async function respond(
   const headers: Record<string, string> = { 'x-request-id': id };
   for (const g of gens) Object.assign(headers, g.headers);
   const responseId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${id}`;
-  const writer = new ChunkWriter(kind, responseId, body.model, ctx.created());
+  const tool = kind === 'chat' ? forcedTool(body as ChatBody) : undefined;
+  const writer = new ChunkWriter(kind, responseId, body.model, ctx.created(), tool);
   reply.hijack();
   let clean = false;
   try {
@@ -247,7 +254,9 @@ async function jsonResponse(
     created: writer.created,
     model: writer.model,
     choices: results.map((r, index) =>
-      writer.kind === 'chat'
+      writer.tool !== undefined
+        ? { index, message: { role: 'assistant', content: null, tool_calls: [wholeToolCall(writer.tool, writer.responseId, r.text)] }, logprobs: null, finish_reason: 'tool_calls' }
+        : writer.kind === 'chat'
         ? { index, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: r.finishReason }
         : { index, text: r.text, logprobs: null, finish_reason: r.finishReason },
     ),

@@ -36,7 +36,7 @@ function setup(o: Partial<MockModelOptions> = {}, seed = 7) {
           out.text += ev.text;
           out.tokens += ev.count;
           out.chunks.push({ index: ev.index, count: ev.count, atMs: clock.now() });
-        } else out.done = ev;
+        } else if (ev.type === 'done') out.done = ev;
       }
     } catch (e) {
       out.error = e as Error;

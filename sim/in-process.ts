@@ -8,14 +8,15 @@
 import { setMaxListeners } from 'node:events';
 import { abortReason } from '../src/errors.js';
 import { BadRequestError, StreamInterruptedError } from '../src/upstream/errors.js';
-import type {
-  CallOptions,
-  EmbeddingRequest,
-  EmbeddingResult,
-  ModelClient,
-  ModelRequest,
-  StreamEvent,
-  StreamOptions,
+import {
+  dialectCapabilities,
+  type CallOptions,
+  type EmbeddingRequest,
+  type EmbeddingResult,
+  type ModelClient,
+  type ModelRequest,
+  type StreamEvent,
+  type StreamOptions,
 } from '../src/upstream/model-client.js';
 import type { MockModel } from './mock-model.js';
 import type { GenerateRequest } from './types.js';
@@ -35,6 +36,8 @@ setMaxListeners(0, NEVER_ABORTED);
 /** A ModelClient over in-process MockModels, chosen by `request.model`. */
 export class InProcessModelClient implements ModelClient {
   private readonly models = new Map<string, MockModel>();
+  /** The mock continues a prefix (a vLLM-like upstream) and regenerates the same text for the same request id. */
+  readonly capabilities = dialectCapabilities('mock');
 
   constructor(models: MockModel | readonly MockModel[]) {
     for (const m of Array.isArray(models) ? (models as readonly MockModel[]) : [models as MockModel]) this.models.set(m.name, m);
@@ -102,6 +105,11 @@ export class InProcessModelClient implements ModelClient {
       outer?.removeEventListener('abort', onAbort);
       if (!finished) ctl.abort(new Error('stream consumer stopped'));
     }
+  }
+
+  /** The models it serves, as the mock server lists them. */
+  async listModels(): Promise<Array<{ id: string; object: 'model'; owned_by: string }>> {
+    return [...this.models.keys()].map((id) => ({ id, object: 'model', owned_by: 'mock' }));
   }
 
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {

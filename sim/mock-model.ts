@@ -17,6 +17,7 @@ import type { Clock, Timer } from '../src/time/clock.js';
 import { ConnectionRefusedError } from '../src/upstream/errors.js';
 import type { EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
 import { parseFaultHeader, type HeaderFaults } from './fault-header.js';
+import { continued } from './continuation.js';
 import { FaultPlan, type FaultPlanInput, type RequestFaults } from './faults.js';
 import type { GenerationStream } from './generation.js';
 import { Gpu } from './gpu.js';
@@ -203,7 +204,8 @@ export class MockModel {
    * Admission after the common checks: prompt size, context window, rate limits, waiting queue, crash; then the
    * GPU. A SignalSource is read only once the request is admitted.
    */
-  private admitted(req: GenerateRequest, f: RequestFaults, signal: AbortSignal | SignalSource, startMs: number): Generation {
+  private admitted(asked: GenerateRequest, f: RequestFaults, signal: AbortSignal | SignalSource, startMs: number): Generation {
+    const req = continued(asked, this.seed);
     const size = this.sizer.size(req);
     const headers = this.limiter?.admit(req.apiKey, size.promptTokens + (req.maxTokens ?? size.endIndex)) ?? {};
     const maxWaiting = f.queueFull.maxWaiting ?? this.profile.maxWaiting;

@@ -53,6 +53,8 @@ export const chatBodySchema = {
     stream_options: streamOptions,
     max_tokens: nullableInt(1),
     max_completion_tokens: nullableInt(1),
+    continue_final_message: { type: ['boolean', 'null'] },
+    add_generation_prompt: { type: ['boolean', 'null'] },
     ...sampling,
   },
 } as const;
@@ -105,6 +107,11 @@ export interface ChatBody {
   stream_options?: StreamOptionsBody | null;
   max_tokens?: number | null;
   max_completion_tokens?: number | null;
+  /** vLLM: continue the final (assistant) message instead of starting a new one. */
+  continue_final_message?: boolean | null;
+  add_generation_prompt?: boolean | null;
+  tools?: unknown[] | null;
+  tool_choice?: unknown;
 }
 
 export type TextOrTokens = string | string[] | number[] | number[][];

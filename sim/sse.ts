@@ -5,6 +5,7 @@
  * tokens exactly (a chunk may hold several tokens) and resume with `x-mock-resume-from`; OpenAI clients ignore it.
  */
 import type { OpenAIErrorBody } from './http-errors.js';
+import { inJsonString, toolCallId } from './tool-calls.js';
 
 export type StreamKind = 'chat' | 'completion';
 
@@ -49,12 +50,14 @@ export class ChunkWriter {
    * @param kind chat chunks carry `delta.content`; completion chunks carry `text`.
    * @param id the response id (`chatcmpl-…` or `cmpl-…`).
    * @param created seconds, as in the API's `created` field.
+   * @param tool a function the request forces a call to (chat): the text becomes its arguments (sim/tool-calls.ts).
    */
   constructor(
     readonly kind: StreamKind,
     readonly responseId: string,
     readonly model: string,
     readonly created: number,
+    readonly tool?: string,
   ) {
     this.object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
     this.head = `data: {"id":${JSON.stringify(responseId)},"object":"${this.object}","created":${created},"model":${JSON.stringify(model)},"choices":[`;
@@ -62,11 +65,20 @@ export class ChunkWriter {
 
   /** The first chat chunk: `delta.role = assistant` with empty content (as OpenAI and vLLM send). */
   role(choice = 0): string {
-    return `${this.head}{"index":${choice},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`;
+    const role = `${this.head}{"index":${choice},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`;
+    if (this.tool === undefined) return role;
+    const call = { index: 0, id: toolCallId(this.responseId), type: 'function', function: { name: this.tool, arguments: '{"input":"' } };
+    return `${role}${this.head}{"index":${choice},"delta":{"tool_calls":[${JSON.stringify(call)}]},"logprobs":null,"finish_reason":null}]}\n\n`;
+  }
+
+  /** A piece of the forced call's arguments. No `x_mock`: these are not text tokens. */
+  private toolArguments(choice: number, piece: string): string {
+    return `${this.head}{"index":${choice},"delta":{"tool_calls":[{"index":0,"function":{"arguments":${JSON.stringify(piece)}}}]},"logprobs":null,"finish_reason":null}]}\n\n`;
   }
 
   /** A chunk of `count` tokens starting at token `index`. */
   tokens(choice: number, text: string, index: number, count: number): string {
+    if (this.tool !== undefined) return this.toolArguments(choice, inJsonString(text));
     const t = JSON.stringify(text);
     const body =
       this.kind === 'chat'
@@ -77,6 +89,7 @@ export class ChunkWriter {
 
   /** The last chunk of a choice, carrying its finish reason. */
   finish(choice: number, reason: 'stop' | 'length'): string {
+    if (this.tool !== undefined) return `${this.toolArguments(choice, '"}')}${this.head}{"index":${choice},"delta":{},"logprobs":null,"finish_reason":"tool_calls"}]}\n\n`;
     const body =
       this.kind === 'chat'
         ? `{"index":${choice},"delta":{},"logprobs":null,"finish_reason":"${reason}"}`

@@ -26,6 +26,11 @@ export interface GenerateRequest {
   readonly outputTokens?: number;
   /** Continue after this many tokens; the first chunk's index equals it, and the bytes match an uninterrupted run. */
   readonly resumeFrom?: number;
+  /**
+   * A continuation's prefix (a chat request's final assistant message with `continue_final_message`): continue
+   * after the tokens it holds; `maxTokens` then counts what is left (sim/continuation.ts).
+   */
+  readonly resumeText?: string;
   /** The API key, for per-key RPM/TPM limits. */
   readonly apiKey?: string;
   /** The raw `x-mock-fault` header value. */

@@ -195,8 +195,18 @@ const idleTimeoutSchema = z.strictObject({
 });
 
 const resumeSchema = z.strictObject({
-  /** Resume an interrupted stream from the last token received (`resumeFrom`); else restart. @default true */
+  /**
+   * Resume an interrupted stream from the last token received (`resumeFrom`), where the upstream can continue a
+   * prefix (dialect `vllm`/`mock`); else restart. After tokens reached the caller, an upstream that can neither
+   * continue nor reproduce its text ends the answer explicitly partial instead. @default true
+   */
   enabled: z.boolean().default(true),
+  /**
+   * The anti-pattern, kept for the `naive` preset: after tokens reached the caller, restart an upstream that can
+   * neither continue nor reproduce the answer and skip as many tokens of the new generation, so the answer mixes
+   * two generations. The result says so (`degraded: 'spliced'`). @default false
+   */
+  splice: z.boolean().default(false),
 });
 
 /** The Policy schema (zod 4). */
@@ -316,7 +326,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
     contextTrim: { enabled: false },
     deadline: { enabled: false },
     idleTimeout: { enabled: false },
-    resume: { enabled: false },
+    resume: { enabled: false, splice: true },
   },
   // A bounded queue and a fixed semaphore; exponential backoff with full jitter (50 ms to 5 s); Retry-After honoured.
   bounded: {

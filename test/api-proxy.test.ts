@@ -122,7 +122,7 @@ describe('chat completions proxy', () => {
     const s = service();
     const cases: Array<[object, Record<string, string>, string]> = [
       [{ model: 'primary' }, {}, 'messages'],
-      [chat({ n: 2 }), {}, 'n'],
+      [chat({ n: 0 }), {}, 'n'],
       [chat({ max_tokens: 0 }), {}, 'max_tokens'],
       [chat({ messages: [] }), {}, 'messages'],
       [chat(), { 'x-priority': 'now' }, 'x-priority'],

@@ -8,7 +8,7 @@ import { resolvePolicy } from '../src/policy.js';
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { ServerError } from '../src/upstream/errors.js';
-import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../src/upstream/model-client.js';
+import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions, UpstreamCapabilities } from '../src/upstream/model-client.js';
 import type { JobRecord, JobStore } from '../src/jobs/job-store.js';
 import { buildService, type ApiService, type BuildServerOptions } from '../src/api/server.js';
 import { InProcessModelClient } from '../sim/in-process.js';
@@ -32,6 +32,14 @@ export class FlakyClient implements ModelClient {
    */
   gate: { afterTokens: number; release: Promise<void> } | undefined;
   constructor(private readonly inner: ModelClient) {}
+
+  get capabilities(): UpstreamCapabilities | undefined {
+    return this.inner.capabilities;
+  }
+
+  listModels(options?: CallOptions): Promise<ReadonlyArray<Readonly<Record<string, unknown>> & { readonly id: string }>> {
+    return this.inner.listModels?.(options) ?? Promise.resolve([]);
+  }
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     this.calls++;

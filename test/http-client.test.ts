@@ -133,24 +133,26 @@ describe('HttpModelClient', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(sse('[DONE]'));
     });
-    const c = client({ baseUrl: `${url}/v1/`, apiKey: 'default-key', headers: { 'x-team': 'ml' } });
-    await collect(c, chat({ id: 'abc', promptTokens: 12, outputTokens: 34, maxTokens: 50, fault: 'stall:after=1' }), { resumeFrom: 5 });
+    const c = client({ baseUrl: `${url}/v1/`, apiKey: 'default-key', headers: { 'x-team': 'ml' }, dialect: 'vllm' });
+    await collect(c, chat({ id: 'abc', promptTokens: 12, outputTokens: 34, maxTokens: 50, fault: 'stall:after=1' }), { resumeFrom: 5, resumeText: ' so far' });
     await collect(c, { id: 'p1', model: 'm2', prompt: 'once', apiKey: 'own-key' });
     const [a, b] = seen;
     expect(a?.method).toBe('POST');
     expect(a?.url).toBe('/v1/chat/completions');
+    // The standard continuation: the text so far as the final assistant message; the token limit is what is left.
     expect(a?.body).toEqual({
       model: 'primary',
-      messages: [{ role: 'user', content: 'hi' }],
-      max_tokens: 50,
+      messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: ' so far' }],
+      max_tokens: 45,
       stream: true,
       stream_options: { include_usage: true },
+      continue_final_message: true,
+      add_generation_prompt: false,
     });
     expect(a?.headers).toMatchObject({
       'x-request-id': 'abc',
       'x-mock-prompt-tokens': '12',
       'x-mock-output-tokens': '34',
-      'x-mock-resume-from': '5',
       'x-mock-fault': 'stall:after=1',
       authorization: 'Bearer default-key',
       'x-team': 'ml',
@@ -160,6 +162,7 @@ describe('HttpModelClient', () => {
     expect(b?.body).toEqual({ model: 'm2', prompt: 'once', stream: true, stream_options: { include_usage: true } });
     expect(b?.headers['authorization']).toBe('Bearer own-key');
     expect(b?.headers['x-mock-resume-from']).toBeUndefined();
+    expect(a?.headers['x-mock-resume-from']).toBeUndefined();
   });
 
   it('a provider stream without x_mock (vLLM/OpenAI): one token per chunk, multi-byte text split across writes, usage', async () => {
@@ -182,7 +185,7 @@ describe('HttpModelClient', () => {
     // Two chunks, one token each (events read together are coalesced into one chunk of 2).
     expect(r.tokens[0]?.index).toBe(0);
     expect(r.tokens.reduce((n, t) => n + t.count, 0)).toBe(2);
-    expect(r.done).toEqual({ type: 'done', usage: { promptTokens: 7, completionTokens: 2 }, finishReason: 'length' });
+    expect(r.done).toMatchObject({ type: 'done', usage: { promptTokens: 7, completionTokens: 2 }, finishReason: 'length' });
   });
 
   it('a 429 with an HTTP-date Retry-After is measured against the response date', async () => {
@@ -211,7 +214,7 @@ describe('HttpModelClient', () => {
     const ctx = await collect(c, chat());
     expect(ctx.error).toBeInstanceOf(ContextLengthExceededError);
     expect((ctx.error as ContextLengthExceededError).maxContextTokens).toBe(2048);
-    const broken = await collect(c, chat(), { resumeFrom: 4 });
+    const broken = await collect(client({ baseUrl: url, dialect: 'vllm' }), chat(), { resumeFrom: 4, resumeText: 'abcd' });
     expect(broken.error).toBeInstanceOf(StreamInterruptedError);
     expect((broken.error as StreamInterruptedError).tokensReceived).toBe(5);
     expect((broken.error as StreamInterruptedError).reason).toBe('error event in stream: engine died');

@@ -64,7 +64,7 @@ async function runTurns(prefixCaching: boolean) {
           first ??= clock.now() - intendedStartMs;
           tokens += ev.count;
           text += ev.text;
-        } else {
+        } else if (ev.type === 'done') {
           prompt += ev.usage.promptTokens;
           cached += ev.usage.cachedPromptTokens ?? 0;
         }

@@ -11,7 +11,7 @@ import { openRedisWorker, type RedisWorkerSide } from '../src/queue/redis-servic
 import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { BadRequestError, RateLimitedError, ServerError, StreamInterruptedError } from '../src/upstream/errors.js';
-import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../src/upstream/model-client.js';
+import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions, UpstreamCapabilities } from '../src/upstream/model-client.js';
 import { InProcessModelClient } from '../sim/in-process.js';
 import { http, RedisServer, sleep, startApi, startMock, uninterruptedText, until } from './redis-testkit.js';
 
@@ -20,6 +20,11 @@ class ScriptedClient implements ModelClient {
   readonly calls: Array<{ id: string; resumeFrom: number; atMs: number }> = [];
   broken = true;
   constructor(private readonly inner: ModelClient) {}
+
+  /** The mock's: it continues a prefix and reproduces its text. */
+  get capabilities(): UpstreamCapabilities | undefined {
+    return this.inner.capabilities;
+  }
 
   callsOf(id: string): Array<{ resumeFrom: number; atMs: number }> {
     return this.calls.filter((c) => c.id === id);

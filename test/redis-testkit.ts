@@ -186,13 +186,13 @@ export class Child {
 
 /** A worker process on the queue. */
 export function spawnWorker(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<Child> {
-  return Child.spawn('worker', 'src/worker/main.ts', ['--queue', redisUrl, '--upstream', upstream, '--policy', 'resilient', ...extra], /worker: ready/);
+  return Child.spawn('worker', 'src/worker/main.ts', ['--queue', redisUrl, '--upstream', upstream, '--policy', 'resilient', '--upstream-dialect', 'mock', ...extra], /worker: ready/);
 }
 
 /** An API process on the queue (`npm run serve -- --queue ...`); resolves with its base URL. */
 export async function spawnApi(redisUrl: string, upstream: string, extra: readonly string[] = []): Promise<{ child: Child; url: string }> {
   const port = await freePort();
-  const child = await Child.spawn('api', 'src/api/main.ts', ['--upstream', upstream, '--policy', 'resilient', '--open', '--queue', redisUrl, '--port', String(port), ...extra], /serve: listening/);
+  const child = await Child.spawn('api', 'src/api/main.ts', ['--upstream', upstream, '--policy', 'resilient', '--upstream-dialect', 'mock', '--tokenizer', 'chars', '--open', '--queue', redisUrl, '--port', String(port), ...extra], /serve: listening/);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
@@ -222,7 +222,7 @@ export async function startApi(redisUrl: string, upstream: string, o: { seed?: s
   const clock = new RealClock();
   const policy = resolvePolicy('resilient', { retry: { baseMs: 20, maxMs: 200 } });
   const side = await openRedisApi({ url: redisUrl, clock, attempts: policy.retry.maxAttempts, ...(o.cancelWaitMs !== undefined ? { cancelWaitMs: o.cancelWaitMs } : {}) });
-  const primary = new HttpModelClient({ baseUrl: upstream, clock });
+  const primary = new HttpModelClient({ baseUrl: upstream, clock, dialect: 'mock' });
   const svc = buildService({ clock, random: new Random(o.seed ?? `api-${process.pid}-${Date.now()}`), tenants: 'open', policy, upstream: { primary }, store: side.store, queue: side.queue, ...(o.callbackAllowlist !== undefined ? { callbackAllowlist: o.callbackAllowlist } : {}) });
   await svc.app.listen({ port: 0, host: '127.0.0.1' });
   const a = svc.app.server.address();
@@ -241,7 +241,7 @@ export async function startApi(redisUrl: string, upstream: string, o: { seed?: s
 
 /** The text an uninterrupted stream of this request gives (the mock's text is a function of seed, id, index). */
 export async function uninterruptedText(upstream: string, id: string, prompt: string, outputTokens: number): Promise<string> {
-  const c = new HttpModelClient({ baseUrl: upstream });
+  const c = new HttpModelClient({ baseUrl: upstream, dialect: 'mock' });
   let text = '';
   try {
     for await (const ev of c.stream({ id, model: 'primary', prompt, outputTokens })) if (ev.type === 'tokens') text += ev.text;

@@ -351,7 +351,9 @@ async function startMocks(group: ProcessGroup, o: LiveRunOptions, readyTimeoutMs
  */
 export function engineArgs(policy: ScenarioPolicy, port: number, upstream: string, fallback: string | undefined, seed = 1): string[] {
   // The default exporter (Prometheus) serves /metrics, which the run samples. `--open`: the Bearer key is the tenant.
-  const args = ['--port', String(port), '--upstream', upstream, '--open', '--seed', String(seed)];
+  // The mock continues a prefix and reproduces its text per request id: dialect `mock`, as the in-process client.
+  // `--tokenizer chars`: the engine counts prompts as the virtual world does (and starts without loading an encoding).
+  const args = ['--port', String(port), '--upstream', upstream, '--upstream-dialect', 'mock', '--tokenizer', 'chars', '--open', '--seed', String(seed)];
   if (typeof policy === 'string') args.push('--policy', policy);
   else {
     args.push('--policy', policy.preset);

@@ -192,6 +192,7 @@ export function transportedModelClient(client: ModelClient, o: HopOptions): Mode
   const requestMs = delaySampler(o.hop?.requestMs, () => o.random.derive('request'));
   const responseMs = delaySampler(o.hop?.responseMs, () => o.random.derive('response'));
   return {
+    ...(client.capabilities !== undefined ? { capabilities: client.capabilities } : {}),
     stream: (request, options) => streamAcross(client, request, options ?? {}, o.clock, requestMs, responseMs),
     embed: async (request, options = {}) => {
       await wait(o.clock, requestMs(), options.signal);

@@ -93,6 +93,7 @@ export function buildWorld(scenario: Scenario, policy: Policy, seed: number, opt
 function servedBy(model: MockModel): ModelClient {
   const client = new InProcessModelClient(model);
   return {
+    capabilities: client.capabilities,
     stream: (request, options) => client.stream({ ...request, model: model.name }, options),
     embed: (request, options) => client.embed({ ...request, model: model.name }, options),
   };

@@ -8,7 +8,22 @@ import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { parseRedisUrl } from '../queue/redis-connection.js';
 import { EXPORTER_KINDS, type ExporterKind } from '../telemetry/setup.js';
+import { UPSTREAM_DIALECTS, type UpstreamDialect } from '../upstream/model-client.js';
+import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../upstream/tokenizer.js';
 import { parseTenants, type TenantsConfig } from './tenants.js';
+
+/** `--upstream-dialect` and `--fallback-dialect`: one of UPSTREAM_DIALECTS. */
+export function dialectArg(flag: string) {
+  return (v: string): UpstreamDialect => {
+    if (!(UPSTREAM_DIALECTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`${flag}: expected one of ${UPSTREAM_DIALECTS.join(', ')}, got ${JSON.stringify(v)}`);
+    return v as UpstreamDialect;
+  };
+}
+
+/** The help text of the dialect flags. */
+export const DIALECT_HELP =
+  'what the upstream can do: openai (no continuation: OpenAI, Azure, unknown servers; a stream broken after tokens ends partial), ' +
+  'vllm (continues a prefix with continue_final_message: vLLM, SGLang), mock (our mock: vllm, and restarts reproduce its text)';
 
 /** A bad command line. The message names the flag; `serve` exits 2 with it and no stack trace. */
 export class ServeUsageError extends HarnessError {
@@ -56,6 +71,12 @@ export interface ServeOptions {
   /** Seed of job and response ids. @default derived from the wall clock at start */
   readonly seed?: number;
   readonly log: boolean;
+  /** What the primary upstream can do (see docs/engine.md, "Upstream dialects"). @default 'openai' */
+  readonly upstreamDialect: UpstreamDialect;
+  /** The fallback upstream's dialect. @default upstreamDialect */
+  readonly fallbackDialect: UpstreamDialect;
+  /** Tokenizer for prompt-token counts (TPM limits, usage estimates). @default 'auto' (by model name) */
+  readonly tokenizer: TokenizerFamily;
   /** The durable job queue's Redis URL (BullMQ; jobs run in `npm run worker` processes). @default undefined (the in-memory queue) */
   readonly queue?: string;
 }
@@ -82,6 +103,16 @@ export function serveProgram(): Command {
     .addOption(new Option('--policy <name>', `engine policy preset: ${PRESET_NAMES.join(', ')}`))
     .addOption(new Option('--policy-overrides <json|file>', 'JSON overrides deep-merged onto the preset, e.g. {"concurrency":{"limit":32}}'))
     .addOption(new Option('--fallback <url>', 'fallback upstream, used while the primary breaker is open').argParser(urlArg('--fallback')))
+    .addOption(new Option('--upstream-dialect <dialect>', DIALECT_HELP).default('openai').argParser(dialectArg('--upstream-dialect')))
+    .addOption(new Option('--fallback-dialect <dialect>', 'the fallback upstream\'s dialect (default: --upstream-dialect)').argParser(dialectArg('--fallback-dialect')))
+    .addOption(
+      new Option('--tokenizer <family>', `prompt-token counts for TPM limits and usage estimates: ${TOKENIZER_FAMILIES.join(', ')} (auto: by model name; Llama 3 or OpenAI BPE)`)
+        .default('auto')
+        .argParser((v: string) => {
+          if (!(TOKENIZER_FAMILIES as readonly string[]).includes(v)) throw new InvalidArgumentError(`--tokenizer: expected one of ${TOKENIZER_FAMILIES.join(', ')}, got ${JSON.stringify(v)}`);
+          return v;
+        }),
+    )
     .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
     .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
     .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
@@ -190,6 +221,9 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     seed?: number;
     log: boolean;
     queue?: string;
+    upstreamDialect: UpstreamDialect;
+    fallbackDialect?: UpstreamDialect;
+    tokenizer: TokenizerFamily;
   }>();
   if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
   if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
@@ -226,6 +260,9 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     upstream: o.upstream,
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
     policy,
+    upstreamDialect: o.upstreamDialect,
+    fallbackDialect: o.fallbackDialect ?? o.upstreamDialect,
+    tokenizer: o.tokenizer,
     upstreamConnections: o.upstreamConnections,
     upstreamKeepAliveMs: o.upstreamKeepAliveMs,
     port: o.port,

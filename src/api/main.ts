@@ -11,6 +11,7 @@ import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
+import { loadTokenCounter } from '../upstream/tokenizer.js';
 import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
 import { withModel } from './model-alias.js';
 import { buildServer } from './server.js';
@@ -27,8 +28,8 @@ async function serve(o: ServeOptions): Promise<void> {
   const telemetry = startNodeSdk({ exporter: o.exporter, serviceName: 'ai-engine', ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}) });
   const key = o.upstreamKey !== undefined ? { apiKey: o.upstreamKey } : {};
   const pool = { connections: o.upstreamConnections, keepAliveTimeoutMs: o.upstreamKeepAliveMs };
-  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, ...pool, ...key });
-  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, ...pool, ...key }) : undefined;
+  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, dialect: o.upstreamDialect, ...pool, ...key });
+  const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, dialect: o.fallbackDialect, ...pool, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
   let redis: RedisApiSide | undefined;
   if (o.queue !== undefined) {
@@ -40,6 +41,8 @@ async function serve(o: ServeOptions): Promise<void> {
     }
   }
   const seed = o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31;
+  // Loaded before serving: an encoding takes seconds to load, and counting must be synchronous at admission.
+  const countPromptTokens = await loadTokenCounter(o.tokenizer);
   const app = buildServer({
     clock,
     // Ids must differ across restarts: seed from the wall clock unless told otherwise. With a shared queue, ids
@@ -57,6 +60,7 @@ async function serve(o: ServeOptions): Promise<void> {
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     jobStoreMaxBytes: o.jobStoreMaxBytes,
     defaultModel: o.model,
+    countPromptTokens,
     logger: o.log,
   });
   let closing = false;
@@ -88,7 +92,7 @@ async function serve(o: ServeOptions): Promise<void> {
   const tenants = o.tenants === 'open' ? 'open (no API keys)' : `${o.tenants.length} API key(s)`;
   const fb = `${o.fallback !== undefined ? `, fallback ${o.fallback}` : ''}${o.queue !== undefined ? `; queue ${o.queue.replace(/\/\/[^@/]*@/, '//')}` : ''}`;
   process.stdout.write(
-    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream}${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
+    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream} [${o.upstreamDialect}]${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
   );
 }
 

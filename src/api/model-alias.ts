@@ -6,7 +6,9 @@ import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, Model
  */
 export function withModel(client: ModelClient, model: string): ModelClient {
   return {
+    ...(client.capabilities !== undefined ? { capabilities: client.capabilities } : {}),
     stream: (request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> => client.stream({ ...request, model }, options),
     embed: (request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> => client.embed({ ...request, model }, options),
+    ...(client.listModels !== undefined ? { listModels: client.listModels.bind(client) } : {}),
   };
 }

@@ -56,14 +56,14 @@ describe('proxy: x_engine on the wire', () => {
       { index: 6, count: 1 },
     ]);
     const final = chunks.find((c) => (c['choices'] as Array<{ finish_reason: unknown }>)[0]?.finish_reason === 'stop');
-    expect(final?.['x_engine']).toEqual({ outcome: 'ok', attempts: 1, upstreamCalls: 1, resumes: 0, queuedMs: 0, backoffMs: 0 });
+    expect(final?.['x_engine']).toEqual({ outcome: 'ok', attempts: 1, upstreamCalls: 1, resumes: 0, queuedMs: 0, backoffMs: 0, usage: 'upstream' });
   });
 
   it('a retry shows in attempts, upstream calls and the backoff time (the whole response too)', async () => {
     const { post } = setup((_r, call) => (call === 0 ? { error: new ServerError(500, 'boom'), ttftMs: 10 } : { tokens: 2, ttftMs: 10 }));
     const r = await post({});
     expect(r.statusCode).toBe(200);
-    expect(r.json().x_engine).toEqual({ outcome: 'ok', attempts: 2, upstreamCalls: 2, resumes: 0, queuedMs: 0, backoffMs: 100 });
+    expect(r.json().x_engine).toEqual({ outcome: 'ok', attempts: 2, upstreamCalls: 2, resumes: 0, queuedMs: 0, backoffMs: 100, usage: 'upstream' });
   });
 
   it('a stream cut after tokens ends with an error event whose summary says partial, with the resume attempts', async () => {

@@ -1,63 +1,43 @@
 /**
- * `POST /v1/chat/completions`: an OpenAI-compatible proxy through the engine, so any OpenAI client can sit on
- * top and get queueing, limits, retries, breaker and fallback for free. Streaming sends nothing until the first
- * token or the outcome, so a shed is still a real 429 and a failure a real 5xx; once streaming, a failure is an
- * in-stream `error` event (which OpenAI clients raise), never a silent end. A client that goes away cancels the
+ * `POST /v1/chat/completions` and `POST /v1/completions`: an OpenAI-compatible proxy through the engine, so any
+ * OpenAI client can sit on top and get queueing, limits, retries, breaker and fallback for free. Every body field
+ * the engine does not own (sampling, `stop`, `n`, `tools`, `response_format`, vendor fields, ...) and every message
+ * as sent (tool calls, content parts) reach the upstream unchanged; streamed deltas the engine does not read
+ * (tool-call deltas, refusal, logprobs, other choices) reach the client as the upstream sent them. Streaming sends
+ * nothing until the first output or the outcome, so a shed is still a real 429 and a failure a real 5xx; once
+ * streaming, a failure is an in-stream `error` event (which OpenAI clients raise), never a silent end. `usage` is
+ * the upstream's own; an estimate says so (`x_engine.usage: "estimated"`). A non-streamed request that runs out of
+ * time after tokens answers 200 with the partial text, `degraded: "partial"`. A client that goes away cancels the
  * engine request, which aborts the upstream call. Vendor fields (./engine-summary.ts): each token chunk carries
  * `x_engine: { index, count }`, and the final chunk, the whole response or the error the request's `x_engine`
  * summary (outcome, attempts, upstream calls, resumes, queued and backoff ms).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EngineResult, ExtraDelta, TokenChunk } from '../engine/engine-types.js';
 import { estimateTokens } from '../engine/router.js';
-import type { ChatMessage } from '../upstream/model-client.js';
+import type { ModelRequest } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
-import { engineSummary, type EngineSummary } from './engine-summary.js';
+import { ChoiceAccumulator } from './choice-accumulator.js';
+import { engineSummary } from './engine-summary.js';
 import { idempotencyKey, mockHeaders, requestControls, sendError, tenantOf } from './http.js';
 import { outcomeError } from './outcome-http.js';
+import { extraChunk, finishReason, reportedUsage, tokenChunkFramer, wholeChoices, type ChunkHead, type ProxyKind } from './proxy-frames.js';
 import { requestAbort } from './request-abort.js';
 import type { RouteContext } from './route-context.js';
-import { chatBodySchema, toChatMessages, type ChatBody } from './schemas.js';
+import { chatBodySchema, completionBodySchema, passThroughParams, toChatMessages, type ChatBody, type CompletionBody } from './schemas.js';
 import { SseWriter } from './sse.js';
 
-type FinishReason = 'stop' | 'length' | 'error';
+export { tokenChunkFramer, type ChunkHead } from './proxy-frames.js';
 
-/** The head of every streamed chunk of one response. */
-export interface ChunkHead {
-  readonly id: string;
-  readonly object: 'chat.completion.chunk';
-  readonly created: number;
-  readonly model: string;
-}
-
-/**
- * The SSE event of one token chunk: the same bytes as `data: ${JSON.stringify({ ...head, choices: [{ index: 0,
- * delta: { content: c.text }, logprobs: null, finish_reason: null }], x_engine: { index: c.index, count: c.count }
- * })}\n\n`, with the head serialized once per response, so a token costs one JSON.stringify of its text.
- * `x_engine` says which tokens the chunk carries (one chunk may carry several), as the mock's `x_mock` does.
- */
-export function tokenChunkFramer(head: ChunkHead): (c: Pick<TokenChunk, 'text' | 'index' | 'count'>) => string {
-  const prefix = `data: ${JSON.stringify(head).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
-  return (c) => `${prefix}${JSON.stringify(c.text)}},"logprobs":null,"finish_reason":null}],"x_engine":{"index":${c.index},"count":${c.count}}}\n\n`;
-}
-
-function finishReason(r: EngineResult, maxTokens: number | undefined): FinishReason {
-  if (r.degraded === 'partial') return 'error';
-  return maxTokens !== undefined && r.tokens >= maxTokens ? 'length' : 'stop';
-}
-
-function usage(prompt: number, completion: number) {
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
-
-function promptTokens(messages: readonly ChatMessage[], given: number | undefined): number {
-  return given ?? estimateTokens(messages.map((m) => m.content).join(''));
+/** The prompt's tokens for an estimated usage: the mock's count, the model's tokenizer, or about 4 characters a token. */
+function promptTokens(ctx: RouteContext, request: ModelRequest): number {
+  return request.promptTokens ?? ctx.countPromptTokens?.(request) ?? estimateTokens(request.messages?.map((m) => m.content).join('') ?? request.prompt ?? '');
 }
 
 export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
   const ids = ctx.random.derive('api/chat-ids');
   let seq = 0;
-  const newId = (): string => `chatcmpl-${ids.int(0, 0xffffffff).toString(16).padStart(8, '0')}${(++seq).toString(36)}`;
+  const newId = (kind: ProxyKind): string => `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${ids.int(0, 0xffffffff).toString(16).padStart(8, '0')}${(++seq).toString(36)}`;
   // The model of the attempt in progress, per request: a stream that starts on the fallback says so in its headers.
   const attemptModel = new Map<string, 'primary' | 'fallback'>();
   const off = ctx.engine.onEvent((e) => {
@@ -65,21 +45,22 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
   });
   app.addHook('onClose', async () => off());
 
-  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatBodySchema } }, async (req, reply) => {
+  const handle = async (kind: ProxyKind, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const tenant = tenantOf(req);
-    const b = req.body;
+    const b = req.body as ChatBody | CompletionBody;
     const key = idempotencyKey(req);
     const mock = ctx.forwardMockHeaders ? mockHeaders(req) : undefined;
     const { priority, deadlineMs, requestId } = requestControls(req);
-    const maxTokens = b.max_completion_tokens ?? b.max_tokens ?? undefined;
-    const messages = toChatMessages(b.messages);
+    const maxTokens = (b['max_completion_tokens'] as number | null | undefined) ?? b.max_tokens ?? undefined;
+    const messages = kind === 'chat' ? toChatMessages((b as ChatBody).messages) : undefined;
+    const prompt = kind === 'completion' ? (b as CompletionBody).prompt : undefined;
     const stream = b.stream === true;
     const includeUsage = stream && b.stream_options?.include_usage === true;
-    const id = newId();
+    const id = newId(kind);
     const created = ctx.createdSeconds();
     const abort = requestAbort(reply, ctx);
 
-    const head: ChunkHead = { id, object: 'chat.completion.chunk', created, model: b.model };
+    const head: ChunkHead = { id, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created, model: b.model };
     let sse: SseWriter | undefined;
     const tokenChunk = tokenChunkFramer(head);
     const start = (): SseWriter => {
@@ -89,7 +70,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       const model = attemptModel.get(id);
       // The headers leave with the first chunk, written right below: one packet.
       sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) }, false);
-      sse.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })}\n\n`);
+      if (kind === 'chat') sse.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })}\n\n`);
       return sse;
     };
     const onTokens = (c: TokenChunk): void => {
@@ -97,8 +78,25 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       if (!stream) return;
       start().write(tokenChunk(c));
     };
+    let passed = new ChoiceAccumulator();
+    const onExtra = (e: ExtraDelta): void => {
+      if (stream) start().write(extraChunk(head, e));
+      else passed.add(e);
+    };
+    const request: ModelRequest = {
+      id: requestId ?? id,
+      model: b.model,
+      ...(messages !== undefined ? { messages } : { prompt: prompt ?? '' }),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      params: passThroughParams(b),
+      ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
+      ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
+      ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
+      ...(mock?.prefix !== undefined ? { prefix: mock.prefix } : {}),
+    };
 
-    ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': 'chat.completions', 'request.stream': stream } });
+    const api = kind === 'chat' ? 'chat.completions' : 'completions';
+    ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': api, 'request.stream': stream } });
     attemptModel.set(id, 'primary');
     let result: EngineResult;
     try {
@@ -110,17 +108,11 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
           ...(priority !== undefined ? { priority } : {}),
           ...(key !== undefined ? { idempotencyKey: `${tenant}\u0000${key}` } : {}),
           ...(deadlineMs !== undefined ? { deadlineMs } : {}),
-          request: {
-            id: requestId ?? id,
-            model: b.model,
-            messages,
-            ...(maxTokens !== undefined ? { maxTokens } : {}),
-            ...(mock?.outputTokens !== undefined ? { outputTokens: mock.outputTokens } : {}),
-            ...(mock?.promptTokens !== undefined ? { promptTokens: mock.promptTokens } : {}),
-            ...(mock?.fault !== undefined ? { fault: mock.fault } : {}),
-            ...(mock?.prefix !== undefined ? { prefix: mock.prefix } : {}),
-          },
+          request,
           onTokens,
+          onExtra,
+          // A non-streamed answer may start again from scratch after a break (the client saw nothing yet).
+          ...(stream ? {} : { buffered: true, onRestart: () => (passed = new ChoiceAccumulator()) }),
         },
         abort.signal,
       );
@@ -130,43 +122,43 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       attemptModel.delete(id);
       abort.release();
     }
-    const prompt = promptTokens(messages, mock?.promptTokens);
+    // A non-streamed answer that ran out of time after tokens: the partial text, said to be partial.
+    if (result.outcome === 'timeout' && !stream && result.tokens > 0) result = { ...result, degraded: 'partial' };
     const reason = finishReason(result, maxTokens);
-    const good = result.outcome === 'ok' || result.outcome === 'degraded';
-    const x_engine = engineSummary(result);
+    const good = result.outcome === 'ok' || result.outcome === 'degraded' || result.degraded === 'partial';
+    const usage = reportedUsage(result, () => promptTokens(ctx, request));
+    const x_engine = { ...engineSummary(result), usage: usage.estimated ? 'estimated' : 'upstream' };
     if (sse === undefined && !good) return sendError(reply, outcomeError(result), { x_engine });
-    if (!stream) return sendWhole(reply, { id, created, model: b.model, result, prompt, reason, x_engine });
+    if (!stream) {
+      if (result.degraded !== undefined) reply.header('x-degraded', result.degraded);
+      return reply.code(200).send({
+        id,
+        object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+        created,
+        model: b.model,
+        choices: wholeChoices(kind, result, reason, passed),
+        usage: usage.body,
+        ...(result.degraded !== undefined ? { degraded: result.degraded } : {}),
+        ...(result.error !== undefined ? { error: result.error } : {}),
+        x_engine,
+      });
+    }
     const out = start();
     if (good && result.degraded !== 'partial') {
       const degraded = result.degraded !== undefined ? { x_degraded: result.degraded } : {};
-      out.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reason }], ...degraded, x_engine })}\n\n`);
-      if (includeUsage) out.write(`data: ${JSON.stringify({ ...head, choices: [], usage: usage(prompt, result.tokens) })}\n\n`);
+      const delta = kind === 'chat' ? { delta: {} } : { text: '' };
+      out.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, ...delta, logprobs: null, finish_reason: reason }], ...degraded, x_engine })}\n\n`);
+      if (includeUsage) out.write(`data: ${JSON.stringify({ ...head, choices: [], usage: usage.body })}\n\n`);
       out.write('data: [DONE]\n\n');
     } else {
-      // Tokens were sent, then the request failed: say so in the stream (OpenAI clients raise it) and end without [DONE].
+      // Output was sent, then the request failed: say so in the stream (OpenAI clients raise it) and end without [DONE].
       const e = result.degraded === 'partial' ? new ApiError(502, 'partial_response', `partial: ${result.error?.message ?? 'the upstream failed mid-stream'}`) : outcomeError(result);
       out.write(`data: ${JSON.stringify({ ...e.body(), x_degraded: 'partial', tokens: result.tokens, x_engine })}\n\n`);
     }
     out.end();
     return reply;
-  });
-}
+  };
 
-function sendWhole(
-  reply: FastifyReply,
-  o: { id: string; created: number; model: string; result: EngineResult; prompt: number; reason: FinishReason; x_engine: EngineSummary },
-): FastifyReply {
-  const r = o.result;
-  if (r.degraded !== undefined) reply.header('x-degraded', r.degraded);
-  return reply.code(200).send({
-    id: o.id,
-    object: 'chat.completion',
-    created: o.created,
-    model: o.model,
-    choices: [{ index: 0, message: { role: 'assistant', content: r.text, refusal: null }, logprobs: null, finish_reason: o.reason }],
-    usage: usage(o.prompt, r.tokens),
-    ...(r.degraded !== undefined ? { degraded: r.degraded } : {}),
-    ...(r.error !== undefined ? { error: r.error } : {}),
-    x_engine: o.x_engine,
-  });
+  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema: { body: chatBodySchema } }, (req, reply) => handle('chat', req, reply));
+  app.post<{ Body: CompletionBody }>('/v1/completions', { schema: { body: completionBodySchema } }, (req, reply) => handle('completion', req, reply));
 }

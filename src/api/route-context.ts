@@ -2,6 +2,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Random } from '../random.js';
 import type { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Clock } from '../time/clock.js';
+import type { ModelRequest } from '../upstream/model-client.js';
 import type { JobService } from './jobs.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { SseLimits, SseStats } from './sse.js';
@@ -23,6 +24,8 @@ export interface RouteContext {
   /** Per-response SSE limits (unsent bytes, stalled readers) and the service's SSE counters. */
   readonly sseLimits: SseLimits;
   readonly sseStats: SseStats;
+  /** Prompt tokens by the model's tokenizer, for a usage estimate; undefined: about 4 characters a token. */
+  readonly countPromptTokens: ((request: ModelRequest) => number) | undefined;
   /**
    * Runs `fn` once when the app closes (at once if it already has), so open streams end; returns the
    * unsubscribe. A Set, not an AbortSignal: with thousands of open streams, adding and removing EventTarget

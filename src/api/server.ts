@@ -21,7 +21,7 @@ import { createTelemetry, type Telemetry } from '../telemetry/setup.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { observeQueue } from '../queue/queue-metrics.js';
 import type { Clock } from '../time/clock.js';
-import type { ModelClient } from '../upstream/model-client.js';
+import type { ModelClient, ModelRequest } from '../upstream/model-client.js';
 import { ApiError } from './api-errors.js';
 import { CallbackSender } from '../jobs/callback-sender.js';
 import { fastifyTimeoutOptions, limitConnectionsPerAddress, resolveConnectionLimits, type ConnectionCounts, type ConnectionLimitsOptions } from './connection-limits.js';
@@ -33,6 +33,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import { JobService } from './jobs.js';
 import { registerJobRoutes } from './jobs-routes.js';
 import { InMemoryJobStore } from '../jobs/memory-job-store.js';
+import { registerModels } from './models-route.js';
 import { registerProxy } from './proxy.js';
 import type { RouteContext } from './route-context.js';
 import { SseStats } from './sse.js';
@@ -78,6 +79,11 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly sseMaxBufferedBytes?: number;
   /** How long an SSE reader may take nothing while data waits before its stream is ended; 0 never. @default 30_000 */
   readonly sseStallTimeoutMs?: number;
+  /**
+   * Prompt-token counts for TPM limits and usage estimates (`loadTokenCounter` of src/upstream/tokenizer.ts).
+   * Ignored when `engine` is given. @default about 4 characters a token
+   */
+  readonly countPromptTokens?: (request: ModelRequest) => number;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -124,6 +130,7 @@ export function buildService(o: BuildServerOptions): ApiService {
       policy: o.policy ?? preset('resilient'),
       primary: (o.upstream as NonNullable<BuildServerOptions['upstream']>).primary,
       ...(o.upstream?.fallback !== undefined ? { fallback: o.upstream.fallback } : {}),
+      ...(o.countPromptTokens !== undefined ? { countPromptTokens: o.countPromptTokens } : {}),
     });
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
@@ -160,6 +167,7 @@ export function buildService(o: BuildServerOptions): ApiService {
       ...(o.sseStallTimeoutMs !== undefined ? { stallTimeoutMs: o.sseStallTimeoutMs } : {}),
     },
     sseStats,
+    countPromptTokens: o.countPromptTokens,
     onClosing: (fn) => {
       if (closed) {
         fn();
@@ -197,6 +205,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   registerJobEvents(app, ctx);
   registerDeadLetter(app, ctx);
   registerProxy(app, ctx);
+  registerModels(app, ctx, o.upstream);
   registerEmbeddings(app, ctx);
 
   app.get('/healthz', async () => {

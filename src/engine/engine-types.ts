@@ -1,7 +1,7 @@
 import type { Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
-import type { EmbeddingRequest, ModelClient, ModelRequest } from '../upstream/model-client.js';
+import type { EmbeddingRequest, ModelClient, ModelRequest, StreamEvent, Usage } from '../upstream/model-client.js';
 import type { BreakerState, BreakerStateChange } from './breaker.js';
 import type { Priority } from './queue.js';
 import type { GiveUpReason } from './retry.js';
@@ -14,6 +14,11 @@ export interface EngineDeps {
   readonly policy: Policy;
   readonly primary: ModelClient;
   readonly fallback?: ModelClient;
+  /**
+   * Prompt tokens of a request that does not give them, for TPM limits (a real tokenizer, e.g. from
+   * src/upstream/tokenizer.ts). Called only when rate limits are on. @default about 4 characters a token
+   */
+  readonly countPromptTokens?: (request: ModelRequest) => number;
 }
 
 /** One chunk delivered to the caller. Every token is delivered exactly once, in order. */
@@ -44,7 +49,19 @@ export interface EngineRequest {
   /** May be batched with others (embeddings only). */
   readonly batchable?: boolean;
   readonly onTokens?: (chunk: TokenChunk) => void;
+  /** Streamed deltas the engine does not interpret (tool calls, refusal, logprobs, other choices), in order. */
+  readonly onExtra?: (extra: ExtraDelta) => void;
+  /**
+   * The caller shows nothing before the result (a non-streamed answer): when a stream breaks after output on an
+   * upstream that cannot continue it, the engine may drop that output and start again from scratch, calling
+   * `onRestart` first (tokens then count from 0 again). Ignored while dedup twins follow the request. @default false
+   */
+  readonly buffered?: boolean;
+  readonly onRestart?: () => void;
 }
+
+/** A streamed delta passed through unread (the `extra` StreamEvent). */
+export type ExtraDelta = Omit<Extract<StreamEvent, { type: 'extra' }>, 'type'>;
 
 export const OUTCOMES = ['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancelled'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -57,7 +74,7 @@ export interface EngineResult {
   readonly id: string;
   readonly outcome: Outcome;
   /** Set with outcome `degraded`: served by the fallback, partially, or with trimmed context. */
-  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed';
+  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed' | 'spliced';
   readonly error?: { readonly code: string; readonly message: string };
   /** Text delivered (the partial text for a failure after some tokens). */
   readonly text: string;
@@ -79,6 +96,10 @@ export interface EngineResult {
   /** On `shed` (and breaker refusals): when to try again. */
   readonly retryAfterMs?: number;
   readonly deduped?: 'joined' | 'cached';
+  /** The usage of the call that completed the answer, as its upstream reported it (or estimated, and flagged so). */
+  readonly usage?: Usage;
+  /** The completing call's finish reason as the upstream said it (`stop`, `length`, `tool_calls`, ...). */
+  readonly finishReason?: string;
   /** For kind `embedding`: one vector per input. */
   readonly embeddings?: ReadonlyArray<readonly number[]>;
 }
@@ -100,7 +121,14 @@ export type EngineEvent =
       readonly holdsSlot: boolean;
       readonly atMs: number;
     }
-  | { readonly type: 'give-up'; readonly id: string; readonly reason: GiveUpReason | 'breaker-open'; readonly code: string; readonly atMs: number }
+  | {
+      readonly type: 'give-up';
+      readonly id: string;
+      /** `no-continuation`: the stream broke after tokens reached the caller and the upstream cannot continue it. */
+      readonly reason: GiveUpReason | 'breaker-open' | 'no-continuation';
+      readonly code: string;
+      readonly atMs: number;
+    }
   | ({ readonly type: 'breaker-state' } & BreakerStateChange)
   | { readonly type: 'limit'; readonly limit: number; readonly atMs: number }
   | { readonly type: 'batch'; readonly model: 'primary' | 'fallback'; readonly size: number; readonly atMs: number }

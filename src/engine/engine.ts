@@ -1,5 +1,6 @@
 import { abortReason, HarnessError } from '../errors.js';
 import type { Policy } from '../policy.js';
+import type { ModelRequest } from '../upstream/model-client.js';
 import type { Clock } from '../time/clock.js';
 import { backoffFromPolicy } from './backoff.js';
 import { breakerFromPolicy, type CircuitBreaker } from './breaker.js';
@@ -41,14 +42,14 @@ function zeroCounters(): EngineCounters {
   };
 }
 
-function requestTokens(req: EngineRequest): number {
+function requestTokens(req: EngineRequest, count: ((r: ModelRequest) => number) | undefined): number {
   if (req.kind === 'embedding') {
     const e = req.embedding;
     return e?.inputTokens?.reduce((a, n) => a + n, 0) ?? e?.inputs.reduce((a, s) => a + estimateTokens(s), 0) ?? 0;
   }
   const r = req.request;
   if (r === undefined) return 0;
-  const prompt = r.promptTokens ?? estimateTokens(r.messages?.map((m) => m.content).join('') ?? r.prompt ?? '');
+  const prompt = r.promptTokens ?? count?.(r) ?? estimateTokens(r.messages?.map((m) => m.content).join('') ?? r.prompt ?? '');
   return prompt + (r.maxTokens ?? r.outputTokens ?? 0);
 }
 
@@ -73,9 +74,11 @@ export class Engine {
   private readonly counters = zeroCounters();
   private readonly listeners = new Set<(e: EngineEvent) => void>();
   private active = 0;
+  private readonly countPromptTokens: ((r: ModelRequest) => number) | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(deps: EngineDeps) {
+    this.countPromptTokens = deps.countPromptTokens;
     const { clock, policy } = deps;
     this.clock = clock;
     this.policy = policy;
@@ -209,7 +212,7 @@ export class Engine {
       return job.result('failed', submitMs, { error: { code: 'BAD_REQUEST', message: `${field}: expected a ${req.kind} request, got undefined` } });
     }
     if (this.limiter !== undefined) {
-      const d = this.limiter.check(req.tenant, requestTokens(req));
+      const d = this.limiter.check(req.tenant, requestTokens(req, this.countPromptTokens));
       if (!d.allowed) {
         const retryAfterMs = Number.isFinite(d.retryAfterMs) ? Math.ceil(d.retryAfterMs) : undefined;
         this.emit(() => ({ type: 'shed', id: req.id, reason: 'rate-limited', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), atMs: submitMs }));

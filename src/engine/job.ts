@@ -1,4 +1,4 @@
-import type { ModelRequest } from '../upstream/model-client.js';
+import type { ModelRequest, StreamEvent, Usage } from '../upstream/model-client.js';
 import type { EngineRequest, EngineResult, Outcome, TokenChunk } from './engine-types.js';
 import type { Priority } from './queue.js';
 
@@ -27,6 +27,16 @@ export class Job {
   /** Served by the fallback because the primary's breaker refused. */
   viaFallback = false;
   contextTrimmed = false;
+  /** A restart was spliced onto delivered tokens (policy `resume.splice`): the answer mixes two generations. */
+  spliced = false;
+  /**
+   * Deltas that are not text reached the caller (tool calls, refusal, another choice): no continuation request can
+   * carry them, so a break after this ends the answer partial.
+   */
+  passedThrough = false;
+  /** The usage and finish reason of the last call that completed. */
+  usage: Usage | undefined;
+  finishReason: string | undefined;
   embeddings: ReadonlyArray<readonly number[]> | undefined;
   /** Extra token listeners (dedup joiners). */
   private listeners: Array<(c: TokenChunk, charsBefore: number) => void> | undefined;
@@ -36,9 +46,14 @@ export class Job {
     this.request = req.request;
   }
 
+  /** Something reached the caller: tokens, or deltas passed through. */
+  get started(): boolean {
+    return this.delivered > 0 || this.passedThrough;
+  }
+
   /** Tokens are locked to a model once any were delivered. */
   get lockedTo(): 'primary' | 'fallback' | undefined {
-    return this.delivered > 0 ? this.model : undefined;
+    return this.started ? this.model : undefined;
   }
 
   get text(): string {
@@ -56,6 +71,33 @@ export class Job {
     const chunk: TokenChunk = { index, count, text, atMs };
     on?.(chunk);
     if (this.listeners !== undefined) for (const l of this.listeners) l(chunk, this.deliveredChars - text.length);
+  }
+
+  /** Dedup twins follow this job's output (it cannot be taken back). */
+  get followed(): boolean {
+    return this.listeners !== undefined && this.listeners.length > 0;
+  }
+
+  /** Drops the output so far (a buffered caller saw none of it), to start again from scratch. Returns the tokens dropped. */
+  discard(): number {
+    const n = this.delivered;
+    this.delivered = 0;
+    this.deliveredChars = 0;
+    this.chunks.length = 0;
+    this.passedThrough = false;
+    this.spliced = false;
+    this.firstTokenAtMs = undefined;
+    this.req.onRestart?.();
+    return n;
+  }
+
+  /** Passes a delta the engine does not read to the caller. */
+  extra(e: Extract<StreamEvent, { type: 'extra' }>): void {
+    if (e.delta !== undefined || e.choice !== 0) this.passedThrough = true;
+    const on = this.req.onExtra;
+    if (on === undefined) return;
+    const { type: _type, ...rest } = e;
+    on(rest);
   }
 
   /** Records tokens the caller already received elsewhere (from a dedup twin), without delivering them again. */
@@ -99,6 +141,8 @@ export class Job {
     };
     if (this.firstTokenAtMs !== undefined) r.firstTokenAtMs = this.firstTokenAtMs;
     if (this.embeddings !== undefined) r.embeddings = this.embeddings;
+    if (this.usage !== undefined) r.usage = this.usage;
+    if (this.finishReason !== undefined) r.finishReason = this.finishReason;
     return extra === undefined ? r : Object.assign(r, extra);
   }
 }

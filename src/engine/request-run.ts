@@ -3,7 +3,7 @@ import type { Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
 import type { ContextLengthExceededError } from '../upstream/errors.js';
-import type { ModelClient } from '../upstream/model-client.js';
+import { capabilitiesOf, type ModelClient, type UpstreamCapabilities } from '../upstream/model-client.js';
 import { BreakerOpenError, type BreakerTicket } from './breaker.js';
 import { classify, type Classification } from './classify.js';
 import type { LoadSignal } from './load-signal.js';
@@ -120,10 +120,14 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
       counters.attempts++;
       state.onAttempt();
       const model = route.model;
-      if (job.delivered === 0) job.model = model;
+      if (!job.started) job.model = model;
       job.viaFallback = route.degraded;
       if (route.degraded) counters.fallbacks++;
-      const resumeFrom = policy.resume.enabled && job.delivered > 0 && job.req.kind === 'chat' ? job.delivered : undefined;
+      const client = model === 'fallback' ? (ctx.clients.fallback ?? ctx.clients.primary) : ctx.clients.primary;
+      const caps = capabilitiesOf(client);
+      const resumeFrom = policy.resume.enabled && caps.continuation && job.delivered > 0 && job.req.kind === 'chat' ? job.delivered : undefined;
+      // A restart onto delivered tokens from an upstream that will not repeat them: only `resume.splice` gets here.
+      if (resumeFrom === undefined && job.delivered > 0 && !caps.reproducible) job.spliced = true;
       if (resumeFrom !== undefined) {
         job.resumes++;
         counters.resumes++;
@@ -140,10 +144,9 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         } else {
           job.upstreamCalls++;
           counters.upstreamCalls++;
-          const client = model === 'fallback' ? (ctx.clients.fallback ?? ctx.clients.primary) : ctx.clients.primary;
           await streamAttempt(clock, client, job, {
             controller,
-            resume: policy.resume.enabled,
+            resumeFrom,
             idleMs: policy.idleTimeout.enabled ? policy.idleTimeout.idleMs : undefined,
           }, info);
         }
@@ -154,6 +157,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         ctx.budget?.onSuccess();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: false });
         const now = clock.now();
+        if (job.spliced) return job.result('degraded', now, { degraded: 'spliced' });
         if (job.viaFallback) return job.result('degraded', now, { degraded: 'fallback' });
         if (job.contextTrimmed) return job.result('degraded', now, { degraded: 'context-trimmed' });
         return job.result('ok', now);
@@ -167,6 +171,17 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
         ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
+
+        if (job.started && job.req.kind === 'chat' && (job.passedThrough || !canGoOn(caps, policy))) {
+          if (job.req.buffered === true && !job.followed) {
+            // Nothing reached the caller yet: drop this output and let the retry start from scratch.
+            counters.tokensDiscarded += job.discard();
+          } else {
+            // Output reached the caller and this upstream cannot continue it: end explicitly partial, never splice.
+            ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: 'no-continuation', code: c.code, atMs: clock.now() }));
+            return finish(ctx, job, scope, error);
+          }
+        }
 
         if (c.kind === 'context-length' && policy.contextTrim.enabled && !job.contextTrimmed && job.delivered === 0 && job.request !== undefined) {
           const trimmed = trimContext(job.request, error as ContextLengthExceededError);
@@ -227,6 +242,14 @@ function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
 /** A half-open breaker with every probe out is asked again after this long (plus the spread). */
 const HALF_OPEN_RECHECK_MS = 50;
 
+/**
+ * Whether a stream that broke after tokens reached the caller may be retried on this upstream: it continues the
+ * prefix (and the policy resumes), or a restart reproduces the same text, or the policy splices (the anti-pattern).
+ */
+function canGoOn(caps: UpstreamCapabilities, policy: Policy): boolean {
+  return (policy.resume.enabled && caps.continuation) || caps.reproducible || policy.resume.splice;
+}
+
 /** The result of a request that did not succeed, by what ended it. */
 function finish(ctx: RunContext, job: Job, scope: CancelScope, error: unknown, extra: Partial<EngineResult> = {}): EngineResult {
   const now = ctx.clock.now();
@@ -241,7 +264,7 @@ function finish(ctx: RunContext, job: Job, scope: CancelScope, error: unknown, e
     if (job.attempts > 0 && error.reason === 'expired') return job.result('timeout', now, { error: errorInfo(error) });
     return shed(job, now, error.reason, errorInfo(error), error.retryAfterMs, ctx);
   }
-  if (job.delivered > 0) return job.result('degraded', now, { degraded: 'partial', error: errorInfo(error), ...extra });
+  if (job.started) return job.result('degraded', now, { degraded: 'partial', error: errorInfo(error), ...extra });
   return job.result('failed', now, { error: errorInfo(error), ...extra });
 }
 

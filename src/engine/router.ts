@@ -126,6 +126,7 @@ function trimMessages(messages: readonly ChatMessage[], budgetChars: number): Ch
   const m = out[i] as ChatMessage;
   const excess = total - budgetChars;
   if (excess >= m.content.length) return undefined;
-  out[i] = { ...m, content: m.content.slice(excess) };
+  // The cut message is sent as plain text (its client form, `wire`, holds the uncut content).
+  out[i] = { role: m.role, content: m.content.slice(excess) };
   return out;
 }

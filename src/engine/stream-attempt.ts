@@ -15,9 +15,11 @@ export interface StreamAttemptInfo {
 }
 
 /**
- * Runs one streamed attempt and delivers its new tokens to the job. Resumes from `job.delivered` when
- * `resume` is on; whatever the upstream sends again (a restart from 0, or a resume from an earlier index) is
- * skipped, and a chunk that straddles the boundary is cut by characters, so the caller sees each token once.
+ * Runs one streamed attempt and delivers its new tokens to the job. Continues from `resumeFrom` (the tokens
+ * delivered, sent with their text as the prefix to continue) when given; whatever the upstream sends again (a
+ * restart from 0, or a resume from an earlier index) is skipped, and a chunk that straddles the boundary is cut
+ * by characters, so the caller sees each token once. Deltas the engine does not read (tool calls, refusal,
+ * logprobs) go to the job as they come, except those of a restart before it catches up with the caller.
  * An idle timeout (if `idleMs`) aborts the call when no event arrives in time. Resolves on `done`; throws the
  * upstream's typed error or the abort reason otherwise.
  */
@@ -25,12 +27,14 @@ export async function streamAttempt(
   clock: Clock,
   client: ModelClient,
   job: Job,
-  options: { controller: Abortable; resume: boolean; idleMs: number | undefined },
+  options: { controller: Abortable; resumeFrom: number | undefined; idleMs: number | undefined },
   info: StreamAttemptInfo,
 ): Promise<void> {
   const request = job.request;
   if (request === undefined) throw new TypeError('a chat request needs `request`');
-  const resumeFrom = options.resume && job.delivered > 0 ? job.delivered : undefined;
+  const resumeFrom = options.resumeFrom;
+  // A restart repeats what the caller has: its extras before that point are repeats too.
+  const skipExtrasBefore = resumeFrom === undefined ? job.delivered : 0;
   // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
   const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
   const startMs = clock.now();
@@ -38,7 +42,7 @@ export async function streamAttempt(
   // A getter: the AbortController is made only if the client looks at its signal.
   const callOptions: StreamOptions = resumeFrom === undefined
     ? { get signal() { return control.signal; } }
-    : { get signal() { return control.signal; }, resumeFrom };
+    : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text };
   const it = client.stream(request, callOptions)[Symbol.asyncIterator]();
   // Character offset, in the whole output, of the next token this attempt will send: known when the stream
   // starts at 0 or exactly where the caller is.
@@ -57,7 +61,15 @@ export async function streamAttempt(
       if (r.done === true) throw new StreamInterruptedError(job.delivered, 'stream ended without a done event');
       const ev = r.value;
       idle?.touch(job.delivered);
-      if (ev.type === 'done') return;
+      if (ev.type === 'done') {
+        job.usage = ev.usage;
+        job.finishReason = ev.finishReason;
+        return;
+      }
+      if (ev.type === 'extra') {
+        if ((expectIndex ?? resumeFrom ?? 0) >= skipExtrasBefore) job.extra(ev);
+        continue;
+      }
       if (expectIndex === undefined || ev.index !== expectIndex) {
         offset = ev.index === 0 ? 0 : ev.index === job.delivered ? job.deliveredChars : undefined;
       }

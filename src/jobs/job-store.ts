@@ -51,7 +51,7 @@ export interface JobRecord {
   /** Upstream attempts over all cycles. */
   readonly attempts: number;
   readonly outcome?: Outcome;
-  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed';
+  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed' | 'spliced';
   readonly error?: { readonly code: string; readonly message: string };
   readonly retryAfterMs?: number;
   /** The text produced in this cycle so far (partial while running). */

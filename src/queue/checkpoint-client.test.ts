@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StreamInterruptedError } from '../upstream/errors.js';
-import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../upstream/model-client.js';
+import type { CallOptions, EmbeddingRequest, EmbeddingResult, ModelClient, ModelRequest, StreamEvent, StreamOptions, UpstreamCapabilities } from '../upstream/model-client.js';
 import { CheckpointClient } from './checkpoint-client.js';
 
 /** Token i is `w{i}` plus i % 3 spaces (tokens of different lengths); chunks of the given sizes. */
@@ -11,7 +11,11 @@ function tokenText(i: number): string {
 
 class FakeUpstream implements ModelClient {
   readonly calls: Array<number | undefined> = [];
-  constructor(private readonly total: number, private readonly chunk: number, private readonly honoursResume: boolean) {}
+  readonly capabilities: UpstreamCapabilities;
+  constructor(private readonly total: number, private readonly chunk: number, private readonly honoursResume: boolean) {
+    // Its text is a function of the token index: a restart reproduces it.
+    this.capabilities = { continuation: honoursResume, reproducible: true };
+  }
   stream(_r: ModelRequest, o?: StreamOptions): AsyncIterable<StreamEvent> {
     this.calls.push(o?.resumeFrom);
     const start = this.honoursResume ? (o?.resumeFrom ?? 0) : 0;

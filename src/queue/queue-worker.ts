@@ -259,6 +259,12 @@ export class QueueWorker {
     const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', attempts: rec.attempts + 1, ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
     if (started === undefined) return 'stale';
     this.emit({ type: 'delivered', id, attempt: bj.attemptsMade + 1, resumeFrom: rec.tokens });
+    const client = (rec.model === 'fallback' ? this.clients[1] : undefined) ?? this.clients[0];
+    if (rec.tokens > 0 && client !== undefined && !client.canContinue(this.o.policy.resume.splice)) {
+      // Tokens were committed and this upstream cannot continue them: the job ends explicitly partial.
+      await this.finish(rec, terminalPatchFor(rec, partialResult(rec, wallMs), { attempts: rec.attempts, finishedAtMs: wallMs, callbackPending: false }));
+      return 'succeeded';
+    }
 
     const result = await this.run(rec, remainingMs);
     if (result instanceof Error) {
@@ -312,7 +318,7 @@ export class QueueWorker {
     const { id, cycle } = rec;
     const ctl = new AbortController();
     this.running.set(id, { ctl, cycle });
-    for (const c of this.clients) c.set(id, { tokens: rec.tokens, chars: rec.output.length });
+    for (const c of this.clients) c.set(id, { tokens: rec.tokens, chars: rec.output.length, text: rec.output });
     let chain: Promise<unknown> = Promise.resolve();
     let lost: LeaseLostError | undefined;
     const onTokens = (c: TokenChunk): void => {
@@ -362,4 +368,23 @@ export class QueueWorker {
       // Redis away: another worker's QueueEvents sees the same event.
     }
   }
+}
+
+/** The result of a job whose committed tokens cannot be continued on its upstream (dialect `openai`). */
+function partialResult(rec: JobRecord, atMs: number): EngineResult {
+  return {
+    id: rec.id,
+    outcome: 'degraded',
+    degraded: 'partial',
+    error: { code: 'NO_CONTINUATION', message: `the upstream cannot continue the ${rec.tokens} tokens already committed` },
+    text: rec.output,
+    tokens: rec.tokens,
+    model: rec.model ?? 'primary',
+    attempts: 0,
+    upstreamCalls: 0,
+    resumes: 0,
+    queuedMs: 0,
+    backoffMs: 0,
+    endAtMs: atMs,
+  };
 }

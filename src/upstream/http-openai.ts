@@ -6,10 +6,16 @@
  * absolute count of tokens received (resume included); no byte for `idleTimeoutMs` throws IdleTimeoutError;
  * aborting the signal, or leaving the loop early, aborts the HTTP request so the server frees the GPU slot.
  *
- * Resume: `resumeFrom` is sent as `x-mock-resume-from`, which only the mock understands (it continues the same
- * request id byte for byte). vLLM and OpenAI ignore the header and would generate from the start. Resuming against
- * a real server means sending the text received so far as an assistant prefix ("continue the final message",
- * vLLM's `continue_final_message`); that is not implemented here.
+ * Pass-through: every field of `request.params` (what the engine does not own: sampling, `stop`, `n`, `tools`,
+ * `response_format`, unknown vendor fields, ...) is sent unchanged, and messages go as the client sent them
+ * (`ChatMessage.wire`). Usage is asked for (`stream_options.include_usage`) and reported as the server sent it.
+ *
+ * Resume depends on the upstream's dialect (`dialect`, see UpstreamDialect). `openai` (the default) has no
+ * continuation: a call with `resumeFrom` is refused, and the engine never makes one. `vllm` and `mock` send the
+ * standard continuation request: on chat, the text so far as a final assistant message with
+ * `continue_final_message: true, add_generation_prompt: false`; on completions, the text appended to the prompt
+ * (plus `x-mock-resume-from`, which tells the mock how much of the prompt is its own output; vLLM ignores it).
+ * The token limit sent is what is left of it.
  */
 import { Agent, type Dispatcher } from 'undici';
 import { ValidationError } from '../errors.js';
@@ -19,14 +25,19 @@ import { CallControl } from './call-control.js';
 import { ServerError, StreamInterruptedError } from './errors.js';
 import { connectionError, errorFromResponse, type ResponseHeaders } from './http-errors.js';
 import { embeddingItems } from './http-embeddings.js';
-import type {
-  CallOptions,
-  EmbeddingRequest,
-  EmbeddingResult,
-  ModelClient,
-  ModelRequest,
-  StreamEvent,
-  StreamOptions,
+import {
+  dialectCapabilities,
+  UPSTREAM_DIALECTS,
+  type CallOptions,
+  type ChatMessage,
+  type EmbeddingRequest,
+  type EmbeddingResult,
+  type ModelClient,
+  type ModelRequest,
+  type StreamEvent,
+  type StreamOptions,
+  type UpstreamCapabilities,
+  type UpstreamDialect,
 } from './model-client.js';
 import { StreamCall, type StreamCallContext } from './stream-call.js';
 
@@ -58,6 +69,16 @@ export interface HttpModelClientOptions {
   readonly keepAliveTimeoutMs?: number;
   /** Use this dispatcher instead of an own pool; `close()` then leaves it open. @default undefined */
   readonly dispatcher?: Dispatcher;
+  /**
+   * What the server can do: `openai` (no continuation: OpenAI, Azure OpenAI, anything unknown), `vllm` (continues
+   * a prefix: vLLM, SGLang), `mock` (our mock: `vllm`, and restarts reproduce the same text). @default 'openai'
+   */
+  readonly dialect?: UpstreamDialect;
+}
+
+/** The message as sent upstream: the client's own, or role and text. */
+function wireMessage(m: ChatMessage): unknown {
+  return m.wire ?? { role: m.role, content: m.content };
 }
 
 function positiveInt(path: string, v: number | undefined, fallback: number, min = 1): number {
@@ -84,6 +105,8 @@ export class HttpModelClient implements ModelClient {
   private readonly inFlight = new Set<CallControl>();
   private readonly callContext: StreamCallContext;
   private closed = false;
+  readonly dialect: UpstreamDialect;
+  readonly capabilities: UpstreamCapabilities;
 
   constructor(o: HttpModelClientOptions) {
     let url: URL;
@@ -95,6 +118,12 @@ export class HttpModelClient implements ModelClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new ValidationError('HttpModelClient.baseUrl', 'an http(s) URL', o.baseUrl);
     }
+    const dialect = o.dialect ?? 'openai';
+    if (!(UPSTREAM_DIALECTS as readonly string[]).includes(dialect)) {
+      throw new ValidationError('HttpModelClient.dialect', UPSTREAM_DIALECTS.map((d) => JSON.stringify(d)).join(' | '), dialect);
+    }
+    this.dialect = dialect;
+    this.capabilities = dialectCapabilities(dialect);
     this.origin = url.origin;
     const path = url.pathname.replace(/\/+$/, '');
     this.prefix = path.endsWith('/v1') ? path : `${path}/v1`;
@@ -163,8 +192,45 @@ export class HttpModelClient implements ModelClient {
     throw ctl.failure() ?? errorFromResponse(res.statusCode, res.headers as ResponseHeaders, text, wallNow(this.clock));
   }
 
+  /**
+   * The request body: the client's own fields first (`params`), then the engine's (model, messages or prompt, the
+   * token limit, streaming with usage), then the continuation when resuming.
+   */
+  private body(request: ModelRequest, options: StreamOptions, chat: boolean): Record<string, unknown> {
+    const resumeFrom = options.resumeFrom ?? 0;
+    const params = request.params ?? {};
+    const body: Record<string, unknown> = { ...params, model: request.model };
+    if (chat) body['messages'] = (request.messages ?? []).map(wireMessage);
+    else body['prompt'] = request.prompt ?? '';
+    if (request.maxTokens !== undefined) {
+      // The name the client used (`max_completion_tokens` for OpenAI's newer models); what is left of it on resume.
+      const left = Math.max(1, request.maxTokens - resumeFrom);
+      const named = 'max_completion_tokens' in params || 'max_tokens' in params;
+      if ('max_completion_tokens' in params) body['max_completion_tokens'] = left;
+      if ('max_tokens' in params || !named) body['max_tokens'] = left;
+    }
+    const streamOptions = params['stream_options'];
+    body['stream'] = true;
+    body['stream_options'] = { ...(typeof streamOptions === 'object' && streamOptions !== null ? streamOptions : {}), include_usage: true };
+    if (resumeFrom > 0) {
+      if (!this.capabilities.continuation) throw new TypeError(`HttpModelClient: the ${this.dialect} dialect cannot continue a stream (resumeFrom ${resumeFrom})`);
+      if (options.resumeText === undefined) throw new TypeError('HttpModelClient: resumeFrom needs resumeText, the prefix to continue');
+      if (chat) {
+        (body['messages'] as unknown[]).push({ role: 'assistant', content: options.resumeText });
+        body['continue_final_message'] = true;
+        body['add_generation_prompt'] = false;
+      } else {
+        body['prompt'] = `${request.prompt ?? ''}${options.resumeText}`;
+      }
+    }
+    return body;
+  }
+
   private run(request: ModelRequest, options: StreamOptions): StreamCall {
     const resumeFrom = options.resumeFrom ?? 0;
+    const chat = request.messages !== undefined;
+    // First: a call this dialect cannot make is refused before anything is opened.
+    const body = this.body(request, options, chat);
     // The idle timeout reports the call's token count (read only when it fires, after both exist).
     const ctl: CallControl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, (): number => call.tokensReceived);
     const call: StreamCall = new StreamCall(ctl, this.callContext, resumeFrom, request.promptTokens ?? 0);
@@ -180,19 +246,44 @@ export class HttpModelClient implements ModelClient {
     const extra: Record<string, string> = { accept: 'text/event-stream' };
     if (request.promptTokens !== undefined) extra['x-mock-prompt-tokens'] = String(request.promptTokens);
     if (request.outputTokens !== undefined) extra['x-mock-output-tokens'] = String(request.outputTokens);
-    if (options.resumeFrom !== undefined) extra['x-mock-resume-from'] = String(options.resumeFrom);
+    if (resumeFrom > 0 && !chat) extra['x-mock-resume-from'] = String(resumeFrom);
     if (request.prefix !== undefined && request.prefix.length > 0) extra['x-mock-prefix'] = request.prefix.map((s) => `${s.id}=${s.tokens}`).join(',');
-    const chat = request.messages !== undefined;
-    const body = {
-      model: request.model,
-      ...(chat ? { messages: request.messages } : { prompt: request.prompt ?? '' }),
-      ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
-      stream: true,
-      stream_options: { include_usage: true },
-    };
     const path = `${this.prefix}${chat ? '/chat/completions' : '/completions'}`;
     this.dispatcher.dispatch({ origin: this.origin, path, method: 'POST', headers: this.headersOf(request, extra), body: JSON.stringify(body) }, call);
     return call;
+  }
+
+  /** `GET /v1/models`: the served models as listed (entries without a string `id` are left out). */
+  async listModels(options: CallOptions = {}): Promise<Array<Record<string, unknown> & { id: string }>> {
+    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
+    const failure = ctl.failure();
+    if (failure !== undefined) {
+      ctl.dispose();
+      throw failure;
+    }
+    this.inFlight.add(ctl);
+    try {
+      if (this.closed) ctl.abort(new Error('HttpModelClient closed'));
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.dispatcher.request({ origin: this.origin, path: `${this.prefix}/models`, method: 'GET', headers: this.headersOf({ id: 'models' }, { accept: 'application/json' }), signal: ctl.signal });
+      } catch (err) {
+        throw ctl.failure() ?? connectionError(err, this.origin) ?? err;
+      }
+      if (res.statusCode !== 200) await this.fail(res, ctl);
+      let body: unknown;
+      try {
+        body = await res.body.json();
+      } catch (err) {
+        throw ctl.failure() ?? new ServerError(502, `malformed models list (${err instanceof Error ? err.message : String(err)})`);
+      }
+      const data = (body as { data?: unknown } | null)?.data;
+      if (!Array.isArray(data)) throw new ServerError(502, 'malformed models list: expected { data: [...] }');
+      return data.filter((m): m is Record<string, unknown> & { id: string } => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
+    } finally {
+      ctl.dispose();
+      this.inFlight.delete(ctl);
+    }
   }
 
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {

@@ -6,7 +6,13 @@
 /** One chat message, as in the OpenAI API. */
 export interface ChatMessage {
   readonly role: 'system' | 'user' | 'assistant' | 'tool';
+  /** The text (content parts joined), for token counts and the mock. */
   readonly content: string;
+  /**
+   * The message exactly as the client sent it (`tool_calls`, `tool_call_id`, `name`, content-part arrays, the
+   * `developer` role): an HTTP upstream receives this unchanged. Absent: `{ role, content }` is sent.
+   */
+  readonly wire?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -46,6 +52,12 @@ export interface ModelRequest {
    * prompt is unique. Real servers ignore it (they hash the tokens themselves).
    */
   readonly prefix?: readonly PrefixSegment[];
+  /**
+   * Every other field of the client's request body (sampling, `stop`, `n`, `logprobs`, `response_format`,
+   * `tools`, `tool_choice`, `user`, `metadata`, `reasoning_effort`, vLLM's `top_k`/`min_p`/`guided_json`, ...):
+   * an HTTP upstream receives them unchanged. The engine owns only model, messages/prompt, max tokens and stream.
+   */
+  readonly params?: Readonly<Record<string, unknown>>;
 }
 
 /** Token usage of one call. */
@@ -55,6 +67,10 @@ export interface Usage {
   readonly completionTokens: number;
   /** Prompt tokens served from the upstream's prefix cache (`usage.prompt_tokens_details.cached_tokens`), when it says. */
   readonly cachedPromptTokens?: number;
+  /** The upstream reported no usage: these are the client's own counts. @default false */
+  readonly estimated?: boolean;
+  /** The upstream's usage object as it sent it (`prompt_tokens_details`, ...), when it sent one. */
+  readonly wire?: Readonly<Record<string, unknown>>;
 }
 
 /** What a stream yields: chunks of tokens, then exactly one `done`. */
@@ -70,7 +86,21 @@ export type StreamEvent =
   | {
       readonly type: 'done';
       readonly usage: Usage;
-      readonly finishReason: 'stop' | 'length';
+      /** As the upstream said (`tool_calls`, `content_filter`, ... pass through); `stop` when it said nothing. */
+      readonly finishReason: 'stop' | 'length' | (string & {});
+    }
+  | {
+      /**
+       * A streamed delta the engine does not interpret (`tool_calls`, `refusal`, `logprobs`, ...), as the
+       * upstream sent it: `delta` without `content`, and the choice's `logprobs` when present. No tokens.
+       */
+      readonly type: 'extra';
+      /** The choice it belongs to: 0 is the one the engine streams; others come from `n` > 1. */
+      readonly choice: number;
+      readonly delta?: Readonly<Record<string, unknown>>;
+      readonly logprobs?: unknown;
+      /** Another choice's finish reason. */
+      readonly finishReason?: string;
     };
 
 /** Options of one call. */
@@ -81,8 +111,59 @@ export interface CallOptions {
 
 /** Options of one streamed call. */
 export interface StreamOptions extends CallOptions {
-  /** Continue a previous stream after this many tokens: the first chunk has `index === resumeFrom`. */
+  /**
+   * Continue a previous stream after this many tokens: the first chunk has `index === resumeFrom`. Only for a
+   * client whose {@link UpstreamCapabilities.continuation} is true.
+   */
   readonly resumeFrom?: number;
+  /**
+   * The text of those `resumeFrom` tokens, exactly as the caller received it: a continuation sends it to the
+   * upstream as the prefix to continue (vLLM's `continue_final_message`, or appended to a completion prompt).
+   */
+  readonly resumeText?: string;
+}
+
+/**
+ * What an upstream can do beyond generating from scratch. It decides how the engine may retry a stream that broke
+ * after tokens reached the caller: continue it, restart it, or end it explicitly partial (never splice two
+ * generations into one answer).
+ */
+export interface UpstreamCapabilities {
+  /** Continues a given prefix (`resumeFrom` + `resumeText`): vLLM, SGLang, our mock. OpenAI cannot. */
+  readonly continuation: boolean;
+  /**
+   * A restart of the same request id generates the same text again, so a restart can skip what the caller has
+   * (our mock, whose text is seeded per request id). No real model promises this.
+   */
+  readonly reproducible: boolean;
+}
+
+/** What a client that says nothing can do: no continuation, no reproducible restarts (the safe assumption). */
+export const NO_CAPABILITIES: UpstreamCapabilities = Object.freeze({ continuation: false, reproducible: false });
+
+/** The capabilities of `client` ({@link NO_CAPABILITIES} when it declares none). */
+export function capabilitiesOf(client: ModelClient): UpstreamCapabilities {
+  return client.capabilities ?? NO_CAPABILITIES;
+}
+
+/**
+ * The OpenAI-compatible dialects an HTTP upstream may speak. `openai`: no continuation (OpenAI, Azure OpenAI and
+ * anything unknown). `vllm`: continues a prefix with the standard continuation request (vLLM, SGLang). `mock`:
+ * our mock server: `vllm`, and a restart of the same request id reproduces its text byte for byte.
+ */
+export const UPSTREAM_DIALECTS = ['openai', 'vllm', 'mock'] as const;
+export type UpstreamDialect = (typeof UPSTREAM_DIALECTS)[number];
+
+/** The capabilities of an upstream that speaks `dialect`. */
+export function dialectCapabilities(dialect: UpstreamDialect): UpstreamCapabilities {
+  switch (dialect) {
+    case 'openai':
+      return NO_CAPABILITIES;
+    case 'vllm':
+      return Object.freeze({ continuation: true, reproducible: false });
+    case 'mock':
+      return Object.freeze({ continuation: true, reproducible: true });
+  }
 }
 
 /** A batchable embeddings request. */
@@ -109,8 +190,12 @@ export interface EmbeddingResult {
 
 /** Any model: the mock GPU in-process, or an OpenAI-compatible server over HTTP. */
 export interface ModelClient {
+  /** What the upstream can do; {@link NO_CAPABILITIES} when absent. Wrappers forward their inner client's. */
+  readonly capabilities?: UpstreamCapabilities;
   /** Streams tokens, then one `done` event with usage. Throws typed ModelErrors. */
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent>;
   /** One upstream call for a batch of inputs; per-input failures are reported per item. */
   embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult>;
+  /** The models the upstream serves, as its `GET /v1/models` lists them (`id` at least). Optional. */
+  listModels?(options?: CallOptions): Promise<ReadonlyArray<Readonly<Record<string, unknown>> & { readonly id: string }>>;
 }

@@ -22,7 +22,7 @@ function run(pieces: readonly string[], start = 0): { dec: CompletionStreamDecod
   for (const p of pieces) {
     dec.feed(p);
     const b = dec.take();
-    if (b) batches.push(b);
+    if (b && b.type === undefined) batches.push(b);
   }
   return { dec, batches };
 }
@@ -36,7 +36,7 @@ describe('CompletionStreamDecoder', () => {
     expect(batches).toEqual([{ index: 0, count: 3, text: ' a b c' }]);
     expect(dec.done).toBe(true);
     expect(dec.finishReason).toBe('length');
-    expect(dec.usage).toEqual({ promptTokens: 9, completionTokens: 3 });
+    expect(dec.usage).toMatchObject({ promptTokens: 9, completionTokens: 3 });
     expect(dec.next).toBe(3);
     expect(dec.partial).toBe(false);
   });
@@ -53,11 +53,22 @@ describe('CompletionStreamDecoder', () => {
     expect(dec.done).toBe(false);
   });
 
-  it('maps other finish reasons to stop and ignores choices other than 0', () => {
+  it('keeps the finish reason as sent; other choices and non-content deltas come out as extras, in order', () => {
     const other = `data: ${JSON.stringify({ choices: [{ index: 1, delta: { content: 'no' }, finish_reason: null }] })}\n\n`;
-    const { dec, batches } = run([other, finishChunk('content_filter')]);
-    expect(batches).toEqual([]);
-    expect(dec.finishReason).toBe('stop');
+    const tool = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'c1', function: { name: 'f', arguments: '' } }] }, logprobs: null, finish_reason: null }] })}\n\n`;
+    const dec = new CompletionStreamDecoder(0);
+    const out: unknown[] = [];
+    for (const p of [chatChunk(' a'), other, tool, chatChunk(' b'), finishChunk('content_filter')]) {
+      dec.feed(p);
+      for (let b = dec.take(); b !== undefined; b = dec.take()) out.push(b);
+    }
+    expect(out).toEqual([
+      { index: 0, count: 1, text: ' a' },
+      { type: 'extra', choice: 1, delta: { content: 'no' } },
+      { type: 'extra', choice: 0, delta: { tool_calls: [{ index: 0, id: 'c1', function: { name: 'f', arguments: '' } }] } },
+      { index: 1, count: 1, text: ' b' },
+    ]);
+    expect(dec.finishReason).toBe('content_filter');
   });
 
   it('an OpenAI or vLLM error event is a failure naming the server message; later events are ignored', () => {
@@ -125,7 +136,7 @@ describe('CompletionStreamDecoder', () => {
           next += b.count;
         }
         expect(dec.done).toBe(true);
-        expect(dec.usage).toEqual({ promptTokens: 5, completionTokens: index });
+        expect(dec.usage).toMatchObject({ promptTokens: 5, completionTokens: index });
         expect(dec.partial).toBe(false);
       }),
       { numRuns: 200 },
@@ -177,7 +188,7 @@ describe('CompletionStreamDecoder', () => {
       expect(length.batches).toEqual([{ index: 0, count: 1, text: 'hi' }]);
       expect(length.dec.finishReason).toBe('length');
       const usage = run([`data: ${base}null}],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n`]);
-      expect(usage.dec.usage).toEqual({ promptTokens: 3, completionTokens: 1 });
+      expect(usage.dec.usage).toMatchObject({ promptTokens: 3, completionTokens: 1 });
       const error = run([`data: ${base}null}],"error":{"message":"boom"}}\n\n`]);
       expect(error.dec.failure).toBe('error event in stream: boom');
       // A leading zero and a raw control character are not JSON: a failure, as JSON.parse says, not a token.

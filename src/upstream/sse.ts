@@ -11,26 +11,40 @@ import { createParser, type EventSourceParser } from 'eventsource-parser';
 
 /** Tokens decoded since the last {@link CompletionStreamDecoder.take}, coalesced into one chunk. */
 export interface TokenBatch {
+  readonly type?: undefined;
   /** Absolute index of the first token. */
   readonly index: number;
   readonly count: number;
   readonly text: string;
 }
 
+/**
+ * A part of a chunk the engine does not interpret, as the upstream sent it: choice 0's delta without `content`
+ * and `role` (`tool_calls`, `refusal`, `reasoning_content`, ...) and its `logprobs`; another choice's delta whole.
+ */
+export interface ExtraDelta {
+  readonly type: 'extra';
+  readonly choice: number;
+  readonly delta?: Readonly<Record<string, unknown>>;
+  readonly logprobs?: unknown;
+  readonly finishReason?: string;
+}
+
 interface ChunkChoice {
   readonly index?: unknown;
-  readonly delta?: { readonly content?: unknown } | null;
+  readonly delta?: ({ readonly content?: unknown } & Record<string, unknown>) | null;
   readonly text?: unknown;
+  readonly logprobs?: unknown;
   readonly finish_reason?: unknown;
 }
 
 interface ChunkBody {
   readonly choices?: unknown;
-  readonly usage?: {
+  readonly usage?: ({
     readonly prompt_tokens?: unknown;
     readonly completion_tokens?: unknown;
     readonly prompt_tokens_details?: { readonly cached_tokens?: unknown } | null;
-  } | null;
+  } & Record<string, unknown>) | null;
   readonly x_mock?: { readonly index?: unknown; readonly count?: unknown } | null;
   readonly error?: unknown;
   readonly object?: unknown;
@@ -82,10 +96,12 @@ export class CompletionStreamDecoder {
   done = false;
   /** Why the stream is broken (an in-stream error event, an unparseable chunk); undefined while healthy. */
   failure: string | undefined;
-  /** The finish reason of choice 0: `length` stays `length`, any other reason counts as `stop`. */
-  finishReason: 'stop' | 'length' | undefined;
-  /** The usage chunk, when the server sent one. */
-  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number } | undefined;
+  /** The finish reason of choice 0 as the server sent it (`stop`, `length`, `tool_calls`, ...). */
+  finishReason: string | undefined;
+  /** The usage chunk, when the server sent one (`wire`: the object as sent). */
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number; wire: Readonly<Record<string, unknown>> } | undefined;
+  /** Closed token batches and extras, in stream order, waiting for `take()` (empty unless extras arrived). */
+  private readonly queue: Array<TokenBatch | ExtraDelta> = [];
 
   private readonly parser: EventSourceParser;
   private batchIndex = 0;
@@ -123,8 +139,9 @@ export class CompletionStreamDecoder {
     return this.batchText.length;
   }
 
-  /** The tokens decoded since the last call, as one chunk; undefined when there were none. */
-  take(): TokenBatch | undefined {
+  /** In stream order: the tokens decoded since the last call as one chunk, or an extra; undefined when none. */
+  take(): TokenBatch | ExtraDelta | undefined {
+    if (this.queue.length > 0) return this.queue.shift();
     if (this.batchCount === 0) return undefined;
     const b: TokenBatch = { index: this.batchIndex, count: this.batchCount, text: this.batchText };
     this.batchCount = 0;
@@ -165,19 +182,48 @@ export class CompletionStreamDecoder {
       const c = body.usage.completion_tokens;
       // Prompt tokens served from the server's prefix cache (vLLM, OpenAI), when it reports them.
       const cached = body.usage.prompt_tokens_details?.cached_tokens;
-      if (isCount(p) && isCount(c)) this.usage = { promptTokens: p, completionTokens: c, ...(isCount(cached) ? { cachedPromptTokens: cached } : {}) };
+      if (isCount(p) && isCount(c)) this.usage = { promptTokens: p, completionTokens: c, ...(isCount(cached) ? { cachedPromptTokens: cached } : {}), wire: body.usage };
     }
     if (!Array.isArray(body.choices)) return;
     for (const raw of body.choices as unknown[]) {
       const choice = raw as ChunkChoice;
-      // One generation per call (n = 1): other choices are not ours to count.
-      if (choice === null || typeof choice !== 'object' || (choice.index !== undefined && choice.index !== 0)) continue;
+      if (choice === null || typeof choice !== 'object') continue;
+      const reason = typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined;
+      if (choice.index !== undefined && choice.index !== 0) {
+        // Another choice (n > 1): the engine streams choice 0; the others pass through as they came.
+        this.extra({
+          type: 'extra',
+          choice: isCount(choice.index) ? choice.index : 0,
+          ...(choice.delta != null ? { delta: choice.delta } : choice.text !== undefined ? { delta: { text: choice.text } } : {}),
+          ...(choice.logprobs != null ? { logprobs: choice.logprobs } : {}),
+          ...(reason !== undefined ? { finishReason: reason } : {}),
+        });
+        continue;
+      }
       const content = choice.delta?.content ?? choice.text;
       const x = body.x_mock;
       this.add(typeof content === 'string' ? content : '', x?.index, x?.count);
-      const reason = choice.finish_reason;
-      if (typeof reason === 'string') this.finishReason = reason === 'length' ? 'length' : 'stop';
+      const rest = choice.delta == null ? undefined : otherDeltaFields(choice.delta);
+      if (rest !== undefined || choice.logprobs != null) {
+        this.extra({ type: 'extra', choice: 0, ...(rest !== undefined ? { delta: rest } : {}), ...(choice.logprobs != null ? { logprobs: choice.logprobs } : {}) });
+      }
+      if (reason !== undefined) this.finishReason = reason;
     }
+  }
+
+  /** Closes the token batch in progress (order is kept) and queues the extra. */
+  private extra(e: ExtraDelta): void {
+    if (this.batchCount > 0) {
+      this.queue.push({ index: this.batchIndex, count: this.batchCount, text: this.batchText });
+      this.batchCount = 0;
+      this.batchText = '';
+    }
+    this.queue.push(e);
+  }
+
+  /** Whether anything waits for `take()`. */
+  get pending(): boolean {
+    return this.batchCount > 0 || this.queue.length > 0;
   }
 
   /** Tokens of choice 0: `x_mock` counts when valid, else one token per non-empty text from where we are. */
@@ -190,4 +236,16 @@ export class CompletionStreamDecoder {
     this.batchText += text;
     this.next = index + count;
   }
+}
+
+/** A delta's fields besides `content` and `role` that carry something (not null); undefined when none. */
+function otherDeltaFields(delta: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  let out: Record<string, unknown> | undefined;
+  for (const k in delta) {
+    if (k === 'content' || k === 'role') continue;
+    const v = delta[k];
+    if (v === null || v === undefined) continue;
+    (out ??= {})[k] = v;
+  }
+  return out;
 }

@@ -63,7 +63,7 @@ describe('StreamCall', () => {
     expect(first.value).toEqual({ type: 'tokens', index: 0, count: 4, text: ' a b c' });
     const second = call.next();
     data(DONE);
-    expect((await second).value).toEqual({ type: 'done', usage: { promptTokens: 7, completionTokens: 4 }, finishReason: 'stop' });
+    expect((await second).value).toMatchObject({ type: 'done', usage: { promptTokens: 7, completionTokens: 4 }, finishReason: 'stop' });
     await call.return();
     call.onResponseEnd();
     expect(controller.aborted).toBe(false);

@@ -112,6 +112,10 @@ export class StreamCall implements AsyncIterator<StreamEvent>, AsyncIterable<Str
     if (batch !== undefined) {
       this.controller?.resume();
       this.ctl.suspend();
+      if (batch.type === 'extra') {
+        const { delta, logprobs, choice, finishReason } = batch;
+        return { value: { type: 'extra', choice, ...(delta !== undefined ? { delta } : {}), ...(logprobs !== undefined ? { logprobs } : {}), ...(finishReason !== undefined ? { finishReason } : {}) }, done: false };
+      }
       return { value: { type: 'tokens', index: batch.index, count: batch.count, text: batch.text }, done: false };
     }
     if (this.failed) {
@@ -121,7 +125,7 @@ export class StreamCall implements AsyncIterator<StreamEvent>, AsyncIterable<Str
     if (this.dec.done) {
       this.finished = true;
       this.release();
-      const usage = this.dec.usage ?? { promptTokens: this.promptTokens, completionTokens: this.dec.next - this.resumeFrom };
+      const usage = this.dec.usage ?? { promptTokens: this.promptTokens, completionTokens: this.dec.next - this.resumeFrom, estimated: true };
       return { value: { type: 'done', usage, finishReason: this.dec.finishReason ?? 'stop' }, done: false };
     }
     return undefined;

@@ -20,13 +20,13 @@ function fail(message: string, code = USAGE_EXIT_CODE): never {
 
 /** Sends every request as `model` (the fallback server serves its own model name). */
 function named(c: HttpModelClient, model: string): ModelClient {
-  return { stream: (r, o) => c.stream({ ...r, model }, o), embed: (r, o) => c.embed({ ...r, model }, o) };
+  return { capabilities: c.capabilities, stream: (r, o) => c.stream({ ...r, model }, o), embed: (r, o) => c.embed({ ...r, model }, o) };
 }
 
 async function run(o: WorkerOptions): Promise<void> {
   const clock = new RealClock();
-  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, connections: o.connections });
-  const fallback = o.fallback === undefined ? undefined : new HttpModelClient({ baseUrl: o.fallback, clock, connections: o.connections });
+  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, connections: o.connections, dialect: o.upstreamDialect });
+  const fallback = o.fallback === undefined ? undefined : new HttpModelClient({ baseUrl: o.fallback, clock, connections: o.connections, dialect: o.fallbackDialect ?? o.upstreamDialect });
   let side: Awaited<ReturnType<typeof openRedisWorker>>;
   try {
     side = await openRedisWorker({

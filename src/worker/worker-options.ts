@@ -2,6 +2,8 @@
  * The worker's command line (`npm run worker -- --queue redis://... --upstream URL --policy NAME`). Every
  * mistake is a WorkerUsageError whose message names the flag; the entry prints it and exits 2.
  */
+import { DIALECT_HELP, dialectArg } from '../api/cli-options.js';
+import type { UpstreamDialect } from '../upstream/model-client.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
 import { HarnessError } from '../errors.js';
@@ -32,6 +34,10 @@ export interface WorkerOptions {
   readonly prefix: string;
   readonly seed: number;
   readonly connections: number;
+  /** What the upstream can do (see `serve --upstream-dialect`). @default 'openai' */
+  readonly upstreamDialect: UpstreamDialect;
+  /** @default upstreamDialect */
+  readonly fallbackDialect?: UpstreamDialect;
 }
 
 
@@ -76,6 +82,8 @@ export function workerProgram(): Command {
     .addOption(new Option('--queue-name <name>', 'BullMQ queue name (same as the API\'s)').default('engine-jobs'))
     .addOption(new Option('--prefix <prefix>', 'job store key prefix (same as the API\'s)').default('engine:'))
     .addOption(new Option('--seed <n>', 'root seed of the engine\'s random streams and the retry jitter').default(1).argParser(intArg('--seed', 0, 2 ** 31 - 1)))
+    .addOption(new Option('--upstream-dialect <dialect>', DIALECT_HELP).default('openai').argParser(dialectArg('--upstream-dialect')))
+    .addOption(new Option('--fallback-dialect <dialect>', 'the fallback upstream\'s dialect (default: --upstream-dialect)').argParser(dialectArg('--fallback-dialect')))
     .addOption(new Option('--connections <n>', 'upstream connection pool size').default(256).argParser(intArg('--connections', 1, 100_000)))
     .allowExcessArguments(false)
     .showHelpAfterError(false);

@@ -9,6 +9,7 @@ import type {
   StreamEvent,
   StreamOptions,
   CallOptions,
+  UpstreamCapabilities,
 } from '../../upstream/model-client.js';
 
 /** What one scripted stream call does. Times are virtual ms on the fake's clock. */
@@ -86,6 +87,8 @@ export class FakeModel implements ModelClient {
   /** Largest number of streams open at once. */
   peakActive = 0;
   private readonly perId = new Map<string, number>();
+  /** Continues and reproduces by default (its text is a function of the request); tests may say otherwise. */
+  capabilities: UpstreamCapabilities = { continuation: true, reproducible: true };
 
   constructor(
     private readonly clock: Clock,
