@@ -46,6 +46,8 @@ export default defineScenario({
   durationMs: 65_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 11.5 }, mix: [CHAT, LONG_ANSWER] },
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     profile: 'h100-llama3-8b',
     faults: {
       // The gateway: any response stream open for 12 s is reset, whatever the load. Harmless at normal load.

@@ -29,6 +29,11 @@ export interface SeqHandle {
   abort(): void;
   /** Ms from submit to first being scheduled; undefined while still waiting. */
   readonly queueMs: number | undefined;
+  /**
+   * Prompt tokens served from the prefix cache when the sequence was scheduled (billed at the cached-input
+   * price). Undefined on a GPU without prefix caching.
+   */
+  readonly cachedTokens?: number;
 }
 
 /** Where a sequence is in its life on the GPU. */

@@ -59,6 +59,9 @@ export class ServerMetrics {
     gauge('mock:mean_batch_size', 'Mean number of sequences per step.', (s) => s.meanBatchSize);
     counter('mock:tokens_computed_total', 'Tokens the simulated GPU computed (prefill and decode).', (s) => s.tokensComputed);
     counter('mock:wasted_tokens_total', 'Tokens computed for output no client received.', (s) => s.wastedTokens);
+    counter('mock:billed_input_tokens_total', 'Uncached input tokens billed (prompt and resumed prefix, on every attempt).', (s) => s.billedInputTokens ?? 0);
+    counter('mock:billed_cached_input_tokens_total', 'Input tokens billed at the cached-input price (prefix-cache hits).', (s) => s.billedCachedInputTokens ?? 0);
+    counter('mock:billed_output_tokens_total', 'Output tokens billed: every token computed, delivered or not.', (s) => s.billedOutputTokens ?? 0);
     counter('mock:requests_total', 'Generation requests the models received.', (s) => s.requests);
     new Counter({
       name: 'mock:faults_injected_total',

@@ -22,6 +22,10 @@ export interface ModelMetrics {
   readonly tokensComputed: number;
   readonly wastedTokens: number;
   readonly requests: number;
+  /** What the model billed (sim/billing.ts); absent on a served model that does not bill (a proxy). */
+  readonly billedInputTokens?: number;
+  readonly billedCachedInputTokens?: number;
+  readonly billedOutputTokens?: number;
   readonly faultCounts: Readonly<Record<string, number>>;
 }
 
