@@ -45,7 +45,7 @@ export function resolvePrice(input: unknown, field: string): Price {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValidationError(`${field}.${k}`, 'a non-negative number (USD)', v);
     }
     const extra = Object.keys(obj).find((k) => !keys.includes(k));
-    if (extra !== undefined) throw new ValidationError(`${field}.${extra}`, `no such field (a price has ${keys.join(', ')})`, obj[extra]);
+    if (extra !== undefined) throw new ValidationError(`${field}.${extra}`, `no such field (a price has only ${keys.join(', ')})`, obj[extra]);
     throw new ValidationError(field, `a price (${issue?.message ?? 'invalid'})`, input);
   }
   const v = r.data;
