@@ -61,6 +61,10 @@ const UNMAPPED_REASONS: Readonly<Partial<Record<Threshold['metric'], string>>> =
   gpuUtilization: `GPU utilization is ${SERVER_SIDE}`,
   meanBatchSize: `batch size is ${SERVER_SIDE}`,
   recoveryMs: 'recovery time needs the fault timeline and goodput per time bucket; k6 thresholds judge whole-run aggregates',
+  'cost.totalUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.per1kGoodUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.wastedUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.gpuHours': `GPU busy time is ${SERVER_SIDE}`,
 };
 
 /** A threshold's label in the harness's form, e.g. `ttftMs.p99 <= 2000`. */
