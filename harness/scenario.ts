@@ -12,6 +12,7 @@ import { providerLimitsSchema, type ProviderLimitsInput } from '../sim/rate-limi
 import { RECOVERY_METRICS, type RecoveryOptions } from './measure/recovery.js';
 import { validateTargets, type TargetAdapter } from './targets/target.js';
 import { LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type SloSpec, type Threshold } from './measure/types.js';
+import { resolvePrice, type PriceInput } from './cost/price.js';
 import { parseWorkload, type WorkloadSpec } from './workload/index.js';
 import { parseWith } from './workload/validate.js';
 
@@ -34,6 +35,14 @@ export interface ScenarioModel {
   readonly faults?: FaultPlanInput;
   /** The fallback's fault plan. @default {} */
   readonly fallbackFaults?: FaultPlanInput;
+  /**
+   * What the primary's tokens cost: a sheet of harness/cost/price-sheets.ts (`'openai/gpt-4o-mini'`,
+   * `'gpu/h100-sxm'`, ...) or numbers (`{ inputPer1M, cachedInputPer1M?, outputPer1M }` or `{ gpuHourUsd }`).
+   * @default undefined: cost unknown (shown as a dash)
+   */
+  readonly price?: PriceInput;
+  /** The fallback's price. @default `price` */
+  readonly fallbackPrice?: PriceInput;
 }
 
 /** A GPU profile as a scenario gives it: a built-in name (or a `.json` path, read when the file loads) or an object. */
@@ -42,7 +51,13 @@ export type ScenarioProfile = string | GpuProfile | ProfileOverrides;
 /** How `npm run regress` judges this scenario against its committed baseline. */
 export interface RegressSpec {
   /** Allowed worsening before it counts as a regression, in percent. */
-  readonly tolerance: { readonly p99TtftPct: number; readonly p99E2ePct: number; readonly goodputPct: number };
+  readonly tolerance: {
+    readonly p99TtftPct: number;
+    readonly p99E2ePct: number;
+    readonly goodputPct: number;
+    /** Allowed rise of cost per 1,000 good requests, in percent. @default not judged */
+    readonly costPct?: number;
+  };
 }
 
 /** A scenario definition. */
@@ -104,13 +119,15 @@ const scenarioSchema = z
         rateLimits: providerLimitsSchema.optional(),
         faults: z.unknown().optional(),
         fallbackFaults: z.unknown().optional(),
+        price: z.unknown().optional(),
+        fallbackPrice: z.unknown().optional(),
       })
       .strict(),
     policies: z.array(policyRef).min(1),
     targets: z.array(z.unknown()).optional(),
     slo: z.object({ ...sloBounds, classes: z.record(z.string(), z.object(sloBounds).strict()).optional() }).strict(),
     thresholds: z.array(threshold).optional(),
-    regress: z.object({ tolerance: z.object({ p99TtftPct: pct, p99E2ePct: pct, goodputPct: pct }).strict() }).strict().optional(),
+    regress: z.object({ tolerance: z.object({ p99TtftPct: pct, p99E2ePct: pct, goodputPct: pct, costPct: pct.optional() }).strict() }).strict().optional(),
     takesTrace: z.boolean().optional(),
     recovery: z
       .object({
@@ -136,6 +153,8 @@ export function validateScenario(input: unknown): Scenario {
   validateProfile(s.model.fallbackProfile, 'scenario.model.fallbackProfile');
   parseFaultPlan(s.model.faults ?? {}, 'scenario.model.faults');
   parseFaultPlan(s.model.fallbackFaults ?? {}, 'scenario.model.fallbackFaults');
+  if (s.model.price !== undefined) resolvePrice(s.model.price, 'scenario.model.price');
+  if (s.model.fallbackPrice !== undefined) resolvePrice(s.model.fallbackPrice, 'scenario.model.fallbackPrice');
   const seen = new Set<string>();
   s.policies.forEach((p, i) => {
     const name = policyName(p);

@@ -17,7 +17,11 @@ export default defineScenario({
     arrivals: { kind: 'poisson', ratePerSec: 6 },
     mix: [SHORT_CHAT],
   },
-  model: { profile: 'h100-llama3-8b' },
+  model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
+    profile: 'h100-llama3-8b',
+  },
   policies: ['bounded', 'resilient'],
   slo: { ttftMs: 1_000, e2eMs: 15_000 },
 });

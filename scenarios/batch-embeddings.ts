@@ -20,7 +20,11 @@ export default defineScenario({
   seed: 1,
   durationMs: 30_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 6 }, mix: [AGENT] },
-  model: { profile: 'h100-llama3-8b' },
+  model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
+    profile: 'h100-llama3-8b',
+  },
   policies: [
     'naive',
     'bounded',

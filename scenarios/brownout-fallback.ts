@@ -33,6 +33,8 @@ export default defineScenario({
   durationMs: 55_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 60 }, mix: [SHORT_ANSWER] },
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     profile: 'h100-llama3-8b',
     fallbackProfile: 'fallback',
     faults: {

@@ -12,6 +12,8 @@ export default defineScenario({
   durationMs: 60_000,
   workload: BURST_1000_WORKLOAD,
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     profile: 'h100-llama3-8b',
     fallbackProfile: 'fallback',
     faults: {

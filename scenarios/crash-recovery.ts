@@ -31,6 +31,8 @@ export default defineScenario({
   durationMs: 45_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 60 }, mix: [SHORT_ANSWER] },
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     profile: 'h100-llama3-8b',
     faults: {
       timeline: [{ name: 'crash + restart', atMs: 15_000, durationMs: 8_000, fault: { crash: { downtimeMs: 5_000, coldStartMs: 3_000 } } }],

@@ -25,6 +25,8 @@ export default defineScenario({
   durationMs: 40_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 8 }, mix: [ANSWER] },
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     profile: 'h100-llama3-8b',
     faults: {
       timeline: [

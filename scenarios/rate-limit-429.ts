@@ -35,7 +35,11 @@ export default defineScenario({
   seed: 1,
   durationMs: 90_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 6 }, mix: [SUMMARIZE] },
-  model: { profile: 'h100-llama3-8b', rateLimits: { rpm: 120, tpm: 100_000 } },
+  model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
+    profile: 'h100-llama3-8b', rateLimits: { rpm: 120, tpm: 100_000 },
+  },
   policies: [
     'naive',
     'bounded',

@@ -46,6 +46,8 @@ export default defineScenario({
   durationMs: 65_000,
   workload: { arrivals: { kind: 'poisson', ratePerSec: 11.5 }, mix: [CHAT, LONG_ANSWER] },
   model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
     // No prefix caching: this scenario isolates the retry mechanism, as on a server run without it (vLLM
     // --no-enable-prefix-caching). With caching, a naive retry resends the same prompt and skips its prefill (its
     // blocks are still in the KV pool), and at this load naive then recovers: see the scenario test.

@@ -22,8 +22,12 @@ export default defineScenario({
   takesTrace: true,
   // Relative paths resolve from the repository root.
   workload: { trace: { path: '../shared/data/traces/azure-2023-conv.csv', speedup: 4, durationMs: 120_000, class: 'conv' } },
-  // The 128k-window profile, so a long-context trace (Mooncake, BurstGPT) replays without refusals at 8k.
-  model: { profile: 'h100-llama3.1-8b-128k' },
+  model: {
+    // Priced as a small hosted model (a sheet of harness/cost/price-sheets.ts); cost columns read in its dollars.
+    price: 'openai/gpt-4o-mini',
+    // The 128k-window profile, so a long-context trace (Mooncake, BurstGPT) replays without refusals at 8k.
+    profile: 'h100-llama3.1-8b-128k',
+  },
   policies: ['naive', 'bounded', 'resilient', 'adaptive'],
   slo: { ttftMs: 1_000, e2eMs: 30_000 },
 });

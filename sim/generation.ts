@@ -40,6 +40,8 @@ export interface GenerationEnd {
   readonly deliveredTo: number;
   /** Output tokens the GPU computed for this generation and never delivered. */
   readonly undelivered: number;
+  /** Tokens computed (absolute index after the last one): what this generation bills as output from its start. */
+  readonly computedTo: number;
   readonly firstTokenMs: number | undefined;
   readonly endMs: number;
   readonly itlMs: number[] | undefined;
@@ -323,6 +325,7 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       outcome,
       deliveredTo: this.visibleTo,
       undelivered: outcome === 'stop' || outcome === 'length' ? 0 : this.computedTo - this.visibleTo,
+      computedTo: this.computedTo,
       firstTokenMs: this.firstTokenMs,
       endMs: this.clock.now(),
       itlMs: this.itl,

@@ -65,6 +65,9 @@ export class ServerMetrics {
     // vLLM V1's prefix-cache counters, in tokens (hit rate = hits / queries), as it exposes them.
     counter('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.', (s) => s.prefixCacheQueries);
     counter('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.', (s) => s.prefixCacheHits);
+    counter('mock:billed_input_tokens_total', 'Uncached input tokens billed (prompt and resumed prefix, on every attempt).', (s) => s.billedInputTokens ?? 0);
+    counter('mock:billed_cached_input_tokens_total', 'Input tokens billed at the cached-input price (prefix-cache hits).', (s) => s.billedCachedInputTokens ?? 0);
+    counter('mock:billed_output_tokens_total', 'Output tokens billed: every token computed, delivered or not.', (s) => s.billedOutputTokens ?? 0);
     counter('mock:requests_total', 'Generation requests the models received.', (s) => s.requests);
     new Counter({
       name: 'mock:faults_injected_total',

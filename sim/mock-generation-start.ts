@@ -3,6 +3,7 @@
  * open, and accounted for when it ends (completion, waste, a `request-done` event with its latencies).
  */
 import type { Clock } from '../src/time/clock.js';
+import type { BillBook } from './billing.js';
 import type { RequestFaults } from './faults.js';
 import { GenerationStream, type GenerationEnd } from './generation.js';
 import type { Gpu, SeqHandle } from './gpu.js';
@@ -16,6 +17,10 @@ export interface GenerationHost {
   readonly events: ModelEvents;
   /** Generations not yet ended (some may be past the GPU, still delivering). */
   readonly open: Set<GenerationStream>;
+  /** Where each generation's bill goes when it ends. */
+  readonly bills: BillBook;
+  /** The served model name, on every bill. */
+  readonly name: string;
 }
 
 /** Starts generating tokens `startIndex` to `size.endIndex` of request `id`, received at `startMs`. */
@@ -53,6 +58,24 @@ export function startGeneration(
       else ref.handle?.abort();
       if (end.outcome === 'disconnect') events.count('disconnect', id);
       gpu.recordWaste(end.undelivered);
+      const completed = end.outcome === 'stop' || end.outcome === 'length';
+      // A call cancelled (or crashed) while still queued never ran: nothing to bill.
+      if (completed || ref.handle?.queueMs !== undefined) {
+        const inputTokens = promptTokens + startIndex;
+        host.bills.bill({
+          id,
+          model: host.name,
+          kind: 'generate',
+          startMs,
+          endMs: end.endMs,
+          inputTokens,
+          cachedInputTokens: Math.min(inputTokens, ref.handle?.cachedTokens ?? 0),
+          outputTokens: Math.max(0, end.computedTo - startIndex),
+          deliveredTokens: Math.max(0, end.deliveredTo - startIndex),
+          resumeFrom: startIndex,
+          completed,
+        });
+      }
       if (events.listening) {
         events.emit({
           type: 'request-done',

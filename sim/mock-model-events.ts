@@ -3,6 +3,7 @@
  * its counters (requests, completions, refusals, injected faults by kind) and the metrics snapshot built from them
  * and the GPU's own counters.
  */
+import type { BillingTotals } from './billing.js';
 import type { GenerationOutcome } from './generation.js';
 import type { Gpu } from './gpu.js';
 
@@ -59,6 +60,11 @@ export interface MockModelMetrics {
   readonly prefixCacheQueries: number;
   /** Prompt tokens found there (`vllm:prefix_cache_hits`). */
   readonly prefixCacheHits: number;
+  /** Calls billed, and the tokens they billed (sim/billing.ts): uncached input, cached input, output computed. */
+  readonly billedCalls: number;
+  readonly billedInputTokens: number;
+  readonly billedCachedInputTokens: number;
+  readonly billedOutputTokens: number;
   /** Injected faults by kind: `status-429`, `rate-limit`, `queue-full`, `disconnect`, `stall`, `hang`, `crash`, `refused`, `cold-start`. */
   readonly faultCounts: Readonly<Record<string, number>>;
 }
@@ -106,7 +112,7 @@ export class ModelEvents {
   }
 
   /** The metrics snapshot: these counters and the GPU's. */
-  metrics(gpu: Gpu, inFlight: number): MockModelMetrics {
+  metrics(gpu: Gpu, inFlight: number, billing: BillingTotals): MockModelMetrics {
     const s = gpu.stats();
     return {
       running: gpu.runningCount,
@@ -128,6 +134,7 @@ export class ModelEvents {
       embeddingCalls: s.embeddingCalls,
       prefixCacheQueries: s.prefixCacheQueries,
       prefixCacheHits: s.prefixCacheHits,
+      ...billing,
       faultCounts: { ...this.counts },
     };
   }

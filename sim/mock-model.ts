@@ -16,6 +16,7 @@ import type { Random } from '../src/random.js';
 import type { Clock, Timer } from '../src/time/clock.js';
 import { ConnectionRefusedError } from '../src/upstream/errors.js';
 import type { EmbeddingRequest, EmbeddingResult } from '../src/upstream/model-client.js';
+import { BillBook, type BilledAttempt, type BillingTotals } from './billing.js';
 import { parseFaultHeader, type HeaderFaults } from './fault-header.js';
 import { continued } from './continuation.js';
 import { FaultPlan, type FaultPlanInput, type RequestFaults } from './faults.js';
@@ -33,6 +34,7 @@ import type { GenerateRequest, Generation, SignalSource } from './types.js';
 
 export { MockOverloadedError, MockRateLimitedError } from './mock-errors.js';
 export type { MockModelEvent, MockModelMetrics } from './mock-model-events.js';
+export type { BilledAttempt, BillingTotals } from './billing.js';
 
 /** Options of a {@link MockModel}. */
 export interface MockModelOptions {
@@ -63,6 +65,7 @@ export class MockModel {
   private limiter: ProviderRateLimiter | undefined;
   private limitsInput: ProviderLimitsInput | undefined;
   private readonly events = new ModelEvents();
+  private readonly bills = new BillBook();
   private readonly liveness: Liveness;
   private readonly hangs = new Hangs();
   private readonly sizer: RequestSizer;
@@ -90,7 +93,7 @@ export class MockModel {
     });
     this.sizer = new RequestSizer(this.profile, this.seed);
     this.liveness = new Liveness(o.clock, o.name, this.events);
-    this.host = { clock: o.clock, gpu: this.gpu, events: this.events, open: this.open };
+    this.host = { clock: o.clock, gpu: this.gpu, events: this.events, open: this.open, bills: this.bills, name: o.name };
     if ((o.coldStartMs ?? 0) > 0) this.enterDowntime(0, o.coldStartMs ?? 0);
     this.armPhases();
   }
@@ -142,8 +145,18 @@ export class MockModel {
     this.killAll(() => new ConnectionRefusedError(`model ${this.name} is closed`));
   }
 
+  /** Calls `listener` with every call's bill as the call ends (see sim/billing.ts). Returns an unsubscribe. */
+  onBill(listener: (b: BilledAttempt) => void): () => void {
+    return this.bills.on(listener);
+  }
+
+  /** What this model has billed so far. */
+  billing(): BillingTotals {
+    return this.bills.totals();
+  }
+
   metrics(): MockModelMetrics {
-    return this.events.metrics(this.gpu, this.open.size);
+    return this.events.metrics(this.gpu, this.open.size, this.bills.totals());
   }
 
   // ---- generation ----
@@ -236,9 +249,24 @@ export class MockModel {
         this.crash(f.crash.downtimeMs, f.crash.coldStartMs);
         throw new ConnectionRefusedError(`model ${this.name} crashed while admitting request ${req.id}`);
       }
+      const startMs = this.clock.now();
       await embeddingPass(this.gpu, this.profile, batch, signal, this.name);
       const items = embeddingItems(req, batch, this.profile, this.seed);
       this.events.completed++;
+      // Embeddings bill their inputs once the pass ran; a call dropped mid-pass (crash, abort) is not billed.
+      this.bills.bill({
+        id: req.id,
+        model: this.name,
+        kind: 'embed',
+        startMs,
+        endMs: this.clock.now(),
+        inputTokens: batch.totalTokens,
+        cachedInputTokens: 0,
+        outputTokens: 0,
+        deliveredTokens: 0,
+        resumeFrom: 0,
+        completed: true,
+      });
       return { items, usage: { promptTokens: batch.totalTokens } };
     } catch (err) {
       this.events.rejected++;

@@ -131,7 +131,10 @@ export class ProxyFaults {
   }
 
   /** The snapshot of /mock/stats: a model's fields (no GPU: its figures are 0) and the proxy's relay counters. */
-  metrics(): ReturnType<ModelEvents['metrics']> & { readonly proxy: ProxyCounters } {
+  metrics(): Omit<ReturnType<ModelEvents['metrics']>, 'billedCalls' | 'billedInputTokens' | 'billedCachedInputTokens' | 'billedOutputTokens'> & {
+    readonly proxy: ProxyCounters;
+  } {
+    // No billing figures: the real model behind the proxy bills, and the proxy cannot see its prices or caching.
     const elapsedMs = this.clock.now() - this.startedAtMs;
     const c = this.counters;
     return {

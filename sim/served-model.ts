@@ -25,6 +25,10 @@ export interface ModelMetrics {
   /** Prompt tokens looked up in / found in the prefix cache (vLLM's counters). */
   readonly prefixCacheQueries: number;
   readonly prefixCacheHits: number;
+  /** What the model billed (sim/billing.ts); absent on a served model that does not bill (a proxy). */
+  readonly billedInputTokens?: number;
+  readonly billedCachedInputTokens?: number;
+  readonly billedOutputTokens?: number;
   readonly faultCounts: Readonly<Record<string, number>>;
 }
 

@@ -116,8 +116,12 @@ const retrySchema = z.strictObject({
 });
 
 const retryBudgetSchema = z.strictObject({
-  /** `finagle` (deposit per request, TTL), `grpc` (token throttling) or `off`. @default 'finagle' */
-  mode: z.enum(['off', 'finagle', 'grpc']).default('finagle'),
+  /**
+   * `finagle` (deposit per request, TTL), `grpc` (token throttling), `tokens` (input tokens retries may re-send
+   * per second: a retry of a long prompt spends more), `usd` (the same in dollars per second at `inputPer1MUsd`)
+   * or `off`. @default 'finagle'
+   */
+  mode: z.enum(['off', 'finagle', 'grpc', 'tokens', 'usd']).default('finagle'),
   /** Finagle: retries allowed per request. @default 0.2 */
   ratio: z.number().min(0).max(10).default(0.2),
   /** Finagle: retries always allowed per second. @default 10 */
@@ -128,6 +132,14 @@ const retryBudgetSchema = z.strictObject({
   maxTokens: z.number().gt(0).default(10),
   /** gRPC: tokens returned per success. @default 0.1 */
   tokenRatio: z.number().gt(0).max(1).default(0.1),
+  /** tokens: input tokens per second retries may re-send. Required with mode `tokens`. */
+  tokensPerSec: z.number().gt(0).optional(),
+  /** usd: dollars per second retries may spend on input. Required with mode `usd`. */
+  usdPerSec: z.number().gt(0).optional(),
+  /** usd: the input price, USD per 1M tokens. Required with mode `usd`. */
+  inputPer1MUsd: z.number().gt(0).optional(),
+  /** tokens/usd: seconds of refill the bucket holds. @default 10 */
+  burstSec: z.number().gt(0).optional(),
 });
 
 const breakerSchema = z.strictObject({

@@ -21,6 +21,7 @@ import { sweepDocument } from '../tune/document.js';
 import { defaultTuneDir, writeCapacityArtifacts, writeSweepArtifacts } from '../tune/output.js';
 import { createTuneProgress, fmtEta } from '../tune/progress.js';
 import { noiseNote, sweepVerdict } from '../tune/report-md.js';
+import { RANK_BY, type RankBy } from '../tune/rank.js';
 import { defaultSlo, parseSlo, sloLabel } from '../tune/slo.js';
 import { buildConfigs, configLabel, parseSearch, parseSpace } from '../tune/space.js';
 import { runSweep } from '../tune/sweep.js';
@@ -44,6 +45,7 @@ export interface TuneSettings {
   seed?: string;
   duration?: string;
   capacity?: boolean;
+  rankBy?: string;
   tolerance?: string;
   maxMultiplier?: string;
   /** With --capacity: an external system (NAME=URL) whose headroom is found live (harness/cli/tune-target.ts). */
@@ -71,6 +73,7 @@ export function tuneCommand(): Command {
     .option('--vary <path=values>', 'a Policy field and its values, repeatable: concurrency.limit=32,64,128 | retryBudget.ratio=0.05..0.3:6 | concurrency.limit=16..256:5:log', collect, [])
     .option('--base <policy>', `the policy the sweep starts from: a preset, one of the scenario's policies, or a .json file (default: ${DEFAULT_BASE})`)
     .option('--slo <list>', "SLOs every configuration must meet, e.g. ttft.p99<=2000,e2e.p99<=30000,goodput>=5 (default: p99 TTFT and E2E within the scenario's SLO)")
+    .option('--rank-by <what>', 'order of the configurations that meet the SLOs: goodput, or goodput-per-dollar (good requests per dollar billed; needs a priced scenario)', 'goodput')
     .option('--search <kind>', 'grid (every combination) or random:N (N distinct grid points, seeded)', 'grid')
     .option('--seeds <n>', 'seeds per configuration; with 2+ the reports show min / median / max across seeds', '1')
     .option('--seed <n>', "first seed; the others follow it (default: the scenario's)")
@@ -161,6 +164,8 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   if (s.target !== undefined && s.capacity !== true) throw new UsageError('--target: a live target is tuned for headroom only; add --capacity');
   const [target] = s.target === undefined ? [] : parseTargets([s.target]);
   const search = parseSearch(s.search ?? 'grid');
+  const rankBy = s.rankBy ?? 'goodput';
+  if (!(RANK_BY as readonly string[]).includes(rankBy)) throw new UsageError(`--rank-by: expected one of ${RANK_BY.join(', ')}, got ${JSON.stringify(rankBy)}`);
   const dims = s.capacity === true ? [] : parseSpace(s.vary, base.policy);
   const configs = s.capacity === true ? [] : buildConfigs(base.policy, dims, search, seeds[0]!);
   const tolerance = parsePositive('--tolerance', s.tolerance ?? '5') / 100;
@@ -229,6 +234,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
       search,
       seeds,
       slo,
+      rankBy: rankBy as RankBy,
       workers,
       outDir,
       signal: abort.signal,

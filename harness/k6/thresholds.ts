@@ -79,6 +79,10 @@ const UNMAPPED_REASONS: Readonly<Partial<Record<Threshold['metric'], string>>> =
   meanBatchSize: `batch size is ${SERVER_SIDE}`,
   recoveryMs: 'recovery time needs the fault timeline and goodput per time bucket; k6 thresholds judge whole-run aggregates',
   servedWithinSloPerSec: 'served within SLO counts degraded answers in time, and the k6 script does not tell a degraded answer from an ok one',
+  'cost.totalUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.per1kGoodUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.wastedUsd': `billed tokens per upstream attempt are ${SERVER_SIDE}`,
+  'cost.gpuHours': `GPU busy time is ${SERVER_SIDE}`,
 };
 const NEEDS_STREAM = 'needs a token stream; this script was exported with --no-stream (it records responseMs, the whole answer\'s time, not TTFT)';
 

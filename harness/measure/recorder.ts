@@ -4,6 +4,7 @@
  * (simulated ms since the run started).
  */
 import { HarnessError, ValidationError } from '../../src/errors.js';
+import { BillingAcc, type AttemptBill } from './billing.js';
 import { LatencyHistogram } from './histogram.js';
 import { e2eMs, itlSamples, meetsSlo, servedWithinSlo, tpotMs, ttftMs } from './latency.js';
 import { computeRecovery, recoveryOptions, type RecoveryOptions } from './recovery.js';
@@ -67,6 +68,7 @@ export class Recorder {
   #upstreamCalls = 0;
   #rateLimited = 0;
   #tokens = 0;
+  readonly #billing = new BillingAcc();
   #peakQueue: number | null = null;
   #gpuSum = 0;
   #gpuN = 0;
@@ -133,6 +135,7 @@ export class Recorder {
     this.#series.outcome(obs.outcome, obs.endAtMs, met, reason);
 
     const served = obs.outcome === 'ok' || obs.outcome === 'degraded';
+    if (obs.bills !== undefined) this.#billing.request(obs.bills, served);
     const ttft = ttftMs(obs);
     const e2e = e2eMs(obs);
     if (ttft !== null) this.#h.ttftMs.record(ttft);
@@ -157,12 +160,23 @@ export class Recorder {
     if (served) c.e2e.record(e2e);
   }
 
+  /**
+   * Bills that matched no completed request: a batch call, or a call that ended after its request did. Judged
+   * one by one (harness/measure/billing.ts `splitLoneBill`).
+   */
+  unmatchedBills(bills: readonly AttemptBill[]): void {
+    this.#live('unmatchedBills');
+    this.#billing.lone(bills);
+  }
+
   /** Ends the recording and returns the policy's result. Call once. */
   finish(extra: FinishInput): PolicyResult {
     this.#live('finish');
     if (!(extra.durationMs > 0)) throw new ValidationError('finish.durationMs', 'a positive number', extra.durationMs);
     this.#finished = true;
-    const series = this.#series.build(extra.durationMs);
+    const built = this.#series.build(extra.durationMs);
+    const priced = this.#billing.cost(extra.cost ?? {}, this.#sloMet, built.bucketMs, built.arrivals.length);
+    const series = priced.spendUsd === null ? built : { ...built, spendUsd: priced.spendUsd };
     const n = this.#requests;
     const upstreamCalls = extra.upstreamCalls ?? this.#upstreamCalls;
     const wasted =
@@ -208,6 +222,8 @@ export class Recorder {
         meanBatchSize: extra.meanBatchSize === null ? null : round(extra.meanBatchSize, 6),
         prefixCacheHitRate: extra.prefixCache === undefined || extra.prefixCache === null || extra.prefixCache.queries <= 0 ? null : round(extra.prefixCache.hits / extra.prefixCache.queries, 6),
         recovery: computeRecovery(series, extra.durationMs, extra.faultPhases, this.#o.recovery),
+        tokens: this.#billing.tokens(this.#tokens),
+        cost: priced.cost,
         thresholds: [],
       },
       counters: {

@@ -2,6 +2,7 @@
  * What one policy's run produces: the data a RunResult holds per policy. Plain JSON-able data.
  * The zod schema in harness/report/schema.ts validates exactly this shape.
  */
+import type { BilledTokens, PolicyCost } from './billing.js';
 import type { LatencyStats } from './histogram.js';
 import type { PhaseRecovery } from './recovery.js';
 import type { TimeSeries } from './series.js';
@@ -60,6 +61,10 @@ export interface PolicySummary {
    */
   readonly prefixCacheHitRate?: number | null;
   readonly recovery: PhaseRecovery[];
+  /** Tokens billed across every attempt (retries, resumes and fallbacks bill again), and tokens delivered. */
+  readonly tokens: BilledTokens;
+  /** Dollars (and GPU hours) those tokens cost at the scenario's prices; nulls where unknown. */
+  readonly cost: PolicyCost;
   /** Filled in by `buildRunResult`; empty straight out of the Recorder. */
   readonly thresholds: ThresholdResult[];
 }

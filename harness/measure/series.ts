@@ -37,6 +37,8 @@ export interface TimeSeries {
   readonly budgetLevel: Array<number | null>;
   /** Mean GPU utilization 0..1 of the samples in the bucket (carried forward); `null` = unknown. */
   readonly gpuUtilization: Array<number | null>;
+  /** USD billed per bucket (by when each call ended); absent when the cost is unknown. */
+  readonly spendUsd?: number[];
 }
 
 interface GaugeBucket {

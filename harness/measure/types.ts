@@ -1,3 +1,5 @@
+import type { AttemptBill, CostInput } from './billing.js';
+
 /**
  * The vocabulary of measurement: what the runner reports about each request and about the system, and the
  * SLOs and fault phases that results are judged against. Pure types and constants; no behaviour.
@@ -80,6 +82,11 @@ export interface RequestObservation {
   readonly attempts: number;
   /** Upstream calls attributable to this request (batching and dedup make this differ from attempts). */
   readonly upstreamCalls: number;
+  /**
+   * What the model side billed for this request's calls (harness/measure/billing.ts), when it reports usage.
+   * Absent = unknown: the policy's billed tokens and cost stay null (a dash), never 0.
+   */
+  readonly bills?: readonly AttemptBill[];
 }
 
 /** A sample of the system's gauges at one instant. */
@@ -115,6 +122,8 @@ export interface FinishInput {
   readonly upstreamCalls?: number | null;
   /** The models' prefix-cache counters, in prompt tokens (vLLM's queries and hits); null or absent: unknown. */
   readonly prefixCache?: { readonly queries: number; readonly hits: number } | null;
+  /** Prices and GPU time, turning billed tokens into dollars. Absent = cost unknown. */
+  readonly cost?: CostInput;
 }
 
 /** JSON data: what configs are stored as in a RunResult. */
@@ -136,6 +145,10 @@ export const SCALAR_METRICS = [
   'gpuUtilization',
   'meanBatchSize',
   'recoveryMs',
+  'cost.totalUsd',
+  'cost.per1kGoodUsd',
+  'cost.wastedUsd',
+  'cost.gpuHours',
 ] as const;
 export type ScalarMetric = (typeof SCALAR_METRICS)[number];
 export type ThresholdMetric = LatencyMetric | ScalarMetric;

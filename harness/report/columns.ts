@@ -2,7 +2,7 @@
  * The comparison table's columns, shared by the Markdown, terminal and HTML renderers so they always agree.
  */
 import type { PhaseRecovery } from '../measure/recovery.js';
-import { fmtInt, fmtMs, fmtNum, fmtPct, fmtShare, UNKNOWN } from './format.js';
+import { fmtInt, fmtMs, fmtNum, fmtPct, fmtShare, fmtUsd, UNKNOWN } from './format.js';
 import type { RunResult } from './schema.js';
 
 export type PolicyEntry = RunResult['policies'][number];
@@ -60,10 +60,37 @@ export const COLUMNS: readonly Column[] = [
   },
   { header: 'Amplif.', align: 'right', legend: 'upstream calls per client request (retries multiply load; batching and dedup divide it)', cell: (p) => (p.summary.amplification === null ? UNKNOWN : `${p.summary.amplification.toFixed(2)}×`) },
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
+  { header: '$/1k good', align: 'right', legend: 'dollars billed (every attempt: prompts again on each retry and resume, output computed whether delivered or not) per 1,000 requests that met every SLO', cell: (p) => fmtUsd(p.summary.cost.per1kGoodUsd) },
+  { header: 'Wasted $', align: 'right', legend: 'dollars paid for tokens no client received or that were computed again (failed attempts, lost output, re-sent prompts and prefixes)', cell: (p) => fmtUsd(p.summary.cost.wastedUsd) },
   { header: 'Peak queue', align: 'right', legend: 'highest engine queue depth sampled', cell: (p) => fmtInt(p.summary.peakQueue) },
   { header: 'GPU util', align: 'right', legend: 'mean GPU utilization reported by the model', cell: (p) => fmtPct(p.summary.gpuUtilization) },
   { header: 'Recovery', align: 'right', legend: 'worst time, over the fault phases, from the end of a fault until goodput (or the ok rate, as the fault-phase note says) is back to its pre-fault level; "never" = metastable', cell: (p) => recoveryCell(p.summary.recovery) },
 ];
+
+/** The cost breakdown's headers: what each policy's money went to. */
+export const COST_BREAKDOWN_HEADERS = ['Policy', 'Total $', 'First attempts', 'Retries', 'Resumes', 'Fallbacks', 'Wasted $', 'Input tok', 'Cached tok', 'Output tok', 'Delivered tok', 'GPU h'] as const;
+
+/** One row per policy: dollars by kind of attempt, the waste across them, billed tokens, GPU hours; — = unknown. */
+export function costBreakdownRows(result: RunResult): string[][] {
+  return result.policies.map((p) => {
+    const c = p.summary.cost;
+    const t = p.summary.tokens;
+    return [
+      p.name,
+      fmtUsd(c.totalUsd),
+      fmtUsd(c.byKind.first),
+      fmtUsd(c.byKind.retry),
+      fmtUsd(c.byKind.resume),
+      fmtUsd(c.byKind.fallback),
+      fmtUsd(c.wastedUsd),
+      fmtInt(t.billedInput),
+      fmtInt(t.billedCachedInput),
+      fmtInt(t.billedOutput),
+      fmtInt(t.delivered),
+      fmtNum(c.gpuHours, 4),
+    ];
+  });
+}
 
 /** Rows of cells, one per policy, in run order. */
 export function tableRows(result: RunResult): string[][] {

@@ -40,6 +40,17 @@ export function fmtInt(x: number | null | undefined): string {
   return String(Math.round(x));
 }
 
+/** US dollars, with enough decimals for the small sums a simulated run costs: `$0.0123`, `$4.57`, `$1,234`. */
+export function fmtUsd(x: number | null | undefined): string {
+  if (x === null || x === undefined) return UNKNOWN;
+  const a = Math.abs(x);
+  if (a === 0) return '$0';
+  if (a < 0.01) return `$${x.toFixed(5)}`;
+  if (a < 1) return `$${x.toFixed(4)}`;
+  if (a < 1000) return `$${x.toFixed(2)}`;
+  return `$${Math.round(x).toLocaleString('en-US')}`;
+}
+
 /** A threshold metric's value in its natural unit. */
 export function fmtMetric(metric: string, value: number | null): string {
   if (value === null) return UNKNOWN;
@@ -47,5 +58,6 @@ export function fmtMetric(metric: string, value: number | null): string {
   if (metric.endsWith('Fraction') || metric === 'gpuUtilization') return fmtPct(value);
   if (metric === 'peakQueue') return fmtInt(value);
   if (metric === 'amplification') return `${value.toFixed(2)}×`;
+  if (metric.endsWith('Usd')) return fmtUsd(value);
   return fmtNum(value, 2);
 }

@@ -121,6 +121,8 @@ export function timeSeriesCharts(result: RunResult): LineChart[] {
     chart('ts-breaker', 'Circuit breaker state (0 closed, 1 half-open, 2 open)', 'state', (s) => s.breakerState.map((b) => (b === null ? null : BREAKER_LEVEL[b])), false),
     chart('ts-429', '429 responses from upstream per second', '429s / s', (s) => s.rateLimited, true),
     chart('ts-gpu', 'GPU utilization', 'utilization (%)', (s) => s.gpuUtilization.map((v) => (v === null ? null : Math.round(v * 1e6) / 1e4)), false),
+    // By when each billed call ended: retries and resumes during a fault phase show up as spend inside its band.
+    chart('ts-spend', 'Spend per second (USD billed, every attempt)', 'USD / s', (s) => s.spendUsd ?? [], true),
   ];
 }
 

@@ -41,3 +41,24 @@ describe('renderHtml (static checks; test/report-html.test.ts renders it in Chro
     expect(renderHtml(syntheticRunResult(42, 20_000, 10))).toBe(html);
   });
 });
+
+describe('renderHtml cost breakdown', () => {
+  it('shows what the money went to per policy, and spend per second beside the fault phases', () => {
+    const priced = structuredClone(result);
+    priced.policies.forEach((p, i) => {
+      Object.assign(p.summary, {
+        tokens: { billedInput: 1000 * (i + 1), billedCachedInput: 0, billedOutput: 500, delivered: 400 },
+        cost: { totalUsd: 0.5, per1kGoodUsd: 0.25, wastedUsd: 0.125, gpuHours: 0.01, idleGpuHours: 0.02, idleUsd: null, byKind: { first: 0.25, retry: 0.125, resume: 0.0625, fallback: 0.0625 } },
+      });
+      Object.assign(p.series, { spendUsd: p.series.arrivals.map((_, k) => (k === 1 ? 0.5 : 0)) });
+    });
+    const html = renderHtml(priced);
+    expect(html).toContain('<h2>What it cost</h2>');
+    const row = `<td>${priced.policies[1]!.name}</td><td class="num">$0.5000</td><td class="num">$0.2500</td><td class="num">$0.1250</td><td class="num">$0.0625</td><td class="num">$0.0625</td><td class="num">$0.1250</td><td class="num">2000</td>`;
+    expect(html).toContain(row);
+    expect(html).toContain('data-chart="ts-spend"');
+    expect(html).toContain('<th class="num">$/1k good</th><th class="num">Wasted $</th>');
+    // Unpriced runs have no breakdown, and the spend chart says it was not reported.
+    expect(renderHtml(result)).not.toContain('What it cost');
+  });
+});

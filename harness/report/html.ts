@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
+import { COLUMNS, COST_BREAKDOWN_HEADERS, costBreakdownRows, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { CLIENT_SCRIPT } from './html-client.js';
 import { distributionChart, percentileBarsSvg, policyColor, timeSeriesCharts } from './html-charts.js';
@@ -113,6 +113,16 @@ export function renderHtml(result: RunResult): string {
     '<h2>What the columns mean</h2>',
     `<div class="card"><dl class="legend">${COLUMNS.map((c) => `<dt>${htmlEscape(c.header)}</dt><dd>${htmlEscape(c.legend)}</dd>`).join('')}<dt>—</dt><dd>unknown: the run did not measure it (never shown as zero)</dd></dl></div>`,
   );
+  if (result.policies.some((p) => p.summary.cost.totalUsd !== null)) {
+    body.push(
+      '<h2>What it cost</h2>',
+      `<div class="card">${table(
+        COST_BREAKDOWN_HEADERS.map(htmlEscape),
+        costBreakdownRows(result).map((r) => r.map(htmlEscape)),
+        COST_BREAKDOWN_HEADERS.map((_, i) => (i === 0 ? 'left' : 'right')),
+      )}<p class="muted">Every upstream attempt that ran is billed: its prompt (again on each retry; a resume also sends the prefix it continues), prefix-cache hits at the cached price, and every output token computed, delivered or not. First attempts, retries, resumes and fallbacks add up to the total; wasted is the part of it no client received or that a later attempt computed again. Spend per second is charted under Over time, beside the fault phases.</p></div>`,
+    );
+  }
   if (all.length > 0) {
     body.push(
       '<h2>Thresholds</h2>',

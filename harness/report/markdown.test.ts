@@ -51,10 +51,10 @@ describe('renderMarkdown', () => {
 
   it('has one table row per policy with the right numbers', () => {
     // alpha: 8 ok of 10, 1 shed, 1 failed; TTFT 100 ms; E2E 1 s; goodput 8/10 s; 1 call each; 25 of 100 tokens wasted.
-    expect(md).toContain('| alpha | 10 | 80.0% | 0.0% | 10.0% | 10.0% | 100 ms | 100 ms | 1.00 s | 0.80 | 0.80 | 1.00× | 25.0% | 12 | 42.0% |');
+    expect(md).toContain('| alpha | 10 | 80.0% | 0.0% | 10.0% | 10.0% | 100 ms | 100 ms | 1.00 s | 0.80 | 0.80 | 1.00× | 25.0% | — | — | 12 | 42.0% |');
     // beta: 5 ok, 2 degraded, 2 timeouts + 1 failure = 30% failed; amplification 3.
-    expect(md).toContain('| beta | 10 | 50.0% | 20.0% | 0.0% | 30.0% | 100 ms | 100 ms | 1.00 s | 0.50 | 0.70 | 3.00× | 25.0% | 12 | 42.0% |');
-    expect(md).toContain('| Policy | Requests | OK | Degraded | Shed | Failed | TTFT p50 | TTFT p99 | E2E p99 | Goodput/s | In SLO/s | Amplif. | Wasted | Peak queue | GPU util | Recovery |');
+    expect(md).toContain('| beta | 10 | 50.0% | 20.0% | 0.0% | 30.0% | 100 ms | 100 ms | 1.00 s | 0.50 | 0.70 | 3.00× | 25.0% | — | — | 12 | 42.0% |');
+    expect(md).toContain('| Policy | Requests | OK | Degraded | Shed | Failed | TTFT p50 | TTFT p99 | E2E p99 | Goodput/s | In SLO/s | Amplif. | Wasted | $/1k good | Wasted $ | Peak queue | GPU util | Recovery |');
   });
 
   it('says why requests were not ok, top reasons per policy', () => {
@@ -84,7 +84,7 @@ describe('renderMarkdown', () => {
     const p = copy.policies[0]!;
     (p.summary as { wastedTokenFraction: number | null }).wastedTokenFraction = null;
     (p.summary as { gpuUtilization: number | null }).gpuUtilization = null;
-    expect(renderMarkdown(copy)).toMatch(/\| alpha \| 10 \|.*\| 1\.00× \| — \| 12 \| — \|/);
+    expect(renderMarkdown(copy)).toMatch(/\| alpha \| 10 \|.*\| 1\.00× \| — \| — \| — \| 12 \| — \|/);
   });
 });
 

@@ -74,3 +74,33 @@ describe('compareToBaseline', () => {
     expect(renderRegressMarkdown(compareToBaseline(baseline, baseline, tol))).toContain('✅ No regression');
   });
 });
+
+describe('compareToBaseline on cost', () => {
+  const withCost = (r: RunResult, policy: string, per1kGoodUsd: number | null): RunResult => {
+    const copy = structuredClone(r);
+    const s = copy.policies.find((p) => p.name === policy)!.summary as Mutable<RunResult['policies'][number]['summary']>;
+    s.cost = { ...s.cost, per1kGoodUsd };
+    return copy;
+  };
+  const priced = ['naive', 'bounded', 'resilient'].reduce((r, p) => withCost(r, p, 0.5), baseline);
+
+  it('judges $/1k good only when the tolerance has costPct, and flags a rise beyond it', () => {
+    const cur = withCost(withCost(priced, 'naive', 0.6), 'bounded', 0.52);
+    expect(compareToBaseline(cur, priced, tol).regression).toBe(false);
+    const c = compareToBaseline(cur, priced, { ...tol, costPct: 10 });
+    expect(c.policies[0]!.checks[3]).toMatchObject({ metric: 'per1kGoodUsd', status: 'regression', changePct: 20 });
+    expect(c.policies[1]!.checks[3]).toMatchObject({ status: 'ok', changePct: 4 });
+    expect(c.regression).toBe(true);
+    expect(renderRegressMarkdown(c)).toContain('dollars per 1,000 good requests rise by more than 10%');
+    expect(renderRegressMarkdown(c)).toContain('$0.6000');
+  });
+
+  it('an unknown cost is unknown, not a pass or a zero', () => {
+    const c = compareToBaseline(withCost(priced, 'naive', null), priced, { ...tol, costPct: 10 });
+    expect(c.policies[0]!.checks[3]).toMatchObject({ status: 'unknown', current: null });
+  });
+
+  it('rejects a negative cost tolerance, naming the field', () => {
+    expect(() => compareToBaseline(priced, priced, { ...tol, costPct: -1 })).toThrow(/tolerance\.costPct: expected a number >= 0, got -1/);
+  });
+});

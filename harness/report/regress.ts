@@ -3,7 +3,7 @@
  * goodput must not drop, by more than a tolerance. Pure functions of two RunResults.
  */
 import { ValidationError } from '../../src/errors.js';
-import { fmtMs, fmtNum } from './format.js';
+import { fmtMs, fmtNum, fmtUsd } from './format.js';
 import { mdEscape, mdTable } from './markdown.js';
 import type { RunResult } from './schema.js';
 
@@ -14,12 +14,17 @@ export interface RegressTolerance {
   readonly goodputPct: number;
   /** A latency must also be worse by more than this many ms to count (absorbs noise near 0). @default 0 */
   readonly minDeltaMs?: number;
+  /** Allowed rise of dollars per 1,000 good requests, in percent. @default undefined: cost not judged */
+  readonly costPct?: number | undefined;
 }
 
-/** Defaults for CI in virtual mode. */
-export const DEFAULT_TOLERANCE: Required<RegressTolerance> = { p99TtftPct: 10, p99E2ePct: 10, goodputPct: 5, minDeltaMs: 0 };
+/** A tolerance with its defaults filled in (`costPct` stays undefined unless given: cost is then not judged). */
+export type ResolvedTolerance = Required<Omit<RegressTolerance, 'costPct'>> & { readonly costPct: number | undefined };
 
-export const REGRESS_METRICS = ['ttftP99Ms', 'e2eP99Ms', 'goodputPerSec'] as const;
+/** Defaults for CI in virtual mode. */
+export const DEFAULT_TOLERANCE: ResolvedTolerance = { p99TtftPct: 10, p99E2ePct: 10, goodputPct: 5, minDeltaMs: 0, costPct: undefined };
+
+export const REGRESS_METRICS = ['ttftP99Ms', 'e2eP99Ms', 'goodputPerSec', 'per1kGoodUsd'] as const;
 export type RegressMetric = (typeof REGRESS_METRICS)[number];
 
 /** One metric of one policy, compared. `unknown` when either side has no value. */
@@ -45,7 +50,7 @@ export interface BaselineComparison {
   readonly scenario: string;
   readonly baselineCommit: string | null;
   readonly currentCommit: string | null;
-  readonly tolerance: Required<RegressTolerance>;
+  readonly tolerance: ResolvedTolerance;
   /** Differences that make the comparison doubtful (another seed, duration, mode or scenario). */
   readonly warnings: string[];
   readonly policies: PolicyComparison[];
@@ -68,11 +73,12 @@ function check(metric: RegressMetric, baseline: number | null, current: number |
   return { metric, baseline, current, changePct, tolerancePct, status };
 }
 
-function validTolerance(t: RegressTolerance): Required<RegressTolerance> {
+function validTolerance(t: RegressTolerance): ResolvedTolerance {
   const r = { ...DEFAULT_TOLERANCE, ...t };
   for (const k of ['p99TtftPct', 'p99E2ePct', 'goodputPct', 'minDeltaMs'] as const) {
     if (!(Number.isFinite(r[k]) && r[k] >= 0)) throw new ValidationError(`tolerance.${k}`, 'a number >= 0', r[k]);
   }
+  if (r.costPct !== undefined && !(Number.isFinite(r.costPct) && r.costPct >= 0)) throw new ValidationError('tolerance.costPct', 'a number >= 0', r.costPct);
   return r;
 }
 
@@ -98,6 +104,7 @@ export function compareToBaseline(current: RunResult, baseline: RunResult, toler
       check('ttftP99Ms', b.summary.ttftMs.p99, c.summary.ttftMs.p99, tol.p99TtftPct, tol.minDeltaMs),
       check('e2eP99Ms', b.summary.e2eMs.p99, c.summary.e2eMs.p99, tol.p99E2ePct, tol.minDeltaMs),
       check('goodputPerSec', b.summary.goodputPerSec, c.summary.goodputPerSec, tol.goodputPct, 0),
+      ...(tol.costPct === undefined ? [] : [check('per1kGoodUsd', b.summary.cost.per1kGoodUsd, c.summary.cost.per1kGoodUsd, tol.costPct, 0)]),
     ];
     policies.push({ policy: b.name, status: 'compared', checks, regression: checks.some((k) => k.status === 'regression') });
   }
@@ -120,11 +127,12 @@ export const REGRESS_METRIC_LABELS: Record<RegressMetric, string> = {
   ttftP99Ms: 'p99 TTFT',
   e2eP99Ms: 'p99 E2E',
   goodputPerSec: 'goodput/s',
+  per1kGoodUsd: '$/1k good',
 };
 
 /** A compared value in its unit. */
 export function fmtRegressValue(metric: RegressMetric, v: number | null): string {
-  return metric === 'goodputPerSec' ? fmtNum(v, 2) : fmtMs(v);
+  return metric === 'goodputPerSec' ? fmtNum(v, 2) : metric === 'per1kGoodUsd' ? fmtUsd(v) : fmtMs(v);
 }
 
 const fmtChange = (c: number | null): string => (c === null ? '—' : `${c > 0 ? '+' : ''}${c.toFixed(1)}%`);
@@ -134,7 +142,7 @@ export function renderRegressMarkdown(c: BaselineComparison): string {
   const out: string[] = [];
   out.push(`## ${c.regression ? '❌ Regression' : '✅ No regression'} against the baseline: \`${c.scenario.replace(/`/g, "'")}\``, '');
   out.push(
-    `Baseline ${c.baselineCommit === null ? 'unknown commit' : `\`${c.baselineCommit.slice(0, 12)}\``} → current ${c.currentCommit === null ? 'unknown commit' : `\`${c.currentCommit.slice(0, 12)}\``}. A policy regresses when p99 TTFT is worse by more than ${c.tolerance.p99TtftPct}%, p99 E2E by more than ${c.tolerance.p99E2ePct}%${c.tolerance.minDeltaMs > 0 ? ` (and by more than ${c.tolerance.minDeltaMs} ms)` : ''}, or goodput drops by more than ${c.tolerance.goodputPct}%.`,
+    `Baseline ${c.baselineCommit === null ? 'unknown commit' : `\`${c.baselineCommit.slice(0, 12)}\``} → current ${c.currentCommit === null ? 'unknown commit' : `\`${c.currentCommit.slice(0, 12)}\``}. A policy regresses when p99 TTFT is worse by more than ${c.tolerance.p99TtftPct}%, p99 E2E by more than ${c.tolerance.p99E2ePct}%${c.tolerance.minDeltaMs > 0 ? ` (and by more than ${c.tolerance.minDeltaMs} ms)` : ''}, or goodput drops by more than ${c.tolerance.goodputPct}%${c.tolerance.costPct === undefined ? '' : `, or dollars per 1,000 good requests rise by more than ${c.tolerance.costPct}%`}.`,
     '',
   );
   for (const w of c.warnings) out.push(`> ⚠️ ${mdEscape(w)}`, '');

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { describe, HarnessError } from '../../src/errors.js';
+import { UNKNOWN_COST, UNKNOWN_TOKENS } from '../measure/billing.js';
 import { LatencyHistogram } from '../measure/histogram.js';
 import { RECOVERY_METRICS, RECOVERY_STATUSES } from '../measure/recovery.js';
 import type { PolicyResult } from '../measure/result.js';
@@ -77,6 +78,23 @@ const phaseRecovery = z.object({
   relapsedAtMs: num.optional(),
 });
 
+const nullableCount = count.nullable();
+/** Results written before billing existed read as unknown: dashes, never zeros. */
+const billedTokens = z
+  .object({ billedInput: nullableCount, billedCachedInput: nullableCount, billedOutput: nullableCount, delivered: count })
+  .default(UNKNOWN_TOKENS());
+const policyCost = z
+  .object({
+    totalUsd: nullableNum,
+    per1kGoodUsd: nullableNum,
+    wastedUsd: nullableNum,
+    gpuHours: nullableNum,
+    idleGpuHours: nullableNum,
+    idleUsd: nullableNum,
+    byKind: z.object({ first: nullableNum, retry: nullableNum, resume: nullableNum, fallback: nullableNum }),
+  })
+  .default(UNKNOWN_COST);
+
 const summary = z.object({
   requests: count,
   ok: count,
@@ -105,6 +123,8 @@ const summary = z.object({
   meanBatchSize: nullableNum,
   prefixCacheHitRate: nullableNum.optional(),
   recovery: z.array(phaseRecovery),
+  tokens: billedTokens,
+  cost: policyCost,
   thresholds: z.array(thresholdResult),
 });
 
@@ -167,6 +187,7 @@ const series = z.object({
   breakerState: z.array(z.enum(BREAKER_STATES).nullable()),
   budgetLevel: z.array(nullableNum),
   gpuUtilization: z.array(nullableNum),
+  spendUsd: z.array(num).optional(),
 });
 
 const policyResult = z.object({

@@ -42,6 +42,14 @@ export function metricValue(s: Omit<PolicySummary, 'thresholds'>, metric: Thresh
       return frac(s.shed, s.requests);
     case 'errorFraction':
       return frac(s.failed + s.timeout, s.requests);
+    case 'cost.totalUsd':
+      return s.cost.totalUsd;
+    case 'cost.per1kGoodUsd':
+      return s.cost.per1kGoodUsd;
+    case 'cost.wastedUsd':
+      return s.cost.wastedUsd;
+    case 'cost.gpuHours':
+      return s.cost.gpuHours;
     case 'recoveryMs': {
       if (s.recovery.length === 0 || s.recovery.some((r) => r.recoveryMs === null)) return null;
       return Math.max(...s.recovery.map((r) => r.recoveryMs ?? 0));

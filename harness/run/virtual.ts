@@ -5,6 +5,8 @@
 import { setMaxListeners } from 'node:events';
 import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
 import { reasonOf } from '../../src/engine/reasons.js';
+import { resolvePrice } from '../cost/price.js';
+import type { AttemptBill, CostInput } from '../measure/billing.js';
 import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
@@ -85,13 +87,25 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   engine.onEvent((e) => {
     if (e.type === 'attempt-failed' && e.code === 'RATE_LIMITED') recorder.rateLimited(e.atMs);
   });
+  // Every call the models bill, by request id until its request completes (the engine keeps the client's id).
+  const bills = new Map<string, AttemptBill[]>();
+  for (const m of world.models) {
+    const fallback = m !== world.primary;
+    m.onBill((b) => {
+      const bill: AttemptBill = { ...b, fallback };
+      const list = bills.get(b.id);
+      if (list === undefined) bills.set(b.id, [bill]);
+      else list.push(bill);
+    });
+  }
 
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
     const chunks: TokenChunk[] = [];
     // Across the client→engine hop when the world has one: chunks and the end count when they reach the driver.
     const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
-    const obs = observe(req, intendedStartMs, result, chunks);
+    const obs = { ...observe(req, intendedStartMs, result, chunks), bills: bills.get(req.id) ?? [] };
+    bills.delete(req.id);
     recorder.complete(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
@@ -129,6 +143,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const models = world.models.map((m) => m.metrics());
   const counters = engine.snapshot().counters;
   const primary = models[0];
+  recorder.unmatchedBills([...bills.values()].flat());
   const result = recorder.finish({
     // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
     durationMs: replay?.replayedMs ?? o.durationMs,
@@ -142,8 +157,23 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
       queries: models.reduce((s, m) => s + m.prefixCacheQueries, 0),
       hits: models.reduce((s, m) => s + m.prefixCacheHits, 0),
     },
+    cost: costInput(o.scenario, models),
   });
   return { result, simulatedMs: lastEndMs, models };
+}
+
+/** Prices of the scenario's models and their GPU time (busy and provisioned). */
+function costInput(scenario: Scenario, models: ReadonlyArray<{ busyMs: number; elapsedMs: number }>): CostInput {
+  const m = scenario.model;
+  const price = m.price === undefined ? undefined : resolvePrice(m.price, 'scenario.model.price');
+  const fallbackPriceInput = m.fallbackPrice ?? m.price;
+  const gpu = (x: { busyMs: number; elapsedMs: number } | undefined): { busyMs: number; elapsedMs: number } | null =>
+    x === undefined ? null : { busyMs: x.busyMs, elapsedMs: x.elapsedMs };
+  return {
+    primary: price,
+    fallback: fallbackPriceInput === undefined ? undefined : resolvePrice(fallbackPriceInput, 'scenario.model.fallbackPrice'),
+    gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) },
+  };
 }
 
 function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {

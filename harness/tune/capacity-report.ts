@@ -1,9 +1,9 @@
 /** The headroom report: the headline `X sessions / Y req/s at SLO`, and every probe (capacity.md). Pure functions. */
-import { fmtMs, fmtNum } from '../report/format.js';
+import { fmtMs, fmtNum, fmtUsd } from '../report/format.js';
 import { mdEscape, mdTable } from '../report/markdown.js';
 import type { CapacityResult } from './capacity.js';
 import { FIGURES, spreadCell } from './columns.js';
-import { spreadOf } from './rank.js';
+import { spreadOf, type FigureKey } from './rank.js';
 
 /** The capacity document written as capacity.json. */
 export interface CapacityDocument {
@@ -16,6 +16,12 @@ export interface CapacityDocument {
   readonly meta: { readonly startedAt: string; readonly workers: number; readonly gitCommit: string | null; readonly nodeVersion: string };
 }
 
+/** Goodput, TTFT p99, E2E p99, and the cost per 1,000 good requests at each probed load. */
+const CAPACITY_FIGURES: ReadonlyArray<{ key: FigureKey; header: string; fmt: (v: number | null) => string }> = [
+  ...FIGURES.slice(0, 3),
+  { key: 'per1kGoodUsd', header: '$/1k good', fmt: fmtUsd },
+];
+
 const fmtMult = (m: number): string => `${Number(m.toPrecision(3))}×`;
 
 /** `2,150 sessions / 71.3 req/s at SLO (2.15× the scenario's load)`, or why there is no such figure. */
@@ -25,7 +31,11 @@ export function capacityHeadline(r: CapacityResult): string {
   }
   const figure = `${Math.round(r.sessions ?? 0).toLocaleString('en-US')} sessions / ${fmtNum(r.requestsPerSec, 1)} req/s at SLO`;
   const bound = r.limitedBy === 'max' ? `; still meets them at the largest multiplier tried, so the real headroom is higher` : r.failedAt !== null ? `; misses at ${fmtMult(r.failedAt)}` : '';
-  return `${figure} (${fmtMult(r.multiplier)} the scenario's load, ${r.scaled}${bound})`;
+  // What that load costs, from the passing probe at the headroom (median over seeds); omitted without a price.
+  const at = r.probes.find((p) => p.multiplier === r.multiplier);
+  const per1k = at?.figures.per1kGoodUsd.median ?? null;
+  const cost = per1k === null ? '' : `, ${fmtUsd(per1k)} per 1,000 good requests`;
+  return `${figure} (${fmtMult(r.multiplier)} the scenario's load, ${r.scaled}${bound})${cost}`;
 }
 
 /** Renders capacity.md. */
@@ -51,16 +61,16 @@ export function renderCapacityMarkdown(doc: CapacityDocument): string {
   };
   out.push(
     mdTable(
-      ['Multiplier', 'Meets SLO', 'Sessions', 'Req/s', ...labels.map((l) => `\`${l}\``), ...FIGURES.slice(0, 3).map((f) => f.header)],
+      ['Multiplier', 'Meets SLO', 'Sessions', 'Req/s', ...labels.map((l) => `\`${l}\``), ...CAPACITY_FIGURES.map((f) => f.header)],
       r.probes.map((p) => [
         fmtMult(p.multiplier),
         p.runs.length > 1 ? `${p.pass ? 'yes' : 'no'} (${p.meetsCount}/${p.runs.length})` : p.pass ? 'yes' : 'no',
         String(Math.round(p.sessions)),
         fmtNum(p.requestsPerSec, 1),
         ...labels.map((_, k) => sloCell(p, k)),
-        ...FIGURES.slice(0, 3).map((f) => spreadCell(p.figures[f.key], f.fmt)),
+        ...CAPACITY_FIGURES.map((f) => spreadCell(p.figures[f.key], f.fmt)),
       ]),
-      ['right', 'left', 'right', 'right', ...labels.map(() => 'right' as const), 'right', 'right', 'right'],
+      ['right', 'left', 'right', 'right', ...labels.map(() => 'right' as const), ...CAPACITY_FIGURES.map(() => 'right' as const)],
     ),
     '',
   );

@@ -93,3 +93,18 @@ describe('headroom search with a runner of its own (a live target)', () => {
     expect(own.failedAt).toBe(pooled.failedAt);
   });
 });
+
+describe('headroom cost', () => {
+  it('reports what the found load costs per 1,000 good requests, when the scenario is priced', async () => {
+    const priced = { ...scenario, model: { ...scenario.model, price: 'openai/gpt-4o-mini' } };
+    const r = await findCapacity(options('ttft.p99<=2000', { scenario: priced, tolerance: 0.25 }));
+    const at = r.probes.find((p) => p.multiplier === r.multiplier)!;
+    const per1k = at.figures.per1kGoodUsd.median;
+    expect(per1k).toBeGreaterThan(0);
+    expect(capacityHeadline(r)).toContain(`per 1,000 good requests`);
+    expect(capacityHeadline(r)).toContain(`$${per1k!.toFixed(4)}`);
+    // Unpriced, the headline says nothing about cost rather than $0.
+    const unpriced = await findCapacity(options('e2e.p99<=100000000', { maxMultiplier: 1 }));
+    expect(capacityHeadline(unpriced)).not.toContain('$');
+  });
+});

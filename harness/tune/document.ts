@@ -51,6 +51,9 @@ export interface SweepDocument {
 export const RANKING_RULE =
   'meets every SLO in every seed first; then higher median goodput; then lower median p99 E2E; then sweep order';
 
+export const RANKING_RULE_PER_DOLLAR =
+  'meets every SLO in every seed first; then more good requests per dollar billed (median; unknown cost last); then higher median goodput; then lower median p99 E2E; then sweep order';
+
 /** Builds the document of a finished sweep. */
 export function sweepDocument(o: SweepOutcome, meta: Omit<SweepMeta, 'ran' | 'resumed' | 'wallMs'>): SweepDocument {
   const s = o.spec;
@@ -64,7 +67,7 @@ export function sweepDocument(o: SweepOutcome, meta: Omit<SweepMeta, 'ran' | 're
     seeds: s.seeds,
     slo: s.slo,
     sloText: sloLabel(s.slo),
-    ranking: { rule: RANKING_RULE, configs: o.ranking.configs, bestId: o.ranking.best?.id ?? null, ties: o.ranking.ties },
+    ranking: { rule: s.rankBy === 'goodput-per-dollar' ? RANKING_RULE_PER_DOLLAR : RANKING_RULE, configs: o.ranking.configs, bestId: o.ranking.best?.id ?? null, ties: o.ranking.ties },
     meta: { ...meta, wallMs: o.wallMs, ran: o.ran, resumed: o.resumed },
   };
 }

@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { syntheticSweep } from './fixture.js';
 import { rankingOf } from './document.js';
-import { median, spreadOf } from './rank.js';
+import { preset } from '../../src/policy.js';
+import type { PolicySummary } from '../measure/result.js';
+import { syntheticRunResult } from '../report/synthetic-run.js';
+import { median, rankSweep, spreadOf, type Ranking } from './rank.js';
+import { parseSlo } from './slo.js';
+import { buildConfigs, parseSpace, type TuneConfig } from './space.js';
+import type { TaskRecord } from './task.js';
 import { heatmaps, paretoPoints, sensitivities } from './views.js';
 
 const doc = syntheticSweep([1, 2, 3]);
@@ -92,5 +98,65 @@ describe('views', () => {
       }
       expect(s.points.some((p) => p.slice?.id === top.id)).toBe(true);
     }
+  });
+});
+
+describe('ranking with a cost bound and by goodput per dollar', () => {
+  // Four configurations with hand-set figures: p99 TTFT, $ per 1,000 good requests, goodput.
+  const synthetic = syntheticRunResult(5, 60_000, 5).policies[0]!;
+  const base = preset('resilient');
+  const dims = parseSpace(['concurrency.limit=1,2,3,4'], base);
+  const configs = buildConfigs(base, dims, { kind: 'grid' }, 1);
+  const figures: Record<number, { ttft: number; per1k: number; goodput: number }> = {
+    1: { ttft: 1500, per1k: 0.9, goodput: 10 }, // misses the cost bound
+    2: { ttft: 1800, per1k: 0.7, goodput: 8 },
+    3: { ttft: 2500, per1k: 0.5, goodput: 12 }, // misses the TTFT bound
+    4: { ttft: 1000, per1k: 0.4, goodput: 6 },
+  };
+  const recordOf = (c: TuneConfig, seed: number): TaskRecord => {
+    const f = figures[c.policy.concurrency.limit]!;
+    const sloMet = f.goodput * 60;
+    const totalUsd = (f.per1k * sloMet) / 1000;
+    const summary: PolicySummary = {
+      ...synthetic.summary,
+      goodputPerSec: f.goodput,
+      sloMet,
+      ttftMs: { ...synthetic.summary.ttftMs, p99: f.ttft },
+      cost: { ...synthetic.summary.cost, totalUsd, per1kGoodUsd: f.per1k, wastedUsd: 0 },
+    };
+    return { v: 1, key: `${c.id}:${seed}`, configId: c.id, seed, summary, counters: synthetic.counters, sessions: 100, simulatedMs: 60_000, wallMs: 1 };
+  };
+  const slo = parseSlo('ttft.p99<=2s,cost.per1kGood<=0.8');
+  const limits = (r: Ranking): number[] => r.configs.map((c) => c.policy.concurrency.limit);
+
+  it('parses cost bounds into the cost metrics', () => {
+    expect(slo).toEqual([
+      { metric: 'ttftMs', stat: 'p99', op: '<=', value: 2000 },
+      { metric: 'cost.per1kGoodUsd', op: '<=', value: 0.8 },
+    ]);
+    expect(() => parseSlo('cost.perGood<=1')).toThrow(/unknown cost figure "perGood"/);
+  });
+
+  it('ranks the configurations that meet both the TTFT and the cost bound first, by goodput', () => {
+    const r = rankSweep(configs, [1], slo, recordOf);
+    expect(limits(r)).toEqual([2, 4, 3, 1]);
+    expect(r.configs.map((c) => c.meetsAll)).toEqual([true, true, false, false]);
+    expect(r.best?.policy.concurrency.limit).toBe(2);
+    expect(r.configs[3]!.runs[0]!.slo.find((k) => k.label.startsWith('cost'))).toMatchObject({ actual: 0.9, pass: false });
+  });
+
+  it('by goodput per dollar, the cheaper SLO-meeting configuration wins', () => {
+    const r = rankSweep(configs, [1], slo, recordOf, 'goodput-per-dollar');
+    expect(limits(r)).toEqual([4, 2, 3, 1]);
+    // 1,000 good requests per $0.40 = 2,500 per dollar.
+    expect(r.best?.figures.goodPerDollar.median).toBeCloseTo(2500, 6);
+  });
+
+  it('an unpriced run has no cost, so a cost bound fails rather than passing on a zero', () => {
+    const unpriced = (c: TuneConfig, seed: number): TaskRecord => {
+      const rec = recordOf(c, seed);
+      return { ...rec, summary: { ...rec.summary, cost: { ...rec.summary.cost, totalUsd: null, per1kGoodUsd: null } } };
+    };
+    expect(rankSweep(configs, [1], slo, unpriced).best).toBeNull();
   });
 });

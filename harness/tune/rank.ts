@@ -15,7 +15,7 @@ import type { FieldValue, TuneConfig } from './space.js';
 import type { TaskRecord } from './task.js';
 
 /** The figures the tuning report shows for every configuration. */
-export const FIGURE_KEYS = ['goodputPerSec', 'ttftP99Ms', 'e2eP99Ms', 'amplification', 'wastedTokenFraction', 'recoveryMs'] as const;
+export const FIGURE_KEYS = ['goodputPerSec', 'ttftP99Ms', 'e2eP99Ms', 'amplification', 'wastedTokenFraction', 'recoveryMs', 'per1kGoodUsd', 'goodPerDollar'] as const;
 export type FigureKey = (typeof FIGURE_KEYS)[number];
 export type Figures = Readonly<Record<FigureKey, number | null>>;
 
@@ -77,8 +77,15 @@ export function figuresOf(s: Omit<PolicySummary, 'thresholds'>): Figures {
     amplification: s.amplification,
     wastedTokenFraction: s.wastedTokenFraction,
     recoveryMs: metricValue(s, 'recoveryMs'),
+    per1kGoodUsd: s.cost.per1kGoodUsd,
+    // Requests that met every SLO per dollar billed; unknown without a price (or with nothing billed).
+    goodPerDollar: s.cost.totalUsd === null || s.cost.totalUsd <= 0 ? null : s.sloMet / s.cost.totalUsd,
   };
 }
+
+/** What the ranking orders SLO-meeting configurations by. */
+export const RANK_BY = ['goodput', 'goodput-per-dollar'] as const;
+export type RankBy = (typeof RANK_BY)[number];
 
 /** The median of a non-empty list (mean of the middle two for an even count). */
 export function median(xs: readonly number[]): number {
@@ -110,11 +117,19 @@ export function seedRun(r: TaskRecord, slo: readonly Threshold[]): SeedRun {
   };
 }
 
+const negate = (v: number | null | undefined): number | null => (v === null || v === undefined ? null : -v);
 const nullLast = (a: number | null, b: number | null): number => (a === null ? (b === null ? 0 : 1) : b === null ? -1 : a - b);
 
-/** Orders configurations: meets-SLO first, goodput desc, p99 E2E asc, sweep order. */
-export function compareConfigs(a: Omit<ConfigResult, 'rank'>, b: Omit<ConfigResult, 'rank'>): number {
+/**
+ * Orders configurations: meets-SLO first; then (with `goodput-per-dollar`) more good requests per dollar, unknown
+ * last; then goodput desc, p99 E2E asc, sweep order.
+ */
+export function compareConfigs(a: Omit<ConfigResult, 'rank'>, b: Omit<ConfigResult, 'rank'>, rankBy: RankBy = 'goodput'): number {
   if (a.meetsAll !== b.meetsAll) return a.meetsAll ? -1 : 1;
+  if (rankBy === 'goodput-per-dollar') {
+    const d = nullLast(negate(a.figures.goodPerDollar.median), negate(b.figures.goodPerDollar.median));
+    if (d !== 0) return d;
+  }
   const ga = a.figures.goodputPerSec.median;
   const gb = b.figures.goodputPerSec.median;
   if (ga !== gb) return ga === null ? 1 : gb === null ? -1 : gb - ga;
@@ -132,6 +147,7 @@ export function rankSweep(
   seeds: readonly number[],
   slo: readonly Threshold[],
   recordOf: (config: TuneConfig, seed: number) => TaskRecord,
+  rankBy: RankBy = 'goodput',
 ): Ranking {
   const rows = configs.map((c) => {
     const runs = seeds.map((s) => seedRun(recordOf(c, s), slo));
@@ -149,7 +165,7 @@ export function rankSweep(
       metastableRuns: runs.filter((r) => r.metastable).length,
     };
   });
-  const ranked = [...rows].sort(compareConfigs).map((r, i) => ({ ...r, rank: i + 1 }));
+  const ranked = [...rows].sort((x, y) => compareConfigs(x, y, rankBy)).map((r, i) => ({ ...r, rank: i + 1 }));
   const top = ranked[0];
   const best = top !== undefined && top.meetsAll ? top : null;
   const ties =

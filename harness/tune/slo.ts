@@ -30,6 +30,17 @@ export const SLO_ALIASES: Readonly<Record<string, ThresholdMetric>> = {
   recovery: 'recoveryMs',
 };
 
+/** `cost.<name>` on the command line: the cost figures of the summary (USD, or hours). */
+export const COST_SLO_ALIASES: Readonly<Record<string, ThresholdMetric>> = {
+  per1kGood: 'cost.per1kGoodUsd',
+  per1kGoodUsd: 'cost.per1kGoodUsd',
+  total: 'cost.totalUsd',
+  totalUsd: 'cost.totalUsd',
+  wasted: 'cost.wastedUsd',
+  wastedUsd: 'cost.wastedUsd',
+  gpuHours: 'cost.gpuHours',
+};
+
 const ALL_METRICS: readonly string[] = [...LATENCY_METRICS, ...SCALAR_METRICS];
 const isLatency = (m: ThresholdMetric): boolean => (LATENCY_METRICS as readonly string[]).includes(m);
 const PART_RE = /^([A-Za-z][A-Za-z0-9]*)(?:\.([a-z0-9]+))?\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ms|s|%)?$/i;
@@ -46,7 +57,14 @@ export function parseSlo(text: string): Threshold[] {
     const m = PART_RE.exec(part);
     const where = `--slo: ${JSON.stringify(part)}`;
     if (m === null) throw new UsageError(`${where}: expected metric[.stat]<op>value like ttft.p99<=2000 or goodput>=5`);
-    const [, name, stat, op, num, unit] = m as unknown as [string, string, string | undefined, Threshold['op'], string, string | undefined];
+    const [, name, stat0, op, num, unit] = m as unknown as [string, string, string | undefined, Threshold['op'], string, string | undefined];
+    if (name === 'cost') {
+      const cost = stat0 === undefined ? undefined : COST_SLO_ALIASES[stat0];
+      if (cost === undefined) throw new UsageError(`${where}: unknown cost figure ${JSON.stringify(stat0 ?? '')}; expected cost.${Object.keys(COST_SLO_ALIASES).join(', cost.')}`);
+      if (unit !== undefined) throw new UsageError(`${where}: cost.${stat0} is in ${cost === 'cost.gpuHours' ? 'hours' : 'USD'}; expected a plain number, got unit ${JSON.stringify(unit)}`);
+      return { metric: cost, op, value: Number(num) };
+    }
+    const stat = stat0;
     const metric = SLO_ALIASES[name] ?? (ALL_METRICS.includes(name) ? (name as ThresholdMetric) : undefined);
     if (metric === undefined) throw new UsageError(`${where}: unknown metric ${JSON.stringify(name)}; expected one of ${[...new Set([...Object.keys(SLO_ALIASES), ...ALL_METRICS])].join(', ')}`);
     let value = Number(num);

@@ -8,7 +8,7 @@ import { RealClock } from '../../src/time/real-clock.js';
 import type { Threshold } from '../measure/types.js';
 import type { Scenario } from '../scenario.js';
 import { runTasks } from './pool.js';
-import { rankSweep, type Ranking } from './rank.js';
+import { rankSweep, type RankBy, type Ranking } from './rank.js';
 import { buildConfigs, type Dimension, type SearchSpec, type TuneConfig } from './space.js';
 import { RESULTS_FILE, ResultStore } from './store.js';
 import { taskKey, type RunTask, type TaskRecord } from './task.js';
@@ -25,6 +25,8 @@ export interface SweepSpec {
   /** One run per configuration per seed. */
   readonly seeds: readonly number[];
   readonly slo: readonly Threshold[];
+  /** What SLO-meeting configurations are ranked by. @default 'goodput' */
+  readonly rankBy?: RankBy;
 }
 
 /** Progress of a sweep. */
@@ -112,7 +114,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
       maybeConfigDone(r.configId);
     },
   });
-  const ranking = rankSweep(configs, o.seeds, o.slo, (c, seed) => records.get(taskKey(o.scenario, o.durationMs, c.policy, seed)) as TaskRecord);
-  const spec: SweepSpec = { scenario: o.scenario, durationMs: o.durationMs, base: o.base, dimensions: o.dimensions, search: o.search, seeds: o.seeds, slo: o.slo };
+  const ranking = rankSweep(configs, o.seeds, o.slo, (c, seed) => records.get(taskKey(o.scenario, o.durationMs, c.policy, seed)) as TaskRecord, o.rankBy ?? 'goodput');
+  const spec: SweepSpec = { scenario: o.scenario, durationMs: o.durationMs, base: o.base, dimensions: o.dimensions, search: o.search, seeds: o.seeds, slo: o.slo, ...(o.rankBy !== undefined ? { rankBy: o.rankBy } : {}) };
   return { spec, configs, ranking, resumed: tasks.length - todo.length, ran: todo.length, wallMs: Math.round(clock.now()) };
 }

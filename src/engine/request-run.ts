@@ -194,7 +194,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }
         }
 
-        const d = state.decide(c, scope.remainingMs());
+        const d = state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled));
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
@@ -248,6 +248,22 @@ const HALF_OPEN_RECHECK_MS = 50;
  */
 function canGoOn(caps: UpstreamCapabilities, policy: Policy): boolean {
   return (policy.resume.enabled && caps.continuation) || caps.reproducible || policy.resume.splice;
+}
+
+/**
+ * Input tokens a retry of `job` will send: its prompt (given, or estimated at 4 characters a token), plus the
+ * delivered prefix when it resumes. What a token retry budget spends.
+ */
+function retryInputTokens(job: Job, resume: boolean): number {
+  const r = job.request;
+  const e = job.req.embedding;
+  const prompt =
+    r !== undefined
+      ? (r.promptTokens ?? Math.ceil(((r.prompt?.length ?? 0) + (r.messages ?? []).reduce((n, m) => n + m.content.length, 0)) / 4))
+      : e !== undefined
+        ? (e.inputTokens?.reduce((a, b) => a + b, 0) ?? Math.ceil(e.inputs.reduce((n, x) => n + x.length, 0) / 4))
+        : 1;
+  return prompt + (resume ? job.delivered : 0);
 }
 
 /** The result of a request that did not succeed, by what ended it. */

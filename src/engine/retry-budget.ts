@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
+import { TokenRateRetryBudget } from './retry-token-budget.js';
 
 /**
  * A retry budget caps retries as a share of traffic, so a failing upstream sees a bounded multiple of the
@@ -7,15 +8,18 @@ import type { Clock } from '../time/clock.js';
  * first attempt), `onSuccess`/`onFailure` once per attempt, and `tryWithdraw` before each retry.
  */
 export interface RetryBudget {
-  readonly kind: 'finagle' | 'grpc';
+  readonly kind: 'finagle' | 'grpc' | 'tokens';
   /** A new request arrived (Finagle deposits `ratio`). */
   onRequest(): void;
   /** An attempt succeeded (gRPC refills `tokenRatio`). */
   onSuccess(): void;
   /** An attempt failed with an error worth retrying (gRPC drains one token). */
   onFailure(): void;
-  /** True when a retry may go ahead; a Finagle budget takes one retry's worth when it says yes. */
-  tryWithdraw(): boolean;
+  /**
+   * True when a retry may go ahead; a Finagle budget takes one retry's worth when it says yes. `cost` is the input
+   * tokens the retry will send: a token budget spends them, the others count retries and ignore it.
+   */
+  tryWithdraw(cost?: number): boolean;
   /** Finagle: retries affordable right now. gRPC: the token count. Never negative. */
   readonly level: number;
 }
@@ -156,9 +160,27 @@ export class GrpcRetryThrottle implements RetryBudget {
 /** The budget a policy's `retryBudget` group describes, or undefined when it is `off`. */
 export function retryBudgetFromPolicy(
   clock: Clock,
-  b: { mode: 'off' | 'finagle' | 'grpc'; ratio: number; minRetriesPerSec: number; ttlMs: number; maxTokens: number; tokenRatio: number },
+  b: {
+    mode: 'off' | 'finagle' | 'grpc' | 'tokens' | 'usd';
+    ratio: number;
+    minRetriesPerSec: number;
+    ttlMs: number;
+    maxTokens: number;
+    tokenRatio: number;
+    tokensPerSec?: number | undefined;
+    usdPerSec?: number | undefined;
+    inputPer1MUsd?: number | undefined;
+    burstSec?: number | undefined;
+  },
 ): RetryBudget | undefined {
   switch (b.mode) {
+    case 'tokens':
+      if (b.tokensPerSec === undefined) throw new ValidationError('retryBudget.tokensPerSec', "a number > 0 with mode 'tokens'", undefined);
+      return new TokenRateRetryBudget(clock, { tokensPerSec: b.tokensPerSec, ...(b.burstSec !== undefined ? { burstSec: b.burstSec } : {}) });
+    case 'usd':
+      if (b.usdPerSec === undefined) throw new ValidationError('retryBudget.usdPerSec', "a number > 0 with mode 'usd'", undefined);
+      if (b.inputPer1MUsd === undefined) throw new ValidationError('retryBudget.inputPer1MUsd', "the input price (USD per 1M tokens) with mode 'usd'", undefined);
+      return new TokenRateRetryBudget(clock, { tokensPerSec: (b.usdPerSec / b.inputPer1MUsd) * 1e6, ...(b.burstSec !== undefined ? { burstSec: b.burstSec } : {}) });
     case 'off':
       return undefined;
     case 'finagle':

@@ -56,7 +56,7 @@ export class RetryPolicy {
   }
 
   /** @internal used by RetryState */
-  judge(c: Classification, attempts: number, step: Backoff, remainingMs: number): RetryDecision {
+  judge(c: Classification, attempts: number, step: Backoff, remainingMs: number, cost?: number): RetryDecision {
     if (c.final) return { retry: false, reason: 'final' };
     if (!isRetryable(c, this.retryOn)) return { retry: false, reason: 'not-retryable' };
     if (attempts >= this.maxAttempts) return { retry: false, reason: 'max-attempts' };
@@ -73,7 +73,7 @@ export class RetryPolicy {
     // A 429's Retry-After is the server pacing us: a retry that waits it out cannot storm, so it spends no budget.
     // Everything else (5xx, cut streams, timeouts, or a 429 retried sooner) does.
     const paced = cause === 'retry-after' && c.kind === 'rate-limited';
-    if (!paced && this.options.budget !== undefined && !this.options.budget.tryWithdraw()) return { retry: false, reason: 'budget' };
+    if (!paced && this.options.budget !== undefined && !this.options.budget.tryWithdraw(cost)) return { retry: false, reason: 'budget' };
     return { retry: true, delayMs, cause };
   }
 
@@ -125,10 +125,13 @@ export class RetryState {
     this.made++;
   }
 
-  /** Decides after a failed attempt; when it says retry, the backoff advances. */
-  decide(c: Classification, remainingMs: number): RetryDecision {
+  /**
+   * Decides after a failed attempt; when it says retry, the backoff advances. `cost`: the input tokens the retry
+   * will send (a token budget spends them).
+   */
+  decide(c: Classification, remainingMs: number, cost?: number): RetryDecision {
     this.step ??= this.backoff.start(this.random);
-    const d = this.policy.judge(c, this.made, this.step, remainingMs);
+    const d = this.policy.judge(c, this.made, this.step, remainingMs, cost);
     if (d.retry) this.step = this.step.next();
     return d;
   }

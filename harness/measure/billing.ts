@@ -1,0 +1,270 @@
+/**
+ * Billing: what each upstream attempt cost, and what of it was wasted. The model side reports one bill per call
+ * that ran (see sim/billing.ts): input tokens (prompt, plus the prefix a continuation sends again), cached input
+ * tokens, and every output token computed. Prices turn them into dollars; this file only does the arithmetic.
+ *
+ * Waste, per request, from its bills in start order:
+ * - output tokens a call computed that gave the client nothing new (never delivered: a broken stream, a crash, an
+ *   abort; or delivered again after a restart without resume, and discarded);
+ * - the input of every call but the last (the next attempt computes it again: a retry, a resume, a fallback), and
+ *   the input of the last one too when it gave the client nothing.
+ */
+import { round } from './series.js';
+
+/** One billed upstream call, as the harness sees it. */
+export interface AttemptBill {
+  /** The request id the call carried. */
+  readonly id: string;
+  /** Served by the fallback model. */
+  readonly fallback: boolean;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** Input tokens, cached ones included. */
+  readonly inputTokens: number;
+  readonly cachedInputTokens: number;
+  /** Output tokens computed, delivered or not. */
+  readonly outputTokens: number;
+  /** Of those, the ones the call sent to its client. */
+  readonly deliveredTokens: number;
+  /** Output index the call started at (> 0: a resumed stream). */
+  readonly resumeFrom: number;
+  readonly completed: boolean;
+}
+
+/** Per-token prices of one model, in USD per 1M tokens. */
+export interface TokenPrice {
+  readonly kind: 'tokens';
+  readonly inputPer1M: number;
+  readonly cachedInputPer1M: number;
+  readonly outputPer1M: number;
+}
+
+/** Self-hosted: USD per GPU-hour, charged on the GPU's busy time; idle provisioned time is reported apart. */
+export interface GpuHourPrice {
+  readonly kind: 'gpu-hour';
+  readonly gpuHourUsd: number;
+}
+
+export type Price = TokenPrice | GpuHourPrice;
+
+/** What the money went to. */
+export const SPEND_KINDS = ['first', 'retry', 'resume', 'fallback'] as const;
+export type SpendKind = (typeof SPEND_KINDS)[number];
+
+/** Billed tokens of one policy; `null` = the model side reported no usage. */
+export interface BilledTokens {
+  /** Input tokens billed at the input price (uncached). */
+  readonly billedInput: number | null;
+  readonly billedCachedInput: number | null;
+  /** Output tokens billed: every one computed, delivered or not. */
+  readonly billedOutput: number | null;
+  /** Output tokens the clients received. */
+  readonly delivered: number;
+}
+
+/** What a policy cost; `null` = unknown (no usage, or no price). */
+export interface PolicyCost {
+  readonly totalUsd: number | null;
+  /** totalUsd per 1,000 requests that met every SLO; null with none. */
+  readonly per1kGoodUsd: number | null;
+  /** Paid for and never delivered, or computed again. */
+  readonly wastedUsd: number | null;
+  /** GPU busy hours of the models (simulated); null when unknown. */
+  readonly gpuHours: number | null;
+  /** GPU hours provisioned and idle over the run (not in totalUsd); null when unknown. */
+  readonly idleGpuHours: number | null;
+  /** What idle provisioned GPUs cost at the GPU-hour price; null without one. */
+  readonly idleUsd: number | null;
+  /** totalUsd by kind of attempt (first attempts, retries, resumes, fallbacks); wastedUsd cuts across them. */
+  readonly byKind: { readonly [K in SpendKind]: number | null };
+}
+
+export const UNKNOWN_TOKENS = (delivered = 0): BilledTokens => ({ billedInput: null, billedCachedInput: null, billedOutput: null, delivered });
+export const UNKNOWN_COST: PolicyCost = {
+  totalUsd: null,
+  per1kGoodUsd: null,
+  wastedUsd: null,
+  gpuHours: null,
+  idleGpuHours: null,
+  idleUsd: null,
+  byKind: { first: null, retry: null, resume: null, fallback: null },
+};
+
+/** The split of one request's bills into kinds and waste, in tokens. */
+export interface BillSplit {
+  readonly bill: AttemptBill;
+  readonly kind: SpendKind;
+  /** Input tokens (uncached, cached) wasted: paid again by a later attempt, or for nothing. */
+  readonly wastedInput: number;
+  readonly wastedCachedInput: number;
+  /** Output tokens that gave the client nothing new. */
+  readonly wastedOutput: number;
+}
+
+/**
+ * Splits one request's bills (any order; sorted by start here) given the tokens the client finally received.
+ * `served`: the request ended ok or degraded (an embeddings answer delivers no tokens but is useful).
+ */
+export function splitRequestBills(bills: readonly AttemptBill[], served: boolean): BillSplit[] {
+  const sorted = [...bills].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
+  let have = 0;
+  return sorted.map((b, i) => {
+    const kind: SpendKind = b.fallback ? 'fallback' : b.resumeFrom > 0 ? 'resume' : i === 0 ? 'first' : 'retry';
+    const reached = b.resumeFrom + b.deliveredTokens;
+    const fresh = Math.max(0, reached - Math.max(have, b.resumeFrom));
+    have = Math.max(have, reached);
+    const last = i === sorted.length - 1;
+    const inputUseful = last && (fresh > 0 || (b.completed && served));
+    return {
+      bill: b,
+      kind,
+      wastedInput: inputUseful ? 0 : b.inputTokens - b.cachedInputTokens,
+      wastedCachedInput: inputUseful ? 0 : b.cachedInputTokens,
+      wastedOutput: Math.max(0, b.outputTokens - fresh),
+    };
+  });
+}
+
+/** A bill not matched to a client request (a batch call, or one that ended after its request): judged alone. */
+export function splitLoneBill(b: AttemptBill): BillSplit {
+  const fresh = Math.min(b.outputTokens, b.deliveredTokens);
+  return {
+    bill: b,
+    kind: b.fallback ? 'fallback' : b.resumeFrom > 0 ? 'resume' : 'first',
+    wastedInput: b.completed ? 0 : b.inputTokens - b.cachedInputTokens,
+    wastedCachedInput: b.completed ? 0 : b.cachedInputTokens,
+    wastedOutput: Math.max(0, b.outputTokens - fresh),
+  };
+}
+
+/** USD of `tokens` at `per1M`. */
+const usd = (tokens: number, per1M: number): number => (tokens * per1M) / 1e6;
+
+/** What the Recorder is told about pricing and the GPUs at finish. */
+export interface CostInput {
+  /** Price of the primary and the fallback; undefined = unpriced (cost unknown). */
+  readonly primary?: Price | undefined;
+  readonly fallback?: Price | undefined;
+  /** GPU busy and provisioned (elapsed) ms per model; null when unknown. */
+  readonly gpu?: { readonly primary: { busyMs: number; elapsedMs: number } | null; readonly fallback: { busyMs: number; elapsedMs: number } | null } | null;
+}
+
+/** Accumulates bills for one policy: tokens, per-token dollars by kind, waste, spend per time bucket. */
+export class BillingAcc {
+  #known = false;
+  #input = 0;
+  #cached = 0;
+  #output = 0;
+  readonly #splits: BillSplit[] = [];
+
+  /** Adds one request's bills. */
+  request(bills: readonly AttemptBill[], served: boolean): void {
+    this.#known = true;
+    for (const s of splitRequestBills(bills, served)) this.#add(s);
+  }
+
+  /** Adds bills that matched no request. */
+  lone(bills: readonly AttemptBill[]): void {
+    this.#known = true;
+    for (const b of bills) this.#add(splitLoneBill(b));
+  }
+
+  #add(s: BillSplit): void {
+    this.#input += s.bill.inputTokens - s.bill.cachedInputTokens;
+    this.#cached += s.bill.cachedInputTokens;
+    this.#output += s.bill.outputTokens;
+    this.#splits.push(s);
+  }
+
+  tokens(delivered: number): BilledTokens {
+    if (!this.#known) return UNKNOWN_TOKENS(delivered);
+    return { billedInput: this.#input, billedCachedInput: this.#cached, billedOutput: this.#output, delivered };
+  }
+
+  /**
+   * Dollars. Token prices apply per bill; a GPU-hour price charges the model's busy time and attributes it to the
+   * bills by their share of tokens computed (uncached input + output), since the GPU's time is not kept per call.
+   */
+  cost(input: CostInput, sloMet: number, bucketMs: number, buckets: number): { cost: PolicyCost; spendUsd: number[] | null } {
+    const gpuHours = input.gpu === null || input.gpu === undefined ? null : hours(input.gpu.primary, 'busyMs', input.gpu.fallback);
+    const idleHours = input.gpu === null || input.gpu === undefined ? null : idle(input.gpu.primary, input.gpu.fallback);
+    const priceOf = (fallback: boolean): Price | undefined => (fallback ? input.fallback : input.primary);
+    const used = new Set(this.#splits.map((s) => s.bill.fallback));
+    if (!this.#known || [...used].some((f) => priceOf(f) === undefined)) {
+      return { cost: { ...UNKNOWN_COST, gpuHours: round4(gpuHours), idleGpuHours: round4(idleHours) }, spendUsd: null };
+    }
+    // GPU-hour models: dollars per weight token, from that model's busy time.
+    const weight = { primary: 0, fallback: 0 };
+    for (const s of this.#splits) weight[s.bill.fallback ? 'fallback' : 'primary'] += s.bill.inputTokens - s.bill.cachedInputTokens + s.bill.outputTokens;
+    const gpuRate = (fallback: boolean, p: GpuHourPrice): number => {
+      const g = input.gpu?.[fallback ? 'fallback' : 'primary'];
+      const w = weight[fallback ? 'fallback' : 'primary'];
+      return g === undefined || g === null || w === 0 ? 0 : ((g.busyMs / 3_600_000) * p.gpuHourUsd) / w;
+    };
+    let total = 0;
+    let wasted = 0;
+    const byKind = { first: 0, retry: 0, resume: 0, fallback: 0 };
+    const spend: number[] = Array.from({ length: buckets }, () => 0);
+    for (const s of this.#splits) {
+      const p = priceOf(s.bill.fallback)!;
+      const b = s.bill;
+      let paid: number;
+      let lost: number;
+      if (p.kind === 'tokens') {
+        paid = usd(b.inputTokens - b.cachedInputTokens, p.inputPer1M) + usd(b.cachedInputTokens, p.cachedInputPer1M) + usd(b.outputTokens, p.outputPer1M);
+        lost = usd(s.wastedInput, p.inputPer1M) + usd(s.wastedCachedInput, p.cachedInputPer1M) + usd(s.wastedOutput, p.outputPer1M);
+      } else {
+        const rate = gpuRate(b.fallback, p);
+        paid = (b.inputTokens - b.cachedInputTokens + b.outputTokens) * rate;
+        lost = (s.wastedInput + s.wastedOutput) * rate;
+      }
+      total += paid;
+      wasted += lost;
+      byKind[s.kind] += paid;
+      const i = Math.min(buckets - 1, Math.max(0, Math.floor(b.endMs / bucketMs)));
+      if (buckets > 0) spend[i] = spend[i]! + paid;
+    }
+    const idleUsd = idleCost(input);
+    return {
+      cost: {
+        totalUsd: round6(total),
+        per1kGoodUsd: sloMet === 0 ? null : round6((total / sloMet) * 1000),
+        wastedUsd: round6(wasted),
+        gpuHours: round4(gpuHours),
+        idleGpuHours: round4(idleHours),
+        idleUsd,
+        byKind: { first: round6(byKind.first), retry: round6(byKind.retry), resume: round6(byKind.resume), fallback: round6(byKind.fallback) },
+      },
+      spendUsd: spend.map(round6),
+    };
+  }
+}
+
+type Gpu = { busyMs: number; elapsedMs: number } | null;
+
+function hours(a: Gpu, key: 'busyMs', b: Gpu): number | null {
+  if (a === null) return null;
+  return (a[key] + (b?.[key] ?? 0)) / 3_600_000;
+}
+
+function idle(a: Gpu, b: Gpu): number | null {
+  if (a === null) return null;
+  const one = (g: Gpu): number => (g === null ? 0 : Math.max(0, g.elapsedMs - g.busyMs));
+  return (one(a) + one(b)) / 3_600_000;
+}
+
+function idleCost(input: CostInput): number | null {
+  const g = input.gpu;
+  if (g === null || g === undefined) return null;
+  let sum = 0;
+  let any = false;
+  for (const [price, m] of [[input.primary, g.primary], [input.fallback, g.fallback]] as const) {
+    if (price?.kind !== 'gpu-hour' || m === null) continue;
+    any = true;
+    sum += (Math.max(0, m.elapsedMs - m.busyMs) / 3_600_000) * price.gpuHourUsd;
+  }
+  return any ? round6(sum) : null;
+}
+
+const round6 = (v: number): number => round(v, 6);
+const round4 = (v: number | null): number | null => (v === null ? null : round(v, 6));
