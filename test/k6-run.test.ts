@@ -80,8 +80,11 @@ async function runK6(dir: string, script: string, env: Record<string, string>): 
 /** A mock (and the engine in front of it, for target 'engine') on free loopback ports. */
 async function startSystem(group: ProcessGroup, target: 'mock' | 'engine'): Promise<{ mockUrl: string; targetUrl: string }> {
   const mockPort = await freePort();
+  // Prefix caching off: the exported scripts send no prefix identity (x-mock-prefix), the harness's driver does, so
+  // with caching on the harness's later turns hit the cache and the k6 run's do not (docs/k6.md says so).
+  const model = `primary=${JSON.stringify({ base: 'h100-llama3-8b', prefixCaching: false })}`;
   const mock = await group.start(
-    { name: 'mock', entry: MOCK_ENTRY, args: ['--port', String(mockPort), '--model', 'primary=h100-llama3-8b', '--seed', '1'], port: mockPort, readyPath: '/health' },
+    { name: 'mock', entry: MOCK_ENTRY, args: ['--port', String(mockPort), '--model', model, '--seed', '1'], port: mockPort, readyPath: '/health' },
     { readyTimeoutMs: 60_000 },
   );
   if (target === 'mock') return { mockUrl: mock.url, targetUrl: mock.url };
