@@ -9,27 +9,14 @@
  * - the input of every call but the last (the next attempt computes it again: a retry, a resume, a fallback), and
  *   the input of the last one too when it gave the client nothing.
  */
+import type { BilledAttempt } from '../../sim/billing.js';
 import { round } from './series.js';
 
-/** One billed upstream call, as the harness sees it. */
-export interface AttemptBill {
-  /** The request id the call carried. */
-  readonly id: string;
+/** One billed upstream call, as the harness sees it: the model's bill (sim/billing.ts), and which model served it. */
+export type AttemptBill = Omit<BilledAttempt, 'model' | 'kind'> & {
   /** Served by the fallback model. */
   readonly fallback: boolean;
-  readonly startMs: number;
-  readonly endMs: number;
-  /** Input tokens, cached ones included. */
-  readonly inputTokens: number;
-  readonly cachedInputTokens: number;
-  /** Output tokens computed, delivered or not. */
-  readonly outputTokens: number;
-  /** Of those, the ones the call sent to its client. */
-  readonly deliveredTokens: number;
-  /** Output index the call started at (> 0: a resumed stream). */
-  readonly resumeFrom: number;
-  readonly completed: boolean;
-}
+};
 
 /** Per-token prices of one model, in USD per 1M tokens. */
 export interface TokenPrice {
