@@ -3,7 +3,8 @@
  * outcome of an answer (the engine's `x_engine` verdict first, then the wire, as harness/run/drivers/http-driver.ts
  * reads it), a streamed chat call over `k6/x/sse` or a plain one, embeddings, and `play`. Latencies count from
  * the request's intended start: the iteration's scheduled start for its first call where the executor says when
- * that was, else the moment the call is sent.
+ * that was, else the moment the call is sent. The text's `Date.now()` runs inside k6, where the VU's wall clock is
+ * the only clock a script has; this file itself reads no time.
  */
 import { ENGINE_HEADERS } from './script-runtime.js';
 

@@ -243,7 +243,8 @@ export default function (): void {
   const n = Math.floor((exec.vu.idInTest - 1) / SCHEDULE.scale);
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
-  // k6's own count of time since the test began (this scenario has no startTime offset): no clock read here.
+  // exec.scenario.startTime is k6's own record of when this scenario began (epoch ms); inside k6, Date.now() is
+  // the VU's wall clock, the only one a script has.
   const due = exec.scenario.startTime + s.atMs;
   const waitMs = due - Date.now();
   if (waitMs > 0) sleep(waitMs / 1000);
