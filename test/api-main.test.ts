@@ -81,7 +81,7 @@ describe.concurrent('serve process', { timeout: 30_000 }, () => {
   it('serves jobs and the proxy against the mock upstream, exposes /metrics, and exits 0 on SIGTERM', async () => {
     const p = serve(['--upstream', upstream, '--policy', 'resilient', '--tenants', tenantsFile, '--port', '0']);
     const url = await p.listening;
-    expect(p.out).toMatch(/^serve: listening on http:\/\/127\.0\.0\.1:\d+ \(policy resilient; upstream http:\/\/127\.0\.0\.1:\d+; tenants: 1 API key\(s\); exporter prometheus; pid \d+\)\n$/);
+    expect(p.out).toMatch(/^serve: listening on http:\/\/127\.0\.0\.1:\d+ \(policy resilient; upstream http:\/\/127\.0\.0\.1:\d+ \[openai\]; tenants: 1 API key\(s\); exporter prometheus; pid \d+\)\n$/);
 
     const chat = await request(`${url}/v1/chat/completions`, {
       method: 'POST',
