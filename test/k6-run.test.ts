@@ -1,7 +1,7 @@
 /**
  * Exported k6 scripts run for real: ../shared/bin/k6 (k6 v1.3.0 with xk6-sse; K6_BIN overrides the path) plays
  * shortened burst-1000 and steady-poisson against the mock and against the engine service on loopback. A healthy
- * run exits 0 and its TTFT p50 is within 20% (at least 10 ms) of the harness's own live measurement of the same
+ * run exits 0 and its TTFT p50 is within 20% (at least 12 ms) of the harness's own live measurement of the same
  * scenario (same seed, same sessions, same target); a run whose mock gets an SLO-breaking fault plan from the script's setup()
  * (MOCK_URL) exits 99, and teardown() clears the plan. Without the binary the suite fails under CI=true, saying
  * why, and is skipped elsewhere.
@@ -41,15 +41,15 @@ describe('the k6 binary', () => {
 });
 
 /**
- * How far k6's TTFT p50 may be from the harness's: 20%, but at least 10 ms. On loopback a TTFT of ~17 ms is
+ * How far k6's TTFT p50 may be from the harness's: 20%, but at least 12 ms. On loopback a TTFT of ~17 ms is
  * mostly fixed per-request cost, and k6 pays more of it than the harness's driver: xk6-sse opens a connection per
  * request (the driver keeps them alive), k6's JavaScript VM builds each request, and k6 reports whole
  * milliseconds. Measured quietly on this 2-core machine: k6 23-24 ms against the harness's 17.5-18 ms on
- * steady-poisson straight to the mock in every round, 27 ms against 19.5 ms through the engine; at burst-1000's
- * hundreds of ms the 20% decides.
+ * steady-poisson straight to the mock in every round, 26-27 ms against 19-20.5 ms through the engine, and on
+ * shortened burst-1000 gaps of 4-10 ms (k6 29-35 ms, harness 22-28 ms). Under heavier load the 20% decides.
  */
 function allowedGapMs(harnessP50: number): number {
-  return Math.max(0.2 * harnessP50, 10);
+  return Math.max(0.2 * harnessP50, 12);
 }
 
 /** Shortened versions of the shipped scenarios: the same mix, SLOs and seed, less load and a shorter window. */
@@ -130,7 +130,7 @@ describeK6.each([
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('healthy: exits 0, and its TTFT p50 is within 20% (at least 10 ms) of the harness\'s live run of the same scenario', async () => {
+  it('healthy: exits 0, and its TTFT p50 is within 20% (at least 12 ms) of the harness\'s live run of the same scenario', async () => {
     const scenario = await shortened(name, undefined);
     const out = generateK6Script(scenario, { targetUrl: urls.targetUrl, baseDir: ROOT });
     // On a shared machine the two runs of a round can see different loads: a round that disagrees is run again (3 at most).
