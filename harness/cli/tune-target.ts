@@ -6,13 +6,11 @@
  * an error rather than judge the target by the harness's own lag.
  */
 import { HarnessError } from '../../src/errors.js';
-import { Random } from '../../src/random.js';
 import { RealClock } from '../../src/time/real-clock.js';
 import type { LoadLimits } from '../run/live-monitor.js';
 import { runPolicyLive } from '../run/live.js';
 import type { TargetAdapter } from '../targets/target.js';
-import type { RunTask, TaskRecord } from '../tune/task.js';
-import { buildSessions } from '../workload/index.js';
+import { taskRecord, type RunTask, type TaskRecord } from '../tune/task.js';
 
 /** Options of {@link liveTargetTask}. */
 export interface LiveTargetTaskOptions {
@@ -49,18 +47,7 @@ export function liveTargetTask(o: LiveTargetTaskOptions): (t: RunTask) => Promis
         o.log?.(`  ${t.configId}: the load generator fell behind (${run.loadGenerator.reasons.join('; ')}); ${i < attempts ? 'running it again' : 'giving up'}`);
         continue;
       }
-      const sessions = buildSessions(t.scenario.workload, new Random(t.seed).derive('workload'), { durationMs: t.durationMs, baseDir: t.baseDir ?? process.cwd() }).length;
-      return {
-        v: 1,
-        key: t.key,
-        configId: t.configId,
-        seed: t.seed,
-        summary: run.result.summary,
-        counters: run.result.counters,
-        sessions,
-        simulatedMs: run.simulatedMs,
-        wallMs: Math.round(clock.now() - t0),
-      };
+      return taskRecord(t, run, Math.round(clock.now() - t0));
     }
     throw new HarnessError('RUN_FAILED', `tune --target ${o.target.name}: the load generator fell behind in ${attempts} runs at ${t.configId}; the headroom cannot be judged on this machine now (free it, or shorten --duration)`);
   };

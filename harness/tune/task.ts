@@ -69,6 +69,15 @@ export async function executeTask(t: RunTask, onProgress?: (simulatedMs: number)
     ...(t.baseDir !== undefined ? { baseDir: t.baseDir } : {}),
     ...(onProgress !== undefined ? { onProgress } : {}),
   });
+  return taskRecord(t, run, Math.round(clock.now()));
+}
+
+/** The record of one finished run of task `t` (virtual, or live against a target). */
+export function taskRecord(
+  t: RunTask,
+  run: { readonly result: { readonly summary: PolicySummary; readonly counters: PolicyCounters }; readonly simulatedMs: number },
+  wallMs: number,
+): TaskRecord {
   // The world derives its workload stream from Random(seed).derive('workload'); the same call counts sessions.
   const sessions = buildSessions(t.scenario.workload, new Random(t.seed).derive('workload'), {
     durationMs: t.durationMs,
@@ -83,6 +92,6 @@ export async function executeTask(t: RunTask, onProgress?: (simulatedMs: number)
     counters: run.result.counters,
     sessions,
     simulatedMs: run.simulatedMs,
-    wallMs: Math.round(clock.now()),
+    wallMs,
   };
 }
