@@ -197,6 +197,13 @@ const deadlineSchema = z.strictObject({
   enabled: z.boolean().default(true),
   /** @default 60_000 */
   timeoutMs: z.number().min(1).max(86_400_000).default(60_000),
+  /**
+   * `timeoutMs` (the default deadline, for requests without their own) bounds the wait for the first token only:
+   * queueing, backoff, retries and time to first token. Once the answer streams, the idle timeout guards it, so a
+   * long generation that keeps making progress is not cut at `timeoutMs` after most of its tokens were computed
+   * (burst-1000's 5,000-token answers). A request's own `deadlineMs` always bounds the whole request. @default true
+   */
+  untilFirstToken: z.boolean().default(true),
 });
 
 const idleTimeoutSchema = z.strictObject({

@@ -197,8 +197,9 @@ export class Abortable {
  * the scope's reason, only where a signal is really needed (an upstream call, a wait).
  */
 export class CancelScope {
-  /** Absolute clock time of the deadline (Infinity for none). */
-  readonly atMs: number;
+  private readonly deadlineAtMs: number;
+  private readonly progress: { readonly delivered: number } | undefined;
+  private readonly untilFirstToken: boolean;
   private why: Error | undefined;
   private cause: 'caller' | 'deadline' | undefined;
   private timer: Timer | undefined;
@@ -212,14 +213,19 @@ export class CancelScope {
    *   {@link DeadlineExceededError}.
    * @param caller the caller's signal; its abort reason becomes the scope's.
    * @param progress read when the deadline passes, for the tokens received so far.
+   * @param untilFirstToken the deadline bounds only the wait for the first token: once `progress.delivered` is
+   *   above 0 the scope has no deadline any more (the engine's default deadline, which a streaming answer that
+   *   keeps making progress outlives; an idle timeout guards it instead).
    */
   constructor(
     private readonly clock: Clock,
     readonly timeoutMs: number,
-    options: { startMs: number; caller?: AbortSignal | undefined; progress?: { readonly delivered: number } },
+    options: { startMs: number; caller?: AbortSignal | undefined; progress?: { readonly delivered: number }; untilFirstToken?: boolean },
   ) {
     checkMs('timeoutMs', timeoutMs);
-    this.atMs = options.startMs + timeoutMs;
+    this.deadlineAtMs = options.startMs + timeoutMs;
+    this.progress = options.progress;
+    this.untilFirstToken = options.untilFirstToken === true && options.progress !== undefined;
     const caller = options.caller;
     this.caller = caller;
     if (caller !== undefined) {
@@ -230,13 +236,25 @@ export class CancelScope {
       this.onCallerAbort = () => this.abort(abortReason(caller), 'caller');
       caller.addEventListener('abort', this.onCallerAbort, { once: true });
     }
-    if (this.atMs !== Number.POSITIVE_INFINITY) {
+    if (this.deadlineAtMs !== Number.POSITIVE_INFINITY) {
       const progress = options.progress;
-      const fire = (): void => this.abort(new DeadlineExceededError(timeoutMs, progress?.delivered ?? 0), 'deadline');
-      const delay = this.atMs - clock.now();
+      const fire = (): void => {
+        this.timer = undefined;
+        // A first-token deadline that the answer beat: nothing to enforce any more.
+        if (this.atMs === Number.POSITIVE_INFINITY) return;
+        this.abort(new DeadlineExceededError(timeoutMs, progress?.delivered ?? 0), 'deadline');
+      };
+      const delay = this.deadlineAtMs - clock.now();
       if (delay <= 0) fire();
       else this.timer = clock.setTimer(delay, fire, 'deadline');
     }
+  }
+
+  /**
+   * Absolute clock time of the deadline (Infinity for none, and for a first-token deadline once tokens arrived).
+   */
+  get atMs(): number {
+    return this.untilFirstToken && (this.progress as { readonly delivered: number }).delivered > 0 ? Number.POSITIVE_INFINITY : this.deadlineAtMs;
   }
 
   /** The reason, once aborted. */

@@ -271,7 +271,7 @@ export class Engine {
       }
       let shared: EngineResult;
       try {
-        const waited = await this.awaitAsFollower(run.then((x) => x.value), job, signal);
+        const waited = await this.awaitAsFollower(run.then((x) => x.value), job, signal, () => followed);
         if ('own' in waited) {
           // Our own deadline or cancellation ended the wait: report what we received from the twin.
           if (followed > 0 && twin !== undefined) job.seed(followed, followedText, twin.model, firstTokenAtMs);
@@ -319,8 +319,11 @@ export class Engine {
     shared: Promise<EngineResult>,
     job: Job,
     signal: AbortSignal | undefined,
+    received: () => number = () => 0,
   ): Promise<{ shared: EngineResult } | { own: 'cancelled' | 'timeout'; error: { code: string; message: string } }> {
     const p = this.policy;
+    // As for a leader: the policy's default deadline bounds only the wait for the first token.
+    const untilFirstToken = job.req.deadlineMs === undefined && p.deadline.untilFirstToken;
     const timeoutMs = job.req.deadlineMs ?? (p.deadline.enabled ? p.deadline.timeoutMs : Number.POSITIVE_INFINITY);
     if (timeoutMs === Number.POSITIVE_INFINITY && signal === undefined) return { shared: await shared };
     const deadline = new Deadline(this.clock, timeoutMs, { startMs: job.submitMs, tokensReceived: () => 0 });
@@ -328,6 +331,7 @@ export class Engine {
       return await new Promise<{ shared: EngineResult } | { own: 'cancelled' | 'timeout'; error: { code: string; message: string } }>((resolve, reject) => {
         const onAbort = (): void => {
           const cancelled = signal?.aborted === true;
+          if (!cancelled && untilFirstToken && received() > 0) return;
           const error = cancelled ? abortReason(signal) : (deadline.signal.reason as Error);
           resolve({ own: cancelled ? 'cancelled' : 'timeout', error: { code: cancelled ? 'CANCELLED' : 'DEADLINE_EXCEEDED', message: error.message } });
         };

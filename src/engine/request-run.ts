@@ -63,7 +63,9 @@ function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load
 export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSignal | undefined): Promise<EngineResult> {
   const { clock, policy, counters } = ctx;
   const timeoutMs = job.req.deadlineMs ?? (policy.deadline.enabled ? policy.deadline.timeoutMs : Number.POSITIVE_INFINITY);
-  const scope = new CancelScope(clock, timeoutMs, { startMs: job.submitMs, caller: callerSignal, progress: job });
+  // The policy's default deadline (not one the request carries) only bounds the wait for the first token.
+  const untilFirstToken = job.req.deadlineMs === undefined && policy.deadline.untilFirstToken;
+  const scope = new CancelScope(clock, timeoutMs, { startMs: job.submitMs, caller: callerSignal, progress: job, untilFirstToken });
   const state = ctx.retry.begin(ctx.random);
   ctx.budget?.onRequest();
   let slot: Slot | undefined;
