@@ -116,6 +116,7 @@ export class Engine {
       clock,
       policy,
       slots: this.slots,
+      breaker: this.breaker,
       router: new Router({
         ...(this.breaker !== undefined ? { breaker: this.breaker } : {}),
         fallback: policy.fallback.enabled && deps.fallback !== undefined,

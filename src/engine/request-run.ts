@@ -4,7 +4,7 @@ import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
 import type { ContextLengthExceededError } from '../upstream/errors.js';
 import { capabilitiesOf, type ModelClient, type UpstreamCapabilities } from '../upstream/model-client.js';
-import { BreakerOpenError, type BreakerTicket } from './breaker.js';
+import { BreakerOpenError, type BreakerTicket, type CircuitBreaker } from './breaker.js';
 import { classify, type Classification } from './classify.js';
 import type { LoadSignal } from './load-signal.js';
 import { CancelScope } from './deadline.js';
@@ -23,6 +23,8 @@ export interface RunContext {
   readonly policy: Policy;
   readonly slots: Slots;
   readonly router: Router;
+  /** The primary's breaker, if any: a retry that must wait for it open is paced by it. */
+  readonly breaker: CircuitBreaker | undefined;
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget | undefined;
   /** Recent times to first event: tells a busy upstream's timeouts from a hung one's. */
@@ -150,6 +152,10 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
             controller,
             resumeFrom,
             idleMs: policy.idleTimeout.enabled ? policy.idleTimeout.idleMs : undefined,
+            // A half-open probe is judged on whether the upstream answers: it succeeds at its first event, so the
+            // breaker closes as soon as the upstream is healthy, not when a long probe's stream ends (a 5,000-token
+            // probe kept burst-1000's breaker half-open, all traffic on the fallback, for 40 s after the crash).
+            onFirstEvent: route.ticket?.probe === true ? () => route.ticket?.success() : undefined,
           }, info);
         }
         counters.tokensDiscarded += info.discarded;
@@ -196,7 +202,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }
         }
 
-        const d = state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled));
+        const d = state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), gatedByBreaker(ctx, job));
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
@@ -239,6 +245,18 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
   const spreadMs = Math.min(250, ctx.policy.breaker.openMs / 4);
   return Math.max(HALF_OPEN_RECHECK_MS, retryAfterMs) + ctx.random.next() * spreadMs;
+}
+
+/**
+ * Whether the next attempt of `job` must wait for the primary's open breaker: the breaker is open (not half-open),
+ * the policy waits for it, and the attempt has to go to the primary (its answer is locked there, or there is no
+ * fallback to route to). Such a retry reaches the upstream only after the probes succeeded, through slow start.
+ */
+function gatedByBreaker(ctx: RunContext, job: Job): boolean {
+  const b = ctx.breaker;
+  if (b === undefined || !ctx.policy.breaker.waitWhenOpen || b.state !== 'open') return false;
+  const fallback = ctx.policy.fallback.enabled && ctx.clients.fallback !== undefined;
+  return job.lockedTo === 'primary' || (!fallback && job.lockedTo === undefined && job.req.modelHint !== 'fallback');
 }
 
 /** A half-open breaker with every probe out is asked again after this long (plus the spread). */

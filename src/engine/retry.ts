@@ -56,7 +56,7 @@ export class RetryPolicy {
   }
 
   /** @internal used by RetryState */
-  judge(c: Classification, attempts: number, step: Backoff, remainingMs: number, cost?: number): RetryDecision {
+  judge(c: Classification, attempts: number, step: Backoff, remainingMs: number, cost?: number, gated = false): RetryDecision {
     if (c.final) return { retry: false, reason: 'final' };
     if (!isRetryable(c, this.retryOn)) return { retry: false, reason: 'not-retryable' };
     if (attempts >= this.maxAttempts) return { retry: false, reason: 'max-attempts' };
@@ -71,8 +71,10 @@ export class RetryPolicy {
     }
     if (delayMs >= remainingMs) return { retry: false, reason: 'deadline' };
     // A 429's Retry-After is the server pacing us: a retry that waits it out cannot storm, so it spends no budget.
-    // Everything else (5xx, cut streams, timeouts, or a 429 retried sooner) does.
-    const paced = cause === 'retry-after' && c.kind === 'rate-limited';
+    // So is a retry `gated` by the caller (one that must wait for an open breaker: it reaches the upstream only
+    // after the half-open probes succeeded, through slow start). Everything else (5xx, cut streams, timeouts, or a
+    // 429 retried sooner) does.
+    const paced = gated || (cause === 'retry-after' && c.kind === 'rate-limited');
     if (!paced && this.options.budget !== undefined && !this.options.budget.tryWithdraw(cost)) return { retry: false, reason: 'budget' };
     return { retry: true, delayMs, cause };
   }
@@ -127,11 +129,11 @@ export class RetryState {
 
   /**
    * Decides after a failed attempt; when it says retry, the backoff advances. `cost`: the input tokens the retry
-   * will send (a token budget spends them).
+   * will send (a token budget spends them). `gated`: the retry will wait for an open breaker (spends no budget).
    */
-  decide(c: Classification, remainingMs: number, cost?: number): RetryDecision {
+  decide(c: Classification, remainingMs: number, cost?: number, gated = false): RetryDecision {
     this.step ??= this.backoff.start(this.random);
-    const d = this.policy.judge(c, this.made, this.step, remainingMs, cost);
+    const d = this.policy.judge(c, this.made, this.step, remainingMs, cost, gated);
     if (d.retry) this.step = this.step.next();
     return d;
   }

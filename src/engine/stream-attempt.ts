@@ -27,7 +27,7 @@ export async function streamAttempt(
   clock: Clock,
   client: ModelClient,
   job: Job,
-  options: { controller: Abortable; resumeFrom: number | undefined; idleMs: number | undefined },
+  options: { controller: Abortable; resumeFrom: number | undefined; idleMs: number | undefined; onFirstEvent?: (() => void) | undefined },
   info: StreamAttemptInfo,
 ): Promise<void> {
   const request = job.request;
@@ -54,7 +54,10 @@ export async function streamAttempt(
       try {
         // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
         r = await control.race(it.next());
-        info.gotEvent = true;
+        if (!info.gotEvent) {
+          info.gotEvent = true;
+          options.onFirstEvent?.();
+        }
       } finally {
         info.firstEventMs ??= clock.now() - startMs;
       }
