@@ -98,4 +98,22 @@ describe('the default deadline bounds the wait for the first token', () => {
     expect(b).toMatchObject({ outcome: 'timeout', error: { code: 'DEADLINE_EXCEEDED' } });
     expect(b.endAtMs).toBe(1000);
   });
+
+  it('a started answer that stops making progress (broken, its upstream never back) still times out', async () => {
+    // 5 tokens (the last at 90 ms), then the stream breaks and every later call fails: the breaker opens and the
+    // request, locked to the primary, waits for it and probes it, with retries to spare.
+    const { clock, engine } = setup(
+      (n) => (n === 0 ? { tokens: 30, ttftMs: 50, itlMs: 10, failAfter: { afterTokens: 5, error: new ServerError(500) } } : { error: new ServerError(500), ttftMs: 5 }),
+      {
+        ...BASE,
+        retry: { maxAttempts: 1000 },
+        retryBudget: { mode: 'off' },
+        breaker: { rule: 'consecutive', consecutiveFailures: 1, openMs: 300, halfOpenProbes: 1 },
+      },
+    );
+    const r = await clock.run(engine.submit(chat('stuck', 30)));
+    expect(r).toMatchObject({ outcome: 'timeout', error: { code: 'DEADLINE_EXCEEDED' }, tokens: 5 });
+    // Checked at 1 s (progress since the start: go on), then at 2 s (none since): ended there.
+    expect(r.endAtMs).toBe(2000);
+  });
 });

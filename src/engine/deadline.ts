@@ -213,9 +213,10 @@ export class CancelScope {
    *   {@link DeadlineExceededError}.
    * @param caller the caller's signal; its abort reason becomes the scope's.
    * @param progress read when the deadline passes, for the tokens received so far.
-   * @param untilFirstToken the deadline bounds only the wait for the first token: once `progress.delivered` is
-   *   above 0 the scope has no deadline any more (the engine's default deadline, which a streaming answer that
-   *   keeps making progress outlives; an idle timeout guards it instead).
+   * @param untilFirstToken the deadline bounds only the wait for the first token (the engine's default deadline,
+   *   which a streaming answer that keeps making progress outlives): once `progress.delivered` is above 0, `atMs`
+   *   is Infinity and the scope ends only a request that received no new token in a whole `timeoutMs` (checked
+   *   every `timeoutMs`, so between one and two of them after its last token).
    */
   constructor(
     private readonly clock: Clock,
@@ -238,11 +239,19 @@ export class CancelScope {
     }
     if (this.deadlineAtMs !== Number.POSITIVE_INFINITY) {
       const progress = options.progress;
+      // Tokens seen when the deadline last came due, for a first-token deadline the answer beat.
+      let seen = 0;
       const fire = (): void => {
         this.timer = undefined;
-        // A first-token deadline that the answer beat: nothing to enforce any more.
-        if (this.atMs === Number.POSITIVE_INFINITY) return;
-        this.abort(new DeadlineExceededError(timeoutMs, progress?.delivered ?? 0), 'deadline');
+        const delivered = progress?.delivered ?? 0;
+        // A first-token deadline that the answer beat: it now only ends a request that stopped making progress
+        // (no token in a whole `timeoutMs`, e.g. a broken stream waiting for an upstream that never comes back).
+        if (this.untilFirstToken && delivered > seen) {
+          seen = delivered;
+          this.timer = clock.setTimer(timeoutMs, fire, 'deadline');
+          return;
+        }
+        this.abort(new DeadlineExceededError(timeoutMs, delivered), 'deadline');
       };
       const delay = this.deadlineAtMs - clock.now();
       if (delay <= 0) fire();
