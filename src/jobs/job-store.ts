@@ -3,7 +3,7 @@
  * durable Redis/BullMQ implementation (a later issue). Every method is async so the interface does not change
  * when the store goes remote.
  */
-import type { Outcome } from '../engine/engine-types.js';
+import type { DegradedReason, Outcome } from '../engine/engine-types.js';
 import type { Priority } from '../engine/queue.js';
 import type { ChatMessage } from '../upstream/model-client.js';
 
@@ -51,7 +51,7 @@ export interface JobRecord {
   /** Upstream attempts over all cycles. */
   readonly attempts: number;
   readonly outcome?: Outcome;
-  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed' | 'spliced';
+  readonly degraded?: DegradedReason;
   readonly error?: { readonly code: string; readonly message: string };
   readonly retryAfterMs?: number;
   /** The text produced in this cycle so far (partial while running). */
