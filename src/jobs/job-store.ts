@@ -43,6 +43,11 @@ export interface JobRecord {
   readonly tenant: string;
   readonly spec: JobSpec;
   readonly idempotencyKey?: string;
+  /**
+   * Where `idempotencyKey` came from: the client's `Idempotency-Key` header, or (none given) the sha256 of the
+   * canonical payload (`key = idempotency_key or sha256(payload)`). Absent in records stored before it existed.
+   */
+  readonly idempotencyKeySource?: 'header' | 'payload-hash';
   /** Identifies the payload, so that a reused idempotency key with another payload is refused. */
   readonly fingerprint: string;
   readonly status: JobStatus;
@@ -68,7 +73,10 @@ export interface JobRecord {
 }
 
 /** What `create` needs; the store fills in the rest. */
-export type NewJob = Pick<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'createdAtMs'> & { readonly idempotencyKey?: string };
+export type NewJob = Pick<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'createdAtMs'> & {
+  readonly idempotencyKey?: string;
+  readonly idempotencyKeySource?: JobRecord['idempotencyKeySource'];
+};
 
 /** Fields `update` may change. `resetOutput` clears the output and the token log (a new cycle). */
 export type JobPatch = Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'idempotencyKey' | 'createdAtMs' | 'output' | 'tokens'>> & {
@@ -126,6 +134,7 @@ export function newJobRecord(n: NewJob): JobRecord {
     spec: n.spec,
     fingerprint: n.fingerprint,
     ...(n.idempotencyKey !== undefined ? { idempotencyKey: n.idempotencyKey } : {}),
+    ...(n.idempotencyKeySource !== undefined ? { idempotencyKeySource: n.idempotencyKeySource } : {}),
     status: 'queued',
     cycle: 1,
     attempts: 0,
