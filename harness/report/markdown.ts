@@ -2,7 +2,8 @@
  * The Markdown report: fits a PR comment or a GitHub step summary. A pure function of the RunResult.
  */
 import { COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
-import { fmtInt, fmtMetric, fmtMs, fmtPct, fmtUsd } from './format.js';
+import { fmtMetric, fmtMs } from './format.js';
+import { RESPONSE_CACHE_LEGEND, responseCacheTable } from './response-cache.js';
 import { reasonsCell } from './reasons.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
@@ -49,19 +50,10 @@ export function renderMarkdown(result: RunResult): string {
     out.push(mdTable(['Policy', 'Top reasons (requests)'], result.policies.map((p) => [mdEscape(p.name), mdEscape(reasonsCell(p))]), ['left', 'left']), '');
   }
 
-  if (result.policies.some((p) => p.summary.responseCache !== undefined)) {
-    out.push('### Response cache', '', 'Cacheable requests (temperature 0 or a fixed seed, no tools) answered by the engine\'s response cache: a hit makes no upstream call and bills nothing; a stale answer is served, as `degraded: cached`, only when the upstream failed.', '');
-    out.push(
-      mdTable(
-        ['Policy', 'Hits', 'Misses', 'Hit rate', 'Stale served', 'Upstream calls', 'Total $'],
-        result.policies.map((p) => {
-          const c = p.summary.responseCache;
-          return [mdEscape(p.name), fmtInt(c?.hits ?? null), fmtInt(c?.misses ?? null), fmtPct(c?.hitRate ?? null), fmtInt(c?.stale ?? null), fmtInt(p.counters.upstreamCalls), fmtUsd(p.summary.cost.totalUsd)];
-        }),
-        ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
-      ),
-      '',
-    );
+  const cache = responseCacheTable(result);
+  if (cache !== undefined) {
+    out.push('### Response cache', '', RESPONSE_CACHE_LEGEND, '');
+    out.push(mdTable(cache.headers, cache.rows.map((r) => r.map(mdEscape)), cache.align), '');
   }
 
   if (all.length > 0) {
