@@ -228,6 +228,44 @@ const resumeSchema = z.strictObject({
   splice: z.boolean().default(false),
 });
 
+const cacheSchema = z.strictObject({
+  /**
+   * Answer repeatable requests (`temperature: 0` or a fixed `seed`, no tools; src/engine/cache-key.ts) from a cache
+   * of earlier `ok` answers, keyed by a canonical hash of the request and scoped by tenant. Off in every preset: a
+   * cache changes what a client gets (a replay of an earlier answer, which a real GPU at temperature 0 need not
+   * reproduce exactly), so a deployment or scenario turns it on knowingly. @default false
+   */
+  enabled: z.boolean().default(false),
+  /** How long an answer is served as a plain hit (`x-cache: hit`). @default 300_000 */
+  ttlMs: z.number().min(1).max(86_400_000).default(300_000),
+  /** Bytes of answers kept in memory; the least recently used go first. @default 67_108_864 (64 MiB) */
+  maxBytes: int(0).default(64 * 1024 * 1024),
+  /**
+   * How old an answer may be (past its TTL) and still be served, as `degraded: cached`, when the upstream fails or
+   * its breaker is open; 0 never serves stale answers. @default 3_600_000
+   */
+  staleIfErrorMs: ms().default(3_600_000),
+  /** Identical cacheable requests in flight at once make one upstream call (needs `dedup.enabled`). @default true */
+  coalesce: z.boolean().default(true),
+});
+
+const smallerModelSchema = z.strictObject({
+  /**
+   * A chat request whose token budget (prompt + max output tokens) exceeds this goes to the fallback model (the
+   * smaller deployment), as `degraded: smaller-model`; absent: never.
+   */
+  aboveTokens: int(1).optional(),
+});
+
+const contextFallbackSchema = z.strictObject({
+  /**
+   * A prompt the primary refuses as too long for its context window goes to the fallback model first when the
+   * fallback's window is larger (or unknown), as `degraded: context-fallback` (LiteLLM's context-window
+   * fallbacks); trimming comes after that. @default true
+   */
+  enabled: z.boolean().default(true),
+});
+
 /** The Policy schema (zod 4). */
 export const policySchema = z.strictObject({
   /** A label: the preset name, or `custom`. @default 'custom' */
@@ -245,6 +283,9 @@ export const policySchema = z.strictObject({
   deadline: deadlineSchema.prefault({}),
   idleTimeout: idleTimeoutSchema.prefault({}),
   resume: resumeSchema.prefault({}),
+  cache: cacheSchema.prefault({}),
+  smallerModel: smallerModelSchema.prefault({}),
+  contextFallback: contextFallbackSchema.prefault({}),
 });
 
 /** A validated, fully defaulted policy. Treat as immutable. */
@@ -346,6 +387,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
     deadline: { enabled: false },
     idleTimeout: { enabled: false },
     resume: { enabled: false, splice: true },
+    contextFallback: { enabled: false },
   },
   // A bounded queue and a fixed semaphore; exponential backoff with full jitter (50 ms to 5 s); Retry-After honoured.
   bounded: {
@@ -361,6 +403,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
     deadline: { enabled: false },
     idleTimeout: { enabled: false },
     resume: { enabled: false },
+    contextFallback: { enabled: false },
   },
   // bounded + retry budget, breaker with fallback, deadlines, idle timeout, resume, dedup and batching: the defaults.
   resilient: {},

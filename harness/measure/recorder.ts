@@ -64,6 +64,8 @@ export class Recorder {
   #arrivals = 0;
   #requests = 0;
   #sloMet = 0;
+  /** The engine's response cache, by lookup result (only when some request was looked up). */
+  readonly #cache = { hits: 0, misses: 0, stale: 0 };
   #attempts = 0;
   #upstreamCalls = 0;
   #rateLimited = 0;
@@ -123,6 +125,11 @@ export class Recorder {
     this.#attempts += obs.attempts;
     this.#upstreamCalls += obs.upstreamCalls;
     this.#tokens += obs.tokens;
+    if (obs.cache === 'hit') this.#cache.hits++;
+    else if (obs.cache !== undefined) {
+      this.#cache.misses++;
+      if (obs.cache === 'stale') this.#cache.stale++;
+    }
     if (obs.outcome === 'degraded') {
       const reason = obs.degraded ?? 'unspecified';
       this.#degradedReasons.set(reason, (this.#degradedReasons.get(reason) ?? 0) + 1);
@@ -220,6 +227,9 @@ export class Recorder {
         peakQueue: this.#peakQueue,
         gpuUtilization: gpu === null ? null : round(gpu, 6),
         meanBatchSize: extra.meanBatchSize === null ? null : round(extra.meanBatchSize, 6),
+        ...(this.#cache.hits + this.#cache.misses > 0
+          ? { responseCache: { ...this.#cache, hitRate: round(this.#cache.hits / (this.#cache.hits + this.#cache.misses), 6) } }
+          : {}),
         prefixCacheHitRate: extra.prefixCache === undefined || extra.prefixCache === null || extra.prefixCache.queries <= 0 ? null : round(extra.prefixCache.hits / extra.prefixCache.queries, 6),
         recovery: computeRecovery(series, extra.durationMs, extra.faultPhases, this.#o.recovery),
         tokens: this.#billing.tokens(this.#tokens),

@@ -60,6 +60,12 @@ export interface PolicySummary {
    * prefix_cache_hits / prefix_cache_queries); null when unknown or nothing was looked up. Absent in older results.
    */
   readonly prefixCacheHitRate?: number | null;
+  /**
+   * The engine's response cache over the requests it looked up: `hits` answered with no upstream call of their own,
+   * `misses` went upstream (`stale` of them were then served an older answer as `degraded: cached`). Absent when
+   * the policy has no response cache or no request was cacheable.
+   */
+  readonly responseCache?: { readonly hits: number; readonly misses: number; readonly stale: number; readonly hitRate: number };
   readonly recovery: PhaseRecovery[];
   /** Tokens billed across every attempt (retries, resumes and fallbacks bill again), and tokens delivered. */
   readonly tokens: BilledTokens;

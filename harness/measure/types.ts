@@ -83,6 +83,11 @@ export interface RequestObservation {
   /** Upstream calls attributable to this request (batching and dedup make this differ from attempts). */
   readonly upstreamCalls: number;
   /**
+   * The engine's response cache, for a cacheable request when it is on: `hit` (no upstream call of its own), `miss`,
+   * or `stale` (an older answer served as `degraded: cached` because the upstream failed). Absent: not looked up.
+   */
+  readonly cache?: 'hit' | 'miss' | 'stale';
+  /**
    * What the model side billed for this request's calls (harness/measure/billing.ts), when it reports usage.
    * Absent = unknown: the policy's billed tokens and cost stay null (a dash), never 0.
    */

@@ -3,6 +3,7 @@
  */
 import { COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
+import { RESPONSE_CACHE_LEGEND, responseCacheTable } from './response-cache.js';
 import { reasonsCell } from './reasons.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
@@ -47,6 +48,12 @@ export function renderMarkdown(result: RunResult): string {
   if (result.policies.some((p) => p.summary.reasons !== undefined)) {
     out.push('### Why not ok', '', 'Every request that did not end `ok`, by reason code (top 4 per policy; see docs/harness.md).', '');
     out.push(mdTable(['Policy', 'Top reasons (requests)'], result.policies.map((p) => [mdEscape(p.name), mdEscape(reasonsCell(p))]), ['left', 'left']), '');
+  }
+
+  const cache = responseCacheTable(result);
+  if (cache !== undefined) {
+    out.push('### Response cache', '', RESPONSE_CACHE_LEGEND, '');
+    out.push(mdTable(cache.headers, cache.rows.map((r) => r.map(mdEscape)), cache.align), '');
   }
 
   if (all.length > 0) {

@@ -122,6 +122,7 @@ const summary = z.object({
   gpuUtilization: nullableNum,
   meanBatchSize: nullableNum,
   prefixCacheHitRate: nullableNum.optional(),
+  responseCache: z.object({ hits: count, misses: count, stale: count, hitRate: num }).optional(),
   recovery: z.array(phaseRecovery),
   tokens: billedTokens,
   cost: policyCost,

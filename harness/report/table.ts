@@ -6,6 +6,7 @@ import { COLUMNS, phaseRecoveryCell, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { thresholdVerdict } from './markdown.js';
 import { reasonLines } from './reasons.js';
+import { responseCacheTable } from './response-cache.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
 
@@ -31,6 +32,16 @@ export function renderTable(result: RunResult): string {
   lines.push(alignColumns(COLUMNS.map((c) => c.header), tableRows(result), COLUMNS.map((c) => c.align)));
   const why = reasonLines(result);
   if (why.length > 0) lines.push('', 'Why not ok (top reasons per policy, requests):', ...why);
+  const cache = responseCacheTable(result);
+  if (cache !== undefined) {
+    lines.push('', 'Response cache (hits make no upstream call; stale = degraded: cached while the upstream failed):');
+    lines.push(
+      alignColumns(cache.headers, cache.rows, cache.align)
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
+  }
   const failed = allThresholdResults(result).filter((t) => !t.pass);
   if (failed.length > 0) {
     lines.push('', 'Failed thresholds:');

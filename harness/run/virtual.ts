@@ -211,6 +211,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
       maxTokens: req.outputTokens,
       outputTokens: req.outputTokens,
       apiKey: req.tenant,
+      ...(req.temperature !== undefined ? { params: { temperature: req.temperature } } : {}),
     },
     onTokens: (c) => chunks.push({ atMs: c.atMs, count: c.count }),
   };
@@ -235,5 +236,6 @@ function observe(req: PlannedRequest, intendedStartMs: number, r: EngineResult, 
     backoffMs: r.backoffMs,
     attempts: r.attempts,
     upstreamCalls: r.upstreamCalls,
+    ...(r.cache !== undefined ? { cache: r.cache } : {}),
   };
 }

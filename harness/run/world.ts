@@ -76,6 +76,8 @@ export function buildWorld(scenario: Scenario, policy: Policy, seed: number, opt
     policy,
     primary: served(primary),
     ...(fallback !== undefined ? { fallback: served(fallback) } : {}),
+    // A context-length refusal goes to the fallback only when its window is larger (contextFallback).
+    contextTokens: { primary: primary.profile.contextWindow, ...(fallback !== undefined ? { fallback: fallback.profile.contextWindow } : {}) },
   });
   const direct: Submit = (request, signal) => engine.submit(request, signal);
   return {

@@ -7,7 +7,8 @@ import type { Random } from '../../src/random.js';
 import { arrivalTimes } from './arrivals.js';
 import { agentSession } from './session-agent.js';
 import { multiTurnSession } from './session-multi-turn.js';
-import { repeatSession, singleSession, type SessionSeat } from './session-single.js';
+import { pooledSession, repeatSession, singleSession, type SessionSeat } from './session-single.js';
+import { DEFAULT_ZIPF_EXPONENT, ZipfPicker } from './prompt-pool.js';
 import { isTraceWorkload, type MixEntry, type SyntheticWorkload, type TraceWorkload, type WorkloadSpec } from './spec.js';
 import { sample } from './dist.js';
 import { conversationSession } from './session-multi-turn.js';
@@ -81,6 +82,11 @@ function syntheticSessions(spec: SyntheticWorkload, random: Random, durationMs: 
   const repeatWindow = spec.repeatWindow ?? DEFAULT_REPEAT_WINDOW;
   const recentSingles: Session[] = [];
   const out: Session[] = [];
+  // Streams of their own (`prompts`, `prompt-pool/<class>/<rank>`): a workload without repeated prompts draws nothing.
+  const pool = spec.repeatedPrompts;
+  const picker = pool === undefined ? undefined : new ZipfPicker(pool.poolSize, pool.zipfExponent ?? DEFAULT_ZIPF_EXPONENT);
+  const promptRandom = random.derive('prompts');
+  const poolRandom = random.derive('prompt-pool');
 
   times.forEach((startAtMs, i) => {
     const id = sessionId(i, times.length);
@@ -100,8 +106,20 @@ function syntheticSessions(spec: SyntheticWorkload, random: Random, durationMs: 
     const seat: SessionSeat = { id, startAtMs, tenant, ...(systemPromptTokens !== undefined ? { tenantSystemTokens: systemPromptTokens } : {}) };
     // Keyed by arrival index, not the padded id, so a longer run does not change earlier sessions' draws.
     const r = perSession.derive(String(i));
+    let rank: number | undefined;
+    if (pool !== undefined && picker !== undefined) {
+      const poolDraw = promptRandom.next();
+      const poolPick = promptRandom.next();
+      if (entry.kind === 'single' && poolDraw < pool.fraction) rank = picker.pick(poolPick);
+    }
     const session =
-      entry.kind === 'single' ? singleSession(entry, seat, r) : entry.kind === 'multi-turn' ? multiTurnSession(entry, seat, r) : agentSession(entry, seat, r);
+      entry.kind === 'single'
+        ? rank !== undefined
+          ? pooledSession(entry, seat, rank, poolRandom.derive(`${entry.name}/${rank}`))
+          : singleSession(entry, seat, r)
+        : entry.kind === 'multi-turn'
+          ? multiTurnSession(entry, seat, r)
+          : agentSession(entry, seat, r);
     out.push(session);
     if (session.kind === 'single') {
       recentSingles.push(session);

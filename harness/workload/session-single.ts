@@ -3,6 +3,7 @@ import type { Random } from '../../src/random.js';
 import { sampleInt } from './dist.js';
 import { SYSTEM_MESSAGE, sendSafely, sleepUntil, tenantSystem, userMessage } from './session-common.js';
 import type { MixEntry } from './spec.js';
+import { pooledRequest } from './prompt-pool.js';
 import type { PlannedRequest, Session, SessionContext, SessionSummary } from './types.js';
 
 type SingleEntry = Extract<MixEntry, { kind: 'single' }>;
@@ -37,8 +38,14 @@ export function singleSession(entry: SingleEntry, seat: SessionSeat, random: Ran
     messages: [SYSTEM_MESSAGE, userMessage(seat.id, 't0', promptTokens)],
     batchable: entry.batchable ?? priority === 'batch',
     ...(entry.deadlineMs !== undefined ? { deadlineMs: entry.deadlineMs } : {}),
+    ...(entry.temperature !== undefined ? { temperature: entry.temperature } : {}),
   };
   return oneShot(seat, entry.name, request);
+}
+
+/** A single-request session that asks pool prompt `rank` of class `entry` (see harness/workload/prompt-pool.ts). */
+export function pooledSession(entry: SingleEntry, seat: SessionSeat, rank: number, promptRandom: Random): Session {
+  return oneShot(seat, entry.name, pooledRequest(entry, rank, promptRandom, seat), undefined, rank);
 }
 
 /**
@@ -51,14 +58,14 @@ export function repeatSession(original: Session, id: string, startAtMs: number):
   return oneShot({ id, startAtMs, tenant: original.tenant }, original.class, request, original.id);
 }
 
-function oneShot(seat: SessionSeat, cls: string, request: PlannedRequest, repeatOf?: string): Session {
+function oneShot(seat: SessionSeat, cls: string, request: PlannedRequest, repeatOf?: string, poolRank?: number): Session {
   return {
     id: seat.id,
     kind: 'single',
     class: cls,
     tenant: seat.tenant,
     startAtMs: seat.startAtMs,
-    plan: repeatOf === undefined ? { kind: 'single', request } : { kind: 'single', request, repeatOf },
+    plan: { kind: 'single', request, ...(repeatOf !== undefined ? { repeatOf } : {}), ...(poolRank !== undefined ? { poolRank } : {}) },
     async run(ctx: SessionContext): Promise<SessionSummary> {
       await sleepUntil(ctx, seat.startAtMs);
       const reply = await sendSafely(ctx, request, seat.startAtMs);

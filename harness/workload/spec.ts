@@ -8,6 +8,7 @@ import { distSchema } from './dist.js';
 import { TRACE_FORMATS } from './trace-formats.js';
 import { PRIORITIES } from './types.js';
 import { parseWith } from './validate.js';
+import { repeatedPromptsSchema } from './prompt-pool.js';
 
 const name = z.string().min(1);
 const weight = z.number().min(0);
@@ -35,6 +36,8 @@ const singleEntry = z
     outputTokens: tokens,
     /** The engine may batch these (batch jobs). @default priority === 'batch' */
     batchable: z.boolean().optional(),
+    /** Sampling temperature sent with each request (0: repeatable, cacheable). @default not sent */
+    temperature: z.number().min(0).max(2).optional(),
   })
   .strict();
 
@@ -126,6 +129,12 @@ export const syntheticSchema = z
     repeatFraction: z.number().min(0).max(1).optional(),
     /** A repeat copies one of this many most recent single-request sessions, so it often meets its twin in flight. @default 50 */
     repeatWindow: z.number().int().positive().optional(),
+    /**
+     * Share of single-request sessions that ask one of a pool of popular prompts (Zipf popularity), with the same
+     * messages, lengths and `temperature: 0` as every other ask of it and no idempotency key: what a response cache
+     * answers (harness/workload/prompt-pool.ts). @default none
+     */
+    repeatedPrompts: repeatedPromptsSchema.optional(),
   })
   .strict();
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;

@@ -47,6 +47,11 @@ export interface PlannedRequest {
   /** Budget in ms, counted from the intended start. Absent: no deadline. */
   readonly deadlineMs?: number;
   /**
+   * Sampling temperature sent with the request (`params.temperature`); 0 makes it repeatable, so a response cache
+   * may answer it. Absent: not sent (the server's default, not cacheable).
+   */
+  readonly temperature?: number;
+  /**
    * Set on an agent's summarizer when some retriever branches failed: the answer is built from partial inputs and
    * should be counted as `degraded`, not `ok`.
    */
@@ -112,7 +117,13 @@ export interface Session {
 
 /** The pre-drawn choices of a session, as data. */
 export type SessionPlan =
-  | { readonly kind: 'single'; readonly request: PlannedRequest; readonly repeatOf?: string }
+  | {
+      readonly kind: 'single';
+      readonly request: PlannedRequest;
+      readonly repeatOf?: string;
+      /** The popularity rank of the pool prompt it asks (`repeatedPrompts`), 0 the most popular. */
+      readonly poolRank?: number;
+    }
   | {
       readonly kind: 'multi-turn';
       /** New user tokens per turn (the prompt of turn k adds all earlier prompts and outputs). */

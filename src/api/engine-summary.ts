@@ -6,7 +6,7 @@
  *     token chunk:      "x_engine": { "index": 12, "count": 1 }                       (the tokens this chunk carries)
  *     final chunk, whole response, error body or in-stream error event:
  *                       "x_engine": { "outcome": "ok", "attempts": 2, "upstreamCalls": 2, "resumes": 1,
- *                                     "queuedMs": 0.512, "backoffMs": 131.07 }   (+ "degraded", "reason", "deduped")
+ *                                     "queuedMs": 0.512, "backoffMs": 131.07 }   (+ "degraded", "reason", "deduped", "cache")
  */
 import type { EngineResult, Outcome } from '../engine/engine-types.js';
 import { reasonOf } from '../engine/reasons.js';
@@ -27,6 +27,8 @@ export interface EngineSummary {
   readonly backoffMs: number;
   /** Served from an identical request in flight (`joined`) or just finished (`cached`). */
   readonly deduped?: NonNullable<EngineResult['deduped']>;
+  /** The response cache's verdict for a cacheable request (`hit`, `miss`, `stale`), when the cache is on. */
+  readonly cache?: NonNullable<EngineResult['cache']>;
 }
 
 const us = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -43,5 +45,6 @@ export function engineSummary(r: EngineResult): EngineSummary {
     queuedMs: us(r.queuedMs),
     backoffMs: us(r.backoffMs),
     ...(r.deduped !== undefined ? { deduped: r.deduped } : {}),
+    ...(r.cache !== undefined ? { cache: r.cache } : {}),
   };
 }

@@ -16,7 +16,7 @@ import { createTelemetry } from '../telemetry/setup.js';
 import { VirtualClock } from '../time/virtual-clock.js';
 import { ServerError } from '../upstream/errors.js';
 import { isTerminal, type JobSpec, type JobStatus } from '../jobs/job-store.js';
-import { JobService } from './jobs.js';
+import { JobService, payloadKey } from './jobs.js';
 import { InMemoryJobStore } from '../jobs/memory-job-store.js';
 import type { JobQueue } from '../queue/job-queue.js';
 
@@ -82,6 +82,8 @@ describe('JobService', () => {
             for (const [i, o] of ops.entries()) {
               if (o.kind === 'submit') {
                 const r = await jobs.submit(o.tenant, spec(o.script), o.key);
+                // Without a key, the key is the payload's hash: the same payload again is a replay.
+                const key = o.key ?? payloadKey(spec(o.script));
                 if (r.kind === 'shed') {
                   refused.push(i);
                   continue;
@@ -89,10 +91,10 @@ describe('JobService', () => {
                 if (r.kind === 'created') {
                   accepted.push(r.job.id);
                   watchJob(r.job.id);
-                  if (o.key !== undefined) byKey.set(`${o.tenant}/${o.key}`, r.job.id);
+                  byKey.set(`${o.tenant}/${key}`, r.job.id);
                 } else {
                   // An idempotent replay returns the job first created with that key (the conflict case too).
-                  expect(r.job.id).toBe(byKey.get(`${o.tenant}/${o.key ?? ''}`));
+                  expect(r.job.id).toBe(byKey.get(`${o.tenant}/${key}`));
                 }
               } else if (o.kind === 'cancel' || o.kind === 'requeue') {
                 const id = accepted[o.which % Math.max(1, accepted.length)];

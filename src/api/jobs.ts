@@ -5,7 +5,9 @@
  * engine refuses at admission (a rate-limit shed, reported synchronously) is not accepted at all: it is
  * discarded and the caller gets 429.
  */
+import { createHash } from 'node:crypto';
 import { AbortError } from '../errors.js';
+import { canonicalJson } from '../engine/cache-key.js';
 import type { Engine, EngineEvent, EngineResult, TokenChunk } from '../engine/engine.js';
 import { engineRequestFor, terminalPatchFor } from '../queue/engine-job.js';
 import { QueueUnavailableError } from '../queue/errors.js';
@@ -104,8 +106,13 @@ export class JobService {
     return this.running.size;
   }
 
-  /** Creates and starts a job, or returns the tenant's job with the same idempotency key. */
-  async submit(tenant: string, spec: JobSpec, idempotencyKey?: string): Promise<SubmitResult> {
+  /**
+   * Creates and starts a job, or returns the tenant's job with the same idempotency key. Without a key, the key is
+   * the payload's hash (`key = idempotency_key or sha256(payload)`): the same payload submitted twice is one job.
+   */
+  async submit(tenant: string, spec: JobSpec, headerKey?: string): Promise<SubmitResult> {
+    const idempotencyKey = headerKey ?? payloadKey(spec);
+    const idempotencyKeySource = headerKey !== undefined ? 'header' : 'payload-hash';
     const health = this.queue.health();
     if (!health.ready) throw new QueueUnavailableError(health.reason ?? 'the queue not ready');
     const local = this.queue.kind === 'memory';
@@ -119,7 +126,8 @@ export class JobService {
       spec,
       fingerprint,
       createdAtMs: this.wallNowMs(),
-      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      idempotencyKey,
+      idempotencyKeySource,
     });
     if (!created) {
       if (local) {
@@ -322,4 +330,9 @@ export class JobService {
       .finally(() => this.pendingCallbacks.delete(p));
     this.pendingCallbacks.add(p);
   }
+}
+
+/** The default idempotency key of a job: `sha256:` and the hex sha256 of its canonical payload (fields sorted). */
+export function payloadKey(spec: JobSpec): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(spec)).digest('hex')}`;
 }

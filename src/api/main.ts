@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { HarnessError } from '../errors.js';
 import { openRedisApi, type RedisApiSide } from '../queue/redis-service.js';
+import { RedisResponseStore } from '../queue/redis-response-store.js';
 import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
 import { RealClock } from '../time/real-clock.js';
@@ -49,6 +50,8 @@ async function serve(o: ServeOptions): Promise<void> {
     // must also differ across API processes: the pid goes into the seed.
     random: new Random(redis === undefined ? seed : `${seed}:${process.pid}`),
     ...(redis !== undefined ? { store: redis.store, queue: redis.queue } : {}),
+    // With a Redis queue, the response cache lives there too: every API process shares its answers.
+    ...(redis !== undefined && o.policy.cache.enabled ? { responseStore: new RedisResponseStore(redis.redis) } : {}),
     tenants: o.tenants,
     policy: o.policy,
     upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },

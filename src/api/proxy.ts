@@ -40,8 +40,11 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
   const newId = (kind: ProxyKind): string => `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${ids.int(0, 0xffffffff).toString(16).padStart(8, '0')}${(++seq).toString(36)}`;
   // The model of the attempt in progress, per request: a stream that starts on the fallback says so in its headers.
   const attemptModel = new Map<string, 'primary' | 'fallback'>();
+  // The response cache's verdict, per request (said before any token): a stream's headers carry it as `x-cache`.
+  const cacheState = new Map<string, 'hit' | 'miss' | 'stale'>();
   const off = ctx.engine.onEvent((e) => {
     if (e.type === 'attempt' && attemptModel.has(e.id)) attemptModel.set(e.id, e.model);
+    else if (e.type === 'cache' && attemptModel.has(e.id)) cacheState.set(e.id, e.result);
   });
   app.addHook('onClose', async () => off());
 
@@ -68,8 +71,17 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       reply.hijack();
       sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs, ctx.sseLimits, ctx.sseStats);
       const model = attemptModel.get(id);
+      const cache = cacheState.get(id);
       // The headers leave with the first chunk, written right below: one packet.
-      sse.open(200, { 'x-request-id': id, ...(model === 'fallback' ? { 'x-degraded': 'fallback' } : {}) }, false);
+      sse.open(
+        200,
+        {
+          'x-request-id': id,
+          ...(cache !== undefined ? { 'x-cache': cache } : {}),
+          ...(cache === 'stale' ? { 'x-degraded': 'cached' } : model === 'fallback' ? { 'x-degraded': 'fallback' } : {}),
+        },
+        false,
+      );
       if (kind === 'chat') sse.write(`data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })}\n\n`);
       return sse;
     };
@@ -120,6 +132,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       result = await pending;
     } finally {
       attemptModel.delete(id);
+      cacheState.delete(id);
       abort.release();
     }
     // A non-streamed answer that ran out of time after tokens: the partial text, said to be partial.
@@ -131,6 +144,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     if (sse === undefined && !good) return sendError(reply, outcomeError(result), { x_engine });
     if (!stream) {
       if (result.degraded !== undefined) reply.header('x-degraded', result.degraded);
+      if (result.cache !== undefined) reply.header('x-cache', result.cache);
       return reply.code(200).send({
         id,
         object: kind === 'chat' ? 'chat.completion' : 'text_completion',

@@ -38,6 +38,7 @@ import { registerProxy } from './proxy.js';
 import type { RouteContext } from './route-context.js';
 import { SseStats } from './sse.js';
 import { TenantAuth, type TenantsConfig } from './tenants.js';
+import type { ResponseStore } from '../engine/response-cache.js';
 
 /** Options of {@link buildServer}. */
 export interface BuildServerOptions extends ConnectionLimitsOptions {
@@ -84,6 +85,8 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
    * Ignored when `engine` is given. @default about 4 characters a token
    */
   readonly countPromptTokens?: (request: ModelRequest) => number;
+  /** Where the engine's response cache keeps answers (`policy.cache.enabled`), e.g. on Redis. @default in memory */
+  readonly responseStore?: ResponseStore;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -131,6 +134,7 @@ export function buildService(o: BuildServerOptions): ApiService {
       primary: (o.upstream as NonNullable<BuildServerOptions['upstream']>).primary,
       ...(o.upstream?.fallback !== undefined ? { fallback: o.upstream.fallback } : {}),
       ...(o.countPromptTokens !== undefined ? { countPromptTokens: o.countPromptTokens } : {}),
+      ...(o.responseStore !== undefined ? { responseStore: o.responseStore } : {}),
     });
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });

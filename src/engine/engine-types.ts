@@ -4,6 +4,7 @@ import type { Clock } from '../time/clock.js';
 import type { EmbeddingRequest, ModelClient, ModelRequest, StreamEvent, Usage } from '../upstream/model-client.js';
 import type { BreakerState, BreakerStateChange } from './breaker.js';
 import type { Priority } from './queue.js';
+import type { ResponseStore } from './response-cache.js';
 import type { GiveUpReason } from './retry.js';
 
 /** What the Engine is built from. */
@@ -19,6 +20,16 @@ export interface EngineDeps {
    * src/upstream/tokenizer.ts). Called only when rate limits are on. @default about 4 characters a token
    */
   readonly countPromptTokens?: (request: ModelRequest) => number;
+  /**
+   * Where the response cache keeps answers when `policy.cache.enabled` (e.g. a RedisResponseStore shared by every
+   * engine process). @default in memory, bounded by `policy.cache.maxBytes`
+   */
+  readonly responseStore?: ResponseStore;
+  /**
+   * The models' context windows in tokens, when known: a context-length refusal by the primary goes to the fallback
+   * only when its window is larger (unknown: it is tried). @default unknown
+   */
+  readonly contextTokens?: { readonly primary?: number; readonly fallback?: number };
 }
 
 /** One chunk delivered to the caller. Every token is delivered exactly once, in order. */
@@ -58,12 +69,21 @@ export interface EngineRequest {
    */
   readonly buffered?: boolean;
   readonly onRestart?: () => void;
+  /**
+   * Overrides the response cache's rule (temperature 0 or a fixed seed, no tools): `true` lets the caller vouch that
+   * the request may be answered by a replay; `false` never looks it up or stores it. @default by the rule
+   */
+  readonly cacheable?: boolean;
 }
 
 /** A streamed delta passed through unread (the `extra` StreamEvent). */
 export type ExtraDelta = Omit<Extract<StreamEvent, { type: 'extra' }>, 'type'>;
 
 export const OUTCOMES = ['ok', 'degraded', 'shed', 'failed', 'timeout', 'cancelled'] as const;
+
+/** Why an answer is `degraded` (see {@link EngineResult.degraded}). */
+export const DEGRADED_REASONS = ['fallback', 'partial', 'context-trimmed', 'spliced', 'cached', 'smaller-model', 'context-fallback'] as const;
+export type DegradedReason = (typeof DEGRADED_REASONS)[number];
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Why a request was shed without being served. */
@@ -73,8 +93,12 @@ export type ShedReason = 'rate-limited' | 'queue-full' | 'expired' | 'codel' | '
 export interface EngineResult {
   readonly id: string;
   readonly outcome: Outcome;
-  /** Set with outcome `degraded`: served by the fallback, partially, or with trimmed context. */
-  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed' | 'spliced';
+  /**
+   * Set with outcome `degraded`: served by the fallback, partially, with trimmed context, spliced, from the cache
+   * after the upstream failed (`cached`), by the smaller model for its size (`smaller-model`), or by the
+   * larger-context fallback (`context-fallback`).
+   */
+  readonly degraded?: DegradedReason;
   readonly error?: { readonly code: string; readonly message: string };
   /** Text delivered (the partial text for a failure after some tokens). */
   readonly text: string;
@@ -96,6 +120,12 @@ export interface EngineResult {
   /** On `shed` (and breaker refusals): when to try again. */
   readonly retryAfterMs?: number;
   readonly deduped?: 'joined' | 'cached';
+  /**
+   * The response cache's part, for a cacheable request when the cache is on: `hit` (answered from the cache or by an
+   * identical request in flight, no upstream call of its own), `miss` (went upstream), `stale` (an answer past its
+   * TTL served because the upstream failed: outcome `degraded`, `degraded: cached`).
+   */
+  readonly cache?: 'hit' | 'miss' | 'stale';
   /** The usage of the call that completed the answer, as its upstream reported it (or estimated, and flagged so). */
   readonly usage?: Usage;
   /** The completing call's finish reason as the upstream said it (`stop`, `length`, `tool_calls`, ...). */
@@ -115,7 +145,7 @@ export type EngineEvent =
       /** The attempt that failed. */
       readonly attempt: number;
       readonly delayMs: number;
-      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open';
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open' | 'context-fallback';
       readonly code: string;
       /** Waits holding its slot, or gave it back and re-queued. */
       readonly holdsSlot: boolean;
@@ -132,6 +162,7 @@ export type EngineEvent =
   | ({ readonly type: 'breaker-state' } & BreakerStateChange)
   | { readonly type: 'limit'; readonly limit: number; readonly atMs: number }
   | { readonly type: 'batch'; readonly model: 'primary' | 'fallback'; readonly size: number; readonly atMs: number }
+  | { readonly type: 'cache'; readonly id: string; readonly result: 'hit' | 'miss' | 'stale'; readonly atMs: number }
   | { readonly type: 'done'; readonly result: EngineResult };
 
 /** Engine-wide counters (monotonic). */
@@ -158,6 +189,16 @@ export interface EngineCounters {
   tokensDelivered: number;
   /** Tokens received again after a restart and not delivered (already seen by the caller). */
   tokensDiscarded: number;
+  /** Cacheable requests answered without an upstream call of their own (from the cache, or a twin in flight). */
+  cacheHits: number;
+  /** Cacheable requests that went upstream. */
+  cacheMisses: number;
+  /** Stale answers served as `degraded: cached`. */
+  cacheStale: number;
+  /** Requests sent to the fallback for their size (`degraded: smaller-model`). */
+  smallerModel: number;
+  /** Context-length refusals sent on to the larger-context fallback (`degraded: context-fallback`). */
+  contextFallbacks: number;
 }
 
 /** A point-in-time view of the engine. */
@@ -170,4 +211,6 @@ export interface EngineSnapshot {
   /** Requests submitted and not yet finished. */
   readonly active: number;
   readonly counters: Readonly<EngineCounters>;
+  /** The response cache's bytes and entries, when it is on and its store knows them. */
+  readonly cache?: { readonly bytes?: number; readonly entries?: number };
 }

@@ -4,6 +4,8 @@ import type { ModelRequest } from '../upstream/model-client.js';
 import type { Clock } from '../time/clock.js';
 import { backoffFromPolicy } from './backoff.js';
 import { breakerFromPolicy, type CircuitBreaker } from './breaker.js';
+import { cacheKeyOf } from './cache-key.js';
+import { runCached } from './cache-stage.js';
 import { Dedup } from './dedup.js';
 import { Deadline } from './deadline.js';
 import { Embedder } from './embed.js';
@@ -20,6 +22,7 @@ import { Job } from './job.js';
 import { LoadSignal } from './load-signal.js';
 import { RateLimiter } from './rate-limiter.js';
 import { runJob, type RunContext } from './request-run.js';
+import { MemoryResponseStore, ResponseCache } from './response-cache.js';
 import { RetryPolicy } from './retry.js';
 import { retryBudgetFromPolicy, type RetryBudget } from './retry-budget.js';
 import { estimateTokens, Router } from './router.js';
@@ -38,7 +41,8 @@ function zeroCounters(): EngineCounters {
   return {
     submitted: 0, ok: 0, degraded: 0, shed: 0, failed: 0, timeout: 0, cancelled: 0, attempts: 0, upstreamCalls: 0,
     retries: 0, resumes: 0, budgetDenied: 0, breakerRejected: 0, fallbacks: 0, contextTrims: 0, dedupJoined: 0,
-    dedupCached: 0, batches: 0, tokensDelivered: 0, tokensDiscarded: 0,
+    dedupCached: 0, batches: 0, tokensDelivered: 0, tokensDiscarded: 0, cacheHits: 0, cacheMisses: 0, cacheStale: 0,
+    smallerModel: 0, contextFallbacks: 0,
   };
 }
 
@@ -69,6 +73,8 @@ export class Engine {
   private readonly budget: RetryBudget | undefined;
   private readonly limiter: RateLimiter | undefined;
   private readonly dedup: Dedup<EngineResult> | undefined;
+  /** The response cache (src/engine/cache-stage.ts), when `policy.cache.enabled`. */
+  private readonly cache: ResponseCache | undefined;
   /** Dedup leaders in flight, by key, so joiners can follow their tokens live. */
   private readonly leaders = new Map<string, Job>();
   private readonly counters = zeroCounters();
@@ -102,6 +108,10 @@ export class Engine {
       });
     }
     if (policy.dedup.enabled) this.dedup = new Dedup<EngineResult>(clock, { ttlMs: policy.dedup.ttlMs, maxEntries: policy.dedup.maxEntries });
+    if (policy.cache.enabled) {
+      const store = deps.responseStore ?? new MemoryResponseStore(clock, policy.cache.maxBytes);
+      this.cache = new ResponseCache(clock, store, { ttlMs: policy.cache.ttlMs, staleIfErrorMs: policy.cache.staleIfErrorMs });
+    }
     const clients = deps.fallback === undefined ? { primary: deps.primary } : { primary: deps.primary, fallback: deps.fallback };
     const counters = this.counters;
     const embedder = new Embedder(clock, policy, clients, (model, jobs) => {
@@ -121,7 +131,9 @@ export class Engine {
         ...(this.breaker !== undefined ? { breaker: this.breaker } : {}),
         fallback: policy.fallback.enabled && deps.fallback !== undefined,
         batchToFallback: policy.fallback.forBatchPriority,
+        fallbackModel: deps.fallback !== undefined,
       }),
+      ...(deps.contextTokens !== undefined ? { contextTokens: deps.contextTokens } : {}),
       retry: new RetryPolicy({
         maxAttempts: policy.retry.maxAttempts,
         retryOn: policy.retry.retryOn,
@@ -172,6 +184,9 @@ export class Engine {
       budgetLevel: this.budget?.level,
       active: this.active,
       counters: { ...this.counters },
+      ...(this.cache !== undefined
+        ? { cache: { ...(this.cache.store.bytes !== undefined ? { bytes: this.cache.store.bytes } : {}), ...(this.cache.store.size !== undefined ? { entries: this.cache.store.size } : {}) } }
+        : {}),
     };
   }
 
@@ -221,7 +236,31 @@ export class Engine {
         return job.result('shed', submitMs, { error: { code: 'RATE_LIMITED', message }, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
       }
     }
-    const key = req.idempotencyKey;
+    const cacheKey = this.cache === undefined ? undefined : cacheKeyOf(req);
+    if (this.cache !== undefined && cacheKey !== undefined) {
+      const dedup = this.dedup;
+      return runCached(
+        {
+          clock: this.clock,
+          cache: this.cache,
+          counters: this.counters,
+          emit: (make) => this.emit(make),
+          breakerOpen: () => this.breaker?.state === 'open',
+          coalesce: this.policy.cache.coalesce && dedup !== undefined,
+          inFlight: (key) => this.leaders.has(key),
+          run: (j, s, key) => this.run(j, s, key),
+          forget: (key) => dedup?.delete(key),
+        },
+        cacheKey,
+        job,
+        signal,
+      );
+    }
+    return this.run(job, signal, req.idempotencyKey);
+  }
+
+  /** Runs a request, deduplicated under `key` when dedup is on and there is a key. */
+  private run(job: Job, signal: AbortSignal | undefined, key: string | undefined): Promise<EngineResult> {
     if (this.dedup === undefined || key === undefined) return runJob(this.ctx, job, signal);
     return this.deduplicated(this.dedup, key, job, signal);
   }

@@ -27,6 +27,8 @@ export class Job {
   /** Served by the fallback because the primary's breaker refused. */
   viaFallback = false;
   contextTrimmed = false;
+  /** Sent to the fallback for its size: over the token budget threshold, or too long for the primary's context. */
+  sizeRoute: 'smaller-model' | 'context-fallback' | undefined;
   /** A restart was spliced onto delivered tokens (policy `resume.splice`): the answer mixes two generations. */
   spliced = false;
   /**

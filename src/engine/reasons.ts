@@ -30,6 +30,9 @@ const DEGRADED: Readonly<Record<string, string>> = {
   fallback: 'fallback',
   'context-trimmed': 'context_trimmed',
   'partial-inputs': 'partial_inputs',
+  cached: 'cached',
+  'smaller-model': 'smaller_model',
+  'context-fallback': 'context_fallback',
 };
 
 /** A stable code turned into a reason code (`SOME_CODE` -> `some_code`). */

@@ -13,7 +13,7 @@ import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './en
 import type { Job } from './job.js';
 import type { RetryPolicy } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
-import { trimContext, type Router } from './router.js';
+import { estimateTokens, trimContext, type Router } from './router.js';
 import { ShedError, type Slot, type Slots } from './slots.js';
 import { streamAttempt, type StreamAttemptInfo } from './stream-attempt.js';
 
@@ -34,6 +34,8 @@ export interface RunContext {
   readonly clients: { readonly primary: ModelClient; readonly fallback?: ModelClient };
   readonly embedder: Embedder;
   readonly counters: EngineCounters;
+  /** The models' context windows, when known (see `EngineDeps.contextTokens`). */
+  readonly contextTokens?: { readonly primary?: number; readonly fallback?: number };
   /** Emits only when someone listens (events are built lazily). */
   emit(make: () => EngineEvent): void;
   /** Someone listens: guard hot-path `emit` calls with it, so no closure is allocated for nothing. */
@@ -72,6 +74,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
   ctx.budget?.onRequest();
   let slot: Slot | undefined;
   let notBeforeMs: number | undefined;
+  routeBySize(ctx, job);
 
   try {
     for (;;) {
@@ -101,6 +104,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         priority: job.priority,
         ...(job.req.modelHint !== undefined ? { modelHint: job.req.modelHint } : {}),
         ...(job.lockedTo !== undefined ? { lockedTo: job.lockedTo } : {}),
+        ...(job.sizeRoute !== undefined ? { preferFallback: true } : {}),
       });
       if (route.model === undefined) {
         counters.breakerRejected++;
@@ -166,6 +170,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: false });
         const now = clock.now();
         if (job.spliced) return job.result('degraded', now, { degraded: 'spliced' });
+        if (job.sizeRoute !== undefined && model === 'fallback' && !job.contextTrimmed) return job.result('degraded', now, { degraded: job.sizeRoute });
         if (job.viaFallback) return job.result('degraded', now, { degraded: 'fallback' });
         if (job.contextTrimmed) return job.result('degraded', now, { degraded: 'context-trimmed' });
         return job.result('ok', now);
@@ -191,6 +196,13 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }
         }
 
+        if (c.kind === 'context-length' && model === 'primary' && job.delivered === 0 && job.sizeRoute === undefined && fallbackFits(ctx, error as ContextLengthExceededError)) {
+          // A larger-context deployment before trimming (LiteLLM's context-window fallbacks): nothing is lost.
+          job.sizeRoute = 'context-fallback';
+          counters.contextFallbacks++;
+          ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: 0, cause: 'context-fallback', code: c.code, holdsSlot: true, atMs: clock.now() }));
+          continue;
+        }
         if (c.kind === 'context-length' && policy.contextTrim.enabled && !job.contextTrimmed && job.delivered === 0 && job.request !== undefined) {
           const trimmed = trimContext(job.request, error as ContextLengthExceededError);
           if (trimmed !== undefined) {
@@ -257,6 +269,31 @@ function gatedByBreaker(ctx: RunContext, job: Job): boolean {
   if (b === undefined || !ctx.policy.breaker.waitWhenOpen || b.state !== 'open') return false;
   const fallback = ctx.policy.fallback.enabled && ctx.clients.fallback !== undefined;
   return job.lockedTo === 'primary' || (!fallback && job.lockedTo === undefined && job.req.modelHint !== 'fallback');
+}
+
+/**
+ * Sends a chat request whose token budget (prompt + max output tokens) exceeds `smallerModel.aboveTokens` to the
+ * fallback model, the smaller deployment, when there is one.
+ */
+function routeBySize(ctx: RunContext, job: Job): void {
+  const above = ctx.policy.smallerModel.aboveTokens;
+  const r = job.request;
+  if (above === undefined || r === undefined || job.req.kind !== 'chat' || !ctx.router.hasFallbackModel) return;
+  const prompt = r.promptTokens ?? estimateTokens(r.messages?.map((m) => m.content).join('') ?? r.prompt ?? '');
+  if (prompt + (r.maxTokens ?? r.outputTokens ?? 0) <= above) return;
+  job.sizeRoute = 'smaller-model';
+  ctx.counters.smallerModel++;
+}
+
+/**
+ * Whether a prompt the primary refused for its context window should go to the fallback: context fallback is on,
+ * a fallback model exists, and its window is larger than the primary's (or unknown, so it is tried once).
+ */
+function fallbackFits(ctx: RunContext, error: ContextLengthExceededError): boolean {
+  if (!ctx.policy.contextFallback.enabled || !ctx.router.hasFallbackModel) return false;
+  const fallback = ctx.contextTokens?.fallback;
+  const primary = ctx.contextTokens?.primary ?? error.maxContextTokens;
+  return fallback === undefined || !(primary > 0) || fallback > primary;
 }
 
 /** A half-open breaker with every probe out is asked again after this long (plus the spread). */

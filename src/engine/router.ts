@@ -10,6 +10,11 @@ export interface RouteInput {
   readonly priority: 'interactive' | 'batch';
   /** Tokens were already delivered from this model: its text cannot be continued by another one. */
   readonly lockedTo?: ModelChoice;
+  /**
+   * The request goes to the fallback model whatever the breaker says, when one exists: it is too large for the
+   * primary's budget (`smallerModel.aboveTokens`) or its context window (`contextFallback`).
+   */
+  readonly preferFallback?: boolean;
 }
 
 /** Where an attempt goes, or why it cannot go anywhere. */
@@ -31,6 +36,8 @@ export interface RouterOptions {
   readonly fallback?: boolean;
   /** Route `batch` priority to the fallback model whenever it exists. @default false */
   readonly batchToFallback?: boolean;
+  /** A fallback model exists at all (whether or not it may take breaker failover): `preferFallback` may use it. @default false */
+  readonly fallbackModel?: boolean;
 }
 
 /**
@@ -41,7 +48,13 @@ export interface RouterOptions {
 export class Router {
   constructor(private readonly options: RouterOptions) {}
 
+  /** A fallback model exists (for size and context-window routing). */
+  get hasFallbackModel(): boolean {
+    return this.options.fallbackModel === true;
+  }
+
   route(input: RouteInput): Route {
+    if (input.preferFallback === true && this.options.fallbackModel === true && input.lockedTo !== 'primary') return { model: 'fallback', ticket: undefined, degraded: false };
     const hasFallback = this.options.fallback === true;
     if (input.lockedTo === 'fallback' && hasFallback) return { model: 'fallback', ticket: undefined, degraded: false };
     if (input.lockedTo === undefined && hasFallback) {

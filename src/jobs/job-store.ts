@@ -3,7 +3,7 @@
  * durable Redis/BullMQ implementation (a later issue). Every method is async so the interface does not change
  * when the store goes remote.
  */
-import type { Outcome } from '../engine/engine-types.js';
+import type { DegradedReason, Outcome } from '../engine/engine-types.js';
 import type { Priority } from '../engine/queue.js';
 import type { ChatMessage } from '../upstream/model-client.js';
 
@@ -43,6 +43,11 @@ export interface JobRecord {
   readonly tenant: string;
   readonly spec: JobSpec;
   readonly idempotencyKey?: string;
+  /**
+   * Where `idempotencyKey` came from: the client's `Idempotency-Key` header, or (none given) the sha256 of the
+   * canonical payload (`key = idempotency_key or sha256(payload)`). Absent in records stored before it existed.
+   */
+  readonly idempotencyKeySource?: 'header' | 'payload-hash';
   /** Identifies the payload, so that a reused idempotency key with another payload is refused. */
   readonly fingerprint: string;
   readonly status: JobStatus;
@@ -51,7 +56,7 @@ export interface JobRecord {
   /** Upstream attempts over all cycles. */
   readonly attempts: number;
   readonly outcome?: Outcome;
-  readonly degraded?: 'fallback' | 'partial' | 'context-trimmed' | 'spliced';
+  readonly degraded?: DegradedReason;
   readonly error?: { readonly code: string; readonly message: string };
   readonly retryAfterMs?: number;
   /** The text produced in this cycle so far (partial while running). */
@@ -68,7 +73,10 @@ export interface JobRecord {
 }
 
 /** What `create` needs; the store fills in the rest. */
-export type NewJob = Pick<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'createdAtMs'> & { readonly idempotencyKey?: string };
+export type NewJob = Pick<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'createdAtMs'> & {
+  readonly idempotencyKey?: string;
+  readonly idempotencyKeySource?: JobRecord['idempotencyKeySource'];
+};
 
 /** Fields `update` may change. `resetOutput` clears the output and the token log (a new cycle). */
 export type JobPatch = Partial<Omit<JobRecord, 'id' | 'tenant' | 'spec' | 'fingerprint' | 'idempotencyKey' | 'createdAtMs' | 'output' | 'tokens'>> & {
@@ -126,6 +134,7 @@ export function newJobRecord(n: NewJob): JobRecord {
     spec: n.spec,
     fingerprint: n.fingerprint,
     ...(n.idempotencyKey !== undefined ? { idempotencyKey: n.idempotencyKey } : {}),
+    ...(n.idempotencyKeySource !== undefined ? { idempotencyKeySource: n.idempotencyKeySource } : {}),
     status: 'queued',
     cycle: 1,
     attempts: 0,

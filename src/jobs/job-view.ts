@@ -40,6 +40,8 @@ export interface JobView {
   readonly dead_letter: boolean;
   readonly priority: JobRecord['spec']['priority'];
   readonly idempotency_key: string | null;
+  /** `header` (the client's Idempotency-Key) or `payload-hash` (none given: sha256 of the payload); null in old records. */
+  readonly idempotency_key_source: NonNullable<JobRecord['idempotencyKeySource']> | null;
   readonly createdAt: string;
   readonly createdAtMs: number;
   readonly startedAtMs: number | null;
@@ -67,6 +69,7 @@ export function jobView(j: JobRecord, retention?: JobRetention): JobView {
     dead_letter: j.deadLetter,
     priority: j.spec.priority,
     idempotency_key: j.idempotencyKey ?? null,
+    idempotency_key_source: j.idempotencyKeySource ?? null,
     createdAt: new Date(j.createdAtMs).toISOString(),
     createdAtMs: j.createdAtMs,
     startedAtMs: j.startedAtMs ?? null,

@@ -29,7 +29,8 @@ describe('LocalJobQueue', () => {
     await clock.run(
       (async () => {
         const a = await jobs.submit('t', spec('ok'));
-        await jobs.submit('t', spec('ok'));
+        // Another payload: the same one again would be the same job (its key defaults to the payload's hash).
+        await jobs.submit('t', spec('ok, again'));
         expect(await jobs.queue.counts()).toEqual({ waiting: 1, active: 1, delayed: 0, stalled: 0, deadLetter: 0 });
         const f = await jobs.submit('t', spec('fail'));
         await jobs.onIdle();

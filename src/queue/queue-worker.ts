@@ -9,6 +9,7 @@
  * - A failure for good: the job is terminal `failed` and dead-lettered, and the BullMQ job fails.
  * Many such processes, on any host, share one queue.
  */
+import { RedisResponseStore } from './redis-response-store.js';
 import { DelayedError, Queue, QueueEvents, UnrecoverableError, WaitingError, Worker, type Job as BullJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isTerminal, type JobPatch, type JobRecord } from '../jobs/job-store.js';
@@ -123,6 +124,8 @@ export class QueueWorker {
       policy: withOverrides(o.policy, { retry: { maxAttempts: 1 } }),
       primary,
       ...(fallback !== undefined ? { fallback } : {}),
+      // The response cache on the same Redis: answers are shared with the API processes and the other workers.
+      ...(o.policy.cache.enabled ? { responseStore: new RedisResponseStore(o.redis) } : {}),
     });
     this.budget = retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
     this.redelivery = new Redelivery({ policy: o.policy, random: o.random.derive('redelivery'), ...(this.budget !== undefined ? { budget: this.budget } : {}) });

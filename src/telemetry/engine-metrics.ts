@@ -2,7 +2,8 @@
  * The engine's metrics as OpenTelemetry instruments: gauges read from `Engine.snapshot()` at collection time,
  * counters and latency histograms fed from the Engine's typed events. Prometheus names (after the exporter's
  * `_total` suffix on counters): `engine_queue_depth`, `engine_in_flight`, `engine_concurrency_limit`,
- * `engine_breaker_state` (0 closed, 1 half-open, 2 open), `engine_retry_budget_level`, `engine_requests_total`
+ * `engine_breaker_state` (0 closed, 1 half-open, 2 open), `engine_retry_budget_level`, `engine_cache_bytes`,
+ * `engine_cache_entries`, `engine_cache_hits_total`, `engine_cache_misses_total`, `engine_cache_stale_served_total`, `engine_requests_total`
  * `{outcome}`, `engine_attempts_total{model}`, `engine_attempt_failures_total{code}`, `engine_retries_total`
  * `{cause}`, `engine_sheds_total{reason}`, `engine_breaker_transitions_total{to}`, and the histograms
  * `engine_ttft_seconds`, `engine_e2e_seconds`, `engine_queue_wait_seconds`, `engine_backoff_seconds`.
@@ -28,6 +29,9 @@ export class EngineMetrics {
   private readonly retries: Counter;
   private readonly sheds: Counter;
   private readonly breakerTransitions: Counter;
+  private readonly cacheHits: Counter;
+  private readonly cacheMisses: Counter;
+  private readonly cacheStale: Counter;
   private readonly ttft: Histogram;
   private readonly e2e: Histogram;
   private readonly queueWait: Histogram;
@@ -45,6 +49,9 @@ export class EngineMetrics {
     this.retries = meter.createCounter('engine_retries', { description: 'Retries scheduled, by cause' });
     this.sheds = meter.createCounter('engine_sheds', { description: 'Requests shed without being served, by reason' });
     this.breakerTransitions = meter.createCounter('engine_breaker_transitions', { description: 'Circuit breaker state changes, by new state' });
+    this.cacheHits = meter.createCounter('engine_cache_hits', { description: 'Cacheable requests answered by the response cache (or an identical request in flight): no upstream call of their own' });
+    this.cacheMisses = meter.createCounter('engine_cache_misses', { description: 'Cacheable requests the response cache could not answer fresh' });
+    this.cacheStale = meter.createCounter('engine_cache_stale_served', { description: 'Stale answers served as degraded: cached because the upstream failed or its breaker was open' });
     this.ttft = meter.createHistogram('engine_ttft_seconds', { description: 'Time to first token, from submit', unit: 's', ...buckets });
     this.e2e = meter.createHistogram('engine_e2e_seconds', { description: 'Submit to outcome', unit: 's', ...buckets });
     this.queueWait = meter.createHistogram('engine_queue_wait_seconds', { description: 'Time queued for a concurrency slot', unit: 's', ...buckets });
@@ -55,7 +62,9 @@ export class EngineMetrics {
     const breaker = meter.createObservableGauge('engine_breaker_state', { description: 'Primary breaker: 0 closed, 1 half-open, 2 open' });
     const budget = meter.createObservableGauge('engine_retry_budget_level', { description: 'Retries the budget would allow now' });
     const active = meter.createObservableGauge('engine_active_requests', { description: 'Requests submitted and not finished' });
-    this.gauges = [queueDepth, inFlight, limit, breaker, budget, active];
+    const cacheBytes = meter.createObservableGauge('engine_cache_bytes', { description: 'Bytes of answers the response cache holds (in-memory store)' });
+    const cacheEntries = meter.createObservableGauge('engine_cache_entries', { description: 'Answers the response cache holds (in-memory store)' });
+    this.gauges = [queueDepth, inFlight, limit, breaker, budget, active, cacheBytes, cacheEntries];
     this.callback = (r) => {
       const s = source.snapshot();
       r.observe(queueDepth, s.queueDepth);
@@ -64,6 +73,8 @@ export class EngineMetrics {
       r.observe(breaker, BREAKER_VALUE[s.breaker]);
       if (s.budgetLevel !== undefined) r.observe(budget, s.budgetLevel);
       r.observe(active, s.active);
+      if (s.cache?.bytes !== undefined) r.observe(cacheBytes, s.cache.bytes);
+      if (s.cache?.entries !== undefined) r.observe(cacheEntries, s.cache.entries);
     };
     meter.addBatchObservableCallback(this.callback, this.gauges);
   }
@@ -88,6 +99,10 @@ export class EngineMetrics {
         break;
       case 'done':
         this.requests.add(1, { outcome: e.result.outcome });
+        // Counted from the outcome, as the engine's counters are: a stale answer is a miss that was then served stale.
+        if (e.result.cache === 'hit') this.cacheHits.add(1);
+        else if (e.result.cache !== undefined) this.cacheMisses.add(1);
+        if (e.result.cache === 'stale') this.cacheStale.add(1);
         break;
       default:
         break;

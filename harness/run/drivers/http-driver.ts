@@ -27,6 +27,8 @@ export interface EngineVerdict {
   readonly upstreamCalls?: number;
   readonly queuedMs?: number;
   readonly backoffMs?: number;
+  /** The engine's response cache verdict (`hit`, `miss`, `stale`), when the request was cacheable. */
+  readonly cache?: 'hit' | 'miss' | 'stale';
 }
 
 /** Options of {@link HttpDriver}. */
@@ -140,6 +142,8 @@ export class HttpDriver {
       stream: true,
       stream_options: { include_usage: true },
       max_tokens: req.outputTokens,
+      // A repeatable request (repeated prompts) says so, so the engine's response cache may answer it.
+      ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     });
     try {
       const res = await this.#agent.request({
@@ -286,6 +290,7 @@ function finish(
   obs.upstreamCalls = nonNegInt(v?.upstreamCalls) ?? (shedEarly ? 0 : 1);
   obs.queuedMs = nonNeg(v?.queuedMs) ?? 0;
   obs.backoffMs = nonNeg(v?.backoffMs) ?? 0;
+  if (v?.cache !== undefined) obs.cache = v.cache;
   if (obs.outcome !== 'ok') obs.reason = v?.reason ?? wireReason(obs.outcome, obs.degraded, cause);
   return { observation: obs, text, engineReported: v !== undefined, ...(obs.outcome !== 'ok' && cause !== undefined ? { cause } : {}) };
 }
@@ -336,6 +341,7 @@ function verdictFrom(json: unknown): EngineVerdict | undefined {
     ...(typeof r['upstreamCalls'] === 'number' ? { upstreamCalls: r['upstreamCalls'] } : {}),
     ...(typeof r['queuedMs'] === 'number' ? { queuedMs: r['queuedMs'] } : {}),
     ...(typeof r['backoffMs'] === 'number' ? { backoffMs: r['backoffMs'] } : {}),
+    ...(r['cache'] === 'hit' || r['cache'] === 'miss' || r['cache'] === 'stale' ? { cache: r['cache'] } : {}),
   };
 }
 
