@@ -1,7 +1,8 @@
 /**
  * The shipped monitoring (deploy/): the alert rules pass `promtool check rules`, and every metric a rule or a
  * dashboard panel reads is one the service (or, for the mock's dashboard, the mock server) actually exports,
- * scraped from `/metrics` after traffic that touches every instrument (counters appear on first use).
+ * scraped from `/metrics` after traffic that touches every instrument (counters appear on first use), plus a
+ * Redis worker's own `job_*` instruments.
  * promtool comes from Debian's `prometheus` package (.ci/run installs it); under CI=true a missing promtool fails.
  */
 import { execFile } from 'node:child_process';
@@ -19,6 +20,8 @@ import { Random } from '../src/random.js';
 import { FAST_PROFILE } from '../sim/server-testkit.js';
 import { ALPHA, testService, waitForJob, type TestService } from './api-testkit.js';
 import { exportedMetricNames, promqlMetricNames } from './helpers/promql-names.js';
+import { WorkerMetrics } from '../src/queue/worker-metrics.js';
+import { createTelemetry } from '../src/telemetry/setup.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const ALERTS = `${ROOT}deploy/prometheus/alerts.yml`;
@@ -106,6 +109,14 @@ describe('the metric names the rules and dashboards read', () => {
     await waitForJob(svc.store, broken.id as string, (j) => isTerminal(j.status));
     for (let i = 0; i < 4; i++) await post({});
     engineNames = exportedMetricNames((await svc.app.inject({ method: 'GET', url: '/metrics' })).body);
+    // A Redis worker's own instruments (test/redis-worker-telemetry.test.ts scrapes a real worker's /metrics):
+    // the same class, fed the events a worker emits.
+    const workerTelemetry = createTelemetry({ exporter: 'prometheus' });
+    const wm = new WorkerMetrics(workerTelemetry.meter, { budgetLevel: () => Promise.resolve(3), breakerState: () => Promise.resolve('open') });
+    for (const e of [{ type: 'delivered' }, { type: 'retry', code: 'SERVER_ERROR' }, { type: 'breaker-wait' }, { type: 'finished', status: 'failed' }] as const) wm.onEvent(e);
+    for (const n of exportedMetricNames((await workerTelemetry.prometheusText()) ?? '')) engineNames.add(n);
+    wm.close();
+    await workerTelemetry.shutdown();
 
     const model = new MockModel({ name: 'primary', profile: FAST_PROFILE, clock: new RealClock(), random: new Random(3).derive('mock') });
     const mock = buildMockServer({ models: [model] });
