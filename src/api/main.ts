@@ -52,6 +52,8 @@ async function serve(o: ServeOptions): Promise<void> {
     tenants: o.tenants,
     policy: o.policy,
     upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },
+    // A job's modelHint may name the fallback's model too.
+    ...(fallback !== undefined && o.fallbackModel !== undefined ? { deployments: { [o.fallbackModel]: 'fallback' as const } } : {}),
     telemetry,
     callbackAllowlist: o.callbackAllowlist,
     bodyLimitBytes: o.bodyLimitBytes,

@@ -31,6 +31,7 @@ import { SharedBreaker, SharedRetryBudget, type BreakerGate } from './shared-pol
 import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
 import type { Telemetry } from '../telemetry/setup.js';
 import { WorkerMetrics } from './worker-metrics.js';
+import { PayloadUnavailableError, withPayload, type PayloadStore } from '../jobs/payload-store.js';
 import type { RedisJobStore } from './redis-job-store.js';
 
 /** Options of {@link QueueWorker}. */
@@ -69,6 +70,8 @@ export interface QueueWorkerOptions extends QueueNames {
    * keeps it. @default none
    */
   readonly telemetry?: Telemetry;
+  /** Where jobs with a `payloadRef` have their payload (the API's store). @default none: such jobs fail PAYLOAD_UNAVAILABLE */
+  readonly payloads?: PayloadStore;
 }
 
 /** Typed events of a worker. */
@@ -325,7 +328,16 @@ export class QueueWorker {
       return 'succeeded';
     }
 
-    const result = await this.run(rec, remainingMs, toFallback);
+    let full: JobRecord;
+    try {
+      full = await withPayload(rec, this.o.payloads);
+    } catch (e) {
+      if (!(e instanceof PayloadUnavailableError)) throw e;
+      await this.shared?.breaker?.release(probe);
+      await this.finish(rec, { status: 'failed', outcome: 'failed', attempts: rec.attempts, finishedAtMs: this.wallNowMs(), deadLetter: true, error: { code: e.code, message: e.message } });
+      throw new UnrecoverableError(`${e.code}: ${e.message}`);
+    }
+    const result = await this.run(full, remainingMs, toFallback);
     if (this.shared?.breaker !== undefined && gate?.allowed === true) {
       // The primary's verdict: a success, a failure that counts against a breaker, or neither (cancelled, lost).
       const verdict = result instanceof Error || result.outcome === 'cancelled' ? undefined : statusFor(result) === 'succeeded' ? false : classifyResult(result).breakerFailure ? true : undefined;
@@ -363,6 +375,8 @@ export class QueueWorker {
     const c = classifyResult(result);
     if (c.retryable) this.budget?.onFailure();
     let d = this.redelivery.decide(id, result, bj.attemptsMade + 1, remainingMs === undefined ? Number.POSITIVE_INFINITY : remainingMs - (finishedAtMs - wallMs));
+    // The job's own attempt limit, below the policy's.
+    if (d.retry && rec.spec.maxAttempts !== undefined && bj.attemptsMade + 1 >= rec.spec.maxAttempts) d = { retry: false, reason: 'max-attempts' };
     // The shared budget, as the in-process one: a retry paced by a 429's Retry-After spends nothing.
     const paced = d.retry && d.cause === 'retry-after' && c.kind === 'rate-limited';
     if (d.retry && !paced && this.shared?.budget !== undefined && !(await this.shared.budget.tryWithdraw())) d = { retry: false, reason: 'budget' };
