@@ -9,6 +9,7 @@ import { HarnessError } from '../errors.js';
 import { openRedisApi, type RedisApiSide } from '../queue/redis-service.js';
 import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
+import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
 import { loadTokenCounter } from '../upstream/tokenizer.js';
@@ -61,6 +62,7 @@ async function serve(o: ServeOptions): Promise<void> {
     headersTimeoutMs: o.headersTimeoutMs,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     jobStoreMaxBytes: o.jobStoreMaxBytes,
+    ...(o.payloadDir !== undefined ? { payloads: { store: new LocalDirPayloadStore(o.payloadDir), thresholdBytes: o.payloadThresholdBytes } } : {}),
     defaultModel: o.model,
     countPromptTokens,
     logger: o.log,

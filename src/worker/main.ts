@@ -12,6 +12,7 @@ import type { ModelClient } from '../upstream/model-client.js';
 import { parseWorkerArgs, WorkerUsageError, type WorkerOptions } from './worker-options.js';
 import { startNodeSdk, type Telemetry } from '../telemetry/setup.js';
 import { serveMetrics, type MetricsServer } from './metrics-server.js';
+import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 
 const USAGE_EXIT_CODE = 2;
 
@@ -51,6 +52,7 @@ async function run(o: WorkerOptions): Promise<void> {
       maxStalled: o.maxStalled,
       drainMs: o.drainMs,
       sharedPolicy: o.sharedPolicy,
+      ...(o.payloadDir !== undefined ? { payloads: new LocalDirPayloadStore(o.payloadDir) } : {}),
       ...(telemetry !== undefined ? { telemetry } : {}),
     });
   } catch (e) {

@@ -42,6 +42,8 @@ export interface WorkerOptions {
   readonly metricsPort: number;
   /** @default '127.0.0.1' */
   readonly metricsHost: string;
+  /** Where jobs with a payloadRef have their payload (the API's --payload-dir). @default none */
+  readonly payloadDir?: string;
   /** Push traces and metrics over OTLP/HTTP to this base URL instead of serving /metrics. @default none */
   readonly otlpEndpoint?: string;
   /** Share the retry budget and the breaker through Redis with every worker of the queue. @default false */
@@ -95,6 +97,7 @@ export function workerProgram(): Command {
     .addOption(new Option('--connections <n>', 'upstream connection pool size').default(256).argParser(intArg('--connections', 1, 100_000)))
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics (engine_* and job_*) on this port; 0 = off').default(0).argParser(intArg('--metrics-port', 0, 65_535)))
     .addOption(new Option('--metrics-host <host>', 'address the /metrics listener binds').default('127.0.0.1'))
+    .addOption(new Option('--payload-dir <dir>', 'the API\'s --payload-dir: where large job payloads (payloadRef) are fetched from'))
     .addOption(new Option('--otlp-endpoint <url>', 'push traces (job.id on each delivery\'s root span) and metrics over OTLP/HTTP to this base URL (instead of --metrics-port)').argParser(httpUrl('--otlp-endpoint')))
     .addOption(new Option('--shared-policy', 'keep the retry budget and the breaker in Redis, shared by every worker of the queue (one policy for N workers)').default(false))
     .allowExcessArguments(false)
