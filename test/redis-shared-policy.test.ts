@@ -17,6 +17,9 @@ import { ServerError } from '../src/upstream/errors.js';
 import type { EmbeddingResult, ModelClient, StreamEvent } from '../src/upstream/model-client.js';
 import { Redis } from 'ioredis';
 import { RedisServer, until } from './redis-testkit.js';
+import { InProcessModelClient } from '../sim/in-process.js';
+import { MockModel } from '../sim/mock-model.js';
+import { FAST_PROFILE } from '../sim/server-testkit.js';
 
 /** An upstream that answers every call 500 before any token, and counts the calls. */
 class FailingUpstream implements ModelClient {
@@ -53,7 +56,7 @@ interface Fleet {
 }
 
 /** An API (inject only) and four in-process workers on their own queue name and prefix. */
-async function fleet(name: string, policy: Policy, shared: boolean): Promise<Fleet> {
+async function fleet(name: string, policy: Policy, shared: boolean, fallback?: ModelClient): Promise<Fleet> {
   const clock = new RealClock();
   const prefix = `${name}:`;
   const side = await openRedisApi({ url: redis.url, clock, attempts: policy.retry.maxAttempts, prefix, queueName: name });
@@ -63,7 +66,7 @@ async function fleet(name: string, policy: Policy, shared: boolean): Promise<Fle
   const workers: RedisWorkerSide[] = [];
   const deliveries = new Array<number>(WORKERS).fill(0);
   for (let i = 0; i < WORKERS; i++) {
-    const w = await openRedisWorker({ url: redis.url, prefix, queueName: name, clock, random: new Random(10 + i), policy, upstream: { primary: upstream }, concurrency: 1, sharedPolicy: shared, callbacks: false });
+    const w = await openRedisWorker({ url: redis.url, prefix, queueName: name, clock, random: new Random(10 + i), policy, upstream: { primary: upstream, ...(fallback !== undefined ? { fallback } : {}) }, concurrency: 1, sharedPolicy: shared, callbacks: false });
     w.worker.onEvent((e) => {
       events.push(e);
       if (e.type === 'delivered') deliveries[i] = (deliveries[i] ?? 0) + 1;
@@ -156,6 +159,28 @@ describe('four workers, one breaker', () => {
       expect(await f.workers[2]?.worker.shared?.breaker?.state()).toBe('open');
     } finally {
       await f.close();
+    }
+  }, 120_000);
+
+  it('with a fallback, jobs refused the primary by the open shared breaker are served by the fallback', async () => {
+    const policy = resolvePolicy('resilient', {
+      retry: { maxAttempts: 8, baseMs: 1, maxMs: 5 },
+      retryBudget: { mode: 'off' },
+      breaker: { enabled: true, rule: 'consecutive', consecutiveFailures: 3, openMs: 120_000 },
+    });
+    // Named as the jobs' model (in production the fallback is wrapped to send its own model name).
+    const model = new MockModel({ name: 'primary', profile: FAST_PROFILE, clock: new RealClock(), random: new Random(9).derive('mock') });
+    const f = await fleet('shared-breaker-fallback', policy, true, new InProcessModelClient(model));
+    try {
+      const ids = await submitAll(f);
+      await allTerminal(f, ids);
+      const recs = await Promise.all(ids.map((id) => f.side.store.get(id)));
+      expect(recs.map((r) => `${r?.status} ${r?.model} ${r?.error?.code}`)).toEqual(ids.map(() => 'succeeded fallback undefined'));
+      expect(f.upstream.calls).toBeLessThanOrEqual(3 + WORKERS - 1);
+      expect(f.events.some((e) => e.type === 'breaker-wait')).toBe(false);
+    } finally {
+      await f.close();
+      model.close();
     }
   }, 120_000);
 
