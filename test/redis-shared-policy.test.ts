@@ -208,6 +208,10 @@ describe('four workers, one breaker', () => {
       expect(await breaker.allow()).toEqual({ allowed: true, probe: true });
       await breaker.record(true, true);
       expect(await breaker.state()).toBe('open');
+      // A probe never reported (its worker died) does not hold half-open forever.
+      await until('the breaker half-open a third time', async () => (await breaker.state()) === 'half-open', 10_000, 20);
+      expect([await breaker.allow(), await breaker.allow(), await breaker.allow()].map((p) => p.allowed)).toEqual([true, true, false]);
+      await until('lost probes given up after openMs', async () => (await breaker.allow()).allowed, 10_000, 20);
     } finally {
       r.disconnect();
     }

@@ -297,10 +297,6 @@ export class QueueWorker {
       await this.finish(rec, { status: 'failed', outcome: 'shed', finishedAtMs: wallMs, deadLetter: true, error: { code: 'EXPIRED_IN_QUEUE', message: 'expired: the deadline passed while queued' } });
       throw new UnrecoverableError('EXPIRED_IN_QUEUE: the deadline passed while queued');
     }
-    if (bj.attemptsMade === 0 && rec.attempts === 0) {
-      this.budget?.onRequest();
-      await this.shared?.budget?.onRequest();
-    }
     // The shared breaker: a refused primary goes to the fallback, or the job waits out the open state unsent.
     let gate: BreakerGate | undefined;
     let toFallback = false;
@@ -316,14 +312,24 @@ export class QueueWorker {
       }
     }
     const probe = gate?.allowed === true && gate.probe;
+    // Deposited once per job, on its first run (after the breaker gate: a job the gate delays comes back here
+    // with nothing counted, and must not deposit twice).
+    if (bj.attemptsMade === 0 && rec.attempts === 0) {
+      this.budget?.onRequest();
+      await this.shared?.budget?.onRequest();
+    }
     // The delivery's attempt is counted as it starts: a delivery lost with a killed worker stays counted, and the
     // next one starts from it. The result's own count replaces it at the end (rec.attempts + result.attempts).
     const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', attempts: rec.attempts + 1, ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
-    if (started === undefined) return 'stale';
+    if (started === undefined) {
+      await this.shared?.breaker?.release(probe);
+      return 'stale';
+    }
     this.emit({ type: 'delivered', id, attempt: bj.attemptsMade + 1, resumeFrom: rec.tokens });
     const client = (rec.model === 'fallback' ? this.clients[1] : undefined) ?? this.clients[0];
     if (rec.tokens > 0 && client !== undefined && !client.canContinue(this.o.policy.resume.splice)) {
       // Tokens were committed and this upstream cannot continue them: the job ends explicitly partial.
+      await this.shared?.breaker?.release(probe);
       await this.finish(rec, terminalPatchFor(rec, partialResult(rec, wallMs), { attempts: rec.attempts, finishedAtMs: wallMs, callbackPending: false }));
       return 'succeeded';
     }

@@ -9,6 +9,7 @@
  * - Breaker: closed → open on `consecutiveFailures` in a row (rule `consecutive`) or a failure ratio over the
  *   window with `minThroughput` calls (rule `ratio`); open for `openMs`; then half-open, where up to
  *   `halfOpenProbes` calls are let through, all of which must succeed to close it; one failure reopens it.
+ *   Probes not reported within `openMs` (a worker died mid-probe) are given up and new ones let through.
  */
 import type { Redis } from 'ioredis';
 import { ValidationError } from '../errors.js';
@@ -90,13 +91,17 @@ local function open()
   st = 'open'
 end
 if st == 'open' and now >= tonumber(redis.call('HGET', KEYS[1], 'until') or 0) then
-  redis.call('HSET', KEYS[1], 'state', 'half-open', 'inflight', 0, 'ok', 0)
+  redis.call('HSET', KEYS[1], 'state', 'half-open', 'inflight', 0, 'ok', 0, 'since', now)
   st = 'half-open'
 end
 local op = ARGV[1]
 if op == 'allow' then
   if st == 'closed' then return {1} end
   if st == 'open' then return {0, tonumber(redis.call('HGET', KEYS[1], 'until')) - now} end
+  -- Probes not reported within openMs (their worker died) are given up, so half-open cannot stick.
+  if now - tonumber(redis.call('HGET', KEYS[1], 'since') or now) >= openMs then
+    redis.call('HSET', KEYS[1], 'inflight', 0, 'since', now)
+  end
   if tonumber(redis.call('HGET', KEYS[1], 'inflight') or 0) < probes then
     redis.call('HINCRBY', KEYS[1], 'inflight', 1)
     return {2}
