@@ -49,6 +49,8 @@ describe('parseServeArgs', () => {
     expect(o.upstreamKeepAliveMs).toBe(4000);
     expect(parse([...base, '--open', '--upstream-keep-alive-ms', '60000']).upstreamKeepAliveMs).toBe(60_000);
     expect(usage([...base, '--open', '--upstream-keep-alive-ms', '0'])).toContain('--upstream-keep-alive-ms: expected an integer from 1 to 3600000, got "0"');
+    expect(usage([...base, '--open', '--payload-dir', '/tmp/p'])).toBe('--payload-dir: expected --queue with it (the embedded queue keeps payloads in memory), got no --queue');
+    expect(parseServeArgs([...base, '--open', '--queue', 'redis://127.0.0.1:6379', '--payload-dir', '/tmp/p'], () => '')).toMatchObject({ payloadDir: '/tmp/p', payloadThresholdBytes: 262_144 });
     const f = parse(['--upstream', 'http://a:1', '--policy', 'bounded', '--policy-overrides', 'overrides.json', '--fallback', 'http://b:2', '--fallback-model', 'small', '--port', '0', '--tenants', 'tenants.json', '--exporter', 'otlp', '--otlp-endpoint', 'http://c:4318', '--callback-allowlist', 'Hooks.Example.com, 127.0.0.1:9000'], { UPSTREAM_API_KEY: 'sk-x' });
     expect(f).toMatchObject({ fallback: 'http://b:2', fallbackModel: 'small', port: 0, exporter: 'otlp', otlpEndpoint: 'http://c:4318', callbackAllowlist: ['hooks.example.com', '127.0.0.1:9000'], upstreamKey: 'sk-x' });
     expect(f.tenants).toEqual([{ apiKey: 'key-alpha-0001', tenant: 'alpha' }]);

@@ -68,6 +68,10 @@ export interface ServeOptions {
   readonly maxConnectionsPerAddress: number;
   /** Byte cap of the in-memory job store (not used with --queue). @default 256 MiB */
   readonly jobStoreMaxBytes: number;
+  /** With --queue: store job payloads above `payloadThresholdBytes` in this directory (workers need the same). */
+  readonly payloadDir?: string;
+  /** @default 262_144 */
+  readonly payloadThresholdBytes: number;
   /** Seed of job and response ids. @default derived from the wall clock at start */
   readonly seed?: number;
   readonly log: boolean;
@@ -167,6 +171,8 @@ export function serveProgram(): Command {
         return v;
       }),
     )
+    .addOption(new Option('--payload-dir <dir>', 'with --queue: job payloads above --payload-threshold-bytes are stored here and the job keeps a payloadRef (workers need the same --payload-dir)'))
+    .addOption(new Option('--payload-threshold-bytes <n>', 'payload size (JSON bytes) above which --payload-dir is used').default(262_144).argParser(intArg('--payload-threshold-bytes', 1024, Number.MAX_SAFE_INTEGER)))
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
@@ -218,6 +224,8 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     headersTimeoutMs: number;
     maxConnectionsPerAddress: number;
     jobStoreMaxBytes: number;
+    payloadDir?: string;
+    payloadThresholdBytes: number;
     seed?: number;
     log: boolean;
     queue?: string;
@@ -255,6 +263,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   if (o.requestTimeoutMs > 0 && o.headersTimeoutMs > o.requestTimeoutMs) {
     throw new ServeUsageError(`--headers-timeout-ms: expected at most --request-timeout-ms (${o.requestTimeoutMs}), got ${o.headersTimeoutMs}`);
   }
+  if (o.payloadDir !== undefined && o.queue === undefined) throw new ServeUsageError('--payload-dir: expected --queue with it (the embedded queue keeps payloads in memory), got no --queue');
   const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
   return {
     upstream: o.upstream,
@@ -279,6 +288,8 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     headersTimeoutMs: o.headersTimeoutMs,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     jobStoreMaxBytes: o.jobStoreMaxBytes,
+    ...(o.payloadDir !== undefined ? { payloadDir: o.payloadDir } : {}),
+    payloadThresholdBytes: o.payloadThresholdBytes,
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     log: o.log,
     ...(o.queue !== undefined ? { queue: o.queue } : {}),

@@ -119,7 +119,7 @@ export class JobService {
     const fingerprint = JSON.stringify(spec);
     const id = this.newId();
     // A job handed to a remote queue runs (and is traced) in a worker process.
-    if (local) this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': spec.priority, 'request.api': 'jobs' } });
+    if (local) this.telemetry?.begin(id, { attributes: { tenant, 'job.id': id, 'request.priority': spec.priority, 'request.api': 'jobs' } });
     const { job, created } = await this.store.create({
       id,
       tenant,
@@ -152,6 +152,8 @@ export class JobService {
       await this.store.discard(id);
       return refused;
     }
+    // Handed to a remote queue: the worker's trace of the job carries the same `job.id`.
+    if (!local) this.telemetry?.mark('job.enqueue', { 'job.id': id, tenant, 'request.priority': spec.priority, 'request.api': 'jobs', 'queue.kind': this.queue.kind });
     return { kind: 'created', job };
   }
 
@@ -195,7 +197,7 @@ export class JobService {
     const job = await this.get(tenant, id);
     if (job === undefined) return undefined;
     if (!job.deadLetter || this.running.has(id)) return { kind: 'not-dead-letter', job };
-    if (this.queue.kind === 'memory') this.telemetry?.begin(id, { attributes: { tenant, 'request.priority': job.spec.priority, 'request.api': 'jobs', 'request.cycle': job.cycle + 1 } });
+    if (this.queue.kind === 'memory') this.telemetry?.begin(id, { attributes: { tenant, 'job.id': id, 'request.priority': job.spec.priority, 'request.api': 'jobs', 'request.cycle': job.cycle + 1 } });
     const reset: JobPatch = {
       status: 'queued',
       cycle: job.cycle + 1,

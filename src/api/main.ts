@@ -10,6 +10,7 @@ import { openRedisApi, type RedisApiSide } from '../queue/redis-service.js';
 import { RedisResponseStore } from '../queue/redis-response-store.js';
 import { Random } from '../random.js';
 import { startNodeSdk } from '../telemetry/setup.js';
+import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
 import { loadTokenCounter } from '../upstream/tokenizer.js';
@@ -55,6 +56,8 @@ async function serve(o: ServeOptions): Promise<void> {
     tenants: o.tenants,
     policy: o.policy,
     upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },
+    // A job's modelHint may name the fallback's model too.
+    ...(fallback !== undefined && o.fallbackModel !== undefined ? { deployments: { [o.fallbackModel]: 'fallback' as const } } : {}),
     telemetry,
     callbackAllowlist: o.callbackAllowlist,
     bodyLimitBytes: o.bodyLimitBytes,
@@ -62,6 +65,7 @@ async function serve(o: ServeOptions): Promise<void> {
     headersTimeoutMs: o.headersTimeoutMs,
     maxConnectionsPerAddress: o.maxConnectionsPerAddress,
     jobStoreMaxBytes: o.jobStoreMaxBytes,
+    ...(o.payloadDir !== undefined ? { payloads: { store: new LocalDirPayloadStore(o.payloadDir), thresholdBytes: o.payloadThresholdBytes } } : {}),
     defaultModel: o.model,
     countPromptTokens,
     logger: o.log,

@@ -5,6 +5,7 @@ import type { Clock } from '../time/clock.js';
 import type { ModelRequest } from '../upstream/model-client.js';
 import type { JobService } from './jobs.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { PayloadOptions } from '../jobs/payload-store.js';
 import type { SseLimits, SseStats } from './sse.js';
 
 /** What the route modules share. */
@@ -16,6 +17,10 @@ export interface RouteContext {
   readonly random: Random;
   readonly telemetry: EngineTelemetry | undefined;
   readonly callbackAllowlist: readonly string[];
+  /** Deployments a job's `modelHint` may name, and the engine route (`primary` or `fallback`) each maps to. */
+  readonly deployments: ReadonlyMap<string, 'primary' | 'fallback'>;
+  /** Large payloads by reference (jobs on a remote queue only: the embedded queue keeps them in memory anyway). */
+  readonly payloads: PayloadOptions | undefined;
   /** Model name for jobs that name none. */
   readonly defaultModel: string;
   /** Pass `x-mock-*` headers through to the upstream. */

@@ -48,8 +48,12 @@ export const jobBodySchema = {
     messages: { type: 'array', minItems: 1, maxItems: 10_000, items: message },
     prompt: { type: 'string', maxLength: 1_000_000 },
     max_tokens: { type: 'integer', minimum: 1, maximum: 1_000_000 },
-    priority: { enum: ['interactive', 'batch'] },
-    modelHint: { enum: ['primary', 'fallback'] },
+    // A class name, or 1–10 (10 most urgent) mapped onto the classes: see PRIORITY_LEVEL_INTERACTIVE_MIN.
+    priority: { anyOf: [{ enum: ['interactive', 'batch'] }, { type: 'integer', minimum: 1, maximum: 10 }] },
+    // Any configured deployment name; checked against the service's deployments in the route.
+    modelHint: { type: 'string', minLength: 1, maxLength: 256 },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+    metadata: { type: 'object', maxProperties: 64 },
     batchable: { type: 'boolean' },
     deadlineMs: { type: 'number', exclusiveMinimum: 0, maximum: 86_400_000 },
     callbackUrl: { type: 'string', minLength: 1, maxLength: 2048 },
@@ -68,8 +72,10 @@ export interface JobBody {
   messages?: MessageBody[];
   prompt?: string;
   max_tokens?: number;
-  priority?: 'interactive' | 'batch';
-  modelHint?: 'primary' | 'fallback';
+  priority?: 'interactive' | 'batch' | number;
+  modelHint?: string;
+  maxAttempts?: number;
+  metadata?: Record<string, unknown>;
   batchable?: boolean;
   deadlineMs?: number;
   callbackUrl?: string;

@@ -33,6 +33,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import { JobService } from './jobs.js';
 import { registerJobRoutes } from './jobs-routes.js';
 import { InMemoryJobStore } from '../jobs/memory-job-store.js';
+import type { PayloadOptions } from '../jobs/payload-store.js';
 import { registerModels } from './models-route.js';
 import { registerProxy } from './proxy.js';
 import type { RouteContext } from './route-context.js';
@@ -72,6 +73,17 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly queue?: JobQueue;
   /** The upstream model name of jobs that give none. @default 'primary' */
   readonly defaultModel?: string;
+  /**
+   * Deployment names a job's `modelHint` may use, each mapped to the engine's `primary` or `fallback` upstream.
+   * `primary` (and the default model's name) always map to the primary, `fallback` to the fallback when there is
+   * one (or when `engine` is given). @default just those
+   */
+  readonly deployments?: Readonly<Record<string, 'primary' | 'fallback'>>;
+  /**
+   * Payloads above a size go to this object store and the job keeps a `payloadRef` (with a remote `queue` only;
+   * the workers need the same store). @default none (payloads stay in the job record)
+   */
+  readonly payloads?: PayloadOptions;
   /** Pass `x-mock-output-tokens`, `x-mock-prompt-tokens` and `x-mock-fault` to the upstream. @default true */
   readonly forwardMockHeaders?: boolean;
   /** A keep-alive comment on idle SSE streams after this long; 0 disables. @default 15_000 */
@@ -164,6 +176,13 @@ export function buildService(o: BuildServerOptions): ApiService {
     telemetry: observed,
     callbackAllowlist: allowlist,
     defaultModel: o.defaultModel ?? 'primary',
+    payloads: o.payloads,
+    deployments: new Map<string, 'primary' | 'fallback'>([
+      ['primary', 'primary'],
+      [o.defaultModel ?? 'primary', 'primary'],
+      ...(o.upstream?.fallback !== undefined || o.engine !== undefined ? [['fallback', 'fallback'] as const] : []),
+      ...Object.entries(o.deployments ?? {}),
+    ]),
     forwardMockHeaders: o.forwardMockHeaders ?? true,
     sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
     sseLimits: {

@@ -55,6 +55,8 @@ export interface EngineRequest {
   readonly request?: ModelRequest;
   /** The embeddings request (for kind `embedding`). */
   readonly embedding?: EmbeddingRequest;
+  /** Attempts for this request, at most the policy's `retry.maxAttempts` (a job's own `maxAttempts`). @default the policy's */
+  readonly maxAttempts?: number;
   /** Overall deadline, relative to submit. Always honoured; without it the policy's `deadline` applies. */
   readonly deadlineMs?: number;
   /** May be batched with others (embeddings only). */

@@ -214,7 +214,11 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }
         }
 
-        const d = state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), gatedByBreaker(ctx, job));
+        // A request's own attempt limit (below the policy's) ends it before the retry policy is asked.
+        const ownLimit = job.req.maxAttempts !== undefined && job.attempts >= job.req.maxAttempts;
+        const d = ownLimit
+          ? ({ retry: false, reason: 'max-attempts' } as const)
+          : state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), gatedByBreaker(ctx, job));
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));

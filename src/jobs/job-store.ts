@@ -26,6 +26,19 @@ export interface JobSpec {
   readonly batchable?: boolean;
   readonly deadlineMs?: number;
   readonly callbackUrl?: string;
+  /** The 1–10 priority the client gave (`priority` holds the queue class it maps to); absent for a class name. */
+  readonly priorityLevel?: number;
+  /** Attempts for this job, at most the policy's `retry.maxAttempts`. @default the policy's */
+  readonly maxAttempts?: number;
+  /** The client's own data, stored and returned unchanged (size-bounded at the API). */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** The deployment the client named in `modelHint` (`modelHint` holds the route it maps to). */
+  readonly deployment?: string;
+  /**
+   * Where the payload (`messages` or `prompt`) is stored when it was too large to keep in the job record (see
+   * jobs/payload-store.ts); the spec then has neither, and whoever runs the job fetches it.
+   */
+  readonly payloadRef?: string;
   /** Mock-server controls passed through from `x-mock-*` headers. */
   readonly mock?: { readonly outputTokens?: number; readonly promptTokens?: number; readonly fault?: string };
 }

@@ -38,7 +38,20 @@ export interface JobView {
   readonly error: JobRecord['error'] | null;
   readonly retry_after_ms: number | null;
   readonly dead_letter: boolean;
+  /** The queue class: `interactive` or `batch`. */
   readonly priority: JobRecord['spec']['priority'];
+  /** The 1–10 level given, or null when a class name was. */
+  readonly priority_level: number | null;
+  /** The owner. */
+  readonly tenantId: string;
+  /** The client's `metadata`, unchanged; null when none. */
+  readonly metadata: Readonly<Record<string, unknown>> | null;
+  /** The job's own attempt limit; null: the policy's. */
+  readonly max_attempts: number | null;
+  /** The deployment named in `modelHint`; null when none. */
+  readonly model_hint: string | null;
+  /** Where a large payload is stored (the record keeps only this reference); null when it is inline. */
+  readonly payloadRef: string | null;
   readonly idempotency_key: string | null;
   /** `header` (the client's Idempotency-Key) or `payload-hash` (none given: sha256 of the payload); null in old records. */
   readonly idempotency_key_source: NonNullable<JobRecord['idempotencyKeySource']> | null;
@@ -68,6 +81,12 @@ export function jobView(j: JobRecord, retention?: JobRetention): JobView {
     retry_after_ms: j.retryAfterMs ?? null,
     dead_letter: j.deadLetter,
     priority: j.spec.priority,
+    priority_level: j.spec.priorityLevel ?? null,
+    tenantId: j.tenant,
+    metadata: j.spec.metadata ?? null,
+    max_attempts: j.spec.maxAttempts ?? null,
+    model_hint: j.spec.deployment ?? j.spec.modelHint ?? null,
+    payloadRef: j.spec.payloadRef ?? null,
     idempotency_key: j.idempotencyKey ?? null,
     idempotency_key_source: j.idempotencyKeySource ?? null,
     createdAt: new Date(j.createdAtMs).toISOString(),

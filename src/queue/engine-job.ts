@@ -37,6 +37,7 @@ export function engineRequestFor(job: JobRecord, onTokens: (c: TokenChunk) => vo
     ...(modelHint !== undefined ? { modelHint } : {}),
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     ...(spec.batchable !== undefined ? { batchable: spec.batchable } : {}),
+    ...(spec.maxAttempts !== undefined ? { maxAttempts: spec.maxAttempts } : {}),
     onTokens,
   };
 }

@@ -28,6 +28,11 @@ import { CheckpointClient } from './checkpoint-client.js';
 import { engineRequestFor, statusFor, terminalPatchFor } from './engine-job.js';
 import { LeaseLostError } from './errors.js';
 import { classifyResult, Redelivery } from './redelivery.js';
+import { SharedBreaker, SharedRetryBudget, type BreakerGate } from './shared-policy.js';
+import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import type { Telemetry } from '../telemetry/setup.js';
+import { WorkerMetrics } from './worker-metrics.js';
+import { PayloadUnavailableError, withPayload, type PayloadStore } from '../jobs/payload-store.js';
 import type { RedisJobStore } from './redis-job-store.js';
 
 /** Options of {@link QueueWorker}. */
@@ -55,6 +60,19 @@ export interface QueueWorkerOptions extends QueueNames {
    * backoff and timeout, the claim lease and the poll period; `false` sends none. @default the in-memory defaults
    */
   readonly callbacks?: (Omit<CallbackSenderOptions, 'clock'> & { readonly leaseMs?: number; readonly pollMs?: number }) | false;
+  /**
+   * Keep the retry budget and the primary's breaker in Redis (see shared-policy.ts), so every worker on this
+   * Redis and prefix behaves as one policy; otherwise each process has its own. @default false
+   */
+  readonly sharedPolicy?: boolean;
+  /**
+   * Metrics (the engine's `engine_*` and the worker's `job_*`, see worker-metrics.ts) and traces: one trace per
+   * delivery whose root span carries `job.id` (the correlation key with the API's `job.enqueue` span). The caller
+   * keeps it. @default none
+   */
+  readonly telemetry?: Telemetry;
+  /** Where jobs with a `payloadRef` have their payload (the API's store). @default none: such jobs fail PAYLOAD_UNAVAILABLE */
+  readonly payloads?: PayloadStore;
 }
 
 /** Typed events of a worker. */
@@ -62,7 +80,9 @@ export type QueueWorkerEvent =
   | { readonly type: 'delivered'; readonly id: string; readonly attempt: number; readonly resumeFrom: number }
   | { readonly type: 'finished'; readonly id: string; readonly status: 'succeeded' | 'failed' | 'cancelled' }
   | { readonly type: 'retry'; readonly id: string; readonly delayMs: number; readonly code: string }
-  | { readonly type: 'lease-lost'; readonly id: string; readonly message: string };
+  | { readonly type: 'lease-lost'; readonly id: string; readonly message: string }
+  /** The shared breaker refused the primary and there is no fallback: the job waits, no attempt spent. */
+  | { readonly type: 'breaker-wait'; readonly id: string; readonly delayMs: number };
 
 /** Redelivery after a retryable failure: BullMQ's backoff strategy reads the delay from it. */
 class RetryLaterError extends Error {
@@ -87,6 +107,8 @@ export class QueueWorker {
   private readonly clients: CheckpointClient[];
   private readonly redelivery: Redelivery;
   private readonly budget: RetryBudget | undefined;
+  /** With `sharedPolicy`: the budget and breaker every worker shares. */
+  readonly shared: { readonly budget: SharedRetryBudget | undefined; readonly breaker: SharedBreaker | undefined } | undefined;
   private readonly running = new Map<string, Running>();
   private readonly listeners = new Set<(e: QueueWorkerEvent) => void>();
   private readonly events: QueueEvents;
@@ -99,6 +121,8 @@ export class QueueWorker {
   private readonly drainMs: number;
   /** Sends completion callbacks (every worker polls the shared outbox). */
   readonly callbacks: CallbackDelivery | undefined;
+  private readonly observed: EngineTelemetry | undefined;
+  private readonly metrics: WorkerMetrics | undefined;
 
   constructor(o: QueueWorkerOptions) {
     this.o = o;
@@ -117,17 +141,35 @@ export class QueueWorker {
     const primary = new CheckpointClient(o.upstream.primary, resume);
     const fallback = o.upstream.fallback === undefined ? undefined : new CheckpointClient(o.upstream.fallback, resume);
     this.clients = fallback === undefined ? [primary] : [primary, fallback];
-    // One upstream attempt per delivery: retries are redeliveries through the queue (see redelivery.ts).
+    const sharedKey = `${o.store.prefix}policy:${o.queueName ?? 'engine-jobs'}`;
+    this.shared = o.sharedPolicy === true
+      ? {
+          budget: o.policy.retryBudget.mode === 'off' ? undefined : new SharedRetryBudget(o.redis, `${sharedKey}:budget`, o.policy.retryBudget),
+          breaker: o.policy.breaker.enabled ? new SharedBreaker(o.redis, `${sharedKey}:breaker`, o.policy.breaker) : undefined,
+        }
+      : undefined;
+    // One upstream attempt per delivery: retries are redeliveries through the queue (see redelivery.ts). With a
+    // shared policy the breaker is the shared one (the engine's own would judge this process's calls only).
     this.engine = new Engine({
       clock: o.clock,
       random: o.random.derive('engine'),
-      policy: withOverrides(o.policy, { retry: { maxAttempts: 1 } }),
+      policy: withOverrides(o.policy, { retry: { maxAttempts: 1 }, ...(this.shared !== undefined ? { breaker: { enabled: false } } : {}) }),
       primary,
       ...(fallback !== undefined ? { fallback } : {}),
       // The response cache on the same Redis: answers are shared with the API processes and the other workers.
       ...(o.policy.cache.enabled ? { responseStore: new RedisResponseStore(o.redis) } : {}),
     });
-    this.budget = retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
+    this.budget = this.shared !== undefined ? undefined : retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
+    if (o.telemetry !== undefined) {
+      this.observed = new EngineTelemetry(this.engine, o.telemetry, o.clock);
+      const budget = this.shared?.budget;
+      const breaker = this.shared?.breaker;
+      this.metrics = new WorkerMetrics(o.telemetry.meter, {
+        ...(budget !== undefined ? { budgetLevel: () => budget.level() } : {}),
+        ...(breaker !== undefined ? { breakerState: () => breaker.state() } : {}),
+      });
+      this.listeners.add((e) => this.metrics?.onEvent(e));
+    }
     this.redelivery = new Redelivery({ policy: o.policy, random: o.random.derive('redelivery'), ...(this.budget !== undefined ? { budget: this.budget } : {}) });
     if (o.callbacks !== false) {
       const { leaseMs: cbLeaseMs, pollMs, ...sender } = o.callbacks ?? {};
@@ -212,6 +254,8 @@ export class QueueWorker {
     await this.lookup.close().catch(() => undefined);
     const sub = this.subscriber;
     if (sub !== undefined) await sub.quit().catch(() => sub.disconnect());
+    this.metrics?.close();
+    this.observed?.close();
   }
 
   private emit(e: QueueWorkerEvent): void {
@@ -256,20 +300,58 @@ export class QueueWorker {
       await this.finish(rec, { status: 'failed', outcome: 'shed', finishedAtMs: wallMs, deadLetter: true, error: { code: 'EXPIRED_IN_QUEUE', message: 'expired: the deadline passed while queued' } });
       throw new UnrecoverableError('EXPIRED_IN_QUEUE: the deadline passed while queued');
     }
-    if (bj.attemptsMade === 0 && rec.attempts === 0) this.budget?.onRequest();
+    // The shared breaker: a refused primary goes to the fallback, or the job waits out the open state unsent.
+    let gate: BreakerGate | undefined;
+    let toFallback = false;
+    if (this.shared?.breaker !== undefined && rec.model !== 'fallback') {
+      gate = await this.shared.breaker.allow();
+      if (!gate.allowed) {
+        if (this.clients[1] !== undefined && this.o.policy.fallback.enabled) toFallback = true;
+        else if (token !== undefined) {
+          this.emit({ type: 'breaker-wait', id, delayMs: gate.retryAfterMs });
+          await bj.moveToDelayed(wallMs + Math.max(1, gate.retryAfterMs), token);
+          throw new DelayedError();
+        }
+      }
+    }
+    const probe = gate?.allowed === true && gate.probe;
+    // Deposited once per job, on its first run (after the breaker gate: a job the gate delays comes back here
+    // with nothing counted, and must not deposit twice).
+    if (bj.attemptsMade === 0 && rec.attempts === 0) {
+      this.budget?.onRequest();
+      await this.shared?.budget?.onRequest();
+    }
     // The delivery's attempt is counted as it starts: a delivery lost with a killed worker stays counted, and the
     // next one starts from it. The result's own count replaces it at the end (rec.attempts + result.attempts).
     const started = await this.store.updateIf(id, { cycle, open: true }, { status: 'running', attempts: rec.attempts + 1, ...(rec.startedAtMs === undefined ? { startedAtMs: wallMs } : {}) });
-    if (started === undefined) return 'stale';
+    if (started === undefined) {
+      await this.shared?.breaker?.release(probe);
+      return 'stale';
+    }
     this.emit({ type: 'delivered', id, attempt: bj.attemptsMade + 1, resumeFrom: rec.tokens });
     const client = (rec.model === 'fallback' ? this.clients[1] : undefined) ?? this.clients[0];
     if (rec.tokens > 0 && client !== undefined && !client.canContinue(this.o.policy.resume.splice)) {
       // Tokens were committed and this upstream cannot continue them: the job ends explicitly partial.
+      await this.shared?.breaker?.release(probe);
       await this.finish(rec, terminalPatchFor(rec, partialResult(rec, wallMs), { attempts: rec.attempts, finishedAtMs: wallMs, callbackPending: false }));
       return 'succeeded';
     }
 
-    const result = await this.run(rec, remainingMs);
+    let full: JobRecord;
+    try {
+      full = await withPayload(rec, this.o.payloads);
+    } catch (e) {
+      if (!(e instanceof PayloadUnavailableError)) throw e;
+      await this.shared?.breaker?.release(probe);
+      await this.finish(rec, { status: 'failed', outcome: 'failed', attempts: rec.attempts, finishedAtMs: this.wallNowMs(), deadLetter: true, error: { code: e.code, message: e.message } });
+      throw new UnrecoverableError(`${e.code}: ${e.message}`);
+    }
+    const result = await this.run(full, remainingMs, toFallback);
+    if (this.shared?.breaker !== undefined && gate?.allowed === true) {
+      // The primary's verdict: a success, a failure that counts against a breaker, or neither (cancelled, lost).
+      const verdict = result instanceof Error || result.outcome === 'cancelled' ? undefined : statusFor(result) === 'succeeded' ? false : classifyResult(result).breakerFailure ? true : undefined;
+      await (verdict === undefined ? this.shared.breaker.release(probe) : this.shared.breaker.record(verdict, probe));
+    }
     if (result instanceof Error) {
       this.emit({ type: 'lease-lost', id, message: result.message });
       // Another delivery (or a requeue) owns the job now; BullMQ refuses our completion for lack of the lock.
@@ -301,7 +383,12 @@ export class QueueWorker {
     }
     const c = classifyResult(result);
     if (c.retryable) this.budget?.onFailure();
-    const d = this.redelivery.decide(id, result, bj.attemptsMade + 1, remainingMs === undefined ? Number.POSITIVE_INFINITY : remainingMs - (finishedAtMs - wallMs));
+    let d = this.redelivery.decide(id, result, bj.attemptsMade + 1, remainingMs === undefined ? Number.POSITIVE_INFINITY : remainingMs - (finishedAtMs - wallMs));
+    // The job's own attempt limit, below the policy's.
+    if (d.retry && rec.spec.maxAttempts !== undefined && bj.attemptsMade + 1 >= rec.spec.maxAttempts) d = { retry: false, reason: 'max-attempts' };
+    // The shared budget, as the in-process one: a retry paced by a 429's Retry-After spends nothing.
+    const paced = d.retry && d.cause === 'retry-after' && c.kind === 'rate-limited';
+    if (d.retry && !paced && this.shared?.budget !== undefined && !(await this.shared.budget.tryWithdraw())) d = { retry: false, reason: 'budget' };
     if (d.retry) {
       await this.store.updateIf(id, { cycle, open: true }, {
         status: 'queued',
@@ -317,7 +404,7 @@ export class QueueWorker {
   }
 
   /** One delivery on the engine, committing each chunk after the checkpoint. The LeaseLostError if fenced off. */
-  private async run(rec: JobRecord, remainingMs: number | undefined): Promise<EngineResult | LeaseLostError> {
+  private async run(rec: JobRecord, remainingMs: number | undefined, toFallback = false): Promise<EngineResult | LeaseLostError> {
     const { id, cycle } = rec;
     const ctl = new AbortController();
     this.running.set(id, { ctl, cycle });
@@ -325,6 +412,7 @@ export class QueueWorker {
     let chain: Promise<unknown> = Promise.resolve();
     let lost: LeaseLostError | undefined;
     const onTokens = (c: TokenChunk): void => {
+      this.observed?.tokens(id, c);
       chain = chain.then(async () => {
         if (lost !== undefined) return;
         try {
@@ -339,9 +427,18 @@ export class QueueWorker {
       ...(remainingMs !== undefined ? { deadlineMs: remainingMs } : {}),
       // A resumed stream stays on the model that produced its first tokens.
       ...(rec.tokens > 0 && rec.model !== undefined ? { modelHint: rec.model } : {}),
+      ...(toFallback ? { modelHint: 'fallback' as const } : {}),
     });
+    // One trace per delivery, correlated with the API's by the job id.
+    this.observed?.begin(id, { attributes: { 'job.id': id, tenant: rec.tenant, 'request.api': 'worker', 'request.priority': rec.spec.priority, 'job.cycle': cycle, 'job.attempt': rec.attempts + 1 } });
     try {
-      const result = await this.engine.submit(req, ctl.signal);
+      let pending: Promise<EngineResult>;
+      try {
+        pending = this.engine.submit(req, ctl.signal);
+      } finally {
+        this.observed?.admitted(id);
+      }
+      const result = await pending;
       await chain;
       if (lost !== undefined) return lost;
       const reason: unknown = ctl.signal.reason;

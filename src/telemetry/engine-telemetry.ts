@@ -2,6 +2,7 @@
  * Binds one Engine to a Telemetry: its events drive the metrics and the per-request traces; the caller
  * (the API) marks each request's lifecycle with `begin`, `admitted` and `tokens`.
  */
+import type { Attributes, Tracer } from '@opentelemetry/api';
 import type { EngineEvent, EngineSnapshot, TokenChunk } from '../engine/engine-types.js';
 import type { Clock } from '../time/clock.js';
 import { EngineMetrics } from './engine-metrics.js';
@@ -22,11 +23,13 @@ export class EngineTelemetry {
   private readonly off: () => void;
   /** Spans go somewhere: without a span processor, tracing is skipped altogether (no per-request state). */
   private readonly tracing: boolean;
+  private readonly rawTracer: Tracer;
 
   constructor(engine: ObservedEngine, telemetry: Telemetry, private readonly clock: Clock) {
     this.metrics = new EngineMetrics(telemetry.meter, engine);
     this.tracer = new RequestTracer(telemetry.tracer, clock);
     this.tracing = telemetry.tracing;
+    this.rawTracer = telemetry.tracer;
     this.off = engine.onEvent((e) => {
       this.metrics.onEvent(e);
       if (this.tracing) this.tracer.onEvent(e);
@@ -65,6 +68,11 @@ export class EngineTelemetry {
   replayed(id: string, o: ReplayOptions): void {
     this.submitted.delete(id);
     if (this.tracing) this.tracer.replayed(id, o);
+  }
+
+  /** A one-off span, ended at once (e.g. `job.enqueue` of a job handed to a worker, carrying its `job.id`). */
+  mark(name: string, attributes: Attributes): void {
+    if (this.tracing) this.rawTracer.startSpan(name, { attributes }).end();
   }
 
   close(): void {

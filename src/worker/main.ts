@@ -10,6 +10,9 @@ import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
 import type { ModelClient } from '../upstream/model-client.js';
 import { parseWorkerArgs, WorkerUsageError, type WorkerOptions } from './worker-options.js';
+import { startNodeSdk, type Telemetry } from '../telemetry/setup.js';
+import { serveMetrics, type MetricsServer } from './metrics-server.js';
+import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 
 const USAGE_EXIT_CODE = 2;
 
@@ -28,6 +31,12 @@ async function run(o: WorkerOptions): Promise<void> {
   const primary = new HttpModelClient({ baseUrl: o.upstream, clock, connections: o.connections, dialect: o.upstreamDialect });
   const fallback = o.fallback === undefined ? undefined : new HttpModelClient({ baseUrl: o.fallback, clock, connections: o.connections, dialect: o.fallbackDialect ?? o.upstreamDialect });
   let side: Awaited<ReturnType<typeof openRedisWorker>>;
+  const telemetry: Telemetry | undefined =
+    o.otlpEndpoint !== undefined
+      ? startNodeSdk({ exporter: 'otlp', otlpEndpoint: o.otlpEndpoint, serviceName: 'ai-engine-worker' })
+      : o.metricsPort > 0
+        ? startNodeSdk({ exporter: 'prometheus', serviceName: 'ai-engine-worker' })
+        : undefined;
   try {
     side = await openRedisWorker({
       url: o.queue,
@@ -42,10 +51,22 @@ async function run(o: WorkerOptions): Promise<void> {
       stalledIntervalMs: o.stalledIntervalMs,
       maxStalled: o.maxStalled,
       drainMs: o.drainMs,
+      sharedPolicy: o.sharedPolicy,
+      ...(o.payloadDir !== undefined ? { payloads: new LocalDirPayloadStore(o.payloadDir) } : {}),
+      ...(telemetry !== undefined ? { telemetry } : {}),
     });
   } catch (e) {
     if (e instanceof HarnessError) fail(`--queue: ${e.message}`, 1);
     throw e;
+  }
+  let metrics: MetricsServer | undefined;
+  if (telemetry !== undefined && o.metricsPort > 0) {
+    try {
+      metrics = await serveMetrics(telemetry, o.metricsPort, o.metricsHost);
+    } catch (e) {
+      await side.close();
+      fail(`--metrics-port: cannot listen on ${o.metricsHost}:${o.metricsPort} (${e instanceof Error ? e.message : String(e)})`, 1);
+    }
   }
   // Operational log: each delivery that continues a checkpoint (a redelivery after a lease expiry or a retry).
   side.worker.onEvent((e) => {
@@ -58,13 +79,13 @@ async function run(o: WorkerOptions): Promise<void> {
     stopping = true;
     void side
       .close()
-      .then(() => Promise.all([primary.close(), fallback?.close()]))
+      .then(() => Promise.all([primary.close(), fallback?.close(), metrics?.close(), telemetry?.shutdown()]))
       .finally(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   process.stdout.write(
-    `worker: ready (queue ${o.queueName} on ${o.queue.replace(/\/\/[^@/]*@/, '//')}, upstream ${o.upstream}, policy ${o.policy.name}, concurrency ${o.concurrency}, lease ${o.leaseMs}ms; pid ${process.pid})\n`,
+    `worker: ready (queue ${o.queueName} on ${o.queue.replace(/\/\/[^@/]*@/, '//')}, upstream ${o.upstream}, policy ${o.policy.name}, concurrency ${o.concurrency}, lease ${o.leaseMs}ms${o.sharedPolicy ? ', shared policy' : ''}${metrics !== undefined ? `, metrics on http://${o.metricsHost}:${metrics.port}/metrics` : ''}; pid ${process.pid})\n`,
   );
 }
 

@@ -28,6 +28,15 @@ describe('worker command line', () => {
     expect(o.concurrency).toBe(4);
   });
 
+  it('metrics port and shared policy: off by default, on by flag; a shared budget must be Finagle or off', () => {
+    expect(parseWorkerArgs(base)).toMatchObject({ metricsPort: 0, metricsHost: '127.0.0.1', sharedPolicy: false });
+    expect(parseWorkerArgs([...base, '--metrics-port', '9464', '--shared-policy'])).toMatchObject({ metricsPort: 9464, sharedPolicy: true });
+    expect(parseWorkerArgs([...base, '--otlp-endpoint', 'http://127.0.0.1:4318'])).toMatchObject({ otlpEndpoint: 'http://127.0.0.1:4318', metricsPort: 0 });
+    expect(usage([...base, '--otlp-endpoint', 'http://127.0.0.1:4318', '--metrics-port', '9464'])).toMatch(/^--otlp-endpoint: expected either it \(push\) or --metrics-port/);
+    expect(usage([...base, '--metrics-port', '70000'])).toMatch(/--metrics-port: expected an integer from 0 to 65535/);
+    expect(usage([...base, '--shared-policy', '--policy-overrides', '{"retryBudget":{"mode":"grpc"}}'])).toMatch(/^--shared-policy: expected the policy's retryBudget\.mode "finagle" or "off".*got "grpc"/);
+  });
+
   it('names the flag in every mistake', () => {
     expect(usage(['--upstream', 'http://127.0.0.1:8000'])).toMatch(/--queue/);
     expect(usage(['--queue', 'redis://127.0.0.1:6379'])).toMatch(/--upstream/);

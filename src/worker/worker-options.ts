@@ -38,6 +38,16 @@ export interface WorkerOptions {
   readonly upstreamDialect: UpstreamDialect;
   /** @default upstreamDialect */
   readonly fallbackDialect?: UpstreamDialect;
+  /** Serve `/metrics` on this port (0: off). @default 0 */
+  readonly metricsPort: number;
+  /** @default '127.0.0.1' */
+  readonly metricsHost: string;
+  /** Where jobs with a payloadRef have their payload (the API's --payload-dir). @default none */
+  readonly payloadDir?: string;
+  /** Push traces and metrics over OTLP/HTTP to this base URL instead of serving /metrics. @default none */
+  readonly otlpEndpoint?: string;
+  /** Share the retry budget and the breaker through Redis with every worker of the queue. @default false */
+  readonly sharedPolicy: boolean;
 }
 
 
@@ -85,6 +95,11 @@ export function workerProgram(): Command {
     .addOption(new Option('--upstream-dialect <dialect>', DIALECT_HELP).default('openai').argParser(dialectArg('--upstream-dialect')))
     .addOption(new Option('--fallback-dialect <dialect>', 'the fallback upstream\'s dialect (default: --upstream-dialect)').argParser(dialectArg('--fallback-dialect')))
     .addOption(new Option('--connections <n>', 'upstream connection pool size').default(256).argParser(intArg('--connections', 1, 100_000)))
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus /metrics (engine_* and job_*) on this port; 0 = off').default(0).argParser(intArg('--metrics-port', 0, 65_535)))
+    .addOption(new Option('--metrics-host <host>', 'address the /metrics listener binds').default('127.0.0.1'))
+    .addOption(new Option('--payload-dir <dir>', 'the API\'s --payload-dir: where large job payloads (payloadRef) are fetched from'))
+    .addOption(new Option('--otlp-endpoint <url>', 'push traces (job.id on each delivery\'s root span) and metrics over OTLP/HTTP to this base URL (instead of --metrics-port)').argParser(httpUrl('--otlp-endpoint')))
+    .addOption(new Option('--shared-policy', 'keep the retry budget and the breaker in Redis, shared by every worker of the queue (one policy for N workers)').default(false))
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
@@ -112,6 +127,12 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
   } catch (e) {
     const flag = e instanceof HarnessError && /^preset:/.test(e.message) ? '--policy' : '--policy-overrides';
     throw new WorkerUsageError(`${flag}: ${(e as Error).message}`);
+  }
+  if (o.otlpEndpoint !== undefined && o.metricsPort > 0) {
+    throw new WorkerUsageError(`--otlp-endpoint: expected either it (push) or --metrics-port (scrape), got both (--metrics-port ${o.metricsPort})`);
+  }
+  if (o.sharedPolicy && !['off', 'finagle'].includes(policy.retryBudget.mode)) {
+    throw new WorkerUsageError(`--shared-policy: expected the policy's retryBudget.mode "finagle" or "off" (the shared budget is Finagle's), got ${JSON.stringify(policy.retryBudget.mode)}`);
   }
   if (o.prefix.length === 0) throw new WorkerUsageError('--prefix: expected a non-empty key prefix, got ""');
   const { policyOverrides: _po, queue, upstream, ...rest } = o;
