@@ -89,10 +89,14 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   });
   // Every call the models bill, by request id until its request completes (the engine keeps the client's id).
   const bills = new Map<string, AttemptBill[]>();
+  // Ids of requests already recorded: a bill for one of them is a call that outlived its request (abandoned).
+  const done = new Set<string>();
+  const abandoned: AttemptBill[] = [];
   for (const m of world.models) {
     const fallback = m !== world.primary;
     m.onBill((b) => {
       const bill: AttemptBill = { ...b, fallback };
+      if (done.has(b.id)) return void abandoned.push(bill);
       const list = bills.get(b.id);
       if (list === undefined) bills.set(b.id, [bill]);
       else list.push(bill);
@@ -106,6 +110,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
     const obs = { ...observe(req, intendedStartMs, result, chunks), bills: bills.get(req.id) ?? [] };
     bills.delete(req.id);
+    done.add(req.id);
     recorder.complete(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
@@ -144,6 +149,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const counters = engine.snapshot().counters;
   const primary = models[0];
   recorder.unmatchedBills([...bills.values()].flat());
+  recorder.unmatchedBills(abandoned, true);
   const result = recorder.finish({
     // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
     durationMs: replay?.replayedMs ?? o.durationMs,
