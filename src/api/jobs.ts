@@ -5,6 +5,7 @@
  * engine refuses at admission (a rate-limit shed, reported synchronously) is not accepted at all: it is
  * discarded and the caller gets 429.
  */
+import type { ServicePrices } from '../engine/billed-usage.js';
 import { AbortError } from '../errors.js';
 import type { Engine, EngineEvent, EngineResult, TokenChunk } from '../engine/engine.js';
 import { engineRequestFor, terminalPatchFor } from '../queue/engine-job.js';
@@ -33,6 +34,8 @@ export interface JobServiceOptions {
    * in-memory queue)
    */
   readonly queue?: JobQueue;
+  /** Prices of the upstreams: a job's `costUsd` (src/engine/billed-usage.ts). @default none (costUsd null) */
+  readonly prices?: ServicePrices;
 }
 
 /** A refusal at admission: nothing was accepted. */
@@ -68,6 +71,7 @@ export class JobService {
   private readonly ids: Random;
   private readonly telemetry: EngineTelemetry | undefined;
   private readonly callbacks: CallbackSender | undefined;
+  private readonly prices: ServicePrices;
   /** Where accepted jobs go: this process's engine, or a durable queue that workers elsewhere consume. */
   readonly queue: JobQueue;
   private readonly ownQueue: boolean;
@@ -87,6 +91,7 @@ export class JobService {
     this.ids = o.random.derive('api/job-ids');
     this.telemetry = o.telemetry;
     this.callbacks = o.callbacks;
+    this.prices = o.prices ?? {};
     const wall = (o.clock as { wallTimeMs?: () => number }).wallTimeMs;
     this.wallOriginMs = typeof wall === 'function' ? wall.call(o.clock) - o.clock.now() : 0;
     this.off = this.engine.onEvent((e) => this.onEngineEvent(e));
@@ -306,6 +311,7 @@ export class JobService {
       attempts: r.baseAttempts + result.attempts,
       finishedAtMs: this.wallNowMs(),
       callbackPending: this.callbacks !== undefined,
+      prices: this.prices,
     });
     const done = await this.store.update(job.id, patch);
     if (job.spec.callbackUrl !== undefined && this.callbacks !== undefined) this.sendCallback(done, job.spec.callbackUrl, this.callbacks);

@@ -61,6 +61,7 @@ async function serve(o: ServeOptions): Promise<void> {
     jobStoreMaxBytes: o.jobStoreMaxBytes,
     defaultModel: o.model,
     countPromptTokens,
+    ...(o.prices !== undefined ? { prices: o.prices } : {}),
     logger: o.log,
   });
   let closing = false;

@@ -12,6 +12,7 @@
  *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
  *     GET  /readyz                       200 when new jobs can be taken, else 503 (e.g. the Redis queue is down)
  */
+import type { ServicePrices } from '../engine/billed-usage.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { preset, type Policy } from '../policy.js';
@@ -84,6 +85,11 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
    * Ignored when `engine` is given. @default about 4 characters a token
    */
   readonly countPromptTokens?: (request: ModelRequest) => number;
+  /**
+   * Per-token prices of the upstreams (`serve --price`): jobs' `costUsd` and the `engine_cost_usd_total` metric.
+   * @default none (billed tokens are still counted; dollars are not)
+   */
+  readonly prices?: ServicePrices;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -134,7 +140,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     });
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
-  const observed = new EngineTelemetry(engine, telemetry, clock);
+  const observed = new EngineTelemetry(engine, telemetry, clock, o.prices);
   const store = o.store ?? new InMemoryJobStore(o.jobStoreMaxBytes !== undefined ? { maxBytes: o.jobStoreMaxBytes } : {});
   const allowlist = (o.callbackAllowlist ?? []).map((h) => h.toLowerCase());
   const jobs = new JobService({
@@ -143,6 +149,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     clock,
     random,
     telemetry: observed,
+    ...(o.prices !== undefined ? { prices: o.prices } : {}),
     ...(allowlist.length > 0 ? { callbacks: new CallbackSender({ clock, ...o.callbacks }) } : {}),
     ...(o.queue !== undefined ? { queue: o.queue } : {}),
   });

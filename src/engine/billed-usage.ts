@@ -5,6 +5,7 @@
  * broke mid-stream reports none, so the engine counts what it sent and what it received, and says so
  * (`estimated`). A call refused before it ran (429, 503, 5xx, refused connection, bad request) bills nothing.
  */
+import { billUsd, type TokenPrice } from '../lib/token-price.js';
 import type { Usage } from '../upstream/model-client.js';
 import type { Classification } from './classify.js';
 
@@ -97,4 +98,21 @@ export function billedTotals(bills: readonly BilledCall[], unknown = false): Bil
     estimated ||= b.estimated;
   }
   return { inputTokens: input, cachedInputTokens: cached, outputTokens: output, estimated };
+}
+
+/** A service's prices per upstream (`serve --price`, `--fallback-price`); a missing one leaves cost unknown. */
+export interface ServicePrices {
+  readonly primary?: TokenPrice;
+  readonly fallback?: TokenPrice;
+}
+
+/** USD of `calls` at `prices`; null when a call's upstream has no price. */
+export function billedUsd(calls: readonly BilledCall[], prices: ServicePrices): number | null {
+  let sum = 0;
+  for (const c of calls) {
+    const p = prices[c.model];
+    if (p === undefined) return null;
+    sum += billUsd(c, p);
+  }
+  return sum;
 }
