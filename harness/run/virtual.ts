@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
 import { reasonOf } from '../../src/engine/reasons.js';
-import { resolvePrice } from '../cost/price.js';
+import { scenarioPrices } from '../cost/price.js';
 import type { AttemptBill, CostInput } from '../measure/billing.js';
 import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
@@ -170,16 +170,9 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
 
 /** Prices of the scenario's models and their GPU time (busy and provisioned). */
 function costInput(scenario: Scenario, models: ReadonlyArray<{ busyMs: number; elapsedMs: number }>): CostInput {
-  const m = scenario.model;
-  const price = m.price === undefined ? undefined : resolvePrice(m.price, 'scenario.model.price');
-  const fallbackPriceInput = m.fallbackPrice ?? m.price;
   const gpu = (x: { busyMs: number; elapsedMs: number } | undefined): { busyMs: number; elapsedMs: number } | null =>
     x === undefined ? null : { busyMs: x.busyMs, elapsedMs: x.elapsedMs };
-  return {
-    primary: price,
-    fallback: fallbackPriceInput === undefined ? undefined : resolvePrice(fallbackPriceInput, 'scenario.model.fallbackPrice'),
-    gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) },
-  };
+  return { ...scenarioPrices(scenario.model), gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) } };
 }
 
 function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {

@@ -7,7 +7,12 @@
  *     final chunk, whole response, error body or in-stream error event:
  *                       "x_engine": { "outcome": "ok", "attempts": 2, "upstreamCalls": 2, "resumes": 1,
  *                                     "queuedMs": 0.512, "backoffMs": 131.07 }   (+ "degraded", "reason", "deduped")
+ *                       + "bills": [{ "model": "primary", "inputTokens": 812, "cachedInputTokens": 0, "outputTokens": 40,
+ *                                     "deliveredTokens": 40, "resumeFrom": 0, "completed": false, "estimated": true }, ...]
+ *                         what each upstream call that ran was billed (src/engine/billed-usage.ts), in order;
+ *                         "billsUnknown": true when a call may have been billed without the engine knowing how much
  */
+import type { BilledCall } from '../engine/billed-usage.js';
 import type { EngineResult, Outcome } from '../engine/engine-types.js';
 import { reasonOf } from '../engine/reasons.js';
 
@@ -27,6 +32,10 @@ export interface EngineSummary {
   readonly backoffMs: number;
   /** Served from an identical request in flight (`joined`) or just finished (`cached`). */
   readonly deduped?: NonNullable<EngineResult['deduped']>;
+  /** What each upstream call that ran was billed, in order; absent when none ran (or a dedup twin: its leader paid). */
+  readonly bills?: readonly BilledCall[];
+  /** Some call may have been billed without the engine knowing how much. */
+  readonly billsUnknown?: true;
 }
 
 const us = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -43,5 +52,7 @@ export function engineSummary(r: EngineResult): EngineSummary {
     queuedMs: us(r.queuedMs),
     backoffMs: us(r.backoffMs),
     ...(r.deduped !== undefined ? { deduped: r.deduped } : {}),
+    ...(r.billed !== undefined && r.billed.calls.length > 0 ? { bills: r.billed.calls } : {}),
+    ...(r.billed?.unknown === true ? { billsUnknown: true as const } : {}),
   };
 }
