@@ -11,6 +11,7 @@ import { InProcessModelClient } from '../../sim/in-process.js';
 import { MockModel, type BilledAttempt } from '../../sim/mock-model.js';
 import { billedTotals } from './billed-usage.js';
 import { Engine } from './engine.js';
+import { FakeModel } from './testing/fake-model.js';
 
 const PROMPT = 100;
 
@@ -75,6 +76,16 @@ describe('billed usage', () => {
       [PROMPT, 12, 0],
       [PROMPT + 12, 18, 12],
     ]);
+  });
+
+  it('a call that timed out before any event may have been billed: nothing counted, and flagged unknown', async () => {
+    const clock = new VirtualClock();
+    const model = new FakeModel(clock, () => ({ hang: true }));
+    const engine = new Engine({ clock, random: new Random(1), policy: resolvePolicy('resilient', { retry: { maxAttempts: 1 }, idleTimeout: { idleMs: 100 } }), primary: model });
+    const result = await clock.run(engine.submit({ id: 'h', kind: 'chat', request: { id: 'h', model: 'm', prompt: 'x' } }));
+    expect(result.outcome).not.toBe('ok');
+    expect(result.billed).toEqual({ calls: [], unknown: true });
+    expect(billedTotals(result.billed!.calls, result.billed!.unknown)).toEqual({ inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, estimated: true });
   });
 
   it('a call refused with 429 bills nothing', async () => {
