@@ -35,6 +35,8 @@ export interface VirtualRunOptions {
   readonly onProgress?: (simulatedMs: number) => void;
   /** The HTTP hops of live mode as delays (see `WorldOptions.transport`). @default none */
   readonly transport?: Transport;
+  /** Called with every request's observation (its bills included) as it is recorded: for diagnostics. */
+  readonly onRequest?: (obs: RequestObservation) => void;
 }
 
 /** What one policy's run produced. */
@@ -112,6 +114,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     bills.delete(req.id);
     done.add(req.id);
     recorder.complete(obs);
+    o.onRequest?.(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
   };
