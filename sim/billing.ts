@@ -23,6 +23,11 @@ export interface BilledAttempt {
   readonly outputTokens: number;
   /** Of `outputTokens`, those the call made visible to its client before it ended. */
   readonly deliveredTokens: number;
+  /**
+   * Context tokens the GPU computed again after preempting the call (recompute). A token-priced provider does not
+   * bill them (they are not in `inputTokens`); they cost GPU time, which a GPU-hour price charges as waste.
+   */
+  readonly recomputedTokens: number;
   /** The output index the call started at (> 0 for a resumed stream). */
   readonly resumeFrom: number;
   /** The call ended normally (stop, length, or an embeddings answer), not broken, aborted or crashed. */

@@ -295,7 +295,8 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     if (this.finished && this.visibleTo >= this.o.endIndex && this.delivery.empty) {
       this.end(this.o.finishReason, {
         type: 'done',
-        promptTokens: this.o.promptTokens,
+        // A continuation's prompt includes the prefix it continues (as vLLM counts it, and as the call is billed).
+        promptTokens: this.o.promptTokens + this.o.startIndex,
         completionTokens: this.o.endIndex - this.o.startIndex,
         cachedTokens: this.o.cachedTokens?.() ?? 0,
         finishReason: this.o.finishReason,

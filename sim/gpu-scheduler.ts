@@ -191,6 +191,7 @@ export class BatchScheduler {
     this.freeSeqBlocks(seq);
     // Recompute: the output generated so far is computed again; that second computation reaches no client.
     this.counters.wastedTokens += seq.generated - seq.startIndex;
+    seq.redoTo = Math.max(seq.redoTo, seq.computed);
     seq.computed = 0;
     seq.inFlight = 0;
     seq.status = 'waiting';

@@ -41,6 +41,8 @@ export interface SeqHandle {
   readonly queueMs: number | undefined;
   /** Prompt tokens found in the prefix cache when first scheduled (0 before, or on a miss). */
   readonly cachedTokens: number;
+  /** Context tokens computed a second time after a preemption threw their KV away (recompute; 0 without one). */
+  readonly recomputedTokens: number;
 }
 
 /** Where a sequence is in its life on the GPU. */
@@ -68,6 +70,10 @@ export class Seq implements SeqHandle {
   registeredTo = 0;
   /** Prompt tokens served from the cache at first scheduling. */
   cachedTokens = 0;
+  /** Context computed before the last preemption: computing below it again is recompute. */
+  redoTo = 0;
+  /** Tokens computed again after preemptions (below `redoTo`). */
+  recomputedTokens = 0;
   /** Chained block hashes, made on first scheduling when the GPU caches prefixes. */
   hasher: BlockHasher | undefined;
 

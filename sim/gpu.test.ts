@@ -106,6 +106,29 @@ describe('Gpu', () => {
     expect(gpu.kvUsage).toBe(0);
   });
 
+  it('counts the context a preemption makes it compute again, per sequence (recompute)', async () => {
+    const clock = new VirtualClock();
+    const p: GpuProfile = { ...h100, kvBlocks: 12, contextWindow: 192 };
+    const gpu = new Gpu(p, clock);
+    const handles = Array.from({ length: 4 }, () => gpu.submit({ promptTokens: 30, startIndex: 0, endIndex: 60 }, sink(clock, newTrace())));
+    await clock.runUntilIdle();
+    expect(gpu.stats().preemptions).toBeGreaterThan(0);
+    const recomputed = handles.map((h) => h.recomputedTokens);
+    expect(recomputed.some((r) => r > 0)).toBe(true);
+    // Without preemption a sequence computes its 30 prompt tokens, then one token per output but the last: 30 + 59.
+    // Everything the GPU computed beyond that is recompute, and each sequence's count adds up to it.
+    expect(gpu.stats().tokensComputed).toBe(4 * (30 + 59) + recomputed.reduce((a, b) => a + b, 0));
+  });
+
+  it('counts no recompute without preemption', async () => {
+    const clock = new VirtualClock();
+    const gpu = new Gpu(h100, clock);
+    const h = gpu.submit({ promptTokens: 128, startIndex: 0, endIndex: 20 }, sink(clock, newTrace()));
+    await clock.runUntilIdle();
+    expect(h.recomputedTokens).toBe(0);
+    expect(gpu.stats().tokensComputed).toBe(128 + 19);
+  });
+
   it('an abort frees the slot and blocks at the next step', async () => {
     const clock = new VirtualClock();
     const p = resolveProfile({ base: 'h100-llama3-8b', maxNumSeqs: 1 });

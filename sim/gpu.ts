@@ -318,6 +318,9 @@ export class Gpu {
       if (emits) this.s.wastedTokens++;
       return;
     }
+    // Below the context a preemption threw away, the step computed it again (a prefix-cache hit on re-admission
+    // skips that part, as it moves `computed` up without a step).
+    seq.recomputedTokens += Math.max(0, Math.min(seq.computed + n, seq.redoTo) - seq.computed);
     seq.computed += n;
     this.sched.registerComputed(seq);
     if (!emits) return;

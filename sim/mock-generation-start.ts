@@ -72,6 +72,7 @@ export function startGeneration(
           cachedInputTokens: Math.min(inputTokens, ref.handle?.cachedTokens ?? 0),
           outputTokens: Math.max(0, end.computedTo - startIndex),
           deliveredTokens: Math.max(0, end.deliveredTo - startIndex),
+          recomputedTokens: ref.handle?.recomputedTokens ?? 0,
           resumeFrom: startIndex,
           completed,
         });

@@ -264,6 +264,7 @@ export class MockModel {
         cachedInputTokens: 0,
         outputTokens: 0,
         deliveredTokens: 0,
+        recomputedTokens: 0,
         resumeFrom: 0,
         completed: true,
       });

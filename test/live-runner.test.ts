@@ -23,7 +23,8 @@ const scenario = defineScenario({
     arrivals: { kind: 'poisson', ratePerSec: 8 },
     mix: [{ name: 'chat', weight: 1, kind: 'single', promptTokens: { kind: 'uniform', min: 50, max: 300 }, outputTokens: { kind: 'uniform', min: 5, max: 40 } }],
   },
-  model: { profile: 'h100-llama3-8b' },
+  // Round prices, to check the live bill by hand: $1 per 1M input tokens (cache hits too), $4 per 1M output.
+  model: { profile: 'h100-llama3-8b', price: { inputPer1M: 1, outputPer1M: 4 } },
   policies: ['bounded'],
   slo: { ttftMs: 2_000, e2eMs: 10_000 },
 });
@@ -63,6 +64,14 @@ describe('live runner', () => {
     expect(c.tokensComputed).toBe(c.tokensDelivered);
     expect(s.gpuUtilization).toBeGreaterThan(0);
     expect(p.series.queueDepth.some((v) => v !== null)).toBe(true);
+    // The bill, from what the engine reported per call (x_engine.bills): each prompt once, each token once, nothing
+    // wasted; dollars at the scenario's prices.
+    const prompts = planned.reduce((n, r) => n + r.promptTokens, 0);
+    const t = s.tokens;
+    expect((t.billedInput ?? NaN) + (t.billedCachedInput ?? NaN)).toBe(prompts);
+    expect(t.billedOutput).toBe(c.tokensDelivered);
+    expect(s.cost.totalUsd).toBeCloseTo((prompts * 1 + c.tokensDelivered * 4) / 1e6, 6);
+    expect(s.cost.wastedUsd).toBe(0);
   }, 30_000);
 
   it('fails the run with an error naming a process that dies during the load, and stops the others', async () => {

@@ -54,7 +54,7 @@ const scenario = defineScenario({
     arrivals: { kind: 'poisson', ratePerSec: 8 },
     mix: [{ name: 'chat', weight: 1, kind: 'single', promptTokens: { kind: 'uniform', min: 50, max: 200 }, outputTokens: { kind: 'uniform', min: 5, max: 30 } }],
   },
-  model: { profile: 'h100-llama3-8b', faults: { timeline: [{ name: '429 phase', ...PHASE, fault: { rateLimited: { probability: 1, retryAfterMs: 200 } } }] } },
+  model: { profile: 'h100-llama3-8b', price: { inputPer1M: 1, outputPer1M: 4 }, faults: { timeline: [{ name: '429 phase', ...PHASE, fault: { rateLimited: { probability: 1, retryAfterMs: 200 } } }] } },
   policies: ['naive'],
   slo: { ttftMs: 2_000, e2eMs: 10_000 },
 });
@@ -97,6 +97,13 @@ describe('generic URL target', () => {
     expect(s.failed).toBe(c.rateLimited);
     expect(s.shed).toBe(0);
     expect(s.ok).toBeGreaterThan(0);
+
+    // The bill: what the answers' standard usage said (the mock's, passed through), at the scenario's prices. The
+    // 429 answers carry none (a provider bills nothing for them).
+    expect(s.tokens.billedOutput).toBe(c.tokensDelivered);
+    expect(s.tokens.billedInput).toBeGreaterThan(0);
+    expect(s.cost.totalUsd).toBeCloseTo(((s.tokens.billedInput ?? NaN) + (s.tokens.billedCachedInput ?? NaN) + 4 * c.tokensDelivered) / 1e6, 6);
+    expect(s.cost.wastedUsd).toBe(0);
 
     // Inside the proxy nothing is visible: unknown, not zero.
     expect(s.peakQueue).toBeNull();

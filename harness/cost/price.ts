@@ -53,3 +53,12 @@ export function resolvePrice(input: unknown, field: string): Price {
   if ('gpuHourUsd' in v) return { kind: 'gpu-hour', gpuHourUsd: v.gpuHourUsd };
   return { kind: 'tokens', inputPer1M: v.inputPer1M, cachedInputPer1M: v.cachedInputPer1M ?? v.inputPer1M, outputPer1M: v.outputPer1M };
 }
+
+/** The prices of a scenario's primary and fallback models (`model.price`, `model.fallbackPrice` default: the same). */
+export function scenarioPrices(model: { readonly price?: unknown; readonly fallbackPrice?: unknown }): { primary: Price | undefined; fallback: Price | undefined } {
+  const fallback = model.fallbackPrice ?? model.price;
+  return {
+    primary: model.price === undefined ? undefined : resolvePrice(model.price, 'scenario.model.price'),
+    fallback: fallback === undefined ? undefined : resolvePrice(fallback, 'scenario.model.fallbackPrice'),
+  };
+}

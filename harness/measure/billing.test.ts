@@ -52,9 +52,10 @@ describe('billing', () => {
     const { tokens, cost } = priced(bills, result.outcome === 'degraded');
     expect(tokens).toMatchObject({ billedInput: 3 * PROMPT, billedCachedInput: 0, billedOutput: 15 });
     expect(cost.totalUsd).toBeCloseTo(usd(300, 0, 15), 12);
-    // Every prompt is wasted: the first one's is computed again by the retry, and the retries gave the client
-    // nothing new (their 5 + 5 tokens repeat the 5 it has). Only the first attempt's 5 output tokens were useful.
-    expect(cost.wastedUsd).toBeCloseTo(usd(300, 0, 10), 12);
+    // The client kept the first attempt's 5 tokens (a partial answer): its prompt bought them. The retries gave it
+    // nothing new (their 5 + 5 tokens repeat the 5 it has): their prompts and output are wasted.
+    expect(result.outcome).toBe('degraded');
+    expect(cost.wastedUsd).toBeCloseTo(usd(200, 0, 10), 12);
     expect(cost.byKind.first).toBeCloseTo(usd(100, 0, 5), 12);
     expect(cost.byKind.retry).toBeCloseTo(usd(200, 0, 10), 12);
   });
@@ -85,8 +86,9 @@ describe('billing', () => {
     expect(split.map((s) => s.kind)).toEqual(['first', 'resume']);
     const { cost } = priced(bills, true);
     expect(cost.totalUsd).toBeCloseTo(usd(212, 0, 30), 12);
-    // The first attempt's prompt is computed again by the resume; all 30 output tokens reached the client.
-    expect(cost.wastedUsd).toBeCloseTo(usd(100, 0, 0), 12);
+    // One clean attempt would have billed 100 input and 30 output. The resume computed the prompt again, and the
+    // 12-token prefix it re-sends as input had been paid once already, as output: 112 input tokens are waste.
+    expect(cost.wastedUsd).toBeCloseTo(usd(112, 0, 0), 12);
     expect(cost.byKind.resume).toBeCloseTo(usd(112, 0, 18), 12);
   });
 
@@ -131,6 +133,69 @@ describe('billing', () => {
     expect(cost.totalUsd).toBeCloseTo(usd(PROMPT, 0, b.outputTokens), 12);
     expect(cost.wastedUsd).toBeCloseTo(usd(PROMPT, 0, b.outputTokens), 12);
     expect(cost.per1kGoodUsd).toBeNull();
+  });
+
+  const bill = (o: Partial<AttemptBill>): AttemptBill => ({
+    id: 'h', fallback: false, startMs: 0, endMs: 10, inputTokens: PROMPT, cachedInputTokens: 0, outputTokens: 30, deliveredTokens: 30, resumeFrom: 0, completed: true, ...o,
+  });
+
+  it('a resume whose prompt and part of its prefix hit the cache wastes the re-sent prefix at the rates it was billed', () => {
+    // First attempt: 100 prompt, breaks after 12 delivered. Resume: 100 + 12 input, of which 110 cached (the prompt
+    // and 10 prefix tokens), 18 more output.
+    const bills = [
+      bill({ outputTokens: 12, deliveredTokens: 12, completed: false }),
+      bill({ startMs: 20, endMs: 40, inputTokens: 112, cachedInputTokens: 110, outputTokens: 18, deliveredTokens: 18, resumeFrom: 12 }),
+    ];
+    const split = splitRequestBills(bills, true);
+    expect(split.map((x) => [x.wastedInput, x.wastedCachedInput, x.wastedOutput])).toEqual([
+      [100, 0, 0],
+      [2, 10, 0],
+    ]);
+    const { cost } = priced(bills, true);
+    expect(cost.totalUsd).toBeCloseTo(usd(100 + 2, 110, 30), 12);
+    expect(cost.wastedUsd).toBeCloseTo(usd(102, 10, 0), 12);
+  });
+
+  it('a request not served (timed out at its deadline, failed) wastes every bill, the output it was sent included', () => {
+    // 20 of 30 computed tokens reached the client before its deadline ended the request: it kept no answer.
+    const bills = [bill({ outputTokens: 30, deliveredTokens: 20, completed: false })];
+    expect(splitRequestBills(bills, false).map((x) => [x.wastedInput, x.wastedOutput])).toEqual([[100, 30]]);
+    const { cost } = priced(bills, false, 0);
+    expect(cost.wastedUsd).toBeCloseTo(usd(100, 0, 30), 12);
+    expect(cost.wastedUsd).toBe(cost.totalUsd);
+    // Served (a partial answer), the 20 delivered tokens and the prompt that bought them are not waste; 10 are.
+    expect(priced(bills, true).cost.wastedUsd).toBeCloseTo(usd(0, 0, 10), 12);
+  });
+
+  it('the prompt that bought the answer is the last attempt that gave the client new tokens, not the last attempt', () => {
+    // A partial answer of 5 tokens from the first attempt; a retry from scratch repeats 3 of them and breaks.
+    const bills = [bill({ outputTokens: 5, deliveredTokens: 5, completed: false }), bill({ startMs: 20, endMs: 30, outputTokens: 3, deliveredTokens: 3, completed: false })];
+    expect(splitRequestBills(bills, true).map((x) => [x.kind, x.wastedInput, x.wastedOutput])).toEqual([
+      ['first', 0, 0],
+      ['retry', 100, 3],
+    ]);
+  });
+
+  it('a call that ends after its request did (abandoned) is all waste', () => {
+    const acc = new BillingAcc();
+    acc.request([bill({})], true);
+    acc.lone([bill({ startMs: 5, endMs: 50, outputTokens: 7, deliveredTokens: 7, completed: false })], true);
+    const { cost } = acc.cost({ primary: PRICE }, 1, 1000, 1);
+    expect(cost.totalUsd).toBeCloseTo(usd(200, 0, 37), 12);
+    expect(cost.wastedUsd).toBeCloseTo(usd(100, 0, 7), 12);
+  });
+
+  it('preemption recompute is not billed by a token price, and is wasted GPU time under a GPU-hour price', () => {
+    const b = bill({ recomputedTokens: 70 }); // 100 input + 30 output billed; the GPU computed 70 more
+    const tokens = priced([b], true);
+    expect(tokens.cost.totalUsd).toBeCloseTo(usd(100, 0, 30), 12);
+    expect(tokens.cost.wastedUsd).toBe(0);
+    const acc = new BillingAcc();
+    acc.request([b], true);
+    const { cost } = acc.cost({ primary: { kind: 'gpu-hour', gpuHourUsd: 3.6 }, gpu: { primary: { busyMs: 1_000_000, elapsedMs: 1_000_000 }, fallback: null } }, 1, 1000, 1);
+    // $1.00 of busy time over 200 computed tokens, 70 of them recompute.
+    expect(cost.totalUsd).toBeCloseTo(1, 9);
+    expect(cost.wastedUsd).toBeCloseTo(0.35, 9);
   });
 
   it('unknown usage stays unknown: null tokens and cost, never 0', () => {

@@ -3,17 +3,16 @@
  * that ran (see sim/billing.ts): input tokens (prompt, plus the prefix a continuation sends again), cached input
  * tokens, and every output token computed. Prices turn them into dollars; this file only does the arithmetic.
  *
- * Waste, per request, from its bills in start order:
- * - output tokens a call computed that gave the client nothing new (never delivered: a broken stream, a crash, an
- *   abort; or delivered again after a restart without resume, and discarded);
- * - the input of every call but the last (the next attempt computes it again: a retry, a resume, a fallback), and
- *   the input of the last one too when it gave the client nothing.
+ * Waste, per request: what its bills paid beyond what one clean attempt would have paid for the answer the client
+ * kept (see `splitRequestBills`); under a GPU-hour price, also the GPU time spent recomputing after preemptions.
  */
 import type { BilledAttempt } from '../../sim/billing.js';
 import { round } from './series.js';
 
 /** One billed upstream call, as the harness sees it: the model's bill (sim/billing.ts), and which model served it. */
-export type AttemptBill = Omit<BilledAttempt, 'model' | 'kind'> & {
+export type AttemptBill = Omit<BilledAttempt, 'model' | 'kind' | 'recomputedTokens'> & {
+  /** Context recomputed after preemptions (GPU work, not billed by a token price); absent = 0. */
+  readonly recomputedTokens?: number;
   /** Served by the fallback model. */
   readonly fallback: boolean;
 };
@@ -89,30 +88,47 @@ export interface BillSplit {
 }
 
 /**
- * Splits one request's bills (any order; sorted by start here) given the tokens the client finally received.
+ * Splits one request's bills (any order; sorted by start here) given how the request ended.
  * `served`: the request ended ok or degraded (an embeddings answer delivers no tokens but is useful).
+ *
+ * The waste is what the bills paid beyond what one clean attempt would have paid for the answer the client kept:
+ * - a request not served (failed, timed out at its deadline, cancelled, shed) kept nothing: every bill is waste,
+ *   the output that reached the client included (it gave up on, or got an error instead of, that answer);
+ * - of a served request, the prompt of the attempt that last gave the client new tokens (or completed) bought the
+ *   answer; every other attempt's input is waste (a retry, a resume, a fallback sent it again), and so is the prefix
+ *   a resume re-sends as input (those tokens were paid once already, as the output of an earlier attempt);
+ * - output that gave the client nothing new (computed but never sent, or sent again after a restart without resume
+ *   and discarded).
  */
 export function splitRequestBills(bills: readonly AttemptBill[], served: boolean): BillSplit[] {
   const sorted = [...bills].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
   let have = 0;
+  const fresh = sorted.map((b) => {
+    const reached = b.resumeFrom + b.deliveredTokens;
+    const f = Math.max(0, reached - Math.max(have, b.resumeFrom));
+    have = Math.max(have, reached);
+    return f;
+  });
+  let useful = -1;
+  if (served) sorted.forEach((b, i) => (fresh[i]! > 0 || b.completed ? (useful = i) : undefined));
   return sorted.map((b, i) => {
     const kind: SpendKind = b.fallback ? 'fallback' : b.resumeFrom > 0 ? 'resume' : i === 0 ? 'first' : 'retry';
-    const reached = b.resumeFrom + b.deliveredTokens;
-    const fresh = Math.max(0, reached - Math.max(have, b.resumeFrom));
-    have = Math.max(have, reached);
-    const last = i === sorted.length - 1;
-    const inputUseful = last && (fresh > 0 || (b.completed && served));
-    return {
-      bill: b,
-      kind,
-      wastedInput: inputUseful ? 0 : b.inputTokens - b.cachedInputTokens,
-      wastedCachedInput: inputUseful ? 0 : b.cachedInputTokens,
-      wastedOutput: Math.max(0, b.outputTokens - fresh),
-    };
+    if (!served) return { bill: b, kind, ...allWasted(b) };
+    const wastedOutput = Math.max(0, b.outputTokens - fresh[i]!);
+    if (i !== useful) return { bill: b, kind, wastedInput: b.inputTokens - b.cachedInputTokens, wastedCachedInput: b.cachedInputTokens, wastedOutput };
+    // The useful attempt's prompt is not waste; a resumed prefix after it is. The cache covers the leading tokens.
+    const prompt = b.inputTokens - b.resumeFrom;
+    const cachedPrefix = Math.max(0, b.cachedInputTokens - prompt);
+    return { bill: b, kind, wastedInput: b.resumeFrom - cachedPrefix, wastedCachedInput: cachedPrefix, wastedOutput };
   });
 }
 
-/** A bill not matched to a client request (a batch call, or one that ended after its request): judged alone. */
+/** Every token of the bill is waste. */
+function allWasted(b: AttemptBill): Pick<BillSplit, 'wastedInput' | 'wastedCachedInput' | 'wastedOutput'> {
+  return { wastedInput: b.inputTokens - b.cachedInputTokens, wastedCachedInput: b.cachedInputTokens, wastedOutput: b.outputTokens };
+}
+
+/** A bill not matched to any client request (a batch call serving several): judged alone. */
 export function splitLoneBill(b: AttemptBill): BillSplit {
   const fresh = Math.min(b.outputTokens, b.deliveredTokens);
   return {
@@ -122,6 +138,11 @@ export function splitLoneBill(b: AttemptBill): BillSplit {
     wastedCachedInput: b.completed ? 0 : b.cachedInputTokens,
     wastedOutput: Math.max(0, b.outputTokens - fresh),
   };
+}
+
+/** A bill of a call that ended after its request did (abandoned: the client already had its outcome): all waste. */
+export function splitAbandonedBill(b: AttemptBill): BillSplit {
+  return { bill: b, kind: b.fallback ? 'fallback' : b.resumeFrom > 0 ? 'resume' : 'retry', ...allWasted(b) };
 }
 
 /** USD of `tokens` at `per1M`. */
@@ -150,10 +171,10 @@ export class BillingAcc {
     for (const s of splitRequestBills(bills, served)) this.#add(s);
   }
 
-  /** Adds bills that matched no request. */
-  lone(bills: readonly AttemptBill[]): void {
+  /** Adds bills that matched no request (batch calls), or (`abandoned`) that ended after their request did. */
+  lone(bills: readonly AttemptBill[], abandoned = false): void {
     this.#known = true;
-    for (const b of bills) this.#add(splitLoneBill(b));
+    for (const b of bills) this.#add(abandoned ? splitAbandonedBill(b) : splitLoneBill(b));
   }
 
   #add(s: BillSplit): void {
@@ -182,7 +203,7 @@ export class BillingAcc {
     }
     // GPU-hour models: dollars per weight token, from that model's busy time.
     const weight = { primary: 0, fallback: 0 };
-    for (const s of this.#splits) weight[s.bill.fallback ? 'fallback' : 'primary'] += s.bill.inputTokens - s.bill.cachedInputTokens + s.bill.outputTokens;
+    for (const s of this.#splits) weight[s.bill.fallback ? 'fallback' : 'primary'] += computedTokens(s.bill);
     const gpuRate = (fallback: boolean, p: GpuHourPrice): number => {
       const g = input.gpu?.[fallback ? 'fallback' : 'primary'];
       const w = weight[fallback ? 'fallback' : 'primary'];
@@ -202,8 +223,9 @@ export class BillingAcc {
         lost = usd(s.wastedInput, p.inputPer1M) + usd(s.wastedCachedInput, p.cachedInputPer1M) + usd(s.wastedOutput, p.outputPer1M);
       } else {
         const rate = gpuRate(b.fallback, p);
-        paid = (b.inputTokens - b.cachedInputTokens + b.outputTokens) * rate;
-        lost = (s.wastedInput + s.wastedOutput) * rate;
+        // The GPU's time also went to recompute after preemptions, which bought nothing.
+        paid = computedTokens(b) * rate;
+        lost = (s.wastedInput + s.wastedOutput + (b.recomputedTokens ?? 0)) * rate;
       }
       total += paid;
       wasted += lost;
@@ -225,6 +247,11 @@ export class BillingAcc {
       spendUsd: spend.map(round6),
     };
   }
+}
+
+/** Tokens the GPU computed for a bill: uncached input, output, and recompute after preemptions. */
+function computedTokens(b: AttemptBill): number {
+  return b.inputTokens - b.cachedInputTokens + b.outputTokens + (b.recomputedTokens ?? 0);
 }
 
 type Gpu = { busyMs: number; elapsedMs: number } | null;

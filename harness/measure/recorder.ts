@@ -168,12 +168,12 @@ export class Recorder {
   }
 
   /**
-   * Bills that matched no completed request: a batch call, or a call that ended after its request did. Judged
-   * one by one (harness/measure/billing.ts `splitLoneBill`).
+   * Bills that matched no completed request: a batch call (judged alone, harness/measure/billing.ts
+   * `splitLoneBill`), or with `abandoned` a call that ended after its request did (all of it waste).
    */
-  unmatchedBills(bills: readonly AttemptBill[]): void {
+  unmatchedBills(bills: readonly AttemptBill[], abandoned = false): void {
     this.#live('unmatchedBills');
-    this.#billing.lone(bills);
+    this.#billing.lone(bills, abandoned);
   }
 
   /** Ends the recording and returns the policy's result. Call once. */

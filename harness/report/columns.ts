@@ -61,7 +61,7 @@ export const COLUMNS: readonly Column[] = [
   { header: 'Amplif.', align: 'right', legend: 'upstream calls per client request (retries multiply load; batching and dedup divide it)', cell: (p) => (p.summary.amplification === null ? UNKNOWN : `${p.summary.amplification.toFixed(2)}×`) },
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
   { header: '$/1k good', align: 'right', legend: 'dollars billed (every attempt: prompts again on each retry and resume, output computed whether delivered or not) per 1,000 requests that met every SLO', cell: (p) => fmtUsd(p.summary.cost.per1kGoodUsd) },
-  { header: 'Wasted $', align: 'right', legend: 'dollars paid for tokens no client received or that were computed again (failed attempts, lost output, re-sent prompts and prefixes)', cell: (p) => fmtUsd(p.summary.cost.wastedUsd) },
+  { header: 'Wasted $', align: 'right', legend: 'dollars paid beyond one clean call per answer kept: requests that failed or timed out, output no client received, prompts and prefixes sent again by retries and resumes', cell: (p) => fmtUsd(p.summary.cost.wastedUsd) },
   { header: 'Peak queue', align: 'right', legend: 'highest engine queue depth sampled', cell: (p) => fmtInt(p.summary.peakQueue) },
   { header: 'GPU util', align: 'right', legend: 'mean GPU utilization reported by the model', cell: (p) => fmtPct(p.summary.gpuUtilization) },
   { header: 'Recovery', align: 'right', legend: 'worst time, over the fault phases, from the end of a fault until goodput (or the ok rate, as the fault-phase note says) is back to its pre-fault level; "never" = metastable', cell: (p) => recoveryCell(p.summary.recovery) },

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Random } from '../../src/random.js';
 import { RealClock } from '../../src/time/real-clock.js';
+import { scenarioPrices } from '../cost/price.js';
 import { Recorder } from '../measure/recorder.js';
 import type { JsonValue } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy, type ScenarioProfile } from '../scenario.js';
@@ -289,6 +290,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
       prefixCache: seen.prefixCache,
+      // Dollars from the bills the answers reported (the engine's x_engine.bills, else a target's usage).
+      cost: {
+        ...scenarioPrices(o.scenario.model),
+        gpu: o.proxyUrl !== undefined || seen.primaryBusyMs === null ? null : { primary: { busyMs: seen.primaryBusyMs, elapsedMs: lastEndMs }, fallback: null },
+      },
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
     const result =

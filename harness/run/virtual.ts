@@ -5,7 +5,7 @@
 import { setMaxListeners } from 'node:events';
 import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
 import { reasonOf } from '../../src/engine/reasons.js';
-import { resolvePrice } from '../cost/price.js';
+import { scenarioPrices } from '../cost/price.js';
 import type { AttemptBill, CostInput } from '../measure/billing.js';
 import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
@@ -35,6 +35,8 @@ export interface VirtualRunOptions {
   readonly onProgress?: (simulatedMs: number) => void;
   /** The HTTP hops of live mode as delays (see `WorldOptions.transport`). @default none */
   readonly transport?: Transport;
+  /** Called with every request's observation (its bills included) as it is recorded: for diagnostics. */
+  readonly onRequest?: (obs: RequestObservation) => void;
 }
 
 /** What one policy's run produced. */
@@ -89,10 +91,14 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   });
   // Every call the models bill, by request id until its request completes (the engine keeps the client's id).
   const bills = new Map<string, AttemptBill[]>();
+  // Ids of requests already recorded: a bill for one of them is a call that outlived its request (abandoned).
+  const done = new Set<string>();
+  const abandoned: AttemptBill[] = [];
   for (const m of world.models) {
     const fallback = m !== world.primary;
     m.onBill((b) => {
       const bill: AttemptBill = { ...b, fallback };
+      if (done.has(b.id)) return void abandoned.push(bill);
       const list = bills.get(b.id);
       if (list === undefined) bills.set(b.id, [bill]);
       else list.push(bill);
@@ -106,7 +112,9 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
     const obs = { ...observe(req, intendedStartMs, result, chunks), bills: bills.get(req.id) ?? [] };
     bills.delete(req.id);
+    done.add(req.id);
     recorder.complete(obs);
+    o.onRequest?.(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
   };
@@ -144,6 +152,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const counters = engine.snapshot().counters;
   const primary = models[0];
   recorder.unmatchedBills([...bills.values()].flat());
+  recorder.unmatchedBills(abandoned, true);
   const result = recorder.finish({
     // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
     durationMs: replay?.replayedMs ?? o.durationMs,
@@ -164,16 +173,9 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
 
 /** Prices of the scenario's models and their GPU time (busy and provisioned). */
 function costInput(scenario: Scenario, models: ReadonlyArray<{ busyMs: number; elapsedMs: number }>): CostInput {
-  const m = scenario.model;
-  const price = m.price === undefined ? undefined : resolvePrice(m.price, 'scenario.model.price');
-  const fallbackPriceInput = m.fallbackPrice ?? m.price;
   const gpu = (x: { busyMs: number; elapsedMs: number } | undefined): { busyMs: number; elapsedMs: number } | null =>
     x === undefined ? null : { busyMs: x.busyMs, elapsedMs: x.elapsedMs };
-  return {
-    primary: price,
-    fallback: fallbackPriceInput === undefined ? undefined : resolvePrice(fallbackPriceInput, 'scenario.model.fallbackPrice'),
-    gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) },
-  };
+  return { ...scenarioPrices(scenario.model), gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) } };
 }
 
 function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {

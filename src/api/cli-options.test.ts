@@ -58,6 +58,17 @@ describe('parseServeArgs', () => {
     expect(f.policy.name).toBe('bounded');
   });
 
+  it('--price and --fallback-price: a sheet or JSON numbers; the fallback defaults to --price', () => {
+    expect(parse([...base, '--open']).prices).toBeUndefined();
+    const o = parse([...base, '--open', '--price', 'openai/gpt-4o-mini']);
+    expect(o.prices).toEqual({ primary: { inputPer1M: 0.15, cachedInputPer1M: 0.075, outputPer1M: 0.6 }, fallback: { inputPer1M: 0.15, cachedInputPer1M: 0.075, outputPer1M: 0.6 } });
+    const f = parse([...base, '--open', '--price', '{"inputPer1M":1,"outputPer1M":4}', '--fallback-price', 'openai/gpt-4o']);
+    expect(f.prices).toEqual({ primary: { inputPer1M: 1, cachedInputPer1M: 1, outputPer1M: 4 }, fallback: { inputPer1M: 2.5, cachedInputPer1M: 1.25, outputPer1M: 10 } });
+    expect(usage([...base, '--open', '--price', 'gpu/h100-sxm'])).toBe('--price: expected a per-token price (a service bills its upstream per token, not per GPU-hour), got "gpu/h100-sxm"');
+    expect(usage([...base, '--open', '--price', 'acme/cheap'])).toMatch(/^--price: expected a price sheet \(openai\/gpt-4o-mini, .*\) or JSON numbers, got "acme\/cheap"$/);
+    expect(usage([...base, '--open', '--fallback-price', '{"inputPer1M":-1,"outputPer1M":4}'])).toBe('--fallback-price.inputPer1M: expected a non-negative number (USD per 1M tokens), got -1');
+  });
+
   it('--help returns the help text naming every flag', () => {
     const r = parseServeArgs(['--help'], read);
     expect('help' in r).toBe(true);

@@ -2,6 +2,9 @@
  * The command line of `npm run serve`, parsed with commander into validated options. Pure: files are read only
  * through the `readFile` it is given and it never exits, so tests can check every error message.
  */
+import type { ServicePrices } from '../engine/billed-usage.js';
+import { PRICE_SHEET_NAMES } from '../lib/price-sheets.js';
+import { resolveTokenPrice, type TokenPrice } from '../lib/token-price.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
 import { HarnessError } from '../errors.js';
@@ -83,6 +86,8 @@ export interface ServeOptions {
   readonly tokenizer: TokenizerFamily;
   /** The durable job queue's Redis URL (BullMQ; jobs run in `npm run worker` processes). @default undefined (the in-memory queue) */
   readonly queue?: string;
+  /** Per-token prices of the upstreams (`--price`, `--fallback-price`): jobs' costUsd and the cost metrics. */
+  readonly prices?: ServicePrices;
 }
 
 
@@ -119,6 +124,8 @@ export function serveProgram(): Command {
     )
     .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
     .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
+    .addOption(new Option('--price <sheet|json>', `per-token price of the upstream: a sheet (${PRICE_SHEET_NAMES.filter((n) => !n.startsWith('gpu/')).join(', ')}) or JSON {"inputPer1M":0.15,"cachedInputPer1M":0.075,"outputPer1M":0.6} (USD)`))
+    .addOption(new Option('--fallback-price <sheet|json>', "the fallback upstream's price (default: --price)"))
     .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
     .addOption(
       new Option('--upstream-connections <n>', 'connections per upstream; size it to the concurrency limit (each open stream holds one)')
@@ -232,6 +239,8 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     upstreamDialect: UpstreamDialect;
     fallbackDialect?: UpstreamDialect;
     tokenizer: TokenizerFamily;
+    price?: string;
+    fallbackPrice?: string;
   }>();
   if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
   if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
@@ -265,6 +274,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   }
   if (o.payloadDir !== undefined && o.queue === undefined) throw new ServeUsageError('--payload-dir: expected --queue with it (the embedded queue keeps payloads in memory), got no --queue');
   const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
+  const prices = servicePrices(o.price, o.fallbackPrice);
   return {
     upstream: o.upstream,
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
@@ -293,5 +303,21 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     log: o.log,
     ...(o.queue !== undefined ? { queue: o.queue } : {}),
+    ...(prices !== undefined ? { prices } : {}),
   };
+}
+
+/** `--price` and `--fallback-price` (default: `--price`); a bad one is a usage error naming its flag. */
+function servicePrices(price: string | undefined, fallbackPrice: string | undefined): ServicePrices | undefined {
+  const one = (flag: string, v: string): TokenPrice => {
+    try {
+      return resolveTokenPrice(v, flag);
+    } catch (err) {
+      throw new ServeUsageError((err as Error).message);
+    }
+  };
+  if (price === undefined && fallbackPrice === undefined) return undefined;
+  const primary = price === undefined ? undefined : one('--price', price);
+  const fallback = fallbackPrice === undefined ? primary : one('--fallback-price', fallbackPrice);
+  return { ...(primary !== undefined ? { primary } : {}), ...(fallback !== undefined ? { fallback } : {}) };
 }

@@ -7,7 +7,12 @@
  *     final chunk, whole response, error body or in-stream error event:
  *                       "x_engine": { "outcome": "ok", "attempts": 2, "upstreamCalls": 2, "resumes": 1,
  *                                     "queuedMs": 0.512, "backoffMs": 131.07 }   (+ "degraded", "reason", "deduped", "cache")
+ *                       + "bills": [{ "model": "primary", "inputTokens": 812, "cachedInputTokens": 0, "outputTokens": 40,
+ *                                     "deliveredTokens": 40, "resumeFrom": 0, "completed": false, "estimated": true }, ...]
+ *                         what each upstream call that ran was billed (src/engine/billed-usage.ts), in order;
+ *                         "billsUnknown": true when a call may have been billed without the engine knowing how much
  */
+import type { BilledCall } from '../engine/billed-usage.js';
 import type { EngineResult, Outcome } from '../engine/engine-types.js';
 import { reasonOf } from '../engine/reasons.js';
 
@@ -29,6 +34,10 @@ export interface EngineSummary {
   readonly deduped?: NonNullable<EngineResult['deduped']>;
   /** The response cache's verdict for a cacheable request (`hit`, `miss`, `stale`), when the cache is on. */
   readonly cache?: NonNullable<EngineResult['cache']>;
+  /** What each upstream call that ran was billed, in order; absent when none ran (or a dedup twin: its leader paid). */
+  readonly bills?: readonly BilledCall[];
+  /** Some call may have been billed without the engine knowing how much. */
+  readonly billsUnknown?: true;
 }
 
 const us = (ms: number): number => Math.round(ms * 1000) / 1000;
@@ -46,5 +55,7 @@ export function engineSummary(r: EngineResult): EngineSummary {
     backoffMs: us(r.backoffMs),
     ...(r.deduped !== undefined ? { deduped: r.deduped } : {}),
     ...(r.cache !== undefined ? { cache: r.cache } : {}),
+    ...(r.billed !== undefined && r.billed.calls.length > 0 ? { bills: r.billed.calls } : {}),
+    ...(r.billed?.unknown === true ? { billsUnknown: true as const } : {}),
   };
 }

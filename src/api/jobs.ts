@@ -6,6 +6,7 @@
  * discarded and the caller gets 429.
  */
 import { createHash } from 'node:crypto';
+import type { ServicePrices } from '../engine/billed-usage.js';
 import { AbortError } from '../errors.js';
 import { canonicalJson } from '../engine/cache-key.js';
 import type { Engine, EngineEvent, EngineResult, TokenChunk } from '../engine/engine.js';
@@ -35,6 +36,8 @@ export interface JobServiceOptions {
    * in-memory queue)
    */
   readonly queue?: JobQueue;
+  /** Prices of the upstreams: a job's `costUsd` (src/engine/billed-usage.ts). @default none (costUsd null) */
+  readonly prices?: ServicePrices;
 }
 
 /** A refusal at admission: nothing was accepted. */
@@ -70,6 +73,7 @@ export class JobService {
   private readonly ids: Random;
   private readonly telemetry: EngineTelemetry | undefined;
   private readonly callbacks: CallbackSender | undefined;
+  private readonly prices: ServicePrices;
   /** Where accepted jobs go: this process's engine, or a durable queue that workers elsewhere consume. */
   readonly queue: JobQueue;
   private readonly ownQueue: boolean;
@@ -89,6 +93,7 @@ export class JobService {
     this.ids = o.random.derive('api/job-ids');
     this.telemetry = o.telemetry;
     this.callbacks = o.callbacks;
+    this.prices = o.prices ?? {};
     const wall = (o.clock as { wallTimeMs?: () => number }).wallTimeMs;
     this.wallOriginMs = typeof wall === 'function' ? wall.call(o.clock) - o.clock.now() : 0;
     this.off = this.engine.onEvent((e) => this.onEngineEvent(e));
@@ -316,6 +321,7 @@ export class JobService {
       attempts: r.baseAttempts + result.attempts,
       finishedAtMs: this.wallNowMs(),
       callbackPending: this.callbacks !== undefined,
+      prices: this.prices,
     });
     const done = await this.store.update(job.id, patch);
     if (job.spec.callbackUrl !== undefined && this.callbacks !== undefined) this.sendCallback(done, job.spec.callbackUrl, this.callbacks);

@@ -68,6 +68,7 @@ async function serve(o: ServeOptions): Promise<void> {
     ...(o.payloadDir !== undefined ? { payloads: { store: new LocalDirPayloadStore(o.payloadDir), thresholdBytes: o.payloadThresholdBytes } } : {}),
     defaultModel: o.model,
     countPromptTokens,
+    ...(o.prices !== undefined ? { prices: o.prices } : {}),
     logger: o.log,
   });
   let closing = false;

@@ -56,14 +56,17 @@ describe('proxy: x_engine on the wire', () => {
       { index: 6, count: 1 },
     ]);
     const final = chunks.find((c) => (c['choices'] as Array<{ finish_reason: unknown }>)[0]?.finish_reason === 'stop');
-    expect(final?.['x_engine']).toEqual({ outcome: 'ok', attempts: 1, upstreamCalls: 1, resumes: 0, queuedMs: 0, backoffMs: 0, usage: 'upstream' });
+    const bill = { model: 'primary', inputTokens: 1, cachedInputTokens: 0, resumeFrom: 0, completed: true, estimated: false };
+    expect(final?.['x_engine']).toEqual({ outcome: 'ok', attempts: 1, upstreamCalls: 1, resumes: 0, queuedMs: 0, backoffMs: 0, usage: 'upstream', bills: [{ ...bill, outputTokens: 7, deliveredTokens: 7 }] });
   });
 
   it('a retry shows in attempts, upstream calls and the backoff time (the whole response too)', async () => {
     const { post } = setup((_r, call) => (call === 0 ? { error: new ServerError(500, 'boom'), ttftMs: 10 } : { tokens: 2, ttftMs: 10 }));
     const r = await post({});
     expect(r.statusCode).toBe(200);
-    expect(r.json().x_engine).toEqual({ outcome: 'ok', attempts: 2, upstreamCalls: 2, resumes: 0, queuedMs: 0, backoffMs: 100, usage: 'upstream' });
+    // The 500 came before the call ran: only the second call is billed.
+    const bills = [{ model: 'primary', inputTokens: 1, cachedInputTokens: 0, outputTokens: 2, deliveredTokens: 2, resumeFrom: 0, completed: true, estimated: false }];
+    expect(r.json().x_engine).toEqual({ outcome: 'ok', attempts: 2, upstreamCalls: 2, resumes: 0, queuedMs: 0, backoffMs: 100, usage: 'upstream', bills });
   });
 
   it('a stream cut after tokens ends with an error event whose summary says partial, with the resume attempts', async () => {

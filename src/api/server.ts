@@ -12,6 +12,7 @@
  *     GET  /metrics, GET /healthz        Prometheus text (OpenTelemetry exporter); liveness and engine state
  *     GET  /readyz                       200 when new jobs can be taken, else 503 (e.g. the Redis queue is down)
  */
+import type { ServicePrices } from '../engine/billed-usage.js';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Engine } from '../engine/engine.js';
 import { preset, type Policy } from '../policy.js';
@@ -99,6 +100,11 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
   readonly countPromptTokens?: (request: ModelRequest) => number;
   /** Where the engine's response cache keeps answers (`policy.cache.enabled`), e.g. on Redis. @default in memory */
   readonly responseStore?: ResponseStore;
+  /**
+   * Per-token prices of the upstreams (`serve --price`): jobs' `costUsd` and the `engine_cost_usd_total` metric.
+   * @default none (billed tokens are still counted; dollars are not)
+   */
+  readonly prices?: ServicePrices;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -150,7 +156,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     });
   const ownTelemetry = o.telemetry === undefined;
   const telemetry = o.telemetry ?? createTelemetry({ exporter: 'prometheus' });
-  const observed = new EngineTelemetry(engine, telemetry, clock);
+  const observed = new EngineTelemetry(engine, telemetry, clock, o.prices);
   const store = o.store ?? new InMemoryJobStore(o.jobStoreMaxBytes !== undefined ? { maxBytes: o.jobStoreMaxBytes } : {});
   const allowlist = (o.callbackAllowlist ?? []).map((h) => h.toLowerCase());
   const jobs = new JobService({
@@ -159,6 +165,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     clock,
     random,
     telemetry: observed,
+    ...(o.prices !== undefined ? { prices: o.prices } : {}),
     ...(allowlist.length > 0 ? { callbacks: new CallbackSender({ clock, ...o.callbacks }) } : {}),
     ...(o.queue !== undefined ? { queue: o.queue } : {}),
   });

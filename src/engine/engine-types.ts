@@ -1,3 +1,4 @@
+import type { BilledCall } from './billed-usage.js';
 import type { Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
@@ -130,6 +131,11 @@ export interface EngineResult {
   readonly cache?: 'hit' | 'miss' | 'stale';
   /** The usage of the call that completed the answer, as its upstream reported it (or estimated, and flagged so). */
   readonly usage?: Usage;
+  /**
+   * What every upstream call that ran was billed, in order (src/engine/billed-usage.ts); `unknown`: some call failed
+   * before any event and may have been billed. Absent when no call ran, and on a dedup twin (its leader paid).
+   */
+  readonly billed?: { readonly calls: readonly BilledCall[]; readonly unknown: boolean };
   /** The completing call's finish reason as the upstream said it (`stop`, `length`, `tool_calls`, ...). */
   readonly finishReason?: string;
   /** For kind `embedding`: one vector per input. */

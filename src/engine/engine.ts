@@ -338,7 +338,7 @@ export class Engine {
         req.onTokens?.({ index: followed, count: shared.tokens - followed, text: shared.text.slice(followedText.length), atMs: now });
       }
       this.counters[source === 'cached' ? 'dedupCached' : 'dedupJoined']++;
-      const { firstTokenAtMs: _leaderFirst, retryAfterMs: _ra, ...rest } = shared;
+      const { firstTokenAtMs: _leaderFirst, retryAfterMs: _ra, billed: _billed, ...rest } = shared;
       return {
         ...rest,
         id: req.id,

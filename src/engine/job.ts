@@ -1,4 +1,5 @@
 import type { ModelRequest, StreamEvent, Usage } from '../upstream/model-client.js';
+import type { BilledCall } from './billed-usage.js';
 import type { EngineRequest, EngineResult, Outcome, TokenChunk } from './engine-types.js';
 import type { Priority } from './queue.js';
 
@@ -40,6 +41,10 @@ export class Job {
   usage: Usage | undefined;
   finishReason: string | undefined;
   embeddings: ReadonlyArray<readonly number[]> | undefined;
+  /** What each upstream call that ran was billed (src/engine/billed-usage.ts), in order. */
+  readonly bills: BilledCall[] = [];
+  /** Some call may have been billed without the engine knowing how much (it failed before any event). */
+  billsUnknown = false;
   /** Extra token listeners (dedup joiners). */
   private listeners: Array<(c: TokenChunk, charsBefore: number) => void> | undefined;
 
@@ -145,6 +150,7 @@ export class Job {
     if (this.embeddings !== undefined) r.embeddings = this.embeddings;
     if (this.usage !== undefined) r.usage = this.usage;
     if (this.finishReason !== undefined) r.finishReason = this.finishReason;
+    if (this.bills.length > 0 || this.billsUnknown) r.billed = { calls: [...this.bills], unknown: this.billsUnknown };
     return extra === undefined ? r : Object.assign(r, extra);
   }
 }

@@ -4,6 +4,7 @@ import type { Random } from '../random.js';
 import type { Clock } from '../time/clock.js';
 import type { ContextLengthExceededError } from '../upstream/errors.js';
 import { capabilitiesOf, type ModelClient, type UpstreamCapabilities } from '../upstream/model-client.js';
+import { completedCall, failedCall } from './billed-usage.js';
 import { BreakerOpenError, type BreakerTicket, type CircuitBreaker } from './breaker.js';
 import { classify, type Classification } from './classify.js';
 import type { LoadSignal } from './load-signal.js';
@@ -143,6 +144,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
       if (ctx.hasListeners()) ctx.emit(() => ({ type: 'attempt', id: job.req.id, attempt: job.attempts, model, ...(resumeFrom !== undefined ? { resumeFrom } : {}), atMs: clock.now() }));
 
       const startMs = clock.now();
+      const deliveredBefore = job.delivered;
       const inFlight = ctx.slots.semaphore.inFlight;
       const info: StreamAttemptInfo = { firstEventMs: undefined, gotEvent: false, discarded: 0 };
       const controller = scope.child();
@@ -163,6 +165,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           }, info);
         }
         counters.tokensDiscarded += info.discarded;
+        billAttempt(job, model, resumeFrom, deliveredBefore, info, undefined);
         scope.release(controller);
         route.ticket?.success();
         if (info.firstEventMs !== undefined && model === 'primary') ctx.load.success(info.firstEventMs);
@@ -178,6 +181,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         counters.tokensDiscarded += info.discarded;
         scope.release(controller);
         const c = scope.reason !== undefined ? CANCELLED : classify(error);
+        billAttempt(job, model, resumeFrom, deliveredBefore, info, c);
         const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
         reportTicket(route.ticket, c, load);
         if (c.final) return finish(ctx, job, scope, error);
@@ -315,6 +319,19 @@ function canGoOn(caps: UpstreamCapabilities, policy: Policy): boolean {
  * Input tokens a retry of `job` will send: its prompt (given, or estimated at 4 characters a token), plus the
  * delivered prefix when it resumes. What a token retry budget spends.
  */
+/** Records what an attempt was billed (src/engine/billed-usage.ts); `failure` undefined = it completed. */
+function billAttempt(job: Job, model: 'primary' | 'fallback', resumeFrom: number | undefined, deliveredBefore: number, info: StreamAttemptInfo, failure: Classification | undefined): void {
+  const facts = { model, promptTokens: retryInputTokens(job, false), resumeFrom: resumeFrom ?? 0, repeated: info.discarded, delivered: Math.max(0, job.delivered - deliveredBefore), gotEvent: info.gotEvent };
+  if (job.req.kind === 'embedding') {
+    // Embeddings bill their inputs once the pass ran: the engine's count (the upstream's usage is per batch).
+    if (failure === undefined) job.bills.push({ ...completedCall({ ...facts, repeated: 0, delivered: 0 }, undefined), outputTokens: 0 });
+    return;
+  }
+  const bill = failure === undefined ? completedCall(facts, job.usage) : failedCall(facts, failure);
+  if (bill === 'unknown') job.billsUnknown = true;
+  else if (bill !== undefined) job.bills.push(bill);
+}
+
 function retryInputTokens(job: Job, resume: boolean): number {
   const r = job.request;
   const e = job.req.embedding;

@@ -83,6 +83,20 @@ export interface JobRecord {
   readonly startedAtMs?: number;
   readonly finishedAtMs?: number;
   readonly callback?: CallbackState;
+  /** Tokens billed over every upstream call of every cycle, and delivered in the last (src/engine/billed-usage.ts). */
+  readonly usage?: JobUsage;
+  /** What those calls cost at the service's prices (USD); absent when unpriced. */
+  readonly costUsd?: number;
+}
+
+/** A job's billed tokens: input at the input price (uncached), cached input, output produced, output delivered. */
+export interface JobUsage {
+  readonly billedInput: number;
+  readonly billedCachedInput: number;
+  readonly billedOutput: number;
+  readonly delivered: number;
+  /** Some figure is the engine's own count (a call broke before the upstream reported usage). */
+  readonly estimated: boolean;
 }
 
 /** What `create` needs; the store fills in the rest. */

@@ -62,6 +62,10 @@ export interface JobView {
   readonly callback: JobRecord['callback'] | null;
   /** How long this job stays readable once finished; null when the store does not say. */
   readonly retention: RetentionView | null;
+  /** Tokens billed over every upstream call (retries and resumes bill again), and delivered; null until it ends. */
+  readonly usage: JobRecord['usage'] | null;
+  /** What the job cost at the service's prices (`serve --price`), USD; null when unpriced or unknown. */
+  readonly costUsd: number | null;
 }
 
 /** The public view of a job record; `retention` is the store's. */
@@ -95,5 +99,7 @@ export function jobView(j: JobRecord, retention?: JobRetention): JobView {
     finishedAtMs: j.finishedAtMs ?? null,
     callback: j.callback ?? null,
     retention: retentionView(j, retention),
+    usage: j.usage ?? null,
+    costUsd: j.costUsd ?? null,
   };
 }

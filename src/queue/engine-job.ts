@@ -3,6 +3,7 @@
  * becomes an EngineRequest, and the Engine's result becomes the job's terminal state.
  */
 import type { JobPatch, JobRecord, JobStatus } from '../jobs/job-store.js';
+import { billedTotals, billedUsd, type ServicePrices } from '../engine/billed-usage.js';
 import type { EngineRequest, EngineResult, TokenChunk } from '../engine/engine-types.js';
 
 /** Options of {@link engineRequestFor}. */
@@ -52,10 +53,11 @@ export function statusFor(result: EngineResult): Extract<JobStatus, 'succeeded' 
 export function terminalPatchFor(
   job: JobRecord,
   result: EngineResult,
-  o: { readonly attempts: number; readonly finishedAtMs: number; readonly callbackPending: boolean },
+  o: { readonly attempts: number; readonly finishedAtMs: number; readonly callbackPending: boolean; readonly prices?: ServicePrices },
 ): JobPatch {
   const status = statusFor(result);
   return {
+    ...jobUsagePatch(job, result, o.prices ?? {}),
     status,
     outcome: result.outcome,
     attempts: o.attempts,
@@ -68,4 +70,24 @@ export function terminalPatchFor(
     retryAfterMs: result.retryAfterMs,
     ...(job.spec.callbackUrl !== undefined && o.callbackPending ? { callback: { status: 'pending', attempts: 0 } as const } : {}),
   };
+}
+
+/**
+ * The job's usage after this cycle: what this cycle's calls were billed, added to earlier cycles'; its cost when
+ * every call is priced (and earlier cycles were).
+ */
+export function jobUsagePatch(job: JobRecord, result: EngineResult, prices: ServicePrices): Pick<JobPatch, 'usage' | 'costUsd'> {
+  const calls = result.billed?.calls ?? [];
+  const t = billedTotals(calls, result.billed?.unknown ?? false);
+  const before = job.usage;
+  const usage = {
+    billedInput: (before?.billedInput ?? 0) + t.inputTokens - t.cachedInputTokens,
+    billedCachedInput: (before?.billedCachedInput ?? 0) + t.cachedInputTokens,
+    billedOutput: (before?.billedOutput ?? 0) + t.outputTokens,
+    delivered: result.tokens,
+    estimated: (before?.estimated ?? false) || t.estimated,
+  };
+  const usd = billedUsd(calls, prices);
+  const priced = usd !== null && (before === undefined || job.costUsd !== undefined) && (calls.length > 0 || prices.primary !== undefined);
+  return { usage, ...(priced ? { costUsd: Math.round(((job.costUsd ?? 0) + usd) * 1e9) / 1e9 } : {}) };
 }

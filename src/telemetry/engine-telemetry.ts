@@ -5,6 +5,8 @@
 import type { Attributes, Tracer } from '@opentelemetry/api';
 import type { EngineEvent, EngineSnapshot, TokenChunk } from '../engine/engine-types.js';
 import type { Clock } from '../time/clock.js';
+import type { ServicePrices } from '../engine/billed-usage.js';
+import { CostMetrics } from './cost-metrics.js';
 import { EngineMetrics } from './engine-metrics.js';
 import { RequestTracer, type BeginOptions, type ReplayOptions } from './request-tracing.js';
 import type { Telemetry } from './setup.js';
@@ -19,14 +21,18 @@ export interface ObservedEngine {
 export class EngineTelemetry {
   readonly metrics: EngineMetrics;
   readonly tracer: RequestTracer;
+  readonly cost: CostMetrics;
   private readonly submitted = new Map<string, number>();
+  /** The tenant of each begun request, for the cost metrics (until it is done). */
+  private readonly tenants = new Map<string, string>();
   private readonly off: () => void;
   /** Spans go somewhere: without a span processor, tracing is skipped altogether (no per-request state). */
   private readonly tracing: boolean;
   private readonly rawTracer: Tracer;
 
-  constructor(engine: ObservedEngine, telemetry: Telemetry, private readonly clock: Clock) {
+  constructor(engine: ObservedEngine, telemetry: Telemetry, private readonly clock: Clock, prices?: ServicePrices) {
     this.metrics = new EngineMetrics(telemetry.meter, engine);
+    this.cost = new CostMetrics(telemetry.meter, prices);
     this.tracer = new RequestTracer(telemetry.tracer, clock);
     this.tracing = telemetry.tracing;
     this.rawTracer = telemetry.tracer;
@@ -34,6 +40,9 @@ export class EngineTelemetry {
       this.metrics.onEvent(e);
       if (this.tracing) this.tracer.onEvent(e);
       if (e.type === 'done') {
+        const tenant = this.tenants.get(e.result.id);
+        this.tenants.delete(e.result.id);
+        this.cost.record(e.result, tenant ?? 'unknown');
         const submitMs = this.submitted.get(e.result.id);
         if (submitMs !== undefined) {
           this.submitted.delete(e.result.id);
@@ -45,6 +54,8 @@ export class EngineTelemetry {
 
   /** A request arrived (before validation against the store and the engine's admission). */
   begin(id: string, o: BeginOptions = {}): void {
+    const tenant = o.attributes?.['tenant'];
+    if (typeof tenant === 'string') this.tenants.set(id, tenant);
     if (this.tracing) this.tracer.begin(id, o);
   }
 
@@ -61,12 +72,14 @@ export class EngineTelemetry {
   /** A begun request that never reached the engine because it was refused or failed: its trace ends in ERROR. */
   abandon(id: string, reason: string): void {
     this.submitted.delete(id);
+    this.tenants.delete(id);
     if (this.tracing) this.tracer.abandon(id, reason);
   }
 
   /** A begun request answered by an idempotent replay (not an error): see {@link RequestTracer.replayed}. */
   replayed(id: string, o: ReplayOptions): void {
     this.submitted.delete(id);
+    this.tenants.delete(id);
     if (this.tracing) this.tracer.replayed(id, o);
   }
 

@@ -14,6 +14,7 @@
  */
 import { createParser } from 'eventsource-parser';
 import { Agent } from 'undici';
+import type { AttemptBill } from '../../measure/billing.js';
 import type { Outcome, RequestObservation, TokenChunk } from '../../measure/types.js';
 import type { PlannedRequest } from '../../workload/types.js';
 
@@ -29,6 +30,26 @@ export interface EngineVerdict {
   readonly backoffMs?: number;
   /** The engine's response cache verdict (`hit`, `miss`, `stale`), when the request was cacheable. */
   readonly cache?: 'hit' | 'miss' | 'stale';
+  /** What each upstream call that ran was billed (`x_engine.bills`; none = none ran). */
+  readonly bills?: readonly WireBill[];
+}
+
+/** One call's bill as the engine writes it in `x_engine.bills` (src/engine/billed-usage.ts). */
+export interface WireBill {
+  readonly model: string;
+  readonly inputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly outputTokens: number;
+  readonly deliveredTokens: number;
+  readonly resumeFrom: number;
+  readonly completed: boolean;
+}
+
+/** The standard `usage` object an answer may carry (the engine's, a target's, the mock's). */
+interface WireUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  prompt_tokens_details?: { cached_tokens?: unknown } | null;
 }
 
 /** Options of {@link HttpDriver}. */
@@ -135,6 +156,7 @@ export class HttpDriver {
     let finished = false;
     let streamError: string | undefined;
     let usageTokens: number | undefined;
+    let usage: WireUsage | undefined;
     let degradedMarker: string | undefined;
     const body = JSON.stringify({
       model: this.#o.model ?? 'primary',
@@ -175,6 +197,7 @@ export class HttpDriver {
           if (typeof msg.x_degraded === 'string') degradedMarker = msg.x_degraded;
           // The usage chunk: the engine's count of tokens delivered, authoritative when chunks carry no counts.
           if (typeof msg.usage?.completion_tokens === 'number') usageTokens = msg.usage.completion_tokens;
+          if (msg.usage !== undefined && msg.usage !== null) usage = msg.usage;
           const choice = msg.choices?.[0];
           const content = choice?.delta?.content ?? choice?.text;
           if (typeof content === 'string' && content !== '') {
@@ -197,6 +220,7 @@ export class HttpDriver {
       obs.outcome =
         verdict?.outcome ??
         (streamError === undefined ? (finished ? 'ok' : 'failed') : degradedMarker === 'partial' ? 'degraded' : this.#statusOutcome(500, streamError));
+      if (verdict === undefined) usageBill(obs, usage, finished);
       const cause = streamError !== undefined ? `stream error ${streamError}` : finished ? undefined : 'stream ended without [DONE]';
       return finish(obs, chunks, text, verdict, degradedMarker, cause);
     } catch (err) {
@@ -222,8 +246,9 @@ export class HttpDriver {
       degradedMarker = header(res.headers, 'x-degraded') ?? this.#o.degradedFrom?.(res.headers);
       const payload = await res.body.text();
       obs.endAtMs = this.#o.now();
-      const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown; x_degraded?: unknown } | undefined;
+      const json = safeJson(payload) as { data?: unknown[]; degraded?: unknown; x_degraded?: unknown; usage?: WireUsage } | undefined;
       verdict = verdictFrom(json);
+      if (verdict === undefined && res.statusCode === 200) usageBill(obs, json?.usage, true);
       const marker = json?.x_degraded ?? json?.degraded;
       if (typeof marker === 'string') degradedMarker = marker;
       obs.outcome = verdict?.outcome ?? this.#statusOutcome(res.statusCode, errorCode(json));
@@ -242,7 +267,7 @@ interface ChunkBody {
   x_engine?: Record<string, unknown> & { count?: number };
   error?: unknown;
   x_degraded?: unknown;
-  usage?: { completion_tokens?: number };
+  usage?: WireUsage & { completion_tokens?: number };
 }
 
 function chunkCount(msg: ChunkBody): number {
@@ -292,8 +317,42 @@ function finish(
   obs.backoffMs = nonNeg(v?.backoffMs) ?? 0;
   if (v?.cache !== undefined) obs.cache = v.cache;
   if (obs.outcome !== 'ok') obs.reason = v?.reason ?? wireReason(obs.outcome, obs.degraded, cause);
+  // The engine's verdict says what every call that ran was billed (none listed: none ran).
+  if (v !== undefined) obs.bills = (v.bills ?? []).map((b, i) => attemptBill(obs, b, i));
   return { observation: obs, text, engineReported: v !== undefined, ...(obs.outcome !== 'ok' && cause !== undefined ? { cause } : {}) };
 }
+
+/** A wire bill as the harness records it; calls are ordered by position (the wire gives no call times). */
+function attemptBill(obs: RequestObservation, b: WireBill, i: number): AttemptBill {
+  return {
+    id: obs.id,
+    fallback: b.model === 'fallback',
+    startMs: obs.intendedStartMs + i,
+    endMs: obs.endAtMs,
+    inputTokens: b.inputTokens,
+    cachedInputTokens: b.cachedInputTokens,
+    outputTokens: b.outputTokens,
+    deliveredTokens: b.deliveredTokens,
+    resumeFrom: b.resumeFrom,
+    completed: b.completed,
+  };
+}
+
+/**
+ * An answer without the engine's verdict (a target, or the mock driven directly) is billed what its standard
+ * `usage` says, as one call; without usage the bill stays unknown (a dash in reports, never 0).
+ */
+function usageBill(obs: Mutable<RequestObservation>, usage: WireUsage | undefined, completed: boolean): void {
+  const prompt = count(usage?.prompt_tokens);
+  if (prompt === undefined) return;
+  const output = count(usage?.completion_tokens) ?? 0;
+  const cached = Math.min(prompt, count(usage?.prompt_tokens_details?.cached_tokens) ?? 0);
+  obs.bills = [
+    { id: obs.id, fallback: false, startMs: obs.intendedStartMs, endMs: obs.endAtMs, inputTokens: prompt, cachedInputTokens: cached, outputTokens: output, deliveredTokens: Math.min(output, obs.tokens), resumeFrom: 0, completed },
+  ];
+}
+
+const count = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
 
 /**
  * A reason code for an answer the engine did not explain (an external target): the degraded reason, else the
@@ -342,7 +401,18 @@ function verdictFrom(json: unknown): EngineVerdict | undefined {
     ...(typeof r['queuedMs'] === 'number' ? { queuedMs: r['queuedMs'] } : {}),
     ...(typeof r['backoffMs'] === 'number' ? { backoffMs: r['backoffMs'] } : {}),
     ...(r['cache'] === 'hit' || r['cache'] === 'miss' || r['cache'] === 'stale' ? { cache: r['cache'] } : {}),
+    ...(Array.isArray(r['bills']) ? { bills: r['bills'].filter(isWireBill) } : {}),
   };
+}
+
+function isWireBill(b: unknown): b is WireBill {
+  if (b === null || typeof b !== 'object') return false;
+  const o = b as Record<string, unknown>;
+  return (
+    typeof o['model'] === 'string' &&
+    ['inputTokens', 'cachedInputTokens', 'outputTokens', 'deliveredTokens', 'resumeFrom'].every((k) => count(o[k]) !== undefined) &&
+    typeof o['completed'] === 'boolean'
+  );
 }
 
 function safeJson(s: string): unknown {
