@@ -99,8 +99,10 @@ describe('the metric names the rules and dashboards read', () => {
         rateLimit: { enabled: true, perTenantRequestsPerMinute: 4 },
       },
     });
+    // Each job its own prompt: without an Idempotency-Key the same payload is one job (its key is the payload's hash).
+    let n = 0;
     const post = async (headers: Record<string, string>): Promise<{ id?: string }> =>
-      (await svc.app.inject({ method: 'POST', url: '/v1/jobs', payload: { prompt: 'monitor me' }, headers: { ...ALPHA, 'x-mock-output-tokens': '4', ...headers } })).json();
+      (await svc.app.inject({ method: 'POST', url: '/v1/jobs', payload: { prompt: `monitor me ${++n}` }, headers: { ...ALPHA, 'x-mock-output-tokens': '4', ...headers } })).json();
     const ok = await post({});
     await waitForJob(svc.store, ok.id as string, (j) => isTerminal(j.status));
     const limited = await post({ 'x-mock-fault': 'status:429' });
