@@ -1,8 +1,9 @@
 /**
  * Exported k6 scripts run for real: ../shared/bin/k6 (k6 v1.3.0 with xk6-sse; K6_BIN overrides the path) plays
  * shortened burst-1000 and steady-poisson against the mock and against the engine service on loopback. A healthy
- * run exits 0 and its TTFT p50 is within 20% (at least 12 ms) of the harness's own live measurement of the same
- * scenario (same seed, same sessions, same target); a run whose mock gets an SLO-breaking fault plan from the script's setup()
+ * run exits 0 and its TTFT p50 is within 20% of the harness's own live measurement of the same scenario (same seed,
+ * same sessions, same prefix identities, the same target started the same way, each on a fresh system); a run whose
+ * mock gets an SLO-breaking fault plan from the script's setup()
  * (MOCK_URL) exits 99, and teardown() clears the plan. Without the binary the suite fails under CI=true, saying
  * why, and is skipped elsewhere.
  *
@@ -40,27 +41,26 @@ describe('the k6 binary', () => {
   });
 });
 
-/**
- * How far k6's TTFT p50 may be from the harness's: 20%, but at least 12 ms. On loopback a TTFT of ~17 ms is
- * mostly fixed per-request cost, and k6 pays more of it than the harness's driver: xk6-sse opens a connection per
- * request (the driver keeps them alive), k6's JavaScript VM builds each request, and k6 reports whole
- * milliseconds. Measured quietly on this 2-core machine: k6 23-24 ms against the harness's 17.5-18 ms on
- * steady-poisson straight to the mock in every round, 26-27 ms against 19-20.5 ms through the engine, and on
- * shortened burst-1000 gaps of 4-10 ms (k6 29-35 ms, harness 22-28 ms). Under heavier load the 20% decides.
- */
-function allowedGapMs(harnessP50: number): number {
-  return Math.max(0.2 * harnessP50, 12);
-}
+/** k6's TTFT p50 may differ from the harness's by this fraction of the harness's (the issue's 20%). */
+const TTFT_AGREEMENT = 0.2;
 
-/** Shortened versions of the shipped scenarios: the same mix, SLOs and seed, less load and a shorter window. */
+/**
+ * Shortened versions of the shipped scenarios: the same mix, SLOs, profile and seed, with less load, a 5 s window
+ * (steady-poisson: 10/s; burst-1000: 20 sessions in its 2 s; with 40, two harness runs of the same burst through
+ * the cold engine on this shared 2-core machine read TTFT p50 289 and 527 ms, more apart than the 20% compared), think times of 300 ms and long generations capped at
+ * 500 tokens, so a run drains in seconds rather than a minute. k6 and the harness play the same shortened scenario.
+ */
 async function shortened(name: 'burst-1000' | 'steady-poisson', faults: FaultPlanInput | undefined): Promise<Scenario> {
   const s = await loadScenario(name);
   const w = s.workload;
   if ('trace' in w) throw new Error(`${name}: expected a synthetic workload`);
   const arrivals =
-    w.arrivals.kind === 'burst' ? { ...w.arrivals, sessions: 40 } : w.arrivals.kind === 'poisson' ? { ...w.arrivals, ratePerSec: 10 } : w.arrivals;
+    w.arrivals.kind === 'burst' ? { ...w.arrivals, sessions: 20 } : w.arrivals.kind === 'poisson' ? { ...w.arrivals, ratePerSec: 10 } : w.arrivals;
+  const mix = w.mix.map((e) =>
+    e.kind === 'multi-turn' ? { ...e, thinkTimeMs: 300 } : e.kind === 'single' && typeof e.outputTokens === 'number' && e.outputTokens > 500 ? { ...e, outputTokens: 500 } : e,
+  );
   const { faults: _dropped, ...model } = s.model;
-  return { ...s, durationMs: 8_000, workload: { ...w, arrivals }, model: { ...model, ...(faults !== undefined ? { faults } : {}) } };
+  return { ...s, durationMs: 5_000, workload: { ...w, arrivals, mix }, model: { ...model, ...(faults !== undefined ? { faults } : {}) } };
 }
 
 interface K6Run {
@@ -74,6 +74,7 @@ async function runK6(dir: string, script: string, env: Record<string, string>): 
   const file = join(dir, `${Object.keys(env).length}-${script.length}.ts`);
   writeFileSync(file, script);
   const summaryFile = `${file}.summary.json`;
+  rmSync(summaryFile, { force: true });
   const args = ['run', '--quiet', '--no-color', ...Object.entries({ ...env, SUMMARY_FILE: summaryFile }).flatMap(([k, v]) => ['-e', `${k}=${v}`]), file];
   const child = spawn(K6, args, { cwd: dir, env: { ...process.env, K6_NO_USAGE_REPORT: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -89,23 +90,51 @@ async function runK6(dir: string, script: string, env: Record<string, string>): 
   return { code, stdout, stderr: stderr.slice(-3000), ...(summary !== undefined ? { summary } : {}) };
 }
 
-/** A mock (and the engine in front of it, for target 'engine') on free loopback ports. */
-async function startSystem(group: ProcessGroup, target: 'mock' | 'engine'): Promise<{ mockUrl: string; targetUrl: string }> {
-  const mockPort = await freePort();
-  // Prefix caching off: the exported scripts send no prefix identity (x-mock-prefix), the harness's driver does, so
-  // with caching on the harness's later turns hit the cache and the k6 run's do not (docs/k6.md says so).
-  const model = `primary=${JSON.stringify({ base: 'h100-llama3-8b', prefixCaching: false })}`;
-  const mock = await group.start(
-    { name: 'mock', entry: MOCK_ENTRY, args: ['--port', String(mockPort), '--model', model, '--seed', '1'], port: mockPort, readyPath: '/health' },
-    { readyTimeoutMs: 60_000 },
-  );
-  if (target === 'mock') return { mockUrl: mock.url, targetUrl: mock.url };
+interface System {
+  readonly group: ProcessGroup;
+  readonly mockUrl: string;
+  readonly targetUrl: string;
+}
+
+/**
+ * A fresh system as the harness's live runner starts it for `scenario` (harness/run/live.ts): the mock with the
+ * scenario's profile (prefix caching as the profile says) and seed, the fallback mock when the scenario has one,
+ * and the engine in front of them for target 'engine'. Fresh, so its prefix cache is as cold as the harness's.
+ */
+async function startSystem(scenario: Scenario, target: 'mock' | 'engine'): Promise<System> {
+  const group = new ProcessGroup(clock);
+  const mockOf = async (model: string, profile: unknown): Promise<{ url: string }> => {
+    const port = await freePort();
+    const spec = typeof profile === 'string' ? profile : JSON.stringify(profile);
+    return group.start(
+      { name: `mock[${model}]`, entry: MOCK_ENTRY, args: ['--port', String(port), '--model', `${model}=${spec}`, '--seed', String(scenario.seed)], port, readyPath: '/health' },
+      { readyTimeoutMs: 60_000 },
+    );
+  };
+  const m = scenario.model;
+  const mock = await mockOf('primary', m.profile ?? 'h100-llama3-8b');
+  if (target === 'mock') return { group, mockUrl: mock.url, targetUrl: mock.url };
+  const fallback = m.fallbackProfile === undefined ? undefined : await mockOf('fallback', m.fallbackProfile);
   const enginePort = await freePort();
   const engine = await group.start(
-    { name: 'engine', entry: ENGINE_ENTRY, args: engineArgs(POLICY, enginePort, mock.url, undefined, 1), port: enginePort, readyPath: '/healthz' },
+    { name: 'engine', entry: ENGINE_ENTRY, args: engineArgs(POLICY, enginePort, mock.url, fallback?.url, scenario.seed), port: enginePort, readyPath: '/healthz' },
     { readyTimeoutMs: 60_000 },
   );
-  return { mockUrl: mock.url, targetUrl: engine.url };
+  return { group, mockUrl: mock.url, targetUrl: engine.url };
+}
+
+/**
+ * The Bearer keys the harness's driver sends: the tenant's name (an engine started with --open takes the key for the
+ * tenant; without a key every k6 request would be tenant `anonymous`).
+ */
+function tenantKeys(scenario: Scenario): Record<string, string> {
+  const w = scenario.workload;
+  const names = new Set<string>(['default']);
+  if (!('trace' in w)) {
+    for (const t of w.tenants ?? []) names.add(t.name);
+    for (const e of w.mix) if (e.tenant !== undefined) names.add(e.tenant);
+  }
+  return Object.fromEntries([...names].map((n) => [n, n]));
 }
 
 const describeK6 = HAVE_K6 ? describe : describe.skip;
@@ -117,35 +146,37 @@ describeK6.each([
   ['burst-1000', 'engine'],
 ] as const)('k6 plays %s against the %s', (name, target) => {
   let dir: string;
-  const group = new ProcessGroup(clock);
-  let urls: { mockUrl: string; targetUrl: string };
+  /** The system of the last healthy round, reused by the fault run. */
+  let system: System | undefined;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'k6-run-'));
-    urls = await startSystem(group, target);
-  }, 120_000);
+  });
 
   afterAll(async () => {
-    await group.stopAll();
+    await system?.group.stopAll();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('healthy: exits 0, and its TTFT p50 is within 20% (at least 12 ms) of the harness\'s live run of the same scenario', async () => {
+  it('healthy: exits 0, and its TTFT p50 is within 20% of the harness\'s live run of the same scenario', async () => {
     const scenario = await shortened(name, undefined);
-    const out = generateK6Script(scenario, { targetUrl: urls.targetUrl, baseDir: ROOT });
-    // On a shared machine the two runs of a round can see different loads: a round that disagrees is run again (3 at most).
+    // On a shared machine the two runs of a round can see different loads: a round that disagrees is run once more,
+    // each round on a fresh system (a used mock's prefix cache is warm).
     let last: { run: K6Run; harnessP50: number | null; harnessRequests: number } | undefined;
-    for (let round = 1; round <= 3; round++) {
-      const run = await runK6(dir, out.script, { MOCK_URL: urls.mockUrl, POLICY: target === 'engine' ? POLICY : 'mock' });
+    for (let round = 1; round <= 2; round++) {
+      await system?.group.stopAll();
+      system = await startSystem(scenario, target);
+      const out = generateK6Script(scenario, { targetUrl: system.targetUrl, baseDir: ROOT });
+      const run = await runK6(dir, out.script, { MOCK_URL: system.mockUrl, POLICY: target === 'engine' ? POLICY : 'mock', API_KEYS: JSON.stringify(tenantKeys(scenario)) });
       const live = await runPolicyLive({ scenario, policy: POLICY, seed: scenario.seed, durationMs: scenario.durationMs, target, baseDir: ROOT, readyTimeoutMs: 60_000 });
       const s = live.result.summary;
       const k6 = run.summary?.summary;
       process.stderr.write(
         `k6-run ${name} → ${target} round ${round}: exit ${run.code}; TTFT p50 k6 ${k6?.ttftMs.p50?.toFixed(1)} ms, harness ${s.ttftMs.p50?.toFixed(1)} ms; ` +
-          `p99 k6 ${k6?.ttftMs.p99?.toFixed(1)} ms, harness ${s.ttftMs.p99?.toFixed(1)} ms; requests k6 ${k6?.requests}, harness ${s.requests}\n`,
+          `p90 k6 ${k6?.ttftMs.p90?.toFixed(1)} ms, harness ${s.ttftMs.p90?.toFixed(1)} ms; requests k6 ${k6?.requests}, harness ${s.requests}\n`,
       );
       last = { run, harnessP50: s.ttftMs.p50, harnessRequests: s.requests };
-      const agree = k6?.ttftMs.p50 != null && s.ttftMs.p50 !== null && Math.abs(k6.ttftMs.p50 - s.ttftMs.p50) <= allowedGapMs(s.ttftMs.p50);
+      const agree = k6?.ttftMs.p50 != null && s.ttftMs.p50 !== null && Math.abs(k6.ttftMs.p50 - s.ttftMs.p50) <= TTFT_AGREEMENT * s.ttftMs.p50;
       if (run.code === 0 && agree) break;
     }
     if (last === undefined) throw new Error('no round ran');
@@ -159,18 +190,19 @@ describeK6.each([
     if (harnessP50 === null || k6P50 === null) throw new Error('expected TTFT samples from both runs');
     // The same seeded sessions: k6 spaces Poisson arrivals evenly, so the counts agree only roughly.
     expect(Math.abs(k6.summary.requests - harnessRequests) / harnessRequests).toBeLessThanOrEqual(0.25);
-    expect(Math.abs(k6P50 - harnessP50), `k6 TTFT p50 ${k6P50} ms, harness ${harnessP50} ms`).toBeLessThanOrEqual(allowedGapMs(harnessP50));
-  }, 1_500_000);
+    expect(Math.abs(k6P50 - harnessP50), `k6 TTFT p50 ${k6P50} ms, harness ${harnessP50} ms`).toBeLessThanOrEqual(TTFT_AGREEMENT * harnessP50);
+  }, 900_000);
 
   it('faults breaking the SLOs from setup() (MOCK_URL): exits 99, and teardown() clears the plan', async () => {
     // TTFT beyond every class's TTFT SLO (burst: 2 s; steady: 1 s), and errors beyond the error bound.
     const faults: FaultPlanInput = name === 'burst-1000' ? { ttftDelayMs: 2_500 } : { ttftDelayMs: 1_500, serverError: { probability: 0.5 } };
     const scenario = await shortened(name, faults);
-    const out = generateK6Script(scenario, { targetUrl: urls.targetUrl, baseDir: ROOT });
-    const run = await runK6(dir, out.script, { MOCK_URL: urls.mockUrl, ABORT_ON_FAIL: '1', SCALE: '0.5' });
+    system ??= await startSystem(scenario, target);
+    const out = generateK6Script(scenario, { targetUrl: system.targetUrl, baseDir: ROOT });
+    const run = await runK6(dir, out.script, { MOCK_URL: system.mockUrl, ABORT_ON_FAIL: '1', SCALE: '0.5' });
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(99);
     expect(run.summary?.thresholdsPassed).toBe(false);
-    const plan = (await (await fetch(`${urls.mockUrl}/mock/faults?model=primary`)).json()) as { models: { primary: unknown } };
+    const plan = (await (await fetch(`${system.mockUrl}/mock/faults?model=primary`)).json()) as { models: { primary: unknown } };
     expect(plan.models.primary).toEqual({});
   }, 600_000);
 });

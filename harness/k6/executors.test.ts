@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/random.js';
 import { arrivalTimes, expectedRatePerSec, type ArrivalSpec, type WorkloadSpec } from '../workload/index.js';
 import { SHORT_CHAT } from '../workload/presets.js';
-import { k6Executor, parseK6Duration, scheduledIterations, type K6ExecutorConfig } from './executors.js';
+import { k6Executor, parseK6Duration, scheduledIterations, vuPool, type K6ExecutorConfig } from './executors.js';
 import { integerRates, k6Duration } from './units.js';
 
 const wl = (arrivals: ArrivalSpec): WorkloadSpec => ({ arrivals, mix: [SHORT_CHAT] });
@@ -21,6 +21,17 @@ function stagesOf(c: K6ExecutorConfig): Array<{ duration: string; target: number
 }
 
 describe('k6Executor', () => {
+  it('sizes the VU pool from the sessions in flight: peak rate x expected session time, with headroom', () => {
+    // 30/s of 8 s sessions: 240 in flight, 360 pre-allocated; maxVUs twice that (more than 60 s of arrivals would be).
+    expect(vuPool(30, 8_000)).toEqual({ preAllocatedVUs: 360, maxVUs: 1_800 });
+    expect(vuPool(30, 40_000)).toEqual({ preAllocatedVUs: 1_800, maxVUs: 3_600 });
+    expect(vuPool(0.5, 1_000)).toEqual({ preAllocatedVUs: 1, maxVUs: 30 });
+    const plan = k6Executor(wl({ kind: 'poisson', ratePerSec: 20 }), { durationMs: 60_000, sessionMs: 3_000 });
+    expect(plan.config).toMatchObject({ preAllocatedVUs: 90, maxVUs: 1_200 });
+    const ramp = k6Executor(wl({ kind: 'ramp', fromPerSec: 2, toPerSec: 40, overMs: 10_000 }), { durationMs: 20_000, sessionMs: 5_000 });
+    expect(ramp.config).toMatchObject({ preAllocatedVUs: 300 });
+  });
+
   it('maps constant arrivals to constant-arrival-rate, exactly', () => {
     const plan = k6Executor(wl({ kind: 'constant', ratePerSec: 5 }), { durationMs: 60_000 });
     expect(plan.config).toMatchObject({ executor: 'constant-arrival-rate', rate: 5, timeUnit: '1s', duration: '60s', gracefulStop: '120s' });

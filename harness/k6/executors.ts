@@ -72,11 +72,19 @@ export interface ExecutorOptions {
   readonly arrivalTimesMs?: readonly number[];
   /** Bin width for gamma and trace replay. @default max(1 s, durationMs / 200) rounded up to whole seconds */
   readonly binMs?: number;
+  /**
+   * Expected time one session keeps its VU, ms (its calls and think times; {@link estimateSessionMs}). Arrival-rate
+   * executors pre-allocate the sessions in flight at the peak rate (Little's law), with headroom. @default 10_000
+   */
+  readonly sessionMs?: number;
 }
 
-/** Seconds of session time the VU pool is sized for at the peak rate (Little's law with a generous session). */
-const VU_SECONDS = 60;
+/** Pre-allocated VUs per expected session in flight: headroom for sessions slower than estimated. */
+const VU_HEADROOM = 1.5;
+/** maxVUs covers at least this many seconds of arrivals at the peak rate (a target far slower than estimated). */
+const MAX_VU_SECONDS = 60;
 const MAX_VUS_CAP = 20_000;
+const DEFAULT_SESSION_MS = 10_000;
 
 /** Maps `workload`'s arrivals to a k6 executor. */
 export function k6Executor(workload: WorkloadSpec, o: ExecutorOptions): ExecutorPlan {
@@ -108,7 +116,7 @@ export function k6Executor(workload: WorkloadSpec, o: ExecutorOptions): Executor
           rate: r.rates[0] as number,
           timeUnit: r.timeUnit,
           duration: k6Duration(o.durationMs),
-          ...vus(a.ratePerSec),
+          ...vuPool(a.ratePerSec, o.sessionMs),
           gracefulStop: drain,
         },
       };
@@ -132,9 +140,16 @@ function requireTimes(o: ExecutorOptions, what: string): readonly number[] {
   return o.arrivalTimesMs;
 }
 
-function vus(peakPerSec: number): { preAllocatedVUs: number; maxVUs: number } {
-  const maxVUs = Math.min(MAX_VUS_CAP, Math.max(10, Math.ceil(peakPerSec * VU_SECONDS)));
-  return { preAllocatedVUs: Math.min(maxVUs, Math.max(1, Math.ceil(peakPerSec * 5))), maxVUs };
+/**
+ * The VU pool of an arrival-rate executor: `preAllocatedVUs` holds the sessions in flight at the peak rate (rate ×
+ * expected session time, Little's law) times {@link VU_HEADROOM}; `maxVUs` lets it grow to twice that, or to 60 s of
+ * arrivals when that is more, for a target slower than estimated.
+ */
+export function vuPool(peakPerSec: number, sessionMs: number = DEFAULT_SESSION_MS): { preAllocatedVUs: number; maxVUs: number } {
+  const inFlight = (peakPerSec * sessionMs) / 1000;
+  const preAllocatedVUs = Math.min(MAX_VUS_CAP, Math.max(1, Math.ceil(inFlight * VU_HEADROOM)));
+  const maxVUs = Math.min(MAX_VUS_CAP, Math.max(10, 2 * preAllocatedVUs, Math.ceil(peakPerSec * MAX_VU_SECONDS)));
+  return { preAllocatedVUs, maxVUs };
 }
 
 function roundingNote(maxErrorPerSec: number): string[] {
@@ -172,7 +187,7 @@ function burst(a: Extract<ArrivalSpec, { kind: 'burst' }>, o: ExecutorOptions, d
       timeUnit: k6Duration(a.withinMs),
       duration: k6Duration(a.withinMs),
       ...(at > 0 ? { startTime: k6Duration(at) } : {}),
-      ...vus((a.sessions * 1000) / a.withinMs),
+      ...vuPool((a.sessions * 1000) / a.withinMs, o.sessionMs),
       gracefulStop: drain,
     },
   };
@@ -214,10 +229,10 @@ function piecewise(a: Extract<ArrivalSpec, { kind: 'ramp' | 'spike' }>, o: Execu
   }
   const last = points[points.length - 1] as Breakpoint;
   if (last[0] < end) points.push([end, last[1]]);
-  return stagesFrom(points, drain, notes);
+  return stagesFrom(points, drain, notes, o.sessionMs);
 }
 
-function stagesFrom(points: readonly Breakpoint[], drain: string, notes: readonly string[]): ExecutorPlan {
+function stagesFrom(points: readonly Breakpoint[], drain: string, notes: readonly string[], sessionMs: number | undefined): ExecutorPlan {
   const r = integerRates(points.map((p) => p[1]));
   const stages: K6Stage[] = [];
   for (let i = 1; i < points.length; i++) {
@@ -233,7 +248,7 @@ function stagesFrom(points: readonly Breakpoint[], drain: string, notes: readonl
       startRate: r.rates[0] as number,
       timeUnit: r.timeUnit,
       stages,
-      ...vus(Math.max(...points.map((p) => p[1]))),
+      ...vuPool(Math.max(...points.map((p) => p[1])), sessionMs),
       gracefulStop: drain,
     },
   };
@@ -274,7 +289,7 @@ function binned(times: readonly number[], o: ExecutorOptions, drain: string, not
       startRate: counts[0] as number,
       timeUnit: k6Duration(binMs),
       stages,
-      ...vus(peakPerSec),
+      ...vuPool(peakPerSec, o.sessionMs),
       gracefulStop: drain,
     },
   };

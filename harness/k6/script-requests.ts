@@ -168,7 +168,24 @@ function end(s: Seen): boolean {
   return record(s);
 }
 
-function headersFor(s: Session, requestId: string, promptTokens: number, outputTokens?: number, idempotencyKey?: string): Record<string, string> {
+/**
+ * The x-mock-prefix value of a step: as exported, with the session's own segments renamed '@<cycle>' when the
+ * embedded sessions are replayed again (a replay is another user, whose conversation the cache has not seen).
+ */
+function cycledPrefix(s: Session, prefix: string | undefined, cycle: number): string | undefined {
+  if (prefix === undefined || prefix === '' || cycle === 0) return prefix;
+  const own = s.id + '/';
+  return prefix
+    .split(',')
+    .map((seg) => {
+      const eq = seg.lastIndexOf('=');
+      const id = seg.slice(0, eq);
+      return id.indexOf(own) === 0 || id.indexOf('out:' + own) === 0 ? id + '@' + cycle + seg.slice(eq) : seg;
+    })
+    .join(',');
+}
+
+function headersFor(s: Session, requestId: string, promptTokens: number, outputTokens?: number, idempotencyKey?: string, prefix?: string): Record<string, string> {
   const h: Record<string, string> = {
     'Content-Type': 'application/json',
     '${H.requestId}': requestId,
@@ -177,6 +194,7 @@ function headersFor(s: Session, requestId: string, promptTokens: number, outputT
     '${H.priority}': s.priority,
   };
   if (outputTokens !== undefined) h['${H.outputTokens}'] = String(outputTokens);
+  if (prefix !== undefined && prefix !== '') h['${H.prefix}'] = prefix;
   const key = API_KEYS[s.tenant] || API_KEY;
   if (key !== '') h['Authorization'] = 'Bearer ' + key;
   if (idempotencyKey !== undefined) h['${H.idempotencyKey}'] = idempotencyKey;
@@ -259,15 +277,17 @@ function onData(seen: Seen, data: string): void {
 }
 
 function chat(s: Session, step: ChatStep, cycle: number, dueMs: number | undefined): boolean {
-  const [, label, cls, promptTokens, outputTokens, key] = step;
+  const [, label, cls, promptTokens, outputTokens, key, prefix] = step;
   const id = cycled(s.id + '/' + label, cycle);
+  const idempotencyKey = key === undefined || key === null ? undefined : cycled(key, cycle);
+  const headers = headersFor(s, id, promptTokens, outputTokens, idempotencyKey, cycledPrefix(s, prefix, cycle));
   const seen = begin(cls, dueMs);
   const res = sse.open(
     TARGET + '/v1/chat/completions',
     {
       method: 'POST',
       body: chatBody(id, promptTokens, outputTokens),
-      headers: headersFor(s, id, promptTokens, outputTokens, key === undefined ? undefined : cycled(key, cycle)),
+      headers,
       tags: { class: cls, name: 'chat' },
       timeout: REQUEST_TIMEOUT,
     },
@@ -321,11 +341,13 @@ function readAnswer(seen: Seen, res: RefinedResponse<ResponseType | undefined>, 
 }
 
 function chat(s: Session, step: ChatStep, cycle: number, dueMs: number | undefined): boolean {
-  const [, label, cls, promptTokens, outputTokens, key] = step;
+  const [, label, cls, promptTokens, outputTokens, key, prefix] = step;
   const id = cycled(s.id + '/' + label, cycle);
+  const idempotencyKey = key === undefined || key === null ? undefined : cycled(key, cycle);
+  const headers = headersFor(s, id, promptTokens, outputTokens, idempotencyKey, cycledPrefix(s, prefix, cycle));
   const seen = begin(cls, dueMs);
   const res = http.post(TARGET + '/v1/chat/completions', chatBody(id, promptTokens, outputTokens), {
-    headers: headersFor(s, id, promptTokens, outputTokens, key === undefined ? undefined : cycled(key, cycle)),
+    headers,
     tags: { class: cls, name: 'chat' },
     timeout: REQUEST_TIMEOUT,
     responseType: 'text',

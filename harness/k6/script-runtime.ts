@@ -13,6 +13,7 @@ export const ENGINE_HEADERS = {
   idempotencyKey: 'idempotency-key',
   promptTokens: 'x-mock-prompt-tokens',
   outputTokens: 'x-mock-output-tokens',
+  prefix: 'x-mock-prefix',
   requestId: 'x-request-id',
 } as const;
 
@@ -55,8 +56,11 @@ import { Counter, Rate, Trend } from 'k6/metrics';
 import type { ObjectThreshold, Options, Scenario } from 'k6/options';
 
 type Priority = 'interactive' | 'batch';
-/** A chat completion: [kind, label, class, promptTokens, outputTokens, idempotencyKey?]. */
-type ChatStep = readonly [kind: 'chat', label: string, cls: string, promptTokens: number, outputTokens: number, idempotencyKey?: string];
+/**
+ * A chat completion: [kind, label, class, promptTokens, outputTokens, idempotencyKey (null: none), prefix?]. The
+ * prefix is the prompt's identity for the mock's prefix cache (x-mock-prefix, ID=TOKENS,...), as the harness sends it.
+ */
+type ChatStep = readonly [kind: 'chat', label: string, cls: string, promptTokens: number, outputTokens: number, idempotencyKey?: string | null, prefix?: string];
 /** Retriever calls sent in parallel (http.batch): [kind, class, [label, tokens of each input][]]. */
 type EmbedStep = readonly [kind: 'embed', cls: string, calls: ReadonlyArray<readonly [label: string, inputTokens: readonly number[]]>];
 /** The user's think time before the next turn, in ms. */

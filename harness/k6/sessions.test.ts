@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/random.js';
 import { AGENT, MULTI_TURN_CHAT, SHORT_CHAT, buildSessions, weighted, type SyntheticWorkload } from '../workload/index.js';
-import { compileSession, sessionCalls } from './sessions.js';
+import type { PlannedRequest, SessionContext } from '../workload/types.js';
+import { compileSession, estimateSessionMs, sessionCalls } from './sessions.js';
 
 const spec: SyntheticWorkload = {
   arrivals: { kind: 'burst', sessions: 60, withinMs: 1000 },
@@ -18,7 +19,15 @@ describe('compileSession', () => {
     expect(c.steps).toEqual([
       {
         kind: 'call',
-        call: { kind: 'chat', label: 't0', class: 'chat', promptTokens: s.plan.request.promptTokens, outputTokens: s.plan.request.outputTokens, idempotencyKey: s.plan.request.idempotencyKey },
+        call: {
+          kind: 'chat',
+          label: 't0',
+          class: 'chat',
+          promptTokens: s.plan.request.promptTokens,
+          outputTokens: s.plan.request.outputTokens,
+          idempotencyKey: s.plan.request.idempotencyKey,
+          prefix: s.plan.request.prefix,
+        },
       },
     ]);
     expect(c).toMatchObject({ id: s.id, startAtMs: s.startAtMs, tenant: 'default', priority: 'interactive' });
@@ -64,5 +73,56 @@ describe('compileSession', () => {
       const key = sessionCalls(compileSession(r, spec))[0];
       expect(key?.kind === 'chat' ? key.idempotencyKey : undefined).toBe(`idem-${r.plan.kind === 'single' ? r.plan.repeatOf : ''}`);
     }
+  });
+});
+
+describe('compileSession sends what the harness sends', () => {
+  // Tenants with system prompts and an agent with shared context: every kind of shared prefix.
+  const rich: SyntheticWorkload = {
+    arrivals: { kind: 'burst', sessions: 40, withinMs: 1000 },
+    mix: [weighted(SHORT_CHAT, 1), weighted(MULTI_TURN_CHAT, 1), { ...weighted(AGENT, 1), ...(AGENT.kind === 'agent' ? { sharedContextTokens: 300 } : {}) } as typeof AGENT],
+    tenants: [
+      { name: 'acme', weight: 1, systemPromptTokens: 120 },
+      { name: 'beta', weight: 1 },
+    ],
+  };
+  const richSessions = buildSessions(rich, new Random(5).derive('workload'), { durationMs: 10_000 });
+
+  /** The chat requests a session sends when every call succeeds with its planned length (virtual time). */
+  async function played(s: (typeof richSessions)[number]): Promise<PlannedRequest[]> {
+    let t = 0;
+    const sent: PlannedRequest[] = [];
+    const ctx: SessionContext = {
+      now: () => t,
+      sleep: async (ms) => {
+        t += ms;
+      },
+      send: async (req) => {
+        sent.push(req);
+        return { ok: true, outcome: 'ok', tokens: req.kind === 'chat' ? req.outputTokens : (req.inputTokens?.length ?? 1), text: 'x' };
+      },
+    };
+    await s.run(ctx);
+    return sent.filter((r) => r.kind === 'chat');
+  }
+
+  it('the same prompt sizes and x-mock-prefix segments as the harness\'s own sessions, turn by turn', async () => {
+    const kinds = new Set<string>();
+    for (const s of richSessions) {
+      const harness = await played(s);
+      const chats = sessionCalls(compileSession(s, rich)).filter((c) => c.kind === 'chat');
+      expect(chats.map((c) => (c.kind === 'chat' ? { promptTokens: c.promptTokens, prefix: c.prefix } : undefined))).toEqual(
+        harness.map((r) => ({ promptTokens: r.promptTokens, prefix: r.prefix })),
+      );
+      kinds.add(s.kind);
+    }
+    expect([...kinds].sort()).toEqual(['agent', 'multi-turn', 'single']);
+  });
+
+  it('estimates a session\'s time from its think times and planned outputs', () => {
+    const c = compileSession(richSessions.find((x) => x.kind === 'single') as (typeof richSessions)[number], rich);
+    const call = c.steps[0];
+    expect(estimateSessionMs([c])).toBe(250 + 20 * (call?.kind === 'call' ? call.call.outputTokens : NaN));
+    expect(estimateSessionMs([])).toBe(0);
   });
 });

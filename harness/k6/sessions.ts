@@ -5,7 +5,10 @@
  * is fixed here from the planned sizes, assuming every call succeeds.
  */
 import type { MixEntry, Priority, Session, WorkloadSpec } from '../workload/index.js';
+import type { PrefixSegment } from '../workload/types.js';
 import { isTraceWorkload } from '../workload/index.js';
+import { promptPrefix } from '../workload/session-multi-turn.js';
+import { safeId, segmentTokens, tenantSystem } from '../workload/session-common.js';
 
 /** A chat completion call. */
 export interface ChatCall {
@@ -18,6 +21,11 @@ export interface ChatCall {
   readonly outputTokens: number;
   /** Shared by a request and its repeats (double submits). */
   readonly idempotencyKey?: string;
+  /**
+   * The prompt's prefix identity, as the harness's live driver sends it (`x-mock-prefix`): the same segments the
+   * harness's session would send, assuming every earlier call succeeded with its planned length.
+   */
+  readonly prefix?: readonly PrefixSegment[];
 }
 
 /** An embeddings call (an agent's retriever). */
@@ -75,6 +83,7 @@ export function compileSession(s: Session, spec: WorkloadSpec): CompiledSession 
         promptTokens: r.promptTokens,
         outputTokens: r.outputTokens,
         ...(r.idempotencyKey !== undefined ? { idempotencyKey: r.idempotencyKey } : {}),
+        ...prefixOf(r.prefix),
       };
       return { ...base, priority: r.priority, ...deadline(r.deadlineMs), abandonOnFailure: true, steps: [{ kind: 'call', call }] };
     }
@@ -82,13 +91,21 @@ export function compileSession(s: Session, spec: WorkloadSpec): CompiledSession 
       const entry = entryFor(spec, s.class);
       const mt = entry?.kind === 'multi-turn' ? entry : undefined;
       const maxContext = mt?.maxContextTokens ?? Number.POSITIVE_INFINITY;
-      let context = mt?.systemPromptTokens ?? 0;
+      // The prompt's segments as harness/workload/session-multi-turn.ts builds them: the tenant's and the class's
+      // system prompts, then the conversation (user turns and the answers, at their planned length).
+      const system: PrefixSegment[] = [...tenantSystem(s.tenant, tenantSystemTokens(spec, s.tenant))];
+      if ((mt?.systemPromptTokens ?? 0) > 0) system.push({ id: `class/${safeId(s.class)}/sys`, tokens: mt?.systemPromptTokens ?? 0 });
+      let context = segmentTokens(system);
+      const history: PrefixSegment[] = [];
       const steps: Step[] = [];
       p.userTokens.forEach((user, k) => {
         context += user;
+        history.push({ id: `${s.id}/u${k}`, tokens: user });
         const output = p.outputTokens[k] as number;
-        steps.push({ kind: 'call', call: { kind: 'chat', label: `t${k}`, class: s.class, promptTokens: Math.min(context, maxContext), outputTokens: output } });
+        const promptTokens = Math.min(context, maxContext);
+        steps.push({ kind: 'call', call: { kind: 'chat', label: `t${k}`, class: s.class, promptTokens, outputTokens: output, ...prefixOf(promptPrefix(system, history, promptTokens)) } });
         context += output;
+        history.push({ id: `out:${s.id}/t${k}`, tokens: output });
         const think = p.thinkTimesMs[k];
         if (think !== undefined) steps.push({ kind: 'think', ms: Math.round(think) });
       });
@@ -109,8 +126,22 @@ export function compileSession(s: Session, spec: WorkloadSpec): CompiledSession 
         inputTokens: r.inputTokens ?? [r.promptTokens],
       }));
       const summarizerClass = p.planner.class.replace(/-planner$/, '-summarizer');
+      // The planner's prompt is the shared context (tenant system prompt, the class's tools) plus its own part; the
+      // summarizer's starts with the same shared context (harness/workload/session-agent.ts).
+      const shared = (p.planner.prefix ?? []).slice(0, -1);
+      const sharedTokens = segmentTokens(shared);
       const steps: Step[] = [
-        { kind: 'call', call: { kind: 'chat', label: labelOf(s.id, p.planner.id), class: p.planner.class, promptTokens: p.planner.promptTokens, outputTokens: p.planner.outputTokens } },
+        {
+          kind: 'call',
+          call: {
+            kind: 'chat',
+            label: labelOf(s.id, p.planner.id),
+            class: p.planner.class,
+            promptTokens: p.planner.promptTokens,
+            outputTokens: p.planner.outputTokens,
+            ...prefixOf(p.planner.prefix),
+          },
+        },
         ...(calls.length > 0 ? [{ kind: 'parallel', calls } as const] : []),
         {
           kind: 'call',
@@ -118,14 +149,28 @@ export function compileSession(s: Session, spec: WorkloadSpec): CompiledSession 
             kind: 'chat',
             label: 'sum',
             class: summarizerClass,
-            promptTokens: p.summarizerPromptTokens + p.planner.outputTokens + retrieved,
+            promptTokens: sharedTokens + p.summarizerPromptTokens + p.planner.outputTokens + retrieved,
             outputTokens: p.summarizerOutputTokens,
+            ...prefixOf(shared),
           },
         },
       ];
       return { ...base, priority: p.planner.priority, ...deadline(p.planner.deadlineMs), abandonOnFailure: true, steps };
     }
   }
+}
+
+function prefixOf(segments: readonly PrefixSegment[] | undefined): { prefix?: readonly PrefixSegment[] } {
+  return segments !== undefined && segments.length > 0 ? { prefix: segments } : {};
+}
+
+function tenantSystemTokens(spec: WorkloadSpec, tenant: string): number | undefined {
+  return isTraceWorkload(spec) ? undefined : spec.tenants?.find((t) => t.name === tenant)?.systemPromptTokens;
+}
+
+/** The prefix as the `x-mock-prefix` header writes it: `ID=TOKENS,ID=TOKENS,...`. */
+export function prefixHeader(segments: readonly PrefixSegment[]): string {
+  return segments.map((x) => `${x.id}=${x.tokens}`).join(',');
 }
 
 function deadline(ms: number | undefined): { deadlineMs?: number } {
@@ -135,4 +180,29 @@ function deadline(ms: number | undefined): { deadlineMs?: number } {
 /** Every call of a session in order, parallel calls flattened (for drivers that send independent requests). */
 export function sessionCalls(s: CompiledSession): Call[] {
   return s.steps.flatMap((st): Call[] => (st.kind === 'call' ? [st.call] : st.kind === 'parallel' ? [...st.calls] : []));
+}
+
+/** Assumed time of one chat call for {@link estimateSessionMs}: a fixed part plus a decode time per output token. */
+export const ESTIMATE_CALL_MS = 250;
+export const ESTIMATE_MS_PER_OUTPUT_TOKEN = 20;
+/** Assumed time of a step of parallel embedding calls. */
+export const ESTIMATE_EMBED_MS = 200;
+
+/**
+ * The mean time a session keeps its load-generator worker busy, ms: its think times plus, per chat call,
+ * {@link ESTIMATE_CALL_MS} + {@link ESTIMATE_MS_PER_OUTPUT_TOKEN} per output token, and {@link ESTIMATE_EMBED_MS} per
+ * parallel embedding step. A rough figure for sizing a VU pool (sessions in flight = arrival rate × this); the
+ * target's real speed is not known when a script is exported. 0 for no sessions.
+ */
+export function estimateSessionMs(sessions: readonly CompiledSession[]): number {
+  if (sessions.length === 0) return 0;
+  let total = 0;
+  for (const s of sessions) {
+    for (const st of s.steps) {
+      if (st.kind === 'think') total += st.ms;
+      else if (st.kind === 'parallel') total += ESTIMATE_EMBED_MS;
+      else total += ESTIMATE_CALL_MS + ESTIMATE_MS_PER_OUTPUT_TOKEN * st.call.outputTokens;
+    }
+  }
+  return total / sessions.length;
 }

@@ -120,7 +120,7 @@ export function conversationSession(seat: SessionSeat, plan: Extract<SessionPlan
  * The segments of a turn's prompt: the system prompts, then the conversation. A prompt truncated to
  * `maxContextTokens` drops its oldest turns (whole messages), so only the system prompts stay a shared prefix.
  */
-function promptPrefix(system: readonly PrefixSegment[], history: readonly PrefixSegment[], promptTokens: number): PrefixSegment[] {
+export function promptPrefix(system: readonly PrefixSegment[], history: readonly PrefixSegment[], promptTokens: number): PrefixSegment[] {
   const budget = promptTokens - segmentTokens(system);
   let start = 0;
   let total = segmentTokens(history);
