@@ -63,13 +63,14 @@ describe('batchable chat jobs', () => {
     }
   });
 
-  it('a non-batchable chat job is not batched', async () => {
+  it('a non-batchable chat job is not batched, nor one carrying a per-call mock hint', async () => {
     const { clock, primary, engine } = setup(dialectCapabilities('vllm'));
-    const rs = await clock.run(Promise.all([engine.submit(chat('a', 'x')), engine.submit(chat('b', 'y', { batchable: false })), engine.submit(chat('c', 'z'))]));
+    const hinted: EngineRequest = { id: 'd', kind: 'chat', batchable: true, request: { id: 'd', model: 'm', maxTokens: 16, outputTokens: 4, messages: [{ role: 'user', content: 'w' }] } };
+    const rs = await clock.run(Promise.all([engine.submit(chat('a', 'x')), engine.submit(chat('b', 'y', { batchable: false })), engine.submit(chat('c', 'z')), engine.submit(hinted)]));
     expect(primary.batches).toHaveLength(1);
     expect(primary.batches[0]?.prompts).toHaveLength(2);
-    expect(primary.streams.map((r) => r.id)).toEqual(['b']);
-    expect(rs.map((r) => r.outcome)).toEqual(['ok', 'ok', 'ok']);
+    expect(primary.streams.map((r) => r.id)).toEqual(['b', 'd']);
+    expect(rs.map((r) => r.outcome)).toEqual(['ok', 'ok', 'ok', 'ok']);
     expect(rs[1]?.text).toBe('s:b');
   });
 

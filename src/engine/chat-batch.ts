@@ -74,8 +74,9 @@ export class ChatBatcher {
 
   /**
    * Whether this attempt of `job` goes into a batch: a `batchable` chat job, batching on, an upstream that takes
-   * prompt arrays, nothing delivered yet (a batch answers whole, it cannot continue a stream), no per-request mock
-   * fault or prefix (headers that would apply to the whole call).
+   * prompt arrays, nothing delivered yet (a batch answers whole, it cannot continue a stream), and no mock hint
+   * (fault, prefix, output or prompt token counts): those are per-call headers, which one batched call cannot
+   * carry per prompt, so a workload that sets them keeps them by running alone.
    */
   accepts(model: 'primary' | 'fallback', job: Job): boolean {
     const r = job.request;
@@ -83,7 +84,8 @@ export class ChatBatcher {
     return (
       job.req.kind === 'chat' && job.req.batchable === true && this.policy.batching.enabled && r !== undefined &&
       client.capabilities?.batchPrompts === true && typeof client.completeBatch === 'function' &&
-      job.delivered === 0 && !job.started && r.fault === undefined && (r.prefix === undefined || r.prefix.length === 0)
+      job.delivered === 0 && !job.started && r.fault === undefined && (r.prefix === undefined || r.prefix.length === 0) &&
+      r.outputTokens === undefined && r.promptTokens === undefined
     );
   }
 
