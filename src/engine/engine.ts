@@ -8,6 +8,7 @@ import { cacheKeyOf } from './cache-key.js';
 import { runCached } from './cache-stage.js';
 import { Dedup } from './dedup.js';
 import { Deadline } from './deadline.js';
+import { ChatBatcher } from './chat-batch.js';
 import { Embedder } from './embed.js';
 import type {
   EngineCounters,
@@ -114,14 +115,15 @@ export class Engine {
     }
     const clients = deps.fallback === undefined ? { primary: deps.primary } : { primary: deps.primary, fallback: deps.fallback };
     const counters = this.counters;
-    const embedder = new Embedder(clock, policy, clients, (model, jobs) => {
+    const onUpstreamCall = (model: 'primary' | 'fallback', jobs: readonly Job[]): void => {
       counters.upstreamCalls++;
       for (const j of jobs) j.upstreamCalls++;
       if (jobs.length > 1 || (jobs[0]?.req.batchable === true && policy.batching.enabled)) {
         counters.batches++;
         this.emit(() => ({ type: 'batch', model, size: jobs.length, atMs: clock.now() }));
       }
-    });
+    };
+    const embedder = new Embedder(clock, policy, clients, onUpstreamCall);
     this.ctx = {
       clock,
       policy,
@@ -147,6 +149,7 @@ export class Engine {
       random: deps.random.derive('engine/backoff'),
       clients,
       embedder,
+      chatBatcher: new ChatBatcher(clock, policy, clients, onUpstreamCall),
       counters,
       emit: (make) => this.emit(make),
       hasListeners: () => this.listeners.size > 0,

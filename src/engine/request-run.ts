@@ -9,6 +9,7 @@ import { BreakerOpenError, type BreakerTicket, type CircuitBreaker } from './bre
 import { classify, type Classification } from './classify.js';
 import type { LoadSignal } from './load-signal.js';
 import { CancelScope } from './deadline.js';
+import type { ChatBatcher } from './chat-batch.js';
 import type { Embedder } from './embed.js';
 import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './engine-types.js';
 import type { Job } from './job.js';
@@ -34,6 +35,8 @@ export interface RunContext {
   readonly random: Random;
   readonly clients: { readonly primary: ModelClient; readonly fallback?: ModelClient };
   readonly embedder: Embedder;
+  /** Batchable chat jobs into multi-prompt completions calls (src/engine/chat-batch.ts). */
+  readonly chatBatcher: ChatBatcher;
   readonly counters: EngineCounters;
   /** The models' context windows, when known (see `EngineDeps.contextTokens`). */
   readonly contextTokens?: { readonly primary?: number; readonly fallback?: number };
@@ -151,6 +154,8 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
       try {
         if (job.req.kind === 'embedding') {
           job.embeddings = await ctx.embedder.call(model, job, controller.signal);
+        } else if (ctx.chatBatcher.accepts(model, job)) {
+          await ctx.chatBatcher.call(model, job, controller.signal);
         } else {
           job.upstreamCalls++;
           counters.upstreamCalls++;

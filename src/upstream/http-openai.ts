@@ -30,6 +30,9 @@ import {
   UPSTREAM_DIALECTS,
   type CallOptions,
   type ChatMessage,
+  type CompletionBatchRequest,
+  type CompletionBatchResult,
+  type CompletionChoice,
   type EmbeddingRequest,
   type EmbeddingResult,
   type ModelClient,
@@ -313,4 +316,61 @@ export class HttpModelClient implements ModelClient {
       this.inFlight.delete(ctl);
     }
   }
+
+  /**
+   * One non-streamed `POST /v1/completions` with `prompt: [p1, p2, ...]`: one choice per prompt, matched by its
+   * `index`. Only for a dialect that takes prompt arrays (`vllm`, `mock`); `openai` refuses before sending.
+   */
+  async completeBatch(request: CompletionBatchRequest, options: CallOptions = {}): Promise<CompletionBatchResult> {
+    if (this.capabilities.batchPrompts !== true) throw new TypeError(`HttpModelClient: the ${this.dialect} dialect takes no multi-prompt completions`);
+    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
+    const failure = ctl.failure();
+    if (failure !== undefined) {
+      ctl.dispose();
+      throw failure;
+    }
+    this.inFlight.add(ctl);
+    try {
+      const body: Record<string, unknown> = { ...(request.params ?? {}), model: request.model, prompt: request.prompts, stream: false };
+      if (request.maxTokens !== undefined) body['max_tokens'] = request.maxTokens;
+      const res = await this.post('/completions', this.headersOf(request, { accept: 'application/json' }), body, ctl);
+      ctl.touch();
+      if (res.statusCode !== 200) await this.fail(res, ctl);
+      let parsed: unknown;
+      try {
+        parsed = await res.body.json();
+      } catch (err) {
+        throw ctl.failure() ?? new StreamInterruptedError(0, `completions response broken (${err instanceof Error ? err.message : String(err)})`);
+      }
+      const out = batchChoices(parsed, request.prompts.length);
+      if (typeof out === 'string') throw new ServerError(502, `malformed completions response: ${out}`);
+      return out;
+    } finally {
+      ctl.dispose();
+      this.inFlight.delete(ctl);
+    }
+  }
+}
+
+/** The choices (by `index`) and usage of a multi-prompt completions body, or what is wrong with it. */
+function batchChoices(body: unknown, n: number): CompletionBatchResult | string {
+  const choices = (body as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices)) return 'expected { choices: [...] }';
+  const byIndex: Array<CompletionChoice | undefined> = new Array<CompletionChoice | undefined>(n).fill(undefined);
+  for (const c of choices as Array<Record<string, unknown> | null>) {
+    const index = c?.['index'];
+    const text = c?.['text'];
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= n) return `choice index ${String(index)} outside 0..${n - 1}`;
+    if (typeof text !== 'string') return `choice ${index}: text is not a string`;
+    if (byIndex[index] !== undefined) return `choice ${index} twice`;
+    const fr = c?.['finish_reason'];
+    byIndex[index] = { index, text, finishReason: typeof fr === 'string' ? fr : 'stop' };
+  }
+  const missing = byIndex.findIndex((c) => c === undefined);
+  if (missing >= 0) return `no choice for prompt ${missing}`;
+  const u = (body as { usage?: Record<string, unknown> | null }).usage;
+  const pt = u?.['prompt_tokens'];
+  const ct = u?.['completion_tokens'];
+  const usage = typeof pt === 'number' && typeof ct === 'number' ? { promptTokens: pt, completionTokens: ct } : undefined;
+  return { choices: byIndex as CompletionChoice[], ...(usage !== undefined ? { usage } : {}) };
 }

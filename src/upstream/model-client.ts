@@ -136,6 +136,12 @@ export interface UpstreamCapabilities {
    * (our mock, whose text is seeded per request id). No real model promises this.
    */
   readonly reproducible: boolean;
+  /**
+   * Takes several prompts in one non-streamed `/v1/completions` call (`prompt: [p1, p2, ...]`, one choice per
+   * prompt by `index`), through {@link ModelClient.completeBatch}: vLLM, SGLang, our mock. Not OpenAI (its chat
+   * models have no completions endpoint). @default false
+   */
+  readonly batchPrompts?: boolean;
 }
 
 /** What a client that says nothing can do: no continuation, no reproducible restarts (the safe assumption). */
@@ -160,9 +166,9 @@ export function dialectCapabilities(dialect: UpstreamDialect): UpstreamCapabilit
     case 'openai':
       return NO_CAPABILITIES;
     case 'vllm':
-      return Object.freeze({ continuation: true, reproducible: false });
+      return Object.freeze({ continuation: true, reproducible: false, batchPrompts: true });
     case 'mock':
-      return Object.freeze({ continuation: true, reproducible: true });
+      return Object.freeze({ continuation: true, reproducible: true, batchPrompts: true });
   }
 }
 
@@ -188,6 +194,32 @@ export interface EmbeddingResult {
   readonly usage: { readonly promptTokens: number };
 }
 
+/** Several prompts for one non-streamed completions call (`prompt: [...]`). */
+export interface CompletionBatchRequest {
+  readonly id: string;
+  readonly model: string;
+  readonly prompts: readonly string[];
+  /** Upper bound on generated tokens per prompt (the call's `max_tokens`). */
+  readonly maxTokens?: number;
+  readonly apiKey?: string;
+  /** The client's other body fields (sampling, `stop`, ...), the same for every prompt of the batch. */
+  readonly params?: Readonly<Record<string, unknown>>;
+}
+
+/** One prompt's answer in a batch, by its position in `prompts`. */
+export interface CompletionChoice {
+  readonly index: number;
+  readonly text: string;
+  readonly finishReason: string;
+}
+
+/** The answer of one batched completions call: one choice per prompt, and the call's usage totals when sent. */
+export interface CompletionBatchResult {
+  readonly choices: readonly CompletionChoice[];
+  /** The whole call's usage as the upstream reported it (totals, not per prompt); absent when it sent none. */
+  readonly usage?: { readonly promptTokens: number; readonly completionTokens: number };
+}
+
 /** Any model: the mock GPU in-process, or an OpenAI-compatible server over HTTP. */
 export interface ModelClient {
   /** What the upstream can do; {@link NO_CAPABILITIES} when absent. Wrappers forward their inner client's. */
@@ -196,6 +228,8 @@ export interface ModelClient {
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent>;
   /** One upstream call for a batch of inputs; per-input failures are reported per item. */
   embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult>;
+  /** One non-streamed completions call for several prompts; only where `capabilities.batchPrompts`. Optional. */
+  completeBatch?(request: CompletionBatchRequest, options?: CallOptions): Promise<CompletionBatchResult>;
   /** The models the upstream serves, as its `GET /v1/models` lists them (`id` at least). Optional. */
   listModels?(options?: CallOptions): Promise<ReadonlyArray<Readonly<Record<string, unknown>> & { readonly id: string }>>;
 }
