@@ -42,6 +42,7 @@ async function run(o: WorkerOptions): Promise<void> {
       stalledIntervalMs: o.stalledIntervalMs,
       maxStalled: o.maxStalled,
       drainMs: o.drainMs,
+      callbacks: { attempts: o.callbackAttempts, backoffMs: o.callbackBackoffMs, timeoutMs: o.callbackTimeoutMs, leaseMs: o.callbackLeaseMs, pollMs: o.callbackPollMs },
     });
   } catch (e) {
     if (e instanceof HarnessError) fail(`--queue: ${e.message}`, 1);

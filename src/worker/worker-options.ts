@@ -38,6 +38,12 @@ export interface WorkerOptions {
   readonly upstreamDialect: UpstreamDialect;
   /** @default upstreamDialect */
   readonly fallbackDialect?: UpstreamDialect;
+  /** Completion callbacks: attempts per terminal state, backoff, per-attempt timeout, claim lease, outbox poll. */
+  readonly callbackAttempts: number;
+  readonly callbackBackoffMs: number;
+  readonly callbackTimeoutMs: number;
+  readonly callbackLeaseMs: number;
+  readonly callbackPollMs: number;
 }
 
 
@@ -85,6 +91,11 @@ export function workerProgram(): Command {
     .addOption(new Option('--upstream-dialect <dialect>', DIALECT_HELP).default('openai').argParser(dialectArg('--upstream-dialect')))
     .addOption(new Option('--fallback-dialect <dialect>', 'the fallback upstream\'s dialect (default: --upstream-dialect)').argParser(dialectArg('--fallback-dialect')))
     .addOption(new Option('--connections <n>', 'upstream connection pool size').default(256).argParser(intArg('--connections', 1, 100_000)))
+    .addOption(new Option('--callback-attempts <n>', 'completion callback: attempts per terminal state').default(3).argParser(intArg('--callback-attempts', 1, 100)))
+    .addOption(new Option('--callback-backoff-ms <n>', 'completion callback: wait before the second attempt, doubled after').default(500).argParser(intArg('--callback-backoff-ms', 0, 3_600_000)))
+    .addOption(new Option('--callback-timeout-ms <n>', 'completion callback: timeout of one attempt').default(5000).argParser(intArg('--callback-timeout-ms', 1, 3_600_000)))
+    .addOption(new Option('--callback-lease-ms <n>', 'completion callback: claim lease, renewed while sending; after a worker dies, another resends after it').default(60_000).argParser(intArg('--callback-lease-ms', 100, 3_600_000)))
+    .addOption(new Option('--callback-poll-ms <n>', 'completion callback: how often the callback outbox is polled').default(500).argParser(intArg('--callback-poll-ms', 10, 3_600_000)))
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
