@@ -4,7 +4,7 @@
  * its claim runs out, with the same `x-delivery-id` so a receiver can drop a repeat. Real Redis, API and worker
  * in this process, a receiver on 127.0.0.1.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTerminal, type JobRecord } from '../src/jobs/job-store.js';
 import { resolvePolicy } from '../src/policy.js';
@@ -25,9 +25,17 @@ let redis: RedisServer;
 let mock: Awaited<ReturnType<typeof startMock>>;
 let api: Awaited<ReturnType<typeof startApi>>;
 let worker: RedisWorkerSide;
+let worker2: RedisWorkerSide | undefined;
 let receiver: Server;
 let receiverUrl = '';
 const received: Received[] = [];
+/** Job ids whose POSTs the receiver holds open (until `release`), and the held responses. */
+const holdFor = new Set<string>();
+const held: { id: string; res: ServerResponse; atMs: number }[] = [];
+function release(id: string): void {
+  holdFor.delete(id);
+  for (const h of held) if (h.id === id && !h.res.writableEnded) h.res.writeHead(204).end();
+}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -41,13 +49,15 @@ function readBody(req: IncomingMessage): Promise<string> {
 beforeAll(async () => {
   receiver = createServer((req, res) => {
     void readBody(req).then((b) => {
+      const jobId = String(req.headers['x-job-id']);
       received.push({
-        jobId: String(req.headers['x-job-id']),
+        jobId,
         deliveryId: String(req.headers['x-delivery-id']),
         attempt: String(req.headers['x-callback-attempt']),
         body: JSON.parse(b) as Received['body'],
       });
-      res.writeHead(204).end();
+      if (holdFor.has(jobId)) held.push({ id: jobId, res, atMs: Date.now() });
+      else res.writeHead(204).end();
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
@@ -69,6 +79,8 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
+  for (const id of [...holdFor]) release(id);
+  await worker2?.close();
   await worker?.close();
   await api?.close();
   await mock?.close();
@@ -119,4 +131,37 @@ describe('Redis mode: completion callbacks', () => {
     // The same delivery id: a receiver that dedupes on it sees the job's terminal state once.
     expect(new Set(after.map((x) => x.deliveryId))).toEqual(new Set([`${id}:1`]));
   });
+
+  it('a slow receiver holds up no other callback, and a live worker keeps its claim past the lease (no second send)', async () => {
+    // A second worker polling the same outbox: it would send a claim it found expired.
+    worker2 ??= await openRedisWorker({
+      url: redis.url,
+      clock: new RealClock(),
+      random: new Random(6),
+      policy: resolvePolicy('resilient', { retry: { baseMs: 20, maxMs: 200 } }),
+      upstream: { primary: new InProcessModelClient(mock.model) },
+      concurrency: 4,
+      callbacks: { leaseMs: 1000, pollMs: 100, backoffMs: 50, timeoutMs: 600_000 },
+    });
+    const slow = await http('POST', `${api.url}/v1/jobs`, { prompt: 'slow receiver', callbackUrl: receiverUrl }, { 'x-mock-output-tokens': '3' });
+    const slowId = slow.json.id as string;
+    holdFor.add(slowId);
+    try {
+      await until('the slow callback held by the receiver', () => held.some((h) => h.id === slowId), 30_000, 20);
+      // While that POST is held, other jobs' callbacks are delivered by the worker holding it as well as the other.
+      const others = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => (await http('POST', `${api.url}/v1/jobs`, { prompt: `beside a slow one ${i}`, callbackUrl: receiverUrl }, { 'x-mock-output-tokens': '3' })).json.id as string));
+      for (const id of others) expect((await callbackSettled(id)).callback?.status).toBe('delivered');
+      // Hold it for well past the 1 s claim lease (a lower bound, not a race): the sending worker renews its
+      // claim, so neither worker sends it a second time.
+      const first = held.find((h) => h.id === slowId);
+      await until('the slow POST held for three leases', () => Date.now() - (first?.atMs ?? Date.now()) >= 3000, 30_000, 50);
+      expect(received.filter((x) => x.jobId === slowId)).toHaveLength(1);
+      expect((await api.side.store.get(slowId))?.callback?.status).toBe('pending');
+    } finally {
+      release(slowId);
+    }
+    const rec = await callbackSettled(slowId);
+    expect(rec.callback).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(received.filter((x) => x.jobId === slowId)).toHaveLength(1);
+  }, 60_000);
 });

@@ -64,7 +64,7 @@ describe('Redis queue: a worker killed mid-stream', () => {
       const recs = await Promise.all(ids.map((j) => api.side.store.get(j.id)));
       expect(recs.map((r) => r?.status)).toEqual(ids.map(() => 'succeeded'));
       // Exactly one terminal state per job (the store refuses a second: none was ever published).
-      await until('terminal events delivered', () => terminals.counts.size === 200, 5000);
+      await until('terminal events delivered', () => terminals.counts.size === 200, 30_000);
       expect([...terminals.counts.values()].every((n) => n === 1)).toBe(true);
 
       // The kill really interrupted streams: survivors resumed jobs from their checkpoints.

@@ -40,7 +40,7 @@ describe('Redis queue: a Redis restart', () => {
     }, 10_000, 10);
 
     await redis.kill();
-    await until('the API to notice', async () => (await http('GET', `${api.url}/readyz`)).status === 503, 5000);
+    await until('the API to notice', async () => (await http('GET', `${api.url}/readyz`)).status === 503, 30_000);
     const ready = await http('GET', `${api.url}/readyz`);
     expect(ready.json).toMatchObject({ status: 'unready', queue: { kind: 'redis', ready: false } });
     expect((await http('GET', `${api.url}/healthz`)).status).toBe(200);

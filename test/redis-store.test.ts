@@ -117,7 +117,7 @@ describe('RedisJobStore', () => {
     await a.update(n.id, { status: 'running' });
     for (let i = 0; i < 5; i++) await a.commit(n.id, 1, { index: i, count: 1, text: String(i) });
     await a.update(n.id, { status: 'succeeded' });
-    await until('events', () => seen.length === 7, 5000, 10);
+    await until('events', () => seen.length === 7, 30_000, 10);
     off();
     expect(seen.map((e) => (e.type === 'tokens' ? `t${e.chunk.index}` : e.job.status))).toEqual(['running', 't0', 't1', 't2', 't3', 't4', 'succeeded']);
     const last = seen.at(-1);
@@ -134,7 +134,7 @@ describe('RedisJobStore', () => {
 
   it('rejects promptly with QueueUnavailableError when Redis is gone', async () => {
     await redis.kill();
-    await until('disconnect noticed', () => c1.status !== 'ready', 5000, 10);
+    await until('disconnect noticed', () => c1.status !== 'ready', 30_000, 10);
     const t0 = Date.now();
     await expect(a.get('job_t1')).rejects.toBeInstanceOf(QueueUnavailableError);
     await expect(a.create(newJob())).rejects.toMatchObject({ status: 503, code: 'queue_unavailable' });

@@ -253,19 +253,28 @@ export async function uninterruptedText(upstream: string, id: string, prompt: st
 
 /**
  * Counts, per job, the store's published updates into a terminal state (psubscribe on every job's channel).
- * A job that reached two terminal states would show 2.
+ * A job that reached two terminal states (or one twice, with two finish times) would show 2.
  */
 export async function terminalCounter(redisUrl: string, prefix = 'engine:'): Promise<{ counts: Map<string, number>; close(): Promise<void> }> {
   const sub = new Redis(redisUrl);
   sub.on('error', () => undefined);
   const counts = new Map<string, number>();
+  const last = new Map<string, string>();
   sub.on('pmessage', (_p: string, channel: string, message: string) => {
     const m = JSON.parse(message) as { t: string; h?: string[] };
     if (m.t !== 'u' || !Array.isArray(m.h)) return;
-    const i = m.h.indexOf('status');
-    const status = i >= 0 ? JSON.parse(m.h[i + 1] as string) : undefined;
+    const field = (name: string): unknown => {
+      const i = (m.h as string[]).indexOf(name);
+      return i >= 0 ? JSON.parse((m.h as string[])[i + 1] as string) : undefined;
+    };
+    const status = field('status');
     if (status === 'succeeded' || status === 'failed' || status === 'cancelled') {
+      // Every update publishes the whole record: a later write to a terminal job (its callback's outcome) repeats
+      // the same terminal state with the same finish time. A new terminal state is a new (status, finish time).
       const id = channel.slice(prefix.length + 3);
+      const state = `${String(status)}@${String(field('finishedAtMs'))}`;
+      if (last.get(id) === state) return;
+      last.set(id, state);
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
   });

@@ -178,7 +178,8 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   const abort = new AbortController();
   const onSigint = (): void => abort.abort(new Error('interrupted (SIGINT)'));
   process.once('SIGINT', onSigint);
-  const meta = { startedAt, workers, gitCommit: gitCommit(), nodeVersion: process.version };
+  // A live target is probed one run at a time, whatever --workers says.
+  const meta = { startedAt, workers: s.capacity === true && s.target !== undefined ? 1 : workers, gitCommit: gitCommit(), nodeVersion: process.version };
   const progress = createTuneProgress(durationMs, slo, quiet);
   let finishedRuns = 0;
   try {

@@ -8,7 +8,9 @@
  * streaming, a failure is an in-stream `error` event (which OpenAI clients raise), never a silent end. `usage` is
  * the upstream's own; an estimate says so (`x_engine.usage: "estimated"`). A non-streamed request that runs out of
  * time after tokens answers 200 with the partial text, `degraded: "partial"`. A client that goes away cancels the
- * engine request, which aborts the upstream call. Vendor fields (./engine-summary.ts): each token chunk carries
+ * engine request, which aborts the upstream call. A streamed reader whose socket is full pauses the upstream (the
+ * engine reads no more of it until the socket drains; see SseWriter for the per-response byte cap and the stall
+ * timeout that ends a stream whose reader is gone). Vendor fields (./engine-summary.ts): each token chunk carries
  * `x_engine: { index, count }`, and the final chunk, the whole response or the error the request's `x_engine`
  * summary (outcome, attempts, upstream calls, resumes, queued and backoff ms).
  */
@@ -70,6 +72,11 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       if (sse !== undefined) return sse;
       reply.hijack();
       sse = new SseWriter(reply.raw, ctx.clock, ctx.sseKeepAliveMs, ctx.sseLimits, ctx.sseStats);
+      // Ended by us before the answer was complete (its reader too slow or gone): stop the engine request at once,
+      // and with it the reading of the upstream (the socket's own close event comes later).
+      sse.onClose(() => {
+        if (!answered) abort.abort('the stream was ended: its reader was too slow or gone');
+      });
       const model = attemptModel.get(id);
       const cache = cacheState.get(id);
       // The headers leave with the first chunk, written right below: one packet.
@@ -111,6 +118,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
     ctx.telemetry?.begin(id, { attributes: { tenant, 'request.priority': priority ?? 'interactive', 'request.api': api, 'request.stream': stream } });
     attemptModel.set(id, 'primary');
     let result: EngineResult;
+    let answered = false;
     try {
       const pending = ctx.engine.submit(
         {
@@ -123,6 +131,9 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
           request,
           onTokens,
           onExtra,
+          // A reader whose socket is full pauses the upstream (the engine stops reading it); one that takes
+          // nothing for the stall timeout is cut off, which cancels the request.
+          ...(stream ? { backpressure: () => sse?.whenWritable() } : {}),
           // A non-streamed answer may start again from scratch after a break (the client saw nothing yet).
           ...(stream ? {} : { buffered: true, onRestart: () => (passed = new ChoiceAccumulator()) }),
         },
@@ -130,6 +141,7 @@ export function registerProxy(app: FastifyInstance, ctx: RouteContext): void {
       );
       ctx.telemetry?.admitted(id);
       result = await pending;
+      answered = true;
     } finally {
       attemptModel.delete(id);
       cacheState.delete(id);

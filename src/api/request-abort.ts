@@ -10,6 +10,8 @@ import type { RouteContext } from './route-context.js';
 export interface RequestAbort {
   readonly signal: AbortSignal;
   release(): void;
+  /** Aborts now (the service ended the response itself, e.g. a reader too slow or gone). */
+  abort(why: string): void;
 }
 
 export function requestAbort(reply: FastifyReply, ctx: Pick<RouteContext, 'onClosing'>): RequestAbort {
@@ -18,5 +20,5 @@ export function requestAbort(reply: FastifyReply, ctx: Pick<RouteContext, 'onClo
     if (!reply.raw.writableFinished) ctl.abort(new AbortError(new Error('the client closed the connection')));
   });
   const release = ctx.onClosing(() => ctl.abort(new AbortError(new Error('the server is shutting down'))));
-  return { signal: ctl.signal, release };
+  return { signal: ctl.signal, release, abort: (why) => ctl.abort(new AbortError(new Error(why))) };
 }

@@ -1,8 +1,8 @@
 /**
  * Server-sent events on a hijacked fastify reply: framing, a keep-alive comment on the Clock, close detection,
  * and backpressure. Writes after the client went away are dropped. A writer says when its socket is full
- * (`full`, `onDrain`) so a producer that can (the job events route: its tokens are in the store) stops and
- * catches up later; what one response may hold unsent is capped (`maxBufferedBytes`: past it the stream is
+ * (`full`, `onDrain`, `whenWritable`) so a producer that can stops: the job events route (its tokens are in the
+ * store) catches up later, the chat proxy stops reading the upstream; what one response may hold unsent is capped (`maxBufferedBytes`: past it the stream is
  * ended), and a reader that has not taken anything for `stallTimeoutMs` while data waits is cut off.
  */
 import type { ServerResponse } from 'node:http';
@@ -55,6 +55,10 @@ export class SseStats {
   endedStalled = 0;
   /** Streams ended because one more write would have passed maxBufferedBytes. */
   endedOverBuffer = 0;
+  /** Times a producer stopped (it stopped reading its source) because its reader's socket was full. */
+  pauses = 0;
+  /** Producers stopped now, waiting for their reader's socket to drain. */
+  paused = 0;
 
   /** Bytes held unsent by every open response now. */
   bufferedBytes(): number {
@@ -74,6 +78,8 @@ export class SseWriter {
   private ended = false;
   private readonly closeListeners: Array<() => void> = [];
   private drainListeners: Array<() => void> = [];
+  /** Producers waiting in `whenWritable`: released on drain or end. */
+  private writableWaiters: Array<() => void> = [];
   private stallTimer: Timer | undefined;
   private readonly maxBufferedBytes: number;
   private readonly stallTimeoutMs: number;
@@ -106,6 +112,29 @@ export class SseWriter {
   /** Bytes written and not yet taken by the socket. */
   get bufferedBytes(): number {
     return this.raw.writableLength ?? 0;
+  }
+
+  /**
+   * For a producer that can stop reading its source (the chat proxy stops reading the upstream): undefined when
+   * the socket has room, else a promise that resolves once it drains or the stream ends (then `closed` is true).
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (this.closed || !this.full) return undefined;
+    const stats = this.stats;
+    if (stats !== undefined) {
+      stats.pauses++;
+      stats.paused++;
+    }
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const go = (): void => {
+        if (done) return;
+        done = true;
+        if (stats !== undefined) stats.paused--;
+        resolve();
+      };
+      this.writableWaiters.push(go);
+    });
   }
 
   /** Runs `fn` once, when the socket has room again (not at all if the stream ends first). */
@@ -170,6 +199,7 @@ export class SseWriter {
   private drained(): void {
     this.stallTimer?.cancel();
     this.stallTimer = undefined;
+    for (const go of this.writableWaiters.splice(0)) go();
     for (const fn of this.drainListeners.splice(0)) {
       if (this.closed) return;
       fn();
@@ -212,6 +242,7 @@ export class SseWriter {
     this.stallTimer?.cancel();
     this.stallTimer = undefined;
     this.drainListeners = [];
+    for (const go of this.writableWaiters.splice(0)) go();
     this.stats?.open.delete(this);
     for (const fn of this.closeListeners.splice(0)) fn();
   }

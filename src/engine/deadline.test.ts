@@ -52,6 +52,21 @@ describe('IdleTimeout', () => {
     expect(clock.now()).toBe(250);
   });
 
+  it('does not fire while paused (the caller is slow, not the upstream), and counts idleMs again from resume', async () => {
+    const clock = new VirtualClock();
+    const idle = new IdleTimeout(clock, 50);
+    await clock.advanceBy(30);
+    idle.pause();
+    await clock.advanceBy(500);
+    expect(idle.signal.aborted).toBe(false);
+    idle.resume();
+    await clock.advanceBy(49);
+    expect(idle.signal.aborted).toBe(false);
+    await clock.advanceBy(1);
+    expect(idle.signal.reason).toBeInstanceOf(IdleTimeoutError);
+    expect(clock.now()).toBe(580);
+  });
+
   it('keeps one timer however many touches', async () => {
     const clock = new VirtualClock();
     const idle = new IdleTimeout(clock, 50);

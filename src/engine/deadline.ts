@@ -61,6 +61,7 @@ export class IdleTimeout {
   private lastMs: number;
   private tokens = 0;
   private timer: Timer | undefined;
+  private paused = false;
 
   /** @param target aborted on idle instead of a private controller (saves allocating a second one). */
   constructor(private readonly clock: Clock, readonly idleMs: number, target?: Abortable | AbortController) {
@@ -81,6 +82,16 @@ export class IdleTimeout {
     this.lastMs = this.clock.now();
   }
 
+  /** We stopped reading (the caller is slow): no idle timeout until `resume()`, which restarts the idle wait. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.lastMs = this.clock.now();
+  }
+
   dispose(): void {
     this.timer?.cancel();
     this.timer = undefined;
@@ -91,6 +102,7 @@ export class IdleTimeout {
   }
 
   private check(): void {
+    if (this.paused) return this.arm(this.idleMs);
     const remainingMs = this.lastMs + this.idleMs - this.clock.now();
     // Fractional times: treat a floating-point residue as due, and never re-arm for less than a microsecond,
     // or `now + tiny === now` would re-fire at the same instant forever.

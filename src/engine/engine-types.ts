@@ -66,6 +66,13 @@ export interface EngineRequest {
   /** Streamed deltas the engine does not interpret (tool calls, refusal, logprobs, other choices), in order. */
   readonly onExtra?: (extra: ExtraDelta) => void;
   /**
+   * Backpressure from the caller's client: asked before each read of the upstream stream. A promise means "full,
+   * wait": the engine reads nothing more until it settles (or the request is aborted), so the upstream's bytes
+   * wait in its socket (TCP flow control pauses the upstream) instead of this process, and the idle timeout does
+   * not run meanwhile (the upstream is not the slow one). The deadline still does.
+   */
+  readonly backpressure?: () => PromiseLike<void> | undefined;
+  /**
    * The caller shows nothing before the result (a non-streamed answer): when a stream breaks after output on an
    * upstream that cannot continue it, the engine may drop that output and start again from scratch, calling
    * `onRestart` first (tokens then count from 0 again). Ignored while dedup twins follow the request. @default false

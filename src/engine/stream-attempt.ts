@@ -20,8 +20,9 @@ export interface StreamAttemptInfo {
  * restart from 0, or a resume from an earlier index) is skipped, and a chunk that straddles the boundary is cut
  * by characters, so the caller sees each token once. Deltas the engine does not read (tool calls, refusal,
  * logprobs) go to the job as they come, except those of a restart before it catches up with the caller.
- * An idle timeout (if `idleMs`) aborts the call when no event arrives in time. Resolves on `done`; throws the
- * upstream's typed error or the abort reason otherwise.
+ * An idle timeout (if `idleMs`) aborts the call when no event arrives in time. A caller whose client is full
+ * (`backpressure`) pauses the reading, and the idle timeout with it. Resolves on `done`; throws the upstream's
+ * typed error or the abort reason otherwise.
  */
 export async function streamAttempt(
   clock: Clock,
@@ -50,6 +51,16 @@ export async function streamAttempt(
   let expectIndex: number | undefined;
   try {
     for (;;) {
+      // The caller's client is full: read nothing more until it has room (see EngineRequest.backpressure).
+      const full = job.req.backpressure?.();
+      if (full !== undefined) {
+        idle?.pause();
+        try {
+          await control.race(Promise.resolve(full));
+        } finally {
+          idle?.resume();
+        }
+      }
       let r: IteratorResult<StreamEvent>;
       try {
         // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.

@@ -54,6 +54,7 @@ async function run(o: WorkerOptions): Promise<void> {
       sharedPolicy: o.sharedPolicy,
       ...(o.payloadDir !== undefined ? { payloads: new LocalDirPayloadStore(o.payloadDir) } : {}),
       ...(telemetry !== undefined ? { telemetry } : {}),
+      callbacks: { attempts: o.callbackAttempts, backoffMs: o.callbackBackoffMs, timeoutMs: o.callbackTimeoutMs, leaseMs: o.callbackLeaseMs, pollMs: o.callbackPollMs },
     });
   } catch (e) {
     if (e instanceof HarnessError) fail(`--queue: ${e.message}`, 1);

@@ -20,6 +20,7 @@ describe('worker command line', () => {
     const o = parseWorkerArgs(base) as WorkerOptions;
     expect(o).toMatchObject({ queue: 'redis://127.0.0.1:6379', upstream: 'http://127.0.0.1:8000', concurrency: 32, leaseMs: 30_000, stalledIntervalMs: 5_000, maxStalled: 5, queueName: 'engine-jobs', prefix: 'engine:' });
     expect(o.policy.name).toBe('resilient');
+    expect(o).toMatchObject({ callbackAttempts: 3, callbackBackoffMs: 500, callbackTimeoutMs: 5000, callbackLeaseMs: 60_000, callbackPollMs: 500 });
   });
 
   it('applies a preset and overrides', () => {
@@ -45,6 +46,7 @@ describe('worker command line', () => {
     expect(usage(['--queue', 'redis://h:1/abc', ...base.slice(2)])).toMatch(/--queue: .*database "abc"/);
     expect(usage([...base, '--concurrency', '0'])).toMatch(/--concurrency: expected an integer from 1 to 10000, got "0"/);
     expect(usage([...base, '--lease-ms', 'soon'])).toMatch(/--lease-ms: expected an integer/);
+    expect(usage([...base, '--callback-lease-ms', '50'])).toMatch(/--callback-lease-ms: expected an integer from 100/);
     expect(usage([...base, '--policy', 'reckless'])).toMatch(/^--policy: preset: expected one of/);
     expect(usage([...base, '--policy-overrides', '{"retry":{"maxAttempts":0}}'])).toMatch(/^--policy-overrides: retry\.maxAttempts/);
     expect(usage([...base, '--policy-overrides', '{oops'])).toMatch(/^--policy-overrides: expected JSON/);

@@ -48,6 +48,12 @@ export interface WorkerOptions {
   readonly otlpEndpoint?: string;
   /** Share the retry budget and the breaker through Redis with every worker of the queue. @default false */
   readonly sharedPolicy: boolean;
+  /** Completion callbacks: attempts per terminal state, backoff, per-attempt timeout, claim lease, outbox poll. */
+  readonly callbackAttempts: number;
+  readonly callbackBackoffMs: number;
+  readonly callbackTimeoutMs: number;
+  readonly callbackLeaseMs: number;
+  readonly callbackPollMs: number;
 }
 
 
@@ -100,6 +106,11 @@ export function workerProgram(): Command {
     .addOption(new Option('--payload-dir <dir>', 'the API\'s --payload-dir: where large job payloads (payloadRef) are fetched from'))
     .addOption(new Option('--otlp-endpoint <url>', 'push traces (job.id on each delivery\'s root span) and metrics over OTLP/HTTP to this base URL (instead of --metrics-port)').argParser(httpUrl('--otlp-endpoint')))
     .addOption(new Option('--shared-policy', 'keep the retry budget and the breaker in Redis, shared by every worker of the queue (one policy for N workers)').default(false))
+    .addOption(new Option('--callback-attempts <n>', 'completion callback: attempts per terminal state').default(3).argParser(intArg('--callback-attempts', 1, 100)))
+    .addOption(new Option('--callback-backoff-ms <n>', 'completion callback: wait before the second attempt, doubled after').default(500).argParser(intArg('--callback-backoff-ms', 0, 3_600_000)))
+    .addOption(new Option('--callback-timeout-ms <n>', 'completion callback: timeout of one attempt').default(5000).argParser(intArg('--callback-timeout-ms', 1, 3_600_000)))
+    .addOption(new Option('--callback-lease-ms <n>', 'completion callback: claim lease, renewed while sending; after a worker dies, another resends after it').default(60_000).argParser(intArg('--callback-lease-ms', 100, 3_600_000)))
+    .addOption(new Option('--callback-poll-ms <n>', 'completion callback: how often the callback outbox is polled').default(500).argParser(intArg('--callback-poll-ms', 10, 3_600_000)))
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
