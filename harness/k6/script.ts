@@ -208,7 +208,14 @@ function describeWorkload(w: WorkloadSpec): string[] {
   const mix = w.mix.map((e) => `${e.name} ${((100 * e.weight) / total).toFixed(0)}% (${e.kind}${e.priority === 'batch' ? ', batch' : ''})`).join(', ');
   const tenants = w.tenants === undefined ? [] : [`Tenants: ${w.tenants.map((t) => `${t.name} (weight ${t.weight})`).join(', ')}.`];
   const repeats = (w.repeatFraction ?? 0) > 0 ? [`${(100 * (w.repeatFraction ?? 0)).toFixed(0)}% repeats share an idempotency key with an earlier request.`] : [];
-  return [`Mix: ${mix}.`, ...tenants, ...repeats];
+  const cap =
+    w.maxConcurrency !== undefined
+      ? [
+          `maxConcurrency ${w.maxConcurrency} is not enforced here: k6's arrival-rate executors drop an iteration that finds no free VU`,
+          `(dropped_iterations) instead of holding it. -e MAX_VUS=${w.maxConcurrency} caps the sessions in flight that way.`,
+        ]
+      : [];
+  return [`Mix: ${mix}.`, ...tenants, ...repeats, ...cap];
 }
 
 function sloTable(s: Scenario, classes: readonly string[]): string {
