@@ -18,6 +18,8 @@ export function usersExecutor(a: Extract<ArrivalSpec, { kind: 'users' }>, o: Exe
     `closes → ${ramp > 0 ? `ramping-vus (0 to ${a.users} VUs over ${k6Duration(ramp)}, then held)` : `constant-vus (${a.users} VUs)`}; one session per`,
     'iteration, cycling through the embedded sessions (iteration n plays session n: a VU is not one of the harness\'s',
     'users). A session\'s first call counts from when it is sent: a closed loop has no schedule to be late against.',
+    `The harness's users pause at least ${a.failurePauseMs ?? 1000} ms after a session whose every request failed; a VU here`,
+    'sleeps only the think time, so against a server refusing at once it retries at the speed of the round trip.',
   ];
   if (ramp <= 0) {
     return { sessionBy: 'user', notes, config: { executor: 'constant-vus', vus: a.users, duration: k6Duration(o.durationMs), gracefulStop: drain } };

@@ -30,7 +30,8 @@ export const MAX_USERS = 100_000;
  *   run's duration: "1,000 sessions in about 2 s".
  * - `users`: closed loop (k6 constant/ramping VUs, GuideLLM concurrent): `users` users, user i starting at
  *   `rampUpMs * i / users`, each playing sessions from the mix back to back with `thinkTimeMs` between one's end and
- *   the next one's start, until the arrival window closes (sessions running then finish).
+ *   the next one's start (at least `failurePauseMs` after a session whose every request failed), until the arrival
+ *   window closes (sessions running then finish).
  */
 export const arrivalSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('constant'), ratePerSec: positiveRate }).strict(),
@@ -60,6 +61,11 @@ export const arrivalSchema = z.discriminatedUnion('kind', [
       rampUpMs: ms.optional(),
       /** Pause between a user's session ending and its next one starting. @default 0 */
       thinkTimeMs: distSchema.optional(),
+      /**
+       * The least pause after a session whose every request failed: a user tries again after a moment rather than
+       * at once (and a loop of instant refusals cannot stall virtual time). @default 1000
+       */
+      failurePauseMs: z.number().positive().optional(),
     })
     .strict(),
 ]);

@@ -127,6 +127,29 @@ describe('closed-loop users', () => {
     expect(checked).toBeGreaterThan(12);
   });
 
+  it('after a session whose every request failed, waits at least failurePauseMs: refusals at once cannot stall the clock', async () => {
+    // A crashed server: every request refused in no time at all. Returns when each request was sent.
+    const refused = async (arrivals: object, durationMs: number): Promise<number[]> => {
+      const clock = new VirtualClock();
+      const sentAt: number[] = [];
+      const ctx: SessionContext = {
+        now: () => clock.now(),
+        sleep: (ms) => clock.sleep(ms),
+        send: () => {
+          sentAt.push(clock.now());
+          return Promise.resolve({ ok: false, outcome: 'failed', tokens: 0, text: '' });
+        },
+      };
+      const spec = parseWorkload({ arrivals: { kind: 'users', users: 1, ...arrivals }, mix: [CHAT] }) as SyntheticWorkload;
+      await clock.run(playWorkload(buildWorkload(spec, new Random(1), { durationMs }), ctx));
+      return sentAt;
+    };
+    expect(await refused({ failurePauseMs: 250 }, 1_000)).toEqual([0, 250, 500, 750]);
+    // 1 s by default; a longer think time wins.
+    expect(await refused({}, 3_000)).toEqual([0, 1000, 2000]);
+    expect(await refused({ thinkTimeMs: 1_500 }, 3_000)).toEqual([0, 1500]);
+  });
+
   it('is deterministic: two runs of one seed send the same requests at the same times', async () => {
     const a = await play(users(8, { rampUpMs: 1_000, thinkTimeMs: { kind: 'uniform', min: 0, max: 2000 } }), 10_000, 3);
     const b = await play(users(8, { rampUpMs: 1_000, thinkTimeMs: { kind: 'uniform', min: 0, max: 2000 } }), 10_000, 3);

@@ -18,6 +18,9 @@ import { userStartMs, type ArrivalSpec } from './arrivals.js';
 import type { MixEntry, SyntheticWorkload } from './spec.js';
 import type { Session, SessionContext, SessionSummary } from './types.js';
 
+/** Pause after a session whose every request failed, unless the spec says otherwise. */
+export const DEFAULT_FAILURE_PAUSE_MS = 1000;
+
 /** Most sessions one user may play in a run: a guard against a loop that never lets time pass. */
 export const MAX_SESSIONS_PER_USER = 1_000_000;
 
@@ -61,12 +64,19 @@ export function userSessions(spec: SyntheticWorkload & { arrivals: UsersArrivals
       return entry.kind === 'single' ? singleSession(entry, seat, sr) : entry.kind === 'multi-turn' ? multiTurnSession(entry, seat, sr) : agentSession(entry, seat, sr);
     };
     const thinkTimeMs = (k: number): number => Math.max(0, sample(think, perUser.derive(String(k)).derive('think')));
-    out.push(userSession(id, startAtMs, durationMs, session, thinkTimeMs));
+    out.push(userSession(id, startAtMs, durationMs, session, thinkTimeMs, spec.arrivals.failurePauseMs ?? DEFAULT_FAILURE_PAUSE_MS));
   }
   return out;
 }
 
-function userSession(id: string, startAtMs: number, untilMs: number, session: (k: number, at: number) => Session, thinkTimeMs: (k: number) => number): Session {
+function userSession(
+  id: string,
+  startAtMs: number,
+  untilMs: number,
+  session: (k: number, at: number) => Session,
+  thinkTimeMs: (k: number) => number,
+  failurePauseMs: number,
+): Session {
   const first = session(0, startAtMs);
   return {
     id,
@@ -74,7 +84,7 @@ function userSession(id: string, startAtMs: number, untilMs: number, session: (k
     class: 'user',
     tenant: first.tenant,
     startAtMs,
-    plan: { kind: 'user', user: Number(id.slice(1)), session, thinkTimeMs, untilMs },
+    plan: { kind: 'user', user: Number(id.slice(1)), session, thinkTimeMs, failurePauseMs, untilMs },
     async run(ctx: SessionContext): Promise<SessionSummary> {
       let sent = 0;
       let failed = 0;
@@ -90,8 +100,11 @@ function userSession(id: string, startAtMs: number, untilMs: number, session: (k
         sent += r.sent;
         failed += r.failed;
         degraded ||= r.degraded;
-        // The next session is due a think time after this one ended; the user's next intended start.
-        at = ctx.now() + thinkTimeMs(k);
+        // The next session is due a think time after this one ended (the user's next intended start); after a
+        // session whose every request failed, at least the failure pause: a user tries again after a moment, and
+        // a loop of requests refused at once (a crashed server, a full queue) would never let virtual time move.
+        const think = thinkTimeMs(k);
+        at = ctx.now() + (r.sent > 0 && r.failed === r.sent ? Math.max(think, failurePauseMs) : think);
       }
       return { sent, failed, degraded, abandoned: false };
     },

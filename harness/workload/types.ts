@@ -150,6 +150,8 @@ export type SessionPlan =
       readonly session: (k: number, startAtMs: number) => Session;
       /** The k-th pause between sessions, ms. */
       readonly thinkTimeMs: (k: number) => number;
+      /** The least pause after a session whose every request failed, ms. */
+      readonly failurePauseMs: number;
       /** No session starts at or after this time. */
       readonly untilMs: number;
     };
