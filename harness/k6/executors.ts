@@ -7,10 +7,12 @@
  * - spike → `ramping-arrival-rate` with zero-length steps up and down;
  * - burst → `per-vu-iterations`: one VU per session, each sleeping until its seeded start time in the window
  *   (above `maxBurstVus` sessions: `constant-arrival-rate` over the window instead);
+ * - users (closed loop) → `constant-vus`, or `ramping-vus` with a ramp (harness/k6/executor-users.ts);
  * - gamma and trace replay → the seeded arrival times counted into bins and replayed as `ramping-arrival-rate`
  *   steps: counts per bin are exact, the pattern inside a bin is evenly spaced.
  */
 import { expectedRatePerSec, isTraceWorkload, type ArrivalSpec, type WorkloadSpec } from '../workload/index.js';
+import { usersExecutor } from './executor-users.js';
 import { integerRates, k6Duration } from './units.js';
 
 /** A `ramping-arrival-rate` stage. */
@@ -46,6 +48,14 @@ export type K6ExecutorConfig =
       readonly preAllocatedVUs: number;
       readonly maxVUs: number;
       readonly gracefulStop: string;
+    }
+  | { readonly executor: 'constant-vus'; readonly vus: number; readonly duration: string; readonly gracefulStop: string }
+  | {
+      readonly executor: 'ramping-vus';
+      readonly startVUs: number;
+      readonly stages: readonly K6Stage[];
+      readonly gracefulRampDown: string;
+      readonly gracefulStop: string;
     };
 
 /** A k6 executor for a workload, and how the script picks a session for an iteration. */
@@ -53,9 +63,10 @@ export interface ExecutorPlan {
   readonly config: K6ExecutorConfig;
   /**
    * `vu`: VU i plays session i and sleeps until its start time (per-vu-iterations). `iteration`: the k6 scheduler
-   * starts the iteration; iteration i plays session i (cycling through the embedded sessions).
+   * starts the iteration; iteration i plays session i (cycling through the embedded sessions). `user`: closed
+   * loop (constant-vus, ramping-vus): each VU plays sessions back to back, iteration i session i, then thinks.
    */
-  readonly sessionBy: 'vu' | 'iteration';
+  readonly sessionBy: 'vu' | 'iteration' | 'user';
   /** Comment lines: the mapping and what it loses. */
   readonly notes: readonly string[];
 }
@@ -132,6 +143,8 @@ export function k6Executor(workload: WorkloadSpec, o: ExecutorOptions): Executor
       ]);
     case 'burst':
       return burst(a, o, drain);
+    case 'users':
+      return usersExecutor(a, o, drain);
   }
 }
 
@@ -315,6 +328,10 @@ export function scheduledIterations(c: K6ExecutorConfig): number {
       }
       return total;
     }
+    case 'constant-vus':
+    case 'ramping-vus':
+      // Closed loop: as many iterations as the VUs finish; nothing is scheduled.
+      return NaN;
   }
 }
 

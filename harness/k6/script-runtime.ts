@@ -23,7 +23,7 @@ export const SCRIPT_KNOBS: ReadonlyArray<readonly [name: string, meaning: string
   ['API_KEY', 'Bearer key; API_KEYS=\'{"tenant":"key"}\' gives each tenant its own (the engine knows a tenant by its key)'],
   ['MODEL, EMBEDDING_MODEL', 'model names in the request bodies'],
   ['DURATION', 'arrival window (k6 duration like 30s or 2m, or ms); rate executors keep their rate and shape, a burst keeps its window and this bounds the run'],
-  ['SCALE', 'multiplies arrival rates, or the number of burst sessions (0.1 = a tenth of the load)'],
+  ['SCALE', 'multiplies arrival rates, the number of burst sessions, or closed-loop VUs (0.1 = a tenth of the load)'],
   ['VUS', 'preAllocatedVUs of arrival-rate executors (default: sized from the scenario\'s concurrency)'],
   ['MAX_VUS', 'maxVUs of arrival-rate executors'],
   ['GRACEFUL_STOP', 'time given to running sessions after the window (default from the export)'],
@@ -183,6 +183,16 @@ function schedule(base: Scenario, baseWindowMs: number): Schedule {
     const peakPerSec = Math.max(...r.rates) * (1000 / r.unitMs);
     const scenario: Scenario = { ...base, startRate: r.rates[0] as number, timeUnit: r.timeUnit, stages, ...vuPool(base, peakPerSec, scale), gracefulStop };
     return { scenario, windowMs, scale, scheduledStartMs: (n) => rampingStartMs(r.rates[0] as number, stages, r.unitMs, n) };
+  }
+  // Closed-loop users: SCALE multiplies the VUs, DURATION stretches the window (a ramp keeps its share of it).
+  if (base.executor === 'constant-vus') {
+    const vus = Math.max(1, Math.round((base.vus ?? 1) * scale));
+    return { scenario: { ...base, vus, duration: msText(windowMs), gracefulStop }, windowMs, scale, scheduledStartMs: () => undefined };
+  }
+  if (base.executor === 'ramping-vus') {
+    const stretch = windowMs / baseWindowMs;
+    const stages = base.stages.map((s) => ({ duration: msText(durationMs('stage duration', s.duration) * stretch), target: Math.max(1, Math.round(s.target * scale)) }));
+    return { scenario: { ...base, stages, gracefulStop }, windowMs, scale, scheduledStartMs: () => undefined };
   }
   return { scenario: base, windowMs, scale, scheduledStartMs: () => undefined };
 }

@@ -8,7 +8,7 @@ import { ValidationError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import { sloBoundsFor } from '../measure/latency.js';
 import type { Scenario } from '../scenario.js';
-import { buildSessions, isTraceWorkload, type WorkloadSpec } from '../workload/index.js';
+import { buildSessions, isTraceWorkload, type Session, type WorkloadSpec } from '../workload/index.js';
 import { k6Executor, scheduledIterations, type ExecutorPlan } from './executors.js';
 import { LIFECYCLE_BODY } from './script-lifecycle.js';
 import { requestsBody } from './script-requests.js';
@@ -62,7 +62,9 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
   const seed = o.seed ?? scenario.seed;
   const durationMs = o.durationMs ?? scenario.durationMs;
   const all = buildSessions(scenario.workload, new Random(seed).derive('workload'), { durationMs, baseDir: o.baseDir ?? process.cwd() });
-  const compiled = all.map((s) => compileSession(s, scenario.workload));
+  // Closed-loop users: the sessions they play, round by round (every user's first, then every user's second, ...).
+  const users = all.some((s) => s.plan.kind === 'user') ? closedLoopSessions(all, maxSessions) : undefined;
+  const compiled = (users?.sessions ?? all).map((s) => compileSession(s, scenario.workload));
   // The VU pool holds the sessions in flight: the peak arrival rate × the mean session's expected time.
   const sessionMs = estimateSessionMs(compiled);
   const executor = k6Executor(scenario.workload, {
@@ -73,7 +75,7 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
     ...(o.maxBurstVus !== undefined ? { maxBurstVus: o.maxBurstVus } : {}),
   });
   // per-vu-iterations needs every session (VU i plays session i); arrival-rate executors cycle through a sample.
-  const sessions = executor.sessionBy === 'vu' ? compiled : compiled.slice(0, maxSessions);
+  const sessions = users !== undefined || executor.sessionBy === 'vu' ? compiled : compiled.slice(0, maxSessions);
   const { classes, chatClasses } = classesOf(sessions);
   const thresholds = scriptThresholds(scenario.slo, scenario.thresholds ?? [], { stream, classes, chatClasses });
 
@@ -99,8 +101,25 @@ export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K
     defaultFunction(executor),
     // A SharedArray is built once, in the first VU's init, and shared: the other VUs do not hold a copy of the sessions.
     `/** The scenario's sessions for seed ${seed}, in arrival order (one copy shared by every VU). */\nconst SESSIONS: readonly Session[] = new SharedArray<Session>('sessions', (): Session[] => [\n${sessions.map(sessionLine).join('\n')}\n]);\n`,
+    ...(users !== undefined ? [`/** Closed loop: the think time (ms) after each session of SESSIONS, before the VU's next one. */\nconst USER_THINK_MS: readonly number[] = [${users.thinkMs.join(', ')}];\n`] : []),
   ].join('\n');
   return { script: text, executor, thresholds, sessions: sessions.length, scenarioSessions: all.length, stream };
+}
+
+/** Closed-loop users' sessions, round by round, and the think time after each (seeded, as the harness plays them). */
+function closedLoopSessions(users: readonly Session[], max: number): { sessions: Session[]; thinkMs: number[] } {
+  const sessions: Session[] = [];
+  const thinkMs: number[] = [];
+  for (let k = 0; sessions.length < max && users.length > 0; k++) {
+    for (const u of users) {
+      if (sessions.length >= max) break;
+      if (u.plan.kind !== 'user') continue;
+      // The start time is not known before the run (it depends on the answers): k > 0 sessions carry the user's.
+      sessions.push(u.plan.session(k, u.startAtMs));
+      thinkMs.push(Math.round(u.plan.thinkTimeMs(k)));
+    }
+  }
+  return { sessions, thinkMs };
 }
 
 function classesOf(sessions: readonly CompiledSession[]): { classes: string[]; chatClasses: string[] } {
@@ -135,7 +154,9 @@ function header(s: Scenario, seed: number, ex: ExecutorPlan, th: ThresholdMappin
     '',
     'Arrivals:',
     ...ex.notes.map((n) => `  ${n}`),
-    `  About ${Math.round(scheduledIterations(ex.config))} sessions scheduled; k6 reports sessions it could not start (no free VU) as dropped_iterations.`,
+    ex.sessionBy === 'user'
+      ? '  Sessions are not scheduled: each VU starts its next one when the last ended (plus think time).'
+      : `  About ${Math.round(scheduledIterations(ex.config))} sessions scheduled; k6 reports sessions it could not start (no free VU) as dropped_iterations.`,
     ...vuPoolNote(ex, sessionMs),
     '  Latencies count from the intended start: for the first call of an iteration, when the executor scheduled it',
     '  (per-vu-iterations: the session\'s seeded time; constant-arrival-rate: n x interval; ramping: where the integral',
@@ -173,6 +194,7 @@ function header(s: Scenario, seed: number, ex: ExecutorPlan, th: ThresholdMappin
 function vuPoolNote(ex: ExecutorPlan, sessionMs: number): string[] {
   const c = ex.config;
   if (c.executor === 'per-vu-iterations') return [`  One VU per session: ${c.vus} VUs (SCALE scales them).`];
+  if (c.executor === 'constant-vus' || c.executor === 'ramping-vus') return [];
   return [
     `  VU pool: preAllocatedVUs ${c.preAllocatedVUs}, maxVUs ${c.maxVUs}: the sessions in flight at the peak rate (rate x an expected`,
     `  ${(sessionMs / 1000).toFixed(1)} s per session: its think times, 0.25 s + 20 ms per output token per call) x 1.5. -e VUS / -e MAX_VUS override.`,
@@ -200,7 +222,14 @@ function describeWorkload(w: WorkloadSpec): string[] {
   const mix = w.mix.map((e) => `${e.name} ${((100 * e.weight) / total).toFixed(0)}% (${e.kind}${e.priority === 'batch' ? ', batch' : ''})`).join(', ');
   const tenants = w.tenants === undefined ? [] : [`Tenants: ${w.tenants.map((t) => `${t.name} (weight ${t.weight})`).join(', ')}.`];
   const repeats = (w.repeatFraction ?? 0) > 0 ? [`${(100 * (w.repeatFraction ?? 0)).toFixed(0)}% repeats share an idempotency key with an earlier request.`] : [];
-  return [`Mix: ${mix}.`, ...tenants, ...repeats];
+  const cap =
+    w.maxConcurrency !== undefined
+      ? [
+          `maxConcurrency ${w.maxConcurrency} is not enforced here: k6's arrival-rate executors drop an iteration that finds no free VU`,
+          `(dropped_iterations) instead of holding it. -e MAX_VUS=${w.maxConcurrency} caps the sessions in flight that way.`,
+        ]
+      : [];
+  return [`Mix: ${mix}.`, ...tenants, ...repeats, ...cap];
 }
 
 function sloTable(s: Scenario, classes: readonly string[]): string {
@@ -249,6 +278,19 @@ function buildThresholds(): Record<string, ObjectThreshold[]> {
 
 // The text below is the exported k6 script: it runs inside k6 (k6's own clock), never in this process.
 function defaultFunction(ex: ExecutorPlan): string {
+  if (ex.sessionBy === 'user') {
+    return `
+/** Closed loop: each VU plays sessions back to back (iteration n plays session n), then thinks before the next. */
+export default function (): void {
+  const n = exec.scenario.iterationInTest;
+  const s = SESSIONS[n % SESSIONS.length];
+  if (s === undefined) return;
+  play(s, Math.floor(n / SESSIONS.length), undefined);
+  const think = USER_THINK_MS[n % USER_THINK_MS.length] ?? 0;
+  if (think > 0) sleep(think / 1000);
+}
+`;
+  }
   if (ex.sessionBy === 'vu') {
     return `
 /** One iteration per VU: VU i plays session i (i / SCALE with SCALE), starting at its seeded time in the burst window. */

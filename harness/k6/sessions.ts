@@ -157,6 +157,9 @@ export function compileSession(s: Session, spec: WorkloadSpec): CompiledSession 
       ];
       return { ...base, priority: p.planner.priority, ...deadline(p.planner.deadlineMs), abandonOnFailure: true, steps };
     }
+    case 'user':
+      // A closed-loop user is a loop, not a call sequence: compile the sessions it plays (`plan.session(k, at)`).
+      throw new RangeError(`compileSession: expected a session, got closed-loop user ${s.id}; compile plan.session(k, atMs) instead`);
   }
 }
 

@@ -10,6 +10,7 @@ import { e2eMs, itlSamples, meetsSlo, servedWithinSlo, tpotMs, ttftMs } from './
 import { computeRecovery, recoveryOptions, type RecoveryOptions } from './recovery.js';
 import type { ClassSummary, PolicyResult } from './result.js';
 import { round, SeriesBuilder } from './series.js';
+import { SessionsInFlight } from './sessions-in-flight.js';
 import { OUTCOMES, type FinishInput, type GaugeSample, type JsonValue, type Outcome, type RequestObservation, type SloSpec } from './types.js';
 
 /** Options of a Recorder. */
@@ -47,6 +48,7 @@ const zeroCounts = (): OutcomeCounts => ({ ok: 0, degraded: 0, shed: 0, failed: 
 export class Recorder {
   readonly #o: Required<Omit<RecorderOptions, 'config' | 'recovery'>> & { config: JsonValue; recovery: Required<RecoveryOptions> };
   readonly #series: SeriesBuilder;
+  readonly #sessions: SessionsInFlight;
   readonly #h = {
     ttftMs: LatencyHistogram.create(),
     e2eMs: LatencyHistogram.create(),
@@ -89,6 +91,7 @@ export class Recorder {
       recovery: recoveryOptions(options.recovery),
     };
     this.#series = new SeriesBuilder(this.#o.seriesBucketMs);
+    this.#sessions = new SessionsInFlight(this.#o.seriesBucketMs);
   }
 
   /** A client request arrived; `atMs` is its intended start. */
@@ -114,6 +117,18 @@ export class Recorder {
       this.#gpuN++;
     }
     this.#series.gauge(atMs, g);
+  }
+
+  /** A session (a conversation, an agent run, a closed-loop user's session) started playing at `atMs`. */
+  sessionStarted(atMs: number): void {
+    this.#live('sessionStarted');
+    this.#sessions.started(atMs);
+  }
+
+  /** A session ended at `atMs`. */
+  sessionEnded(atMs: number): void {
+    this.#live('sessionEnded');
+    this.#sessions.ended(atMs);
   }
 
   /** A client request reached its terminal outcome. */
@@ -183,7 +198,8 @@ export class Recorder {
     this.#finished = true;
     const built = this.#series.build(extra.durationMs);
     const priced = this.#billing.cost(extra.cost ?? {}, this.#sloMet, built.bucketMs, built.arrivals.length);
-    const series = priced.spendUsd === null ? built : { ...built, spendUsd: priced.spendUsd };
+    const withSessions = this.#sessions.seen ? { ...built, sessionsInFlight: this.#sessions.build(built.arrivals.length) } : built;
+    const series = priced.spendUsd === null ? withSessions : { ...withSessions, spendUsd: priced.spendUsd };
     const n = this.#requests;
     const upstreamCalls = extra.upstreamCalls ?? this.#upstreamCalls;
     const wasted =

@@ -39,6 +39,12 @@ export interface TimeSeries {
   readonly gpuUtilization: Array<number | null>;
   /** USD billed per bucket (by when each call ended); absent when the cost is unknown. */
   readonly spendUsd?: number[];
+  /**
+   * Sessions in flight, the time-weighted mean over the bucket (harness/measure/sessions-in-flight.ts): started
+   * and not yet ended, think times inside a session included. Absent in older results and where no session was
+   * counted.
+   */
+  readonly sessionsInFlight?: number[];
 }
 
 interface GaugeBucket {

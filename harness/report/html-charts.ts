@@ -84,6 +84,8 @@ export function timeSeriesCharts(result: RunResult): LineChart[] {
   return [
     chart('ts-arrivals', 'Arrivals per second (scheduled)', 'requests / s', (s) => s.arrivals, true),
     chart('ts-completions', 'Completions per second (any outcome)', 'requests / s', (s) => s.completions, true),
+    // Closed-loop users hold this flat; an open-loop burst shows it decay as it drains.
+    chart('ts-sessions', 'Sessions in flight (mean over each second)', 'sessions', (s) => s.sessionsInFlight ?? [], false),
     {
       id: 'ts-ok',
       title: 'OK per second (solid) and goodput per second within SLO (dashed)',

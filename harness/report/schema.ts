@@ -189,6 +189,7 @@ const series = z.object({
   budgetLevel: z.array(nullableNum),
   gpuUtilization: z.array(nullableNum),
   spendUsd: z.array(num).optional(),
+  sessionsInFlight: z.array(num).optional(),
 });
 
 const policyResult = z.object({

@@ -20,7 +20,7 @@ import { isTargetAdapter, type TargetAdapter } from '../targets/target.js';
 import { startTarget, type RunningTarget } from '../targets/start.js';
 import { finishTargetResult } from '../targets/target-result.js';
 import { planAfter } from '../../sim/faults.js';
-import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
 import { LiveSampler } from './live-sampler.js';
@@ -219,7 +219,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     });
 
-    const { sessions, replay } = buildWorkload(o.scenario.workload, new Random(o.seed).derive('workload'), {
+    const built = buildWorkload(o.scenario.workload, new Random(o.seed).derive('workload'), {
       durationMs: o.durationMs,
       baseDir: o.baseDir ?? process.cwd(),
     });
@@ -250,13 +250,20 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: obs.tokens, text: r.text };
     };
     // Once the run is aborted, sessions stop waiting: what they still send ends `cancelled` at once.
-    const ctx: SessionContext = { now, sleep: (ms) => clock.sleep(ms, stop.signal).catch(() => undefined), send };
+    const ctx: SessionContext = {
+      now,
+      sleep: (ms) => clock.sleep(ms, stop.signal).catch(() => undefined),
+      send,
+      sessionStarted: () => recorder.sessionStarted(now()),
+      sessionEnded: () => recorder.sessionEnded(now()),
+      signal: stop.signal,
+    };
 
     monitor.start();
     sampler.start();
     const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')));
     try {
-      await Promise.all(sessions.map((s) => s.run(ctx)));
+      await playWorkload(built, ctx);
     } finally {
       drain.cancel();
       o.signal?.removeEventListener('abort', onOuterAbort);
@@ -281,7 +288,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
 
     const recorded = recorder.finish({
       // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
-      durationMs: replay?.replayedMs ?? o.durationMs,
+      durationMs: built.replay?.replayedMs ?? o.durationMs,
       wastedTokens: o.proxyUrl !== undefined ? null : seen.wastedTokens,
       tokensComputed: o.proxyUrl !== undefined ? null : seen.tokensComputed,
       // A chaos proxy has no GPU to be busy: utilization is unknown, not 0.

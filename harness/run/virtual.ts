@@ -11,7 +11,7 @@ import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
-import { buildWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import type { MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
@@ -78,7 +78,7 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
   const { clock, engine, submit } = world;
   const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
-  const { sessions, replay } = buildWorkload(o.scenario.workload, world.random.derive('workload'), {
+  const built = buildWorkload(o.scenario.workload, world.random.derive('workload'), {
     durationMs: o.durationMs,
     baseDir: o.baseDir ?? process.cwd(),
   });
@@ -118,7 +118,14 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
   };
-  const ctx: SessionContext = { now: () => clock.now(), sleep: (ms) => clock.sleep(ms), send };
+  const ctx: SessionContext = {
+    now: () => clock.now(),
+    sleep: (ms) => clock.sleep(ms),
+    send,
+    sessionStarted: () => recorder.sessionStarted(clock.now()),
+    sessionEnded: () => recorder.sessionEnded(clock.now()),
+    signal: stop.signal,
+  };
 
   // Gauges once per simulated second while any session is still running.
   let running = true;
@@ -141,7 +148,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   clock.setTimer(SAMPLE_MS, sample, 'gauge-sampler');
   const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')), 'drain-limit');
 
-  const all = Promise.all(sessions.map((s) => s.run(ctx))).finally(() => {
+  const all = playWorkload(built, ctx).finally(() => {
     running = false;
     drain.cancel();
   });
@@ -155,7 +162,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   recorder.unmatchedBills(abandoned, true);
   const result = recorder.finish({
     // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
-    durationMs: replay?.replayedMs ?? o.durationMs,
+    durationMs: built.replay?.replayedMs ?? o.durationMs,
     wastedTokens: models.reduce((s, m) => s + m.wastedTokens, 0) + counters.tokensDiscarded,
     tokensComputed: models.reduce((s, m) => s + m.outputTokens, 0),
     gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),

@@ -26,6 +26,7 @@ describe('scaling the workload', () => {
     expect(scaleWorkload(at({ kind: 'spike', baseRatePerSec: 1, spikeRatePerSec: 8, atMs: 0, durationMs: 1000 }), 2).workload).toMatchObject({
       arrivals: { baseRatePerSec: 2, spikeRatePerSec: 16 },
     });
+    expect(scaleWorkload(at({ kind: 'users', users: 100, rampUpMs: 2000 }), 1.5)).toEqual({ workload: at({ kind: 'users', users: 150, rampUpMs: 2000 }), scaled: 'closed-loop user count' });
     expect(scaleWorkload({ trace: { path: 'x.csv', speedup: 2 } }, 3)).toEqual({ workload: { trace: { path: 'x.csv', speedup: 6 } }, scaled: 'trace replay speed' });
     expect(() => scaleWorkload(mix, 0)).toThrow('expected a multiplier > 0');
   });

@@ -1,6 +1,6 @@
 /**
  * Headroom: the largest load multiplier at which a policy still meets its SLOs. The workload is scaled (a burst's
- * session count, or an open-loop arrival rate), and the multiplier is bracketed: doubled (or halved) until the
+ * session count, an open-loop arrival rate, or the closed-loop user count), and the multiplier is bracketed: doubled (or halved) until the
  * verdict flips, then narrowed geometrically to a relative tolerance. Each round probes as many multipliers in
  * parallel as the workers allow. It assumes the verdict is monotone in load; the probes are all reported, so a
  * non-monotone curve shows.
@@ -32,6 +32,8 @@ export function scaleWorkload(w: WorkloadSpec, m: number): { workload: WorkloadS
       return { workload: { ...w, arrivals: { ...a, fromPerSec: a.fromPerSec * m, toPerSec: a.toPerSec * m } }, scaled: 'session arrival rate' };
     case 'spike':
       return { workload: { ...w, arrivals: { ...a, baseRatePerSec: a.baseRatePerSec * m, spikeRatePerSec: a.spikeRatePerSec * m } }, scaled: 'session arrival rate' };
+    case 'users':
+      return { workload: { ...w, arrivals: { ...a, users: Math.max(1, Math.round(a.users * m)) } }, scaled: 'closed-loop user count' };
   }
 }
 

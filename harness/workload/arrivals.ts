@@ -1,15 +1,21 @@
 /**
- * Open-loop arrival processes: when sessions start, independent of how fast the system answers.
- * Every process turns a spec and a seeded stream into sorted arrival times in [0, durationMs).
+ * Arrival processes: when sessions start. The open-loop ones start sessions independent of how fast the system
+ * answers, and turn a spec and a seeded stream into sorted arrival times in [0, durationMs). `users` is closed
+ * loop: a user's next session starts after its last one ended (harness/workload/closed-loop.ts); its "arrival
+ * times" here are when each user starts.
  */
 import { z } from 'zod';
 import { standardGamma } from '../../sim/distributions.js';
 import { ValidationError } from '../../src/errors.js';
 import type { Random } from '../../src/random.js';
+import { distSchema } from './dist.js';
 
 const rate = z.number().min(0);
 const positiveRate = z.number().positive();
 const ms = z.number().min(0);
+
+/** Most closed-loop users in one run. */
+export const MAX_USERS = 100_000;
 
 /**
  * How sessions arrive, as JSON.
@@ -22,6 +28,10 @@ const ms = z.number().min(0);
  * - `spike`: Poisson at `baseRatePerSec`, and at `spikeRatePerSec` during [atMs, atMs + durationMs).
  * - `burst`: exactly `sessions` arrivals, uniform in [atMs, atMs + withinMs) (default atMs 0), regardless of the
  *   run's duration: "1,000 sessions in about 2 s".
+ * - `users`: closed loop (k6 constant/ramping VUs, GuideLLM concurrent): `users` users, user i starting at
+ *   `rampUpMs * i / users`, each playing sessions from the mix back to back with `thinkTimeMs` between one's end and
+ *   the next one's start (at least `failurePauseMs` after a session whose every request failed), until the arrival
+ *   window closes (sessions running then finish).
  */
 export const arrivalSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('constant'), ratePerSec: positiveRate }).strict(),
@@ -41,6 +51,22 @@ export const arrivalSchema = z.discriminatedUnion('kind', [
     .strict(),
   z
     .object({ kind: z.literal('burst'), sessions: z.number().int().min(0), withinMs: z.number().positive(), atMs: ms.optional() })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('users'),
+      /** Users: sessions in flight at once when `thinkTimeMs` is 0. */
+      users: z.number().int().min(1).max(MAX_USERS),
+      /** User i starts at `rampUpMs * i / users`; all run from `rampUpMs` on. @default 0 */
+      rampUpMs: ms.optional(),
+      /** Pause between a user's session ending and its next one starting. @default 0 */
+      thinkTimeMs: distSchema.optional(),
+      /**
+       * The least pause after a session whose every request failed: a user tries again after a moment rather than
+       * at once (and a loop of instant refusals cannot stall virtual time). @default 1000
+       */
+      failurePauseMs: z.number().positive().optional(),
+    })
     .strict(),
 ]);
 
@@ -86,7 +112,14 @@ export function arrivalTimes(spec: ArrivalSpec, random: Random, durationMs: numb
       const times = Array.from({ length: spec.sessions }, () => at + random.next() * spec.withinMs);
       return times.sort((a, b) => a - b);
     }
+    case 'users':
+      return Array.from({ length: spec.users }, (_, i) => userStartMs(i, spec.users, spec.rampUpMs ?? 0)).filter((t) => t < durationMs);
   }
+}
+
+/** When closed-loop user `i` of `count` starts: evenly over the ramp, the first at 0 (as k6 ramping-vus adds VUs). */
+export function userStartMs(i: number, count: number, rampUpMs: number): number {
+  return (rampUpMs * i) / count;
 }
 
 /** The process's expected rate at time `t` (ms), in arrivals per second. For tests and reports. */
@@ -108,6 +141,9 @@ export function expectedRatePerSec(spec: ArrivalSpec, t: number): number {
       const at = spec.atMs ?? 0;
       return t >= at && t < at + spec.withinMs ? (spec.sessions * 1000) / spec.withinMs : 0;
     }
+    case 'users':
+      // Closed loop: the rate is whatever the system's answers allow; only the users' starts are scheduled.
+      return NaN;
   }
 }
 

@@ -30,7 +30,7 @@ describe('buildSessions', () => {
     for (let i = 1; i < sessions.length; i++) expect(sessions[i]?.startAtMs).toBeGreaterThanOrEqual(sessions[i - 1]?.startAtMs as number);
     expect(new Set(sessions.map((s) => s.id)).size).toBe(sessions.length);
     const requestIds = sessions.flatMap((s) =>
-      s.plan.kind === 'agent' ? [s.plan.planner.id, ...s.plan.retrievers.map((r) => r.id)] : s.plan.kind === 'multi-turn' ? [] : [s.plan.request.id],
+      s.plan.kind === 'agent' ? [s.plan.planner.id, ...s.plan.retrievers.map((r) => r.id)] : s.plan.kind === 'multi-turn' || s.plan.kind === 'user' ? [] : [s.plan.request.id],
     );
     expect(new Set(requestIds).size).toBe(requestIds.length);
   });

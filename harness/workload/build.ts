@@ -9,6 +9,7 @@ import { agentSession } from './session-agent.js';
 import { multiTurnSession } from './session-multi-turn.js';
 import { pooledSession, repeatSession, singleSession, type SessionSeat } from './session-single.js';
 import { DEFAULT_ZIPF_EXPONENT, ZipfPicker } from './prompt-pool.js';
+import { userSessions, type UsersArrivals } from './closed-loop.js';
 import { isTraceWorkload, type MixEntry, type SyntheticWorkload, type TraceWorkload, type WorkloadSpec } from './spec.js';
 import { sample } from './dist.js';
 import { conversationSession } from './session-multi-turn.js';
@@ -47,8 +48,11 @@ export interface TraceReplay {
 
 /** A run's sessions, and what was replayed when the workload is a trace. */
 export interface BuiltWorkload {
+  /** Open-loop sessions, or closed-loop users (sessions of kind `user`). */
   readonly sessions: Session[];
   readonly replay?: TraceReplay;
+  /** The spec's cap on sessions in flight (open loop); see harness/workload/play.ts. */
+  readonly maxConcurrency?: number;
 }
 
 /** Builds every session of a run, sorted by `startAtMs` (ties by id). */
@@ -59,9 +63,16 @@ export function buildSessions(spec: WorkloadSpec, random: Random, o: BuildOption
 /** {@link buildSessions}, with what a trace replay replayed. */
 export function buildWorkload(spec: WorkloadSpec, random: Random, o: BuildOptions): BuiltWorkload {
   const sort = (sessions: Session[]): Session[] => sessions.sort((a, b) => a.startAtMs - b.startAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  if (!isTraceWorkload(spec)) return { sessions: sort(syntheticSessions(spec, random, o.durationMs)) };
+  if (!isTraceWorkload(spec) && isUsers(spec)) return { sessions: userSessions(spec, random, o.durationMs) };
+  if (!isTraceWorkload(spec)) {
+    return { sessions: sort(syntheticSessions(spec, random, o.durationMs)), ...(spec.maxConcurrency !== undefined ? { maxConcurrency: spec.maxConcurrency } : {}) };
+  }
   const { sessions, replay } = traceSessions(spec, random, o);
   return { sessions: sort(sessions), replay };
+}
+
+function isUsers(spec: SyntheticWorkload): spec is SyntheticWorkload & { arrivals: UsersArrivals } {
+  return spec.arrivals.kind === 'users';
 }
 
 /** A zero-padded session id, so ids sort in arrival order. */

@@ -1,7 +1,9 @@
 /** The workload layer: specs, arrival processes, sessions and trace replay. */
-export { arrivalSchema, arrivalTimes, expectedRatePerSec, MAX_ARRIVALS, type ArrivalSpec } from './arrivals.js';
+export { arrivalSchema, arrivalTimes, expectedRatePerSec, MAX_ARRIVALS, MAX_USERS, userStartMs, type ArrivalSpec } from './arrivals.js';
 export { buildSessions, buildWorkload, DEFAULT_REPEAT_WINDOW, mooncakePrefix, sessionId, type BuildOptions, type BuiltWorkload, type TraceReplay } from './build.js';
 export { parseTraceAs, sniffTraceFormat, TRACE_FORMATS, MOONCAKE_BLOCK_TOKENS, type ParsedTrace, type TraceConversation, type TraceFormat } from './trace-formats.js';
+export { MAX_SESSIONS_PER_USER, UserLoopError, userSessions, type UsersArrivals } from './closed-loop.js';
+export { playWorkload, SessionGate } from './play.js';
 export { bounded, distSchema, meanOf, sample, sampleInt, type BoundedSpec, type DistSpec } from './dist.js';
 export * from './presets.js';
 export {

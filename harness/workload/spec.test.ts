@@ -46,7 +46,7 @@ describe('parseWorkload', () => {
     expect(errorOf(negativeWeight)).toBe('workload.mix[2].weight: expected a number >= 0, got -1');
 
     expect(errorOf({ ...valid(), arrivals: { kind: 'poison', ratePerSec: 5 } })).toBe(
-      'workload.arrivals.kind: expected one of "constant" | "poisson" | "gamma" | "ramp" | "spike" | "burst", got "poison"',
+      'workload.arrivals.kind: expected one of "constant" | "poisson" | "gamma" | "ramp" | "spike" | "burst" | "users", got "poison"',
     );
     expect(errorOf({ ...valid(), arrivals: { kind: 'gamma', ratePerSec: 5 } })).toBe('workload.arrivals.cv: expected a number, got undefined');
     expect(errorOf({ ...valid(), arrivals: { kind: 'poisson', ratePerSec: 0 } })).toBe('workload.arrivals.ratePerSec: expected a number > 0, got 0');

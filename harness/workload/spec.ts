@@ -135,8 +135,22 @@ export const syntheticSchema = z
      * answers (harness/workload/prompt-pool.ts). @default none
      */
     repeatedPrompts: repeatedPromptsSchema.optional(),
+    /**
+     * At most this many sessions in flight at once (`vllm bench --max-concurrency`): an arrival past the cap waits
+     * for a session to end, and its requests still count from its scheduled start, so the wait shows in TTFT and
+     * E2E (no coordinated omission); see harness/workload/play.ts. Open loop only (`users` is its own cap).
+     * @default unbounded
+     */
+    maxConcurrency: z.number().int().positive().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((w, ctx) => {
+    if (w.arrivals.kind !== 'users') return;
+    // A closed-loop user draws its sessions as they start: there is no earlier session to repeat, and no cap to add.
+    if ((w.repeatFraction ?? 0) > 0) ctx.addIssue({ code: 'custom', path: ['repeatFraction'], message: 'expected 0 or no repeatFraction with closed-loop users (arrivals.kind "users")' });
+    if (w.repeatedPrompts !== undefined) ctx.addIssue({ code: 'custom', path: ['repeatedPrompts'], message: 'expected no repeatedPrompts with closed-loop users (arrivals.kind "users"): their sessions are drawn as they start' });
+    if (w.maxConcurrency !== undefined) ctx.addIssue({ code: 'custom', path: ['maxConcurrency'], message: 'expected no maxConcurrency with closed-loop users: arrivals.users is the concurrency' });
+  });
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;
 
 /**

@@ -79,6 +79,14 @@ export interface SessionContext {
    * moment), so a late start caused by the system under test cannot hide (no coordinated omission).
    */
   send(req: PlannedRequest, intendedStartMs: number): Promise<RequestReply>;
+  /**
+   * Told when a session starts playing and when it ends (at `now()`), so the runner can count sessions in flight.
+   * Called by {@link playWorkload} and by closed-loop users for each session they play. @default not told
+   */
+  sessionStarted?(): void;
+  sessionEnded?(): void;
+  /** Aborted when the run stops early: closed-loop users start no further session. @default never aborted */
+  readonly signal?: AbortSignal;
 }
 
 /** How a session ended; returned by `Session.run` for the runner and tests. */
@@ -93,7 +101,7 @@ export interface SessionSummary {
   readonly abandoned: boolean;
 }
 
-export const SESSION_KINDS = ['single', 'multi-turn', 'agent', 'trace'] as const;
+export const SESSION_KINDS = ['single', 'multi-turn', 'agent', 'trace', 'user'] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
 
 /** One user (or agent, or trace row): a start time, a plan of pre-drawn random choices, and how to play it. */
@@ -141,4 +149,20 @@ export type SessionPlan =
       readonly summarizerPromptTokens: number;
       readonly summarizerOutputTokens: number;
     }
-  | { readonly kind: 'trace'; readonly request: PlannedRequest; readonly traceLine: number };
+  | { readonly kind: 'trace'; readonly request: PlannedRequest; readonly traceLine: number }
+  | {
+      /**
+       * A closed-loop user: plays sessions back to back until the arrival window closes. They are drawn as they
+       * start (their start times depend on how fast the system answers); `session(k, startAtMs)` draws the k-th,
+       * from its own seeded stream, so the draws do not depend on timing.
+       */
+      readonly kind: 'user';
+      readonly user: number;
+      readonly session: (k: number, startAtMs: number) => Session;
+      /** The k-th pause between sessions, ms. */
+      readonly thinkTimeMs: (k: number) => number;
+      /** The least pause after a session whose every request failed, ms. */
+      readonly failurePauseMs: number;
+      /** No session starts at or after this time. */
+      readonly untilMs: number;
+    };
