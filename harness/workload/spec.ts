@@ -126,6 +126,15 @@ export const syntheticSchema = z
     repeatFraction: z.number().min(0).max(1).optional(),
     /** A repeat copies one of this many most recent single-request sessions, so it often meets its twin in flight. @default 50 */
     repeatWindow: z.number().int().positive().optional(),
+    /**
+     * The clients' own patience (harness/workload/client.ts), as SDKs and users have it: a request with no first
+     * token `timeoutMs` after it was sent is abandoned (outcome `timeout`, reason `client_timeout`) and sent again, as
+     * a new request, up to `resends` times. The mechanism of a retry storm. Virtual mode only. @default none
+     */
+    client: z
+      .object({ timeoutMs: z.number().positive(), resends: z.number().int().min(0).max(100).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;
