@@ -66,4 +66,16 @@ describe('computeCeiling', () => {
     expect(c.feasible).toBe(2);
     expect(c.requests).toBe(2);
   });
+
+  it("counts no more requests than a key's RPM bucket admits in each window", () => {
+    // 600 requests over 60 s from one key limited to 120 requests a minute: at most 120 × (1 + window/1 min) a window.
+    const reqs = Array.from({ length: 600 }, (_, i) => chat(i, i * 100, { apiKey: 'k', promptTokens: 100, uniquePromptTokens: 100, outputTokens: 10 }));
+    const limited = { ...model(), rateLimits: { rpm: 120 } };
+    const c = computeCeiling(reqs, limited, { slo, durationMs: 60_000, horizonMs: 660_000 });
+    expect(c.requests).toBeLessThan(360);
+    expect(c.requests).toBeGreaterThanOrEqual(120);
+    // Another key's limit does not apply.
+    const other = { ...model(), rateLimits: { keys: { other: { rpm: 1 } } } };
+    expect(computeCeiling(reqs, other, { slo, durationMs: 60_000, horizonMs: 660_000 }).requests).toBe(600);
+  });
 });

@@ -5,9 +5,10 @@
  * them), the GPU's step-time model, the times it is down or browned out, and the SLO.
  *
  * Why it is a bound (every step errs towards a higher ceiling):
- * - Demand: each logical request is ok within SLO at most once (a client's resend replaces a request that timed out). A request can count only when it could meet its SLO
- *   alone on the GPU at full speed (and, when its start is fixed, despite the outages and brownouts in its SLO
- *   window), and its prompt leaves room in the context window.
+ * - Demand: each logical request is ok within SLO at most once (a client's resend replaces a request that timed
+ *   out). A request can count only when it could meet its SLO alone on the GPU at full speed (and, when its start
+ *   is fixed, despite the outages and brownouts in its SLO window) and its prompt leaves room in the context window.
+ *   An embedding never meets a TTFT bound (it gets no token, and a TTFT bound fails a request that got none).
  * - Work: the mock GPU's step takes `fixed + perTokenMs·max(0, N − flatTokens) + attention·C (+ prefill pairs)` for N
  *   batched tokens (N ≤ maxBatchedTokens) attending to C context tokens. Its non-attention part is at least γ·N,
  *   γ = min over 1 ≤ N ≤ maxBatchedTokens of (fixed + perTokenMs·max(0, N − flatTokens)) / N, so each step is at
@@ -23,7 +24,9 @@
  *   fill the window first (maximum count under one budget), and requests that fit no window count as free. Windows
  *   of a partition of time are disjoint, so their counts add up; any partition gives a bound, and the ceiling is the
  *   smallest over partitions into windows of 1 s, 2 s, 4 s, … up to the whole horizon, at two offsets.
- * Not modelled, so left out of the bound (it can only be lower): rate limits, random faults, preemption,
+ * - Rate limits: in a window, each key's RPM (TPM) bucket admits at most its limit × (1 + window / 1 min) requests
+ *   (tokens: prompt + max tokens each, the smallest first); each ok request needs one admitted call in its window.
+ * Not modelled, so left out of the bound (it can only be lower): random faults, preemption,
  * recomputation, per-request network delays, KV-cache limits, the 256-sequence limit on decode batches.
  */
 import type { EmbeddingCost, StepTimeModel } from '../../sim/profiles.js';
@@ -50,6 +53,8 @@ export interface CeilingRequest {
    * from that one's computation, so it needs no GPU work of its own and has no latency floor.
    */
   readonly duplicate?: boolean;
+  /** The API key its calls are rate-limited under (the tenant). @default 'anonymous' */
+  readonly apiKey?: string;
   /** Embeddings: inputs and their tokens. */
   readonly embedItems?: number;
   readonly embedTokens?: number;
@@ -63,6 +68,8 @@ export interface CeilingModel {
   readonly embedding: EmbeddingCost;
   /** Speed over time: change points sorted by time, speed constant until the next (1 before the first). */
   readonly speed: ReadonlyArray<{ readonly atMs: number; readonly speed: number }>;
+  /** Provider RPM/TPM limits per API key (sim/rate-limit.ts): buckets that start full and refill continuously. */
+  readonly rateLimits?: { readonly rpm?: number; readonly tpm?: number; readonly keys?: Readonly<Record<string, { readonly rpm?: number; readonly tpm?: number }>> };
 }
 
 /** The ceiling of one scenario run, as stored in a RunResult. */
@@ -140,6 +147,9 @@ class SpeedIntegral {
 
 interface Costed {
   readonly startMs: number;
+  /** Rate-limit key and the tokens its admission takes (prompt + max tokens); no key: needs no admission (a duplicate). */
+  readonly key: string | null;
+  readonly admitTokens: number;
   /** Latest first token and latest end, if it is to meet its SLO. */
   readonly firstByMs: number;
   readonly endByMs: number;
@@ -166,10 +176,12 @@ function costOf(r: CeilingRequest, m: CeilingModel, gamma: number, o: CeilingOpt
     minTtft = 0;
     minE2e = 0;
   } else if (r.kind === 'embedding') {
+    // An embedding delivers no token, and a TTFT bound fails a request that got none (harness/measure/latency.ts).
+    if (b.ttftMs !== undefined) return null;
     totalWork = m.embedding.perItemMs * (r.embedItems ?? 0) + m.embedding.perTokenMs * (r.embedTokens ?? 0);
     prefillWork = totalWork;
     minE2e = m.embedding.perCallMs + totalWork;
-    minTtft = 0; // no first token to judge by here: never excluded for it
+    minTtft = 0;
   } else {
     const p = r.promptTokens;
     const k = Math.max(1, r.outputTokens);
@@ -202,7 +214,7 @@ function costOf(r: CeilingRequest, m: CeilingModel, gamma: number, o: CeilingOpt
     }
     firstByMs = Math.min(firstByMs, endByMs);
   }
-  return { startMs: a, firstByMs, endByMs, prefillWork, totalWork };
+  return { startMs: a, key: r.duplicate === true ? null : (r.apiKey ?? 'anonymous'), admitTokens: r.promptTokens + r.outputTokens, firstByMs, endByMs, prefillWork, totalWork };
 }
 
 /** The most of `costs` (ascending) that fit within `budget`. */
@@ -219,10 +231,10 @@ function mostThatFit(costs: number[], budget: number): number {
 }
 
 /** The bound of one partition of [0, horizon) into windows of `lengthMs` starting at `offsetMs` (and [0, offset)). */
-function partitionBound(items: readonly Costed[], lengthMs: number, offsetMs: number, horizonMs: number, speed: SpeedIntegral): number {
+function partitionBound(items: readonly Costed[], lengthMs: number, offsetMs: number, horizonMs: number, speed: SpeedIntegral, limits: CeilingModel['rateLimits']): number {
   const windowOf = (t: number): number => (t < offsetMs ? -1 : Math.floor((t - offsetMs) / lengthMs));
   const bounds = (w: number): [number, number] => (w < 0 ? [0, offsetMs] : [offsetMs + w * lengthMs, Math.min(horizonMs, offsetMs + (w + 1) * lengthMs)]);
-  const byWindow = new Map<number, number[]>();
+  const byWindow = new Map<number, Array<{ cost: number; it: Costed }>>();
   let free = 0;
   for (const it of items) {
     const w = windowOf(it.startMs);
@@ -233,15 +245,46 @@ function partitionBound(items: readonly Costed[], lengthMs: number, offsetMs: nu
       continue;
     }
     const list = byWindow.get(w);
-    if (list === undefined) byWindow.set(w, [cost]);
-    else list.push(cost);
+    if (list === undefined) byWindow.set(w, [{ cost, it }]);
+    else list.push({ cost, it });
   }
   let total = free;
-  for (const [w, costs] of byWindow) {
+  for (const [w, list] of byWindow) {
     const [from, to] = bounds(w);
-    total += mostThatFit(costs, speed.between(from, to));
+    const gpu = mostThatFit(list.map((x) => x.cost), speed.between(from, to));
+    total += Math.min(gpu, admissible(list.map((x) => x.it), to - from, limits));
   }
   return total;
+}
+
+/**
+ * The most requests the provider's rate limits admit in a window of `lengthMs`: per key, a bucket holds at most its
+ * per-minute limit and refills at limit / 60 s, so at most limit × (1 + lengthMs / 60 s) requests (or tokens, the
+ * requests with the fewest first) get in. Each ok request had at least one call admitted inside its window.
+ */
+function admissible(items: readonly Costed[], lengthMs: number, limits: CeilingModel['rateLimits']): number {
+  if (limits === undefined) return items.length;
+  const byKey = new Map<string | null, Costed[]>();
+  for (const it of items) {
+    const list = byKey.get(it.key);
+    if (list === undefined) byKey.set(it.key, [it]);
+    else list.push(it);
+  }
+  let n = 0;
+  for (const [key, list] of byKey) {
+    if (key === null) {
+      n += list.length;
+      continue;
+    }
+    const rpm = limits.keys?.[key]?.rpm ?? limits.rpm;
+    const tpm = limits.keys?.[key]?.tpm ?? limits.tpm;
+    const refill = 1 + lengthMs / 60_000;
+    let k = list.length;
+    if (rpm !== undefined) k = Math.min(k, Math.floor(rpm * refill + 1e-9));
+    if (tpm !== undefined) k = Math.min(k, mostThatFit(list.map((x) => x.admitTokens), tpm * refill));
+    n += k;
+  }
+  return n;
 }
 
 /** The goodput ceiling of a run. See the module comment for why it is an upper bound. */
@@ -259,7 +302,7 @@ export function computeCeiling(requests: readonly CeilingRequest[], model: Ceili
     const last = len >= o.horizonMs;
     const length = last ? o.horizonMs : len;
     for (const offset of last ? [0] : [0, length / 2]) {
-      const n = partitionBound(items, length, offset, o.horizonMs, speed);
+      const n = partitionBound(items, length, offset, o.horizonMs, speed, model.rateLimits);
       if (n < best) {
         best = n;
         windowMs = length;

@@ -31,7 +31,7 @@ export function ceilingText(result: RunResult): string | null {
   const why =
     c.limit === 'arrivals'
       ? `the ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests the workload sends that could meet their SLO at all`
-      : `what the GPU can compute around its outages and brownouts (windows of ${fmtMs(c.windowMs)}); ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests could meet their SLO alone`;
+      : `what the GPU can compute around its outages and brownouts, and the provider's rate limits admit, in windows of ${fmtMs(c.windowMs)}; ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests could meet their SLO alone`;
   return `Goodput ceiling: ${fmtNum(c.goodputPerSec, 2)}/s (${fmtInt(c.requests)} requests), an upper bound no policy can exceed on this workload and model, set by ${why}. "Of ceiling" is each policy's goodput as a share of it.`;
 }
 

@@ -80,6 +80,7 @@ export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOpti
     promptTokens: req.promptTokens,
     uniquePromptTokens: unique[i] ?? req.promptTokens,
     outputTokens: req.outputTokens,
+    apiKey: req.tenant,
     ...(duplicate[i] === true ? { duplicate: true } : {}),
     ...(req.kind === 'embedding' ? { embedItems: req.inputs?.length ?? req.inputTokens?.length ?? 0, embedTokens: req.promptTokens } : {}),
   }));
@@ -102,7 +103,15 @@ export function ceilingModel(scenario: Scenario, profile: GpuProfile): CeilingMo
       const isDown = down.some((d) => atMs >= d.from && atMs < d.to);
       return { atMs, speed: isDown ? 0 : 1 / Math.max(1, plan.brownout(atMs)) };
     });
-  return { step: profile.step, maxBatchedTokens: profile.maxBatchedTokens, contextWindow: profile.contextWindow, embedding: profile.embedding, speed };
+  const limits = scenario.model.rateLimits;
+  return {
+    step: profile.step,
+    maxBatchedTokens: profile.maxBatchedTokens,
+    contextWindow: profile.contextWindow,
+    embedding: profile.embedding,
+    speed,
+    ...(limits !== undefined ? { rateLimits: limits } : {}),
+  };
 }
 
 /** The least time a request takes alone on an idle GPU (its prefill, then one decode step per further token). */

@@ -97,7 +97,7 @@ export function renderGridMarkdown(cells: readonly GridCell[]): string {
   return [
     ...lines,
     '',
-    `Each cell: recovery after the brownout ("never" = metastable; "relapsed" = recovered, then collapsed again for 5 s in a row with no fault to blame), and goodput over the run. ${verdict.join('; ')}.`,
+    `Each cell: recovery after the brownout ("never" = metastable; "relapsed" = recovered, then under half its pre-fault goodput for 5 s in a row with no fault to blame), and goodput over the run. ${verdict.join('; ')}.`,
     '',
   ].join('\n');
 }
