@@ -136,6 +136,7 @@ const scenarioSchema = z
         consecutiveBuckets: z.number().int().min(1).optional(),
         baselineWindowMs: z.number().positive().optional(),
         relapseBuckets: z.number().int().min(1).optional(),
+        relapseTolerancePct: z.number().min(0).lt(100).optional(),
       })
       .strict()
       .optional(),

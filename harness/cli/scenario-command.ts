@@ -17,6 +17,7 @@ import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './t
 import { withTraceFlags } from './trace-flags.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
+import { renderRunsMarkdown, summarizeRunsByPolicy } from '../report/median-runs.js';
 import { createProgress } from './progress.js';
 
 /** Exit code of a live run stopped with Ctrl-C (as a shell reports SIGINT). */
@@ -43,6 +44,7 @@ interface ScenarioFlags {
   mockPort?: string;
   transportMs?: string;
   proxy?: string;
+  runs?: string;
 }
 
 export function scenarioCommand(): Command {
@@ -61,6 +63,7 @@ export function scenarioCommand(): Command {
     .option('--policies <list>', 'comma-separated policy names to run (default: all of the scenario\'s)')
     .option('--seed <n>', 'root seed (default: the scenario\'s)')
     .option('--duration <d>', 'arrival window, e.g. 60s, 1500ms, 2m (default: the scenario\'s)')
+    .option('--runs <n>', 'live mode: run it N times, write each run to <out>/run-K/, and print the median of each policy\'s goodput, failed + timeout and p99s (runs.md, runs.json)')
     .option('--out <dir>', 'where to write result.json, report.md, report.html (default: reports/runs/<time>-<name>/)')
     .option('--trace <path>', 'trace file for scenarios that replay one (trace-replay): Azure CSV, Mooncake JSONL, BurstGPT CSV or ShareGPT JSON, recognised by content')
     .option('--trace-format <format>', 'the trace\'s format when sniffing is not wanted: azure, mooncake, burstgpt or sharegpt')
@@ -206,6 +209,10 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     return thresholdsPassed(virtual) && thresholdsPassed(live) ? 0 : THRESHOLDS_FAILED_EXIT;
   }
 
+  const runs = flags.runs === undefined ? 1 : parseInteger('--runs', flags.runs, 1);
+  if (flags.runs !== undefined && mode !== 'live') throw new UsageError(`--runs: expected --mode live (virtual runs repeat exactly), got --mode ${mode}`);
+  if (runs > 1) return runMany(runs, () => run('live'), flags, interrupt.signal);
+
   const result = await run(mode);
   const paths = await writeRunArtifacts(result, flags.out ?? defaultRunDir(result));
   if (flags.json === true) process.stdout.write(serializeRunResult(result));
@@ -241,6 +248,29 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     return THRESHOLDS_FAILED_EXIT;
   }
   return 0;
+}
+
+/** `--runs N`: N live runs, each written to `<out>/run-K/`, then the medians (runs.md, runs.json) printed. */
+async function runMany(n: number, runOnce: () => Promise<RunResult>, flags: ScenarioFlags, interrupted: AbortSignal): Promise<number> {
+  const results: RunResult[] = [];
+  let dir: string | undefined;
+  for (let k = 1; k <= n && !interrupted.aborted; k++) {
+    if (flags.quiet !== true && flags.json !== true) console.error(`run ${k} of ${n}:`);
+    const result = await runOnce();
+    dir ??= resolve(flags.out ?? defaultRunDir(result));
+    await writeRunArtifacts(result, join(dir, `run-${k}`));
+    if (flags.quiet !== true && flags.json !== true) console.log(`\nrun ${k} of ${n}\n${renderTable(result)}`);
+    results.push(result);
+  }
+  if (dir === undefined) return INTERRUPTED_EXIT;
+  const md = renderRunsMarkdown(results);
+  await writeFile(join(dir, 'runs.md'), md);
+  await writeFile(join(dir, 'runs.json'), `${JSON.stringify(summarizeRunsByPolicy(results), null, 2)}\n`);
+  if (flags.json === true) process.stdout.write(`${JSON.stringify(summarizeRunsByPolicy(results), null, 2)}\n`);
+  else if (flags.quiet === true) console.log(dir);
+  else console.log(`\n${md}\nwrote ${join(dir, 'runs.md')}\n      ${join(dir, 'runs.json')}\n      ${join(dir, 'run-1')}/ ... run-${results.length}/`);
+  if (interrupted.aborted) return INTERRUPTED_EXIT;
+  return results.every(thresholdsPassed) ? 0 : THRESHOLDS_FAILED_EXIT;
 }
 
 /**

@@ -80,6 +80,17 @@ describe('computeRecovery', () => {
     expect(computeRecovery(series(g), 31_000, [phase, next])[0]).toMatchObject({ status: 'recovered', metastable: false });
   });
 
+  it('a relapse is a collapse, not arrival noise: 5 s just under the recovery target is not one, 5 s under half the baseline is', () => {
+    // Baseline 10/s; recovered; then 5 s at 7-8/s (below the 9/s target, as Poisson noise near saturation does).
+    const noise = [...Array(10).fill(10), ...Array(5).fill(0), 10, 10, 10, 8, 7, 8, 7, 8, ...Array(8).fill(10)];
+    expect(computeRecovery(series(noise), 31_000, [phase])[0]).toMatchObject({ status: 'recovered', metastable: false });
+    const collapse = [...Array(10).fill(10), ...Array(5).fill(0), 10, 10, 10, 4, 3, 4, 2, 4, ...Array(8).fill(10)];
+    expect(computeRecovery(series(collapse), 31_000, [phase])[0]).toMatchObject({ status: 'metastable', relapsedAtMs: 18_000 });
+    // The bar is an option: at 10% (the recovery tolerance) the noise above counts.
+    expect(computeRecovery(series(noise), 31_000, [phase], { relapseTolerancePct: 10 })[0]).toMatchObject({ status: 'metastable', relapsedAtMs: 18_000 });
+    expect(() => recoveryOptions({ relapseTolerancePct: 100 })).toThrow(/recovery\.relapseTolerancePct/);
+  });
+
   it('validates its options with the field named', () => {
     expect(() => recoveryOptions({ tolerancePct: 120 })).toThrow(/recovery\.tolerancePct: expected a number in \[0, 100\), got 120/);
     expect(() => recoveryOptions({ consecutiveBuckets: 0 })).toThrow(/recovery\.consecutiveBuckets/);

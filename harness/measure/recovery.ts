@@ -19,9 +19,12 @@
  *   `metastable`, recoveryMs null, metastable true — the fault went away and the system stayed degraded until
  *   the run ended. With fewer usable buckets left than that, the run was too short to tell: status
  *   `insufficient-data`, recoveryMs null, metastable false.
- * - Relapse: after recovering, `relapseBuckets` unhealthy buckets in a row before the next fault phase starts
- *   (or the run ends) mean it collapsed again with no fault to blame: status `metastable`, metastable true,
- *   recoveryMs kept (when it first recovered) and `relapsedAtMs` the start of the collapse.
+ * - Relapse: after recovering, `relapseBuckets` buckets in a row below baseline × (1 − relapseTolerancePct / 100)
+ *   before the next fault phase starts (or the run ends) mean it collapsed again with no fault to blame: status
+ *   `metastable`, metastable true, recoveryMs kept (when it first recovered) and `relapsedAtMs` the start of the
+ *   collapse. The relapse bar is lower than the recovery target (half the baseline by default): per-second goodput
+ *   near saturation swings by ±√rate from arrival noise alone, and 5 s in a row just under 90% of the baseline
+ *   happens by chance; a collapse is much deeper.
  */
 import { ValidationError } from '../../src/errors.js';
 import type { TimeSeries } from './series.js';
@@ -45,6 +48,8 @@ export interface RecoveryOptions {
    * run collapsed again with no fault to blame: metastable). @default 5
    */
   readonly relapseBuckets?: number;
+  /** How far below the pre-fault baseline a bucket must be to count towards a relapse, in percent. @default 50 */
+  readonly relapseTolerancePct?: number;
 }
 
 export const RECOVERY_DEFAULTS: Required<RecoveryOptions> = {
@@ -53,6 +58,7 @@ export const RECOVERY_DEFAULTS: Required<RecoveryOptions> = {
   consecutiveBuckets: 3,
   baselineWindowMs: 10_000,
   relapseBuckets: 5,
+  relapseTolerancePct: 50,
 };
 
 export const RECOVERY_STATUSES = ['recovered', 'metastable', 'no-baseline', 'insufficient-data'] as const;
@@ -88,6 +94,7 @@ export function recoveryOptions(o: RecoveryOptions = {}): Required<RecoveryOptio
   if (!Number.isInteger(r.consecutiveBuckets) || r.consecutiveBuckets < 1)
     throw new ValidationError('recovery.consecutiveBuckets', 'an integer >= 1', r.consecutiveBuckets);
   if (!Number.isInteger(r.relapseBuckets) || r.relapseBuckets < 1) throw new ValidationError('recovery.relapseBuckets', 'an integer >= 1', r.relapseBuckets);
+  if (!(r.relapseTolerancePct >= 0 && r.relapseTolerancePct < 100)) throw new ValidationError('recovery.relapseTolerancePct', 'a number in [0, 100)', r.relapseTolerancePct);
   if (!(r.baselineWindowMs > 0)) throw new ValidationError('recovery.baselineWindowMs', 'a positive number', r.baselineWindowMs);
   return r;
 }
@@ -132,6 +139,7 @@ export function computeRecovery(
     }
     const baseline = sum / n;
     const target = baseline * (1 - o.tolerancePct / 100);
+    const relapseBar = baseline * (1 - o.relapseTolerancePct / 100);
     const healthy = (i: number): boolean => {
       const v = values[i];
       return v !== null && v !== undefined && v >= target - 1e-9;
@@ -147,7 +155,9 @@ export function computeRecovery(
         const nextAtMs = Math.min(...phases.map((p) => p.atMs).filter((at) => at >= endMs), Number.POSITIVE_INFINITY);
         let bad = 0;
         for (let j = i + 1; j < usable && (j + 1) * bucketMs <= nextAtMs; j++) {
-          bad = healthy(j) ? 0 : bad + 1;
+          const v = values[j];
+          const collapsed = v === null || v === undefined || v < relapseBar - 1e-9;
+          bad = collapsed ? bad + 1 : 0;
           if (bad === o.relapseBuckets) {
             return { ...recovered, metastable: true, status: 'metastable', relapsedAtMs: (j - o.relapseBuckets + 1) * bucketMs };
           }

@@ -12,7 +12,27 @@ export interface Column {
   readonly header: string;
   readonly legend: string;
   readonly align: 'left' | 'right';
-  cell(p: PolicyEntry): string;
+  cell(p: PolicyEntry, result: RunResult): string;
+}
+
+/** A policy's goodput as a share of the run's ceiling, e.g. `71%`; — without a ceiling. */
+export function ceilingShareCell(p: PolicyEntry, result: RunResult): string {
+  const c = result.ceiling;
+  if (c === undefined || c === null) return UNKNOWN;
+  if (c.goodputPerSec === 0) return p.summary.goodputPerSec === 0 ? 'n/a' : UNKNOWN;
+  return fmtPct(p.summary.goodputPerSec / c.goodputPerSec);
+}
+
+/** The ceiling as one sentence, or null when the run has none. */
+export function ceilingText(result: RunResult): string | null {
+  const c = result.ceiling;
+  if (c === undefined) return null;
+  if (c === null) return 'Goodput ceiling: unknown (the workload could not be bounded).';
+  const why =
+    c.limit === 'arrivals'
+      ? `the ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests the workload sends that could meet their SLO at all`
+      : `what the GPU can compute around its outages and brownouts, and the provider's rate limits admit, in windows of ${fmtMs(c.windowMs)}; ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests could meet their SLO alone`;
+  return `Goodput ceiling: ${fmtNum(c.goodputPerSec, 2)}/s (${fmtInt(c.requests)} requests), an upper bound no policy can exceed on this workload and model, set by ${why}. "Of ceiling" is each policy's goodput as a share of it.`;
 }
 
 /** Worst recovery over the fault phases, as text. */
@@ -58,6 +78,12 @@ export const COLUMNS: readonly Column[] = [
     legend: 'served within SLO: ok or degraded (e.g. fallback) answers per second that met every SLO; a fallback answer in time beats a failure',
     cell: (p) => (p.summary.servedWithinSloPerSec === undefined ? UNKNOWN : fmtNum(p.summary.servedWithinSloPerSec, 2)),
   },
+  {
+    header: 'Of ceiling',
+    align: 'right',
+    legend: 'goodput as a share of the goodput ceiling: an upper bound no policy can exceed on this workload and model (from the arrivals that could meet their SLO and what the GPU can compute around outages and brownouts)',
+    cell: ceilingShareCell,
+  },
   { header: 'Amplif.', align: 'right', legend: 'upstream calls per client request (retries multiply load; batching and dedup divide it)', cell: (p) => (p.summary.amplification === null ? UNKNOWN : `${p.summary.amplification.toFixed(2)}×`) },
   { header: 'Wasted', align: 'right', legend: 'share of GPU output tokens computed that no client received', cell: (p) => fmtPct(p.summary.wastedTokenFraction) },
   { header: '$/1k good', align: 'right', legend: 'dollars billed (every attempt: prompts again on each retry and resume, output computed whether delivered or not) per 1,000 requests that met every SLO', cell: (p) => fmtUsd(p.summary.cost.per1kGoodUsd) },
@@ -94,7 +120,7 @@ export function costBreakdownRows(result: RunResult): string[][] {
 
 /** Rows of cells, one per policy, in run order. */
 export function tableRows(result: RunResult): string[][] {
-  return result.policies.map((p) => COLUMNS.map((c) => c.cell(p)));
+  return result.policies.map((p) => COLUMNS.map((c) => c.cell(p, result)));
 }
 
 /** One sentence stating how recovery was judged in this run, or null without fault phases. */

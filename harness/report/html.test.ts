@@ -27,6 +27,14 @@ describe('renderHtml (static checks; test/report-html.test.ts renders it in Chro
     expect(html).toContain('Fault phases and recovery');
   });
 
+  it('charts the reasons and the breaker beside the fault phases, tables the reasons, and states the ceiling', () => {
+    for (const id of ['ts-reasons', 'ts-breaker']) expect(html).toContain(`data-chart="${id}"`);
+    expect(html).toContain('<h2>Why not ok</h2>');
+    const withCeiling = renderHtml({ ...result, ceiling: { goodputPerSec: 12.5, requests: 250, planned: 260, feasible: 255, limit: 'capacity', windowMs: 8000 } });
+    expect(withCeiling).toContain('<p class="muted" data-ceiling>Goodput ceiling: 12.50/s (250 requests)');
+    expect(withCeiling).toContain('<dt>Of ceiling</dt>');
+  });
+
   it('escapes text from the result, including a </script> in embedded JSON', () => {
     const evil = structuredClone(result) as { -readonly [K in keyof RunResult]: RunResult[K] };
     evil.scenario = { ...evil.scenario, description: '<img src=x onerror=alert(1)>' };

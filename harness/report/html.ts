@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { COLUMNS, COST_BREAKDOWN_HEADERS, costBreakdownRows, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
+import { reasonsCell } from './reasons.js';
+import { ceilingText, COLUMNS, COST_BREAKDOWN_HEADERS, costBreakdownRows, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { CLIENT_SCRIPT } from './html-client.js';
 import { distributionChart, percentileBarsSvg, policyColor, timeSeriesCharts } from './html-charts.js';
@@ -108,7 +109,17 @@ export function renderHtml(result: RunResult): string {
   );
   const lg = result.meta.loadGenerator;
   if (lg !== null && !lg.valid) body.push(`<div class="warn"><b>Invalid run:</b> the load generator was a bottleneck (${htmlEscape(lg.reasons.join('; '))}). Do not trust these latencies.</div>`);
-  body.push('<h2>Policy comparison</h2>', `<div class="card">${table(COLUMNS.map((c) => htmlEscape(c.header)), rows, COLUMNS.map((c) => c.align), 'compare')}</div>`);
+  const ceiling = ceilingText(result);
+  body.push(
+    '<h2>Policy comparison</h2>',
+    `<div class="card">${table(COLUMNS.map((c) => htmlEscape(c.header)), rows, COLUMNS.map((c) => c.align), 'compare')}${ceiling === null ? '' : `<p class="muted" data-ceiling>${htmlEscape(ceiling)}</p>`}</div>`,
+  );
+  if (result.policies.some((p) => p.summary.reasons !== undefined)) {
+    body.push(
+      '<h2>Why not ok</h2>',
+      `<div class="card">${table(['Policy', 'Top reasons (requests)'], result.policies.map((p, i) => [`<span class="swatch" style="background:${policyColor(i)}"></span>${htmlEscape(p.name)}`, htmlEscape(reasonsCell(p))]), ['left', 'left'])}<p class="muted">Every request that did not end ok, by reason code (top 4 per policy; summary.reasons). Charted per second under Over time, beside the fault phases and the breaker's state.</p></div>`,
+    );
+  }
   body.push(
     '<h2>What the columns mean</h2>',
     `<div class="card"><dl class="legend">${COLUMNS.map((c) => `<dt>${htmlEscape(c.header)}</dt><dd>${htmlEscape(c.legend)}</dd>`).join('')}<dt>—</dt><dd>unknown: the run did not measure it (never shown as zero)</dd></dl></div>`,

@@ -56,7 +56,8 @@ export function figuresOf(result: RunResult, row: string): LiveFigures {
   };
 }
 
-function median(xs: readonly number[]): number | null {
+/** The median of `xs`; null when empty. */
+export function median(xs: readonly number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -51,10 +51,10 @@ describe('renderMarkdown', () => {
 
   it('has one table row per policy with the right numbers', () => {
     // alpha: 8 ok of 10, 1 shed, 1 failed; TTFT 100 ms; E2E 1 s; goodput 8/10 s; 1 call each; 25 of 100 tokens wasted.
-    expect(md).toContain('| alpha | 10 | 80.0% | 0.0% | 10.0% | 10.0% | 100 ms | 100 ms | 1.00 s | 0.80 | 0.80 | 1.00× | 25.0% | — | — | 12 | 42.0% |');
+    expect(md).toContain('| alpha | 10 | 80.0% | 0.0% | 10.0% | 10.0% | 100 ms | 100 ms | 1.00 s | 0.80 | 0.80 | — | 1.00× | 25.0% | — | — | 12 | 42.0% |');
     // beta: 5 ok, 2 degraded, 2 timeouts + 1 failure = 30% failed; amplification 3.
-    expect(md).toContain('| beta | 10 | 50.0% | 20.0% | 0.0% | 30.0% | 100 ms | 100 ms | 1.00 s | 0.50 | 0.70 | 3.00× | 25.0% | — | — | 12 | 42.0% |');
-    expect(md).toContain('| Policy | Requests | OK | Degraded | Shed | Failed | TTFT p50 | TTFT p99 | E2E p99 | Goodput/s | In SLO/s | Amplif. | Wasted | $/1k good | Wasted $ | Peak queue | GPU util | Recovery |');
+    expect(md).toContain('| beta | 10 | 50.0% | 20.0% | 0.0% | 30.0% | 100 ms | 100 ms | 1.00 s | 0.50 | 0.70 | — | 3.00× | 25.0% | — | — | 12 | 42.0% |');
+    expect(md).toContain('| Policy | Requests | OK | Degraded | Shed | Failed | TTFT p50 | TTFT p99 | E2E p99 | Goodput/s | In SLO/s | Of ceiling | Amplif. | Wasted | $/1k good | Wasted $ | Peak queue | GPU util | Recovery |');
   });
 
   it('says why requests were not ok, top reasons per policy', () => {
@@ -103,5 +103,24 @@ describe('renderTable', () => {
     expect(text).toContain('FAIL  beta  okFraction >= 0.75  (actual 50.0%)');
     expect(text).toContain('Recovery after fault phases:');
     expect(lines.filter((l) => l.startsWith('|'))).toEqual([]); // not Markdown
+  });
+});
+
+describe('the goodput ceiling in reports', () => {
+  const withCeiling = (ceiling: RunResult['ceiling']): RunResult => ({ ...tinyResult(), ceiling });
+
+  it("prints each policy's share of it and says what set it", () => {
+    const r = withCeiling({ goodputPerSec: 1.6, requests: 16, planned: 20, feasible: 18, limit: 'capacity', windowMs: 4000 });
+    const md = renderMarkdown(r);
+    expect(md).toContain('| alpha | 10 | 80.0% | 0.0% | 10.0% | 10.0% | 100 ms | 100 ms | 1.00 s | 0.80 | 0.80 | 50.0% |');
+    expect(md).toContain('| beta | 10 | 50.0% | 20.0% | 0.0% | 30.0% | 100 ms | 100 ms | 1.00 s | 0.50 | 0.70 | 31.3% |');
+    expect(md).toContain('Goodput ceiling: 1.60/s (16 requests)');
+    expect(md).toContain('windows of 4.00 s');
+    expect(renderTable(r)).toContain('Goodput ceiling: 1.60/s (16 requests), an upper bound no policy can exceed');
+  });
+
+  it('says unknown when the workload could not be bounded, and stays silent for results that predate it', () => {
+    expect(renderMarkdown(withCeiling(null))).toContain('Goodput ceiling: unknown');
+    expect(renderMarkdown(tinyResult())).not.toContain('Goodput ceiling');
   });
 });

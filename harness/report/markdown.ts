@@ -1,7 +1,7 @@
 /**
  * The Markdown report: fits a PR comment or a GitHub step summary. A pure function of the RunResult.
  */
-import { COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
+import { ceilingText, COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { RESPONSE_CACHE_LEGEND, responseCacheTable } from './response-cache.js';
 import { reasonsCell } from './reasons.js';
@@ -45,6 +45,8 @@ export function renderMarkdown(result: RunResult): string {
   out.push('');
   out.push(mdTable(COLUMNS.map((c) => c.header), tableRows(result).map((r) => r.map(mdEscape)), COLUMNS.map((c) => c.align)));
   out.push('');
+  const ceiling = ceilingText(result);
+  if (ceiling !== null) out.push(mdEscape(ceiling), '');
   if (result.policies.some((p) => p.summary.reasons !== undefined)) {
     out.push('### Why not ok', '', 'Every request that did not end `ok`, by reason code (top 4 per policy; see docs/harness.md).', '');
     out.push(mdTable(['Policy', 'Top reasons (requests)'], result.policies.map((p) => [mdEscape(p.name), mdEscape(reasonsCell(p))]), ['left', 'left']), '');

@@ -2,6 +2,7 @@
  * Assembling a RunResult from the per-policy results of one scenario run.
  */
 import { ValidationError } from '../../src/errors.js';
+import type { GoodputCeiling } from '../measure/ceiling.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, SloSpec, Threshold, ThresholdResult } from '../measure/types.js';
 import { parseRunResult, SCHEMA_VERSION, type RunMeta, type RunResult, type ScenarioInfo } from './schema.js';
@@ -15,6 +16,8 @@ export interface RunResultParts {
   /** @default [] */
   readonly thresholds?: readonly Threshold[];
   readonly faultPhases: readonly FaultPhase[];
+  /** The run's goodput ceiling (harness/run/ceiling.ts); null when it could not be bounded. @default absent */
+  readonly ceiling?: GoodputCeiling | null;
   readonly policies: readonly PolicyResult[];
   /** Built by the caller (git commit, machine, node version, wall time, startedAt ISO string). */
   readonly meta: RunMeta;
@@ -42,6 +45,7 @@ export function buildRunResult(parts: RunResultParts): RunResult {
       slo: parts.slo,
       thresholds,
       faultPhases: parts.faultPhases,
+      ...(parts.ceiling !== undefined ? { ceiling: parts.ceiling } : {}),
       policies: parts.policies.map((p) => ({ ...p, summary: { ...p.summary, thresholds: byPolicy(p.name) } })),
       meta: parts.meta,
     },

@@ -230,6 +230,16 @@ const meta = z.object({
   loadGenerator: loadGenerator.nullable(),
 });
 
+/** The goodput ceiling of the run (harness/measure/ceiling.ts); absent in results written before it existed. */
+const ceiling = z.object({
+  goodputPerSec: num.nonnegative(),
+  requests: count,
+  planned: count,
+  feasible: count,
+  limit: z.enum(['arrivals', 'capacity']),
+  windowMs: nullableNum,
+});
+
 const scenario = z.object({
   name: z.string().min(1),
   description: z.string(),
@@ -247,6 +257,8 @@ export const runResultSchema = z
     slo: sloSpec,
     thresholds: z.array(threshold),
     faultPhases: z.array(faultPhase),
+    /** An upper bound on goodput no policy can exceed on this workload and model; null when it could not be bounded. */
+    ceiling: ceiling.nullable().optional(),
     policies: z.array(policyResult).min(1),
     meta,
   })

@@ -2,7 +2,7 @@
  * The plain-text comparison table for a terminal: the same columns as the Markdown report, aligned.
  * A pure function; only the CLI prints.
  */
-import { COLUMNS, phaseRecoveryCell, tableRows } from './columns.js';
+import { ceilingText, COLUMNS, phaseRecoveryCell, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
 import { thresholdVerdict } from './markdown.js';
 import { reasonLines } from './reasons.js';
@@ -30,6 +30,8 @@ export function renderTable(result: RunResult): string {
   if (lg !== null && !lg.valid) lines.push(`INVALID RUN: the load generator was a bottleneck (${lg.reasons.join('; ')})`);
   lines.push('');
   lines.push(alignColumns(COLUMNS.map((c) => c.header), tableRows(result), COLUMNS.map((c) => c.align)));
+  const ceiling = ceilingText(result);
+  if (ceiling !== null) lines.push('', ceiling);
   const why = reasonLines(result);
   if (why.length > 0) lines.push('', 'Why not ok (top reasons per policy, requests):', ...why);
   const cache = responseCacheTable(result);

@@ -7,6 +7,7 @@
  *
  * Latencies count from each request's intended start on a RealClock. What the runner cannot see stays null.
  */
+import { ValidationError } from '../../src/errors.js';
 import { setMaxListeners } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +139,9 @@ const PROBE_WARMUP = 3;
 
 /** Runs one policy of a scenario live. Every process it starts is stopped before it returns or throws. */
 export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
+  if ('client' in o.scenario.workload && o.scenario.workload.client !== undefined) {
+    throw new ValidationError('scenario.workload.client', 'no client timeout in live mode (client timeouts and resends run in virtual mode only)', o.scenario.workload.client);
+  }
   const clock = new RealClock();
   const tStart = clock.now();
   const group = new ProcessGroup(clock);

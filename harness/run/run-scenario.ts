@@ -14,6 +14,7 @@ import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-
 import { gitCommit, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
 import { isZeroTransport, parseTransport, type Transport } from './transport.js';
+import { scenarioCeiling } from './ceiling.js';
 import { faultPhases, runPolicyVirtual, type PolicyRun } from './virtual.js';
 
 /** Options of a scenario run. */
@@ -145,6 +146,11 @@ async function runScenarioWith(
     results.push(run.result);
     if (loadGenerator !== undefined) generators.push({ policy: name, report: loadGenerator });
   }
+  // The ceiling bounds what the simulated GPU can serve; a chaos proxy in front of a real model has no such bound here.
+  const proxied = (o as LiveScenarioRunOptions).proxyUrl !== undefined;
+  const ceiling = proxied
+    ? undefined
+    : await scenarioCeiling(s, { seed, durationMs, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) }).catch(() => null);
   return buildRunResult({
     seed,
     scenario: {
@@ -157,6 +163,7 @@ async function runScenarioWith(
     slo: s.slo,
     ...(s.thresholds !== undefined ? { thresholds: s.thresholds } : {}),
     faultPhases: faultPhases(s),
+    ...(ceiling !== undefined ? { ceiling } : {}),
     policies: results,
     meta: {
       gitCommit: gitCommit(),

@@ -108,15 +108,44 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
     const chunks: TokenChunk[] = [];
+    const patience = clientTimeout(req, chunks, stop.signal);
     // Across the client→engine hop when the world has one: chunks and the end count when they reach the driver.
-    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), stop.signal);
-    const obs = { ...observe(req, intendedStartMs, result, chunks), bills: bills.get(req.id) ?? [] };
+    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), patience?.signal ?? stop.signal).finally(() => patience?.done());
+    const seen = observe(req, intendedStartMs, result, chunks);
+    const timedOut = patience?.timedOut() === true;
+    const obs = { ...(timedOut ? { ...seen, outcome: 'timeout' as const, reason: 'client_timeout' } : seen), bills: bills.get(req.id) ?? [] };
     bills.delete(req.id);
     done.add(req.id);
     recorder.complete(obs);
     o.onRequest?.(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
-    return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text };
+    return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text, ...(timedOut ? { clientTimedOut: true } : {}) };
+  };
+  // The client's own timeout (workload `client`): no token within clientTimeoutMs of sending, and it hangs up.
+  const clientTimeout = (req: PlannedRequest, chunks: readonly TokenChunk[], run: AbortSignal) => {
+    const limitMs = req.clientTimeoutMs;
+    if (limitMs === undefined) return undefined;
+    const ac = new AbortController();
+    let fired = false;
+    const onStop = (): void => ac.abort(run.reason);
+    run.addEventListener('abort', onStop, { once: true });
+    const timer = clock.setTimer(
+      limitMs,
+      () => {
+        if (chunks.length > 0) return;
+        fired = true;
+        ac.abort(new Error(`client timeout: no token within ${limitMs} ms`));
+      },
+      'client-timeout',
+    );
+    return {
+      signal: ac.signal,
+      timedOut: () => fired,
+      done: () => {
+        timer.cancel();
+        run.removeEventListener('abort', onStop);
+      },
+    };
   };
   const ctx: SessionContext = {
     now: () => clock.now(),

@@ -5,6 +5,7 @@
  */
 import type { Random } from '../../src/random.js';
 import { arrivalTimes } from './arrivals.js';
+import { withClientPatience } from './client.js';
 import { agentSession } from './session-agent.js';
 import { multiTurnSession } from './session-multi-turn.js';
 import { pooledSession, repeatSession, singleSession, type SessionSeat } from './session-single.js';
@@ -65,7 +66,12 @@ export function buildWorkload(spec: WorkloadSpec, random: Random, o: BuildOption
   const sort = (sessions: Session[]): Session[] => sessions.sort((a, b) => a.startAtMs - b.startAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (!isTraceWorkload(spec) && isUsers(spec)) return { sessions: userSessions(spec, random, o.durationMs) };
   if (!isTraceWorkload(spec)) {
-    return { sessions: sort(syntheticSessions(spec, random, o.durationMs)), ...(spec.maxConcurrency !== undefined ? { maxConcurrency: spec.maxConcurrency } : {}) };
+    const sessions = sort(syntheticSessions(spec, random, o.durationMs));
+    const client = spec.client;
+    return {
+      sessions: client === undefined ? sessions : sessions.map((s) => withClientPatience(s, client)),
+      ...(spec.maxConcurrency !== undefined ? { maxConcurrency: spec.maxConcurrency } : {}),
+    };
   }
   const { sessions, replay } = traceSessions(spec, random, o);
   return { sessions: sort(sessions), replay };

@@ -142,6 +142,15 @@ export const syntheticSchema = z
      * @default unbounded
      */
     maxConcurrency: z.number().int().positive().optional(),
+    /**
+     * The clients' own patience (harness/workload/client.ts), as SDKs and users have it: a request with no first
+     * token `timeoutMs` after it was sent is abandoned (outcome `timeout`, reason `client_timeout`) and sent again, as
+     * a new request, up to `resends` times. The mechanism of a retry storm. Virtual mode only. @default none
+     */
+    client: z
+      .object({ timeoutMs: z.number().positive(), resends: z.number().int().min(0).max(100).optional() })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -149,6 +158,7 @@ export const syntheticSchema = z
     // A closed-loop user draws its sessions as they start: there is no earlier session to repeat, and no cap to add.
     if ((w.repeatFraction ?? 0) > 0) ctx.addIssue({ code: 'custom', path: ['repeatFraction'], message: 'expected 0 or no repeatFraction with closed-loop users (arrivals.kind "users")' });
     if (w.repeatedPrompts !== undefined) ctx.addIssue({ code: 'custom', path: ['repeatedPrompts'], message: 'expected no repeatedPrompts with closed-loop users (arrivals.kind "users"): their sessions are drawn as they start' });
+    if (w.client !== undefined) ctx.addIssue({ code: 'custom', path: ['client'], message: 'expected no client timeout with closed-loop users (arrivals.kind "users"): open-loop sessions only' });
     if (w.maxConcurrency !== undefined) ctx.addIssue({ code: 'custom', path: ['maxConcurrency'], message: 'expected no maxConcurrency with closed-loop users: arrivals.users is the concurrency' });
   });
 export type SyntheticWorkload = z.infer<typeof syntheticSchema>;

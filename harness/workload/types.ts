@@ -56,6 +56,11 @@ export interface PlannedRequest {
    * should be counted as `degraded`, not `ok`.
    */
   readonly partialInputs?: { readonly failed: number; readonly total: number };
+  /**
+   * The client gives up when no token arrived this long after it sent the request (a client-side timeout, see
+   * `client` in the workload spec): the runner aborts it and reports `clientTimedOut`. @default none
+   */
+  readonly clientTimeoutMs?: number;
 }
 
 /** What the runner reports back for one request. `send` never rejects; failures come back with `ok: false`. */
@@ -68,6 +73,8 @@ export interface RequestReply {
   readonly tokens: number;
   /** The received text (may be long; sessions keep only a short excerpt). */
   readonly text: string;
+  /** The client's own timeout (`clientTimeoutMs`) abandoned it before any token arrived. */
+  readonly clientTimedOut?: boolean;
 }
 
 /** What the runner gives a session. Time is read only through `now`/`sleep`, so sessions run in virtual time. */
