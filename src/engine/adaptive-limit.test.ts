@@ -14,10 +14,11 @@ describe('AimdLimit', () => {
     expect(l.update(ok(100, 12))).toBe(12);
   });
 
-  it('does not grow when under half of the limit is in use', () => {
+  it('does not grow unless the limit is in use (90% of it in flight): an unused limit proves nothing', () => {
     const l = new AimdLimit({ initial: 10, min: 1, max: 100 });
-    expect(l.update(ok(100, 4))).toBe(10);
-    expect(l.update(ok(100, 5))).toBe(11);
+    expect(l.update(ok(100, 5))).toBe(10);
+    expect(l.update(ok(100, 8))).toBe(10);
+    expect(l.update(ok(100, 9))).toBe(11);
   });
 
   it('multiplies by backoffRatio on a drop or a call slower than timeoutMs, never below min', () => {
@@ -33,7 +34,7 @@ describe('AimdLimit', () => {
 
   it('cannot run away: past the limit where it last choked it creeps (one per limit of good calls), not runs', () => {
     const l = new AimdLimit({ initial: 100, min: 4, max: 512, backoffRatio: 0.9 });
-    for (let i = 0; i < 30; i++) l.update(ok(20, 100)); // warm the RTT averages up: 100 -> 130
+    for (let i = 0; i < 30; i++) l.update(ok(20, l.limit)); // warm the RTT averages up: 100 -> 130
     expect(l.limit).toBe(130);
     l.update({ rttMs: 20, inFlight: 130, dropped: true }); // choked at 130
     expect(l.limit).toBe(117);
@@ -53,6 +54,36 @@ describe('AimdLimit', () => {
     // ...a run of them (upstream queueing) is.
     for (let i = 0; i < 10; i++) l.update(ok(80, before));
     expect(l.limit).toBeLessThan(before);
+  });
+
+  // A scripted upstream like a GPU with `slots` sequences: a call dispatched within them gets its first token after
+  // `ttftMs`; past them it waits for a running sequence to finish (`serviceMs` per wave of `slots`) first. Demand
+  // always exceeds the limit (every call dispatched with the limit full), as in a standing overload.
+  const SLOTS = 64;
+  const gpuRtt = (inFlight: number, stepScale = 1): number =>
+    stepScale * 20 + (inFlight <= SLOTS ? 0 : Math.ceil((inFlight - SLOTS) / SLOTS) * 1000);
+
+  it('does not climb above what the upstream sustains when its latency rises past its slots', () => {
+    const l = new AimdLimit({ initial: 16, min: 4, max: 512 });
+    let highest = 0;
+    for (let i = 0; i < 20_000; i++) {
+      l.update(ok(gpuRtt(l.limit), l.limit));
+      if (i >= 1_000) highest = Math.max(highest, l.limit);
+    }
+    // It finds the slots (queueing past them is what stops it) and never runs off to max.
+    expect(highest).toBeGreaterThanOrEqual(SLOTS * 0.8);
+    expect(highest).toBeLessThanOrEqual(SLOTS * 1.1);
+  });
+
+  it('a standing queue after a slowdown is not learned as normal: the limit comes back down to the slots', () => {
+    // Under the slots, then a slowdown (first tokens 4x slower) long enough to fill the long-term average, with 20 calls
+    // queued past the slots all along (the calls in flight report late): afterwards the queue upstream must still
+    // read as congestion, and the limit must return to what the upstream sustains.
+    const l = new AimdLimit({ initial: SLOTS, min: 4, max: 512 });
+    for (let i = 0; i < 500; i++) l.update(ok(gpuRtt(50), 50)); // demand under the slots: the baseline
+    for (let i = 0; i < 600; i++) l.update(ok(gpuRtt(SLOTS + 20, 4), SLOTS + 20));
+    for (let i = 0; i < 3_000; i++) l.update(ok(gpuRtt(l.limit), l.limit));
+    expect(l.limit).toBeLessThanOrEqual(SLOTS * 1.1);
   });
 
   it('validates its options and samples', () => {

@@ -46,6 +46,16 @@ const WARMUP_SAMPLES = 20;
 const LONG_RTT_FACTOR = 2 / 201;
 /** Weight of one sample in the short-term RTT: about a 10-sample window, so one long prompt is not congestion. */
 const SHORT_RTT_FACTOR = 2 / 11;
+/** How much slower the long-term RTT learns from samples taken while the short-term one is inflated. */
+const INFLATED_DAMPING = 0.01;
+
+/**
+ * The limit grows only on calls dispatched while at least this share of it was in use: a limit that is not the
+ * bottleneck proves nothing about the upstream (TCP's congestion window validation, RFC 7661, for an
+ * application-limited sender), and growing it anyway lets it run past what the upstream sustains before the first
+ * surge reaches it.
+ */
+const USED_RATIO = 0.9;
 
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
@@ -71,7 +81,7 @@ export interface AimdLimitOptions {
 
 /**
  * Additive increase, multiplicative decrease (Netflix concurrency-limits `AIMDLimit`): grow by `increase` after a
- * good call, but only when at least half the limit is in use (an idle limit proves nothing); shrink by
+ * good call, but only when the limit is in use (90% of it in flight: an unused limit proves nothing); shrink by
  * `backoffRatio` after a drop, a call slower than `timeoutMs`, or while the short-term RTT is more than
  * `latencyTolerance` times the long-term one (queueing upstream: the limit is past what the upstream sustains);
  * at most once per half a limit's worth of samples (one congestion event, one decrease). The limit at the last
@@ -117,9 +127,13 @@ export class AimdLimit implements AdaptiveLimit {
     checkSample(s);
     if (!s.dropped) {
       this.shortRtt = this.samples === 0 ? s.rttMs : this.shortRtt + (s.rttMs - this.shortRtt) * SHORT_RTT_FACTOR;
-      this.addLongRtt(s.rttMs);
     }
     const inflated = this.samples >= WARMUP_SAMPLES && this.shortRtt > this.latencyTolerance * this.longRtt;
+    // The long-term RTT is the no-queue baseline: while the short-term one is inflated (the upstream is queueing) it
+    // learns from slower calls ten times slower, so a standing queue upstream is not absorbed into "normal" within
+    // one window and stays visible as congestion until the limit drains it; a lasting shift (longer prompts) is
+    // still learned. Faster calls always count in full: the baseline falls back as soon as the queue drains.
+    if (!s.dropped) this.addLongRtt(s.rttMs, inflated && s.rttMs > this.longRtt ? INFLATED_DAMPING : 1);
     this.sinceDecrease++;
     if (s.dropped || s.rttMs > this.timeoutMs || inflated) {
       // One decrease per congestion event, as TCP does per round trip: the calls already in flight when the
@@ -130,7 +144,7 @@ export class AimdLimit implements AdaptiveLimit {
         this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
         this.sinceDecrease = 0;
       }
-    } else if (s.inFlight * 2 >= this.limit) {
+    } else if (s.inFlight >= this.limit * USED_RATIO) {
       // Below the last ceiling grow by `increase` per good call; above it, by `increase` per limit's worth of good
       // calls (TCP's congestion avoidance past ssthresh), so the limit creeps, not runs, past what choked it.
       const step = this.estimate < this.ceiling ? this.increase : this.increase / Math.max(1, this.estimate);
@@ -144,12 +158,12 @@ export class AimdLimit implements AdaptiveLimit {
     return this.longRtt;
   }
 
-  private addLongRtt(rtt: number): void {
+  private addLongRtt(rtt: number, weight: number): void {
     if (this.samples < WARMUP_SAMPLES) {
       this.samples++;
       this.longRtt += (rtt - this.longRtt) / this.samples;
     } else {
-      this.longRtt += (rtt - this.longRtt) * LONG_RTT_FACTOR;
+      this.longRtt += (rtt - this.longRtt) * LONG_RTT_FACTOR * weight;
     }
   }
 }
