@@ -56,34 +56,14 @@ describe('AimdLimit', () => {
     expect(l.limit).toBeLessThan(before);
   });
 
-  // A scripted upstream like a GPU with `slots` sequences: a call dispatched within them gets its first token after
-  // `ttftMs`; past them it waits for a running sequence to finish (`serviceMs` per wave of `slots`) first. Demand
-  // always exceeds the limit (every call dispatched with the limit full), as in a standing overload.
-  const SLOTS = 64;
-  const gpuRtt = (inFlight: number, stepScale = 1): number =>
-    stepScale * 20 + (inFlight <= SLOTS ? 0 : Math.ceil((inFlight - SLOTS) / SLOTS) * 1000);
-
-  it('does not climb above what the upstream sustains when its latency rises past its slots', () => {
-    const l = new AimdLimit({ initial: 16, min: 4, max: 512 });
-    let highest = 0;
-    for (let i = 0; i < 20_000; i++) {
-      l.update(ok(gpuRtt(l.limit), l.limit));
-      if (i >= 1_000) highest = Math.max(highest, l.limit);
-    }
-    // It finds the slots (queueing past them is what stops it) and never runs off to max.
-    expect(highest).toBeGreaterThanOrEqual(SLOTS * 0.8);
-    expect(highest).toBeLessThanOrEqual(SLOTS * 1.1);
-  });
-
-  it('a standing queue after a slowdown is not learned as normal: the limit comes back down to the slots', () => {
-    // Under the slots, then a slowdown (first tokens 4x slower) long enough to fill the long-term average, with 20 calls
-    // queued past the slots all along (the calls in flight report late): afterwards the queue upstream must still
-    // read as congestion, and the limit must return to what the upstream sustains.
-    const l = new AimdLimit({ initial: SLOTS, min: 4, max: 512 });
-    for (let i = 0; i < 500; i++) l.update(ok(gpuRtt(50), 50)); // demand under the slots: the baseline
-    for (let i = 0; i < 600; i++) l.update(ok(gpuRtt(SLOTS + 20, 4), SLOTS + 20));
-    for (let i = 0; i < 3_000; i++) l.update(ok(gpuRtt(l.limit), l.limit));
-    expect(l.limit).toBeLessThanOrEqual(SLOTS * 1.1);
+  it('does not climb past the slots of an upstream it is not filling (steady load under capacity)', () => {
+    // A GPU with 256 sequences at 85% load: ~218 calls in flight, every first token fast. The limit starts at the
+    // slots; nothing here says the upstream sustains more, so it must not grow (growing while half was in use let
+    // it climb to ~290 before a brownout, and the surge then queued past the slots).
+    const l = new AimdLimit({ initial: 256, min: 4, max: 512 });
+    const random = new Random(7);
+    for (let i = 0; i < 5_000; i++) l.update(ok(50 + random.next() * 100, 200 + Math.floor(random.next() * 30)));
+    expect(l.limit).toBe(256);
   });
 
   it('validates its options and samples', () => {
