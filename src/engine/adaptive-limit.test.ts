@@ -14,10 +14,11 @@ describe('AimdLimit', () => {
     expect(l.update(ok(100, 12))).toBe(12);
   });
 
-  it('does not grow when under half of the limit is in use', () => {
+  it('does not grow unless the limit is in use (90% of it in flight): an unused limit proves nothing', () => {
     const l = new AimdLimit({ initial: 10, min: 1, max: 100 });
-    expect(l.update(ok(100, 4))).toBe(10);
-    expect(l.update(ok(100, 5))).toBe(11);
+    expect(l.update(ok(100, 5))).toBe(10);
+    expect(l.update(ok(100, 8))).toBe(10);
+    expect(l.update(ok(100, 9))).toBe(11);
   });
 
   it('multiplies by backoffRatio on a drop or a call slower than timeoutMs, never below min', () => {
@@ -33,7 +34,7 @@ describe('AimdLimit', () => {
 
   it('cannot run away: past the limit where it last choked it creeps (one per limit of good calls), not runs', () => {
     const l = new AimdLimit({ initial: 100, min: 4, max: 512, backoffRatio: 0.9 });
-    for (let i = 0; i < 30; i++) l.update(ok(20, 100)); // warm the RTT averages up: 100 -> 130
+    for (let i = 0; i < 30; i++) l.update(ok(20, l.limit)); // warm the RTT averages up: 100 -> 130
     expect(l.limit).toBe(130);
     l.update({ rttMs: 20, inFlight: 130, dropped: true }); // choked at 130
     expect(l.limit).toBe(117);
@@ -53,6 +54,16 @@ describe('AimdLimit', () => {
     // ...a run of them (upstream queueing) is.
     for (let i = 0; i < 10; i++) l.update(ok(80, before));
     expect(l.limit).toBeLessThan(before);
+  });
+
+  it('does not climb past the slots of an upstream it is not filling (steady load under capacity)', () => {
+    // A GPU with 256 sequences at 85% load: ~218 calls in flight, every first token fast. The limit starts at the
+    // slots; nothing here says the upstream sustains more, so it must not grow (growing while half was in use let
+    // it climb to ~290 before a brownout, and the surge then queued past the slots).
+    const l = new AimdLimit({ initial: 256, min: 4, max: 512 });
+    const random = new Random(7);
+    for (let i = 0; i < 5_000; i++) l.update(ok(50 + random.next() * 100, 200 + Math.floor(random.next() * 30)));
+    expect(l.limit).toBe(256);
   });
 
   it('validates its options and samples', () => {

@@ -47,6 +47,14 @@ const LONG_RTT_FACTOR = 2 / 201;
 /** Weight of one sample in the short-term RTT: about a 10-sample window, so one long prompt is not congestion. */
 const SHORT_RTT_FACTOR = 2 / 11;
 
+/**
+ * The limit grows only on calls dispatched while at least this share of it was in use: a limit that is not the
+ * bottleneck proves nothing about the upstream (TCP's congestion window validation, RFC 7661, for an
+ * application-limited sender), and growing it anyway lets it run past what the upstream sustains before the first
+ * surge reaches it (at 85% load it climbed past the GPU's 256 slots while ~220 calls were in flight).
+ */
+const USED_RATIO = 0.9;
+
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
 /** Options for {@link AimdLimit}. */
@@ -71,7 +79,7 @@ export interface AimdLimitOptions {
 
 /**
  * Additive increase, multiplicative decrease (Netflix concurrency-limits `AIMDLimit`): grow by `increase` after a
- * good call, but only when at least half the limit is in use (an idle limit proves nothing); shrink by
+ * good call, but only when the limit is in use (90% of it in flight: an unused limit proves nothing); shrink by
  * `backoffRatio` after a drop, a call slower than `timeoutMs`, or while the short-term RTT is more than
  * `latencyTolerance` times the long-term one (queueing upstream: the limit is past what the upstream sustains);
  * at most once per half a limit's worth of samples (one congestion event, one decrease). The limit at the last
@@ -130,7 +138,7 @@ export class AimdLimit implements AdaptiveLimit {
         this.estimate = clamp(this.estimate * this.backoffRatio, this.min, this.max);
         this.sinceDecrease = 0;
       }
-    } else if (s.inFlight * 2 >= this.limit) {
+    } else if (s.inFlight >= this.limit * USED_RATIO) {
       // Below the last ceiling grow by `increase` per good call; above it, by `increase` per limit's worth of good
       // calls (TCP's congestion avoidance past ssthresh), so the limit creeps, not runs, past what choked it.
       const step = this.estimate < this.ceiling ? this.increase : this.increase / Math.max(1, this.estimate);

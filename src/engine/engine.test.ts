@@ -288,4 +288,16 @@ describe('Engine: deadlines, cancel, shedding, dedup, batching', () => {
     expect(engine.snapshot().concurrencyLimit).toBeLessThan(20);
     expect(events.some((e) => e.type === 'limit')).toBe(true);
   });
+
+  it('adaptive: a call the client abandons before its first token is congestion; one abandoned after it is not', async () => {
+    const run = async (ttftMs: number) => {
+      const { clock, engine } = setup('adaptive', { concurrency: { limit: 20, minLimit: 2 }, breaker: { enabled: false } }, () => ({ tokens: 50, ttftMs, itlMs: 100 }));
+      const ac = new AbortController();
+      clock.setTimer(3_000, () => ac.abort(new Error('client timeout')));
+      const r = await clock.run(engine.submit(chat('a'), ac.signal));
+      return { outcome: r.outcome, limit: engine.snapshot().concurrencyLimit };
+    };
+    expect(await run(10_000)).toEqual({ outcome: 'cancelled', limit: 18 });
+    expect(await run(100)).toEqual({ outcome: 'cancelled', limit: 20 });
+  });
 });

@@ -189,7 +189,13 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         billAttempt(job, model, resumeFrom, deliveredBefore, info, c);
         const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
         reportTicket(route.ticket, c, load);
-        if (c.final) return finish(ctx, job, scope, error);
+        if (c.final) {
+          // Abandoned (client cancel or the deadline) before the upstream sent anything: it did not answer within
+          // what the caller would wait, a congestion signal for the limit (the clients' timeouts are what an
+          // upstream queue looks like from outside). After the first event it says nothing about the upstream.
+          if (!info.gotEvent) ctx.slots.sample({ rttMs: clock.now() - startMs, inFlight, dropped: true });
+          return finish(ctx, job, scope, error);
+        }
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
         ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
