@@ -256,8 +256,11 @@ export class HttpModelClient implements ModelClient {
     return call;
   }
 
-  /** `GET /v1/models`: the served models as listed (entries without a string `id` are left out). */
-  async listModels(options: CallOptions = {}): Promise<Array<Record<string, unknown> & { id: string }>> {
+  /**
+   * One unary (non-streamed) call: a CallControl for its signal and idle timeout, refused at once when the signal has
+   * already fired, tracked in flight (close() aborts it) and disposed however it ends.
+   */
+  private async unary<T>(options: CallOptions, run: (ctl: CallControl) => Promise<T>): Promise<T> {
     const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
     const failure = ctl.failure();
     if (failure !== undefined) {
@@ -266,6 +269,16 @@ export class HttpModelClient implements ModelClient {
     }
     this.inFlight.add(ctl);
     try {
+      return await run(ctl);
+    } finally {
+      ctl.dispose();
+      this.inFlight.delete(ctl);
+    }
+  }
+
+  /** `GET /v1/models`: the served models as listed (entries without a string `id` are left out). */
+  async listModels(options: CallOptions = {}): Promise<Array<Record<string, unknown> & { id: string }>> {
+    return this.unary(options, async (ctl) => {
       if (this.closed) ctl.abort(new Error('HttpModelClient closed'));
       let res: Dispatcher.ResponseData;
       try {
@@ -283,21 +296,11 @@ export class HttpModelClient implements ModelClient {
       const data = (body as { data?: unknown } | null)?.data;
       if (!Array.isArray(data)) throw new ServerError(502, 'malformed models list: expected { data: [...] }');
       return data.filter((m): m is Record<string, unknown> & { id: string } => typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string');
-    } finally {
-      ctl.dispose();
-      this.inFlight.delete(ctl);
-    }
+    });
   }
 
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {
-    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
-    const failure = ctl.failure();
-    if (failure !== undefined) {
-      ctl.dispose();
-      throw failure;
-    }
-    this.inFlight.add(ctl);
-    try {
+    return this.unary(options, async (ctl) => {
       const body = { model: request.model, input: request.inputs, encoding_format: 'float' };
       const res = await this.post('/embeddings', this.headersOf(request, {}), body, ctl);
       ctl.touch();
@@ -311,10 +314,7 @@ export class HttpModelClient implements ModelClient {
       const parsed = embeddingItems(text, request);
       if (typeof parsed === 'string') throw new ServerError(502, `malformed embeddings response: ${parsed}`);
       return parsed;
-    } finally {
-      ctl.dispose();
-      this.inFlight.delete(ctl);
-    }
+    });
   }
 
   /**
@@ -323,14 +323,7 @@ export class HttpModelClient implements ModelClient {
    */
   async completeBatch(request: CompletionBatchRequest, options: CallOptions = {}): Promise<CompletionBatchResult> {
     if (this.capabilities.batchPrompts !== true) throw new TypeError(`HttpModelClient: the ${this.dialect} dialect takes no multi-prompt completions`);
-    const ctl = new CallControl(this.clock, this.idleTimeoutMs, options.signal, () => 0);
-    const failure = ctl.failure();
-    if (failure !== undefined) {
-      ctl.dispose();
-      throw failure;
-    }
-    this.inFlight.add(ctl);
-    try {
+    return this.unary(options, async (ctl) => {
       const body: Record<string, unknown> = { ...(request.params ?? {}), model: request.model, prompt: request.prompts, stream: false };
       if (request.maxTokens !== undefined) body['max_tokens'] = request.maxTokens;
       const res = await this.post('/completions', this.headersOf(request, { accept: 'application/json' }), body, ctl);
@@ -345,10 +338,7 @@ export class HttpModelClient implements ModelClient {
       const out = batchChoices(parsed, request.prompts.length);
       if (typeof out === 'string') throw new ServerError(502, `malformed completions response: ${out}`);
       return out;
-    } finally {
-      ctl.dispose();
-      this.inFlight.delete(ctl);
-    }
+    });
   }
 }
 

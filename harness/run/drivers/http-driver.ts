@@ -14,6 +14,7 @@
  */
 import { createParser } from 'eventsource-parser';
 import { Agent } from 'undici';
+import type { BilledCall } from '../../../src/engine/billed-usage.js';
 import type { AttemptBill } from '../../measure/billing.js';
 import type { Outcome, RequestObservation, TokenChunk } from '../../measure/types.js';
 import type { PlannedRequest } from '../../workload/types.js';
@@ -34,16 +35,8 @@ export interface EngineVerdict {
   readonly bills?: readonly WireBill[];
 }
 
-/** One call's bill as the engine writes it in `x_engine.bills` (src/engine/billed-usage.ts). */
-export interface WireBill {
-  readonly model: string;
-  readonly inputTokens: number;
-  readonly cachedInputTokens: number;
-  readonly outputTokens: number;
-  readonly deliveredTokens: number;
-  readonly resumeFrom: number;
-  readonly completed: boolean;
-}
+/** One call's bill as the engine writes it in `x_engine.bills` (src/engine/billed-usage.ts); `model` as sent. */
+export type WireBill = Omit<BilledCall, 'model' | 'estimated'> & { readonly model: string };
 
 /** The standard `usage` object an answer may carry (the engine's, a target's, the mock's). */
 interface WireUsage {
