@@ -229,7 +229,14 @@ function describeWorkload(w: WorkloadSpec): string[] {
           `(dropped_iterations) instead of holding it. -e MAX_VUS=${w.maxConcurrency} caps the sessions in flight that way.`,
         ]
       : [];
-  return [`Mix: ${mix}.`, ...tenants, ...repeats, ...cap];
+  const client =
+    w.client !== undefined
+      ? [
+          `The scenario's clients abandon a request with no first token after ${w.client.timeoutMs} ms and resend it (up to ${w.client.resends ?? 0} times);`,
+          'this script does not: each call waits up to REQUEST_TIMEOUT, once.',
+        ]
+      : [];
+  return [`Mix: ${mix}.`, ...tenants, ...repeats, ...cap, ...client];
 }
 
 function sloTable(s: Scenario, classes: readonly string[]): string {
