@@ -121,6 +121,27 @@ export interface StreamOptions extends CallOptions {
    * upstream as the prefix to continue (vLLM's `continue_final_message`, or appended to a completion prompt).
    */
   readonly resumeText?: string;
+  /** The request's metadata, for an upstream that routes between deployments (src/fleet). */
+  readonly route?: RouteMeta;
+  /**
+   * The engine's retry budget, for an upstream that hedges: a hedge is sent only when `tryAcquire()` grants it.
+   * Absent: no hedging.
+   */
+  readonly hedgeBudget?: { tryAcquire(): boolean };
+}
+
+/** What routing rules between deployments read of one request (src/fleet/types.ts). */
+export interface RouteMeta {
+  readonly priority?: 'interactive' | 'batch';
+  /** The job contract's 1–10 level, when given. */
+  readonly priorityLevel?: number;
+  readonly tenantId?: string;
+  /** A deployment the caller named. */
+  readonly modelHint?: string;
+  readonly batchable?: boolean;
+  readonly requestClass?: string;
+  /** The affinity key: a session or conversation id, else the prompt's first prefix segment. */
+  readonly affinityKey?: string;
 }
 
 /**
