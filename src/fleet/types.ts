@@ -70,3 +70,27 @@ export interface RouteRule {
     readonly requestClass?: string | readonly string[];
   };
 }
+
+/** One deployment as configured (scenario `model.deployments`, `serve --fleet`): its replicas come separately. */
+export interface DeploymentConfig {
+  /** Where its requests go when it has no replica in service (none, or all ejected): another deployment's name. */
+  readonly fallback?: string;
+}
+
+/** The fleet's shape: deployments by name, ordered rules, and the default deployment for what no rule matches. */
+export interface FleetConfig {
+  readonly deployments: Readonly<Record<string, DeploymentConfig>>;
+  readonly routes?: readonly RouteRule[];
+  readonly defaultDeployment: string;
+}
+
+/**
+ * The whole fleet as one ModelClient (the engine's upstream): `stream` routes by the rules (StreamOptions.route),
+ * then the chosen deployment balances, ejects and hedges. Built by `buildFleet` (src/fleet/build.ts).
+ */
+export interface Fleet extends ModelClient {
+  deployment(name: string): Deployment | undefined;
+  deployments(): readonly Deployment[];
+  /** Events of every deployment, plus `routed`. */
+  onEvent(listener: (e: FleetEvent) => void): () => void;
+}
