@@ -48,6 +48,13 @@ const queueSchema = z.strictObject({
   /** Fraction of `capacity` (eligible items) above which `lifo-under-overload` serves newest first. @default 0.05 */
   lifoThresholdRatio: ratio().default(0.05),
   /**
+   * `lifo-under-overload` also serves newest first once the queue has not been empty for this long, however short
+   * it is: a standing queue by CoDel's test, the trigger of adaptive LIFO in Facebook's "Fail at Scale" (a small
+   * queue that never drains makes every request wait as long as it, and the wait never gets back under the SLO).
+   * @default 1000
+   */
+  lifoStandingMs: ms().default(1000),
+  /**
    * SLO-aware admission: shed a new request at once (429, reason `shed_slo`, Retry-After = the expected wait) when
    * even a lower bound of its wait for a slot, from recent slot hold times, runs past its deadline. @default true
    */

@@ -107,6 +107,34 @@ describe('BoundedQueue', () => {
     expect(drain(q)).toEqual([100, 6, 5, 4, 1, 2, 3]);
   });
 
+  it('lifo-under-overload serves newest first once the queue has stood for lifoStandingMs, however short', async () => {
+    const clock = new VirtualClock();
+    const q = new BoundedQueue<number>(clock, { capacity: 100, order: 'lifo-under-overload', lifoThreshold: 50, lifoStandingMs: 1000 });
+    // A queue that drains within the interval stays FIFO.
+    q.offer(1, { priority: 'interactive' });
+    q.offer(2, { priority: 'interactive' });
+    await clock.advanceBy(999);
+    expect(q.newestFirst).toBe(false);
+    expect(q.poll()?.item).toBe(1);
+    expect(q.poll()?.item).toBe(2);
+    // Now one that has not been empty for a whole second: 3 waiting, far under the count threshold, newest first.
+    q.offer(3, { priority: 'interactive' });
+    await clock.advanceBy(600);
+    q.offer(4, { priority: 'interactive' });
+    await clock.advanceBy(400);
+    q.offer(5, { priority: 'interactive' });
+    expect(q.newestFirst).toBe(true);
+    expect(q.poll()?.item).toBe(5);
+    expect(q.poll()?.item).toBe(4);
+    expect(q.poll()?.item).toBe(3);
+    // Emptied: the next queue starts FIFO again.
+    q.offer(6, { priority: 'interactive' });
+    q.offer(7, { priority: 'interactive' });
+    expect(q.newestFirst).toBe(false);
+    expect(drain(q)).toEqual([6, 7]);
+    expect(() => new BoundedQueue<number>(clock, { capacity: 1, lifoStandingMs: -1 })).toThrow(ValidationError);
+  });
+
   it('CoDel sheds long waiters only from a queue that has not drained for intervalMs', async () => {
     const clock = new VirtualClock();
     const q = new BoundedQueue<string>(clock, { capacity: 100, codel: { targetMs: 5, intervalMs: 100 } });

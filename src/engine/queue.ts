@@ -30,6 +30,12 @@ export interface BoundedQueueOptions {
   /** Eligible items above which `lifo-under-overload` serves newest first. @default half the capacity (1000 if unbounded) */
   lifoThreshold?: number;
   /**
+   * `lifo-under-overload` also serves newest first once the queue is standing: it has not been empty for this long
+   * (CoDel's standing-queue test, the trigger Facebook's "Fail at Scale" uses for adaptive LIFO), however few wait.
+   * A queue that drains now and then stays FIFO. @default Infinity (count threshold only)
+   */
+  lifoStandingMs?: number;
+  /**
    * Queue-wait shedding in the style of CoDel for request queues (as in Facebook's "Fail at Scale"): once the
    * queue has not been empty for `intervalMs`, an item that has waited more than `targetMs` is shed rather than
    * served. A queue that drains now and then never sheds. @default off
@@ -84,6 +90,7 @@ export class BoundedQueue<T> {
   readonly #capacity: number;
   readonly #lifo: boolean;
   readonly #lifoThreshold: number;
+  readonly #lifoStandingMs: number;
   readonly #codel: { targetMs: number; intervalMs: number } | undefined;
   readonly #ready: Array<RingBuffer<Entry<T>>> = PRIORITIES.map(() => new RingBuffer<Entry<T>>());
   readonly #readyLive: number[] = PRIORITIES.map(() => 0);
@@ -111,6 +118,8 @@ export class BoundedQueue<T> {
     }
     const lifoThreshold = options.lifoThreshold ?? (Number.isFinite(capacity) ? Math.floor(capacity / 2) : 1000);
     if (!(lifoThreshold >= 0)) throw new ValidationError('lifoThreshold', 'a number >= 0', options.lifoThreshold);
+    const lifoStandingMs = options.lifoStandingMs ?? Number.POSITIVE_INFINITY;
+    if (!(lifoStandingMs >= 0)) throw new ValidationError('lifoStandingMs', 'a number >= 0', options.lifoStandingMs);
     if (codel !== undefined) {
       if (!(Number.isFinite(codel.targetMs) && codel.targetMs > 0)) throw new ValidationError('codel.targetMs', 'a number > 0', codel.targetMs);
       if (!(Number.isFinite(codel.intervalMs) && codel.intervalMs > 0)) {
@@ -121,6 +130,7 @@ export class BoundedQueue<T> {
     this.#capacity = capacity;
     this.#lifo = order === 'lifo-under-overload';
     this.#lifoThreshold = lifoThreshold;
+    this.#lifoStandingMs = lifoStandingMs;
     this.#codel = codel === undefined ? undefined : { ...codel };
   }
 
@@ -132,6 +142,14 @@ export class BoundedQueue<T> {
 
   get size(): number {
     return this.#readyCount + this.#delayedLive;
+  }
+
+  /**
+   * Whether the next poll serves newest first (`lifo-under-overload` with more than `lifoThreshold` eligible, or a
+   * queue standing for `lifoStandingMs`).
+   */
+  get newestFirst(): boolean {
+    return this.#lifo && this.#readyCount > 0 && (this.#readyCount > this.#lifoThreshold || this.#clock.now() - this.#nonEmptySinceMs >= this.#lifoStandingMs);
   }
 
   get capacity(): number {
@@ -195,10 +213,12 @@ export class BoundedQueue<T> {
     this.#promote(now);
     const codel = this.#codel;
     const standing = codel !== undefined && this.#readyCount > 0 && now - this.#nonEmptySinceMs > codel.intervalMs;
+    // Decided once per poll: the queue standing (not empty for lifoStandingMs) does not change within it.
+    const standingLifo = this.#lifo && this.#readyCount > 0 && now - this.#nonEmptySinceMs >= this.#lifoStandingMs;
     for (let cls = 0; cls < PRIORITIES.length; cls++) {
       const ring = this.#ready[cls] as RingBuffer<Entry<T>>;
       while ((this.#readyLive[cls] as number) > 0) {
-        const fromBack = this.#lifo && this.#readyCount > this.#lifoThreshold;
+        const fromBack = standingLifo || (this.#lifo && this.#readyCount > this.#lifoThreshold);
         const e = (fromBack ? ring.pop() : ring.shift()) as Entry<T>;
         if (e.state === GONE) {
           this.#readyDead[cls] = (this.#readyDead[cls] as number) - 1;

@@ -70,8 +70,6 @@ export class Slots {
   private readonly fixedLimit: number;
   private holdMsMin = 0;
   private readonly deadlineShed: boolean;
-  private readonly lifo: boolean;
-  private readonly lifoThreshold: number;
   private ramp: { startMs: number; durationMs: number; fromRatio: number; timer: Timer | undefined } | undefined;
 
   constructor(
@@ -90,13 +88,12 @@ export class Slots {
     this.semaphore = new Semaphore({ limit: this.adaptive?.limit ?? this.fixedLimit });
     const q = policy.queue;
     this.deadlineShed = q.deadlineShed;
-    this.lifo = q.order === 'lifo-under-overload';
-    this.lifoThreshold = Math.floor(q.lifoThresholdRatio * q.capacity);
     if (q.enabled && c.mode !== 'unbounded') {
       this.queue = new BoundedQueue<Waiter>(clock, {
         capacity: q.capacity,
         order: q.order,
         lifoThreshold: Math.floor(q.lifoThresholdRatio * q.capacity),
+        lifoStandingMs: q.lifoStandingMs,
         ...(q.codelEnabled ? { codel: { targetMs: q.codelTargetMs, intervalMs: q.codelIntervalMs } } : {}),
       });
       this.queue.onEvent((e) => e.item.reject(new ShedError(e.type === 'expired' ? 'expired' : 'codel', undefined)));
@@ -281,7 +278,7 @@ export class Slots {
   minWaitEstimateMs(): number | undefined {
     const queue = this.queue;
     if (queue === undefined || this.holdSamples < MIN_HOLD_SAMPLES || !Number.isFinite(this.semaphore.limit)) return undefined;
-    if (this.lifo && queue.readyCount > this.lifoThreshold) return undefined;
+    if (queue.newestFirst) return undefined;
     const ahead = queue.readyCount + Math.max(0, this.semaphore.inFlight - this.semaphore.limit) + 1;
     const free = this.semaphore.limit - this.semaphore.inFlight;
     if (ahead <= free) return 0;
