@@ -21,9 +21,14 @@ function fail(message: string, code = USAGE_EXIT_CODE): never {
   process.exit(code);
 }
 
-/** Sends every request as `model` (the fallback server serves its own model name). */
+/** Sends every request as `model` (the fallback server serves its own model name); batched chat included. */
 function named(c: HttpModelClient, model: string): ModelClient {
-  return { capabilities: c.capabilities, stream: (r, o) => c.stream({ ...r, model }, o), embed: (r, o) => c.embed({ ...r, model }, o) };
+  return {
+    capabilities: c.capabilities,
+    stream: (r, o) => c.stream({ ...r, model }, o),
+    embed: (r, o) => c.embed({ ...r, model }, o),
+    completeBatch: (r, o) => c.completeBatch({ ...r, model }, o),
+  };
 }
 
 async function run(o: WorkerOptions): Promise<void> {
