@@ -21,8 +21,10 @@ const QUESTION: MixEntry = {
  * again within 10 s is a hit (no upstream call, nothing billed), so upstream calls and dollars fall by about the share
  * of repeats that find a fresh answer, a little under half. During the outage, a popular prompt whose answer is older
  * than the TTL gets that answer as an explicit `degraded: cached` (at once while the breaker is open) instead of
- * waiting out the outage; outside the outage there is none (a stale answer is never served while the upstream
- * answers). Unique questions asked during the outage wait for the breaker either way.
+ * waiting out the outage; there is none before the outage starts, nor after the breaker has closed again (its open
+ * window outlasts the outage by its probes; a stale answer is never served while the upstream answers). Unique
+ * questions asked during the outage wait for the breaker either way. How close the cut comes to what any cache could
+ * save here (the first occurrence of each prompt must go upstream): docs/engine.md, "What the cache saves".
  */
 export default defineScenario({
   name: 'cache-repeats',

@@ -11,6 +11,8 @@ import { BadRequestError, StreamInterruptedError } from '../src/upstream/errors.
 import {
   dialectCapabilities,
   type CallOptions,
+  type CompletionBatchRequest,
+  type CompletionBatchResult,
   type EmbeddingRequest,
   type EmbeddingResult,
   type ModelClient,
@@ -114,5 +116,61 @@ export class InProcessModelClient implements ModelClient {
 
   async embed(request: EmbeddingRequest, options: CallOptions = {}): Promise<EmbeddingResult> {
     return this.model(request.model).embed(request, options.signal ?? NEVER_ABORTED);
+  }
+
+  /**
+   * One multi-prompt completions call, as the mock server serves `POST /v1/completions` with `prompt: [...]`
+   * (sim/generate-route.ts): each prompt is a completion sequence of its own on the GPU (id `${id}-${i}`, or `id`
+   * for a single prompt), all admitted together (one refused: the others are freed and the call throws that
+   * typed error), run to their ends, and answered at once with one choice per prompt by index and the call's usage
+   * summed. A disconnect in any choice breaks the whole (non-streamed) answer: StreamInterruptedError with nothing
+   * received, after the other choices ran out, as the server writes its body only then. Each sequence bills itself.
+   */
+  async completeBatch(request: CompletionBatchRequest, options: CallOptions = {}): Promise<CompletionBatchResult> {
+    const model = this.model(request.model);
+    const outer = options.signal;
+    if (outer?.aborted) throw abortReason(outer);
+    const ctl = new AbortController();
+    const onAbort = (): void => ctl.abort(outer?.reason);
+    outer?.addEventListener('abort', onAbort, { once: true });
+    const many = request.prompts.length > 1;
+    const reqs: GenerateRequest[] = request.prompts.map((prompt, i) => ({
+      id: many ? `${request.id}-${i}` : request.id,
+      model: request.model,
+      kind: 'completion',
+      prompt,
+      ...(request.maxTokens !== undefined ? { maxTokens: request.maxTokens } : {}),
+      ...(request.apiKey !== undefined ? { apiKey: request.apiKey } : {}),
+    }));
+    let clean = false;
+    try {
+      const gens = await Promise.all(reqs.map((r) => model.generate(r, ctl.signal)));
+      const runs = await Promise.all(
+        gens.map(async (g) => {
+          let text = '';
+          for await (const ev of g.events) {
+            if (ev.type === 'tokens') text += ev.text;
+            else if (ev.type === 'done') return { text, done: ev };
+            else return { text, broken: ev.form };
+          }
+          throw ctl.signal.aborted ? abortReason(ctl.signal) : new StreamInterruptedError(0, 'stream ended without a terminal event');
+        }),
+      );
+      const broken = runs.find((r) => r.broken !== undefined)?.broken;
+      if (broken !== undefined) throw new StreamInterruptedError(0, REASONS[broken]);
+      clean = true;
+      let promptTokens = 0;
+      let completionTokens = 0;
+      const choices = runs.map((r, index) => {
+        promptTokens += r.done?.promptTokens ?? 0;
+        completionTokens += r.done?.completionTokens ?? 0;
+        return { index, text: r.text, finishReason: r.done?.finishReason ?? 'stop' };
+      });
+      return { choices, usage: { promptTokens, completionTokens } };
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+      // Frees the prompts admitted before one was refused, or still running after another failed.
+      if (!clean) ctl.abort(new Error('batched completions ended'));
+    }
   }
 }

@@ -339,6 +339,19 @@ describe.each(FIXTURES)('ModelClient contract: $name', ({ make }) => {
     expect((err as RateLimitedError).retryAfterMs).toBe(250);
   });
 
+  it('multi-prompt completions: one choice per prompt by index, text and summed usage as the reference', async () => {
+    const req = { id: 'batch-1', model: 'primary', prompts: ['user: a\nassistant:', 'user: bb\nassistant:', 'user: ccc\nassistant:'], maxTokens: 9 };
+    const ref = await reference.completeBatch(req);
+    expect(f.client.completeBatch).toBeTypeOf('function');
+    const r = await f.client.completeBatch?.(req);
+    expect(r?.choices).toEqual(ref.choices);
+    expect(r?.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    expect(r?.usage).toEqual(ref.usage);
+    // A refusal at admission fails the whole call with the same typed error.
+    const err = await f.client.completeBatch?.({ ...req, id: 'batch-bad', model: 'nope' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+  });
+
   it('a crash while admitting → ConnectionRefusedError (the server resets before a response)', async () => {
     // Last in this suite: the model stays down for downtime-ms.
     const r = await collect(f.client, chat('crash', { fault: 'crash:downtime-ms=50,cold-start-ms=0' }));

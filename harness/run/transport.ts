@@ -206,6 +206,28 @@ export function transportedModelClient(client: ModelClient, o: HopOptions): Mode
       await wait(o.clock, responseMs(), options.signal);
       return result;
     },
+    ...(client.completeBatch !== undefined ? { completeBatch: completeBatchAcross(client.completeBatch.bind(client), o.clock, requestMs, responseMs) } : {}),
+  };
+}
+
+/** A unary multi-prompt call across the hop: the request's delay, the call, the answer's (or the error's) delay. */
+function completeBatchAcross(
+  call: NonNullable<ModelClient['completeBatch']>,
+  clock: Clock,
+  requestMs: () => number,
+  responseMs: () => number,
+): NonNullable<ModelClient['completeBatch']> {
+  return async (request, options = {}) => {
+    await wait(clock, requestMs(), options.signal);
+    let result;
+    try {
+      result = await call(request, options);
+    } catch (e) {
+      await wait(clock, responseMs(), options.signal);
+      throw e;
+    }
+    await wait(clock, responseMs(), options.signal);
+    return result;
   };
 }
 

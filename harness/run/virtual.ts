@@ -3,7 +3,7 @@
  * seed and code give the same PolicyResult. Each policy runs in a fresh world (harness/run/world.ts).
  */
 import { setMaxListeners } from 'node:events';
-import type { EngineRequest, EngineResult } from '../../src/engine/engine.js';
+import type { EngineEvent, EngineRequest, EngineResult } from '../../src/engine/engine.js';
 import { reasonOf } from '../../src/engine/reasons.js';
 import { scenarioPrices } from '../cost/price.js';
 import type { AttemptBill, CostInput } from '../measure/billing.js';
@@ -37,6 +37,8 @@ export interface VirtualRunOptions {
   readonly transport?: Transport;
   /** Called with every request's observation (its bills included) as it is recorded: for diagnostics. */
   readonly onRequest?: (obs: RequestObservation) => void;
+  /** Called with every engine event (breaker transitions, cache lookups, ...) in simulated time: for diagnostics. */
+  readonly onEngineEvent?: (e: EngineEvent) => void;
 }
 
 /** What one policy's run produced. */
@@ -89,6 +91,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   engine.onEvent((e) => {
     if (e.type === 'attempt-failed' && e.code === 'RATE_LIMITED') recorder.rateLimited(e.atMs);
   });
+  if (o.onEngineEvent !== undefined) engine.onEvent(o.onEngineEvent);
   // Every call the models bill, by request id until its request completes (the engine keeps the client's id).
   const bills = new Map<string, AttemptBill[]>();
   // Ids of requests already recorded: a bill for one of them is a call that outlived its request (abandoned).

@@ -98,5 +98,7 @@ function servedBy(model: MockModel): ModelClient {
     capabilities: client.capabilities,
     stream: (request, options) => client.stream({ ...request, model: model.name }, options),
     embed: (request, options) => client.embed({ ...request, model: model.name }, options),
+    // Batchable chat goes as one multi-prompt completions call (src/engine/chat-batch.ts), as over HTTP.
+    completeBatch: (request, options) => client.completeBatch({ ...request, model: model.name }, options),
   };
 }

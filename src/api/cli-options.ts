@@ -3,10 +3,9 @@
  * through the `readFile` it is given and it never exits, so tests can check every error message.
  */
 import type { ServicePrices } from '../engine/billed-usage.js';
-import { PRICE_SHEET_NAMES } from '../lib/price-sheets.js';
-import { resolveTokenPrice, type TokenPrice } from '../lib/token-price.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
+import { fallbackPriceOption, parsePriceFlags, priceOption } from '../price-flags.js';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { parseRedisUrl } from '../queue/redis-connection.js';
@@ -124,8 +123,8 @@ export function serveProgram(): Command {
     )
     .addOption(new Option('--model <name>', 'upstream model name for jobs that give none').default('primary'))
     .addOption(new Option('--fallback-model <name>', 'model name to send to the fallback upstream'))
-    .addOption(new Option('--price <sheet|json>', `per-token price of the upstream: a sheet (${PRICE_SHEET_NAMES.filter((n) => !n.startsWith('gpu/')).join(', ')}) or JSON {"inputPer1M":0.15,"cachedInputPer1M":0.075,"outputPer1M":0.6} (USD)`))
-    .addOption(new Option('--fallback-price <sheet|json>', "the fallback upstream's price (default: --price)"))
+    .addOption(priceOption())
+    .addOption(fallbackPriceOption())
     .addOption(new Option('--upstream-key <key>', 'API key for the upstreams (default: $UPSTREAM_API_KEY)'))
     .addOption(
       new Option('--upstream-connections <n>', 'connections per upstream; size it to the concurrency limit (each open stream holds one)')
@@ -274,7 +273,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   }
   if (o.payloadDir !== undefined && o.queue === undefined) throw new ServeUsageError('--payload-dir: expected --queue with it (the embedded queue keeps payloads in memory), got no --queue');
   const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
-  const prices = servicePrices(o.price, o.fallbackPrice);
+  const prices = parsePriceFlags(o, (m) => new ServeUsageError(m));
   return {
     upstream: o.upstream,
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
@@ -307,17 +306,3 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   };
 }
 
-/** `--price` and `--fallback-price` (default: `--price`); a bad one is a usage error naming its flag. */
-function servicePrices(price: string | undefined, fallbackPrice: string | undefined): ServicePrices | undefined {
-  const one = (flag: string, v: string): TokenPrice => {
-    try {
-      return resolveTokenPrice(v, flag);
-    } catch (err) {
-      throw new ServeUsageError((err as Error).message);
-    }
-  };
-  if (price === undefined && fallbackPrice === undefined) return undefined;
-  const primary = price === undefined ? undefined : one('--price', price);
-  const fallback = fallbackPrice === undefined ? primary : one('--fallback-price', fallbackPrice);
-  return { ...(primary !== undefined ? { primary } : {}), ...(fallback !== undefined ? { fallback } : {}) };
-}

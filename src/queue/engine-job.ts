@@ -54,11 +54,18 @@ export function statusFor(result: EngineResult): Extract<JobStatus, 'succeeded' 
 export function terminalPatchFor(
   job: JobRecord,
   result: EngineResult,
-  o: { readonly attempts: number; readonly finishedAtMs: number; readonly callbackPending: boolean; readonly prices?: ServicePrices },
+  o: {
+    readonly attempts: number;
+    readonly finishedAtMs: number;
+    readonly callbackPending: boolean;
+    readonly prices?: ServicePrices;
+    /** Tokens of this cycle delivered before this run (a worker's checkpoint), not in `result.tokens`. @default 0 */
+    readonly deliveredBefore?: number;
+  },
 ): JobPatch {
   const status = statusFor(result);
   return {
-    ...jobUsagePatch(job, result, o.prices ?? {}),
+    ...jobUsagePatch(job, result, o.prices ?? {}, o.deliveredBefore),
     status,
     outcome: result.outcome,
     attempts: o.attempts,
@@ -74,10 +81,11 @@ export function terminalPatchFor(
 }
 
 /**
- * The job's usage after this cycle: what this cycle's calls were billed, added to earlier cycles'; its cost when
- * every call is priced (and earlier cycles were).
+ * The job's usage after this run: what its calls were billed, added to what earlier runs (a worker's earlier
+ * deliveries, earlier cycles) were; its cost when every call is priced (and earlier ones were). `delivered` is this
+ * cycle's output: `deliveredBefore` (a worker's checkpoint) plus this run's.
  */
-export function jobUsagePatch(job: JobRecord, result: EngineResult, prices: ServicePrices): Pick<JobPatch, 'usage' | 'costUsd'> {
+export function jobUsagePatch(job: JobRecord, result: EngineResult, prices: ServicePrices, deliveredBefore = 0): Pick<JobPatch, 'usage' | 'costUsd'> {
   const calls = result.billed?.calls ?? [];
   const t = billedTotals(calls, result.billed?.unknown ?? false);
   const before = job.usage;
@@ -85,7 +93,7 @@ export function jobUsagePatch(job: JobRecord, result: EngineResult, prices: Serv
     billedInput: (before?.billedInput ?? 0) + t.inputTokens - t.cachedInputTokens,
     billedCachedInput: (before?.billedCachedInput ?? 0) + t.cachedInputTokens,
     billedOutput: (before?.billedOutput ?? 0) + t.outputTokens,
-    delivered: result.tokens,
+    delivered: deliveredBefore + result.tokens,
     estimated: (before?.estimated ?? false) || t.estimated,
   };
   const usd = billedUsd(calls, prices);

@@ -14,6 +14,7 @@ import { DelayedError, Queue, QueueEvents, UnrecoverableError, WaitingError, Wor
 import type { Redis } from 'ioredis';
 import { isTerminal, type JobPatch, type JobRecord } from '../jobs/job-store.js';
 import { Engine } from '../engine/engine.js';
+import type { ServicePrices } from '../engine/billed-usage.js';
 import type { EngineResult, TokenChunk } from '../engine/engine-types.js';
 import { retryBudgetFromPolicy, type RetryBudget } from '../engine/retry-budget.js';
 import { AbortError } from '../errors.js';
@@ -25,7 +26,7 @@ import { cancelChannel, cancelFlagKey, stalledKey, type QueuedJobData, type Queu
 import { CallbackSender, type CallbackSenderOptions } from '../jobs/callback-sender.js';
 import { CallbackDelivery } from './callback-delivery.js';
 import { CheckpointClient } from './checkpoint-client.js';
-import { engineRequestFor, statusFor, terminalPatchFor } from './engine-job.js';
+import { engineRequestFor, jobUsagePatch, statusFor, terminalPatchFor } from './engine-job.js';
 import { LeaseLostError } from './errors.js';
 import { classifyResult, Redelivery } from './redelivery.js';
 import { SharedBreaker, SharedRetryBudget, type BreakerGate } from './shared-policy.js';
@@ -73,6 +74,8 @@ export interface QueueWorkerOptions extends QueueNames {
   readonly telemetry?: Telemetry;
   /** Where jobs with a `payloadRef` have their payload (the API's store). @default none: such jobs fail PAYLOAD_UNAVAILABLE */
   readonly payloads?: PayloadStore;
+  /** Per-token prices of the upstreams (`worker --price`): jobs' `costUsd` and `engine_cost_usd_total`. @default none */
+  readonly prices?: ServicePrices;
 }
 
 /** Typed events of a worker. */
@@ -123,9 +126,12 @@ export class QueueWorker {
   readonly callbacks: CallbackDelivery | undefined;
   private readonly observed: EngineTelemetry | undefined;
   private readonly metrics: WorkerMetrics | undefined;
+  /** The prices terminal patches apply (`worker --price`); empty when unpriced. */
+  private readonly priced: { readonly prices?: ServicePrices };
 
   constructor(o: QueueWorkerOptions) {
     this.o = o;
+    this.priced = o.prices !== undefined ? { prices: o.prices } : {};
     this.store = o.store;
     this.clock = o.clock;
     const concurrency = o.concurrency ?? 32;
@@ -161,7 +167,7 @@ export class QueueWorker {
     });
     this.budget = this.shared !== undefined ? undefined : retryBudgetFromPolicy(o.clock, o.policy.retryBudget);
     if (o.telemetry !== undefined) {
-      this.observed = new EngineTelemetry(this.engine, o.telemetry, o.clock);
+      this.observed = new EngineTelemetry(this.engine, o.telemetry, o.clock, o.prices);
       const budget = this.shared?.budget;
       const breaker = this.shared?.breaker;
       this.metrics = new WorkerMetrics(o.telemetry.meter, {
@@ -333,7 +339,7 @@ export class QueueWorker {
     if (rec.tokens > 0 && client !== undefined && !client.canContinue(this.o.policy.resume.splice)) {
       // Tokens were committed and this upstream cannot continue them: the job ends explicitly partial.
       await this.shared?.breaker?.release(probe);
-      await this.finish(rec, terminalPatchFor(rec, partialResult(rec, wallMs), { attempts: rec.attempts, finishedAtMs: wallMs, callbackPending: false }));
+      await this.finish(rec, terminalPatchFor(rec, partialResult(rec, wallMs), { attempts: rec.attempts, finishedAtMs: wallMs, callbackPending: false, ...this.priced }));
       return 'succeeded';
     }
 
@@ -362,17 +368,17 @@ export class QueueWorker {
     const status = statusFor(result);
     if (status === 'succeeded') {
       this.budget?.onSuccess();
-      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false, deliveredBefore: rec.tokens, ...this.priced }));
       return status;
     }
     if (result.outcome === 'cancelled') {
       if (this.handedBack.delete(id) && token !== undefined) {
         // Shutting down: hand the job back; the next delivery resumes from the checkpoint.
-        await this.store.updateIf(id, { cycle, open: true }, { status: 'queued', attempts });
+        await this.store.updateIf(id, { cycle, open: true }, { ...jobUsagePatch(rec, result, this.o.prices ?? {}, rec.tokens), status: 'queued', attempts });
         await bj.moveToWait(token);
         throw new WaitingError();
       }
-      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+      await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false, deliveredBefore: rec.tokens, ...this.priced }));
       return status;
     }
     if (result.outcome === 'shed' && result.error?.code !== 'EXPIRED_IN_QUEUE' && token !== undefined) {
@@ -391,6 +397,8 @@ export class QueueWorker {
     if (d.retry && !paced && this.shared?.budget !== undefined && !(await this.shared.budget.tryWithdraw())) d = { retry: false, reason: 'budget' };
     if (d.retry) {
       await this.store.updateIf(id, { cycle, open: true }, {
+        // What this delivery's calls were billed counts too: the next delivery adds its own to it.
+        ...jobUsagePatch(rec, result, this.o.prices ?? {}, rec.tokens),
         status: 'queued',
         attempts,
         error: result.error,
@@ -399,7 +407,7 @@ export class QueueWorker {
       this.emit({ type: 'retry', id, delayMs: d.delayMs, code: c.code });
       throw new RetryLaterError(Math.max(0, Math.round(d.delayMs)), `${c.code}: ${result.error?.message ?? 'failed'}; retry in ${Math.round(d.delayMs)}ms`);
     }
-    await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false }));
+    await this.finish(rec, terminalPatchFor(rec, result, { attempts, finishedAtMs, callbackPending: false, deliveredBefore: rec.tokens, ...this.priced }));
     throw new UnrecoverableError(`${c.code}: ${result.error?.message ?? 'failed'} (${d.reason})`);
   }
 

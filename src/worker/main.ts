@@ -21,9 +21,14 @@ function fail(message: string, code = USAGE_EXIT_CODE): never {
   process.exit(code);
 }
 
-/** Sends every request as `model` (the fallback server serves its own model name). */
+/** Sends every request as `model` (the fallback server serves its own model name); batched chat included. */
 function named(c: HttpModelClient, model: string): ModelClient {
-  return { capabilities: c.capabilities, stream: (r, o) => c.stream({ ...r, model }, o), embed: (r, o) => c.embed({ ...r, model }, o) };
+  return {
+    capabilities: c.capabilities,
+    stream: (r, o) => c.stream({ ...r, model }, o),
+    embed: (r, o) => c.embed({ ...r, model }, o),
+    completeBatch: (r, o) => c.completeBatch({ ...r, model }, o),
+  };
 }
 
 async function run(o: WorkerOptions): Promise<void> {
@@ -52,6 +57,7 @@ async function run(o: WorkerOptions): Promise<void> {
       maxStalled: o.maxStalled,
       drainMs: o.drainMs,
       sharedPolicy: o.sharedPolicy,
+      ...(o.prices !== undefined ? { prices: o.prices } : {}),
       ...(o.payloadDir !== undefined ? { payloads: new LocalDirPayloadStore(o.payloadDir) } : {}),
       ...(telemetry !== undefined ? { telemetry } : {}),
       callbacks: { attempts: o.callbackAttempts, backoffMs: o.callbackBackoffMs, timeoutMs: o.callbackTimeoutMs, leaseMs: o.callbackLeaseMs, pollMs: o.callbackPollMs },
@@ -86,7 +92,7 @@ async function run(o: WorkerOptions): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   process.stdout.write(
-    `worker: ready (queue ${o.queueName} on ${o.queue.replace(/\/\/[^@/]*@/, '//')}, upstream ${o.upstream}, policy ${o.policy.name}, concurrency ${o.concurrency}, lease ${o.leaseMs}ms${o.sharedPolicy ? ', shared policy' : ''}${metrics !== undefined ? `, metrics on http://${o.metricsHost}:${metrics.port}/metrics` : ''}; pid ${process.pid})\n`,
+    `worker: ready (queue ${o.queueName} on ${o.queue.replace(/\/\/[^@/]*@/, '//')}, upstream ${o.upstream}, policy ${o.policy.name}, concurrency ${o.concurrency}, lease ${o.leaseMs}ms${o.sharedPolicy ? ', shared policy' : ''}${o.prices !== undefined ? ', priced' : ''}${metrics !== undefined ? `, metrics on http://${o.metricsHost}:${metrics.port}/metrics` : ''}; pid ${process.pid})\n`,
   );
 }
 

@@ -23,6 +23,17 @@ describe('worker command line', () => {
     expect(o).toMatchObject({ callbackAttempts: 3, callbackBackoffMs: 500, callbackTimeoutMs: 5000, callbackLeaseMs: 60_000, callbackPollMs: 500 });
   });
 
+  it('--price and --fallback-price, parsed as serve parses them (a sheet or JSON numbers; the fallback defaults to --price)', () => {
+    expect((parseWorkerArgs(base) as WorkerOptions).prices).toBeUndefined();
+    const o = parseWorkerArgs([...base, '--price', 'openai/gpt-4o-mini']) as WorkerOptions;
+    expect(o.prices).toEqual({ primary: { inputPer1M: 0.15, cachedInputPer1M: 0.075, outputPer1M: 0.6 }, fallback: { inputPer1M: 0.15, cachedInputPer1M: 0.075, outputPer1M: 0.6 } });
+    expect(o).not.toHaveProperty('price');
+    const f = parseWorkerArgs([...base, '--price', '{"inputPer1M":1,"outputPer1M":4}', '--fallback-price', 'openai/gpt-4o']) as WorkerOptions;
+    expect(f.prices).toEqual({ primary: { inputPer1M: 1, cachedInputPer1M: 1, outputPer1M: 4 }, fallback: { inputPer1M: 2.5, cachedInputPer1M: 1.25, outputPer1M: 10 } });
+    expect(usage([...base, '--price', 'gpu/h100-sxm'])).toBe('--price: expected a per-token price (a service bills its upstream per token, not per GPU-hour), got "gpu/h100-sxm"');
+    expect(usage([...base, '--fallback-price', '{"inputPer1M":-1,"outputPer1M":4}'])).toBe('--fallback-price.inputPer1M: expected a non-negative number (USD per 1M tokens), got -1');
+  });
+
   it('applies a preset and overrides', () => {
     const o = parseWorkerArgs([...base, '--policy', 'bounded', '--policy-overrides', '{"retry":{"maxAttempts":7}}', '--concurrency', '4']) as WorkerOptions;
     expect(o.policy.retry.maxAttempts).toBe(7);

@@ -6,6 +6,8 @@ import { DIALECT_HELP, dialectArg } from '../api/cli-options.js';
 import type { UpstreamDialect } from '../upstream/model-client.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
+import type { ServicePrices } from '../engine/billed-usage.js';
+import { fallbackPriceOption, parsePriceFlags, priceOption } from '../price-flags.js';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
 import { QueueUrlError } from '../queue/errors.js';
@@ -54,6 +56,8 @@ export interface WorkerOptions {
   readonly callbackTimeoutMs: number;
   readonly callbackLeaseMs: number;
   readonly callbackPollMs: number;
+  /** Per-token prices of the upstreams (`--price`, `--fallback-price`, as `serve`'s): jobs' costUsd and the cost metrics. */
+  readonly prices?: ServicePrices;
 }
 
 
@@ -90,6 +94,8 @@ export function workerProgram(): Command {
     .addOption(new Option('--policy-overrides <json>', 'JSON deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
     .addOption(new Option('--fallback <url>', 'a fallback model server (used when the policy enables fallback)').argParser(httpUrl('--fallback')))
     .addOption(new Option('--fallback-model <name>', 'model name sent to the fallback').default('fallback'))
+    .addOption(priceOption())
+    .addOption(fallbackPriceOption())
     .addOption(new Option('--concurrency <n>', 'jobs this process runs at once').default(32).argParser(intArg('--concurrency', 1, 10_000)))
     .addOption(new Option('--lease-ms <n>', 'job lock (lease) duration; renewed every half while the job runs').default(30_000).argParser(intArg('--lease-ms', 100, 3_600_000)))
     .addOption(new Option('--stalled-interval-ms <n>', 'how often expired leases are looked for').default(5_000).argParser(intArg('--stalled-interval-ms', 50, 3_600_000)))
@@ -121,7 +127,7 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
   const help = parseCommand(program, argv, (m) => new WorkerUsageError(m));
   if (help !== undefined) return help;
   // Required flags are checked here, after commander has refused unknown ones: `worker --bogus` names --bogus.
-  const o = program.opts<Omit<WorkerOptions, 'policy' | 'queue' | 'upstream'> & { queue?: string; upstream?: string; policy: string; policyOverrides?: string }>();
+  const o = program.opts<Omit<WorkerOptions, 'policy' | 'queue' | 'upstream' | 'prices'> & { queue?: string; upstream?: string; policy: string; policyOverrides?: string; price?: string; fallbackPrice?: string }>();
   if (o.queue === undefined) throw new WorkerUsageError('--queue: expected a Redis URL like redis://127.0.0.1:6379, got none');
   if (o.upstream === undefined) throw new WorkerUsageError('--upstream: expected a model server URL like http://127.0.0.1:8000, got none');
   let overrides: unknown;
@@ -146,6 +152,7 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
     throw new WorkerUsageError(`--shared-policy: expected the policy's retryBudget.mode "finagle" or "off" (the shared budget is Finagle's), got ${JSON.stringify(policy.retryBudget.mode)}`);
   }
   if (o.prefix.length === 0) throw new WorkerUsageError('--prefix: expected a non-empty key prefix, got ""');
-  const { policyOverrides: _po, queue, upstream, ...rest } = o;
-  return { ...rest, queue, upstream, policy };
+  const prices = parsePriceFlags(o, (m) => new WorkerUsageError(m));
+  const { policyOverrides: _po, price: _p, fallbackPrice: _fp, queue, upstream, ...rest } = o;
+  return { ...rest, queue, upstream, policy, ...(prices !== undefined ? { prices } : {}) };
 }
