@@ -15,8 +15,9 @@ export type AttemptBill = Omit<BilledAttempt, 'model' | 'kind' | 'recomputedToke
   readonly recomputedTokens?: number;
   /** Served by the fallback model. */
   readonly fallback: boolean;
-  /** The deployment that served it, in a fleet (scenario `model.deployments`). */
+  /** The deployment and the replica (`<deployment>/<index>`) that served it, in a fleet (scenario `model.deployments`). */
   readonly deployment?: string;
+  readonly replica?: string;
 };
 
 /** Per-token prices of one model, in USD per 1M tokens. */

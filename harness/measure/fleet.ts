@@ -170,8 +170,8 @@ export class FleetSampler {
     }
     const replicaCount: Record<string, number[]> = {};
     for (const [d, arr] of this.#counts) {
-      // Carried forward between samples: the count holds until it changes.
-      let last = 0;
+      // Carried forward between samples: the count holds until it changes (and before the first sample, was it).
+      let last = arr.find((x) => typeof x === 'number') ?? 0;
       replicaCount[d] = Array.from({ length: n }, (_, i) => (last = arr[i] ?? last));
     }
     return { replicas, replicaCount };
