@@ -9,6 +9,7 @@ import { UNKNOWN_COST, UNKNOWN_TOKENS } from '../measure/billing.js';
 import { LatencyHistogram } from '../measure/histogram.js';
 import { RECOVERY_METRICS, RECOVERY_STATUSES } from '../measure/recovery.js';
 import type { PolicyResult } from '../measure/result.js';
+import { fleetResultSchema as fleet } from './schema-fleet.js';
 import { BREAKER_STATES, LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type JsonValue } from '../measure/types.js';
 
 /** The schema version this code writes and reads. */
@@ -190,58 +191,6 @@ const series = z.object({
   gpuUtilization: z.array(nullableNum),
   spendUsd: z.array(num).optional(),
   sessionsInFlight: z.array(num).optional(),
-});
-
-const nullableSeries = z.array(nullableNum);
-/** A fleet run's deployments and replicas (harness/measure/fleet.ts); absent for a single model. */
-const fleet = z.object({
-  deployments: z.array(
-    z.object({
-      name: z.string(),
-      replicasStart: count,
-      replicasPeak: count,
-      replicasEnd: count,
-      routed: nullableCount,
-      requests: count,
-      busyGpuHours: num,
-      provisionedGpuHours: num,
-      costUsd: nullableNum,
-    }),
-  ),
-  replicas: z.array(
-    z.object({
-      id: z.string(),
-      deployment: z.string(),
-      requests: count,
-      utilizationMean: nullableNum,
-      queueMean: nullableNum,
-      batchMean: nullableNum,
-      ejections: count,
-      busyGpuHours: num,
-      provisionedGpuHours: num,
-      provisionedAtMs: num,
-      joinedAtMs: nullableNum,
-      removedAtMs: nullableNum,
-    }),
-  ),
-  hedges: count,
-  hedgesLost: count,
-  events: z.array(
-    z.object({
-      atMs: num,
-      type: z.enum(['ejected', 'returned', 'provisioned', 'joined', 'removed', 'deprovisioned']),
-      deployment: z.string(),
-      replica: z.string(),
-      detail: z.string().optional(),
-    }),
-  ),
-  series: z.object({
-    replicas: z.record(
-      z.string(),
-      z.object({ gpuUtilization: nullableSeries, waiting: nullableSeries, running: nullableSeries, outstanding: nullableSeries, ejected: nullableSeries }),
-    ),
-    replicaCount: z.record(z.string(), z.array(count)),
-  }),
 });
 
 const policyResult = z.object({
