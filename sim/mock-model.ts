@@ -51,6 +51,11 @@ export interface MockModelOptions {
   readonly rateLimits?: ProviderLimitsInput;
   /** Start in cold start for this long (answering 503), e.g. after a supervised restart. @default 0 */
   readonly coldStartMs?: number;
+  /**
+   * The seed of token text and answer lengths. Replicas of one deployment share it, so a request resumed (or hedged)
+   * on another replica gets the same answer and continues byte for byte. @default derived from `random`
+   */
+  readonly textSeed?: string;
 }
 
 /** A mock model server's core. */
@@ -83,7 +88,7 @@ export class MockModel {
     }
     this.clock = o.clock;
     this.random = o.random;
-    this.seed = `${String(o.random.seed)}/${o.random.path}`;
+    this.seed = o.textSeed ?? `${String(o.random.seed)}/${o.random.path}`;
     this.limitsInput = o.rateLimits;
     this.limiter = this.newLimiter();
     this.plan = new FaultPlan(o.faults ?? {}, o.random.derive('faults'), o.clock.now());

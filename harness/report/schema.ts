@@ -9,6 +9,7 @@ import { UNKNOWN_COST, UNKNOWN_TOKENS } from '../measure/billing.js';
 import { LatencyHistogram } from '../measure/histogram.js';
 import { RECOVERY_METRICS, RECOVERY_STATUSES } from '../measure/recovery.js';
 import type { PolicyResult } from '../measure/result.js';
+import { fleetResultSchema as fleet } from './schema-fleet.js';
 import { BREAKER_STATES, LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type JsonValue } from '../measure/types.js';
 
 /** The schema version this code writes and reads. */
@@ -200,6 +201,7 @@ const policyResult = z.object({
   histograms,
   classes: z.array(classSummary),
   series,
+  fleet: fleet.optional(),
 });
 
 const machine = z.object({
@@ -278,6 +280,12 @@ export const runResultSchema = z
       for (const [k, v] of Object.entries(p.series)) {
         if (Array.isArray(v) && v.length !== p.series.arrivals.length)
           ctx.addIssue({ code: 'custom', path: ['policies', i, 'series', k], message: `expected ${p.series.arrivals.length} buckets like series.arrivals, got ${v.length}` });
+      }
+      const fleetSeries = p.fleet?.series;
+      const lists = fleetSeries === undefined ? [] : [...Object.entries(fleetSeries.replicas).flatMap(([id, r]) => Object.entries(r).map(([k, v]) => [['replicas', id, k], v] as const)), ...Object.entries(fleetSeries.replicaCount).map(([d, v]) => [['replicaCount', d], v] as const)];
+      for (const [path, v] of lists) {
+        if (v.length !== p.series.arrivals.length)
+          ctx.addIssue({ code: 'custom', path: ['policies', i, 'fleet', 'series', ...path], message: `expected ${p.series.arrivals.length} buckets like series.arrivals, got ${v.length}` });
       }
     });
   });
