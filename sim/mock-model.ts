@@ -52,12 +52,10 @@ export interface MockModelOptions {
   /** Start in cold start for this long (answering 503), e.g. after a supervised restart. @default 0 */
   readonly coldStartMs?: number;
   /**
-   * The seed of what a request's answer is (token text, output length, embeddings), when it must not follow
-   * `random`: the replicas of one deployment draw their faults from their own streams but answer a request id with
-   * the same text, so a stream resumed on another replica continues byte for byte.
-   * @default `${random.seed}/${random.path}`
+   * The seed of token text and answer lengths. Replicas of one deployment share it, so a request resumed (or hedged)
+   * on another replica gets the same answer and continues byte for byte. @default derived from `random`
    */
-  readonly contentSeed?: string;
+  readonly textSeed?: string;
 }
 
 /** A mock model server's core. */
@@ -90,7 +88,7 @@ export class MockModel {
     }
     this.clock = o.clock;
     this.random = o.random;
-    this.seed = o.contentSeed ?? `${String(o.random.seed)}/${o.random.path}`;
+    this.seed = o.textSeed ?? `${String(o.random.seed)}/${o.random.path}`;
     this.limitsInput = o.rateLimits;
     this.limiter = this.newLimiter();
     this.plan = new FaultPlan(o.faults ?? {}, o.random.derive('faults'), o.clock.now());

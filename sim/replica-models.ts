@@ -39,7 +39,7 @@ export function replicaModels(opts: ReplicaModelOptions, clock: Clock, index: nu
       profile,
       clock,
       random: index === 0 ? own : own.derive(`replica/${index}`),
-      contentSeed: `${String(own.seed)}/${own.path}`,
+      textSeed: `${String(own.seed)}/${own.path}`,
       ...(faults !== undefined ? { faults: faults as MockModelOptions['faults'] } : {}),
       ...(opts.rateLimits !== undefined ? { rateLimits: opts.rateLimits as MockModelOptions['rateLimits'] } : {}),
       ...(opts.coldStartMs > 0 ? { coldStartMs: opts.coldStartMs } : {}),
