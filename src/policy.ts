@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
+import { fleetPolicySchema } from './fleet/policy-schema.js';
 
 /**
  * The Policy: one validated config object that the Engine is built from. Every group is flat, so the tuner can
@@ -286,14 +287,17 @@ export const policySchema = z.strictObject({
   cache: cacheSchema.prefault({}),
   smallerModel: smallerModelSchema.prefault({}),
   contextFallback: contextFallbackSchema.prefault({}),
+  /** Balancing, outlier ejection and hedging across a deployment's replicas (src/fleet/policy-schema.ts). */
+  fleet: fleetPolicySchema.prefault({}),
 });
 
 /** A validated, fully defaulted policy. Treat as immutable. */
 export type Policy = z.output<typeof policySchema>;
 /** What `parsePolicy` accepts: every field optional. */
 export type PolicyInput = z.input<typeof policySchema>;
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 /** A nested partial of a Policy, for overrides. */
-export type PolicyOverrides = { [G in keyof Policy]?: Policy[G] extends object ? Partial<Policy[G]> : Policy[G] };
+export type PolicyOverrides = { [G in keyof Policy]?: Policy[G] extends object ? DeepPartial<Policy[G]> : Policy[G] };
 
 /** The names of the presets. */
 export const PRESET_NAMES = ['naive', 'bounded', 'resilient', 'adaptive'] as const;
@@ -349,6 +353,13 @@ export function parsePolicy(input: unknown): Policy {
     if (p.retry.baseMs > p.retry.maxMs) {
       throw new ValidationError('retry.baseMs', `a number <= retry.maxMs (${p.retry.maxMs})`, p.retry.baseMs);
     }
+    const { ejection, hedging } = p.fleet;
+    if (ejection.baseEjectionMs > ejection.maxEjectionMs) {
+      throw new ValidationError('fleet.ejection.baseEjectionMs', `a number <= fleet.ejection.maxEjectionMs (${ejection.maxEjectionMs})`, ejection.baseEjectionMs);
+    }
+    if (hedging.minDelayMs > hedging.maxDelayMs) {
+      throw new ValidationError('fleet.hedging.minDelayMs', `a number <= fleet.hedging.maxDelayMs (${hedging.maxDelayMs})`, hedging.minDelayMs);
+    }
     return p;
   }
   const issue = r.error.issues[0];
@@ -388,6 +399,7 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
     idleTimeout: { enabled: false },
     resume: { enabled: false, splice: true },
     contextFallback: { enabled: false },
+    fleet: { balancer: { kind: 'round-robin' }, ejection: { enabled: false }, hedging: { enabled: false } },
   },
   // A bounded queue and a fixed semaphore; exponential backoff with full jitter (50 ms to 5 s); Retry-After honoured.
   bounded: {
@@ -404,8 +416,10 @@ const PRESET_DELTAS: Record<PresetName, PolicyOverrides> = {
     idleTimeout: { enabled: false },
     resume: { enabled: false },
     contextFallback: { enabled: false },
+    fleet: { balancer: { kind: 'round-robin' }, ejection: { enabled: false }, hedging: { enabled: false } },
   },
-  // bounded + retry budget, breaker with fallback, deadlines, idle timeout, resume, dedup and batching: the defaults.
+  // bounded + retry budget, breaker with fallback, deadlines, idle timeout, resume, dedup and batching, and across
+  // replicas power of two choices with outlier ejection (no hedging: an opt-in knob): the defaults.
   resilient: {},
   // resilient with an adaptive (AIMD) concurrency limit starting at `concurrency.limit`.
   adaptive: { concurrency: { mode: 'aimd' } },

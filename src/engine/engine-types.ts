@@ -50,7 +50,17 @@ export interface EngineRequest {
   readonly priority?: Priority;
   /** Requests with the same key join the in-flight twin or get its stored result (when dedup is on). */
   readonly idempotencyKey?: string;
-  readonly modelHint?: 'primary' | 'fallback';
+  /**
+   * `primary` or `fallback` (the engine's two upstreams), or a deployment of a fleet upstream by name (passed on in
+   * StreamOptions.route; the engine's router treats it as no hint).
+   */
+  readonly modelHint?: string;
+  /** The job contract's 1–10 priority level, for a fleet's routing rules. */
+  readonly priorityLevel?: number;
+  /** The session or conversation this request belongs to: a fleet's affinity key. @default the first prefix segment's id */
+  readonly sessionId?: string;
+  /** A request class, for a fleet's routing rules. */
+  readonly requestClass?: string;
   readonly kind: 'chat' | 'embedding';
   /** The chat request (for kind `chat`). */
   readonly request?: ModelRequest;

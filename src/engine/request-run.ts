@@ -15,6 +15,7 @@ import type { EngineCounters, EngineEvent, EngineResult, ShedReason } from './en
 import type { Job } from './job.js';
 import type { RetryPolicy } from './retry.js';
 import type { RetryBudget } from './retry-budget.js';
+import { hedgeBudgetOf, routeMetaOf } from './route-meta.js';
 import { estimateTokens, trimContext, type Router } from './router.js';
 import { ShedError, type Slot, type Slots } from './slots.js';
 import { streamAttempt, type StreamAttemptInfo } from './stream-attempt.js';
@@ -79,6 +80,9 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
   let slot: Slot | undefined;
   let notBeforeMs: number | undefined;
   routeBySize(ctx, job);
+  // For a fleet upstream (src/fleet): the request's routing metadata, and the budget its hedges draw from.
+  const routeMeta = routeMetaOf(job.req);
+  const hedgeBudget = policy.fleet.hedging.enabled ? hedgeBudgetOf(ctx.budget, () => retryInputTokens(job, false)) : undefined;
 
   try {
     for (;;) {
@@ -104,9 +108,11 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         notBeforeMs = undefined;
       }
 
+      const hint = job.req.modelHint;
       const route = ctx.router.route({
         priority: job.priority,
-        ...(job.req.modelHint !== undefined ? { modelHint: job.req.modelHint } : {}),
+        // A deployment's name (a fleet upstream routes by it) is no hint to the engine's primary/fallback router.
+        ...(hint === 'primary' || hint === 'fallback' ? { modelHint: hint } : {}),
         ...(job.lockedTo !== undefined ? { lockedTo: job.lockedTo } : {}),
         ...(job.sizeRoute !== undefined ? { preferFallback: true } : {}),
       });
@@ -163,6 +169,8 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
             controller,
             resumeFrom,
             idleMs: policy.idleTimeout.enabled ? policy.idleTimeout.idleMs : undefined,
+            route: routeMeta,
+            hedgeBudget,
             // A half-open probe is judged on whether the upstream answers: it succeeds at its first event, so the
             // breaker closes as soon as the upstream is healthy, not when a long probe's stream ends (a 5,000-token
             // probe kept burst-1000's breaker half-open, all traffic on the fallback, for 40 s after the crash).

@@ -1,6 +1,6 @@
 import type { Clock } from '../time/clock.js';
 import { StreamInterruptedError } from '../upstream/errors.js';
-import type { ModelClient, StreamEvent, StreamOptions } from '../upstream/model-client.js';
+import type { ModelClient, RouteMeta, StreamEvent, StreamOptions } from '../upstream/model-client.js';
 import { IdleTimeout, type Abortable } from './deadline.js';
 import type { Job } from './job.js';
 
@@ -28,7 +28,16 @@ export async function streamAttempt(
   clock: Clock,
   client: ModelClient,
   job: Job,
-  options: { controller: Abortable; resumeFrom: number | undefined; idleMs: number | undefined; onFirstEvent?: (() => void) | undefined },
+  options: {
+    controller: Abortable;
+    resumeFrom: number | undefined;
+    idleMs: number | undefined;
+    onFirstEvent?: (() => void) | undefined;
+    /** The request's metadata, for a fleet upstream's routing rules and balancer. */
+    route?: RouteMeta | undefined;
+    /** What a fleet upstream's hedges draw from; absent: no hedging. */
+    hedgeBudget?: { tryAcquire(): boolean } | undefined;
+  },
   info: StreamAttemptInfo,
 ): Promise<void> {
   const request = job.request;
@@ -41,9 +50,11 @@ export async function streamAttempt(
   const startMs = clock.now();
   const control = options.controller;
   // A getter: the AbortController is made only if the client looks at its signal.
+  const route = options.route;
+  const hedgeBudget = options.hedgeBudget;
   const callOptions: StreamOptions = resumeFrom === undefined
-    ? { get signal() { return control.signal; } }
-    : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text };
+    ? { get signal() { return control.signal; }, route, hedgeBudget }
+    : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text, route, hedgeBudget };
   const it = client.stream(request, callOptions)[Symbol.asyncIterator]();
   // Character offset, in the whole output, of the next token this attempt will send: known when the stream
   // starts at 0 or exactly where the caller is.

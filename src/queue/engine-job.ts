@@ -39,6 +39,7 @@ export function engineRequestFor(job: JobRecord, onTokens: (c: TokenChunk) => vo
     ...(deadlineMs !== undefined ? { deadlineMs } : {}),
     ...(spec.batchable !== undefined ? { batchable: spec.batchable } : {}),
     ...(spec.maxAttempts !== undefined ? { maxAttempts: spec.maxAttempts } : {}),
+    ...(spec.priorityLevel !== undefined ? { priorityLevel: spec.priorityLevel } : {}),
     onTokens,
   };
 }
