@@ -4,7 +4,8 @@
  */
 import type { FaultPlanInput } from '../sim/faults.js';
 import { thresholdLabel } from './report/thresholds.js';
-import type { Scenario, ScenarioPolicy, ScenarioProfile } from './scenario.js';
+import type { Scenario, ScenarioModel, ScenarioPolicy, ScenarioProfile } from './scenario.js';
+import { fleetPhases } from './scenario-fleet.js';
 
 /**
  * A value on one line, shorter than JSON: `{ a: 1, b: lognormal(median 400, sigma 0.8) in [16, 8000] }`.
@@ -60,6 +61,19 @@ function faultLines(label: string, plan: FaultPlanInput | undefined): string[] {
   return lines;
 }
 
+/** A fleet's deployments, routes and fault phases (scenario `model.deployments`). */
+function fleetLines(s: Scenario): string[] {
+  const m = s.model;
+  const lines = Object.entries(m.deployments ?? {}).map(([name, d]) => {
+    const extras = [d.fallback !== undefined ? `fallback ${d.fallback}` : '', d.autoscale !== undefined ? `autoscale ${compact(d.autoscale)}` : ''].filter((x) => x !== '');
+    return `  deployment ${name}: ${d.replicas} × ${profileText(d.profile as ScenarioModel['profile'], '?')}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}`;
+  });
+  for (const r of m.routes ?? []) lines.push(`  route ${r.name ?? r.deployment}: ${compact(r.when)} → ${r.deployment}`);
+  lines.push(`  otherwise → ${m.defaultDeployment ?? Object.keys(m.deployments ?? {})[0] ?? '?'}`);
+  for (const { phase, target } of fleetPhases(m)) lines.push(`  timeline ${seconds(phase.atMs)} to ${seconds(phase.atMs + phase.durationMs)} on ${target}: ${phase.name ?? 'phase'} ${compact(phase.fault)}`);
+  return lines;
+}
+
 function policyLine(p: ScenarioPolicy): string {
   if (typeof p === 'string') return `  ${p} (preset)`;
   const overrides = p.overrides === undefined ? '' : ` with ${compact(p.overrides)}`;
@@ -95,12 +109,16 @@ export function describeScenario(s: Scenario, hints: DescribeHints): string {
     ...workloadLines(s.workload),
     '',
     'Model and faults',
-    `  primary profile: ${profileText(m.profile, 'h100-llama3-8b (default)')}`,
-    `  fallback profile: ${profileText(m.fallbackProfile, 'none (policies have no fallback)')}`,
-    ...(m.rateLimits !== undefined ? [`  primary rate limits: ${compact(m.rateLimits)}`] : []),
-    ...faultLines('primary', m.faults),
-    ...faultLines('fallback', m.fallbackFaults),
-    ...(m.faults === undefined && m.fallbackFaults === undefined ? ['  no faults'] : []),
+    ...(m.deployments !== undefined
+      ? fleetLines(s)
+      : [
+          `  primary profile: ${profileText(m.profile, 'h100-llama3-8b (default)')}`,
+          `  fallback profile: ${profileText(m.fallbackProfile, 'none (policies have no fallback)')}`,
+          ...(m.rateLimits !== undefined ? [`  primary rate limits: ${compact(m.rateLimits)}`] : []),
+          ...faultLines('primary', m.faults),
+          ...faultLines('fallback', m.fallbackFaults),
+          ...(m.faults === undefined && m.fallbackFaults === undefined ? ['  no faults'] : []),
+        ]),
     '',
     'Policies compared',
     ...s.policies.map(policyLine),

@@ -15,12 +15,16 @@ import { LATENCY_METRICS, LATENCY_STATS, SCALAR_METRICS, THRESHOLD_OPS, type Slo
 import { resolvePrice, type PriceInput } from './cost/price.js';
 import { parseWorkload, type WorkloadSpec } from './workload/index.js';
 import { parseWith } from './workload/validate.js';
+import { isFleetModel, validateFleet, type FleetFaultPlanInput, type ScenarioFleet } from './scenario-fleet.js';
 
 /** A policy to compare: a preset name, or a preset with overrides under a name of its own. */
 export type ScenarioPolicy = PresetName | { readonly name: string; readonly preset: PresetName; readonly overrides?: unknown; readonly description?: string };
 
-/** The model side of a scenario. */
-export interface ScenarioModel {
+/**
+ * The model side of a scenario: one primary (and optionally a fallback) model, or a fleet of named deployments
+ * (`deployments`, `routes`, `defaultDeployment`: harness/scenario-fleet.ts). A scenario uses one form or the other.
+ */
+export interface ScenarioModel extends ScenarioFleet {
   /**
    * The primary model's GPU profile: a built-in name, a full profile, overrides of a built-in one
    * (`{ base: 'a100-llama3-8b', kvBlocks: 4096 }`), or (in a scenario file) a path to a profile `.json` file,
@@ -31,8 +35,11 @@ export interface ScenarioModel {
   readonly fallbackProfile?: ScenarioProfile;
   /** Provider-style RPM/TPM limits on the primary. */
   readonly rateLimits?: ProviderLimitsInput;
-  /** The primary's fault plan, including its `timeline` of phases. */
-  readonly faults?: FaultPlanInput;
+  /**
+   * The primary's fault plan, including its `timeline` of phases. Beside `deployments`: the fleet's timeline only,
+   * each phase aimed at a `deployment` or a `replica` (`'default/3'`).
+   */
+  readonly faults?: FaultPlanInput | FleetFaultPlanInput;
   /** The fallback's fault plan. @default {} */
   readonly fallbackFaults?: FaultPlanInput;
   /**
@@ -121,6 +128,9 @@ const scenarioSchema = z
         fallbackFaults: z.unknown().optional(),
         price: z.unknown().optional(),
         fallbackPrice: z.unknown().optional(),
+        deployments: z.unknown().optional(),
+        routes: z.unknown().optional(),
+        defaultDeployment: z.unknown().optional(),
       })
       .strict(),
     policies: z.array(policyRef).min(1),
@@ -152,7 +162,8 @@ export function validateScenario(input: unknown): Scenario {
   parseWorkload(s.workload, 'scenario.workload');
   validateProfile(s.model.profile, 'scenario.model.profile');
   validateProfile(s.model.fallbackProfile, 'scenario.model.fallbackProfile');
-  parseFaultPlan(s.model.faults ?? {}, 'scenario.model.faults');
+  validateFleet(s.model as Record<string, unknown>, validateProfile);
+  if (!isFleetModel(s.model)) parseFaultPlan(s.model.faults ?? {}, 'scenario.model.faults');
   parseFaultPlan(s.model.fallbackFaults ?? {}, 'scenario.model.fallbackFaults');
   if (s.model.price !== undefined) resolvePrice(s.model.price, 'scenario.model.price');
   if (s.model.fallbackPrice !== undefined) resolvePrice(s.model.fallbackPrice, 'scenario.model.fallbackPrice');

@@ -15,6 +15,9 @@ export type AttemptBill = Omit<BilledAttempt, 'model' | 'kind' | 'recomputedToke
   readonly recomputedTokens?: number;
   /** Served by the fallback model. */
   readonly fallback: boolean;
+  /** The deployment and the replica (`<deployment>/<index>`) that served it, in a fleet (scenario `model.deployments`). */
+  readonly deployment?: string;
+  readonly replica?: string;
 };
 
 /** Per-token prices of one model, in USD per 1M tokens. */
@@ -148,13 +151,39 @@ export function splitAbandonedBill(b: AttemptBill): BillSplit {
 /** USD of `tokens` at `per1M`. */
 const usd = (tokens: number, per1M: number): number => (tokens * per1M) / 1e6;
 
+/** GPU busy and provisioned (elapsed) ms of one model, or of a deployment's replicas summed. */
+export type GpuTime = { busyMs: number; elapsedMs: number };
+
 /** What the Recorder is told about pricing and the GPUs at finish. */
 export interface CostInput {
   /** Price of the primary and the fallback; undefined = unpriced (cost unknown). */
   readonly primary?: Price | undefined;
   readonly fallback?: Price | undefined;
   /** GPU busy and provisioned (elapsed) ms per model; null when unknown. */
-  readonly gpu?: { readonly primary: { busyMs: number; elapsedMs: number } | null; readonly fallback: { busyMs: number; elapsedMs: number } | null } | null;
+  readonly gpu?: { readonly primary: GpuTime | null; readonly fallback: GpuTime | null } | null;
+  /**
+   * A fleet (scenario `model.deployments`): each deployment's price and its replicas' GPU time, summed. When given,
+   * a bill is priced by its `deployment`, and `primary`, `fallback` and `gpu` are not used.
+   */
+  readonly deployments?: Readonly<Record<string, { readonly price: Price | undefined; readonly gpu: GpuTime }>>;
+}
+
+/** The priced models of a CostInput, in a fixed order, and which of them a bill belongs to. */
+function pricedModels(input: CostInput): { models: Array<{ key: string; price: Price | undefined; gpu: GpuTime | null }>; gpuKnown: boolean; keyOf: (b: AttemptBill) => string } {
+  if (input.deployments !== undefined) {
+    const models = Object.entries(input.deployments).map(([key, d]) => ({ key, price: d.price, gpu: d.gpu }));
+    return { models, gpuKnown: true, keyOf: (b) => b.deployment ?? '' };
+  }
+  const g = input.gpu;
+  const known = g !== null && g !== undefined && g.primary !== null;
+  return {
+    models: [
+      { key: 'primary', price: input.primary, gpu: known ? g.primary : null },
+      { key: 'fallback', price: input.fallback, gpu: known ? g.fallback : null },
+    ],
+    gpuKnown: known,
+    keyOf: (b) => (b.fallback ? 'fallback' : 'primary'),
+  };
 }
 
 /** Accumulates bills for one policy: tokens, per-token dollars by kind, waste, spend per time bucket. */
@@ -194,19 +223,21 @@ export class BillingAcc {
    * bills by their share of tokens computed (uncached input + output), since the GPU's time is not kept per call.
    */
   cost(input: CostInput, sloMet: number, bucketMs: number, buckets: number): { cost: PolicyCost; spendUsd: number[] | null } {
-    const gpuHours = input.gpu === null || input.gpu === undefined ? null : hours(input.gpu.primary, 'busyMs', input.gpu.fallback);
-    const idleHours = input.gpu === null || input.gpu === undefined ? null : idle(input.gpu.primary, input.gpu.fallback);
-    const priceOf = (fallback: boolean): Price | undefined => (fallback ? input.fallback : input.primary);
-    const used = new Set(this.#splits.map((s) => s.bill.fallback));
-    if (!this.#known || [...used].some((f) => priceOf(f) === undefined)) {
+    const { models, gpuKnown, keyOf } = pricedModels(input);
+    const sum = (f: (g: GpuTime) => number): number => models.reduce((s, m) => s + (m.gpu === null ? 0 : f(m.gpu)), 0) / 3_600_000;
+    const gpuHours = gpuKnown ? sum((g) => g.busyMs) : null;
+    const idleHours = gpuKnown ? sum((g) => Math.max(0, g.elapsedMs - g.busyMs)) : null;
+    const byKey = new Map(models.map((m) => [m.key, m]));
+    const priceOf = (b: AttemptBill): Price | undefined => byKey.get(keyOf(b))?.price;
+    if (!this.#known || this.#splits.some((s) => priceOf(s.bill) === undefined)) {
       return { cost: { ...UNKNOWN_COST, gpuHours: round4(gpuHours), idleGpuHours: round4(idleHours) }, spendUsd: null };
     }
     // GPU-hour models: dollars per weight token, from that model's busy time.
-    const weight = { primary: 0, fallback: 0 };
-    for (const s of this.#splits) weight[s.bill.fallback ? 'fallback' : 'primary'] += computedTokens(s.bill);
-    const gpuRate = (fallback: boolean, p: GpuHourPrice): number => {
-      const g = input.gpu?.[fallback ? 'fallback' : 'primary'];
-      const w = weight[fallback ? 'fallback' : 'primary'];
+    const weight = new Map<string, number>();
+    for (const s of this.#splits) weight.set(keyOf(s.bill), (weight.get(keyOf(s.bill)) ?? 0) + computedTokens(s.bill));
+    const gpuRate = (b: AttemptBill, p: GpuHourPrice): number => {
+      const g = byKey.get(keyOf(b))?.gpu;
+      const w = weight.get(keyOf(b)) ?? 0;
       return g === undefined || g === null || w === 0 ? 0 : ((g.busyMs / 3_600_000) * p.gpuHourUsd) / w;
     };
     let total = 0;
@@ -214,7 +245,7 @@ export class BillingAcc {
     const byKind = { first: 0, retry: 0, resume: 0, fallback: 0 };
     const spend: number[] = Array.from({ length: buckets }, () => 0);
     for (const s of this.#splits) {
-      const p = priceOf(s.bill.fallback)!;
+      const p = priceOf(s.bill)!;
       const b = s.bill;
       let paid: number;
       let lost: number;
@@ -222,7 +253,7 @@ export class BillingAcc {
         paid = usd(b.inputTokens - b.cachedInputTokens, p.inputPer1M) + usd(b.cachedInputTokens, p.cachedInputPer1M) + usd(b.outputTokens, p.outputPer1M);
         lost = usd(s.wastedInput, p.inputPer1M) + usd(s.wastedCachedInput, p.cachedInputPer1M) + usd(s.wastedOutput, p.outputPer1M);
       } else {
-        const rate = gpuRate(b.fallback, p);
+        const rate = gpuRate(b, p);
         // The GPU's time also went to recompute after preemptions, which bought nothing.
         paid = computedTokens(b) * rate;
         lost = (s.wastedInput + s.wastedOutput + (b.recomputedTokens ?? 0)) * rate;
@@ -233,7 +264,7 @@ export class BillingAcc {
       const i = Math.min(buckets - 1, Math.max(0, Math.floor(b.endMs / bucketMs)));
       if (buckets > 0) spend[i] = spend[i]! + paid;
     }
-    const idleUsd = idleCost(input);
+    const idleUsd = gpuKnown ? idleCost(models) : null;
     return {
       cost: {
         totalUsd: round6(total),
@@ -254,28 +285,13 @@ function computedTokens(b: AttemptBill): number {
   return b.inputTokens - b.cachedInputTokens + b.outputTokens + (b.recomputedTokens ?? 0);
 }
 
-type Gpu = { busyMs: number; elapsedMs: number } | null;
-
-function hours(a: Gpu, key: 'busyMs', b: Gpu): number | null {
-  if (a === null) return null;
-  return (a[key] + (b?.[key] ?? 0)) / 3_600_000;
-}
-
-function idle(a: Gpu, b: Gpu): number | null {
-  if (a === null) return null;
-  const one = (g: Gpu): number => (g === null ? 0 : Math.max(0, g.elapsedMs - g.busyMs));
-  return (one(a) + one(b)) / 3_600_000;
-}
-
-function idleCost(input: CostInput): number | null {
-  const g = input.gpu;
-  if (g === null || g === undefined) return null;
+function idleCost(models: ReadonlyArray<{ price: Price | undefined; gpu: GpuTime | null }>): number | null {
   let sum = 0;
   let any = false;
-  for (const [price, m] of [[input.primary, g.primary], [input.fallback, g.fallback]] as const) {
-    if (price?.kind !== 'gpu-hour' || m === null) continue;
+  for (const { price, gpu } of models) {
+    if (price?.kind !== 'gpu-hour' || gpu === null) continue;
     any = true;
-    sum += (Math.max(0, m.elapsedMs - m.busyMs) / 3_600_000) * price.gpuHourUsd;
+    sum += (Math.max(0, gpu.elapsedMs - gpu.busyMs) / 3_600_000) * price.gpuHourUsd;
   }
   return any ? round6(sum) : null;
 }

@@ -3,6 +3,7 @@
  * The zod schema in harness/report/schema.ts validates exactly this shape.
  */
 import type { BilledTokens, PolicyCost } from './billing.js';
+import type { FleetResult } from './fleet.js';
 import type { LatencyStats } from './histogram.js';
 import type { PhaseRecovery } from './recovery.js';
 import type { TimeSeries } from './series.js';
@@ -134,4 +135,6 @@ export interface PolicyResult {
   /** Per request class, sorted by class name. */
   readonly classes: ClassSummary[];
   readonly series: TimeSeries;
+  /** Per deployment and per replica (summaries, events, per-second series): fleet scenarios only. */
+  readonly fleet?: FleetResult;
 }

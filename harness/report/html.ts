@@ -10,6 +10,7 @@ import { ceilingText, COLUMNS, COST_BREAKDOWN_HEADERS, costBreakdownRows, phaseR
 import { fmtMetric, fmtMs } from './format.js';
 import { CLIENT_SCRIPT } from './html-client.js';
 import { distributionChart, percentileBarsSvg, policyColor, timeSeriesCharts } from './html-charts.js';
+import { autoscaleLines, deploymentsTable, fleetCharts, fleetFacts, replicasTable } from './fleet-report.js';
 import { thresholdVerdict } from './markdown.js';
 import { allThresholdResults } from './run-result.js';
 import type { RunResult } from './schema.js';
@@ -84,7 +85,8 @@ export function renderHtml(result: RunResult): string {
     distributionChart(result, 'e2eMs', 'End-to-end latency by percentile (served requests)', 'E2E from scheduled arrival'),
     ...timeSeriesCharts(result),
   ];
-  const data = { policies, durationS: s.durationMs / 1000, faults: result.faultPhases.map((f) => ({ name: f.name, fromS: f.atMs / 1000, toS: (f.atMs + f.durationMs) / 1000 })), charts: lines };
+  const perReplica = fleetCharts(result);
+  const data = { policies, durationS: s.durationMs / 1000, faults: result.faultPhases.map((f) => ({ name: f.name, fromS: f.atMs / 1000, toS: (f.atMs + f.durationMs) / 1000 })), charts: [...lines, ...perReplica] };
   const subtitle: Record<string, string> = {
     'cdf-ttftMs': 'Latency (y) reached by each share of requests (x). The x axis stretches the tail: 90%, 99%, 99.9%. Lower is better.',
     'cdf-e2eMs': 'Same view for end-to-end latency of ok and degraded requests. Lower is better.',
@@ -167,6 +169,7 @@ export function renderHtml(result: RunResult): string {
     `<div class="grid">${bars('ttftMs', 'TTFT p50 / p90 / p99 per policy', 'Time to first token from the scheduled arrival, every request that got a token.')}${bars('e2eMs', 'E2E p50 / p90 / p99 per policy', 'End-to-end latency from the scheduled arrival, ok and degraded requests.')}</div>`,
   );
   body.push(`<h2>Over time</h2><p class="muted">One line per policy, one point per second.${faultNote} The dashed vertical line marks the end of the load; what follows is the drain of requests still open. Hover a chart to read values.</p>`, `<div class="grid">${lines.slice(2).map(chartCard).join('')}</div>`);
+  if (perReplica.length > 0 || result.policies.some((p) => p.fleet !== undefined)) body.push(...fleetHtml(result, perReplica.map(chartCard)));
   const m = result.meta;
   body.push(
     `<footer>commit ${htmlEscape(m.gitCommit ?? 'unknown')} · node ${htmlEscape(m.nodeVersion)} · ${htmlEscape(m.machine.platform)}/${htmlEscape(m.machine.arch)}, ${m.machine.cpus} CPUs${m.machine.cpuModel === null ? '' : ` (${htmlEscape(m.machine.cpuModel)})`} · wall ${fmtMs(m.wallMs)} · simulated ${fmtMs(m.simulatedMs)} · started ${htmlEscape(m.startedAt)} · schema v${result.schemaVersion}</footer>`,
@@ -191,4 +194,29 @@ ${body.join('\n')}
 </body>
 </html>
 `;
+}
+
+/** The per-replica section of a fleet run: deployments, each policy's replicas, and the per-replica charts. */
+function fleetHtml(result: RunResult, charts: readonly string[]): string[] {
+  const d = deploymentsTable(result);
+  const out = [
+    '<h2>Deployments and replicas</h2>',
+    `<div class="card">${table(d.headers.map(htmlEscape), d.rows.map((r) => r.map(htmlEscape)), d.align)}<p class="muted">Utilization is GPU busy time over the time a replica was in service; queue is the mean of its per-second samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.</p></div>`,
+  ];
+  result.policies.forEach((p, i) => {
+    if (p.fleet === undefined) return;
+    const t = replicasTable(p.fleet);
+    const scale = autoscaleLines(p.fleet);
+    out.push(
+      `<h2><span class="swatch" style="background:${policyColor(i)}"></span>${htmlEscape(p.name)}: replicas</h2>`,
+      `<div class="card"><p class="muted">${htmlEscape(fleetFacts(p.fleet))}</p>${table(t.headers.map(htmlEscape), t.rows.map((r) => r.map(htmlEscape)), t.align)}${
+        scale.length === 0 ? '' : `<ul>${scale.map((l) => `<li>${htmlEscape(l)}</li>`).join('')}</ul>`
+      }</div>`,
+    );
+  });
+  out.push(
+    '<h2>Per replica over time</h2><p class="muted">One line per replica, one point per second; shaded bands are fault phases (each names the replica or deployment it hit).</p>',
+    `<div class="grid">${charts.join('')}</div>`,
+  );
+  return out;
 }

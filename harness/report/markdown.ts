@@ -3,6 +3,7 @@
  */
 import { ceilingText, COLUMNS, phaseRecoveryCell, recoveryCriteria, sloText, tableRows } from './columns.js';
 import { fmtMetric, fmtMs } from './format.js';
+import { autoscaleLines, deploymentsTable, fleetFacts, hasFleet, replicasTable } from './fleet-report.js';
 import { RESPONSE_CACHE_LEGEND, responseCacheTable } from './response-cache.js';
 import { reasonsCell } from './reasons.js';
 import { allThresholdResults } from './run-result.js';
@@ -89,6 +90,8 @@ export function renderMarkdown(result: RunResult): string {
     if (crit !== null) out.push(mdEscape(crit), '');
   }
 
+  if (hasFleet(result)) out.push(...fleetMarkdown(result));
+
   out.push('<details><summary>Column legend</summary>', '');
   for (const c of COLUMNS) out.push(`- **${c.header}**: ${mdEscape(c.legend)}`);
   out.push('- Percentages are shares of finished requests; — means unknown (not measured), never zero.', '', '</details>', '');
@@ -98,4 +101,23 @@ export function renderMarkdown(result: RunResult): string {
     `<sub>commit ${m.gitCommit === null ? 'unknown' : m.gitCommit.slice(0, 12)} · node ${mdEscape(m.nodeVersion)} · ${mdEscape(m.machine.platform)}/${mdEscape(m.machine.arch)}, ${m.machine.cpus} CPUs · wall ${fmtMs(m.wallMs)} · simulated ${fmtMs(m.simulatedMs)} · started ${m.startedAt}</sub>`,
   );
   return `${out.join('\n')}\n`;
+}
+
+/** The per-replica section of a fleet run: deployments, then each policy's replicas. */
+function fleetMarkdown(result: RunResult): string[] {
+  const out: string[] = ['### Deployments and replicas', ''];
+  const d = deploymentsTable(result);
+  out.push(mdTable(d.headers, d.rows.map((r) => r.map(mdEscape)), d.align), '');
+  out.push(
+    'Utilization is GPU busy time over the time a replica was in service; queue is the mean of its per-second samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.',
+    '',
+  );
+  for (const p of result.policies) {
+    if (p.fleet === undefined) continue;
+    const t = replicasTable(p.fleet);
+    out.push(`#### ${mdEscape(p.name)}`, '', mdEscape(fleetFacts(p.fleet)), '', mdTable(t.headers, t.rows.map((r) => r.map(mdEscape)), t.align), '');
+    const scale = autoscaleLines(p.fleet);
+    if (scale.length > 0) out.push(...scale.map((l) => `- ${mdEscape(l)}`), '');
+  }
+  return out;
 }

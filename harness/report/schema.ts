@@ -192,6 +192,57 @@ const series = z.object({
   sessionsInFlight: z.array(num).optional(),
 });
 
+const nullableSeries = z.array(nullableNum);
+/** A fleet run's deployments and replicas (harness/measure/fleet.ts); absent for a single model. */
+const fleet = z.object({
+  deployments: z.array(
+    z.object({
+      name: z.string(),
+      replicasStart: count,
+      replicasPeak: count,
+      replicasEnd: count,
+      routed: nullableCount,
+      requests: count,
+      busyGpuHours: num,
+      provisionedGpuHours: num,
+      costUsd: nullableNum,
+    }),
+  ),
+  replicas: z.array(
+    z.object({
+      id: z.string(),
+      deployment: z.string(),
+      requests: count,
+      utilizationMean: nullableNum,
+      queueMean: nullableNum,
+      ejections: count,
+      busyGpuHours: num,
+      provisionedGpuHours: num,
+      provisionedAtMs: num,
+      joinedAtMs: nullableNum,
+      removedAtMs: nullableNum,
+    }),
+  ),
+  hedges: count,
+  hedgesLost: count,
+  events: z.array(
+    z.object({
+      atMs: num,
+      type: z.enum(['ejected', 'returned', 'provisioned', 'joined', 'removed', 'deprovisioned']),
+      deployment: z.string(),
+      replica: z.string(),
+      detail: z.string().optional(),
+    }),
+  ),
+  series: z.object({
+    replicas: z.record(
+      z.string(),
+      z.object({ gpuUtilization: nullableSeries, waiting: nullableSeries, running: nullableSeries, outstanding: nullableSeries, ejected: nullableSeries }),
+    ),
+    replicaCount: z.record(z.string(), z.array(count)),
+  }),
+});
+
 const policyResult = z.object({
   name: z.string().min(1),
   config: canonicalJson,
@@ -200,6 +251,7 @@ const policyResult = z.object({
   histograms,
   classes: z.array(classSummary),
   series,
+  fleet: fleet.optional(),
 });
 
 const machine = z.object({
@@ -278,6 +330,12 @@ export const runResultSchema = z
       for (const [k, v] of Object.entries(p.series)) {
         if (Array.isArray(v) && v.length !== p.series.arrivals.length)
           ctx.addIssue({ code: 'custom', path: ['policies', i, 'series', k], message: `expected ${p.series.arrivals.length} buckets like series.arrivals, got ${v.length}` });
+      }
+      const fleetSeries = p.fleet?.series;
+      const lists = fleetSeries === undefined ? [] : [...Object.entries(fleetSeries.replicas).flatMap(([id, r]) => Object.entries(r).map(([k, v]) => [['replicas', id, k], v] as const)), ...Object.entries(fleetSeries.replicaCount).map(([d, v]) => [['replicaCount', d], v] as const)];
+      for (const [path, v] of lists) {
+        if (v.length !== p.series.arrivals.length)
+          ctx.addIssue({ code: 'custom', path: ['policies', i, 'fleet', 'series', ...path], message: `expected ${p.series.arrivals.length} buckets like series.arrivals, got ${v.length}` });
       }
     });
   });

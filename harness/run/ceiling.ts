@@ -27,6 +27,8 @@ export interface ScenarioCeilingOptions {
 
 /** The ceiling of `scenario` at this seed and duration, or null when it cannot be bounded (see the options). */
 export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOptions): Promise<GoodputCeiling | null> {
+  // The bound models one primary GPU; a fleet's deployments and replicas are not bounded here (yet).
+  if (scenario.model.deployments !== undefined) return null;
   const profile = resolveProfile(scenario.model.profile ?? DEFAULT_PROFILE) as GpuProfile;
   const drainMs = o.drainMs ?? 600_000;
   const horizonMs = o.durationMs + drainMs;

@@ -11,8 +11,9 @@ import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { fleetPhases, isFleetModel } from '../scenario-fleet.js';
 import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
-import type { MockModelMetrics } from '../../sim/mock-model.js';
+import type { MockModel, MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
 
@@ -52,6 +53,15 @@ const SAMPLE_MS = 1000;
 
 /** The fault phases of a scenario's timeline, for reports and recovery times. */
 export function faultPhases(scenario: Scenario): FaultPhase[] {
+  if (isFleetModel(scenario.model)) {
+    // A fleet's phases each hit a deployment or one replica: the description says which.
+    return fleetPhases(scenario.model).map(({ phase: p, target }, i) => ({
+      name: p.name ?? `phase ${i + 1}`,
+      atMs: p.atMs,
+      durationMs: p.durationMs,
+      description: `${describeFault(p.fault)} on ${target}`,
+    }));
+  }
   return (scenario.model.faults?.timeline ?? []).map((p, i) => ({
     name: p.name ?? `phase ${i + 1}`,
     atMs: p.atMs,
@@ -94,16 +104,19 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   // Ids of requests already recorded: a bill for one of them is a call that outlived its request (abandoned).
   const done = new Set<string>();
   const abandoned: AttemptBill[] = [];
-  for (const m of world.models) {
-    const fallback = m !== world.primary;
+  const listenBills = (m: MockModel): void => {
+    const fallback = world.fleet === undefined && m !== world.primary;
     m.onBill((b) => {
-      const bill: AttemptBill = { ...b, fallback };
+      const deployment = world.fleet?.deploymentOf(b);
+      const bill: AttemptBill = deployment === undefined ? { ...b, fallback } : { ...b, fallback, deployment, replica: b.model };
       if (done.has(b.id)) return void abandoned.push(bill);
       const list = bills.get(b.id);
       if (list === undefined) bills.set(b.id, [bill]);
       else list.push(bill);
     });
-  }
+  };
+  world.models.forEach(listenBills);
+  world.fleet?.onReplica((r) => listenBills(r.model));
 
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
@@ -161,14 +174,19 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   let lastBusyMs = 0;
   const sample = (): void => {
     const snap = engine.snapshot();
-    const busyMs = world.primary.metrics().busyMs;
+    const fleetUtilization = world.fleet?.sample();
+    const busyMs = world.fleet === undefined ? world.primary.metrics().busyMs : 0;
     recorder.gauge(clock.now(), {
       queueDepth: snap.queueDepth,
       inFlight: snap.inFlight,
       concurrencyLimit: Number.isFinite(snap.concurrencyLimit) ? snap.concurrencyLimit : null,
       breakerState: snap.breaker,
       ...(snap.budgetLevel !== undefined ? { budgetLevel: snap.budgetLevel } : {}),
-      gpuUtilization: Math.min(1, (busyMs - lastBusyMs) / SAMPLE_MS),
+      ...(fleetUtilization === undefined
+        ? { gpuUtilization: Math.min(1, (busyMs - lastBusyMs) / SAMPLE_MS) }
+        : fleetUtilization === null
+          ? {}
+          : { gpuUtilization: fleetUtilization }),
     });
     lastBusyMs = busyMs;
     o.onProgress?.(clock.now());
@@ -184,7 +202,8 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
   await clock.run(all, `${o.scenario.name}/${name}`);
   await clock.runUntilIdle();
 
-  const models = world.models.map((m) => m.metrics());
+  // A fleet's replicas removed by the autoscaler report their counters as of their removal.
+  const models = world.fleet?.metrics() ?? world.models.map((m) => m.metrics());
   const counters = engine.snapshot().counters;
   const primary = models[0];
   recorder.unmatchedBills([...bills.values()].flat());
@@ -194,17 +213,33 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     durationMs: built.replay?.replayedMs ?? o.durationMs,
     wastedTokens: models.reduce((s, m) => s + m.wastedTokens, 0) + counters.tokensDiscarded,
     tokensComputed: models.reduce((s, m) => s + m.outputTokens, 0),
-    gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),
-    meanBatchSize: primary?.meanBatchSize ?? null,
+    ...(world.fleet === undefined
+      ? {
+          gpuUtilization: primary === undefined || lastEndMs === 0 ? null : Math.min(1, primary.busyMs / lastEndMs),
+          meanBatchSize: primary?.meanBatchSize ?? null,
+        }
+      : fleetGpu(models)),
     faultPhases: faultPhases(o.scenario),
     upstreamCalls: counters.upstreamCalls,
     prefixCache: {
       queries: models.reduce((s, m) => s + m.prefixCacheQueries, 0),
       hits: models.reduce((s, m) => s + m.prefixCacheHits, 0),
     },
-    cost: costInput(o.scenario, models),
+    cost: world.fleet?.costInput() ?? costInput(o.scenario, models),
   });
-  return { result, simulatedMs: lastEndMs, models };
+  const fleet = world.fleet?.finish(result.series.arrivals.length);
+  return { result: fleet === undefined ? result : { ...result, fleet }, simulatedMs: lastEndMs, models };
+}
+
+/** A fleet's GPU utilization (busy over provisioned time, every replica) and mean batch size (per step). */
+function fleetGpu(models: readonly MockModelMetrics[]): { gpuUtilization: number | null; meanBatchSize: number | null } {
+  const busy = models.reduce((s, m) => s + m.busyMs, 0);
+  const elapsed = models.reduce((s, m) => s + m.elapsedMs, 0);
+  const steps = models.reduce((s, m) => s + m.steps, 0);
+  return {
+    gpuUtilization: elapsed > 0 ? Math.min(1, busy / elapsed) : null,
+    meanBatchSize: steps > 0 ? models.reduce((s, m) => s + m.meanBatchSize * m.steps, 0) / steps : null,
+  };
 }
 
 /** Prices of the scenario's models and their GPU time (busy and provisioned). */
@@ -223,6 +258,9 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
     // The deadline counts from the intended start; a request sent late has that much less time.
     ...(req.deadlineMs !== undefined ? { deadlineMs: Math.max(0, req.deadlineMs - (nowMs - intendedStartMs)) } : {}),
     batchable: req.batchable,
+    // For a fleet's routing rules and affinity (StreamOptions.route); other upstreams ignore them.
+    requestClass: req.class,
+    sessionId: req.id.includes('/') ? req.id.slice(0, req.id.lastIndexOf('/')) : req.id,
   };
   if (req.kind === 'embedding') {
     return {

@@ -13,6 +13,8 @@ import { MockModel } from '../../sim/mock-model.js';
 import { DEFAULT_PROFILE } from '../../sim/profiles.js';
 import type { ModelClient } from '../../src/upstream/model-client.js';
 import type { Scenario } from '../scenario.js';
+import { isFleetModel } from '../scenario-fleet.js';
+import { buildFleetWorld, type FleetWorld } from './fleet-world.js';
 import { isZeroTransport, parseTransport, transportedModelClient, transportedSubmit, type Submit, type Transport } from './transport.js';
 
 /** The served model names the engine routes between. */
@@ -36,7 +38,10 @@ export interface World {
   /** The engine as the load driver reaches it: across the client→engine hop when there is one, else `engine.submit`. */
   readonly submit: Submit;
   readonly models: readonly MockModel[];
+  /** The primary model; in a fleet, the first replica of the default deployment. */
   readonly primary: MockModel;
+  /** The fleet, when the scenario has `model.deployments` (then `models` grows as the autoscaler provisions). */
+  readonly fleet?: FleetWorld;
   close(): void;
 }
 
@@ -51,6 +56,7 @@ export function buildWorld(scenario: Scenario, policy: Policy, seed: number, opt
       ? servedBy(model)
       : transportedModelClient(servedBy(model), { clock, hop: transport?.engineToModel, random: random.derive(`transport/engine-to-${model.name}`) });
   const m = scenario.model;
+  if (isFleetModel(m)) return buildFleetEngineWorld(scenario, policy, clock, random, served, transport);
   const primary = new MockModel({
     name: PRIMARY_MODEL,
     profile: m.profile ?? DEFAULT_PROFILE,
@@ -98,5 +104,30 @@ function servedBy(model: MockModel): ModelClient {
     capabilities: client.capabilities,
     stream: (request, options) => client.stream({ ...request, model: model.name }, options),
     embed: (request, options) => client.embed({ ...request, model: model.name }, options),
+  };
+}
+
+/** The world of a fleet scenario: the Fleet (harness/run/fleet-world.ts) as the engine's primary, no fallback. */
+function buildFleetEngineWorld(
+  scenario: Scenario,
+  policy: Policy,
+  clock: VirtualClock,
+  random: Random,
+  served: (model: MockModel) => ModelClient,
+  transport: Transport | undefined,
+): World {
+  const fleet = buildFleetWorld(scenario, policy, clock, random, served);
+  const engine = new Engine({ clock, random: random.derive('engine'), policy, primary: fleet.fleet });
+  const direct: Submit = (request, signal) => engine.submit(request, signal);
+  const defaultName = `${scenario.model.defaultDeployment ?? Object.keys(scenario.model.deployments ?? {})[0] ?? ''}/0`;
+  return {
+    clock,
+    random,
+    engine,
+    submit: isZeroTransport(transport) ? direct : transportedSubmit(direct, { clock, hop: transport?.clientToEngine, random: random.derive('transport/client-to-engine') }),
+    models: fleet.models,
+    primary: fleet.models.find((x) => x.name === defaultName) ?? (fleet.models[0] as MockModel),
+    fleet,
+    close: () => fleet.close(),
   };
 }
