@@ -119,3 +119,19 @@ describe('a fleet as a ModelClient', () => {
     expect(fleet.capabilities).toEqual({ continuation: true, reproducible: true, batchPrompts: false });
   });
 });
+
+describe("a fleet's capabilities", () => {
+  it('follow the replicas as they are added and removed', () => {
+    const clock = new VirtualClock();
+    const full = new FakeModel(clock);
+    full.capabilities = { continuation: true, reproducible: true, batchPrompts: true };
+    const openai = new FakeModel(clock);
+    openai.capabilities = { continuation: false, reproducible: false };
+    const fleet = buildFleet({ clock, random: new Random(1), config: { deployments: { a: {}, b: {} }, defaultDeployment: 'a' }, policy: roundRobin, replicas: { a: [{ id: 'a/0', client: full }] } });
+    expect(fleet.capabilities).toEqual({ continuation: true, reproducible: true, batchPrompts: true });
+    fleet.deployment('b')?.addReplica({ id: 'b/0', client: openai });
+    expect(fleet.capabilities).toEqual({ continuation: false, reproducible: false, batchPrompts: false });
+    fleet.deployment('b')?.removeReplica('b/0');
+    expect(fleet.capabilities).toEqual({ continuation: true, reproducible: true, batchPrompts: true });
+  });
+});

@@ -137,13 +137,9 @@ export class ReplicaDeployment implements Deployment {
   }
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
-    const entry = this.choose(options?.route);
-    if (entry === undefined) return failing(this.noReplica());
     const budget = options?.hedgeBudget;
-    if (this.hedgeDelay !== undefined && budget !== undefined) {
-      return hedgedStream(this, { entry, request, options: options ?? {}, budget, delayMs: this.hedgeDelay.delayMs() });
-    }
-    return this.single(entry, request, options);
+    if (this.hedgeDelay !== undefined && budget !== undefined) return this.hedged(request, options ?? {}, budget);
+    return this.single(request, options);
   }
 
   async embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> {
@@ -195,7 +191,10 @@ export class ReplicaDeployment implements Deployment {
     return this.clock.setTimer(ms, fn, `hedge-delay ${this.name}`);
   }
 
-  private async *single(entry: ReplicaEntry, request: ModelRequest, options: StreamOptions | undefined): AsyncGenerator<StreamEvent> {
+  /** One call on the replica the balancer picks when the stream is first read (the pick and the count are one step). */
+  private async *single(request: ModelRequest, options: StreamOptions | undefined): AsyncGenerator<StreamEvent> {
+    const entry = this.choose(options?.route);
+    if (entry === undefined) throw this.noReplica();
     this.begin(entry);
     const startMs = this.clock.now();
     let outcome: CallOutcome = 'neutral';
@@ -216,6 +215,12 @@ export class ReplicaDeployment implements Deployment {
     } finally {
       this.end(entry, outcome);
     }
+  }
+
+  private async *hedged(request: ModelRequest, options: StreamOptions, budget: { tryAcquire(): boolean }): AsyncGenerator<StreamEvent> {
+    const entry = this.choose(options.route);
+    if (entry === undefined) throw this.noReplica();
+    yield* hedgedStream(this, { entry, request, options, budget, delayMs: (this.hedgeDelay as HedgeDelay).delayMs() });
   }
 
   private async call<T>(entry: ReplicaEntry, options: CallOptions | undefined, fn: () => Promise<T>): Promise<T> {
@@ -263,7 +268,7 @@ export function intersectCapabilities(all: readonly UpstreamCapabilities[]): Ups
   });
 }
 
-/** A stream that fails with `error` when read. */
+/** A stream that fails with `error` when read (before anything is counted). */
 export function failing(error: Error): AsyncIterable<StreamEvent> {
   return {
     [Symbol.asyncIterator]: () => ({

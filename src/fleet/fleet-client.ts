@@ -25,6 +25,7 @@ export class FleetClient implements Fleet {
   private readonly byName: ReadonlyMap<string, ReplicaDeployment>;
   private readonly names: ReadonlySet<string>;
   private readonly listeners = new Set<(e: FleetEvent) => void>();
+  private caps: UpstreamCapabilities | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -33,12 +34,18 @@ export class FleetClient implements Fleet {
   ) {
     this.byName = new Map(deployments.map((d) => [d.name, d]));
     this.names = new Set(this.byName.keys());
-    for (const d of deployments) d.onEvent((e) => this.emit(e));
+    for (const d of deployments) {
+      d.onEvent((e) => {
+        if (e.type === 'replica-added' || e.type === 'replica-removed') this.caps = undefined;
+        this.emit(e);
+      });
+    }
   }
 
   /** What every replica of the fleet can do (a fleet's replicas speak one dialect). */
   get capabilities(): UpstreamCapabilities {
-    return intersectCapabilities([...this.byName.values()].filter((d) => d.size > 0).map((d) => d.capabilities));
+    this.caps ??= intersectCapabilities([...this.byName.values()].filter((d) => d.size > 0).map((d) => d.capabilities));
+    return this.caps;
   }
 
   deployment(name: string): Deployment | undefined {
