@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { AttemptBill } from '../harness/measure/billing.js';
 import type { RequestObservation } from '../harness/measure/types.js';
+import { renderHtml } from '../harness/report/html.js';
+import { renderMarkdown } from '../harness/report/markdown.js';
+import type { RunResult } from '../harness/report/schema.js';
 import { serializeRunResult } from '../harness/report/serialize.js';
 import { runScenarioVirtual } from '../harness/run/run-scenario.js';
 import { runPolicyVirtual } from '../harness/run/virtual.js';
@@ -74,13 +77,22 @@ describe('fleet scenarios in virtual mode', () => {
 
   it('are byte-identical across two runs (meta aside)', async () => {
     const s = fleetScenario(brownout, [roundRobin, { name: 'p2c', preset: 'resilient', overrides: { fleet: { balancer: { kind: 'power-of-two' } } } }]);
+    let last: RunResult | undefined;
     const text = async (): Promise<string> => {
       const r = await runScenarioVirtual({ scenario: s });
+      last = r;
       return serializeRunResult({ ...r, meta: { ...r.meta, wallMs: 0, startedAt: '2026-01-01T00:00:00.000Z' } });
     };
     const a = await text();
     expect(await text()).toBe(a);
     expect(a).toContain('"fleet"');
+    // The reports' per-replica sections: tables in Markdown, tables and charts per policy in HTML.
+    const md = renderMarkdown(last!);
+    expect(md).toContain('### Deployments and replicas');
+    expect(md).toMatch(/\| default\/1 \| \d+ \|/);
+    expect(md).toContain('brownoutMultiplier on default/1');
+    const html = renderHtml(last!);
+    for (const id of ['fleet-0-gpuUtilization', 'fleet-0-waiting', 'fleet-1-waiting', 'fleet-1-outstanding']) expect(html).toContain(`data-chart="${id}"`);
   }, 120_000);
 
   it('record per-replica series, and under round-robin the browned-out replica queues more than the others', async () => {

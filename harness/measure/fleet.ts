@@ -30,6 +30,11 @@ export interface ReplicaSummary {
   readonly utilizationMean: number | null;
   /** Mean of the per-second waiting samples while provisioned; null when never sampled. */
   readonly queueMean: number | null;
+  /**
+   * Mean of the per-second running samples (the decode batch) while provisioned; null when never sampled. A
+   * continuous-batching GPU with any work is busy all the time, so this, not `utilizationMean`, shows spare room.
+   */
+  readonly batchMean: number | null;
   /** Times outlier detection ejected it. */
   readonly ejections: number;
   /** GPU-hours busy, and provisioned (paid for: from provisioning, cold start included, to removal or the end). */
@@ -101,6 +106,7 @@ interface Track {
   lastAtMs: number;
   readonly s: { [K in keyof ReplicaSeries]: Array<number | null> };
   queueSum: number;
+  runningSum: number;
   queueN: number;
 }
 
@@ -116,7 +122,7 @@ export class FleetSampler {
 
   /** A replica was provisioned at `atMs` (its busy time counts from there). */
   provisioned(id: string, deployment: string, atMs: number): void {
-    this.#tracks.set(id, { deployment, lastBusyMs: 0, lastAtMs: atMs, s: { gpuUtilization: [], waiting: [], running: [], outstanding: [], ejected: [] }, queueSum: 0, queueN: 0 });
+    this.#tracks.set(id, { deployment, lastBusyMs: 0, lastAtMs: atMs, s: { gpuUtilization: [], waiting: [], running: [], outstanding: [], ejected: [] }, queueSum: 0, runningSum: 0, queueN: 0 });
   }
 
   /**
@@ -142,6 +148,7 @@ export class FleetSampler {
       set(t.s.outstanding, b, r.outstanding);
       set(t.s.ejected, b, r.ejected || !r.inService ? 1 : 0);
       t.queueSum += r.waiting;
+      t.runningSum += r.running;
       t.queueN += 1;
       t.lastBusyMs = r.busyMs;
       t.lastAtMs = atMs;
@@ -155,10 +162,11 @@ export class FleetSampler {
     return span > 0 ? Math.min(1, busy / span) : null;
   }
 
-  /** Mean of a replica's waiting samples; null when never sampled. */
-  queueMean(id: string): number | null {
+  /** Mean of a replica's waiting and running samples; nulls when never sampled. */
+  means(id: string): { queueMean: number | null; batchMean: number | null } {
     const t = this.#tracks.get(id);
-    return t === undefined || t.queueN === 0 ? null : round(t.queueSum / t.queueN, 6);
+    if (t === undefined || t.queueN === 0) return { queueMean: null, batchMean: null };
+    return { queueMean: round(t.queueSum / t.queueN, 6), batchMean: round(t.runningSum / t.queueN, 6) };
   }
 
   /** The series, `n` buckets each (null before a replica's first sample and after its last). */

@@ -52,9 +52,19 @@ export function replicasTable(fleet: FleetOf): PlainTable {
     return parts.length === 0 ? 'whole run' : parts.join(', ');
   };
   return {
-    headers: ['Replica', 'Calls', 'Utilization', 'Queue (mean)', 'Ejections', 'GPU-h busy', 'GPU-h provisioned', 'In service'],
-    rows: fleet.replicas.map((r) => [r.id, fmtInt(r.requests), fmtPct(r.utilizationMean), fmtNum(r.queueMean, 1), fmtInt(r.ejections), fmtNum(r.busyGpuHours, 4), fmtNum(r.provisionedGpuHours, 4), life(r)]),
-    align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
+    headers: ['Replica', 'Calls', 'GPU busy', 'Batch (mean)', 'Queue (mean)', 'Ejections', 'GPU-h busy', 'GPU-h provisioned', 'In service'],
+    rows: fleet.replicas.map((r) => [
+      r.id,
+      fmtInt(r.requests),
+      fmtPct(r.utilizationMean),
+      fmtNum(r.batchMean, 1),
+      fmtNum(r.queueMean, 1),
+      fmtInt(r.ejections),
+      fmtNum(r.busyGpuHours, 4),
+      fmtNum(r.provisionedGpuHours, 4),
+      life(r),
+    ]),
+    align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
   };
 }
 
@@ -82,7 +92,7 @@ export function fleetCharts(result: RunResult): LineChart[] {
     const bucketMs = p.series.bucketMs;
     const xs = p.series.arrivals.map((_, i) => (i * bucketMs) / 1000);
     const ids = Object.keys(f.series.replicas);
-    const chart = (key: 'gpuUtilization' | 'waiting' | 'outstanding', title: string, yLabel: string, scale: number): LineChart => ({
+    const chart = (key: 'gpuUtilization' | 'waiting' | 'running' | 'outstanding', title: string, yLabel: string, scale: number): LineChart => ({
       id: `fleet-${pi}-${key}`,
       title: `${p.name}: ${title}`,
       xLabel: 'time since start (s)',
@@ -98,6 +108,7 @@ export function fleetCharts(result: RunResult): LineChart[] {
     });
     out.push(chart('gpuUtilization', 'GPU utilization per replica', 'utilization (%)', 100));
     out.push(chart('waiting', 'Waiting queue per replica (sequences waiting for a GPU slot)', 'waiting sequences', 1));
+    out.push(chart('running', 'Decode batch per replica (sequences running on the GPU)', 'running sequences', 1));
     out.push(chart('outstanding', 'Outstanding at the balancer per replica', 'calls', 1));
     const counts = Object.entries(f.series.replicaCount);
     if (f.events.some((e) => e.type === 'provisioned')) {

@@ -201,7 +201,7 @@ function fleetHtml(result: RunResult, charts: readonly string[]): string[] {
   const d = deploymentsTable(result);
   const out = [
     '<h2>Deployments and replicas</h2>',
-    `<div class="card">${table(d.headers.map(htmlEscape), d.rows.map((r) => r.map(htmlEscape)), d.align)}<p class="muted">Utilization is GPU busy time over the time a replica was in service; queue is the mean of its per-second samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.</p></div>`,
+    `<div class="card">${table(d.headers.map(htmlEscape), d.rows.map((r) => r.map(htmlEscape)), d.align)}<p class="muted">GPU busy is busy time over the time a replica was in service: a continuous-batching GPU with any sequence to run is busy all the time, so spare room shows in the batch (mean of its per-second samples of sequences running) instead; queue is the mean of its samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.</p></div>`,
   ];
   result.policies.forEach((p, i) => {
     if (p.fleet === undefined) return;

@@ -109,7 +109,7 @@ function fleetMarkdown(result: RunResult): string[] {
   const d = deploymentsTable(result);
   out.push(mdTable(d.headers, d.rows.map((r) => r.map(mdEscape)), d.align), '');
   out.push(
-    'Utilization is GPU busy time over the time a replica was in service; queue is the mean of its per-second samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.',
+    'GPU busy is busy time over the time a replica was in service: a continuous-batching GPU with any sequence to run is busy all the time, so spare room shows in the batch (mean of its per-second samples of sequences running) instead; queue is the mean of its samples of sequences waiting for a GPU slot. GPU-hours provisioned include cold starts and idle time.',
     '',
   );
   for (const p of result.policies) {

@@ -215,6 +215,7 @@ const fleet = z.object({
       requests: count,
       utilizationMean: nullableNum,
       queueMean: nullableNum,
+      batchMean: nullableNum,
       ejections: count,
       busyGpuHours: num,
       provisionedGpuHours: num,

@@ -229,7 +229,7 @@ export function buildFleetWorld(
           deployment: r.deployment,
           requests: m.requests,
           utilizationMean: servedMs > 0 ? round(Math.min(1, m.busyMs / servedMs), 6) : null,
-          queueMean: sampler.queueMean(r.id),
+          ...sampler.means(r.id),
           ejections: states.get(r.id)?.ejections ?? 0,
           busyGpuHours: round(m.busyMs / 3_600_000, 6),
           provisionedGpuHours: round(m.elapsedMs / 3_600_000, 6),
