@@ -5,6 +5,7 @@
  * replica is ejected (on /metrics), and once ejected it gets no more calls. Waits are on conditions (the ejection
  * showing on /metrics), bounded by a number of requests and the test timeout, never on a wall-clock window.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,5 +104,16 @@ describe('a fleet, live', () => {
     expect(metricSum(after, ['engine_requests_total'], { outcome: 'ok' })).toBe(replies.length);
     expect(engine.exit).toBeUndefined();
     expect(mock.exit).toBeUndefined();
+  });
+
+  it('serve exits 2 with one line naming the bad field of a fleet file, without a stack trace', { timeout: 60_000 }, async () => {
+    const bad = JSON.stringify({ deployments: { default: { replicas: ['http://127.0.0.1:9001', 'not a url'] } } });
+    const child = spawn(process.execPath, ['--import', 'tsx', ENGINE_ENTRY, '--fleet', bad, '--policy', 'resilient', '--open', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(2);
+    expect(err.split('\n')[0]).toBe('serve: --fleet: deployments.default.replicas[1]: expected an http(s) base URL like http://127.0.0.1:9001, got "not a url"');
+    expect(err).not.toMatch(/\n\s+at /);
   });
 });
