@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { fleetFileOf, fleetMockArgs, withFleet } from '../harness/run/live-fleet.js';
 import type { ManagedProcess } from '../harness/run/processes.js';
 import { runScenarioLive } from '../harness/run/run-scenario.js';
+import { parseRunResult } from '../harness/report/schema.js';
+import { serializeRunResult } from '../harness/report/serialize.js';
 import { defineScenario } from '../harness/scenario.js';
 import { parseFleetFile } from '../src/api/fleet-file.js';
 import { alive } from './helpers/processes.js';
@@ -62,5 +64,16 @@ describe('a fleet scenario, live', () => {
     expect(c.ok + c.degraded + c.failed + c.shed + c.timeout + c.cancelled).toBe(c.requests);
     // Two replicas of three keep the default deployment serving after the crash.
     expect(c.ok).toBeGreaterThanOrEqual(Math.ceil(c.requests * 0.8));
+    // The per-replica section, sampled over the wire: every replica, its calls, and per-second series as long as the run's.
+    const f = p.fleet;
+    if (f === undefined) throw new Error('a fleet section expected');
+    expect(f.replicas.map((r) => r.id)).toEqual(['default/0', 'default/1', 'default/2', 'fast/0']);
+    expect(f.deployments.map((d) => [d.name, d.replicasStart])).toEqual([['default', 3], ['fast', 1]]);
+    expect(f.replicas.reduce((n, r) => n + r.requests, 0)).toBeGreaterThan(0);
+    expect(f.replicas.find((r) => r.id === 'default/0')?.busyGpuHours).toBeGreaterThan(0);
+    expect(f.series.replicas['default/0']?.gpuUtilization).toHaveLength(p.series.arrivals.length);
+    // After its crash default/1 answers nothing: its samples say it is out of service (ejected or down).
+    expect(f.series.replicas['default/1']?.ejected.some((x) => x === 1)).toBe(true);
+    expect(parseRunResult(serializeRunResult(result)).policies[0]?.fleet?.replicas).toHaveLength(4);
   });
 });

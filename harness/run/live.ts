@@ -25,6 +25,7 @@ import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, ty
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
 import { fleetFaultPlans, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
+import { LiveFleetSampler } from './live-fleet-sampler.js';
 import { isFleetModel } from '../scenario-fleet.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
@@ -284,8 +285,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       signal: stop.signal,
     };
 
+    // A fleet's per-replica section, from each replica's /mock/stats and the engine's fleet metrics.
+    const fleetSampler = fleet !== undefined && engineUrl !== undefined ? new LiveFleetSampler({ clock, now, engineUrl, replicas: fleet.replicas, model: PRIMARY_MODEL }) : undefined;
     monitor.start();
     sampler.start();
+    fleetSampler?.start();
     const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')));
     try {
       await playWorkload(built, ctx);
@@ -296,10 +300,12 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     const loadGenerator = monitor.stop(o.limits);
     if (died !== undefined) {
       await sampler.stop();
+      await fleetSampler?.stop();
       await driver.close();
       throw new ProcessStartError(died.name, `exited during the run (${describeExit(died.exit ?? { code: null, signal: null })})`, died.stderrTail());
     }
     const seen = await sampler.stop();
+    await fleetSampler?.stop();
     await driver.close();
     const n = stop.signal.aborted ? 0 : (o.probes ?? 0);
     const probes: ProbeTtft | undefined =
@@ -329,12 +335,13 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       },
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
+    const withFleetSection = fleetSampler === undefined ? recorded : { ...recorded, fleet: fleetSampler.finish(recorded.series.arrivals.length, lastEndMs) };
     const result =
       running !== undefined
         ? finishTargetResult(recorded, running.baseline)
         : seen.attempts === null
-          ? recorded
-          : { ...recorded, counters: { ...recorded.counters, attempts: seen.attempts } };
+          ? withFleetSection
+          : { ...withFleetSection, counters: { ...recorded.counters, attempts: seen.attempts } };
     return {
       result,
       simulatedMs: lastEndMs,
