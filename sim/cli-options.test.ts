@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-options.js';
+import { CliUsageError, faultsFor, faultsForReplica, parseSimArgs, type SimOptions } from './cli-options.js';
 
 const noFiles = (p: string): string => {
   throw new Error(`ENOENT: no such file or directory, open '${p}'`);
@@ -31,7 +31,7 @@ describe('parseSimArgs', () => {
     const r = parseSimArgs(['--help'], noFiles);
     expect('help' in r).toBe(true);
     const help = (r as { help: string }).help;
-    for (const f of ['--port', '--host', '--model', '--faults', '--rate-limits', '--seed', '--supervise', '--control-token', '--cold-start-ms', '--timeline-offset-ms']) {
+    for (const f of ['--port', '--host', '--model', '--faults', '--rate-limits', '--seed', '--supervise', '--control-token', '--cold-start-ms', '--timeline-offset-ms', '--replicas', '--first-replica']) {
       expect(help).toContain(f);
     }
   });
@@ -77,6 +77,30 @@ describe('parseSimArgs', () => {
   it('accepts inline JSON for --rate-limits', () => {
     const o = parseSimArgs(['--rate-limits', '{"rpm":60}'], noFiles) as SimOptions;
     expect(o.rateLimits).toEqual({ rpm: 60 });
+  });
+
+  it('--replicas serves one replica by default, and a replicas map in --faults gives each its own plan', () => {
+    expect(parseSimArgs([], noFiles)).toMatchObject({ replicas: 1, firstReplica: 0 });
+    const plan = { replicas: { '0': { serverError: { probability: 1 } }, '2': { models: { primary: { stall: { probability: 1 } } } } } };
+    const o = parseSimArgs(['--replicas', '3', '--port', '9001', '--faults', JSON.stringify(plan)], noFiles) as SimOptions;
+    expect(o).toMatchObject({ replicas: 3, port: 9001, firstReplica: 0 });
+    expect(faultsForReplica(o.faults, 0)).toEqual({ serverError: { probability: 1 } });
+    expect(faultsForReplica(o.faults, 1)).toBeUndefined();
+    expect(faultsFor(faultsForReplica(o.faults, 2), 'primary')).toEqual({ stall: { probability: 1 } });
+    // A plan without a replicas map applies to every replica.
+    expect(faultsForReplica({ serverError: { probability: 0.5 } }, 5)).toEqual({ serverError: { probability: 0.5 } });
+    expect(parseSimArgs(['--replicas', '1', '--first-replica', '2', '--faults', JSON.stringify({ replicas: { '2': {} } })], noFiles)).toMatchObject({ replicas: 1, firstReplica: 2 });
+  });
+
+  it('names the bad --replicas, --first-replica or replicas map', () => {
+    expect(usageError(['--replicas', '0'])).toBe('--replicas: expected an integer from 1 to 64, got "0"');
+    expect(usageError(['--replicas', 'three'])).toBe('--replicas: expected an integer from 1 to 64, got "three"');
+    expect(usageError(['--replicas', '3', '--port', '65534'])).toBe('--replicas: expected the ports --port 65534 to 65536 to exist (at most 65535), got --replicas 3');
+    expect(usageError(['--replicas', '4', '--first-replica', '62'])).toBe('--first-replica: expected --first-replica + --replicas at most 64, got 62 + 4');
+    expect(usageError(['--replicas', '2', '--faults', '{"replicas":{"2":{}}}'])).toBe('--faults: replicas."2": expected a replica index from 0 to 1, got "2"');
+    expect(usageError(['--replicas', '2', '--faults', '{"replicas":[{}]}'])).toContain('--faults: replicas: expected an object');
+    expect(usageError(['--replicas', '2', '--faults', '{"replicas":{"0":{}},"stall":{}}'])).toBe('--faults: expected only "replicas" beside a replicas map, got "stall"');
+    expect(usageError(['--proxy', 'http://127.0.0.1:8000', '--replicas', '2'])).toContain('--replicas: not available with --proxy');
   });
 
   it('names the bad flag in every error', () => {

@@ -56,9 +56,22 @@ export interface SimOptions {
    * the supervisor first started the server), so phases already over do not run again. @default 0
    */
   readonly timelineOffsetMs: number;
+  /**
+   * Independent replicas served by this process, on consecutive ports from `port` (each its own GPU, fault plan,
+   * random streams and control endpoint; the same token text for a request id). See sim/replica-set.ts. @default 1
+   */
+  readonly replicas: number;
+  /**
+   * The index of the first replica served here, so that one process per replica (`--replicas 1 --first-replica 2`)
+   * draws what replica 2 of a shared process would. @default 0
+   */
+  readonly firstReplica: number;
 }
 
 export const DEFAULT_MODEL = 'primary=h100-llama3-8b';
+
+/** Most replicas one process serves. */
+export const MAX_REPLICAS = 64;
 
 function intArg(flag: string, min: number, max: number) {
   return (value: string): number => {
@@ -112,6 +125,16 @@ export function simProgram(): Command {
         .default(0)
         .argParser(intArg('--timeline-offset-ms', 0, Number.MAX_SAFE_INTEGER)),
     )
+    .addOption(
+      new Option('--replicas <n>', 'serve this many independent replicas of the models on consecutive ports from --port (--port 0: a free port each)')
+        .default(1)
+        .argParser(intArg('--replicas', 1, MAX_REPLICAS)),
+    )
+    .addOption(
+      new Option('--first-replica <i>', "index of the first replica served (one process per replica: --replicas 1 --first-replica I draws replica I's numbers)")
+        .default(0)
+        .argParser(intArg('--first-replica', 0, MAX_REPLICAS - 1)),
+    )
     .allowExcessArguments(false)
     .showHelpAfterError(false);
 }
@@ -163,6 +186,8 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     headersTimeoutMs: number;
     timelineOffsetMs: number;
     proxy?: string;
+    replicas: number;
+    firstReplica: number;
   }>();
   if (o.proxy !== undefined) {
     let u: URL | undefined;
@@ -175,7 +200,7 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
       throw new CliUsageError(`--proxy: expected the http(s) base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000), got ${JSON.stringify(o.proxy)}`);
     }
     // The proxy has no GPU and no process restart: these flags belong to the mock alone.
-    for (const [flag, given] of [['--model', o.model !== undefined], ['--supervise', o.supervise], ['--rate-limits', o.rateLimits !== undefined]] as const) {
+    for (const [flag, given] of [['--model', o.model !== undefined], ['--supervise', o.supervise], ['--rate-limits', o.rateLimits !== undefined], ['--replicas', o.replicas > 1]] as const) {
       if (given) throw new CliUsageError(`${flag}: not available with --proxy (the proxy relays to a real model; it has no simulated GPU${flag === '--supervise' ? ' and crashes by closing its listener, in process' : ''})`);
     }
   }
@@ -197,11 +222,19 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
   if (o.requestTimeoutMs > 0 && o.headersTimeoutMs > o.requestTimeoutMs) {
     throw new CliUsageError(`--headers-timeout-ms: expected at most --request-timeout-ms (${o.requestTimeoutMs}), got ${o.headersTimeoutMs}`);
   }
+  if (o.port !== 0 && o.port + o.replicas - 1 > 65535) {
+    throw new CliUsageError(`--replicas: expected the ports --port ${o.port} to ${o.port + o.replicas - 1} to exist (at most 65535), got --replicas ${o.replicas}`);
+  }
+  if (o.firstReplica + o.replicas > MAX_REPLICAS) {
+    throw new CliUsageError(`--first-replica: expected --first-replica + --replicas at most ${MAX_REPLICAS}, got ${o.firstReplica} + ${o.replicas}`);
+  }
+  const faults = o.faults !== undefined ? readJson('--faults', o.faults, readFile) : undefined;
+  if (faults !== undefined) checkReplicaFaults(faults, o.firstReplica, o.replicas);
   return {
     port: o.port,
     host: o.host,
     models,
-    ...(o.faults !== undefined ? { faults: readJson('--faults', o.faults, readFile) } : {}),
+    ...(faults !== undefined ? { faults } : {}),
     ...(o.rateLimits !== undefined ? { rateLimits: readJson('--rate-limits', o.rateLimits, readFile) } : {}),
     seed: o.seed,
     supervise: o.supervise,
@@ -212,7 +245,34 @@ export function parseSimArgs(argv: readonly string[], readFile: (p: string) => s
     headersTimeoutMs: o.headersTimeoutMs,
     timelineOffsetMs: o.timelineOffsetMs,
     ...(o.proxy !== undefined ? { proxy: o.proxy } : {}),
+    replicas: o.replicas,
+    firstReplica: o.firstReplica,
   };
+}
+
+/** A `--faults` file with a `replicas` map may name only the replicas served, and nothing beside the map. */
+function checkReplicaFaults(faults: unknown, first: number, count: number): void {
+  if (faults === null || typeof faults !== 'object' || !('replicas' in faults)) return;
+  const per = (faults as { replicas: unknown }).replicas;
+  if (per === null || typeof per !== 'object' || Array.isArray(per)) {
+    throw new CliUsageError(`--faults: replicas: expected an object {"<replica index>": plan}, got ${JSON.stringify(per)}`);
+  }
+  const others = Object.keys(faults).filter((k) => k !== 'replicas');
+  if (others.length > 0) throw new CliUsageError(`--faults: expected only "replicas" beside a replicas map, got ${others.map((k) => JSON.stringify(k)).join(', ')}`);
+  for (const k of Object.keys(per)) {
+    if (!/^\d+$/.test(k) || Number(k) < first || Number(k) >= first + count) {
+      throw new CliUsageError(`--faults: replicas.${JSON.stringify(k)}: expected a replica index from ${first} to ${first + count - 1}, got ${JSON.stringify(k)}`);
+    }
+  }
+}
+
+/**
+ * The plan of replica `index` from a `--faults` file: its entry when the file has a `replicas` map (none when the map
+ * does not name it), else the whole file (every replica the same plan, each with its own draws).
+ */
+export function faultsForReplica(faults: unknown, index: number): unknown {
+  if (faults === null || typeof faults !== 'object' || !('replicas' in faults)) return faults;
+  return ((faults as { replicas: Record<string, unknown> }).replicas)[String(index)];
 }
 
 /** The plan for model `name` from a `--faults` file: per-model when it has a `models` map naming it. */

@@ -158,3 +158,23 @@ describe.concurrent('sim process', { timeout: 30_000 }, () => {
     expect(await p.exit).toBe(0);
   });
 });
+
+// Its own block, after the concurrent one: one more process at once would slow the others past their limit.
+describe('sim process with --replicas', { timeout: 30_000 }, () => {
+  it('--replicas 2 serves two ports in one process: a crash closes one, the process ends when both have crashed', async () => {
+    const bad = sim(['--replicas', '0']);
+    const p = sim(['--port', '0', '--replicas', '2', '--model', `primary=${profileFile}`]);
+    expect(await bad.exit).toBe(2);
+    expect(bad.err).toContain('sim: --replicas: expected an integer from 1 to 64, got "0"');
+    const [a, b] = [await p.listening(1), await p.listening(2)];
+    expect(a).not.toBe(b);
+    expect(p.out).toMatch(/replica 0 of 2/);
+    expect(await chat(a, { 'x-mock-fault': 'crash:downtime-ms=100' })).toBeInstanceOf(Error);
+    expect(await chat(b, { 'x-mock-output-tokens': '2' })).toBe(200);
+    expect(await chat(a, {})).toBeInstanceOf(Error);
+    expect(await chat(b, { 'x-mock-fault': 'crash:downtime-ms=100' })).toBeInstanceOf(Error);
+    expect(await p.exit).toBe(CRASH_EXIT_CODE);
+    expect(p.err).toContain('crash fault on model primary of replica 0: its port is closed for good (no --supervise)');
+    expect(p.err).toContain(`every replica has crashed: exiting with code ${CRASH_EXIT_CODE}`);
+  });
+});

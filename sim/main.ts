@@ -2,18 +2,20 @@
  * The mock server process: `npm run sim -- --port 8000 --model primary=h100-llama3-8b ...` (see --help).
  * Builds one MockModel (its own simulated GPU) per `--model`, serves them with buildServer on a RealClock and
  * prints one line when listening. A crash fault really ends this process (exit 86); `--supervise` runs the
- * server as a child and restarts it after the crash's downtime, in cold start.
+ * server as a child and restarts it after the crash's downtime, in cold start. `--replicas N` serves N independent
+ * replicas on consecutive ports in this one process (sim/replica-set.ts): a crash fault closes only that replica's
+ * port, and `--supervise` then reopens it in-process after the downtime, in cold start.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../src/errors.js';
-import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
 import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-options.js';
-import { parseFaultPlan, planAfter } from './faults.js';
-import { MockModel, type MockModelOptions } from './mock-model.js';
-import { resolveProfile } from './profiles.js';
+import { parseFaultPlan } from './faults.js';
+import type { MockModel } from './mock-model.js';
+import { replicaModels } from './replica-models.js';
+import { ReplicaSet } from './replica-set.js';
 import { buildServer } from './server.js';
 import { CRASH_EXIT_CODE, Supervisor, type CrashMessage } from './supervisor.js';
 
@@ -37,43 +39,20 @@ function freePort(host: string): Promise<number> {
   });
 }
 
-function buildModels(opts: SimOptions, clock: RealClock): MockModel[] {
-  const root = new Random(opts.seed);
-  return opts.models.map((spec) => {
-    let profile: ReturnType<typeof resolveProfile>;
-    try {
-      profile = resolveProfile(spec.profile as Parameters<typeof resolveProfile>[0]);
-    } catch (err) {
-      if (err instanceof HarnessError) fail(`--model ${spec.label}: ${err.message}`);
-      throw err;
-    }
-    let faults = faultsFor(opts.faults, spec.name);
-    // A supervised restart: the timeline runs on the server's clock from its first start, not again from 0.
-    if (faults !== undefined && opts.timelineOffsetMs > 0) {
-      faults = planAfter(parseFaultPlan(faults), opts.timelineOffsetMs);
-    }
-    const o: MockModelOptions = {
-      name: spec.name,
-      profile,
-      clock,
-      random: root.derive(`model/${spec.name}`),
-      ...(faults !== undefined ? { faults: faults as MockModelOptions['faults'] } : {}),
-      ...(opts.rateLimits !== undefined ? { rateLimits: opts.rateLimits as MockModelOptions['rateLimits'] } : {}),
-      ...(opts.coldStartMs > 0 ? { coldStartMs: opts.coldStartMs } : {}),
-    };
-    return new MockModel(o);
-  });
+/** The models of replica `index`; a bad profile exits 2 naming its --model, a bad plan naming --faults. */
+function buildModels(opts: SimOptions, clock: RealClock, index: number): MockModel[] {
+  try {
+    return replicaModels(opts, clock, index);
+  } catch (err) {
+    if (err instanceof CliUsageError) fail(err.message);
+    if (err instanceof HarnessError) fail(`invalid --faults or --rate-limits${opts.replicas > 1 ? ` (replica ${index})` : ''}: ${err.message}`);
+    throw err;
+  }
 }
 
 async function serve(opts: SimOptions): Promise<void> {
   const clock = new RealClock();
-  let models: MockModel[];
-  try {
-    models = buildModels(opts, clock);
-  } catch (err) {
-    if (err instanceof HarnessError) fail(`invalid --faults or --rate-limits: ${err.message}`);
-    throw err;
-  }
+  const models = buildModels(opts, clock, opts.firstReplica);
   for (const m of models) {
     m.onEvent((e) => {
       if (e.type !== 'crash') return;
@@ -121,6 +100,59 @@ async function serve(opts: SimOptions): Promise<void> {
   process.stdout.write(
     `sim: listening on http://${host}:${port} (models: ${opts.models.map((m) => m.label).join(', ')}; seed ${opts.seed}${cold}; pid ${process.pid})\n`,
   );
+}
+
+/** `--replicas N` (N > 1): the replicas in this process, each on its own port (sim/replica-set.ts). */
+async function serveReplicas(opts: SimOptions): Promise<void> {
+  const clock = new RealClock();
+  const indices = Array.from({ length: opts.replicas }, (_, k) => opts.firstReplica + k);
+  const of = ` of ${opts.firstReplica + opts.replicas}`;
+  let set: ReplicaSet;
+  try {
+    set = await ReplicaSet.start(
+      {
+        indices,
+        port: opts.port,
+        host: opts.host,
+        clock,
+        supervise: opts.supervise,
+        models: (index) => buildModels(opts, clock, index),
+        app: (models) =>
+          buildServer({
+            models,
+            clock,
+            logger: opts.log,
+            requestTimeoutMs: opts.requestTimeoutMs,
+            headersTimeoutMs: opts.headersTimeoutMs,
+            ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
+          }),
+      },
+      (e) => {
+        if (e.type === 'listening') {
+          const cold = e.restarted ? `, restarted, cold start ${e.coldStartMs}ms` : opts.coldStartMs > 0 ? `, cold start ${opts.coldStartMs}ms` : '';
+          process.stdout.write(
+            `sim: listening on ${e.url} (replica ${e.index}${of}${cold}; models: ${opts.models.map((m) => m.label).join(', ')}; seed ${opts.seed}; pid ${process.pid})\n`,
+          );
+        } else if (e.type === 'crash') {
+          process.stderr.write(
+            `sim: crash fault on model ${e.model} of replica ${e.index}: its port is closed${e.restart ? ` for ${e.downtimeMs}ms, then it restarts with a ${e.coldStartMs}ms cold start` : ' for good (no --supervise)'}; the other replicas keep serving\n`,
+          );
+        } else {
+          process.stderr.write(`sim: every replica has crashed: exiting with code ${CRASH_EXIT_CODE}\n`);
+          process.exit(CRASH_EXIT_CODE);
+        }
+      },
+    );
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') fail(`--port: a port of ${opts.port} to ${opts.port + opts.replicas - 1} is already in use on ${opts.host}`);
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND') fail(`--host: cannot bind ${JSON.stringify(opts.host)} (${e.code})`);
+    if (e.code === 'EACCES') fail(`--port: not allowed to bind port ${opts.port} (EACCES)`);
+    throw err;
+  }
+  const shutdown = (): void => void set.close().finally(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
 }
 
 /** `--proxy URL`: the chaos proxy in front of a real OpenAI-compatible server (sim/proxy-server.ts). */
@@ -182,6 +214,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   if (parsed.proxy !== undefined) await serveProxy({ ...parsed, proxy: parsed.proxy });
+  else if (parsed.replicas > 1) await serveReplicas(parsed);
   else if (parsed.supervise) await supervise(parsed, argv);
   else await serve(parsed);
 }

@@ -123,7 +123,7 @@ describe.concurrent('serve process', { timeout: 30_000 }, () => {
     expect(bad.err.split('\n')[0]).toBe('serve: --policy: expected one of "naive" | "bounded" | "resilient" | "adaptive", got "fastest"');
     expect(bad.err).not.toMatch(/\n\s+at /);
     expect(await none.exit).toBe(2);
-    expect(none.err.split('\n')[0]).toBe('serve: --upstream: expected a URL, got none');
+    expect(none.err.split('\n')[0]).toBe('serve: --upstream: expected a URL (or --fleet FILE), got none');
     expect(await help.exit).toBe(0);
     expect(help.out).toContain('--callback-allowlist');
   });

@@ -148,6 +148,9 @@ export interface MockModelStats {
   readonly prefixCacheQueries?: number;
   readonly prefixCacheHits?: number;
   readonly faultCounts: Readonly<Record<string, number>>;
+  /** Sequences waiting for a GPU slot, and holding one, at the reading. */
+  readonly waiting?: number;
+  readonly running?: number;
 }
 
 /** One mock process's `/mock/stats`. */

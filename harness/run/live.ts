@@ -24,6 +24,9 @@ import { planAfter } from '../../sim/faults.js';
 import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
+import { fleetFaultPlans, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
+import { LiveFleetSampler } from './live-fleet-sampler.js';
+import { isFleetModel } from '../scenario-fleet.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedProcess } from './processes.js';
@@ -152,9 +155,20 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
   const m = o.scenario.model;
   const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
   let running: RunningTarget | undefined;
+  if (isFleetModel(m) && (o.proxyUrl !== undefined || external !== undefined)) {
+    throw new ValidationError('scenario.model.deployments', 'the built-in mock and the engine service (a fleet runs live against them, not a chaos proxy or an external target)', Object.keys(m.deployments).join(', '));
+  }
   try {
+    // A fleet: a mock process per deployment, its replicas on consecutive ports (harness/run/live-fleet.ts).
+    const fleet: LiveFleetMocks | undefined = isFleetModel(m)
+      ? await startFleetMocks(group, m, { entry: MOCK_ENTRY, model: PRIMARY_MODEL, seed: o.seed, readyTimeoutMs, ...(o.onProcess !== undefined ? { onProcess: o.onProcess } : {}) })
+      : undefined;
     const mocks: { primary: { url: string }; fallback?: { url: string } } =
-      o.proxyUrl !== undefined ? { primary: { url: o.proxyUrl.replace(/\/+$/, '') } } : await startMocks(group, o, readyTimeoutMs);
+      fleet !== undefined
+        ? { primary: { url: fleet.primaryUrl } }
+        : o.proxyUrl !== undefined
+          ? { primary: { url: o.proxyUrl.replace(/\/+$/, '') } }
+          : await startMocks(group, o, readyTimeoutMs);
     const target = o.target ?? 'engine';
     let engineUrl: string | undefined;
     if (external !== undefined) {
@@ -174,7 +188,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
         {
           name: `engine[${name}]`,
           entry: ENGINE_ENTRY,
-          args: engineArgs(o.policy, port, mocks.primary.url, mocks.fallback?.url, o.seed),
+          args: fleet !== undefined ? withFleet(engineArgs(o.policy, port, mocks.primary.url, undefined, o.seed), fleet.fleetJson) : engineArgs(o.policy, port, mocks.primary.url, mocks.fallback?.url, o.seed),
           port,
           readyPath: '/healthz',
         },
@@ -185,9 +199,14 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     }
 
     // The load starts now: fault plans are set, and their timelines count from here, as in virtual time.
-    const plans: Array<{ url: string; model: string; plan: NonNullable<typeof m.faults> }> = [];
-    if (m.faults !== undefined) plans.push({ url: mocks.primary.url, model: PRIMARY_MODEL, plan: m.faults });
-    if (m.fallbackFaults !== undefined && mocks.fallback !== undefined) plans.push({ url: mocks.fallback.url, model: FALLBACK_MODEL, plan: m.fallbackFaults });
+    const sm = o.scenario.model;
+    const plans: Array<{ url: string; model: string; plan: NonNullable<Scenario['model']['faults']> }> = [];
+    if (fleet !== undefined && isFleetModel(sm)) {
+      // Each replica's plan: its deployment's faults and the timeline phases aimed at it.
+      for (const f of fleetFaultPlans(sm, fleet.replicas)) plans.push({ url: f.url, model: PRIMARY_MODEL, plan: f.plan as NonNullable<Scenario['model']['faults']> });
+    } else if (sm.faults !== undefined) plans.push({ url: mocks.primary.url, model: PRIMARY_MODEL, plan: sm.faults });
+    const fallbackFaults = o.scenario.model.fallbackFaults;
+    if (fallbackFaults !== undefined && mocks.fallback !== undefined) plans.push({ url: mocks.fallback.url, model: FALLBACK_MODEL, plan: fallbackFaults });
     await Promise.all(plans.map((p) => putFaultPlan(p.url, p.model, p.plan)));
     const t0 = clock.now();
     const now = (): number => clock.now() - t0;
@@ -211,10 +230,13 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       now,
       recorder,
       ...(engineUrl !== undefined ? { engineUrl } : {}),
-      mocks: [
-        { url: mocks.primary.url, model: PRIMARY_MODEL, primary: true },
-        ...(mocks.fallback !== undefined ? [{ url: mocks.fallback.url, model: FALLBACK_MODEL, primary: false }] : []),
-      ],
+      mocks:
+        fleet !== undefined
+          ? fleet.replicas.map((r) => ({ url: r.url, model: PRIMARY_MODEL, primary: r.url === fleet.primaryUrl }))
+          : [
+              { url: mocks.primary.url, model: PRIMARY_MODEL, primary: true },
+              ...(mocks.fallback !== undefined ? [{ url: mocks.fallback.url, model: FALLBACK_MODEL, primary: false }] : []),
+            ],
       // A restarted mock has no plan: set what is left of the timeline again.
       onRestart: (url, model) => {
         const p = plans.find((x) => x.url === url && x.model === model);
@@ -263,8 +285,11 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       signal: stop.signal,
     };
 
+    // A fleet's per-replica section, from each replica's /mock/stats and the engine's fleet metrics.
+    const fleetSampler = fleet !== undefined && engineUrl !== undefined ? new LiveFleetSampler({ clock, now, engineUrl, replicas: fleet.replicas, model: PRIMARY_MODEL }) : undefined;
     monitor.start();
     sampler.start();
+    fleetSampler?.start();
     const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')));
     try {
       await playWorkload(built, ctx);
@@ -275,10 +300,12 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     const loadGenerator = monitor.stop(o.limits);
     if (died !== undefined) {
       await sampler.stop();
+      await fleetSampler?.stop();
       await driver.close();
       throw new ProcessStartError(died.name, `exited during the run (${describeExit(died.exit ?? { code: null, signal: null })})`, died.stderrTail());
     }
     const seen = await sampler.stop();
+    await fleetSampler?.stop();
     await driver.close();
     const n = stop.signal.aborted ? 0 : (o.probes ?? 0);
     const probes: ProbeTtft | undefined =
@@ -308,12 +335,13 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       },
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
+    const withFleetSection = fleetSampler === undefined ? recorded : { ...recorded, fleet: fleetSampler.finish(recorded.series.arrivals.length, lastEndMs) };
     const result =
       running !== undefined
         ? finishTargetResult(recorded, running.baseline)
         : seen.attempts === null
-          ? recorded
-          : { ...recorded, counters: { ...recorded.counters, attempts: seen.attempts } };
+          ? withFleetSection
+          : { ...withFleetSection, counters: { ...recorded.counters, attempts: seen.attempts } };
     return {
       result,
       simulatedMs: lastEndMs,

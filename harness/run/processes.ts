@@ -179,6 +179,31 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+function bindable(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.unref();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive free ports on `host` (for `sim --replicas N --port P`, which binds P to P+N-1):
+ * a free port from the system, kept when the ports after it are free too, else another try.
+ * @throws Error after `attempts` tries without a free run
+ */
+export async function freePortRun(count: number, host = '127.0.0.1', attempts = 50): Promise<number> {
+  for (let i = 0; i < attempts; i++) {
+    const first = await freePort(host);
+    if (first + count - 1 > 65535) continue;
+    let ok = true;
+    for (let k = 1; k < count && ok; k++) ok = await bindable(first + k, host);
+    if (ok) return first;
+  }
+  throw new Error(`freePortRun: no ${count} consecutive free ports on ${host} after ${attempts} tries`);
+}
+
 /** True when GET `url` answers 200 within `timeoutMs`. */
 export async function httpReady(url: string, timeoutMs: number): Promise<boolean> {
   try {

@@ -6,6 +6,8 @@ const files: Record<string, string> = {
   'bad-tenants.json': JSON.stringify([{ apiKey: 'short', tenant: 'alpha' }]),
   'dup-tenants.json': JSON.stringify([{ apiKey: 'key-alpha-0001', tenant: 'a' }, { apiKey: 'key-alpha-0001', tenant: 'b' }]),
   'overrides.json': JSON.stringify({ concurrency: { limit: 12 } }),
+  'fleet.json': JSON.stringify({ deployments: { default: { replicas: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'] } } }),
+  'bad-fleet.json': JSON.stringify({ deployments: { default: { replicas: ['127.0.0.1:9001'] } } }),
 };
 const read = (p: string): string => {
   const f = files[p];
@@ -77,7 +79,7 @@ describe('parseServeArgs', () => {
   });
 
   it('names the bad flag in every error', () => {
-    expect(usage(['--policy', 'resilient', '--open'])).toBe('--upstream: expected a URL, got none');
+    expect(usage(['--policy', 'resilient', '--open'])).toBe('--upstream: expected a URL (or --fleet FILE), got none');
     expect(usage(['--upstream', 'ftp://x', '--policy', 'resilient', '--open'])).toBe('--upstream: expected an http(s) URL, got "ftp://x"');
     expect(usage(['--upstream', 'http://x:1', '--open'])).toBe('--policy: expected one of naive, bounded, resilient, adaptive, got none');
     expect(usage(['--upstream', 'http://x:1', '--policy', 'fast', '--open'])).toBe('--policy: expected one of "naive" | "bounded" | "resilient" | "adaptive", got "fast"');
@@ -92,5 +94,20 @@ describe('parseServeArgs', () => {
     expect(usage([...base, '--open', '--otlp-endpoint', 'http://c:4318'])).toBe('--otlp-endpoint: expected --exporter otlp with it, got --exporter prometheus');
     expect(usage([...base, '--open', '--callback-allowlist', 'http://x.com/'])).toBe('--callback-allowlist: expected host names like hooks.example.com or 127.0.0.1:9000, got "http://x.com/"');
     expect(usage([...base, '--open', '--colour'])).toBe("unknown option '--colour'");
+  });
+
+  it('--fleet takes a fleet file instead of --upstream, and names the bad field or the clashing flag', () => {
+    const o = parse(['--fleet', 'fleet.json', '--policy', 'resilient', '--open']);
+    expect(o.upstream).toBeUndefined();
+    expect(o.fleet?.config).toEqual({ deployments: { default: {} }, defaultDeployment: 'default' });
+    expect(o.fleet?.deployments['default']?.replicas).toEqual(['http://127.0.0.1:9001', 'http://127.0.0.1:9002']);
+    expect(parse(['--fleet', '{"deployments":{"d":{"replicas":["http://127.0.0.1:1"]}}}', '--policy', 'resilient', '--open']).fleet?.config.defaultDeployment).toBe('d');
+    expect(usage(['--policy', 'resilient', '--open'])).toBe('--upstream: expected a URL (or --fleet FILE), got none');
+    expect(usage(['--fleet', 'bad-fleet.json', '--policy', 'resilient', '--open'])).toBe(
+      '--fleet: deployments.default.replicas[0]: expected an http(s) base URL like http://127.0.0.1:9001, got "127.0.0.1:9001"',
+    );
+    expect(usage(['--fleet', 'missing.json', '--policy', 'resilient', '--open'])).toMatch(/^--fleet: cannot read "missing.json"/);
+    expect(usage(['--fleet', 'fleet.json', ...base, '--open'])).toBe('--upstream: not available with --fleet (the fleet file declares the replicas and each deployment\'s fallback), got "http://127.0.0.1:8000"');
+    expect(usage(['--fleet', 'fleet.json', '--policy', 'resilient', '--open', '--fallback', 'http://127.0.0.1:9'])).toMatch(/^--fallback: not available with --fleet/);
   });
 });

@@ -12,6 +12,7 @@ import { parseRedisUrl } from '../queue/redis-connection.js';
 import { EXPORTER_KINDS, type ExporterKind } from '../telemetry/setup.js';
 import { UPSTREAM_DIALECTS, type UpstreamDialect } from '../upstream/model-client.js';
 import { TOKENIZER_FAMILIES, type TokenizerFamily } from '../upstream/tokenizer.js';
+import { parseFleetFile, type FleetFile } from './fleet-file.js';
 import { parseTenants, type TenantsConfig } from './tenants.js';
 
 /** `--upstream-dialect` and `--fallback-dialect`: one of UPSTREAM_DIALECTS. */
@@ -36,8 +37,10 @@ export class ServeUsageError extends HarnessError {
 
 /** Validated options of the service process. */
 export interface ServeOptions {
-  /** The primary upstream's OpenAI-compatible base URL. */
-  readonly upstream: string;
+  /** The primary upstream's OpenAI-compatible base URL; absent with `fleet`. */
+  readonly upstream?: string;
+  /** `--fleet FILE`: deployments of replicas instead of one upstream (src/api/fleet-file.ts). */
+  readonly fleet?: FleetFile;
   readonly fallback?: string;
   readonly policy: Policy;
   /** @default 8080 */
@@ -108,6 +111,7 @@ export function serveProgram(): Command {
   return new Command('serve')
     .description('The resilient engine as a service: jobs API with SSE resume, OpenAI-compatible proxy, /metrics.')
     .addOption(new Option('--upstream <url>', 'primary OpenAI-compatible upstream (the mock server, vLLM, OpenAI)').argParser(urlArg('--upstream')))
+    .addOption(new Option('--fleet <json|file>', 'a fleet instead of --upstream: named deployments of replica URLs, routing rules, the default deployment (docs/live.md)'))
     .addOption(new Option('--policy <name>', `engine policy preset: ${PRESET_NAMES.join(', ')}`))
     .addOption(new Option('--policy-overrides <json|file>', 'JSON overrides deep-merged onto the preset, e.g. {"concurrency":{"limit":32}}'))
     .addOption(new Option('--fallback <url>', 'fallback upstream, used while the primary breaker is open').argParser(urlArg('--fallback')))
@@ -210,6 +214,7 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   if (help !== undefined) return help;
   const o = program.opts<{
     upstream?: string;
+    fleet?: string;
     policy?: string;
     policyOverrides?: string;
     fallback?: string;
@@ -241,7 +246,20 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
     price?: string;
     fallbackPrice?: string;
   }>();
-  if (o.upstream === undefined) throw new ServeUsageError('--upstream: expected a URL, got none');
+  if (o.upstream === undefined && o.fleet === undefined) throw new ServeUsageError('--upstream: expected a URL (or --fleet FILE), got none');
+  let fleet: FleetFile | undefined;
+  if (o.fleet !== undefined) {
+    const given = [['--upstream', o.upstream], ['--fallback', o.fallback], ['--fallback-model', o.fallbackModel], ['--fallback-dialect', o.fallbackDialect], ['--fallback-price', o.fallbackPrice]] as const;
+    for (const [flag, v] of given) {
+      if (v !== undefined) throw new ServeUsageError(`${flag}: not available with --fleet (the fleet file declares the replicas and each deployment's fallback), got ${JSON.stringify(v)}`);
+    }
+    try {
+      fleet = parseFleetFile(readJson('--fleet', o.fleet, readFile));
+    } catch (err) {
+      if (err instanceof ServeUsageError) throw err;
+      throw new ServeUsageError(`--fleet: ${(err as Error).message}`);
+    }
+  }
   if (o.policy === undefined) throw new ServeUsageError(`--policy: expected one of ${PRESET_NAMES.join(', ')}, got none`);
   let policy: Policy;
   try {
@@ -275,7 +293,8 @@ export function parseServeArgs(argv: readonly string[], readFile: (p: string) =>
   const upstreamKey = o.upstreamKey ?? env['UPSTREAM_API_KEY'];
   const prices = parsePriceFlags(o, (m) => new ServeUsageError(m));
   return {
-    upstream: o.upstream,
+    ...(o.upstream !== undefined ? { upstream: o.upstream } : {}),
+    ...(fleet !== undefined ? { fleet } : {}),
     ...(o.fallback !== undefined ? { fallback: o.fallback } : {}),
     policy,
     upstreamDialect: o.upstreamDialect,

@@ -14,7 +14,9 @@ import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
 import { loadTokenCounter } from '../upstream/tokenizer.js';
+import type { ServicePrices } from '../engine/billed-usage.js';
 import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
+import { buildFleetUpstream, type FleetUpstream } from './fleet-upstream.js';
 import { withModel } from './model-alias.js';
 import { buildServer } from './server.js';
 
@@ -30,9 +32,23 @@ async function serve(o: ServeOptions): Promise<void> {
   const telemetry = startNodeSdk({ exporter: o.exporter, serviceName: 'ai-engine', ...(o.otlpEndpoint !== undefined ? { otlpEndpoint: o.otlpEndpoint } : {}) });
   const key = o.upstreamKey !== undefined ? { apiKey: o.upstreamKey } : {};
   const pool = { connections: o.upstreamConnections, keepAliveTimeoutMs: o.upstreamKeepAliveMs };
-  const primary = new HttpModelClient({ baseUrl: o.upstream, clock, dialect: o.upstreamDialect, ...pool, ...key });
+  const seed = o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31;
+  // With --fleet, the fleet of replicas is the engine's primary upstream (src/api/fleet-upstream.ts).
+  let fleet: FleetUpstream | undefined;
+  try {
+    if (o.fleet !== undefined) {
+      fleet = buildFleetUpstream(o.fleet, { clock, random: new Random(seed), policy: o.policy.fleet, dialect: o.upstreamDialect, ...pool, ...key });
+    }
+  } catch (err) {
+    if (err instanceof HarnessError) fail(`--fleet: ${err.message}`);
+    throw err;
+  }
+  const single = o.upstream !== undefined ? new HttpModelClient({ baseUrl: o.upstream, clock, dialect: o.upstreamDialect, ...pool, ...key }) : undefined;
+  const primary = fleet?.fleet ?? single;
+  if (primary === undefined) return fail('--upstream: expected a URL (or --fleet FILE), got none');
   const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, dialect: o.fallbackDialect, ...pool, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
+  const prices = o.prices ?? fleetPrices(o.fleet);
   let redis: RedisApiSide | undefined;
   if (o.queue !== undefined) {
     try {
@@ -42,7 +58,6 @@ async function serve(o: ServeOptions): Promise<void> {
       throw err;
     }
   }
-  const seed = o.seed ?? Math.floor(clock.wallTimeMs()) % 2 ** 31;
   // Loaded before serving: an encoding takes seconds to load, and counting must be synchronous at admission.
   const countPromptTokens = await loadTokenCounter(o.tokenizer);
   const app = buildServer({
@@ -58,6 +73,7 @@ async function serve(o: ServeOptions): Promise<void> {
     upstream: { primary, ...(fallback !== undefined ? { fallback } : {}) },
     // A job's modelHint may name the fallback's model too.
     ...(fallback !== undefined && o.fallbackModel !== undefined ? { deployments: { [o.fallbackModel]: 'fallback' as const } } : {}),
+    ...(fleet !== undefined ? { fleet: fleet.fleet } : {}),
     telemetry,
     callbackAllowlist: o.callbackAllowlist,
     bodyLimitBytes: o.bodyLimitBytes,
@@ -68,7 +84,7 @@ async function serve(o: ServeOptions): Promise<void> {
     ...(o.payloadDir !== undefined ? { payloads: { store: new LocalDirPayloadStore(o.payloadDir), thresholdBytes: o.payloadThresholdBytes } } : {}),
     defaultModel: o.model,
     countPromptTokens,
-    ...(o.prices !== undefined ? { prices: o.prices } : {}),
+    ...(prices !== undefined ? { prices } : {}),
     logger: o.log,
   });
   let closing = false;
@@ -77,7 +93,7 @@ async function serve(o: ServeOptions): Promise<void> {
     closing = true;
     void app
       .close()
-      .then(() => Promise.all([telemetry.shutdown(), primary.close(), fallbackClient?.close(), redis?.close()]))
+      .then(() => Promise.all([telemetry.shutdown(), single?.close(), ...(fleet?.clients ?? []).map((c) => c.close()), fallbackClient?.close(), redis?.close()]))
       .then(
         () => process.exit(0),
         (err: unknown) => fail(`error while closing: ${(err as Error).message}`, 1),
@@ -99,9 +115,21 @@ async function serve(o: ServeOptions): Promise<void> {
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const tenants = o.tenants === 'open' ? 'open (no API keys)' : `${o.tenants.length} API key(s)`;
   const fb = `${o.fallback !== undefined ? `, fallback ${o.fallback}` : ''}${o.queue !== undefined ? `; queue ${o.queue.replace(/\/\/[^@/]*@/, '//')}` : ''}`;
+  const up = o.fleet !== undefined
+    ? `fleet ${Object.entries(o.fleet.deployments).map(([n, d]) => `${n}×${d.replicas.length}`).join(', ')} (default ${o.fleet.config.defaultDeployment}; ${o.policy.fleet.balancer.kind}${o.policy.fleet.ejection.enabled ? ', ejection' : ''}${o.policy.fleet.hedging.enabled ? ', hedging' : ''})`
+    : `upstream ${o.upstream ?? ''}`;
   process.stdout.write(
-    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; upstream ${o.upstream} [${o.upstreamDialect}]${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
+    `serve: listening on http://${host}:${port} (policy ${o.policy.name}; ${up} [${o.upstreamDialect}]${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
   );
+}
+
+/**
+ * The service's prices with a fleet and no --price: every call bills at the default deployment's price (the engine
+ * bills a fleet's calls as its primary upstream's; per-deployment prices need the bill to carry the deployment).
+ */
+function fleetPrices(fleet: ServeOptions['fleet']): ServicePrices | undefined {
+  const price = fleet?.deployments[fleet.config.defaultDeployment]?.price;
+  return price !== undefined ? { primary: price } : undefined;
 }
 
 function main(): void {

@@ -18,6 +18,8 @@ import { Engine } from '../engine/engine.js';
 import { preset, type Policy } from '../policy.js';
 import type { Random } from '../random.js';
 import { EngineTelemetry } from '../telemetry/engine-telemetry.js';
+import { FleetMetrics } from '../telemetry/fleet-metrics.js';
+import type { Fleet } from '../fleet/types.js';
 import { createTelemetry, type Telemetry } from '../telemetry/setup.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import { observeQueue } from '../queue/queue-metrics.js';
@@ -105,6 +107,11 @@ export interface BuildServerOptions extends ConnectionLimitsOptions {
    * @default none (billed tokens are still counted; dollars are not)
    */
   readonly prices?: ServicePrices;
+  /**
+   * The fleet behind `upstream.primary` (`serve --fleet`): every deployment's name may be a job's `modelHint`, and
+   * its replicas' metrics (src/telemetry/fleet-metrics.ts) are on /metrics. @default none
+   */
+  readonly fleet?: Pick<Fleet, 'deployments' | 'onEvent'>;
   /** fastify request logging. @default false */
   readonly logger?: boolean;
 }
@@ -170,6 +177,7 @@ export function buildService(o: BuildServerOptions): ApiService {
     ...(o.queue !== undefined ? { queue: o.queue } : {}),
   });
   const unobserveQueue = observeQueue(telemetry.meter, jobs.queue);
+  const fleetMetrics = o.fleet !== undefined ? new FleetMetrics(telemetry.meter, o.fleet) : undefined;
   // Every open SSE stream and every proxied call in flight is here until it ends.
   const closers = new Set<() => void>();
   const sseStats = new SseStats();
@@ -189,6 +197,8 @@ export function buildService(o: BuildServerOptions): ApiService {
       [o.defaultModel ?? 'primary', 'primary'],
       ...(o.upstream?.fallback !== undefined || o.engine !== undefined ? [['fallback', 'fallback'] as const] : []),
       ...Object.entries(o.deployments ?? {}),
+      // A fleet is the engine's primary upstream: it routes a named deployment itself (RouteMeta.modelHint).
+      ...(o.fleet?.deployments() ?? []).map((d) => [d.name, 'primary'] as const),
     ]),
     forwardMockHeaders: o.forwardMockHeaders ?? true,
     sseKeepAliveMs: o.sseKeepAliveMs ?? 15_000,
@@ -269,6 +279,7 @@ export function buildService(o: BuildServerOptions): ApiService {
   });
   app.addHook('onClose', async () => {
     unobserveQueue();
+    fleetMetrics?.close();
     observed.close();
     if (ownTelemetry) await telemetry.shutdown();
   });

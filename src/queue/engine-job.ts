@@ -18,7 +18,11 @@ export interface EngineRequestOptions {
 export function engineRequestFor(job: JobRecord, onTokens: (c: TokenChunk) => void, o: EngineRequestOptions = {}): EngineRequest {
   const { id, spec } = job;
   const mock = spec.mock;
-  const modelHint = o.modelHint ?? spec.modelHint;
+  // A deployment named in the job (a fleet's, mapped to the primary route) reaches the fleet's routing rules as the
+  // hint (RouteMeta.modelHint); the engine's router treats any name but `fallback` as the primary.
+  const named = spec.deployment !== undefined && spec.modelHint === 'primary' ? spec.deployment : spec.modelHint;
+  const keepNamed = o.modelHint === undefined || (o.modelHint === 'primary' && named !== undefined && named !== 'fallback');
+  const modelHint = keepNamed ? named : o.modelHint;
   const deadlineMs = o.deadlineMs ?? spec.deadlineMs;
   return {
     id,
