@@ -50,6 +50,18 @@ function buildModels(opts: SimOptions, clock: RealClock, index: number): MockMod
   }
 }
 
+/** The mock's fastify app over `models`, with the flags' limits: one per process, or one per replica. */
+function appFor(opts: SimOptions, clock: RealClock, models: readonly MockModel[]): ReturnType<typeof buildServer> {
+  return buildServer({
+    models,
+    clock,
+    logger: opts.log,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    headersTimeoutMs: opts.headersTimeoutMs,
+    ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
+  });
+}
+
 async function serve(opts: SimOptions): Promise<void> {
   const clock = new RealClock();
   const models = buildModels(opts, clock, opts.firstReplica);
@@ -69,14 +81,7 @@ async function serve(opts: SimOptions): Promise<void> {
       else process.exit(CRASH_EXIT_CODE);
     });
   }
-  const app = buildServer({
-    models,
-    clock,
-    logger: opts.log,
-    requestTimeoutMs: opts.requestTimeoutMs,
-    headersTimeoutMs: opts.headersTimeoutMs,
-    ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
-  });
+  const app = appFor(opts, clock, models);
   const shutdown = (): void => {
     // Models first: their in-flight generations end (hangs included), then the sockets are closed.
     for (const m of models) m.close();
@@ -117,15 +122,7 @@ async function serveReplicas(opts: SimOptions): Promise<void> {
         clock,
         supervise: opts.supervise,
         models: (index) => buildModels(opts, clock, index),
-        app: (models) =>
-          buildServer({
-            models,
-            clock,
-            logger: opts.log,
-            requestTimeoutMs: opts.requestTimeoutMs,
-            headersTimeoutMs: opts.headersTimeoutMs,
-            ...(opts.controlToken !== undefined ? { controlToken: opts.controlToken } : {}),
-          }),
+        app: (models) => appFor(opts, clock, models),
       },
       (e) => {
         if (e.type === 'listening') {
