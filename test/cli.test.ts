@@ -28,6 +28,8 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
       [['scenario', 'no-such'], 'error: unknown scenario "no-such"; expected one of'],
       [['scenario', 'burst-1000', '--seed', 'x'], 'error: --seed: expected an integer, got "x"'],
       [['scenario', 'burst-1000', '--policies', 'naive,fancy'], 'error: --policies: unknown "fancy"'],
+      [['scenario', 'burst-1000', '--workers', '0'], 'error: --workers: expected an integer >= 1, got 0'],
+      [['scenario', 'burst-1000', '--workers', '2', '--mode', 'live'], 'error: --workers: expected --mode virtual or both'],
       [['scenario', 'burst-1000', '--duration', 'soon'], 'error: --duration: expected a duration like 60s'],
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],

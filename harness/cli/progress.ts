@@ -22,10 +22,13 @@ export function createProgress(nominalMs: number, quiet: boolean): Progress {
     cliProgress.Presets.shades_classic,
   );
   let started = false;
+  // Each policy's share done: policies run one after another, or side by side on worker threads.
+  const shares: number[] = [];
   return {
     update: (p) => {
-      const share = p.done ? 1 : Math.min(0.99, p.simulatedMs / nominalMs);
-      const value = Math.round(((p.index + share) / p.total) * 1000);
+      for (let i = shares.length; i < p.index; i++) shares[i] = 1; // one after another: the earlier ones are done
+      shares[p.index] = p.done ? 1 : Math.min(0.99, p.simulatedMs / nominalMs);
+      const value = Math.round((shares.reduce((a, b) => a + b, 0) / p.total) * 1000);
       const payload = { n: p.index + 1, total: p.total, policy: p.policy, sim: (p.simulatedMs / 1000).toFixed(0) };
       if (!started) {
         bar.start(1000, value, payload);

@@ -12,7 +12,7 @@ if (port === null) throw new Error('harness/tune/worker.ts: expected to run in a
 port.on('message', (task: RunTask) => {
   const post = (m: FromWorker): void => port.postMessage(m);
   executeTask(task, (simulatedMs) => post({ type: 'progress', key: task.key, simulatedMs })).then(
-    (record) => post({ type: 'done', record }),
+    (record) => post({ type: 'done', key: task.key, record }),
     (e: unknown) => post({ type: 'error', key: task.key, message: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
   );
 });
