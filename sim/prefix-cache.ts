@@ -156,7 +156,7 @@ export class PrefixCache {
 
   /** Evicts the `n` least recently freed cached blocks (their memory is about to be reused). */
   evict(n: number): void {
-    for (const [hash] of this.lru) {
+    for (const hash of this.lru.keys()) {
       if (n-- <= 0) break;
       this.lru.delete(hash);
       this.byHash.delete(hash);

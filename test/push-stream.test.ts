@@ -10,7 +10,7 @@ import type { EngineResult } from '../src/engine/engine-types.js';
 import { resolvePolicy } from '../src/policy.js';
 import { Random } from '../src/random.js';
 import { VirtualClock } from '../src/time/virtual-clock.js';
-import type { ModelClient } from '../src/upstream/model-client.js';
+import type { ModelClient, StreamSink } from '../src/upstream/model-client.js';
 import { InProcessModelClient } from '../sim/in-process.js';
 import { MockModel } from '../sim/mock-model.js';
 
@@ -45,7 +45,7 @@ async function runAll(mode: 'push' | 'pull', preset: string): Promise<{ results:
     capabilities: inProcess.capabilities,
     stream: (request, options) => {
       const s = inProcess.stream(request, options);
-      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator](), pushTo: (sink) => (pushed++, s.pushTo(sink)) };
+      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator](), pushTo: (sink: StreamSink) => (pushed++, s.pushTo(sink)) };
     },
     embed: (request, options) => inProcess.embed(request, options),
   };
