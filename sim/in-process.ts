@@ -23,7 +23,7 @@ import {
   type StreamSink,
 } from '../src/upstream/model-client.js';
 import type { MockModel } from './mock-model.js';
-import type { GenerateRequest, GenerationListener } from './types.js';
+import type { GenerateRequest, GenerationEvents, GenerationListener } from './types.js';
 
 /** The disconnect forms as the HTTP client would describe them. */
 const REASONS = {
@@ -139,16 +139,13 @@ export class InProcessModelClient implements ModelClient {
       sink.fail(abortReason(outer));
       return NOTHING_TO_CANCEL;
     }
-    const ctl = new AbortController();
-    const onAbort = (): void => ctl.abort(outer?.reason);
-    outer?.addEventListener('abort', onAbort, { once: true });
+    // The caller's signal is the generation's own (no controller of ours in between): cancel() ends the generation
+    // as leaving a loop does.
+    const signal = outer ?? new AbortController().signal;
     const req = generateRequest(request, options);
     // The consumer is gone (cancelled) or the stream reached its end: nothing more goes to the sink.
     let over = false;
-    const close = (): void => {
-      over = true;
-      outer?.removeEventListener('abort', onAbort);
-    };
+    let events: GenerationEvents | undefined;
     const listener: GenerationListener = {
       tokens: (text, index, count) => {
         if (!over) sink.tokens(index, count, text);
@@ -156,11 +153,11 @@ export class InProcessModelClient implements ModelClient {
       },
       end: (terminal, error) => {
         if (over) return;
-        close();
+        over = true;
         if (error !== undefined) sink.fail(error);
         else if (terminal === undefined) {
           // The events ended without a terminal event: only an abort does that.
-          sink.fail(ctl.signal.aborted ? abortReason(ctl.signal) : new StreamInterruptedError(req.resumeFrom ?? 0, 'stream ended without a terminal event'));
+          sink.fail(signal.aborted ? abortReason(signal) : new StreamInterruptedError(req.resumeFrom ?? 0, 'stream ended without a terminal event'));
         } else if (terminal.type === 'done') {
           sink.event({
             type: 'done',
@@ -170,23 +167,25 @@ export class InProcessModelClient implements ModelClient {
         } else sink.fail(new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]));
       },
     };
-    model.generate(req, ctl.signal).then(
-      ({ events }) => {
+    const end = (e: GenerationEvents): void => void e[Symbol.asyncIterator]().return?.();
+    model.generate(req, signal).then(
+      (generation) => {
+        events = generation.events;
         // Cancelled while being admitted: end the generation as leaving the loop would.
-        if (over) void events[Symbol.asyncIterator]().return?.();
+        if (over) end(events);
         else events.listen(listener);
       },
       (error: unknown) => {
         if (over) return;
-        close();
+        over = true;
         sink.fail(error);
       },
     );
     return {
       cancel: () => {
         if (over) return;
-        close();
-        ctl.abort(new Error('stream consumer stopped'));
+        over = true;
+        if (events !== undefined) end(events);
       },
     };
   }
