@@ -8,6 +8,13 @@ export interface VirtualClockOptions {
   startMs?: number;
   /** The run stops with {@link EventLimitError} after firing this many events (a runaway guard). @default 100_000_000 */
   maxEvents?: number;
+  /**
+   * How pending promise work is settled before each instant. `turn`: an event-loop turn (setImmediate), which also
+   * lets real I/O callbacks run (a server driven by inject, a socket). `tick`: a `process.nextTick`, as complete a
+   * drain of promise work and much cheaper, for runs where nothing waits on real I/O (the virtual runner's
+   * worlds); one drain in 64 is still a turn. Which is used changes nothing simulated. @default 'turn'
+   */
+  drain?: 'turn' | 'tick';
 }
 
 /** A scheduled timer: its own Timer handle, so scheduling allocates one object and no closure. */
@@ -66,10 +73,12 @@ export class VirtualClock implements Clock {
   private readonly heap = new BinaryHeap<Entry>((a, b) => a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq));
   private readonly probes = new Map<string, () => string | undefined>();
   private drains = 0;
+  private readonly tickDrain: boolean;
 
   constructor(options: VirtualClockOptions = {}) {
     this.nowMs = options.startMs ?? 0;
     this.maxEvents = options.maxEvents ?? 100_000_000;
+    this.tickDrain = options.drain === 'tick';
   }
 
   now(): number {
@@ -206,14 +215,14 @@ export class VirtualClock implements Clock {
   }
 
   /**
-   * Resolves once every pending promise reaction has run. Node runs a `process.nextTick` callback only after the
-   * microtask queue is empty (each checkpoint drains it, reactions queued meanwhile included), and nothing in a
-   * virtual run queues ticks of its own, so a tick is as complete a drain as a macrotask turn and costs no trip
-   * through the event loop (an epoll call per simulated instant). Every TURN_EVERY-th drain is a real turn, so a
-   * long run still lets I/O, signals and worker messages through. Which kind a drain is changes nothing simulated.
+   * Resolves once every pending promise reaction has run: an event-loop turn, or with `drain: 'tick'` a
+   * `process.nextTick`. Node runs a tick callback only after the microtask queue is empty (each checkpoint drains
+   * it, reactions queued meanwhile included), so where nothing queues ticks or waits on real I/O a tick is as
+   * complete a drain and costs no trip through the event loop (an epoll call per simulated instant). Every
+   * TURN_EVERY-th drain is a real turn even then, so a long run still lets I/O, signals and worker messages through.
    */
   private drain(): Promise<void> {
-    return ++this.drains % TURN_EVERY === 0 ? macrotask() : tick();
+    return this.tickDrain && ++this.drains % TURN_EVERY !== 0 ? tick() : macrotask();
   }
 
   private nextLive(): Entry | undefined {
