@@ -147,6 +147,8 @@ async function pushAttempt(
           resolve();
         },
         fail,
+        // What the loop does when the iterator returns without `done`.
+        ended: () => fail(new StreamInterruptedError(reader.job.delivered, 'stream ended without a done event')),
       };
       call = stream.pushTo(sink);
     });

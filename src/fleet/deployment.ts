@@ -1,6 +1,6 @@
 import type { Random } from '../random.js';
 import type { Clock, Timer } from '../time/clock.js';
-import { OverloadedError } from '../upstream/errors.js';
+import { OverloadedError, StreamInterruptedError } from '../upstream/errors.js';
 import {
   NO_CAPABILITIES,
   type CallOptions,
@@ -9,9 +9,11 @@ import {
   type EmbeddingRequest,
   type EmbeddingResult,
   type ModelRequest,
+  type PushableStream,
   type RouteMeta,
   type StreamEvent,
   type StreamOptions,
+  type StreamSink,
   type UpstreamCapabilities,
 } from '../upstream/model-client.js';
 import type { Balancer } from './balancer.js';
@@ -19,6 +21,7 @@ import { createBalancer } from './balancers.js';
 import { FleetConfigError } from './errors.js';
 import { HedgeDelay } from './hedge-delay.js';
 import { hedgedStream } from './hedged-stream.js';
+import { NOTHING_TO_CANCEL, pushFrom } from './push.js';
 import { newOutlierRecord, OutlierDetector, outcomeOf, type CallOutcome, type OutlierRecord } from './outlier.js';
 import type { FleetPolicy } from './policy-schema.js';
 import type { Deployment, FleetEvent, Replica, ReplicaState } from './types.js';
@@ -139,7 +142,11 @@ export class ReplicaDeployment implements Deployment {
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     const budget = options?.hedgeBudget;
     if (this.hedgeDelay !== undefined && budget !== undefined) return this.hedged(request, options ?? {}, budget);
-    return this.single(request, options);
+    const stream: PushableStream = {
+      [Symbol.asyncIterator]: () => this.single(request, options),
+      pushTo: (sink) => this.pushSingle(request, options, sink),
+    };
+    return stream;
   }
 
   async embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> {
@@ -215,6 +222,66 @@ export class ReplicaDeployment implements Deployment {
     } finally {
       this.end(entry, outcome);
     }
+  }
+
+  /**
+   * The push path of {@link single} (PushableStream.pushTo): the same pick, count, hedge-delay sample and outcome,
+   * with the replica's events handed on as they come. The outcome is recorded when the consumer cancels or the
+   * stream ends, as `single`'s `finally` does.
+   */
+  private pushSingle(request: ModelRequest, options: StreamOptions | undefined, sink: StreamSink): { cancel(): void } {
+    const entry = this.choose(options?.route);
+    if (entry === undefined) {
+      sink.fail(this.noReplica());
+      return NOTHING_TO_CANCEL;
+    }
+    this.begin(entry);
+    const startMs = this.clock.now();
+    let outcome: CallOutcome = 'neutral';
+    let first = true;
+    let ended = false;
+    const finish = (): void => {
+      if (ended) return;
+      ended = true;
+      this.end(entry, outcome);
+    };
+    const arrived = (): void => {
+      if (!first) return;
+      first = false;
+      this.hedgeDelay?.add(this.clock.now() - startMs);
+    };
+    let call: { cancel(): void } | undefined;
+    try {
+      call = pushFrom(entry.replica.client.stream(request, options), {
+        tokens: (index, count, text) => {
+          arrived();
+          sink.tokens(index, count, text);
+        },
+        event: (ev) => {
+          arrived();
+          if (ev.type === 'done') outcome = 'answered';
+          sink.event(ev);
+        },
+        fail: (error) => {
+          outcome = outcomeOf(error, options?.signal);
+          finish();
+          sink.fail(error);
+        },
+        ended: () => {
+          if (outcome === 'neutral') outcome = 'gateway';
+          finish();
+          if (sink.ended !== undefined) sink.ended();
+          else sink.fail(new StreamInterruptedError(0, 'stream ended without a done event'));
+        },
+      }, finish);
+    } catch (error) {
+      outcome = outcomeOf(error, options?.signal);
+      finish();
+      sink.fail(error);
+      return NOTHING_TO_CANCEL;
+    }
+    const inner = call;
+    return { cancel: () => inner.cancel() };
   }
 
   private async *hedged(request: ModelRequest, options: StreamOptions, budget: { tryAcquire(): boolean }): AsyncGenerator<StreamEvent> {

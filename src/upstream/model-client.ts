@@ -114,6 +114,11 @@ export interface StreamSink {
   event(ev: Exclude<StreamEvent, { readonly type: 'tokens' }>): void;
   /** The stream failed (a typed ModelError, or the abort reason): the last call. */
   fail(error: unknown): void;
+  /**
+   * The stream ended without a `done` event, as an iterator that returns early (a wrapper pushing what it iterates
+   * says so): the last call. A sink without it gets `fail` with a StreamInterruptedError instead.
+   */
+  ended?(): void;
 }
 
 /**
