@@ -2,8 +2,9 @@
  * A fleet deployment's stream forwards the push path (`PushableStream.pushTo`) of its replicas' streams, so the
  * engine reads a fleet without a promise per chunk. Both paths must give the same answers: the same requests,
  * faults and seed run once through the fleet (pushed) and once through a wrapper that hides `pushTo` (so the engine
- * iterates the deployment's generator), and every result, token chunk and replica count must match. One replica's
- * client only iterates, so the deployment's push path also pushes what it iterates.
+ * iterates the deployment's generators), and every result, token chunk, replica count and fleet event must match.
+ * One replica's client only iterates, so the deployment's push path also pushes what it iterates. With hedging, the
+ * race is decided by the first event pushed (src/fleet/hedged-push.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.js';
@@ -29,15 +30,23 @@ const FAULTS = [
 ];
 
 const BALANCERS = ['round-robin', 'least-outstanding', 'power-of-two', 'affinity'] as const;
+type Variant = { readonly balancer: (typeof BALANCERS)[number]; readonly hedging: boolean };
+const VARIANTS: readonly Variant[] = [
+  ...BALANCERS.map((balancer) => ({ balancer, hedging: false })),
+  // Hedging at the median time to first token: many calls race a second replica.
+  { balancer: 'power-of-two', hedging: true },
+  { balancer: 'affinity', hedging: true },
+];
 
 interface Run {
   results: EngineResult[];
   chunks: number[][];
   states: readonly ReplicaState[];
   pushed: number;
+  events: string[];
 }
 
-async function runAll(mode: 'push' | 'pull', balancer: (typeof BALANCERS)[number]): Promise<Run> {
+async function runAll(mode: 'push' | 'pull', { balancer, hedging }: Variant): Promise<Run> {
   const clock = new VirtualClock({ drain: 'tick' });
   const random = new Random(7);
   const replica = (i: number): { id: string; client: ModelClient } => {
@@ -56,7 +65,7 @@ async function runAll(mode: 'push' | 'pull', balancer: (typeof BALANCERS)[number
   };
   const policy = resolvePolicy('resilient', {
     idleTimeout: { enabled: true, idleMs: 1_000 },
-    fleet: { balancer: { kind: balancer }, ejection: { enabled: true } },
+    fleet: { balancer: { kind: balancer }, ejection: { enabled: true }, hedging: hedging ? { enabled: true, percentile: 0.5, minDelayMs: 20 } : { enabled: false } },
   });
   const fleet = buildFleet({
     clock,
@@ -65,6 +74,8 @@ async function runAll(mode: 'push' | 'pull', balancer: (typeof BALANCERS)[number
     policy: policy.fleet,
     replicas: { d: [0, 1, 2].map(replica) },
   });
+  const events: string[] = [];
+  fleet.onEvent((e) => events.push(JSON.stringify(e)));
   let pushed = 0;
   const primary: ModelClient = {
     capabilities: fleet.capabilities,
@@ -95,14 +106,15 @@ async function runAll(mode: 'push' | 'pull', balancer: (typeof BALANCERS)[number
   });
   const results = await clock.run(Promise.all(all));
   const states = fleet.deployment('d')?.states() ?? [];
-  return { results, chunks, states, pushed };
+  return { results, chunks, states, pushed, events };
 }
 
 describe('fleet deployment streams: push path and iteration agree', () => {
-  for (const balancer of BALANCERS) {
-    it(`${balancer}: every result, token chunk and replica count is the same`, async () => {
-      const push = await runAll('push', balancer);
-      const pull = await runAll('pull', balancer);
+  for (const v of VARIANTS) {
+    it(`${v.balancer}${v.hedging ? ' with hedging' : ''}: every result, token chunk, replica count and fleet event is the same`, async () => {
+      const push = await runAll('push', v);
+      const pull = await runAll('pull', v);
+      if (v.hedging) expect(push.events.filter((e) => e.includes('"hedge"')).length).toBeGreaterThan(0);
       expect(push.results.map((r) => r.outcome)).toContain('ok');
       expect(push.results.some((r) => r.resumes > 0 || r.attempts > 1)).toBe(true);
       expect(push.pushed).toBeGreaterThanOrEqual(60);
@@ -111,6 +123,7 @@ describe('fleet deployment streams: push path and iteration agree', () => {
       expect(push.results).toEqual(pull.results);
       expect(push.chunks).toEqual(pull.chunks);
       expect(push.states).toEqual(pull.states);
+      expect(push.events).toEqual(pull.events);
     });
   }
 });

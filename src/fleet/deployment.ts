@@ -20,6 +20,7 @@ import type { Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
 import { FleetConfigError } from './errors.js';
 import { HedgeDelay } from './hedge-delay.js';
+import { pushHedged } from './hedged-push.js';
 import { hedgedStream } from './hedged-stream.js';
 import { NOTHING_TO_CANCEL, pushFrom } from './push.js';
 import { newOutlierRecord, OutlierDetector, outcomeOf, type CallOutcome, type OutlierRecord } from './outlier.js';
@@ -141,7 +142,21 @@ export class ReplicaDeployment implements Deployment {
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     const budget = options?.hedgeBudget;
-    if (this.hedgeDelay !== undefined && budget !== undefined) return this.hedged(request, options ?? {}, budget);
+    if (this.hedgeDelay !== undefined && budget !== undefined) {
+      const o = options ?? {};
+      const hedged: PushableStream = {
+        [Symbol.asyncIterator]: () => this.hedged(request, o, budget),
+        pushTo: (sink) => {
+          const entry = this.choose(o.route);
+          if (entry === undefined) {
+            sink.fail(this.noReplica());
+            return NOTHING_TO_CANCEL;
+          }
+          return pushHedged(this, { entry, request, options: o, budget, delayMs: (this.hedgeDelay as HedgeDelay).delayMs() }, sink);
+        },
+      };
+      return hedged;
+    }
     const stream: PushableStream = {
       [Symbol.asyncIterator]: () => this.single(request, options),
       pushTo: (sink) => this.pushSingle(request, options, sink),
