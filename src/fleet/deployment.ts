@@ -22,7 +22,7 @@ import { FleetConfigError } from './errors.js';
 import { HedgeDelay } from './hedge-delay.js';
 import { pushHedged } from './hedged-push.js';
 import { hedgedStream } from './hedged-stream.js';
-import { NOTHING_TO_CANCEL, pushFrom } from './push.js';
+import { afterReactions, NOTHING_TO_CANCEL, pushFrom } from './push.js';
 import { newOutlierRecord, OutlierDetector, outcomeOf, type CallOutcome, type OutlierRecord } from './outlier.js';
 import type { FleetPolicy } from './policy-schema.js';
 import type { Deployment, FleetEvent, Replica, ReplicaState } from './types.js';
@@ -296,7 +296,9 @@ export class ReplicaDeployment implements Deployment {
       return NOTHING_TO_CANCEL;
     }
     const inner = call;
-    return { cancel: () => inner.cancel() };
+    // The consumer's cancel ends the call (and counts it ended) where `single`'s `finally` would after a `return()`
+    // from its loop: a few promise reactions later, so a call picked in the same instant sees the same loads.
+    return { cancel: () => afterReactions(() => inner.cancel()) };
   }
 
   private async *hedged(request: ModelRequest, options: StreamOptions, budget: { tryAcquire(): boolean }): AsyncGenerator<StreamEvent> {

@@ -4,6 +4,18 @@ import { asPushable, type StreamEvent, type StreamSink } from '../upstream/model
 /** A call that has nothing to cancel. */
 export const NOTHING_TO_CANCEL: { cancel(): void } = { cancel: () => undefined };
 
+const NOOP = (): void => undefined;
+
+/**
+ * Runs `fn` four promise reactions from now: where an async generator parked at a `yield` inside a `for await`
+ * loop over another generator reaches its `finally` after its consumer's `return()` (the generator resumes, awaits,
+ * closes the inner generator and awaits that). A wrapper that pushes does its end-of-call bookkeeping there, so
+ * whatever else happens in the same instant sees the same state as with the iterating path.
+ */
+export function afterReactions(fn: () => void): void {
+  void Promise.resolve().then(NOOP).then(NOOP).then(NOOP).then(fn);
+}
+
 /**
  * Pushes `stream`'s events to `sink`: through its own `pushTo` when it offers one (no promise per event), else by
  * iterating it (a wrapper that pushes must still take a replica whose client only iterates). `cancel()` ends the
