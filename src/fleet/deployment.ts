@@ -279,7 +279,8 @@ export class ReplicaDeployment implements Deployment {
         },
         fail: (error) => {
           outcome = outcomeOf(error, options?.signal);
-          finish();
+          // Counted where `single`'s `catch` and `finally` would count it: a few promise reactions later.
+          afterReactions(finish);
           sink.fail(error);
         },
         ended: () => {

@@ -5,7 +5,7 @@ import type { StreamOptions, StreamSink } from '../upstream/model-client.js';
 import type { ReplicaDeployment, ReplicaEntry } from './deployment.js';
 import { HedgeLostError, type HedgeStart } from './hedged-stream.js';
 import { outcomeOf, type CallOutcome } from './outlier.js';
-import { NOTHING_TO_CANCEL, pushFrom } from './push.js';
+import { afterReactions, NOTHING_TO_CANCEL, pushFrom } from './push.js';
 
 const NOOP = (): void => undefined;
 
@@ -16,6 +16,8 @@ interface Leg {
   readonly startMs: number;
   call: { cancel(): void } | undefined;
   ended: boolean;
+  /** The call failed: its outcome, counted a few promise reactions later (see `fail`). */
+  failed: CallOutcome | undefined;
 }
 
 /**
@@ -54,7 +56,7 @@ export function pushHedged(d: ReplicaDeployment, s: HedgeStart, sink: StreamSink
     timer = undefined;
     d.hedgeDelay?.add(d.now() - leg.startMs);
     for (const other of legs) {
-      if (other === leg || other.ended) continue;
+      if (other === leg || other.ended || other.failed !== undefined) continue;
       other.controller.abort(new HedgeLostError());
       other.call?.cancel();
       close(other, 'neutral');
@@ -71,7 +73,7 @@ export function pushHedged(d: ReplicaDeployment, s: HedgeStart, sink: StreamSink
     d.begin(entry);
     const options: StreamOptions = { ...withoutSignal(s.options), signal: controller.signal };
     const stream = entry.replica.client.stream(s.request, options);
-    const leg: Leg = { entry, controller, startMs: d.now(), call: undefined, ended: false };
+    const leg: Leg = { entry, controller, startMs: d.now(), call: undefined, ended: false, failed: undefined };
     legs.push(leg);
     leg.call = pushFrom(
       stream,
@@ -86,9 +88,12 @@ export function pushHedged(d: ReplicaDeployment, s: HedgeStart, sink: StreamSink
         },
         fail: (error) => {
           if (winner !== undefined && winner !== leg) return; // lost the race: closed already
-          close(leg, outcomeOf(error, controller.signal));
+          const outcome = outcomeOf(error, controller.signal);
+          leg.failed = outcome;
+          // Counted where hedgedStream's loop would count it, a few promise reactions later.
+          afterReactions(() => close(leg, outcome));
           // Before any answer, the other call goes on; the last failure is the stream's.
-          if (winner === undefined && legs.some((l) => !l.ended)) return;
+          if (winner === undefined && legs.some((l) => !l.ended && l.failed === undefined)) return;
           settle();
           if (over) return;
           over = true;
@@ -106,14 +111,14 @@ export function pushHedged(d: ReplicaDeployment, s: HedgeStart, sink: StreamSink
         },
       },
       // The consumer stopped reading (after `done`, or it gave up): the call ends, neutral unless it answered.
-      () => close(leg, leg === winner && answered ? 'answered' : 'neutral'),
+      () => close(leg, leg.failed ?? (leg === winner && answered ? 'answered' : 'neutral')),
     );
     return leg;
   };
 
   caller?.addEventListener('abort', onCallerAbort, { once: true });
   const hedge = (): void => {
-    if (winner !== undefined || over || legs.every((l) => l.ended)) return;
+    if (winner !== undefined || over || legs.every((l) => l.ended || l.failed !== undefined)) return;
     const other = d.choose(s.options.route, s.entry);
     if (other !== undefined && s.budget.tryAcquire()) {
       const leg = open(other);
@@ -132,7 +137,7 @@ export function pushHedged(d: ReplicaDeployment, s: HedgeStart, sink: StreamSink
     cancel: () => {
       over = true;
       settle();
-      for (const leg of legs) if (!leg.ended) leg.call?.cancel();
+      for (const leg of legs) if (!leg.ended && leg.failed === undefined) leg.call?.cancel();
     },
   };
 }
