@@ -24,11 +24,35 @@ interface Outcome {
   endMs: number;
 }
 
-function setup(o: Partial<MockModelOptions> = {}, seed = 7) {
+/** Reads every stream by iterating it (`pull`) or through `pushTo` (`push`): both must behave the same. */
+function baseSetup(o: Partial<MockModelOptions>, seed: number, mode: 'pull' | 'push') {
   const clock = new VirtualClock();
   const model = new MockModel({ name: 'primary', profile: 'h100-llama3-8b', clock, random: new Random(seed), ...o });
   const client = new InProcessModelClient(model);
+  const pushed = (req: Partial<ModelRequest>, opts: StreamOptions): Promise<Outcome> =>
+    new Promise((resolve) => {
+      const out: Outcome = { text: '', tokens: 0, chunks: [], endMs: 0 };
+      const end = (error?: unknown): void => {
+        if (error !== undefined) out.error = error as Error;
+        out.endMs = clock.now();
+        resolve(out);
+      };
+      client.stream({ id: 'r1', model: 'primary', prompt: 'hi', promptTokens: 100, ...req }, opts).pushTo({
+        tokens(index, count, text) {
+          out.text += text;
+          out.tokens += count;
+          out.chunks.push({ index, count, atMs: clock.now() });
+        },
+        event(ev) {
+          if (ev.type !== 'done') return;
+          out.done = ev;
+          end();
+        },
+        fail: end,
+      });
+    });
   const collect = async (req: Partial<ModelRequest>, opts: StreamOptions = {}): Promise<Outcome> => {
+    if (mode === 'push') return pushed(req, opts);
     const out: Outcome = { text: '', tokens: 0, chunks: [], endMs: 0 };
     try {
       for await (const ev of client.stream({ id: 'r1', model: 'primary', prompt: 'hi', promptTokens: 100, ...req }, opts)) {
@@ -47,7 +71,9 @@ function setup(o: Partial<MockModelOptions> = {}, seed = 7) {
   return { clock, model, client, collect };
 }
 
-describe('InProcessModelClient', () => {
+describe.each(['pull', 'push'] as const)('InProcessModelClient (%s)', (mode) => {
+  const setup = (o: Partial<MockModelOptions> = {}, seed = 7) => baseSetup(o, seed, mode);
+
   it('streams chunks with contiguous indices, then done with usage', async () => {
     const { clock, collect } = setup();
     const r = await clock.run(collect({ outputTokens: 50 }));
@@ -293,5 +319,48 @@ describe('InProcessModelClient', () => {
     expect(m.outputTokens).toBe(500_000);
     // Every event the clock fired was a GPU step (plus the one kick that started the loop).
     expect(clock.eventsFired).toBe(m.steps + 1);
+  });
+});
+
+describe('InProcessModelClient push path', () => {
+  it('cancel() frees the GPU slot as breaking out of a loop does, and nothing reaches the sink after it', async () => {
+    const { clock, client, model } = baseSetup({}, 7, 'push');
+    const seen: number[] = [];
+    let after = 0;
+    let cancelled = false;
+    const ended = new Promise<void>((resolve) => {
+      const call = client.stream({ id: 'c', model: 'primary', promptTokens: 10, outputTokens: 10_000 }).pushTo({
+        tokens(index) {
+          if (cancelled) after++;
+          seen.push(index);
+          if (index >= 3 && !cancelled) {
+            cancelled = true;
+            call.cancel();
+            resolve();
+          }
+        },
+        event: () => after++,
+        fail: () => after++,
+      });
+    });
+    await clock.run(ended);
+    await clock.runUntilIdle();
+    expect(seen).toEqual([0, 1, 2, 3]);
+    expect(after).toBe(0);
+    expect(model.metrics().running + model.metrics().waiting).toBe(0);
+    expect(model.metrics().kvCacheUsage).toBe(0);
+  });
+
+  it('an aborted signal or an unknown model fails the sink without starting a generation', async () => {
+    const { client, model } = baseSetup({}, 7, 'push');
+    const errors: unknown[] = [];
+    const sink = { tokens: () => undefined, event: () => undefined, fail: (e: unknown) => errors.push(e) };
+    const ctl = new AbortController();
+    ctl.abort(new Error('gone'));
+    client.stream({ id: 'a', model: 'primary', promptTokens: 10 }, { signal: ctl.signal }).pushTo(sink);
+    client.stream({ id: 'b', model: 'gpt-9', promptTokens: 10 }).pushTo(sink);
+    expect((errors[0] as Error).message).toBe('gone');
+    expect(errors[1]).toBeInstanceOf(BadRequestError);
+    expect(model.metrics().requests).toBe(0);
   });
 });

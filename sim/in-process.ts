@@ -4,6 +4,8 @@
  * (any of the four wire forms) throws StreamInterruptedError(tokensReceived), and aborting the signal (or breaking
  * out of the loop) frees the GPU slot. Virtual-time scenarios run on this, so it adds no timer and no per-token
  * allocation beyond the chunk event itself: tokens arrive one chunk per GPU step (coalesced if the consumer lags).
+ * Its streams can also be pushed (`PushableStream.pushTo`, which the engine uses): each GPU step's tokens go to
+ * the sink as the step ends, a function call per chunk instead of the promises of an async iteration.
  */
 import { setMaxListeners } from 'node:events';
 import { abortReason } from '../src/errors.js';
@@ -17,11 +19,13 @@ import {
   type EmbeddingResult,
   type ModelClient,
   type ModelRequest,
+  type PushableStream,
   type StreamEvent,
   type StreamOptions,
+  type StreamSink,
 } from '../src/upstream/model-client.js';
 import type { MockModel } from './mock-model.js';
-import type { GenerateRequest } from './types.js';
+import type { GenerateRequest, GenerationEvents, GenerationListener } from './types.js';
 
 /** The disconnect forms as the HTTP client would describe them. */
 const REASONS = {
@@ -34,6 +38,26 @@ const REASONS = {
 const NEVER_ABORTED = new AbortController().signal;
 // Shared by every call made without a signal; each adds (and later removes) one listener.
 setMaxListeners(0, NEVER_ABORTED);
+
+const NOTHING_TO_CANCEL = { cancel: (): void => undefined };
+
+/** The mock's form of a ModelClient request. */
+function generateRequest(request: ModelRequest, options: StreamOptions): GenerateRequest {
+  return {
+    id: request.id,
+    model: request.model,
+    kind: request.messages !== undefined ? 'chat' : 'completion',
+    ...(request.messages !== undefined ? { messages: request.messages } : {}),
+    ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
+    ...(request.promptTokens !== undefined ? { promptTokens: request.promptTokens } : {}),
+    ...(request.maxTokens !== undefined ? { maxTokens: request.maxTokens } : {}),
+    ...(request.outputTokens !== undefined ? { outputTokens: request.outputTokens } : {}),
+    ...(options.resumeFrom !== undefined ? { resumeFrom: options.resumeFrom } : {}),
+    ...(request.apiKey !== undefined ? { apiKey: request.apiKey } : {}),
+    ...(request.fault !== undefined ? { fault: request.fault } : {}),
+    ...(request.prefix !== undefined ? { prefix: request.prefix } : {}),
+  };
+}
 
 /** A ModelClient over in-process MockModels, chosen by `request.model`. */
 export class InProcessModelClient implements ModelClient {
@@ -54,8 +78,15 @@ export class InProcessModelClient implements ModelClient {
     return m;
   }
 
-  stream(request: ModelRequest, options: StreamOptions = {}): AsyncIterable<StreamEvent> {
-    return this.run(request, options);
+  /**
+   * The call's events, pulled (`for await`) or pushed (`pushTo`, see PushableStream): the same admission, events
+   * and errors either way. Pushing hands each GPU step's tokens to the sink as the step ends, with no promise.
+   */
+  stream(request: ModelRequest, options: StreamOptions = {}): PushableStream {
+    return {
+      [Symbol.asyncIterator]: () => this.run(request, options),
+      pushTo: (sink) => this.push(request, options, sink),
+    };
   }
 
   private async *run(request: ModelRequest, options: StreamOptions): AsyncGenerator<StreamEvent> {
@@ -66,20 +97,7 @@ export class InProcessModelClient implements ModelClient {
     const onAbort = (): void => ctl.abort(outer?.reason);
     if (outer?.aborted) throw abortReason(outer);
     outer?.addEventListener('abort', onAbort, { once: true });
-    const req: GenerateRequest = {
-      id: request.id,
-      model: request.model,
-      kind: request.messages !== undefined ? 'chat' : 'completion',
-      ...(request.messages !== undefined ? { messages: request.messages } : {}),
-      ...(request.prompt !== undefined ? { prompt: request.prompt } : {}),
-      ...(request.promptTokens !== undefined ? { promptTokens: request.promptTokens } : {}),
-      ...(request.maxTokens !== undefined ? { maxTokens: request.maxTokens } : {}),
-      ...(request.outputTokens !== undefined ? { outputTokens: request.outputTokens } : {}),
-      ...(options.resumeFrom !== undefined ? { resumeFrom: options.resumeFrom } : {}),
-      ...(request.apiKey !== undefined ? { apiKey: request.apiKey } : {}),
-      ...(request.fault !== undefined ? { fault: request.fault } : {}),
-      ...(request.prefix !== undefined ? { prefix: request.prefix } : {}),
-    };
+    const req = generateRequest(request, options);
     let finished = false;
     try {
       const generation = await model.generate(req, ctl.signal);
@@ -107,6 +125,71 @@ export class InProcessModelClient implements ModelClient {
       outer?.removeEventListener('abort', onAbort);
       if (!finished) ctl.abort(new Error('stream consumer stopped'));
     }
+  }
+
+  /** The push path of {@link stream}: what `run` does, with the generation's listener in place of the loop. */
+  private push(request: ModelRequest, options: StreamOptions, sink: StreamSink): { cancel(): void } {
+    let model: MockModel;
+    try {
+      model = this.model(request.model);
+    } catch (error) {
+      sink.fail(error);
+      return NOTHING_TO_CANCEL;
+    }
+    const outer = options.signal;
+    if (outer?.aborted) {
+      sink.fail(abortReason(outer));
+      return NOTHING_TO_CANCEL;
+    }
+    // The caller's signal is the generation's own (no controller of ours in between): cancel() ends the generation
+    // as leaving a loop does.
+    const signal = outer ?? new AbortController().signal;
+    const req = generateRequest(request, options);
+    // The consumer is gone (cancelled) or the stream reached its end: nothing more goes to the sink.
+    let over = false;
+    let events: GenerationEvents | undefined;
+    const listener: GenerationListener = {
+      tokens: (text, index, count) => {
+        if (!over) sink.tokens(index, count, text);
+        return true;
+      },
+      end: (terminal, error) => {
+        if (over) return;
+        over = true;
+        if (error !== undefined) sink.fail(error);
+        else if (terminal === undefined) {
+          // The events ended without a terminal event: only an abort does that.
+          sink.fail(signal.aborted ? abortReason(signal) : new StreamInterruptedError(req.resumeFrom ?? 0, 'stream ended without a terminal event'));
+        } else if (terminal.type === 'done') {
+          sink.event({
+            type: 'done',
+            usage: { promptTokens: terminal.promptTokens, completionTokens: terminal.completionTokens, cachedPromptTokens: terminal.cachedTokens },
+            finishReason: terminal.finishReason,
+          });
+        } else sink.fail(new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]));
+      },
+    };
+    const end = (e: GenerationEvents): void => void e[Symbol.asyncIterator]().return?.();
+    model.generate(req, signal).then(
+      (generation) => {
+        events = generation.events;
+        // Cancelled while being admitted: end the generation as leaving the loop would.
+        if (over) end(events);
+        else events.listen(listener);
+      },
+      (error: unknown) => {
+        if (over) return;
+        over = true;
+        sink.fail(error);
+      },
+    );
+    return {
+      cancel: () => {
+        if (over) return;
+        over = true;
+        if (events !== undefined) end(events);
+      },
+    };
   }
 
   /** The models it serves, as the mock server lists them. */

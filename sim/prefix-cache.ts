@@ -19,6 +19,9 @@ import { hashString, mix32 } from './tokens.js';
 export interface CachedBlock {
   readonly hash: number;
   ref: number;
+  /** Neighbours in the free list while no sequence holds it (see PrefixCache). */
+  older: CachedBlock | undefined;
+  newer: CachedBlock | undefined;
 }
 
 /** Two independent 32-bit lanes of a chained hash, folded into one 53-bit safe integer as the block's key. */
@@ -99,8 +102,13 @@ export class BlockHasher {
 /** The cache of one GPU: blocks by hash, and the free ones in LRU order. Token counters are vLLM's. */
 export class PrefixCache {
   private readonly byHash = new Map<number, CachedBlock>();
-  /** Cached blocks no sequence holds, least recently freed first (a Map keeps insertion order). */
-  private readonly lru = new Map<number, CachedBlock>();
+  /**
+   * Cached blocks no sequence holds, least recently freed first: a list threaded through the blocks themselves
+   * (no hashing to free or take a block, which a Map of hundreds of thousands of blocks made slow).
+   */
+  private oldest: CachedBlock | undefined;
+  private newest: CachedBlock | undefined;
+  private freeCount = 0;
   /** Prompt tokens looked up (`vllm:prefix_cache_queries`). */
   queries = 0;
   /** Prompt tokens found cached (`vllm:prefix_cache_hits`). */
@@ -110,7 +118,7 @@ export class PrefixCache {
 
   /** Free blocks that still hold a cached prefix (evictable). */
   get evictable(): number {
-    return this.lru.size;
+    return this.freeCount;
   }
 
   /** Cached blocks, held or free. */
@@ -133,7 +141,7 @@ export class PrefixCache {
   /** A sequence takes a cached block; true when it was free (it leaves the free pool). */
   take(b: CachedBlock): boolean {
     const wasFree = b.ref === 0;
-    if (wasFree) this.lru.delete(b.hash);
+    if (wasFree) this.unlink(b);
     b.ref++;
     return wasFree;
   }
@@ -142,24 +150,39 @@ export class PrefixCache {
   release(b: CachedBlock): boolean {
     b.ref--;
     if (b.ref > 0) return false;
-    this.lru.set(b.hash, b);
+    // Held until now, so not in the free list: it joins as the most recent.
+    b.older = this.newest;
+    b.newer = undefined;
+    if (this.newest === undefined) this.oldest = b;
+    else this.newest.newer = b;
+    this.newest = b;
+    this.freeCount++;
     return true;
+  }
+
+  private unlink(b: CachedBlock): void {
+    if (b.older === undefined) this.oldest = b.newer;
+    else b.older.newer = b.newer;
+    if (b.newer === undefined) this.newest = b.older;
+    else b.newer.older = b.older;
+    b.older = b.newer = undefined;
+    this.freeCount--;
   }
 
   /** Registers a block a sequence just computed (held by it); undefined when that hash is cached already. */
   register(hash: number): CachedBlock | undefined {
     if (this.byHash.has(hash)) return undefined;
-    const b: CachedBlock = { hash, ref: 1 };
+    const b: CachedBlock = { hash, ref: 1, older: undefined, newer: undefined };
     this.byHash.set(hash, b);
     return b;
   }
 
   /** Evicts the `n` least recently freed cached blocks (their memory is about to be reused). */
   evict(n: number): void {
-    for (const [hash] of this.lru) {
-      if (n-- <= 0) break;
-      this.lru.delete(hash);
-      this.byHash.delete(hash);
+    for (; n > 0 && this.oldest !== undefined; n--) {
+      const b = this.oldest;
+      this.unlink(b);
+      this.byHash.delete(b.hash);
       this.evictions++;
     }
   }
@@ -167,6 +190,12 @@ export class PrefixCache {
   /** Forgets everything (a crash: the restarted process starts cold). */
   clear(): void {
     this.byHash.clear();
-    this.lru.clear();
+    for (let b = this.oldest; b !== undefined; ) {
+      const next: CachedBlock | undefined = b.newer;
+      b.older = b.newer = undefined;
+      b = next;
+    }
+    this.oldest = this.newest = undefined;
+    this.freeCount = 0;
   }
 }

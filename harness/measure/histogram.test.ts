@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { build } from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/random.js';
 import { LatencyHistogram } from './histogram.js';
@@ -51,6 +52,20 @@ describe('LatencyHistogram', () => {
       }),
       { numRuns: 60, seed: 11 },
     );
+  });
+
+  it("stats().mean is bit for bit the library's own mean (computed over recorded buckets only)", () => {
+    const r = new Random(3).derive('mean');
+    for (const spread of [0.5, 2, 4]) {
+      const h = LatencyHistogram.create();
+      const lib = build({ useWebAssembly: false, bitBucketSize: 32, autoResize: true, lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
+      for (let i = 0; i < 5000; i++) {
+        const v = Math.exp(r.normal(4, spread));
+        h.record(v);
+        lib.recordValue(Math.round(v * 1000));
+      }
+      expect(h.stats().mean).toBe(Math.round(lib.mean) / 1000);
+    }
   });
 
   it('survives an encode/decode round trip exactly', () => {

@@ -130,6 +130,30 @@ describe('Recorder', () => {
     expect(tpot.percentile(100)).toBeCloseTo(200, 0); // (900 − 100) / 4
   });
 
+  it('records ITL runs with one call per run of equal units: the same histogram as one sample per token', () => {
+    const r0 = new Random(5).derive('itl');
+    const rec = new Recorder({ policy: 'p', slo: {} });
+    const expected = LatencyHistogram.create();
+    for (let n = 0; n < 50; n++) {
+      let at = 100;
+      const chunks = [{ atMs: at, count: 1 }];
+      for (let i = 0; i < 200; i++) {
+        // Steps of nearly equal length (runs of equal microseconds) and now and then a coalesced chunk.
+        const count = r0.next() < 0.1 ? 1 + Math.floor(r0.next() * 4) : 1;
+        at += count * (r0.next() < 0.7 ? 20 : 20 + r0.next() * 0.004);
+        chunks.push({ atMs: at, count });
+      }
+      for (let i = 1; i < chunks.length; i++) {
+        const c = chunks[i]!;
+        for (let k = 0; k < c.count; k++) expected.record((c.atMs - chunks[i - 1]!.atMs) / c.count);
+      }
+      rec.complete(req({ chunks, tokens: chunks.reduce((s, c) => s + c.count, 0), endAtMs: at }));
+    }
+    const r = rec.finish(finishInput());
+    expect(r.histograms.itlMs).toBe(expected.encode());
+    expect(r.summary.itlMs).toEqual(expected.stats());
+  });
+
   it('E2E percentiles cover served requests; e2eAll covers every request', () => {
     const rec = new Recorder({ policy: 'p', slo: {} });
     rec.complete(req({ endAtMs: 500 }));

@@ -6,12 +6,12 @@
 import { HarnessError, ValidationError } from '../../src/errors.js';
 import { BillingAcc, type AttemptBill } from './billing.js';
 import { LatencyHistogram } from './histogram.js';
-import { e2eMs, itlSamples, meetsSlo, servedWithinSlo, tpotMs, ttftMs } from './latency.js';
+import { e2eMs, meetsSlo, servedWithinSlo, tpotMs, ttftMs } from './latency.js';
 import { computeRecovery, recoveryOptions, type RecoveryOptions } from './recovery.js';
 import type { ClassSummary, PolicyResult } from './result.js';
 import { round, SeriesBuilder } from './series.js';
 import { SessionsInFlight } from './sessions-in-flight.js';
-import { OUTCOMES, type FinishInput, type GaugeSample, type JsonValue, type Outcome, type RequestObservation, type SloSpec } from './types.js';
+import { OUTCOMES, type FinishInput, type GaugeSample, type JsonValue, type Outcome, type RequestObservation, type SloSpec, type TokenChunk } from './types.js';
 
 /** Options of a Recorder. */
 export interface RecorderOptions {
@@ -167,7 +167,7 @@ export class Recorder {
       const tpot = tpotMs(obs);
       if (tpot !== null) this.#h.tpotMs.record(tpot);
     }
-    for (const s of itlSamples(obs.chunks)) this.#h.itlMs.record(s.valueMs, s.count);
+    recordItl(this.#h.itlMs, obs.chunks);
     this.#h.queueMs.record(obs.queuedMs);
     this.#h.backoffMs.record(obs.backoffMs);
 
@@ -298,9 +298,37 @@ function validate(obs: RequestObservation): void {
     if (!Number.isInteger(obs[f]) || obs[f] < 0) throw new ValidationError(at(f), 'a non-negative integer', obs[f]);
   }
   if (obs.endAtMs < obs.intendedStartMs) throw new ValidationError(at('endAtMs'), `>= intendedStartMs (${obs.intendedStartMs})`, obs.endAtMs);
-  obs.chunks.forEach((c, i) => {
+  const chunks = obs.chunks;
+  let prevAtMs = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i] as TokenChunk;
     if (!Number.isInteger(c.count) || c.count < 1) throw new ValidationError(at(`chunks[${i}].count`), 'an integer >= 1', c.count);
-    const prev = obs.chunks[i - 1];
-    if (prev !== undefined && c.atMs < prev.atMs) throw new ValidationError(at(`chunks[${i}].atMs`), `>= the previous chunk's ${prev.atMs}`, c.atMs);
-  });
+    if (c.atMs < prevAtMs) throw new ValidationError(at(`chunks[${i}].atMs`), `>= the previous chunk's ${prevAtMs}`, c.atMs);
+    prevAtMs = c.atMs;
+  }
+}
+
+/**
+ * Records the ITL samples of a request's chunks (`itlSamples` in harness/measure/latency.ts: a chunk of k tokens Δ
+ * after the previous one is k samples of Δ/k), a run of consecutive samples with equal histogram units as one
+ * call with their count: the same histogram as one call per sample, without a sample object per chunk.
+ */
+function recordItl(h: LatencyHistogram, chunks: readonly TokenChunk[]): void {
+  if (chunks.length < 2) return;
+  let runUnits = -1;
+  let runCount = 0;
+  let prevAtMs = (chunks[0] as TokenChunk).atMs;
+  for (let i = 1; i < chunks.length; i++) {
+    const c = chunks[i] as TokenChunk;
+    const units = LatencyHistogram.units((c.atMs - prevAtMs) / c.count);
+    prevAtMs = c.atMs;
+    if (units === runUnits) {
+      runCount += c.count;
+      continue;
+    }
+    if (runCount > 0) h.recordUnits(runUnits, runCount);
+    runUnits = units;
+    runCount = c.count;
+  }
+  if (runCount > 0) h.recordUnits(runUnits, runCount);
 }

@@ -2,11 +2,11 @@
  * The virtual runner: one process, VirtualClock, the mock GPU in-process, no sockets. Exactly repeatable: the same
  * seed and code give the same PolicyResult. Each policy runs in a fresh world (harness/run/world.ts).
  */
-import { setMaxListeners } from 'node:events';
 import type { EngineEvent, EngineRequest, EngineResult } from '../../src/engine/engine.js';
 import { reasonOf } from '../../src/engine/reasons.js';
 import { scenarioPrices } from '../cost/price.js';
 import type { AttemptBill, CostInput } from '../measure/billing.js';
+import { ChunkTimes } from '../measure/chunk-times.js';
 import { Recorder } from '../measure/recorder.js';
 import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
@@ -94,8 +94,11 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     durationMs: o.durationMs,
     baseDir: o.baseDir ?? process.cwd(),
   });
+  // The run's stop (the drain limit): sessions read it; each open request has a signal of its own, aborted with it
+  // in the order the requests were sent. (One signal shared by every request would do the same, but an EventTarget
+  // walks its whole listener list on every add and remove: quadratic with thousands of requests open.)
   const stop = new AbortController();
-  setMaxListeners(0, stop.signal); // every open request listens on it
+  const open = new Set<AbortController>();
   let lastEndMs = 0;
 
   engine.onEvent((e) => {
@@ -123,11 +126,17 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
 
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
-    const chunks: TokenChunk[] = [];
-    const patience = clientTimeout(req, chunks, stop.signal);
+    const chunks = new ChunkTimes();
+    const own = new AbortController();
+    if (stop.signal.aborted) own.abort(stop.signal.reason);
+    else open.add(own);
+    const patience = clientTimeout(req, chunks, own);
     // Across the client→engine hop when the world has one: chunks and the end count when they reach the driver.
-    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), patience?.signal ?? stop.signal).finally(() => patience?.done());
-    const seen = observe(req, intendedStartMs, result, chunks);
+    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), own.signal).finally(() => {
+      patience?.done();
+      open.delete(own);
+    });
+    const seen = observe(req, intendedStartMs, result, chunks.toChunks());
     const timedOut = patience?.timedOut() === true;
     const obs = { ...(timedOut ? { ...seen, outcome: 'timeout' as const, reason: 'client_timeout' } : seen), bills: bills.get(req.id) ?? [] };
     bills.delete(req.id);
@@ -138,30 +147,20 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text, ...(timedOut ? { clientTimedOut: true } : {}) };
   };
   // The client's own timeout (workload `client`): no token within clientTimeoutMs of sending, and it hangs up.
-  const clientTimeout = (req: PlannedRequest, chunks: readonly TokenChunk[], run: AbortSignal) => {
+  const clientTimeout = (req: PlannedRequest, chunks: ChunkTimes, own: AbortController) => {
     const limitMs = req.clientTimeoutMs;
     if (limitMs === undefined) return undefined;
-    const ac = new AbortController();
     let fired = false;
-    const onStop = (): void => ac.abort(run.reason);
-    run.addEventListener('abort', onStop, { once: true });
     const timer = clock.setTimer(
       limitMs,
       () => {
         if (chunks.length > 0) return;
         fired = true;
-        ac.abort(new Error(`client timeout: no token within ${limitMs} ms`));
+        own.abort(new Error(`client timeout: no token within ${limitMs} ms`));
       },
       'client-timeout',
     );
-    return {
-      signal: ac.signal,
-      timedOut: () => fired,
-      done: () => {
-        timer.cancel();
-        run.removeEventListener('abort', onStop);
-      },
-    };
+    return { timedOut: () => fired, done: () => timer.cancel() };
   };
   const ctx: SessionContext = {
     now: () => clock.now(),
@@ -196,7 +195,11 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     if (running) clock.setTimer(SAMPLE_MS, sample, 'gauge-sampler');
   };
   clock.setTimer(SAMPLE_MS, sample, 'gauge-sampler');
-  const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => stop.abort(new Error('run drain limit reached')), 'drain-limit');
+  const drain = clock.setTimer(o.durationMs + (o.drainMs ?? 600_000), () => {
+    const reason = new Error('run drain limit reached');
+    stop.abort(reason);
+    for (const own of [...open]) own.abort(reason);
+  }, 'drain-limit');
 
   const all = playWorkload(built, ctx).finally(() => {
     running = false;
@@ -252,7 +255,7 @@ function costInput(scenario: Scenario, models: ReadonlyArray<{ busyMs: number; e
   return { ...scenarioPrices(scenario.model), gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) } };
 }
 
-function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: TokenChunk[]): EngineRequest {
+function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: ChunkTimes): EngineRequest {
   const common = {
     id: req.id,
     tenant: req.tenant,
@@ -292,7 +295,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
       apiKey: req.tenant,
       ...(req.temperature !== undefined ? { params: { temperature: req.temperature } } : {}),
     },
-    onTokens: (c) => chunks.push({ atMs: c.atMs, count: c.count }),
+    onTokens: (c) => chunks.push(c.atMs, c.count),
   };
 }
 

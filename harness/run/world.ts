@@ -48,7 +48,8 @@ export interface World {
 /** Builds the world for one policy of `scenario` with root seed `seed`. */
 export function buildWorld(scenario: Scenario, policy: Policy, seed: number, options: WorldOptions = {}): World {
   const transport = options.transport === undefined ? undefined : parseTransport(options.transport);
-  const clock = new VirtualClock();
+  // Nothing in a world waits on real I/O: promise work is settled with ticks, not event-loop turns.
+  const clock = new VirtualClock({ drain: 'tick' });
   const random = new Random(seed);
   // Each hop draws from streams of its own, so a transport shifts no other component's numbers.
   const served = (model: MockModel): ModelClient =>

@@ -1,6 +1,6 @@
 import type { Clock } from '../time/clock.js';
 import { StreamInterruptedError } from '../upstream/errors.js';
-import type { ModelClient, RouteMeta, StreamEvent, StreamOptions } from '../upstream/model-client.js';
+import { asPushable, type ModelClient, type PushableStream, type RouteMeta, type StreamEvent, type StreamOptions, type StreamSink } from '../upstream/model-client.js';
 import { IdleTimeout, type Abortable } from './deadline.js';
 import type { Job } from './job.js';
 
@@ -14,6 +14,17 @@ export interface StreamAttemptInfo {
   discarded: number;
 }
 
+interface AttemptOptions {
+  controller: Abortable;
+  resumeFrom: number | undefined;
+  idleMs: number | undefined;
+  onFirstEvent?: (() => void) | undefined;
+  /** The request's metadata, for a fleet upstream's routing rules and balancer. */
+  route?: RouteMeta | undefined;
+  /** What a fleet upstream's hedges draw from; absent: no hedging. */
+  hedgeBudget?: { tryAcquire(): boolean } | undefined;
+}
+
 /**
  * Runs one streamed attempt and delivers its new tokens to the job. Continues from `resumeFrom` (the tokens
  * delivered, sent with their text as the prefix to continue) when given; whatever the upstream sends again (a
@@ -23,28 +34,14 @@ export interface StreamAttemptInfo {
  * An idle timeout (if `idleMs`) aborts the call when no event arrives in time. A caller whose client is full
  * (`backpressure`) pauses the reading, and the idle timeout with it. Resolves on `done`; throws the upstream's
  * typed error or the abort reason otherwise.
+ *
+ * A stream that can push its events (`PushableStream`, the in-process mock's) is read that way when the caller
+ * has no backpressure: the same handling per event, without a promise per event.
  */
-export async function streamAttempt(
-  clock: Clock,
-  client: ModelClient,
-  job: Job,
-  options: {
-    controller: Abortable;
-    resumeFrom: number | undefined;
-    idleMs: number | undefined;
-    onFirstEvent?: (() => void) | undefined;
-    /** The request's metadata, for a fleet upstream's routing rules and balancer. */
-    route?: RouteMeta | undefined;
-    /** What a fleet upstream's hedges draw from; absent: no hedging. */
-    hedgeBudget?: { tryAcquire(): boolean } | undefined;
-  },
-  info: StreamAttemptInfo,
-): Promise<void> {
+export async function streamAttempt(clock: Clock, client: ModelClient, job: Job, options: AttemptOptions, info: StreamAttemptInfo): Promise<void> {
   const request = job.request;
   if (request === undefined) throw new TypeError('a chat request needs `request`');
   const resumeFrom = options.resumeFrom;
-  // A restart repeats what the caller has: its extras before that point are repeats too.
-  const skipExtrasBefore = resumeFrom === undefined ? job.delivered : 0;
   // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
   const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
   const startMs = clock.now();
@@ -55,11 +52,11 @@ export async function streamAttempt(
   const callOptions: StreamOptions = resumeFrom === undefined
     ? { get signal() { return control.signal; }, route, hedgeBudget }
     : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text, route, hedgeBudget };
-  const it = client.stream(request, callOptions)[Symbol.asyncIterator]();
-  // Character offset, in the whole output, of the next token this attempt will send: known when the stream
-  // starts at 0 or exactly where the caller is.
-  let offset: number | undefined;
-  let expectIndex: number | undefined;
+  const stream = client.stream(request, callOptions);
+  const reader = new AttemptReader(clock, job, resumeFrom, info);
+  const pushable = job.req.backpressure === undefined ? asPushable(stream) : undefined;
+  if (pushable !== undefined) return pushAttempt(pushable, reader, idle, options, info, clock, startMs);
+  const it = stream[Symbol.asyncIterator]();
   try {
     for (;;) {
       // The caller's client is full: read nothing more until it has room (see EngineRequest.backpressure).
@@ -86,37 +83,134 @@ export async function streamAttempt(
       if (r.done === true) throw new StreamInterruptedError(job.delivered, 'stream ended without a done event');
       const ev = r.value;
       idle?.touch(job.delivered);
-      if (ev.type === 'done') {
-        job.usage = ev.usage;
-        job.finishReason = ev.finishReason;
-        return;
-      }
-      if (ev.type === 'extra') {
-        if ((expectIndex ?? resumeFrom ?? 0) >= skipExtrasBefore) job.extra(ev);
-        continue;
-      }
-      if (expectIndex === undefined || ev.index !== expectIndex) {
-        offset = ev.index === 0 ? 0 : ev.index === job.delivered ? job.deliveredChars : undefined;
-      }
-      expectIndex = ev.index + ev.count;
-      const end = ev.index + ev.count;
-      if (end <= job.delivered) {
-        info.discarded += ev.count;
-      } else if (ev.index >= job.delivered) {
-        job.deliver(ev.index, ev.count, ev.text, clock.now());
-      } else if (offset !== undefined) {
-        // Straddles what the caller has: deliver only the new tail (token text is deterministic per request).
-        info.discarded += job.delivered - ev.index;
-        job.deliver(job.delivered, end - job.delivered, ev.text.slice(job.deliveredChars - offset), clock.now());
-      } else {
-        throw new StreamInterruptedError(job.delivered, `cannot align a chunk at index ${ev.index} with ${job.delivered} delivered tokens`);
-      }
-      if (offset !== undefined) offset += ev.text.length;
+      if (ev.type === 'tokens') reader.tokens(ev.index, ev.count, ev.text);
+      else if (reader.event(ev)) return;
     }
   } finally {
     idle?.dispose();
     // Closing the iterator ends the upstream call (after `done` too: a generator parked at its last yield still
     // holds its resources). Never wait on it: a hung upstream may not answer.
     it.return?.()?.catch(() => undefined);
+  }
+}
+
+/** The push path of {@link streamAttempt}: the sink does per event what the loop does, and one promise waits for the end. */
+async function pushAttempt(
+  stream: PushableStream,
+  reader: AttemptReader,
+  idle: IdleTimeout | undefined,
+  options: AttemptOptions,
+  info: StreamAttemptInfo,
+  clock: Clock,
+  startMs: number,
+): Promise<void> {
+  let call: { cancel(): void } | undefined;
+  try {
+    const ended = new Promise<void>((resolve, reject) => {
+      let over = false;
+      const fail = (error: unknown): void => {
+        if (over) return;
+        over = true;
+        info.firstEventMs ??= clock.now() - startMs;
+        reject(error);
+      };
+      const arrived = (): void => {
+        if (!info.gotEvent) {
+          info.gotEvent = true;
+          info.firstEventMs ??= clock.now() - startMs;
+          options.onFirstEvent?.();
+        }
+        idle?.touch(reader.job.delivered);
+      };
+      const sink: StreamSink = {
+        tokens(index, count, text) {
+          if (over) return;
+          arrived();
+          try {
+            reader.tokens(index, count, text);
+          } catch (error) {
+            fail(error);
+          }
+        },
+        event(ev) {
+          if (over) return;
+          arrived();
+          let done: boolean;
+          try {
+            done = reader.event(ev);
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          if (!done) return;
+          over = true;
+          resolve();
+        },
+        fail,
+        // What the loop does when the iterator returns without `done`.
+        ended: () => fail(new StreamInterruptedError(reader.job.delivered, 'stream ended without a done event')),
+      };
+      call = stream.pushTo(sink);
+    });
+    // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
+    await options.controller.race(ended);
+  } finally {
+    info.firstEventMs ??= clock.now() - startMs;
+    idle?.dispose();
+    // Ends the upstream call unless it ended (then a no-op); never waits on it.
+    call?.cancel();
+  }
+}
+
+/** What an attempt does with each event: skip what the caller has, deliver the rest, note the end. */
+class AttemptReader {
+  /** A restart repeats what the caller has: its extras before that point are repeats too. */
+  private readonly skipExtrasBefore: number;
+  /**
+   * Character offset, in the whole output, of the next token this attempt will send: known when the stream starts
+   * at 0 or exactly where the caller is.
+   */
+  private offset: number | undefined;
+  private expectIndex: number | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    readonly job: Job,
+    private readonly resumeFrom: number | undefined,
+    private readonly info: StreamAttemptInfo,
+  ) {
+    this.skipExtrasBefore = resumeFrom === undefined ? job.delivered : 0;
+  }
+
+  tokens(index: number, count: number, text: string): void {
+    const job = this.job;
+    if (this.expectIndex === undefined || index !== this.expectIndex) {
+      this.offset = index === 0 ? 0 : index === job.delivered ? job.deliveredChars : undefined;
+    }
+    const end = index + count;
+    this.expectIndex = end;
+    if (end <= job.delivered) {
+      this.info.discarded += count;
+    } else if (index >= job.delivered) {
+      job.deliver(index, count, text, this.clock.now());
+    } else if (this.offset !== undefined) {
+      // Straddles what the caller has: deliver only the new tail (token text is deterministic per request).
+      this.info.discarded += job.delivered - index;
+      job.deliver(job.delivered, end - job.delivered, text.slice(job.deliveredChars - this.offset), this.clock.now());
+    } else {
+      throw new StreamInterruptedError(job.delivered, `cannot align a chunk at index ${index} with ${job.delivered} delivered tokens`);
+    }
+    if (this.offset !== undefined) this.offset += text.length;
+  }
+
+  /** An event that is not tokens; true on `done`. */
+  event(ev: Exclude<StreamEvent, { readonly type: 'tokens' }>): boolean {
+    if (ev.type === 'done') {
+      this.job.usage = ev.usage;
+      this.job.finishReason = ev.finishReason;
+      return true;
+    }
+    if ((this.expectIndex ?? this.resumeFrom ?? 0) >= this.skipExtrasBefore) this.job.extra(ev);
+    return false;
   }
 }

@@ -1,6 +1,6 @@
 import type { Random } from '../random.js';
 import type { Clock, Timer } from '../time/clock.js';
-import { OverloadedError } from '../upstream/errors.js';
+import { OverloadedError, StreamInterruptedError } from '../upstream/errors.js';
 import {
   NO_CAPABILITIES,
   type CallOptions,
@@ -9,16 +9,20 @@ import {
   type EmbeddingRequest,
   type EmbeddingResult,
   type ModelRequest,
+  type PushableStream,
   type RouteMeta,
   type StreamEvent,
   type StreamOptions,
+  type StreamSink,
   type UpstreamCapabilities,
 } from '../upstream/model-client.js';
 import type { Balancer } from './balancer.js';
 import { createBalancer } from './balancers.js';
 import { FleetConfigError } from './errors.js';
 import { HedgeDelay } from './hedge-delay.js';
+import { pushHedged } from './hedged-push.js';
 import { hedgedStream } from './hedged-stream.js';
+import { afterReactions, NOTHING_TO_CANCEL, pushFrom } from './push.js';
 import { newOutlierRecord, OutlierDetector, outcomeOf, type CallOutcome, type OutlierRecord } from './outlier.js';
 import type { FleetPolicy } from './policy-schema.js';
 import type { Deployment, FleetEvent, Replica, ReplicaState } from './types.js';
@@ -138,8 +142,26 @@ export class ReplicaDeployment implements Deployment {
 
   stream(request: ModelRequest, options?: StreamOptions): AsyncIterable<StreamEvent> {
     const budget = options?.hedgeBudget;
-    if (this.hedgeDelay !== undefined && budget !== undefined) return this.hedged(request, options ?? {}, budget);
-    return this.single(request, options);
+    if (this.hedgeDelay !== undefined && budget !== undefined) {
+      const o = options ?? {};
+      const hedged: PushableStream = {
+        [Symbol.asyncIterator]: () => this.hedged(request, o, budget),
+        pushTo: (sink) => {
+          const entry = this.choose(o.route);
+          if (entry === undefined) {
+            sink.fail(this.noReplica());
+            return NOTHING_TO_CANCEL;
+          }
+          return pushHedged(this, { entry, request, options: o, budget, delayMs: (this.hedgeDelay as HedgeDelay).delayMs() }, sink);
+        },
+      };
+      return hedged;
+    }
+    const stream: PushableStream = {
+      [Symbol.asyncIterator]: () => this.single(request, options),
+      pushTo: (sink) => this.pushSingle(request, options, sink),
+    };
+    return stream;
   }
 
   async embed(request: EmbeddingRequest, options?: CallOptions): Promise<EmbeddingResult> {
@@ -215,6 +237,69 @@ export class ReplicaDeployment implements Deployment {
     } finally {
       this.end(entry, outcome);
     }
+  }
+
+  /**
+   * The push path of {@link single} (PushableStream.pushTo): the same pick, count, hedge-delay sample and outcome,
+   * with the replica's events handed on as they come. The outcome is recorded when the consumer cancels or the
+   * stream ends, as `single`'s `finally` does.
+   */
+  private pushSingle(request: ModelRequest, options: StreamOptions | undefined, sink: StreamSink): { cancel(): void } {
+    const entry = this.choose(options?.route);
+    if (entry === undefined) {
+      sink.fail(this.noReplica());
+      return NOTHING_TO_CANCEL;
+    }
+    this.begin(entry);
+    const startMs = this.clock.now();
+    let outcome: CallOutcome = 'neutral';
+    let first = true;
+    let ended = false;
+    const finish = (): void => {
+      if (ended) return;
+      ended = true;
+      this.end(entry, outcome);
+    };
+    const arrived = (): void => {
+      if (!first) return;
+      first = false;
+      this.hedgeDelay?.add(this.clock.now() - startMs);
+    };
+    let call: { cancel(): void } | undefined;
+    try {
+      call = pushFrom(entry.replica.client.stream(request, options), {
+        tokens: (index, count, text) => {
+          arrived();
+          sink.tokens(index, count, text);
+        },
+        event: (ev) => {
+          arrived();
+          if (ev.type === 'done') outcome = 'answered';
+          sink.event(ev);
+        },
+        fail: (error) => {
+          outcome = outcomeOf(error, options?.signal);
+          // Counted where `single`'s `catch` and `finally` would count it: a few promise reactions later.
+          afterReactions(finish);
+          sink.fail(error);
+        },
+        ended: () => {
+          if (outcome === 'neutral') outcome = 'gateway';
+          finish();
+          if (sink.ended !== undefined) sink.ended();
+          else sink.fail(new StreamInterruptedError(0, 'stream ended without a done event'));
+        },
+      }, finish);
+    } catch (error) {
+      outcome = outcomeOf(error, options?.signal);
+      finish();
+      sink.fail(error);
+      return NOTHING_TO_CANCEL;
+    }
+    const inner = call;
+    // The consumer's cancel ends the call (and counts it ended) where `single`'s `finally` would after a `return()`
+    // from its loop: a few promise reactions later, so a call picked in the same instant sees the same loads.
+    return { cancel: () => afterReactions(() => inner.cancel()) };
   }
 
   private async *hedged(request: ModelRequest, options: StreamOptions, budget: { tryAcquire(): boolean }): AsyncGenerator<StreamEvent> {

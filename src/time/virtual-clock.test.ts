@@ -112,4 +112,26 @@ describe('VirtualClock', () => {
     expect(err).toBeInstanceOf(EventLimitError);
     expect((err as Error).message).toBe('event limit of 100 reached at t=101ms; next events: runaway@101ms');
   });
+
+  it.each(['turn', 'tick'] as const)('settles deep promise chains before each instant, over hundreds of instants (drain: %s)', async (drain) => {
+    const clock = new VirtualClock({ drain });
+    const seen: string[] = [];
+    // At every instant a timer starts a 200-deep chain of promise reactions; the next instant must see it finished.
+    let depthDone = 0;
+    const chain = async (n: number): Promise<void> => {
+      for (let i = 0; i < 200; i++) await Promise.resolve();
+      depthDone = n;
+    };
+    for (let t = 1; t <= 300; t++) {
+      clock.setTimer(t, () => {
+        if (depthDone !== t - 1) seen.push(`t=${t}: chain ${t - 1} unfinished (at ${depthDone})`);
+        void chain(t);
+      });
+    }
+    await clock.runUntilIdle();
+    // The last chain settles in the final drain.
+    await clock.run(Promise.resolve());
+    expect(seen).toEqual([]);
+    expect(depthDone).toBe(300);
+  });
 });

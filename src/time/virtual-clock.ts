@@ -8,6 +8,13 @@ export interface VirtualClockOptions {
   startMs?: number;
   /** The run stops with {@link EventLimitError} after firing this many events (a runaway guard). @default 100_000_000 */
   maxEvents?: number;
+  /**
+   * How pending promise work is settled before each instant. `turn`: an event-loop turn (setImmediate), which also
+   * lets real I/O callbacks run (a server driven by inject, a socket). `tick`: a `process.nextTick`, as complete a
+   * drain of promise work and much cheaper, for runs where nothing waits on real I/O (the virtual runner's
+   * worlds); one drain in 64 is still a turn. Which is used changes nothing simulated. @default 'turn'
+   */
+  drain?: 'turn' | 'tick';
 }
 
 /** A scheduled timer: its own Timer handle, so scheduling allocates one object and no closure. */
@@ -47,6 +54,10 @@ export class EventLimitError extends HarnessError {
 }
 
 const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+/** One drain in this many is a real event-loop turn (setImmediate); the others are a process.nextTick. */
+const TURN_EVERY = 64;
 
 /**
  * A discrete-event clock: a binary heap of timers ordered by (due time, sequence). Time moves only when the
@@ -61,10 +72,13 @@ export class VirtualClock implements Clock {
   private readonly maxEvents: number;
   private readonly heap = new BinaryHeap<Entry>((a, b) => a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.seq < b.seq));
   private readonly probes = new Map<string, () => string | undefined>();
+  private drains = 0;
+  private readonly tickDrain: boolean;
 
   constructor(options: VirtualClockOptions = {}) {
     this.nowMs = options.startMs ?? 0;
     this.maxEvents = options.maxEvents ?? 100_000_000;
+    this.tickDrain = options.drain === 'tick';
   }
 
   now(): number {
@@ -157,7 +171,7 @@ export class VirtualClock implements Clock {
     );
     observed.catch(() => undefined);
     for (;;) {
-      await macrotask();
+      await this.drain();
       if (settled) return observed;
       if (!(await this.step(Number.POSITIVE_INFINITY))) {
         await macrotask();
@@ -184,7 +198,7 @@ export class VirtualClock implements Clock {
    * is pending. False when no timer was due.
    */
   private async step(limitMs: number): Promise<boolean> {
-    await macrotask();
+    await this.drain();
     let entry = this.nextLive();
     if (entry === undefined || entry.dueMs > limitMs) return false;
     const dueMs = entry.dueMs;
@@ -198,6 +212,17 @@ export class VirtualClock implements Clock {
       entry = this.nextLive();
     }
     return true;
+  }
+
+  /**
+   * Resolves once every pending promise reaction has run: an event-loop turn, or with `drain: 'tick'` a
+   * `process.nextTick`. Node runs a tick callback only after the microtask queue is empty (each checkpoint drains
+   * it, reactions queued meanwhile included), so where nothing queues ticks or waits on real I/O a tick is as
+   * complete a drain and costs no trip through the event loop (an epoll call per simulated instant). Every
+   * TURN_EVERY-th drain is a real turn even then, so a long run still lets I/O, signals and worker messages through.
+   */
+  private drain(): Promise<void> {
+    return this.tickDrain && ++this.drains % TURN_EVERY !== 0 ? tick() : macrotask();
   }
 
   private nextLive(): Entry | undefined {

@@ -103,6 +103,39 @@ export type StreamEvent =
       readonly finishReason?: string;
     };
 
+/**
+ * The receiving end of a pushed stream ({@link PushableStream}): events are handed over synchronously, as the
+ * upstream produces them, with no promise per event.
+ */
+export interface StreamSink {
+  /** A chunk of tokens, as a `tokens` event carries it. */
+  tokens(index: number, count: number, text: string): void;
+  /** Any other event: `extra`, or `done` (the last call). */
+  event(ev: Exclude<StreamEvent, { readonly type: 'tokens' }>): void;
+  /** The stream failed (a typed ModelError, or the abort reason): the last call. */
+  fail(error: unknown): void;
+  /**
+   * The stream ended without a `done` event, as an iterator that returns early (a wrapper pushing what it iterates
+   * says so): the last call. A sink without it gets `fail` with a StreamInterruptedError instead.
+   */
+  ended?(): void;
+}
+
+/**
+ * A stream that can also push its events (the in-process mock's): `pushTo(sink)` instead of iterating, so a
+ * consumer spends a function call per chunk instead of a promise. A consumer uses one or the other, once. Wrappers
+ * that do not forward it simply return an iterable without it, and consumers fall back to iterating.
+ */
+export interface PushableStream extends AsyncIterable<StreamEvent> {
+  /** Starts the call and pushes its events to `sink`; `cancel()` ends the call as breaking out of a loop would. */
+  pushTo(sink: StreamSink): { cancel(): void };
+}
+
+/** `stream` as a {@link PushableStream} when it offers `pushTo`. */
+export function asPushable(stream: AsyncIterable<StreamEvent>): PushableStream | undefined {
+  return typeof (stream as Partial<PushableStream>).pushTo === 'function' ? (stream as PushableStream) : undefined;
+}
+
 /** Options of one call. */
 export interface CallOptions {
   /** Aborting cancels the call and frees its upstream resources. */

@@ -1,0 +1,71 @@
+/**
+ * One measured round of `bench/virtual.bench.ts`, in a process of its own: runs a scenario in virtual mode (every
+ * policy, as `npm run scenario NAME` does) with the code of the tree at argv[2] (this repository, or an older
+ * commit unpacked for a side-by-side "before"), and prints one JSON line: wall and simulated ms (the RunResult's
+ * meta), the CPU ms the process spent meanwhile, VirtualClock events fired, sessions, and the peak heap and RSS seen during the run.
+ *
+ * Usage: tsx bench/virtual-child.ts ROOT SCENARIO
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [rootArg, scenarioName] = process.argv.slice(2);
+if (rootArg === undefined || scenarioName === undefined) {
+  console.error('usage: tsx bench/virtual-child.ts ROOT SCENARIO');
+  process.exit(2);
+}
+const root = resolve(rootArg);
+const load = async <T>(path: string): Promise<T> => (await import(pathToFileURL(`${root}/${path}`).href)) as T;
+
+type Clock = { eventsFired: number; runUntilIdle(): Promise<number> };
+const { VirtualClock } = await load<{ VirtualClock: { prototype: Clock } }>('src/time/virtual-clock.ts');
+const { loadScenario } = await load<{ loadScenario(name: string, dir?: string): Promise<{ seed: number; durationMs: number; workload: unknown }> }>(
+  'harness/run/scenarios.ts',
+);
+const { runScenarioVirtual } = await load<{
+  runScenarioVirtual(o: { scenario: unknown; onProgress?: () => void }): Promise<{ meta: { wallMs: number; simulatedMs: number }; policies: unknown[] }>;
+}>('harness/run/run-scenario.ts');
+const { buildWorkload } = await load<{ buildWorkload(w: unknown, r: unknown, o: { durationMs: number; baseDir: string }): { sessions: unknown[] } }>(
+  'harness/workload/index.ts',
+);
+const { Random } = await load<{ Random: new (seed: number) => { derive(name: string): unknown } }>('src/random.ts');
+
+// Every world's clock ends its run with runUntilIdle: count the events each one fired.
+let events = 0;
+const runUntilIdle = VirtualClock.prototype.runUntilIdle;
+VirtualClock.prototype.runUntilIdle = async function (this: Clock): Promise<number> {
+  const n = await runUntilIdle.call(this);
+  events += this.eventsFired;
+  return n;
+};
+
+const scenario = await loadScenario(scenarioName, `${root}/scenarios`);
+const sessions = buildWorkload(scenario.workload, new Random(scenario.seed).derive('workload'), { durationMs: scenario.durationMs, baseDir: root }).sessions.length;
+let peakHeap = 0;
+let peakRss = 0;
+const sample = (): void => {
+  const m = process.memoryUsage();
+  if (m.heapUsed > peakHeap) peakHeap = m.heapUsed;
+  if (m.rss > peakRss) peakRss = m.rss;
+};
+sample();
+const baseHeap = peakHeap;
+// Progress comes about once per simulated second of each policy's run.
+const cpu0 = process.cpuUsage();
+const result = await runScenarioVirtual({ scenario, onProgress: sample });
+const cpu = process.cpuUsage(cpu0);
+sample();
+process.stdout.write(
+  `${JSON.stringify({
+    scenario: scenarioName,
+    policies: result.policies.length,
+    wallMs: result.meta.wallMs,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    simulatedMs: result.meta.simulatedMs,
+    events,
+    sessions,
+    baseHeapBytes: baseHeap,
+    peakHeapBytes: peakHeap,
+    peakRssBytes: Math.max(peakRss, process.resourceUsage().maxRSS * 1024),
+  })}\n`,
+);

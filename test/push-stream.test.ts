@@ -1,0 +1,85 @@
+/**
+ * The engine reads an in-process stream through its push path (`PushableStream.pushTo`, no promise per chunk) and
+ * any other stream by iterating it. Both must give the same answers: the same requests, faults and seed run once
+ * through the in-process client and once through a wrapper that hides `pushTo` (so the engine iterates), and every
+ * result (text, tokens, outcome, attempts, resumes, times) must match.
+ */
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../src/engine/engine.js';
+import type { EngineResult } from '../src/engine/engine-types.js';
+import { resolvePolicy } from '../src/policy.js';
+import { Random } from '../src/random.js';
+import { VirtualClock } from '../src/time/virtual-clock.js';
+import type { ModelClient, StreamSink } from '../src/upstream/model-client.js';
+import { InProcessModelClient } from '../sim/in-process.js';
+import { MockModel } from '../sim/mock-model.js';
+
+const FAULTS = [
+  undefined,
+  'disconnect:after=20',
+  'disconnect:after=5,form=clean-close',
+  'stall:after=10',
+  'stall:after=4,ms=300',
+  'status:429,retry-after-ms=200',
+  'status:500',
+  'ttft:ms=150; jitter:ms=3',
+];
+
+async function runAll(mode: 'push' | 'pull', preset: string): Promise<{ results: EngineResult[]; chunks: number[][]; pushed: number }> {
+  const clock = new VirtualClock();
+  const random = new Random(11);
+  const model = new MockModel({ name: 'primary', profile: 'h100-llama3-8b', clock, random: random.derive('model') });
+  const inProcess = new InProcessModelClient(model);
+  // Hides pushTo: the engine must iterate.
+  const iterated: ModelClient = {
+    capabilities: inProcess.capabilities,
+    stream: (request, options) => {
+      const s = inProcess.stream(request, options);
+      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
+    },
+    embed: (request, options) => inProcess.embed(request, options),
+  };
+  let pushed = 0;
+  // Counts the calls read through pushTo.
+  const counted: ModelClient = {
+    capabilities: inProcess.capabilities,
+    stream: (request, options) => {
+      const s = inProcess.stream(request, options);
+      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator](), pushTo: (sink: StreamSink) => (pushed++, s.pushTo(sink)) };
+    },
+    embed: (request, options) => inProcess.embed(request, options),
+  };
+  const policy = resolvePolicy(preset, { idleTimeout: { enabled: true, idleMs: 1_000 } });
+  const engine = new Engine({ clock, random: random.derive('engine'), policy, primary: mode === 'push' ? counted : iterated });
+  const chunks: number[][] = [];
+  const all = Array.from({ length: 48 }, (_, i) => {
+    const seen: number[] = [];
+    chunks.push(seen);
+    const fault = FAULTS[i % FAULTS.length];
+    return clock.sleep(i * 7).then(() =>
+      engine.submit({
+        id: `r${i}`,
+        kind: 'chat',
+        request: { id: `r${i}`, model: 'primary', messages: [{ role: 'user', content: `q${i}` }], promptTokens: 50 + i, outputTokens: 40 + (i % 5) * 30, ...(fault !== undefined ? { fault } : {}) },
+        onTokens: (c) => seen.push(c.index, c.count, c.atMs),
+      }),
+    );
+  });
+  const results = await clock.run(Promise.all(all));
+  return { results, chunks, pushed };
+}
+
+describe('engine stream attempts: push path and iteration agree', () => {
+  for (const preset of ['resilient', 'bounded']) {
+    it(`${preset}: every result and every token chunk is the same`, async () => {
+      const push = await runAll('push', preset);
+      const pull = await runAll('pull', preset);
+      expect(push.results.map((r) => r.outcome)).toContain('ok');
+      expect(push.results.some((r) => r.resumes > 0 || r.attempts > 1)).toBe(true);
+      expect(push.pushed).toBeGreaterThanOrEqual(48);
+      expect(pull.pushed).toBe(0);
+      expect(push.results).toEqual(pull.results);
+      expect(push.chunks).toEqual(pull.chunks);
+    });
+  }
+});
