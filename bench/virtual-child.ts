@@ -4,14 +4,19 @@
  * commit unpacked for a side-by-side "before"), and prints one JSON line: wall and simulated ms (the RunResult's
  * meta), the CPU ms the process spent meanwhile, VirtualClock events fired, sessions, and the peak heap and RSS seen during the run.
  *
- * Usage: tsx bench/virtual-child.ts ROOT SCENARIO
+ * With WORKERS (> 1), the policies run side by side on that many worker threads, as `npm run scenario` runs them
+ * by default (a tree older than that option runs them one after another); events are then not counted (each
+ * thread has its own VirtualClock module) and the heap is the main thread's only.
+ *
+ * Usage: tsx bench/virtual-child.ts ROOT SCENARIO [WORKERS]
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [rootArg, scenarioName] = process.argv.slice(2);
+const [rootArg, scenarioName, workersArg] = process.argv.slice(2);
+const workers = Number(workersArg ?? 0);
 if (rootArg === undefined || scenarioName === undefined) {
-  console.error('usage: tsx bench/virtual-child.ts ROOT SCENARIO');
+  console.error('usage: tsx bench/virtual-child.ts ROOT SCENARIO [WORKERS]');
   process.exit(2);
 }
 const root = resolve(rootArg);
@@ -23,7 +28,7 @@ const { loadScenario } = await load<{ loadScenario(name: string, dir?: string): 
   'harness/run/scenarios.ts',
 );
 const { runScenarioVirtual } = await load<{
-  runScenarioVirtual(o: { scenario: unknown; onProgress?: () => void }): Promise<{ meta: { wallMs: number; simulatedMs: number }; policies: unknown[] }>;
+  runScenarioVirtual(o: { scenario: unknown; workers?: number; onProgress?: () => void }): Promise<{ meta: { wallMs: number; simulatedMs: number }; policies: unknown[] }>;
 }>('harness/run/run-scenario.ts');
 const { buildWorkload } = await load<{ buildWorkload(w: unknown, r: unknown, o: { durationMs: number; baseDir: string }): { sessions: unknown[] } }>(
   'harness/workload/index.ts',
@@ -52,13 +57,14 @@ sample();
 const baseHeap = peakHeap;
 // Progress comes about once per simulated second of each policy's run.
 const cpu0 = process.cpuUsage();
-const result = await runScenarioVirtual({ scenario, onProgress: sample });
+const result = await runScenarioVirtual({ scenario, workers, onProgress: sample });
 const cpu = process.cpuUsage(cpu0);
 sample();
 process.stdout.write(
   `${JSON.stringify({
     scenario: scenarioName,
     policies: result.policies.length,
+    workers,
     wallMs: result.meta.wallMs,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     simulatedMs: result.meta.simulatedMs,

@@ -9,10 +9,14 @@
  * a temporary folder that borrows this node_modules), alternating which goes first, and adds the ratio
  * ours / before of simulated seconds per wall second, the one figure a shared machine's load does not swamp.
  * `BENCH_VIRTUAL_ROUNDS` (default 3) and `BENCH_VIRTUAL_SCENARIOS` (comma-separated) narrow a run.
+ *
+ * A third arm, "this tree, threads", runs the policies side by side on worker threads (one per core, at most one
+ * per policy), as `npm run scenario` does by default: its simulated seconds per wall second are what a user sees;
+ * the one-thread arm is the simulator's own speed.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -41,8 +45,8 @@ const GOALS: Record<string, { speed?: string; wall?: string }> = {
   'fleet-10k': { wall: '<= 60 s with every policy' },
 };
 
-async function once(root: string, scenario: string): Promise<Round> {
-  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', join(here, 'virtual-child.ts'), root, scenario], {
+async function once(root: string, scenario: string, workers = 0): Promise<Round> {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', join(here, 'virtual-child.ts'), root, scenario, String(workers)], {
     cwd: repo,
     maxBuffer: 1 << 20,
   });
@@ -59,12 +63,12 @@ function unpack(ref: string): string {
 
 const round3 = (x: number): number => Number(x.toFixed(x < 10 ? 3 : 1));
 
-function figures(label: string, scenario: string, rounds: readonly Round[]): Measurement[] {
+function figures(label: string, scenario: string, rounds: readonly Round[], threaded = false): Measurement[] {
   const speed = rounds.map((r) => r.simulatedMs / r.wallMs);
   const goal = GOALS[scenario] ?? {};
   const first = rounds[0] as Round;
   const perSession = (bytes: (r: Round) => number): number[] => rounds.map((r) => round3(bytes(r) / r.sessions / 1024));
-  return [
+  const all: Measurement[] = [
     { name: `${scenario} virtual (${label}): simulated seconds per wall second`, unit: 'sim s / wall s', median: round3(median(speed)), samples: speed.map(round3), ...(goal.speed !== undefined ? { goal: goal.speed } : {}) },
     // CPU time moves less than wall time when neighbours load the machine (it still moves: caches are shared).
     { name: `${scenario} virtual (${label}): simulated seconds per CPU second`, unit: 'sim s / CPU s', median: round3(median(rounds.map((r) => r.simulatedMs / r.cpuMs))), samples: rounds.map((r) => round3(r.simulatedMs / r.cpuMs)) },
@@ -73,6 +77,8 @@ function figures(label: string, scenario: string, rounds: readonly Round[]): Mea
     { name: `${scenario} virtual (${label}): peak heap above the process's start, per session (${first.sessions} sessions)`, unit: 'KiB / session', median: round3(median(perSession((r) => r.peakHeapBytes - r.baseHeapBytes))), samples: perSession((r) => r.peakHeapBytes - r.baseHeapBytes) },
     { name: `${scenario} virtual (${label}): peak RSS of the process, per session`, unit: 'KiB / session', median: round3(median(perSession((r) => r.peakRssBytes))), samples: perSession((r) => r.peakRssBytes) },
   ];
+  // On threads the events and the heap of the worlds are the threads' own, not seen from here.
+  return threaded ? all.filter((m) => !/events fired|peak heap/.test(m.name)) : all;
 }
 
 export async function run(): Promise<{ results: Measurement[]; load: { start: number[]; end: number[] }; before?: string }> {
@@ -86,22 +92,25 @@ export async function run(): Promise<{ results: Measurement[]; load: { start: nu
   try {
     const ours = new Map<string, Round[]>(scenarios.map((s) => [s, []]));
     const before = new Map<string, Round[]>(scenarios.map((s) => [s, []]));
+    const threads = new Map<string, Round[]>(scenarios.map((s) => [s, []]));
     for (let r = 0; r < rounds; r++) {
       for (const s of scenarios) {
         // Alternate which goes first, so a neighbour's burst of load hits both alike.
-        const order: Array<['ours' | 'before', string]> = [['ours', repo]];
+        const order: Array<['ours' | 'before' | 'threads', string]> = [['ours', repo]];
         if (beforeDir !== undefined) order[r % 2 === 0 ? 'push' : 'unshift'](['before', beforeDir]);
+        order.push(['threads', repo]);
         for (const [who, root] of order) {
           if (beforeDir !== undefined && s === 'fleet-10k' && who === 'before' && !existsSync(join(root, 'scenarios', 'fleet-10k.ts'))) continue;
-          const x = await once(root, s);
-          (who === 'ours' ? ours : before).get(s)?.push(x);
+          const x = await once(root, s, who === 'threads' ? availableParallelism() : 0);
+          (who === 'ours' ? ours : who === 'threads' ? threads : before).get(s)?.push(x);
           process.stderr.write(`virtual bench: round ${r + 1}/${rounds} ${s} ${who}: ${(x.simulatedMs / x.wallMs).toFixed(1)} sim s / wall s, ${(x.wallMs / 1000).toFixed(1)} s wall, ${(x.cpuMs / 1000).toFixed(1)} s CPU, ${x.events} events (load ${loadavg()[0]?.toFixed(1)})\n`);
         }
       }
     }
     const results: Measurement[] = [];
     for (const s of scenarios) {
-      results.push(...figures('this tree', s, ours.get(s) ?? []));
+      results.push(...figures('this tree, one thread', s, ours.get(s) ?? []));
+      results.push(...figures(`this tree, threads (${availableParallelism()})`, s, threads.get(s) ?? [], true));
       const b = before.get(s) ?? [];
       if (b.length === 0) continue;
       results.push(...figures(`before: ${beforeRef}`, s, b));
