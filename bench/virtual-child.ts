@@ -4,8 +4,8 @@
  * commit unpacked for a side-by-side "before"), and prints one JSON line: wall and simulated ms (the RunResult's
  * meta), the CPU ms the process spent meanwhile, VirtualClock events fired, sessions, and the peak heap and RSS seen during the run.
  *
- * With WORKERS (> 1), the policies run side by side on that many worker threads, as `npm run scenario` runs them
- * by default (a tree older than that option runs them one after another); events are then not counted (each
+ * With WORKERS (> 1), the policies run side by side on that many worker threads, as `npm run scenario -- --workers N` runs them
+ * (a tree older than that option runs them one after another); events are then not counted (each
  * thread has its own VirtualClock module) and the heap is the main thread's only.
  *
  * Usage: tsx bench/virtual-child.ts ROOT SCENARIO [WORKERS]

@@ -11,7 +11,7 @@
  * `BENCH_VIRTUAL_ROUNDS` (default 3) and `BENCH_VIRTUAL_SCENARIOS` (comma-separated) narrow a run.
  *
  * A third arm, "this tree, threads", runs the policies side by side on worker threads (one per core, at most one
- * per policy), as `npm run scenario` does by default: its simulated seconds per wall second are what a user sees;
+ * per policy), as `npm run scenario NAME -- --workers N` does: what a user waits for with that flag;
  * the one-thread arm is the simulator's own speed.
  */
 import { execFile, execFileSync } from 'node:child_process';

@@ -2,7 +2,6 @@
  * A virtual scenario's policies in parallel: each policy already runs in a fresh world of its own, so running them
  * on worker threads (one per core) gives the same PolicyRuns as running them one after another, in less wall time.
  */
-import { availableParallelism } from 'node:os';
 import { HarnessError } from '../../src/errors.js';
 import { stableStringify } from '../tune/space.js';
 import { runInThreads } from './thread-pool.js';
@@ -22,11 +21,6 @@ export class PolicyRunFailedError extends HarnessError {
 
 // From source, the boot file registers tsx in the thread first; the compiled package runs policy-thread.js directly.
 const WORKER_URL = import.meta.url.endsWith('.ts') ? new URL('./policy-thread-boot.mjs', import.meta.url) : new URL('./policy-thread.js', import.meta.url);
-
-/** Threads to use by default: one per core, at most one per policy. */
-export function defaultWorkers(policies: number): number {
-  return Math.max(1, Math.min(availableParallelism(), policies));
-}
 
 /**
  * Whether a scenario can run on worker threads: structured clone must keep it exactly (a function, such as a
