@@ -27,12 +27,23 @@ export function ceilingShareCell(p: PolicyEntry, result: RunResult): string {
 export function ceilingText(result: RunResult): string | null {
   const c = result.ceiling;
   if (c === undefined) return null;
-  if (c === null) return 'Goodput ceiling: unknown (the workload could not be bounded).';
+  if (c === null) {
+    return isFleetRun(result)
+      ? 'Goodput ceiling: not computed for a fleet (the bound models one GPU; deployments of several replicas are not bounded yet).'
+      : 'Goodput ceiling: unknown (the workload could not be bounded).';
+  }
   const why =
     c.limit === 'arrivals'
       ? `the ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests the workload sends that could meet their SLO at all`
       : `what the GPU can compute around its outages and brownouts, and the provider's rate limits admit, in windows of ${fmtMs(c.windowMs)}; ${fmtInt(c.feasible)} of ${fmtInt(c.planned)} requests could meet their SLO alone`;
   return `Goodput ceiling: ${fmtNum(c.goodputPerSec, 2)}/s (${fmtInt(c.requests)} requests), an upper bound no policy can exceed on this workload and model, set by ${why}. "Of ceiling" is each policy's goodput as a share of it.`;
+}
+
+/** The run's model side is a fleet (`model.deployments` in the scenario's recorded config). */
+function isFleetRun(result: RunResult): boolean {
+  const config = result.scenario.config;
+  const model = typeof config === 'object' && config !== null && !Array.isArray(config) ? config['model'] : undefined;
+  return typeof model === 'object' && model !== null && !Array.isArray(model) && model['deployments'] !== undefined;
 }
 
 /** Worst recovery over the fault phases, as text. */

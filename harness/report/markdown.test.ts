@@ -123,4 +123,11 @@ describe('the goodput ceiling in reports', () => {
     expect(renderMarkdown(withCeiling(null))).toContain('Goodput ceiling: unknown');
     expect(renderMarkdown(tinyResult())).not.toContain('Goodput ceiling');
   });
+
+  it('says a fleet run has no ceiling because none is computed for fleets, not that it could not be bounded', () => {
+    const r = withCeiling(null);
+    const fleet: RunResult = { ...r, scenario: { ...r.scenario, config: { model: { deployments: { default: { replicas: 2 } } } } } };
+    expect(renderMarkdown(fleet)).toContain('Goodput ceiling: not computed for a fleet');
+    expect(renderMarkdown(fleet)).not.toContain('could not be bounded');
+  });
 });
