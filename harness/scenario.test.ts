@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../src/errors.js';
+import { validationMessage } from './scenario-testkit.js';
 import { loadScenario } from './run/scenarios.js';
 import { resolveScenarioPolicy, validateScenario } from './scenario.js';
 
-const message = (input: unknown): string => {
-  try {
-    validateScenario(input);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ValidationError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a ValidationError');
-};
+const message = validationMessage;
 
 describe('validateScenario', async () => {
   const good = JSON.parse(JSON.stringify(await loadScenario('steady-poisson'))) as Record<string, unknown>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../src/errors.js';
+import { validationMessage } from '../harness/scenario-testkit.js';
 import { validateScenario } from '../harness/scenario.js';
 import { fleetPhases, replicaFaultPlan } from '../harness/scenario-fleet.js';
 
@@ -21,15 +21,7 @@ const fleet = {
   defaultDeployment: 'default',
 };
 const withModel = (model: unknown): unknown => ({ ...base, model });
-const message = (input: unknown): string => {
-  try {
-    validateScenario(input);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ValidationError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a ValidationError');
-};
+const message = validationMessage;
 
 describe('scenario model.deployments', () => {
   it('accepts a fleet, and the single-model form stays valid', () => {
