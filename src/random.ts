@@ -71,3 +71,24 @@ export class Random {
     return -mean * Math.log(u);
   }
 }
+
+/** 32-bit FNV-1a of a string (UTF-16 code units), mixed with a starting value. Deterministic, not random. */
+export function hashString(s: string, start = 0x811c9dc5): number {
+  let h = start >>> 0;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The murmur3 finaliser: a cheap, well-spread mix of a 32-bit value. */
+export function mix32(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

@@ -1,3 +1,4 @@
+import { hashString, mix32 } from '../random.js';
 import type { Balancer, Candidate } from './balancer.js';
 import { leastOutstanding } from './least-outstanding.js';
 import type { RouteMeta } from './types.js';
@@ -7,17 +8,7 @@ export const VIRTUAL_NODES = 160;
 
 /** 32-bit FNV-1a of a string, finished with murmur3's avalanche so nearby strings land far apart. */
 export function hash32(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return mix32(hashString(s));
 }
 
 /**
