@@ -260,8 +260,8 @@ export function buildFleetWorld(
   };
 }
 
-/** One deployment's dollars at its own price: tokens billed, or busy GPU-hours. */
-function deploymentCost(price: Price | undefined, t: { input: number; cached: number; output: number } | undefined, gpu: GpuTime): number | null {
+/** One deployment's dollars at its own price: tokens billed, or busy GPU-hours (live fleets price theirs the same way). */
+export function deploymentCost(price: Price | undefined, t: { input: number; cached: number; output: number } | undefined, gpu: GpuTime): number | null {
   if (price === undefined) return null;
   if (price.kind === 'gpu-hour') return round((gpu.busyMs / 3_600_000) * price.gpuHourUsd, 6);
   const x = t ?? { input: 0, cached: 0, output: 0 };

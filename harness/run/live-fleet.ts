@@ -7,6 +7,8 @@
  */
 import type { FaultPlanInput } from '../../sim/faults.js';
 import { ValidationError } from '../../src/errors.js';
+import { resolvePrice } from '../cost/price.js';
+import type { Price } from '../measure/billing.js';
 import type { ScenarioDeployment, ScenarioFleet } from '../scenario-fleet.js';
 import { defaultDeploymentOf, replicaFaultPlan } from '../scenario-fleet.js';
 import { freePortRun, type ManagedProcess, type ProcessGroup } from './processes.js';
@@ -104,4 +106,11 @@ export function withFleet(args: readonly string[], fleetJson: string): string[] 
   const i = args.indexOf('--upstream');
   if (i < 0) return [...args, '--fleet', fleetJson];
   return [...args.slice(0, i), '--fleet', fleetJson, ...args.slice(i + 2)];
+}
+
+/** Each deployment's price (undefined: unpriced), resolved as the virtual fleet resolves them. */
+export function fleetPrices(m: FleetModel): Record<string, Price | undefined> {
+  return Object.fromEntries(
+    Object.entries(m.deployments).map(([name, d]) => [name, d.price === undefined ? undefined : resolvePrice(d.price, `scenario.model.deployments.${name}.price`)]),
+  );
 }

@@ -151,6 +151,10 @@ export interface MockModelStats {
   /** Sequences waiting for a GPU slot, and holding one, at the reading. */
   readonly waiting?: number;
   readonly running?: number;
+  /** What the model billed (sim/billing.ts): uncached input, cached input and output tokens (absent from a chaos proxy). */
+  readonly billedInputTokens?: number;
+  readonly billedCachedInputTokens?: number;
+  readonly billedOutputTokens?: number;
 }
 
 /** One mock process's `/mock/stats`. */

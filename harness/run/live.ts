@@ -24,7 +24,7 @@ import { planAfter } from '../../sim/faults.js';
 import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
-import { fleetFaultPlans, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
+import { fleetFaultPlans, fleetPrices, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
 import { LiveFleetSampler } from './live-fleet-sampler.js';
 import { isFleetModel } from '../scenario-fleet.js';
 import { LiveSampler } from './live-sampler.js';
@@ -286,7 +286,10 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     };
 
     // A fleet's per-replica section, from each replica's /mock/stats and the engine's fleet metrics.
-    const fleetSampler = fleet !== undefined && engineUrl !== undefined ? new LiveFleetSampler({ clock, now, engineUrl, replicas: fleet.replicas, model: PRIMARY_MODEL }) : undefined;
+    const fleetSampler =
+      fleet !== undefined && engineUrl !== undefined && isFleetModel(sm)
+        ? new LiveFleetSampler({ clock, now, engineUrl, replicas: fleet.replicas, model: PRIMARY_MODEL, prices: fleetPrices(sm) })
+        : undefined;
     monitor.start();
     sampler.start();
     fleetSampler?.start();
@@ -317,22 +320,27 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
           }
         : undefined;
 
+    // A fleet's GPU figures are over every replica, and its dollars priced per deployment, as in virtual mode.
+    const fleetGpu = fleetSampler?.gpu(lastEndMs);
     const recorded = recorder.finish({
       // A trace replay's rates are over the span it replayed, not a longer arrival window it left empty.
       durationMs: built.replay?.replayedMs ?? o.durationMs,
       wastedTokens: o.proxyUrl !== undefined ? null : seen.wastedTokens,
       tokensComputed: o.proxyUrl !== undefined ? null : seen.tokensComputed,
       // A chaos proxy has no GPU to be busy: utilization is unknown, not 0.
-      gpuUtilization: o.proxyUrl !== undefined || seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
-      meanBatchSize: o.proxyUrl !== undefined ? null : seen.meanBatchSize,
+      gpuUtilization: fleetGpu !== undefined ? fleetGpu.gpuUtilization : o.proxyUrl !== undefined || seen.primaryBusyMs === null || lastEndMs === 0 ? null : Math.min(1, seen.primaryBusyMs / lastEndMs),
+      meanBatchSize: fleetGpu !== undefined ? fleetGpu.meanBatchSize : o.proxyUrl !== undefined ? null : seen.meanBatchSize,
       faultPhases: faultPhases(o.scenario),
       upstreamCalls: seen.upstreamCalls,
       prefixCache: seen.prefixCache,
       // Dollars from the bills the answers reported (the engine's x_engine.bills, else a target's usage).
-      cost: {
-        ...scenarioPrices(o.scenario.model),
-        gpu: o.proxyUrl !== undefined || seen.primaryBusyMs === null ? null : { primary: { busyMs: seen.primaryBusyMs, elapsedMs: lastEndMs }, fallback: null },
-      },
+      cost:
+        fleetSampler !== undefined
+          ? fleetSampler.costInput(lastEndMs)
+          : {
+              ...scenarioPrices(o.scenario.model),
+              gpu: o.proxyUrl !== undefined || seen.primaryBusyMs === null ? null : { primary: { busyMs: seen.primaryBusyMs, elapsedMs: lastEndMs }, fallback: null },
+            },
     });
     // The client sees one answer per request, not the attempts behind it: take the engine's own count.
     const withFleetSection = fleetSampler === undefined ? recorded : { ...recorded, fleet: fleetSampler.finish(recorded.series.arrivals.length, lastEndMs) };

@@ -124,12 +124,16 @@ async function serve(o: ServeOptions): Promise<void> {
 }
 
 /**
- * The service's prices with a fleet and no --price: every call bills at the default deployment's price (the engine
- * bills a fleet's calls as its primary upstream's; per-deployment prices need the bill to carry the deployment).
+ * The service's prices with a fleet and no --price: each call's bill names the deployment that served it and pays
+ * that deployment's price; a call without one (an embedding or batch, sent to the default deployment) pays the
+ * default deployment's.
  */
 function fleetPrices(fleet: ServeOptions['fleet']): ServicePrices | undefined {
-  const price = fleet?.deployments[fleet.config.defaultDeployment]?.price;
-  return price !== undefined ? { primary: price } : undefined;
+  if (fleet === undefined) return undefined;
+  const deployments = Object.fromEntries(Object.entries(fleet.deployments).flatMap(([name, d]) => (d.price !== undefined ? [[name, d.price] as const] : [])));
+  const price = fleet.deployments[fleet.config.defaultDeployment]?.price;
+  if (price === undefined && Object.keys(deployments).length === 0) return undefined;
+  return { ...(price !== undefined ? { primary: price } : {}), deployments };
 }
 
 function main(): void {

@@ -26,6 +26,8 @@ export interface BilledCall {
   readonly completed: boolean;
   /** Counted by the engine, not reported by the upstream (a broken call, or an upstream without usage). */
   readonly estimated: boolean;
+  /** The deployment that served the call, when the upstream is a fleet (src/fleet): its price applies. */
+  readonly deployment?: string;
 }
 
 /** The totals of a request's bills. */
@@ -104,13 +106,15 @@ export function billedTotals(bills: readonly BilledCall[], unknown = false): Bil
 export interface ServicePrices {
   readonly primary?: TokenPrice;
   readonly fallback?: TokenPrice;
+  /** A fleet's per-deployment prices: a call billed by a deployment pays its price (else the primary's). */
+  readonly deployments?: Readonly<Record<string, TokenPrice>>;
 }
 
 /** USD of `calls` at `prices`; null when a call's upstream has no price. */
 export function billedUsd(calls: readonly BilledCall[], prices: ServicePrices): number | null {
   let sum = 0;
   for (const c of calls) {
-    const p = prices[c.model];
+    const p = (c.deployment !== undefined ? prices.deployments?.[c.deployment] : undefined) ?? prices[c.model];
     if (p === undefined) return null;
     sum += billUsd(c, p);
   }

@@ -348,7 +348,7 @@ function billAttempt(job: Job, model: 'primary' | 'fallback', resumeFrom: number
   }
   const bill = failure === undefined ? completedCall(facts, job.usage) : failedCall(facts, failure);
   if (bill === 'unknown') job.billsUnknown = true;
-  else if (bill !== undefined) job.bills.push(bill);
+  else if (bill !== undefined) job.bills.push(info.deployment === undefined ? bill : { ...bill, deployment: info.deployment });
 }
 
 function retryInputTokens(job: Job, resume: boolean): number {

@@ -12,6 +12,8 @@ export interface StreamAttemptInfo {
   gotEvent: boolean;
   /** Tokens received that the caller had already seen (a restart without resume). */
   discarded: number;
+  /** The deployment a fleet upstream sent the call to (StreamOptions.onRouted); absent for a plain upstream. */
+  deployment?: string;
 }
 
 interface AttemptOptions {
@@ -49,9 +51,11 @@ export async function streamAttempt(clock: Clock, client: ModelClient, job: Job,
   // A getter: the AbortController is made only if the client looks at its signal.
   const route = options.route;
   const hedgeBudget = options.hedgeBudget;
+  // A fleet upstream names the deployment it picked: the attempt's bill says whose price it pays.
+  const onRouted = route === undefined ? undefined : (deployment: string): void => void (info.deployment = deployment);
   const callOptions: StreamOptions = resumeFrom === undefined
-    ? { get signal() { return control.signal; }, route, hedgeBudget }
-    : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text, route, hedgeBudget };
+    ? { get signal() { return control.signal; }, route, hedgeBudget, onRouted }
+    : { get signal() { return control.signal; }, resumeFrom, resumeText: job.text, route, hedgeBudget, onRouted };
   const stream = client.stream(request, callOptions);
   const reader = new AttemptReader(clock, job, resumeFrom, info);
   const pushable = job.req.backpressure === undefined ? asPushable(stream) : undefined;

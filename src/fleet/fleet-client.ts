@@ -66,6 +66,7 @@ export class FleetClient implements Fleet {
     const d = this.inService(choice.deployment);
     if (d === undefined) return failing(this.noDeployment(choice.deployment));
     if (this.listeners.size > 0) this.emit({ type: 'routed', deployment: d.name, id: request.id, rule: choice.rule, atMs: this.clock.now() });
+    options?.onRouted?.(d.name);
     return d.stream(request, options);
   }
 

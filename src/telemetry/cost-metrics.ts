@@ -2,7 +2,8 @@
  * What the service was billed, as metrics by upstream model and tenant: `engine_billed_tokens_total{model,tenant,
  * kind}` (kind `input` at the input price, `cached_input`, `output`: every call that ran, retries and resumes
  * included; src/engine/billed-usage.ts) and, with prices (`serve --price`), `engine_cost_usd_total{model,tenant}`.
- * `model` is the engine's upstream (`primary`, `fallback`), as in `engine_attempts_total`.
+ * `model` is the engine's upstream (`primary`, `fallback`), as in `engine_attempts_total`; with a fleet upstream,
+ * `deployment` names the deployment that served the call, whose price (`--fleet` file) applies.
  */
 import type { Counter, Meter } from '@opentelemetry/api';
 import { billUsd } from '../lib/token-price.js';
@@ -21,11 +22,11 @@ export class CostMetrics {
   /** Counts the bills of one finished request of `tenant`. */
   record(result: EngineResult, tenant: string): void {
     for (const c of result.billed?.calls ?? []) {
-      const base = { model: c.model, tenant };
+      const base = c.deployment === undefined ? { model: c.model, tenant } : { model: c.model, tenant, deployment: c.deployment };
       this.tokens.add(c.inputTokens - c.cachedInputTokens, { ...base, kind: 'input' });
       this.tokens.add(c.cachedInputTokens, { ...base, kind: 'cached_input' });
       this.tokens.add(c.outputTokens, { ...base, kind: 'output' });
-      const price = this.prices[c.model];
+      const price = (c.deployment !== undefined ? this.prices.deployments?.[c.deployment] : undefined) ?? this.prices[c.model];
       if (price !== undefined) this.usd.add(billUsd(c, price), base);
     }
   }

@@ -161,6 +161,11 @@ export interface StreamOptions extends CallOptions {
    * Absent: no hedging.
    */
   readonly hedgeBudget?: { tryAcquire(): boolean };
+  /**
+   * Told the name of the deployment an upstream that routes between deployments (src/fleet) sent this call to, so
+   * the call's bill can say which deployment's price it pays. Absent: nobody asks.
+   */
+  readonly onRouted?: (deployment: string) => void;
 }
 
 /** What routing rules between deployments read of one request (src/fleet/types.ts). */

@@ -328,6 +328,8 @@ function attemptBill(obs: RequestObservation, b: WireBill, i: number): AttemptBi
     deliveredTokens: b.deliveredTokens,
     resumeFrom: b.resumeFrom,
     completed: b.completed,
+    // A fleet's engine names the deployment that served the call: its price applies (as in virtual mode).
+    ...(typeof b.deployment === 'string' ? { deployment: b.deployment } : {}),
   };
 }
 
