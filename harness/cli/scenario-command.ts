@@ -15,10 +15,18 @@ import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { withTraceFlags } from './trace-flags.js';
+import { scaleScenarioRun } from '../run/scale-run.js';
 import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { renderRunsMarkdown, summarizeRunsByPolicy } from '../report/median-runs.js';
 import { createProgress } from './progress.js';
+
+/** `--scale F`: a share of the scenario's load, 0 < F <= 1. */
+function parseScale(value: string): number {
+  const f = /^\d*\.?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(f > 0 && f <= 1)) throw new UsageError(`--scale: expected a share of the scenario's load, a number in (0, 1] like 0.1, got ${JSON.stringify(value)}`);
+  return f;
+}
 
 /** Exit code of a live run stopped with Ctrl-C (as a shell reports SIGINT). */
 export const INTERRUPTED_EXIT = 130;
@@ -46,6 +54,7 @@ interface ScenarioFlags {
   workers?: string;
   proxy?: string;
   runs?: string;
+  scale?: string;
 }
 
 export function scenarioCommand(): Command {
@@ -64,6 +73,10 @@ export function scenarioCommand(): Command {
     .option('--policies <list>', 'comma-separated policy names to run (default: all of the scenario\'s)')
     .option('--seed <n>', 'root seed (default: the scenario\'s)')
     .option('--duration <d>', 'arrival window, e.g. 60s, 1500ms, 2m (default: the scenario\'s)')
+    .option(
+      '--scale <f>',
+      'run at this share of the scenario\'s load, 0 < f <= 1 (a burst\'s sessions, the arrival rate or the user count times f; deployments, faults, timeline and SLOs unchanged), e.g. a live fleet-10k at 0.1; the reports say the run was scaled',
+    )
     .option('--runs <n>', 'live mode: run it N times, write each run to <out>/run-K/, and print the median of each policy\'s goodput, failed + timeout and p99s (runs.md, runs.json)')
     .option('--out <dir>', 'where to write result.json, report.md, report.html (default: reports/runs/<time>-<name>/)')
     .option('--trace <path>', 'trace file for scenarios that replay one (trace-replay): Azure CSV, Mooncake JSONL, BurstGPT CSV or ShareGPT JSON, recognised by content')
@@ -93,6 +106,7 @@ export function scenarioCommand(): Command {
       '\nExit codes: 0 ok; 99 a threshold was broken; 2 bad flag or scenario; 1 the run itself failed.\n' +
         'Example: npm run scenario burst-1000 -- --policies naive,resilient --seed 7\n' +
         '         npm run scenario burst-1000 -- --mode live --duration 10s\n' +
+        '         npm run scenario fleet-10k -- --mode live --scale 0.1 --policies p2c-ejection   (a tenth of the load: one machine serves it)\n' +
         '         npm run scenario agreement   (virtual and live, then agreement.json and agreement.md)\n' +
         '         npm run scenario agreement -- --mode virtual --transport-ms 1.4,1.2   (virtual with the HTTP hops modelled)\n' +
         '         npm run scenario burst-1000 -- --target mine=http://127.0.0.1:9000 --duration 10s   (your gateway as one more row)\n' +
@@ -142,6 +156,10 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
   scenario = withTraceFlags(scenario, flags);
+  const scale = flags.scale === undefined ? undefined : parseScale(flags.scale);
+  const scaled = scaleScenarioRun(scenario, { ...(scale !== undefined ? { scale } : {}), ...(durationMs !== undefined ? { durationMs } : {}) });
+  scenario = scaled.scenario;
+  if (scaled.scaling !== null && flags.json !== true) console.error(`scaled: ${scenario.name} ${scaled.scaling.note}`);
   const transport = flags.transportMs === undefined ? undefined : parseTransportFlag('--transport-ms', flags.transportMs);
   if (transport !== undefined && mode !== 'virtual') {
     throw new UsageError(
@@ -161,6 +179,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     ...(targets.length > 0 ? { targets } : {}),
     ...(mockPort !== undefined ? { mockPort } : {}),
     ...(proxyUrl !== undefined ? { proxyUrl } : {}),
+    ...(scaled.scaling !== null ? { scaling: scaled.scaling } : {}),
   };
   if (mode !== 'virtual' && targets.length > 0 && flags.json !== true) console.error(targetNotice(targets, mockPort ?? 18_000, scenario, proxyUrl));
   const quiet = flags.quiet === true || flags.json === true;

@@ -15,6 +15,7 @@ import { gitCommit, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
 import { isZeroTransport, parseTransport, type Transport } from './transport.js';
 import { scenarioCeiling } from './ceiling.js';
+import { scalingJson, type RunScaling } from './scale-run.js';
 import { crossesThreads, runPoliciesInThreads } from './policy-threads.js';
 import { faultPhases, runPolicyVirtual, type PolicyRun } from './virtual.js';
 
@@ -29,6 +30,11 @@ export interface ScenarioRunOptions {
   readonly durationMs?: number;
   /** Where relative trace paths resolve. @default process.cwd() */
   readonly baseDir?: string;
+  /**
+   * How the scenario was scaled for this run (harness/run/scale-run.ts, `--scale`): recorded in
+   * `scenario.config.scaling`. The scenario given is already the scaled one. @default none
+   */
+  readonly scaling?: RunScaling | null;
   /** Progress: which policy (index of total) and how far its simulated time has got. */
   readonly onProgress?: (p: { policy: string; index: number; total: number; simulatedMs: number; done: boolean }) => void;
 }
@@ -188,7 +194,7 @@ async function runScenarioWith(
       description: s.description,
       durationMs,
       mode,
-      config: JSON.parse(JSON.stringify({ ...s, seed, durationMs, ...configExtras })) as JsonValue,
+      config: JSON.parse(JSON.stringify({ ...s, seed, durationMs, ...configExtras, ...(o.scaling != null ? { scaling: scalingJson(o.scaling) } : {}) })) as JsonValue,
     },
     slo: s.slo,
     ...(s.thresholds !== undefined ? { thresholds: s.thresholds } : {}),
