@@ -19,7 +19,7 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
   it('--help documents the flags and exit codes', () => {
     const r = cli('scenario', '--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--mode', '--policies', '--seed', '--duration', '--out', '--json', '--quiet', '--list', '--trace']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--mode', '--policies', '--seed', '--duration', '--scale', '--out', '--json', '--quiet', '--list', '--trace']) expect(r.stdout).toContain(flag);
     expect(r.stdout).toContain('99 a threshold was broken');
   });
 
@@ -31,6 +31,8 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
       [['scenario', 'burst-1000', '--workers', '0'], 'error: --workers: expected an integer >= 1, got 0'],
       [['scenario', 'burst-1000', '--workers', '2', '--mode', 'live'], 'error: --workers: expected --mode virtual or both'],
       [['scenario', 'burst-1000', '--duration', 'soon'], 'error: --duration: expected a duration like 60s'],
+      [['scenario', 'fleet-10k', '--scale', '0'], "error: --scale: expected a share of the scenario's load, a number in (0, 1] like 0.1, got \"0\""],
+      [['scenario', 'fleet-10k', '--scale', '10%'], "error: --scale: expected a share of the scenario's load, a number in (0, 1] like 0.1, got \"10%\""],
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],
       // Before running any scenario, not after a minute of them.

@@ -26,7 +26,7 @@ import { HttpDriver } from './drivers/http-driver.js';
 import { putFaultPlan } from './live-faults.js';
 import { fleetFaultPlans, fleetPrices, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
 import { LiveFleetSampler } from './live-fleet-sampler.js';
-import { isFleetModel } from '../scenario-fleet.js';
+import { defaultDeploymentOf, isFleetModel } from '../scenario-fleet.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedProcess } from './processes.js';
@@ -251,6 +251,8 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
     });
     let lastEndMs = 0;
     const causes = new Map<string, number>();
+    // A fleet's batched and embedding calls name no deployment: the engine's fleet sends them to the default one.
+    const defaultDeployment = fleet !== undefined && isFleetModel(sm) ? defaultDeploymentOf(sm) : undefined;
     // A process that dies during the load (not the mock's server under its supervisor: that is a crash fault) ends
     // the run with an error naming it, instead of a run where every request failed for no visible reason.
     let died: ManagedProcess | undefined;
@@ -270,7 +272,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       recorder.arrival(intendedStartMs);
       const r = await driver.send(req, intendedStartMs);
       if (r.cause !== undefined) causes.set(r.cause, (causes.get(r.cause) ?? 0) + 1);
-      const obs = partialInputs(req, r.observation);
+      const obs = billedByDeployment(partialInputs(req, r.observation), defaultDeployment);
       recorder.complete(obs);
       if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
       return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: obs.tokens, text: r.text };
@@ -414,6 +416,12 @@ export function engineArgs(policy: ScenarioPolicy, port: number, upstream: strin
   }
   if (fallback !== undefined) args.push('--fallback', fallback, '--fallback-model', FALLBACK_MODEL);
   return args;
+}
+
+/** In a fleet, a bill that names no deployment (a batched or embedding call) is the default deployment's. */
+function billedByDeployment(obs: import('../measure/types.js').RequestObservation, defaultDeployment: string | undefined): import('../measure/types.js').RequestObservation {
+  if (defaultDeployment === undefined || obs.bills === undefined || obs.bills.every((b) => b.deployment !== undefined)) return obs;
+  return { ...obs, bills: obs.bills.map((b) => (b.deployment !== undefined ? b : { ...b, deployment: defaultDeployment })) };
 }
 
 /** An agent's summarizer built from partial inputs is a degraded answer even when its own call succeeded. */
