@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFleetFile } from '../src/api/fleet-file.js';
 import { buildService, type ApiService } from '../src/api/server.js';
+import type { ServicePrices } from '../src/engine/billed-usage.js';
 import { buildFleet } from '../src/fleet/build.js';
 import type { Replica } from '../src/fleet/types.js';
 import { isTerminal } from '../src/jobs/job-store.js';
@@ -32,7 +33,7 @@ const FILE = {
 };
 
 /** The service over a fleet whose replicas are in-process mocks, one per URL of the file (the URLs are not dialled). */
-function fleetService(): { svc: ApiService; models: Record<string, MockModel[]> } {
+function fleetService(prices?: ServicePrices): { svc: ApiService; models: Record<string, MockModel[]> } {
   const clock = new RealClock();
   const random = new Random(11);
   const file = parseFleetFile(FILE);
@@ -44,7 +45,7 @@ function fleetService(): { svc: ApiService; models: Record<string, MockModel[]> 
   }
   const policy = resolvePolicy('resilient', { retry: { baseMs: 1, maxMs: 5 } });
   const fleet = buildFleet({ clock, random, config: file.config, policy: policy.fleet, replicas });
-  const svc = buildService({ clock, random, tenants: [...TENANTS], policy, upstream: { primary: fleet }, fleet });
+  const svc = buildService({ clock, random, tenants: [...TENANTS], policy, upstream: { primary: fleet }, fleet, ...(prices !== undefined ? { prices } : {}) });
   open.push(async () => {
     await svc.app.close();
     for (const ms of Object.values(models)) for (const m of ms) m.close();
@@ -89,6 +90,20 @@ describe('the service with a fleet', () => {
     expect(await run(svc, { priority: 2 })).toMatchObject({ status: 'succeeded', priority: 'batch' });
     expect(requestsOf(models['fast'])).toBe(1);
     expect(requestsOf(models['default'])).toBe(0);
+  });
+
+  it("bills each call to the deployment that served it, at that deployment's price", async () => {
+    const cheap = { inputPer1M: 1, cachedInputPer1M: 1, outputPer1M: 4 };
+    const dear = { inputPer1M: 10, cachedInputPer1M: 10, outputPer1M: 40 };
+    const { svc } = fleetService({ primary: cheap, deployments: { default: cheap, fast: dear } });
+    // The same job (same prompt, 3 output tokens) on each deployment, each the first call there (nothing cached).
+    const onFast = await run(svc, { modelHint: 'fast' });
+    const onDefault = await run(svc, { modelHint: 'default' });
+    expect(onDefault['costUsd']).toBeGreaterThan(0);
+    expect(onFast['costUsd']).toBeCloseTo((onDefault['costUsd'] as number) * 10, 12);
+    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toMatch(/engine_cost_usd_total\{[^}]*deployment="fast"[^}]*\} /);
+    expect(text).toMatch(/engine_billed_tokens_total\{[^}]*deployment="default"[^}]*\} /);
   });
 
   it('exports per-replica outstanding, ejected state, calls and the routing counts on /metrics', async () => {
