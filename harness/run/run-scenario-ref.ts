@@ -3,6 +3,7 @@
  * It takes a scenario object, a built-in name or a scenario file, runs every selected policy, and returns the
  * RunResult. It writes nothing unless `out` is given, and prints nothing.
  */
+import { scaleScenarioRun } from './scale-run.js';
 import { z } from 'zod';
 import { ValidationError } from '../../src/errors.js';
 import type { RunResult } from '../report/schema.js';
@@ -23,8 +24,14 @@ export interface RunScenarioOptions {
   readonly policies?: readonly string[];
   /** @default the scenario's seed */
   readonly seed?: number;
-  /** Arrival window. @default the scenario's durationMs */
+  /** Arrival window (a `burst` longer than it is cut to it at the same rate). @default the scenario's durationMs */
   readonly durationMs?: number;
+  /**
+   * Run at this share (0 < scale <= 1) of the scenario's load: a burst's sessions, the arrival rate or the user count
+   * times it; the rest of the scenario unchanged (harness/run/scale-run.ts; CLI `--scale`). Recorded in
+   * `scenario.config.scaling`. @default 1
+   */
+  readonly scale?: number;
   /** Where relative trace paths resolve. @default process.cwd() */
   readonly baseDir?: string;
   /** Write result.json, report.md and report.html into this folder. @default nothing is written */
@@ -49,6 +56,7 @@ const optionsSchema = z
     policies: z.array(z.string()).min(1).optional(),
     seed: z.number().int().min(0).optional(),
     durationMs: z.number().positive().max(24 * 3_600_000).optional(),
+    scale: z.number().positive().max(1).optional(),
     baseDir: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     transport: z.unknown().optional(),
@@ -76,8 +84,10 @@ export async function runScenario(scenario: Scenario | string, options: RunScena
     if (unknown.length > 0) parseWith(z.array(z.enum(known as [string, ...string[]])), o.policies, 'options.policies');
   }
   if ((o.mode ?? 'virtual') === 'virtual' && (o.targets?.length ?? 0) > 0) throw new ValidationError('options.targets', "mode: 'live' (external targets run in live mode only)", 'mode virtual');
+  const scaled = scaleScenarioRun(s, { ...(o.scale !== undefined ? { scale: o.scale } : {}), ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}) });
   const common = {
-    scenario: s,
+    scenario: scaled.scenario,
+    ...(scaled.scaling !== null ? { scaling: scaled.scaling } : {}),
     ...(o.policies !== undefined ? { policies: o.policies } : {}),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),

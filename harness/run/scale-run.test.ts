@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fleet10k from '../../scenarios/fleet-10k.js';
 import crashRecovery from '../../scenarios/crash-recovery.js';
+import { runScenario } from './run-scenario-ref.js';
 import { scaleScenarioRun } from './scale-run.js';
 
 describe('scaleScenarioRun', () => {
@@ -38,5 +39,13 @@ describe('scaleScenarioRun', () => {
   it('refuses a scale outside (0, 1]', () => {
     expect(() => scaleScenarioRun(fleet10k, { scale: 0 })).toThrow('scale: expected a number in (0, 1], got 0');
     expect(() => scaleScenarioRun(fleet10k, { scale: 1.5 })).toThrow('scale: expected a number in (0, 1], got 1.5');
+  });
+
+  it('runScenario({ scale }) runs the scaled scenario and records it in the RunResult', { timeout: 120_000 }, async () => {
+    const result = await runScenario('fleet-10k', { scale: 0.01, policies: ['p2c-ejection'] });
+    expect(result.scenario.config).toMatchObject({ workload: { arrivals: { sessions: 100 } }, scaling: { loadScale: 0.01, sessions: { scenario: 10_000, run: 100 } } });
+    expect(result.scenario.description).toContain('[scaled: run at 1% of its load');
+    expect(result.policies[0]?.fleet?.replicas).toHaveLength(12);
+    await expect(runScenario('fleet-10k', { scale: 2 })).rejects.toThrow(/options\.scale/);
   });
 });
