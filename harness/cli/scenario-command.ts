@@ -159,7 +159,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const scale = flags.scale === undefined ? undefined : parseScale(flags.scale);
   const scaled = scaleScenarioRun(scenario, { ...(scale !== undefined ? { scale } : {}), ...(durationMs !== undefined ? { durationMs } : {}) });
   scenario = scaled.scenario;
-  if (scaled.scaling !== null && flags.json !== true) console.error(`scaled: ${scenario.name} ${scaled.scaling.note}`);
+  if (scaled.scaling !== null && flags.json !== true && flags.quiet !== true) console.error(`scaled: ${scenario.name} ${scaled.scaling.note}`);
   const transport = flags.transportMs === undefined ? undefined : parseTransportFlag('--transport-ms', flags.transportMs);
   if (transport !== undefined && mode !== 'virtual') {
     throw new UsageError(
