@@ -77,7 +77,7 @@ export function scaleScenarioRun(s: Scenario, o: ScaleRunOptions): { scenario: S
   const parts: string[] = [];
   if (scale !== 1) parts.push(`at ${pct(scale)} of its load (${scaled ?? 'load'}${sessions !== null && burstCut === null ? ` ${fmtInt(sessions.scenario)} -> ${fmtInt(sessions.run)}` : ''})`);
   if (burstCut !== null && sessions !== null) {
-    parts.push(`its burst cut to the ${seconds(windowMs)} arrival window at the same rate (${fmtInt(sessions.scenario)} sessions in ${seconds(burstCut.scenarioMs)} -> ${fmtInt(sessions.run)} in ${seconds(burstCut.runMs)})`);
+    parts.push(`with its burst cut to the ${seconds(windowMs)} arrival window at the same rate (${fmtInt(sessions.scenario)} sessions in ${seconds(burstCut.scenarioMs)} -> ${fmtInt(sessions.run)} in ${seconds(burstCut.runMs)})`);
   }
   if (phasesAfterWindow.length > 0) parts.push(`fault phases after the arrival window hit only requests still running (${phasesAfterWindow.join(', ')})`);
   const note = `run ${parts.join('; ')}; deployments, routes, policies, faults and SLOs as the scenario's`;
