@@ -54,14 +54,27 @@ function errorInfo(error: unknown): { code: string; message: string } {
   return { code: c.code, message: error instanceof Error ? error.message : String(error) };
 }
 
-function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): void {
-  if (ticket === undefined) return;
+/** What the breaker was told about a failed attempt (`load`: a failure that load explains, so not counted). */
+export type BreakerVerdict = 'failure' | 'load' | 'ignored' | 'success';
+
+function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): BreakerVerdict | undefined {
+  if (ticket === undefined) return undefined;
   // A timeout that overload explains (a busy upstream) is not a failure: the breaker opens on failure, not load.
-  if (load) ticket.ignore();
-  else if (c.breakerFailure) ticket.failure();
+  if (load) {
+    ticket.ignore();
+    return 'load';
+  }
+  if (c.breakerFailure) {
+    ticket.failure(c.code);
+    return 'failure';
+  }
   // The upstream answered sanely, so it is healthy even though this request cannot succeed.
-  else if (c.kind === 'bad-request' || c.kind === 'context-length') ticket.success();
-  else ticket.ignore();
+  if (c.kind === 'bad-request' || c.kind === 'context-length') {
+    ticket.success();
+    return 'success';
+  }
+  ticket.ignore();
+  return 'ignored';
 }
 
 /**
@@ -196,7 +209,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         const c = scope.reason !== undefined ? CANCELLED : classify(error);
         billAttempt(job, model, resumeFrom, deliveredBefore, info, c);
         const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
-        reportTicket(route.ticket, c, load);
+        const verdict = reportTicket(route.ticket, c, load);
         if (c.final) {
           // Abandoned (client cancel or the deadline) before the upstream sent anything: it did not answer within
           // what the caller would wait, a congestion signal for the limit (the clients' timeouts are what an
@@ -206,7 +219,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         }
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
-        ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
+        ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, ...(verdict !== undefined ? { breaker: verdict } : {}), atMs: clock.now() }));
 
         if (job.started && job.req.kind === 'chat' && (job.passedThrough || !canGoOn(caps, policy))) {
           if (job.req.buffered === true && !job.followed) {
