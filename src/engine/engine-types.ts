@@ -183,7 +183,8 @@ export type EngineEvent =
       /** The attempt that failed. */
       readonly attempt: number;
       readonly delayMs: number;
-      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open' | 'context-fallback';
+      /** `fallback`: the primary failed and its breaker is open by now, so the retry goes to the fallback at once. */
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open' | 'context-fallback' | 'fallback';
       readonly code: string;
       /** Waits holding its slot, or gave it back and re-queued. */
       readonly holdsSlot: boolean;

@@ -252,15 +252,22 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 
         // A request's own attempt limit (below the policy's) ends it before the retry policy is asked.
         const ownLimit = job.req.maxAttempts !== undefined && job.attempts >= job.req.maxAttempts;
+        // The primary failed and its breaker is open by now: the retry goes to the fallback, not to the failing
+        // upstream, so it neither spends the retry budget nor backs off (both protect the upstream that failed).
+        const diverted = model === 'primary' && divertedByBreaker(ctx, job);
         const d = ownLimit
           ? ({ retry: false, reason: 'max-attempts' } as const)
-          : state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), gatedByBreaker(ctx, job));
+          : state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), diverted || gatedByBreaker(ctx, job));
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
           return finish(ctx, job, scope, error, c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {});
         }
         counters.retries++;
+        if (diverted) {
+          ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: 0, cause: 'fallback', code: c.code, holdsSlot: true, atMs: clock.now() }));
+          continue;
+        }
         const holdsSlot = policy.retry.holdSlotWhileWaiting || d.delayMs <= 0;
         ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: d.delayMs, cause: d.cause, code: c.code, holdsSlot, atMs: clock.now() }));
         if (d.delayMs <= 0) continue;
@@ -304,6 +311,18 @@ function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
  * the policy waits for it, and the attempt has to go to the primary (its answer is locked there, or there is no
  * fallback to route to). Such a retry reaches the upstream only after the probes succeeded, through slow start.
  */
+/**
+ * Whether the next attempt of `job` goes to the fallback because the primary's breaker is open: the breaker is open
+ * (not half-open, where the attempt could be a probe of the primary), a fallback takes breaker failover, and the
+ * answer is not locked to the primary (tokens from it were delivered). A retry after a failure of the fallback
+ * itself is not diverted: it is a retry against the upstream that failed.
+ */
+function divertedByBreaker(ctx: RunContext, job: Job): boolean {
+  const b = ctx.breaker;
+  if (b === undefined || b.state !== 'open' || job.lockedTo !== undefined) return false;
+  return ctx.policy.fallback.enabled && ctx.clients.fallback !== undefined;
+}
+
 function gatedByBreaker(ctx: RunContext, job: Job): boolean {
   const b = ctx.breaker;
   if (b === undefined || !ctx.policy.breaker.waitWhenOpen || b.state !== 'open') return false;
