@@ -36,6 +36,16 @@ describe('engineExplanation', () => {
     ]);
   });
 
+  it('a policy without a breaker says so, with its failures by code', () => {
+    const e = engineExplanation(
+      parsePrometheus(`engine_attempts_total{model="primary"} 10
+engine_attempt_failures_total{code="CONNECTION_REFUSED",model="primary",breaker="none"} 4
+engine_give_ups_total{reason="max-attempts",code="CONNECTION_REFUSED"} 1
+`),
+    );
+    expect(renderExplanation(e!)).toEqual(['no breaker; primary failures: CONNECTION_REFUSED ×4', 'gave up: max-attempts after CONNECTION_REFUSED ×1']);
+  });
+
   it('is undefined for a scrape without the engine (a target, or nothing exported)', () => {
     expect(engineExplanation(parsePrometheus('other_total 3'))).toBeUndefined();
   });

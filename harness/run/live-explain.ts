@@ -61,11 +61,15 @@ export function renderExplanation(e: EngineExplanation): string[] {
   const primary = e.attemptFailures.filter((c) => c.labels.model === 'primary');
   const by = (verdict: string): Array<{ text: string; count: number }> =>
     primary.filter((c) => c.labels.breaker === verdict).map((c) => ({ text: c.labels.code, count: c.count }));
-  const lines = [
+  const gaveUp = `gave up: ${list(e.giveUps.map((c) => ({ text: `${c.labels.reason} after ${c.labels.code}`, count: c.count })))}`;
+  // No breaker judged any failure (a policy without one): say so, rather than call every failure "not about health".
+  if (e.breakerOpened === 0 && primary.every((c) => c.labels.breaker === 'none')) {
+    return [`no breaker; primary failures: ${list(by('none'))}`, gaveUp];
+  }
+  return [
     `breaker opened ${e.breakerOpened}×; on: ${list(e.openedOn.map((c) => ({ text: `${c.labels.code} (${c.labels.reason})`, count: c.count })))}`,
     `primary failures the breaker counted: ${list(by('failure'))}`,
     `set aside as load: ${list(by('load'))}; not about health: ${list([...by('ignored'), ...by('none')])}`,
-    `gave up: ${list(e.giveUps.map((c) => ({ text: `${c.labels.reason} after ${c.labels.code}`, count: c.count })))}`,
+    gaveUp,
   ];
-  return lines;
 }
