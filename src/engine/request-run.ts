@@ -55,7 +55,7 @@ function errorInfo(error: unknown): { code: string; message: string } {
 }
 
 /** What the breaker was told about a failed attempt (`load`: a failure that load explains, so not counted). */
-export type BreakerVerdict = 'failure' | 'load' | 'ignored' | 'success';
+type BreakerVerdict = 'failure' | 'load' | 'ignored' | 'success';
 
 function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): BreakerVerdict | undefined {
   if (ticket === undefined) return undefined;
@@ -307,11 +307,6 @@ function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
 }
 
 /**
- * Whether the next attempt of `job` must wait for the primary's open breaker: the breaker is open (not half-open),
- * the policy waits for it, and the attempt has to go to the primary (its answer is locked there, or there is no
- * fallback to route to). Such a retry reaches the upstream only after the probes succeeded, through slow start.
- */
-/**
  * Whether the next attempt of `job` goes to the fallback because the primary's breaker is open: the breaker is open
  * (not half-open, where the attempt could be a probe of the primary), a fallback takes breaker failover, and the
  * answer is not locked to the primary (tokens from it were delivered). A retry after a failure of the fallback
@@ -323,6 +318,11 @@ function divertedByBreaker(ctx: RunContext, job: Job): boolean {
   return ctx.policy.fallback.enabled && ctx.clients.fallback !== undefined;
 }
 
+/**
+ * Whether the next attempt of `job` must wait for the primary's open breaker: the breaker is open (not half-open),
+ * the policy waits for it, and the attempt has to go to the primary (its answer is locked there, or there is no
+ * fallback to route to). Such a retry reaches the upstream only after the probes succeeded, through slow start.
+ */
 function gatedByBreaker(ctx: RunContext, job: Job): boolean {
   const b = ctx.breaker;
   if (b === undefined || !ctx.policy.breaker.waitWhenOpen || b.state !== 'open') return false;
