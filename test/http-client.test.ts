@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../src/errors.js';
 import { Random } from '../src/random.js';
@@ -237,6 +238,27 @@ describe('HttpModelClient', () => {
     expect(r.error).toBeInstanceOf(IdleTimeoutError);
     expect([(r.error as IdleTimeoutError).idleMs, (r.error as IdleTimeoutError).tokensReceived]).toEqual([3000, 0]);
     expect(model.metrics().faultCounts['hang']).toBe(1);
+  });
+
+  it("with a dispatcher of the caller's that keeps undici's own timeouts, a silent server → IdleTimeoutError, not an unknown error", async () => {
+    // Accepted, never answered; then a stream that sends one token and falls silent.
+    const { url: hung } = await scripted(() => undefined);
+    const agent = new Agent({ headersTimeout: 200, bodyTimeout: 200 });
+    opened.push(() => agent.close());
+    const before = await collect(client({ baseUrl: hung, dispatcher: agent }), chat());
+    expect(before.error).toBeInstanceOf(IdleTimeoutError);
+    expect((before.error as IdleTimeoutError).tokensReceived).toBe(0);
+    expect((before.error as Error).message).toContain('UND_ERR_HEADERS_TIMEOUT');
+
+    const { url: stalls } = await scripted((res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(sse({ choices: [{ index: 0, delta: { content: 'a' }, finish_reason: null }] }));
+    });
+    const after = await collect(client({ baseUrl: stalls, dispatcher: agent }), chat());
+    expect(after.text).toBe('a');
+    expect(after.error).toBeInstanceOf(IdleTimeoutError);
+    expect((after.error as IdleTimeoutError).tokensReceived).toBe(1);
+    expect((after.error as Error).message).toContain('UND_ERR_BODY_TIMEOUT');
   });
 
   it('reuses pooled connections after complete streams, and never opens more than `connections`', async () => {

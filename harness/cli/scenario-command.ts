@@ -1,6 +1,6 @@
 /** `npm run scenario <name> [-- flags]`: run a scenario's policies side by side and write the reports. */
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { RunResult } from '../report/schema.js';
 import { thresholdsPassed } from '../report/run-result.js';
@@ -12,6 +12,7 @@ import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import { AGREEMENT_PROBES, AGREEMENT_SCENARIOS, agreementContexts, calibrateTransport, compareModes } from '../run/agreement.js';
 import { renderAgreementMarkdown } from '../run/agreement-markdown.js';
 import type { LivePolicyRun } from '../run/live.js';
+import { renderExplanation, type EngineExplanation } from '../run/live-explain.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { withTraceFlags } from './trace-flags.js';
@@ -235,7 +236,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
 
   const runs = flags.runs === undefined ? 1 : parseInteger('--runs', flags.runs, 1);
   if (flags.runs !== undefined && mode !== 'live') throw new UsageError(`--runs: expected --mode live (virtual runs repeat exactly), got --mode ${mode}`);
-  if (runs > 1) return runMany(runs, () => run('live'), flags, interrupt.signal);
+  if (runs > 1) return runMany(runs, () => run('live'), flags, interrupt.signal, () => engineExplanations(liveRuns));
 
   const result = await run(mode);
   const paths = await writeRunArtifacts(result, flags.out ?? defaultRunDir(result));
@@ -253,6 +254,11 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
     if (causes.length > 0) {
       console.log('\nwhy requests did not end ok (most frequent first):');
       for (const r of causes) console.log(`  ${r.result.name}: ${r.causes.slice(0, 4).map((c) => `${c.cause} ×${c.count}`).join(', ')}`);
+    }
+    const explained = engineExplanations(liveRuns);
+    if (Object.keys(explained).length > 0) {
+      console.log(`\n${explanationText(explained)}`);
+      await writeFile(join(dirname(paths.json), 'engine-explanation.json'), `${JSON.stringify(explained, null, 2)}\n`);
     }
     const lg = result.meta.loadGenerator;
     if (lg !== null) {
@@ -275,7 +281,13 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
 }
 
 /** `--runs N`: N live runs, each written to `<out>/run-K/`, then the medians (runs.md, runs.json) printed. */
-async function runMany(n: number, runOnce: () => Promise<RunResult>, flags: ScenarioFlags, interrupted: AbortSignal): Promise<number> {
+async function runMany(
+  n: number,
+  runOnce: () => Promise<RunResult>,
+  flags: ScenarioFlags,
+  interrupted: AbortSignal,
+  explain: () => Record<string, EngineExplanation>,
+): Promise<number> {
   const results: RunResult[] = [];
   let dir: string | undefined;
   for (let k = 1; k <= n && !interrupted.aborted; k++) {
@@ -283,7 +295,12 @@ async function runMany(n: number, runOnce: () => Promise<RunResult>, flags: Scen
     const result = await runOnce();
     dir ??= resolve(flags.out ?? defaultRunDir(result));
     await writeRunArtifacts(result, join(dir, `run-${k}`));
-    if (flags.quiet !== true && flags.json !== true) console.log(`\nrun ${k} of ${n}\n${renderTable(result)}`);
+    const explained = explain();
+    if (Object.keys(explained).length > 0) await writeFile(join(dir, `run-${k}`, 'engine-explanation.json'), `${JSON.stringify(explained, null, 2)}\n`);
+    if (flags.quiet !== true && flags.json !== true) {
+      console.log(`\nrun ${k} of ${n}\n${renderTable(result)}`);
+      if (Object.keys(explained).length > 0) console.log(`\n${explanationText(explained)}`);
+    }
     results.push(result);
   }
   if (dir === undefined) return INTERRUPTED_EXIT;
@@ -316,4 +333,17 @@ async function runLive(options: LiveScenarioRunOptions, onProgress: NonNullable<
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Each live policy's engine explanation (./live-explain.ts), for the policies whose engine exported one. */
+function engineExplanations(runs: ReadonlyMap<string, LivePolicyRun>): Record<string, EngineExplanation> {
+  const out: Record<string, EngineExplanation> = {};
+  for (const [name, r] of runs) if (r.engineExplanation !== null) out[name] = r.engineExplanation;
+  return out;
+}
+
+function explanationText(explained: Readonly<Record<string, EngineExplanation>>): string {
+  const lines = ['the engine\'s judgment (from its /metrics: breaker openings, what it counted, why it gave up):'];
+  for (const [name, e] of Object.entries(explained)) lines.push(`  ${name}:`, ...renderExplanation(e).map((l) => `    ${l}`));
+  return lines.join('\n');
 }

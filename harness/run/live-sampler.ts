@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../src/time/clock.js';
 import type { Recorder } from '../measure/recorder.js';
+import { engineExplanation, type EngineExplanation } from './live-explain.js';
 import { engineScrape, fetchMockStats, fetchText, gaugeFrom, metricSum, MockTotals, parsePrometheus, type EngineScrape } from './live-metrics.js';
 
 /** One mock model the sampler watches. */
@@ -48,6 +49,8 @@ export interface SampledTotals {
   readonly primaryRestarts: number;
   /** The primary mock's event-loop delay: the worst per-second p99 seen (its step loop runs late by this much). */
   readonly mockLagP99Ms: number;
+  /** The engine's account of its breaker and give-ups (./live-explain.ts); null without an engine that exports it. */
+  readonly engineExplanation: EngineExplanation | null;
 }
 
 export class LiveSampler {
@@ -57,6 +60,7 @@ export class LiveSampler {
   readonly #stop = new AbortController();
   #loop: Promise<void> | undefined;
   #engine: EngineScrape = {};
+  #explanation: EngineExplanation | undefined;
   #lastBusyMs = 0;
   #lastAtMs = 0;
   #last429 = 0;
@@ -92,7 +96,11 @@ export class LiveSampler {
       this.#o.engineUrl === undefined ? Promise.resolve(undefined) : fetchText(`${this.#o.engineUrl}/metrics`),
       ...this.#o.mocks.map(async (m) => ({ stats: await fetchMockStats(m.url, true), metrics: await fetchText(`${m.url}/metrics`) })),
     ]);
-    if (engineText !== undefined) this.#engine = engineScrape(parsePrometheus(engineText));
+    if (engineText !== undefined) {
+      const samples = parsePrometheus(engineText);
+      this.#engine = engineScrape(samples);
+      this.#explanation = engineExplanation(samples) ?? this.#explanation;
+    }
     let gpu: number | undefined;
     mockReads.forEach((r, i) => {
       const m = this.#o.mocks[i] as SampledMock;
@@ -146,6 +154,7 @@ export class LiveSampler {
       attempts: e.attempts ?? null,
       primaryRestarts: primary?.restarts ?? 0,
       mockLagP99Ms: this.#mockLagP99Ms,
+      engineExplanation: this.#explanation ?? null,
       prefixCache: this.#totals
         .filter((_, i) => this.#seen[i])
         .map((t) => t.prefixCache())

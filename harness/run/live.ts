@@ -27,6 +27,7 @@ import { putFaultPlan } from './live-faults.js';
 import { fleetFaultPlans, fleetPrices, startFleetMocks, withFleet, type LiveFleetMocks } from './live-fleet.js';
 import { LiveFleetSampler } from './live-fleet-sampler.js';
 import { defaultDeploymentOf, isFleetModel } from '../scenario-fleet.js';
+import type { EngineExplanation } from './live-explain.js';
 import { LiveSampler } from './live-sampler.js';
 import { LoadMonitor, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
 import { ProcessGroup, ProcessStartError, describeExit, freePort, type ManagedProcess } from './processes.js';
@@ -103,6 +104,8 @@ export interface LivePolicyRun extends PolicyRun {
   readonly probes?: ProbeTtft;
   /** Why requests did not end `ok` (HTTP status and error code, stream errors, socket errors), most frequent first. */
   readonly causes: ReadonlyArray<{ readonly cause: string; readonly count: number }>;
+  /** What the engine's breaker counted and why it opened, and why it gave up on requests (./live-explain.ts). */
+  readonly engineExplanation: EngineExplanation | null;
 }
 
 /** The probe request: a fixed, short chat (see `LiveRunOptions.probes`). */
@@ -360,6 +363,7 @@ export async function runPolicyLive(o: LiveRunOptions): Promise<LivePolicyRun> {
       mockRestarts: seen.primaryRestarts,
       mockLagP99Ms: seen.mockLagP99Ms,
       causes: [...causes.entries()].sort((a, b) => b[1] - a[1]).map(([cause, count]) => ({ cause, count })),
+      engineExplanation: seen.engineExplanation,
       ...(probes !== undefined ? { probes } : {}),
     };
   } finally {

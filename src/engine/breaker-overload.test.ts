@@ -8,6 +8,7 @@ import { resolvePolicy } from '../policy.js';
 import { Random } from '../random.js';
 import { VirtualClock } from '../time/virtual-clock.js';
 import { ServerError } from '../upstream/errors.js';
+import { timeoutError } from '../upstream/http-errors.js';
 import type { ModelRequest } from '../upstream/model-client.js';
 import { Engine, type EngineEvent, type EngineRequest } from './engine.js';
 import { FakeModel, type StreamScript } from './testing/fake-model.js';
@@ -58,6 +59,45 @@ describe('breaker: overload is not failure', () => {
   it('opens on a hung upstream that was fast a moment ago (first-token timeouts that load does not explain)', async () => {
     const { clock, engine, transitions } = setup((_r, n) => (n < 5 ? { tokens: 3, ttftMs: 20 } : { hang: true }));
     for (let i = 0; i < 8; i++) await clock.run(engine.submit(chat(`r${i}`)));
+    expect(transitions[0]).toBe('closed->open');
+  });
+});
+
+describe("breaker: the HTTP library's own timeouts are judged like the engine's", () => {
+  // What HttpModelClient throws for undici's headers timeout (a caller's dispatcher that keeps it): IdleTimeoutError.
+  const headersTimeout = (): Error => timeoutError(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 9000, 0) as Error;
+
+  function verdicts(engine: Engine): string[] {
+    const seen: string[] = [];
+    engine.onEvent((e: EngineEvent) => {
+      if (e.type === 'attempt-failed') seen.push(`${e.code}:${e.breaker ?? 'none'}`);
+    });
+    return seen;
+  }
+
+  it('an undici headers timeout while the upstream is busy (slow first tokens) is load: the breaker stays closed', async () => {
+    // Healthy but queueing: first tokens at 3 s (a quarter of the 10 s idle timeout or more), then the library times
+    // out waiting for headers at 9 s.
+    const { clock, engine, transitions } = setup((_r, n) => (n < 5 ? { tokens: 3, ttftMs: 3000 } : { error: headersTimeout(), ttftMs: 9000 }));
+    const seen = verdicts(engine);
+    for (let i = 0; i < 10; i++) await clock.run(engine.submit(chat(`r${i}`)));
+    expect(seen).toEqual(Array.from({ length: 5 }, () => 'IDLE_TIMEOUT:load'));
+    expect(transitions).toEqual([]);
+  });
+
+  it('the same timeouts from an upstream that was fast a moment ago are a hang: the breaker opens', async () => {
+    const { clock, engine, transitions } = setup((_r, n) => (n < 5 ? { tokens: 3, ttftMs: 20 } : { error: headersTimeout(), ttftMs: 9000 }));
+    const seen = verdicts(engine);
+    for (let i = 0; i < 8; i++) await clock.run(engine.submit(chat(`r${i}`)));
+    expect(seen.slice(0, 3)).toEqual(['IDLE_TIMEOUT:failure', 'IDLE_TIMEOUT:failure', 'IDLE_TIMEOUT:failure']);
+    expect(transitions[0]).toBe('closed->open');
+  });
+
+  it('a 5xx storm from the same busy upstream opens it: load explains slowness, not errors', async () => {
+    const { clock, engine, transitions } = setup((_r, n) => (n < 5 ? { tokens: 3, ttftMs: 3000 } : { error: new ServerError(500), ttftMs: 5 }));
+    const seen = verdicts(engine);
+    for (let i = 0; i < 8; i++) await clock.run(engine.submit(chat(`r${i}`)));
+    expect(seen.slice(0, 3)).toEqual(['SERVER_ERROR:failure', 'SERVER_ERROR:failure', 'SERVER_ERROR:failure']);
     expect(transitions[0]).toBe('closed->open');
   });
 });

@@ -50,6 +50,33 @@ describe('CircuitBreaker', () => {
     ]);
   });
 
+  it('an opening says what the breaker had counted, by code: the window (ratio), the streak (consecutive), the probe', async () => {
+    const clock = new VirtualClock();
+    const ratio = new CircuitBreaker(clock, { rule: { kind: 'ratio', failureRatio: 0.5, minThroughput: 4, windowMs: 1000, buckets: 4 }, openMs: 100, halfOpenProbes: 1 });
+    const changes: BreakerStateChange[] = [];
+    ratio.onStateChange((c) => changes.push(c));
+    ratio.tryAcquire()?.failure('STREAM_INTERRUPTED');
+    await clock.advanceBy(2000); // out of the window: not counted at the trip
+    ratio.tryAcquire()?.success();
+    ratio.tryAcquire()?.failure('STREAM_INTERRUPTED');
+    ratio.tryAcquire()?.success();
+    ratio.tryAcquire()?.failure('CONNECTION_REFUSED');
+    expect(changes[0]).toMatchObject({ to: 'open', reason: 'tripped', counted: { calls: 4, failures: 2, codes: { STREAM_INTERRUPTED: 1, CONNECTION_REFUSED: 1 } } });
+    await clock.advanceBy(100);
+    ratio.tryAcquire()?.failure();
+    expect(changes.at(-1)).toMatchObject({ to: 'open', reason: 'probe-failed', counted: { calls: 1, failures: 1, codes: { unknown: 1 } } });
+
+    const b = consecutive(clock, 2);
+    const seen: BreakerStateChange[] = [];
+    b.onStateChange((c) => seen.push(c));
+    b.tryAcquire()?.failure('OVERLOADED');
+    b.tryAcquire()?.success(); // resets the streak, and what it counted
+    b.tryAcquire()?.failure('SERVER_ERROR');
+    b.tryAcquire()?.failure('SERVER_ERROR');
+    expect(seen[0]).toMatchObject({ to: 'open', reason: 'tripped', counted: { calls: 2, failures: 2, codes: { SERVER_ERROR: 2 } } });
+    expect(seen[0]?.counted?.codes).not.toHaveProperty('OVERLOADED');
+  });
+
   it('a failed probe reopens for a fresh openMs', async () => {
     const clock = new VirtualClock();
     const b = consecutive(clock, 1, 2, 500);

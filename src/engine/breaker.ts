@@ -32,6 +32,12 @@ export interface BreakerStateChange {
   readonly to: BreakerState;
   readonly atMs: number;
   readonly reason: 'tripped' | 'open-elapsed' | 'probes-succeeded' | 'probe-failed';
+  /**
+   * On a trip or a failed probe: what the breaker had counted, so that an opening can be explained. For the ratio
+   * rule the window's calls and failures, for the consecutive rule the streak; `codes` counts those failures by the
+   * code their reporter gave (`unknown` when it gave none).
+   */
+  readonly counted?: { readonly calls: number; readonly failures: number; readonly codes: Readonly<Record<string, number>> };
 }
 
 /**
@@ -43,7 +49,8 @@ export interface BreakerTicket {
   /** True when this call is a half-open probe. */
   readonly probe: boolean;
   success(): void;
-  failure(): void;
+  /** @param code the failure's stable code (e.g. `SERVER_ERROR`), kept to explain why the breaker opened. */
+  failure(code?: string): void;
   ignore(): void;
 }
 
@@ -56,6 +63,9 @@ export class BreakerOpenError extends HarnessError {
 
 type Report = 'success' | 'failure' | 'ignore';
 
+/** The code a failure is tallied under when its reporter gave none. */
+const UNKNOWN_CODE = 'unknown';
+
 class Ticket implements BreakerTicket {
   private done = false;
 
@@ -65,18 +75,18 @@ class Ticket implements BreakerTicket {
     this.report('success');
   }
 
-  failure(): void {
-    this.report('failure');
+  failure(code?: string): void {
+    this.report('failure', code);
   }
 
   ignore(): void {
     this.report('ignore');
   }
 
-  private report(r: Report): void {
+  private report(r: Report, code?: string): void {
     if (this.done) return;
     this.done = true;
-    this.owner['onReport'](this, r);
+    this.owner['onReport'](this, r, code ?? UNKNOWN_CODE);
   }
 }
 
@@ -106,6 +116,8 @@ export class CircuitBreaker {
   private readonly epochs: number[];
   private readonly calls: number[];
   private readonly failures: number[];
+  /** Per bucket (ratio rule), or the current streak (consecutive rule, one slot): failures by code. */
+  private readonly codes: Array<Map<string, number>>;
   private readonly listeners = new Set<(change: BreakerStateChange) => void>();
   private readonly stats = { allowed: 0, rejected: 0, successes: 0, failures: 0, opened: 0 };
 
@@ -119,6 +131,7 @@ export class CircuitBreaker {
       positiveInt('rule.failures', rule.failures);
       this.bucketMs = 1;
       this.epochs = this.calls = this.failures = [];
+      this.codes = [new Map()];
     } else {
       if (!(rule.failureRatio > 0 && rule.failureRatio <= 1)) throw new ValidationError('rule.failureRatio', 'a number in (0, 1]', rule.failureRatio);
       positiveInt('rule.minThroughput', rule.minThroughput);
@@ -128,6 +141,7 @@ export class CircuitBreaker {
       this.epochs = new Array<number>(rule.buckets).fill(Number.NEGATIVE_INFINITY);
       this.calls = new Array<number>(rule.buckets).fill(0);
       this.failures = new Array<number>(rule.buckets).fill(0);
+      this.codes = Array.from({ length: rule.buckets }, () => new Map<string, number>());
     }
   }
 
@@ -188,57 +202,77 @@ export class CircuitBreaker {
     return () => this.listeners.delete(listener);
   }
 
-  private onReport(ticket: Ticket, report: Report): void {
+  private onReport(ticket: Ticket, report: Report, code: string): void {
     if (report === 'success') this.stats.successes++;
     else if (report === 'failure') this.stats.failures++;
     // A result from before the last transition says nothing about the current state (e.g. a slow call that
     // started while closed and fails after the breaker opened).
     if (ticket.generation !== this.generation) return;
     if (this.current === 'half-open') {
-      if (report === 'failure') this.transition('open', 'probe-failed');
+      if (report === 'failure') this.transition('open', 'probe-failed', { calls: 1, failures: 1, codes: { [code]: 1 } });
       else if (report === 'ignore') this.probesIssued--;
       else if (++this.probesSucceeded >= this.probes) this.transition('closed', 'probes-succeeded');
       return;
     }
     if (this.current !== 'closed' || report === 'ignore') return;
     if (this.rule.kind === 'consecutive') {
-      this.consecutive = report === 'failure' ? this.consecutive + 1 : 0;
-      if (this.consecutive >= this.rule.failures) this.transition('open', 'tripped');
+      const streak = this.codes[0] as Map<string, number>;
+      if (report === 'failure') {
+        this.consecutive++;
+        streak.set(code, (streak.get(code) ?? 0) + 1);
+      } else {
+        this.consecutive = 0;
+        streak.clear();
+      }
+      if (this.consecutive >= this.rule.failures) {
+        const n = this.consecutive;
+        this.transition('open', 'tripped', { calls: n, failures: n, codes: Object.fromEntries(streak) });
+      }
       return;
     }
-    this.record(report === 'failure');
-    if (report === 'failure' && this.ratioTripped(this.rule.failureRatio, this.rule.minThroughput)) this.transition('open', 'tripped');
+    this.record(report === 'failure', code);
+    if (report === 'failure') {
+      const w = this.windowCounts();
+      if (w.calls >= this.rule.minThroughput && w.failures >= this.rule.failureRatio * w.calls) this.transition('open', 'tripped', w);
+    }
   }
 
-  private record(failed: boolean): void {
+  private record(failed: boolean, code: string): void {
     const epoch = Math.floor(this.clock.now() / this.bucketMs);
     const i = epoch % this.epochs.length;
     if (this.epochs[i] !== epoch) {
       this.epochs[i] = epoch;
       this.calls[i] = 0;
       this.failures[i] = 0;
+      this.codes[i]?.clear();
     }
     this.calls[i] = (this.calls[i] as number) + 1;
-    if (failed) this.failures[i] = (this.failures[i] as number) + 1;
+    if (!failed) return;
+    this.failures[i] = (this.failures[i] as number) + 1;
+    const codes = this.codes[i] as Map<string, number>;
+    codes.set(code, (codes.get(code) ?? 0) + 1);
   }
 
-  private ratioTripped(failureRatio: number, minThroughput: number): boolean {
+  /** The ratio window's calls and failures (by code) now. */
+  private windowCounts(): { calls: number; failures: number; codes: Record<string, number> } {
     const oldest = Math.floor(this.clock.now() / this.bucketMs) - this.epochs.length;
     let calls = 0;
     let failures = 0;
+    const codes: Record<string, number> = {};
     for (let i = 0; i < this.epochs.length; i++) {
       if ((this.epochs[i] as number) <= oldest) continue;
       calls += this.calls[i] as number;
       failures += this.failures[i] as number;
+      for (const [c, n] of this.codes[i] as Map<string, number>) codes[c] = (codes[c] ?? 0) + n;
     }
-    return calls >= minThroughput && failures >= failureRatio * calls;
+    return { calls, failures, codes };
   }
 
   private maybeHalfOpen(): void {
     if (this.current === 'open' && this.clock.now() >= this.openedAtMs + this.openMs) this.transition('half-open', 'open-elapsed');
   }
 
-  private transition(to: BreakerState, reason: BreakerStateChange['reason']): void {
+  private transition(to: BreakerState, reason: BreakerStateChange['reason'], counted?: BreakerStateChange['counted']): void {
     const from = this.current;
     this.current = to;
     this.generation++;
@@ -250,8 +284,9 @@ export class CircuitBreaker {
       this.stats.opened++;
     }
     if (to === 'closed') this.epochs.fill(Number.NEGATIVE_INFINITY);
+    if (this.rule.kind === 'consecutive') this.codes[0]?.clear();
     if (this.listeners.size === 0) return;
-    const change: BreakerStateChange = { from, to, atMs: this.clock.now(), reason };
+    const change: BreakerStateChange = { from, to, atMs: this.clock.now(), reason, ...(counted !== undefined ? { counted } : {}) };
     for (const l of [...this.listeners]) l(change);
   }
 }

@@ -163,14 +163,28 @@ export interface EngineResult {
 export type EngineEvent =
   | { readonly type: 'shed'; readonly id: string; readonly reason: ShedReason; readonly retryAfterMs?: number; readonly atMs: number }
   | { readonly type: 'attempt'; readonly id: string; readonly attempt: number; readonly model: 'primary' | 'fallback'; readonly resumeFrom?: number; readonly atMs: number }
-  | { readonly type: 'attempt-failed'; readonly id: string; readonly attempt: number; readonly model: 'primary' | 'fallback'; readonly code: string; readonly atMs: number }
+  | {
+      readonly type: 'attempt-failed';
+      readonly id: string;
+      readonly attempt: number;
+      readonly model: 'primary' | 'fallback';
+      readonly code: string;
+      /**
+       * What the primary's breaker was told: `failure` (counted), `load` (a timeout that load explains: not
+       * counted), `ignored` (says nothing about health: a 429, a cancel), `success` (a sane refusal, e.g. a bad
+       * request). Absent when no breaker judged the attempt (no breaker, or the fallback).
+       */
+      readonly breaker?: 'failure' | 'load' | 'ignored' | 'success';
+      readonly atMs: number;
+    }
   | {
       readonly type: 'retry';
       readonly id: string;
       /** The attempt that failed. */
       readonly attempt: number;
       readonly delayMs: number;
-      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open' | 'context-fallback';
+      /** `fallback`: the primary failed and its breaker is open by now, so the retry goes to the fallback at once. */
+      readonly cause: 'backoff' | 'retry-after' | 'context-trim' | 'breaker-open' | 'context-fallback' | 'fallback';
       readonly code: string;
       /** Waits holding its slot, or gave it back and re-queued. */
       readonly holdsSlot: boolean;

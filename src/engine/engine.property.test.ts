@@ -180,4 +180,36 @@ describe('Engine properties', () => {
       { numRuns: 60, seed: 20240611 },
     );
   }, 30_000);
+
+  it('with a breaker and a fallback that fail too, the free retries the open breaker diverts stay bounded: calls <= 2 (requests + budget)', async () => {
+    // Every diverted retry follows a primary attempt that was a first attempt or a budgeted retry, so diversions are at
+    // most requests + budgeted retries; a failure of the fallback is retried only with budget.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 30_000 }), { minLength: 1, maxLength: 60, size: 'max' }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 0, max: 5 }),
+        async (arrivals, ratio, minPerSec) => {
+          const clock = new VirtualClock();
+          const primary = new FakeModel(clock, () => ({ error: new ServerError(500), ttftMs: 5 }));
+          const fallback = new FakeModel(clock, () => ({ error: new ServerError(502), ttftMs: 5 }));
+          const ttlMs = 5000;
+          const policy = resolvePolicy('resilient', { retryBudget: { ratio, minRetriesPerSec: minPerSec, ttlMs }, breaker: { rule: 'consecutive', consecutiveFailures: 2, openMs: 1000 } });
+          const engine = new Engine({ clock, random: new Random(7), policy, primary, fallback });
+          const ps: Array<Promise<EngineResult>> = [];
+          for (const [i, at] of arrivals.entries()) clock.setTimer(at, () => void ps.push(engine.submit({ id: `r${i}`, kind: 'chat', request: { id: `r${i}`, model: 'm' } })));
+          await clock.runUntilIdle();
+          const results = await Promise.all(ps);
+          const n = arrivals.length;
+          const budgeted = n * (Math.round(ratio * 1000) / 1000) + minPerSec * (clock.now() / 1000 + ttlMs / 1000);
+          expect(primary.calls.length + fallback.calls.length).toBeLessThanOrEqual(2 * (n + budgeted) + 1e-9);
+          // Not vacuous: the second failure in a row trips the breaker, and that request's retry is diverted.
+          if (n >= 2) expect(fallback.calls.length).toBeGreaterThan(0);
+          for (const r of results) expect(r.upstreamCalls).toBeLessThanOrEqual(policy.retry.maxAttempts);
+          expect(results.every((r) => r.outcome === 'failed')).toBe(true);
+        },
+      ),
+      { numRuns: 40, seed: 20251206 },
+    );
+  }, 60_000);
 });

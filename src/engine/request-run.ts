@@ -54,14 +54,27 @@ function errorInfo(error: unknown): { code: string; message: string } {
   return { code: c.code, message: error instanceof Error ? error.message : String(error) };
 }
 
-function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): void {
-  if (ticket === undefined) return;
+/** What the breaker was told about a failed attempt (`load`: a failure that load explains, so not counted). */
+type BreakerVerdict = 'failure' | 'load' | 'ignored' | 'success';
+
+function reportTicket(ticket: BreakerTicket | undefined, c: Classification, load: boolean): BreakerVerdict | undefined {
+  if (ticket === undefined) return undefined;
   // A timeout that overload explains (a busy upstream) is not a failure: the breaker opens on failure, not load.
-  if (load) ticket.ignore();
-  else if (c.breakerFailure) ticket.failure();
+  if (load) {
+    ticket.ignore();
+    return 'load';
+  }
+  if (c.breakerFailure) {
+    ticket.failure(c.code);
+    return 'failure';
+  }
   // The upstream answered sanely, so it is healthy even though this request cannot succeed.
-  else if (c.kind === 'bad-request' || c.kind === 'context-length') ticket.success();
-  else ticket.ignore();
+  if (c.kind === 'bad-request' || c.kind === 'context-length') {
+    ticket.success();
+    return 'success';
+  }
+  ticket.ignore();
+  return 'ignored';
 }
 
 /**
@@ -196,7 +209,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         const c = scope.reason !== undefined ? CANCELLED : classify(error);
         billAttempt(job, model, resumeFrom, deliveredBefore, info, c);
         const load = c.kind === 'idle-timeout' && ctx.load.isLoad(info.gotEvent, policy.idleTimeout.idleMs);
-        reportTicket(route.ticket, c, load);
+        const verdict = reportTicket(route.ticket, c, load);
         if (c.final) {
           // Abandoned (client cancel or the deadline) before the upstream sent anything: it did not answer within
           // what the caller would wait, a congestion signal for the limit (the clients' timeouts are what an
@@ -206,7 +219,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
         }
         if (c.retryable) ctx.budget?.onFailure();
         ctx.slots.sample({ rttMs: info.firstEventMs ?? clock.now() - startMs, inFlight, dropped: c.congestion });
-        ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, atMs: clock.now() }));
+        ctx.emit(() => ({ type: 'attempt-failed', id: job.req.id, attempt: job.attempts, model, code: c.code, ...(verdict !== undefined ? { breaker: verdict } : {}), atMs: clock.now() }));
 
         if (job.started && job.req.kind === 'chat' && (job.passedThrough || !canGoOn(caps, policy))) {
           if (job.req.buffered === true && !job.followed) {
@@ -239,15 +252,22 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 
         // A request's own attempt limit (below the policy's) ends it before the retry policy is asked.
         const ownLimit = job.req.maxAttempts !== undefined && job.attempts >= job.req.maxAttempts;
+        // The primary failed and its breaker is open by now: the retry goes to the fallback, not to the failing
+        // upstream, so it neither spends the retry budget nor backs off (both protect the upstream that failed).
+        const diverted = model === 'primary' && divertedByBreaker(ctx, job);
         const d = ownLimit
           ? ({ retry: false, reason: 'max-attempts' } as const)
-          : state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), gatedByBreaker(ctx, job));
+          : state.decide(c, scope.remainingMs(), retryInputTokens(job, policy.resume.enabled), diverted || gatedByBreaker(ctx, job));
         if (!d.retry) {
           if (d.reason === 'budget') counters.budgetDenied++;
           ctx.emit(() => ({ type: 'give-up', id: job.req.id, reason: d.reason, code: c.code, atMs: clock.now() }));
           return finish(ctx, job, scope, error, c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {});
         }
         counters.retries++;
+        if (diverted) {
+          ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: 0, cause: 'fallback', code: c.code, holdsSlot: true, atMs: clock.now() }));
+          continue;
+        }
         const holdsSlot = policy.retry.holdSlotWhileWaiting || d.delayMs <= 0;
         ctx.emit(() => ({ type: 'retry', id: job.req.id, attempt: job.attempts, delayMs: d.delayMs, cause: d.cause, code: c.code, holdsSlot, atMs: clock.now() }));
         if (d.delayMs <= 0) continue;
@@ -284,6 +304,18 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
 function breakerWaitMs(ctx: RunContext, retryAfterMs: number): number {
   const spreadMs = Math.min(250, ctx.policy.breaker.openMs / 4);
   return Math.max(HALF_OPEN_RECHECK_MS, retryAfterMs) + ctx.random.next() * spreadMs;
+}
+
+/**
+ * Whether the next attempt of `job` goes to the fallback because the primary's breaker is open: the breaker is open
+ * (not half-open, where the attempt could be a probe of the primary), a fallback takes breaker failover, and the
+ * answer is not locked to the primary (tokens from it were delivered). A retry after a failure of the fallback
+ * itself is not diverted: it is a retry against the upstream that failed.
+ */
+function divertedByBreaker(ctx: RunContext, job: Job): boolean {
+  const b = ctx.breaker;
+  if (b === undefined || b.state !== 'open' || job.lockedTo !== undefined) return false;
+  return ctx.policy.fallback.enabled && ctx.clients.fallback !== undefined;
 }
 
 /**

@@ -4,8 +4,11 @@
  * `_total` suffix on counters): `engine_queue_depth`, `engine_in_flight`, `engine_concurrency_limit`,
  * `engine_breaker_state` (0 closed, 1 half-open, 2 open), `engine_retry_budget_level`, `engine_cache_bytes`,
  * `engine_cache_entries`, `engine_cache_hits_total`, `engine_cache_misses_total`, `engine_cache_stale_served_total`, `engine_requests_total`
- * `{outcome}`, `engine_attempts_total{model}`, `engine_attempt_failures_total{code}`, `engine_retries_total`
- * `{cause}`, `engine_sheds_total{reason}`, `engine_breaker_transitions_total{to}`, and the histograms
+ * `{outcome}`, `engine_attempts_total{model}`, `engine_attempt_failures_total{code,model,breaker}` (`breaker`: what
+ * the primary's breaker made of it: failure, load, ignored, success, or none), `engine_give_ups_total{reason,code}`,
+ * `engine_retries_total{cause}`, `engine_sheds_total{reason}`, `engine_breaker_transitions_total{to}`,
+ * `engine_breaker_open_failures_total{code,reason}` (the failures the breaker had counted when it opened, by code:
+ * why it opened), and the histograms
  * `engine_ttft_seconds`, `engine_e2e_seconds`, `engine_queue_wait_seconds`, `engine_backoff_seconds`.
  */
 import type { BatchObservableCallback, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
@@ -29,6 +32,8 @@ export class EngineMetrics {
   private readonly retries: Counter;
   private readonly sheds: Counter;
   private readonly breakerTransitions: Counter;
+  private readonly breakerOpenFailures: Counter;
+  private readonly giveUps: Counter;
   private readonly cacheHits: Counter;
   private readonly cacheMisses: Counter;
   private readonly cacheStale: Counter;
@@ -49,6 +54,10 @@ export class EngineMetrics {
     this.retries = meter.createCounter('engine_retries', { description: 'Retries scheduled, by cause' });
     this.sheds = meter.createCounter('engine_sheds', { description: 'Requests shed without being served, by reason' });
     this.breakerTransitions = meter.createCounter('engine_breaker_transitions', { description: 'Circuit breaker state changes, by new state' });
+    this.breakerOpenFailures = meter.createCounter('engine_breaker_open_failures', {
+      description: 'Failures the breaker had counted when it opened (its window on a trip, the probe on a failed probe), by code: why it opened',
+    });
+    this.giveUps = meter.createCounter('engine_give_ups', { description: 'Requests the attempt loop stopped retrying, by reason and the last error code' });
     this.cacheHits = meter.createCounter('engine_cache_hits', { description: 'Cacheable requests answered by the response cache (or an identical request in flight): no upstream call of their own' });
     this.cacheMisses = meter.createCounter('engine_cache_misses', { description: 'Cacheable requests the response cache could not answer fresh' });
     this.cacheStale = meter.createCounter('engine_cache_stale_served', { description: 'Stale answers served as degraded: cached because the upstream failed or its breaker was open' });
@@ -86,7 +95,10 @@ export class EngineMetrics {
         this.attempts.add(1, { model: e.model });
         break;
       case 'attempt-failed':
-        this.attemptFailures.add(1, { code: e.code, model: e.model });
+        this.attemptFailures.add(1, { code: e.code, model: e.model, breaker: e.breaker ?? 'none' });
+        break;
+      case 'give-up':
+        this.giveUps.add(1, { reason: e.reason, code: e.code });
         break;
       case 'retry':
         this.retries.add(1, { cause: e.cause });
@@ -96,6 +108,7 @@ export class EngineMetrics {
         break;
       case 'breaker-state':
         this.breakerTransitions.add(1, { to: e.to });
+        if (e.to === 'open' && e.counted !== undefined) for (const [code, n] of Object.entries(e.counted.codes)) this.breakerOpenFailures.add(n, { code, reason: e.reason });
         break;
       case 'done':
         this.requests.add(1, { outcome: e.result.outcome });

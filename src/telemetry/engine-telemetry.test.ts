@@ -148,6 +148,18 @@ describe('EngineTelemetry: metrics', () => {
     et.close();
   });
 
+  it('says what the breaker made of each failed attempt, why it opened, and why the loop gave up', async () => {
+    // Three 500s in a row trip a consecutive breaker of 3; the third request's retry is refused by the open breaker.
+    const { submit, telemetry } = setup('resilient', { breaker: { rule: 'consecutive', consecutiveFailures: 3 }, retry: { maxAttempts: 1 }, fallback: { enabled: false } }, () => ({
+      error: new ServerError(500, 'x'),
+    }));
+    for (const id of ['a', 'b', 'c']) await submit(id);
+    const text = (await telemetry.prometheusText()) ?? '';
+    expect(text).toMatch(/^engine_attempt_failures_total\{code="SERVER_ERROR",model="primary",breaker="failure"\} 3$/m);
+    expect(text).toMatch(/^engine_breaker_open_failures_total\{code="SERVER_ERROR",reason="tripped"\} 3$/m);
+    expect(text).toMatch(/^engine_give_ups_total\{reason="max-attempts",code="SERVER_ERROR"\} 3$/m);
+  });
+
   it('counts sheds by reason', async () => {
     const { submit, telemetry } = setup('bounded', { rateLimit: { enabled: true, perTenantRequestsPerMinute: 1 } }, () => ({ tokens: 1 }));
     await submit('a', { tenant: 'x' });

@@ -59,6 +59,11 @@ export class CallControl {
     return this.why !== undefined || this.outer?.aborted === true;
   }
 
+  /** Ms since the last byte from the server (or the start), as far as it is measured: 0 without an idle timeout. */
+  quietMs(): number {
+    return this.idleMs > 0 ? Math.max(0, this.clock.now() - this.lastMs) : 0;
+  }
+
   /** Something arrived from the server. */
   touch(): void {
     if (this.idleMs > 0) this.lastMs = this.clock.now();

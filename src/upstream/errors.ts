@@ -60,10 +60,10 @@ export class StreamInterruptedError extends ModelError {
   }
 }
 
-/** No token arrived within the idle timeout. */
+/** No token arrived within the idle timeout (the engine's, the client's, or the HTTP library's own). */
 export class IdleTimeoutError extends ModelError {
-  constructor(readonly idleMs: number, readonly tokensReceived: number) {
-    super('IDLE_TIMEOUT', `no token for ${idleMs}ms after ${tokensReceived} tokens`);
+  constructor(readonly idleMs: number, readonly tokensReceived: number, message = `no token for ${idleMs}ms after ${tokensReceived} tokens`) {
+    super('IDLE_TIMEOUT', message);
   }
 }
 

@@ -3,11 +3,12 @@ import {
   BadRequestError,
   ConnectionRefusedError,
   ContextLengthExceededError,
+  IdleTimeoutError,
   OverloadedError,
   RateLimitedError,
   ServerError,
 } from './errors.js';
-import { connectionError, errorFromResponse, parseErrorBody, retryAfterMs } from './http-errors.js';
+import { connectionError, errorFromResponse, parseErrorBody, retryAfterMs, timeoutError } from './http-errors.js';
 
 const openai = (message: string, code: string | null = null, type = 'invalid_request_error'): string =>
   JSON.stringify({ error: { message, type, param: null, code } });
@@ -114,3 +115,23 @@ describe('connectionError', () => {
     expect(connectionError(Object.assign(new Error('x'), { code: 'UND_ERR_INVALID_ARG' }), 'o')).toBeUndefined();
   });
 });
+
+describe('timeoutError', () => {
+  it("maps undici's headers and body timeouts (also inside a cause) to IdleTimeoutError with the quiet time and tokens", () => {
+    const headers = timeoutError(Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 3000, 0);
+    expect(headers).toBeInstanceOf(IdleTimeoutError);
+    expect([headers?.idleMs, headers?.tokensReceived]).toEqual([3000, 0]);
+    expect(headers?.message).toBe('no byte from the server for 3000ms before the response headers after 0 tokens (UND_ERR_HEADERS_TIMEOUT)');
+    const body = timeoutError(new Error('fetch failed', { cause: Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' }) }), 500, 42);
+    expect(body?.message).toBe('no byte from the server for 500ms between response chunks after 42 tokens (UND_ERR_BODY_TIMEOUT)');
+  });
+
+  it('a timeout is not a refused connection, and a refused connection is not a timeout', () => {
+    const timeout = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+    expect(connectionError(timeout, 'o')).toBeUndefined();
+    expect(timeoutError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 0, 0)).toBeUndefined();
+    // A connect timeout is the server unreachable: still a connection failure.
+    expect(connectionError(Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 'o')).toBeInstanceOf(ConnectionRefusedError);
+  });
+});
+

@@ -6,6 +6,7 @@ import {
   BadRequestError,
   ConnectionRefusedError,
   ContextLengthExceededError,
+  IdleTimeoutError,
   type ModelError,
   OverloadedError,
   RateLimitedError,
@@ -109,13 +110,33 @@ const CONNECTION_CODES = new Set([
   'UND_ERR_DESTROYED',
 ]);
 
-/** The `code` of an error, its cause, or the first of an AggregateError (Happy Eyeballs tries several addresses). */
-function codeOf(err: unknown, depth = 0): string | undefined {
+/**
+ * undici's own timeouts (with a dispatcher that has them; the client's own pool turns them off for its idle
+ * timeout): the server accepted the request and then said nothing for that long, before the headers or between
+ * body chunks. That is an idle timeout, not a dead server.
+ */
+const UNDICI_TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** The first of `codes` found on an error, its cause, or the first of an AggregateError (Happy Eyeballs tries several addresses). */
+function codeOf(err: unknown, codes: ReadonlySet<string>, depth = 0): string | undefined {
   if (err === null || typeof err !== 'object' || depth > 3) return undefined;
   const e = err as { code?: unknown; cause?: unknown; errors?: unknown };
-  if (typeof e.code === 'string' && CONNECTION_CODES.has(e.code)) return e.code;
+  if (typeof e.code === 'string' && codes.has(e.code)) return e.code;
   const inner = Array.isArray(e.errors) ? (e.errors as unknown[])[0] : undefined;
-  return codeOf(e.cause, depth + 1) ?? codeOf(inner, depth + 1);
+  return codeOf(e.cause, codes, depth + 1) ?? codeOf(inner, codes, depth + 1);
+}
+
+/**
+ * An undici headers or body timeout as IdleTimeoutError (`quietMs`: how long nothing had come, as far as the caller
+ * measured it; `tokensReceived` so far), so the engine judges it as it judges its own idle timeouts: a first-token
+ * timeout of a busy upstream is load, a stall after tokens is a failure. Without this it was an unknown error:
+ * never retried, and never a breaker failure even when the server had hung. Undefined for anything else.
+ */
+export function timeoutError(err: unknown, quietMs: number, tokensReceived: number): IdleTimeoutError | undefined {
+  const code = codeOf(err, UNDICI_TIMEOUT_CODES);
+  if (code === undefined) return undefined;
+  const where = code === 'UND_ERR_HEADERS_TIMEOUT' ? 'before the response headers' : 'between response chunks';
+  return new IdleTimeoutError(quietMs, tokensReceived, `no byte from the server for ${quietMs}ms ${where} after ${tokensReceived} tokens (${code})`);
 }
 
 /**
@@ -123,7 +144,7 @@ function codeOf(err: unknown, depth = 0): string | undefined {
  * anything else (a bug, a bad argument), which the caller rethrows as it is.
  */
 export function connectionError(err: unknown, origin: string): ConnectionRefusedError | undefined {
-  const code = codeOf(err);
+  const code = codeOf(err, CONNECTION_CODES);
   if (code === undefined) return undefined;
   const message = err instanceof Error && err.message !== '' ? err.message : code;
   return new ConnectionRefusedError(`connection to ${origin} failed before a response (${code}): ${message}`);

@@ -23,7 +23,7 @@ import { RealClock } from '../time/real-clock.js';
 import type { Clock } from '../time/clock.js';
 import { CallControl } from './call-control.js';
 import { ServerError, StreamInterruptedError } from './errors.js';
-import { connectionError, errorFromResponse, type ResponseHeaders } from './http-errors.js';
+import { connectionError, errorFromResponse, timeoutError, type ResponseHeaders } from './http-errors.js';
 import { embeddingItems } from './http-embeddings.js';
 import {
   dialectCapabilities,
@@ -180,7 +180,7 @@ export class HttpModelClient implements ModelClient {
     try {
       return await this.dispatcher.request({ origin: this.origin, path: `${this.prefix}${path}`, method: 'POST', headers, body: JSON.stringify(body), signal: ctl.signal });
     } catch (err) {
-      throw ctl.failure() ?? connectionError(err, this.origin) ?? err;
+      throw ctl.failure() ?? timeoutError(err, ctl.quietMs(), 0) ?? connectionError(err, this.origin) ?? err;
     }
   }
 

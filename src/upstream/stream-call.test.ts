@@ -131,6 +131,27 @@ describe('StreamCall', () => {
     await expect(r.call.next()).rejects.toBeInstanceOf(ConnectionRefusedError);
   });
 
+  it("undici's own headers and body timeouts are idle timeouts (a silent server), not a refused connection or a cut stream", async () => {
+    const h = setup({ idleMs: 60_000 });
+    h.call.onRequestStart(h.controller);
+    await h.clock.advanceBy(300);
+    h.call.onResponseError(h.controller, Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+    await expect(h.call.next()).rejects.toSatisfy((e: unknown) => e instanceof IdleTimeoutError && e.tokensReceived === 0 && e.idleMs === 300);
+
+    const b = setup({ idleMs: 60_000 });
+    b.start();
+    b.data(chunk('a', 0, 2));
+    await b.clock.advanceBy(200);
+    b.call.onResponseError(b.controller, Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' }));
+    const events: StreamEvent[] = [];
+    await expect(
+      (async () => {
+        for await (const e of b.call) events.push(e);
+      })(),
+    ).rejects.toSatisfy((e: unknown) => e instanceof IdleTimeoutError && e.tokensReceived === 2 && e.idleMs === 200);
+    expect(events).toMatchObject([{ type: 'tokens', count: 2 }]);
+  });
+
   it('reads an error status whole and throws its typed error, Retry-After included', async () => {
     const { call, start, data } = setup();
     start(429, { 'retry-after-ms': '250' });

@@ -16,7 +16,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import type { CallControl } from './call-control.js';
 import { StreamInterruptedError } from './errors.js';
-import { connectionError, errorFromResponse, type ResponseHeaders } from './http-errors.js';
+import { connectionError, errorFromResponse, timeoutError, type ResponseHeaders } from './http-errors.js';
 import type { StreamEvent } from './model-client.js';
 import { CompletionStreamDecoder } from './sse.js';
 
@@ -229,14 +229,14 @@ export class StreamCall implements AsyncIterator<StreamEvent>, AsyncIterable<Str
     const phase = this.phase;
     this.phase = 'ended';
     if (phase === 'connecting') {
-      this.fail(this.ctl.failure() ?? connectionError(err, this.ctx.origin) ?? err);
+      this.fail(this.ctl.failure() ?? timeoutError(err, this.ctl.quietMs(), this.dec.next) ?? connectionError(err, this.ctx.origin) ?? err);
     } else if (phase === 'error-body') {
       // The status alone decides the class; the body only adds the message.
       const text = Buffer.concat(this.errorBody ?? []).toString('utf8');
       this.fail(this.ctl.failure() ?? errorFromResponse(this.status, this.headers, text, this.ctx.wallNow()));
     } else {
       const reason = this.dec.partial ? 'truncated chunk' : `connection reset (${err.message})`;
-      this.fail(this.ctl.failure() ?? new StreamInterruptedError(this.dec.next, reason));
+      this.fail(this.ctl.failure() ?? timeoutError(err, this.ctl.quietMs(), this.dec.next) ?? new StreamInterruptedError(this.dec.next, reason));
     }
   }
 }
