@@ -87,7 +87,7 @@ describe('a fleet scenario, live', () => {
     expect(result.scenario.description).toContain('[scaled: run at 50% of its load (session arrival rate)');
     expect(result.scenario.config).toMatchObject({ workload: { arrivals: { ratePerSec: 10 } }, scaling: { loadScale: 0.5, scaled: 'session arrival rate' } });
     const gen = result.meta.loadGenerator;
-    if (gen === undefined) throw new Error('a load generator report expected');
+    if (gen === undefined || gen === null) throw new Error('a load generator report expected');
     expect(gen.eventLoopLagP99Ms).toEqual(expect.any(Number));
     expect(gen.valid).toBe(gen.reasons.length === 0);
     // Each deployment priced at its own price, as in virtual mode: fast by its busy GPU-hours, default by its tokens.
