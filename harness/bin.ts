@@ -4,6 +4,7 @@
  * repository's npm scripts. scenario, regress, k6 and tune are the harness's commands; sim, serve and worker start
  * the mock GPU server, the engine service and a Redis queue worker (each takes its own --help).
  */
+import { setProgram } from '../src/cli-program.js';
 import { runHarnessCli, quietOnClosedStdout, USAGE_EXIT } from './cli/program.js';
 
 const PROGRAM = 'ai-chaos-harness';
@@ -43,6 +44,7 @@ if (command === undefined) {
 } else if (command in PROCESS_COMMANDS) {
   // The entry point sees the arguments after the command, as under `npm run sim -- ...`.
   process.argv = [process.argv[0] as string, process.argv[1] as string, ...rest];
+  setProgram(PROGRAM);
   const entry = PROCESS_COMMANDS[command] as string;
   await import(new URL(import.meta.url.endsWith('.ts') ? entry.replace(/\.js$/, '.ts') : entry, import.meta.url).href);
 } else {

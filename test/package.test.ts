@@ -155,6 +155,28 @@ describe('the installed package', () => {
   });
 });
 
+describe('the bin', () => {
+  it('names itself in every command\'s usage, help and errors, not the repository\'s npm scripts', async () => {
+    for (const command of ['sim', 'serve', 'worker']) {
+      const help = await run(bin, [command, '--help'], app);
+      expect(help.status, command).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: ai-chaos-harness ${command} \\[options\\]`));
+      const bad = await run(bin, [command, '--bogus'], app);
+      expect(bad.status, command).toBe(2);
+      expect(bad.stderr).toBe(`${command}: unknown option '--bogus'\nRun "ai-chaos-harness ${command} --help" for usage.\n`);
+    }
+    for (const command of ['scenario', 'regress', 'tune', 'k6']) {
+      const help = await run(bin, [command, '--help'], app);
+      expect(help.status, command).toBe(0);
+      expect(help.stdout, command).toContain(`ai-chaos-harness ${command} `);
+      expect(help.stdout, command).not.toMatch(/npm run (scenario|regress|tune|k6|sim)/);
+    }
+    const tune = await run(bin, ['tune'], app);
+    expect(tune.status).toBe(2);
+    expect(tune.stderr).toBe('error: expected a scenario name, e.g. ai-chaos-harness tune burst-1000 --vary concurrency.limit=32,64 (or --resume DIR)\n');
+  });
+});
+
 describe('a TypeScript scenario file in the user\'s repository', () => {
   it('runs through the bin and prints a RunResult', async () => {
     const r = await run(bin, ['scenario', 'perf/my-chat.ts', '--json', '--out', 'out/ts'], app);

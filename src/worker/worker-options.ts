@@ -6,6 +6,7 @@ import { DIALECT_HELP, dialectArg } from '../api/cli-options.js';
 import type { UpstreamDialect } from '../upstream/model-client.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
+import { commandName } from '../cli-program.js';
 import type { ServicePrices } from '../engine/billed-usage.js';
 import { fallbackPriceOption, parsePriceFlags, priceOption } from '../price-flags.js';
 import { HarnessError } from '../errors.js';
@@ -86,7 +87,7 @@ function redisUrl(v: string): string {
 
 /** The commander program (one source for --help). */
 export function workerProgram(): Command {
-  return new Command('worker')
+  return new Command(commandName('worker'))
     .description('Engine worker: takes jobs from the Redis queue (BullMQ) and runs them through the engine against the upstream model. Run as many as you like, on any host.')
     .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl))
     .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')))
