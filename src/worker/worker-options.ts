@@ -4,6 +4,7 @@
  */
 import { DIALECT_HELP, dialectArg } from '../api/cli-options.js';
 import type { UpstreamDialect } from '../upstream/model-client.js';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
 import { commandName } from '../cli-program.js';
@@ -92,7 +93,7 @@ export function workerProgram(): Command {
     .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl))
     .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')))
     .addOption(new Option('--policy <name>', `serving policy preset: ${PRESET_NAMES.join(', ')}`).default('resilient'))
-    .addOption(new Option('--policy-overrides <json>', 'JSON deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
+    .addOption(new Option('--policy-overrides <json|file>', 'JSON (or a JSON file) deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
     .addOption(new Option('--fallback <url>', 'a fallback model server (used when the policy enables fallback)').argParser(httpUrl('--fallback')))
     .addOption(new Option('--fallback-model <name>', 'model name sent to the fallback').default('fallback'))
     .addOption(priceOption())
@@ -133,8 +134,17 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
   if (o.upstream === undefined) throw new WorkerUsageError('--upstream: expected a model server URL like http://127.0.0.1:8000, got none');
   let overrides: unknown;
   if (o.policyOverrides !== undefined) {
+    // JSON text or a file of it, as the API's --policy-overrides takes (the same overrides go to both).
+    let text = o.policyOverrides;
+    if (!text.trimStart().startsWith('{')) {
+      try {
+        text = readFileSync(text, 'utf8');
+      } catch (e) {
+        throw new WorkerUsageError(`--policy-overrides: cannot read ${JSON.stringify(o.policyOverrides)}: ${(e as Error).message}`);
+      }
+    }
     try {
-      overrides = JSON.parse(o.policyOverrides) as unknown;
+      overrides = JSON.parse(text) as unknown;
     } catch (e) {
       throw new WorkerUsageError(`--policy-overrides: expected JSON, got a parse error: ${(e as Error).message}`);
     }
