@@ -4,6 +4,8 @@
  * 2, never a stack trace or an empty result.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -43,5 +45,24 @@ describe('helper scripts', { timeout: 600_000 }, () => {
     const unknown = run('harness/cost/waste-breakdown.ts', 'no-such');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/^error: unknown scenario "no-such"; expected one of .*\n$/);
+  });
+
+  it('harness/cost/per-day.ts: --help; a missing or malformed result file is one line naming it, exit 2', () => {
+    const help = run('harness/cost/per-day.ts', '--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: npx tsx harness\/cost\/per-day\.ts \[RESULT\.json \.\.\.\]/);
+    const missing = run('harness/cost/per-day.ts', '/nonexistent/result.json');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe('error: /nonexistent/result.json: expected a readable RunResult file (result.json), got ENOENT\n');
+    const dir = mkdtempSync(join(tmpdir(), 'per-day-'));
+    try {
+      writeFileSync(join(dir, 'result.json'), '{"seed": 1}');
+      const bad = run('harness/cost/per-day.ts', join(dir, 'result.json'));
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toMatch(/^error: .*result\.json: not a valid RunResult \(schemaVersion 1\): .*\n$/);
+      expect(bad.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
