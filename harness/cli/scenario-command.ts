@@ -167,7 +167,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const liveRuns = new Map<string, LivePolicyRun>();
   const interrupt = new AbortController();
   const run = async (m: 'virtual' | 'live', hops = transport): Promise<RunResult> => {
-    const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
+    const progress = createProgress(durationMs ?? scenario.durationMs, quiet, m === 'virtual' ? 'simulated' : 'elapsed');
     // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
     const liveOptions: LiveScenarioRunOptions = {
       ...options,
