@@ -34,7 +34,7 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],
       // Before running any scenario, not after a minute of them.
-      [['regress', '--baselines', '/nonexistent'], 'error: --baselines: expected a folder of baselines, got "/nonexistent" (ENOENT)'],
+      [['regress', '--baselines', '/nonexistent'], 'error: --baselines: expected a folder of baselines, got "/nonexistent" (ENOENT); write them once with --update and commit them\n'],
     ];
     for (const [args, message] of cases) {
       const r = cli(...args);

@@ -128,7 +128,10 @@ async function checkBaselinesDir(dir: string): Promise<void> {
   try {
     isDir = (await stat(dir)).isDirectory();
   } catch (e) {
-    throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    // A first run has none yet: say how to write them.
+    const hint = code === 'ENOENT' ? '; write them once with --update and commit them' : '';
+    throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (${code})${hint}`);
   }
   if (!isDir) throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (not a folder)`);
 }
