@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { HarnessError } from '../../src/errors.js';
 import { compareToBaseline, renderRegressMarkdown, type BaselineComparison } from '../report/regress.js';
+import { fmtMetric } from '../report/format.js';
 import { renderJUnit } from '../report/junit.js';
 import { allThresholdResults, thresholdsPassed } from '../report/run-result.js';
 import { parseRunResult, type RunResult } from '../report/schema.js';
@@ -167,7 +168,7 @@ async function runRegress(refs: readonly string[], flags: RegressFlags): Promise
     if (!thresholdsPassed(result)) {
       failed = true;
       const broken = allThresholdResults(result).filter((t) => !t.pass);
-      sections.push(`Thresholds broken in ${s.name}: ${broken.map((t) => `${t.policy} ${t.label} (actual ${t.actual ?? 'unknown'})`).join('; ')}`, '');
+      sections.push(`Thresholds broken in ${s.name}: ${broken.map((t) => `${t.policy} ${t.label} (actual ${fmtMetric(t.metric, t.actual)})`).join('; ')}`, '');
     }
     suites.push(...testsuites(renderJUnit({ result, ...(comparison !== undefined ? { comparison } : {}) })));
   }
