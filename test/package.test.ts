@@ -171,6 +171,9 @@ describe('the bin', () => {
       expect(help.stdout, command).toContain(`ai-chaos-harness ${command} `);
       expect(help.stdout, command).not.toMatch(/npm run (scenario|regress|tune|k6|sim)/);
     }
+    const version = await run(bin, ['--version'], app);
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe(`${(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version}\n`);
     const tune = await run(bin, ['tune'], app);
     expect(tune.status).toBe(2);
     expect(tune.stderr).toBe('error: expected a scenario name, e.g. ai-chaos-harness tune burst-1000 --vary concurrency.limit=32,64 (or --resume DIR)\n');
