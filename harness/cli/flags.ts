@@ -27,6 +27,16 @@ export function parseInteger(flag: string, value: string, min = 0): number {
   return n;
 }
 
+/**
+ * Parses a port flag such as `--mock-port`: the primary mock listens on it and the fallback on the next port, so
+ * 1 to 65534.
+ */
+export function parsePort(flag: string, value: string): number {
+  const port = parseInteger(flag, value, 1);
+  if (port > 65_534) throw new UsageError(`${flag}: expected a port from 1 to 65534 (the fallback takes the next one), got ${port}`);
+  return port;
+}
+
 /** Parses a comma-separated list, rejecting empty items and names outside `known` (when given). */
 export function parseList(flag: string, value: string, known?: readonly string[]): string[] {
   const items = value.split(',').map((s) => s.trim());

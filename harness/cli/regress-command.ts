@@ -18,7 +18,7 @@ import { serializeRunResult } from '../report/serialize.js';
 import { findScenarioFiles, listScenarioNames, loadScenario, loadScenarioFile } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
-import { UsageError, parseDuration, parseInteger, parseList } from './flags.js';
+import { UsageError, parseDuration, parseInteger, parseList, parsePort } from './flags.js';
 import { liveScenarios, parseToleranceFlag, printLiveSummary, runLiveRegress } from './regress-live.js';
 import { parseProxyFlag, parseTargets } from './target-flags.js';
 import { runRegressFromK6 } from './regress-k6.js';
@@ -85,7 +85,7 @@ async function liveRegressCommand(files: readonly string[], flags: RegressFlags)
     update: flags.update === true,
     junitFile: flags.junit,
     ...(flags.duration !== undefined ? { durationMs: parseDuration('--duration', flags.duration) } : {}),
-    ...(flags.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', flags.mockPort, 1) } : {}),
+    ...(flags.mockPort !== undefined ? { mockPort: parsePort('--mock-port', flags.mockPort) } : {}),
     ...(flags.proxy !== undefined ? { proxyUrl: parseProxyFlag(flags.proxy) } : {}),
     ...(flags.tolerance !== undefined ? { tolerance: parseToleranceFlag(flags.tolerance) } : {}),
   });

@@ -15,7 +15,7 @@ import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { withTraceFlags } from './trace-flags.js';
-import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
+import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { renderRunsMarkdown, summarizeRunsByPolicy } from '../report/median-runs.js';
 import { createProgress } from './progress.js';
@@ -136,7 +136,8 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   liveOnlyTargets(mode, scenario, targets);
   const rowNames = [...scenario.policies.map(policyName), ...(scenario.targets ?? []).map((t) => t.name), ...targets.map((t) => t.name)];
   const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, rowNames);
-  const mockPort = flags.mockPort !== undefined ? parseInteger('--mock-port', flags.mockPort, 1) : targets.length > 0 ? 18_000 : undefined;
+  const mockPort = flags.mockPort !== undefined ? parsePort('--mock-port', flags.mockPort) : targets.length > 0 ? 18_000 : undefined;
+  if (flags.mockPort !== undefined && mode === 'virtual') throw new UsageError('--mock-port: expected --mode live or both (a virtual run opens no ports), got --mode virtual');
   const proxyUrl = flags.proxy === undefined ? undefined : parseProxyFlag(flags.proxy);
   if (proxyUrl !== undefined && mode !== 'live') throw new UsageError(`--proxy: expected --mode live (a chaos proxy is a live process), got --mode ${mode}`);
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);

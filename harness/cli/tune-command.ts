@@ -25,7 +25,7 @@ import { RANK_BY, type RankBy } from '../tune/rank.js';
 import { defaultSlo, parseSlo, sloLabel } from '../tune/slo.js';
 import { buildConfigs, configLabel, parseSearch, parseSpace } from '../tune/space.js';
 import { runSweep } from '../tune/sweep.js';
-import { UsageError, parseDuration, parseInteger } from './flags.js';
+import { UsageError, parseDuration, parseInteger, parsePort } from './flags.js';
 import { parseProxyFlag, parseTargets } from './target-flags.js';
 import { liveTargetTask } from './tune-target.js';
 
@@ -196,7 +196,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
           ? {
               runTask: liveTargetTask({
                 target,
-                ...(s.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', s.mockPort, 1) } : {}),
+                ...(s.mockPort !== undefined ? { mockPort: parsePort('--mock-port', s.mockPort) } : {}),
                 ...(s.proxy !== undefined ? { proxyUrl: parseProxyFlag(s.proxy) } : {}),
                 signal: abort.signal,
                 log: (l) => progress.log(l),
