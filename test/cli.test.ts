@@ -34,6 +34,7 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
       // Refused before a run that would ignore it, not after a minute of virtual time.
       [['scenario', 'burst-1000', '--mock-port', '18000'], 'error: --mock-port: expected --mode live or both (a virtual run opens no ports), got --mode virtual\n'],
+      [['scenario', 'burst-1000', '--out', '/dev/null/run'], 'error: --out: expected a folder that can be written, got "/dev/null/run" (ENOTDIR)\n'],
       [['scenario', 'burst-1000', '--mode', 'live', '--mock-port', '99999'], 'error: --mock-port: expected a port from 1 to 65534 (the fallback takes the next one), got 99999\n'],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],
       // Before running any scenario, not after a minute of them.

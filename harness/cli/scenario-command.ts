@@ -15,7 +15,7 @@ import type { LivePolicyRun } from '../run/live.js';
 import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type ScenarioRunOptions } from '../run/run-scenario.js';
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { withTraceFlags } from './trace-flags.js';
-import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
+import { UsageError, checkOutputDir, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { renderRunsMarkdown, summarizeRunsByPolicy } from '../report/median-runs.js';
 import { createProgress } from './progress.js';
@@ -151,6 +151,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
         : '--transport-ms: expected --mode virtual; --mode both measures the transport on loopback itself',
     );
   }
+  if (flags.out !== undefined) checkOutputDir('--out', flags.out);
   const selectedCount = Math.max(1, policies?.length ?? scenario.policies.length);
   const workers = flags.workers === undefined ? 1 : Math.min(parseInteger('--workers', flags.workers, 1), selectedCount);
   if (flags.workers !== undefined && mode === 'live') throw new UsageError('--workers: expected --mode virtual or both (live policies run one at a time, on real processes), got --mode live');
