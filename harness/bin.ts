@@ -4,6 +4,8 @@
  * repository's npm scripts. scenario, regress, k6 and tune are the harness's commands; sim, serve and worker start
  * the mock GPU server, the engine service and a Redis queue worker (each takes its own --help).
  */
+import { readFileSync } from 'node:fs';
+import { setProgram } from '../src/cli-program.js';
 import { runHarnessCli, quietOnClosedStdout, USAGE_EXIT } from './cli/program.js';
 
 const PROGRAM = 'ai-chaos-harness';
@@ -29,6 +31,7 @@ Commands:
   worker                 start a Redis queue worker
 
 Run ${PROGRAM} <command> --help for a command's flags; ${PROGRAM} scenario FILE --help describes that scenario.
+${PROGRAM} --version prints the package's version.
 `;
 
 const [command, ...rest] = process.argv.slice(2);
@@ -38,11 +41,16 @@ if (command === undefined) {
   process.exitCode = USAGE_EXIT;
 } else if (command === '--help' || command === '-h' || command === 'help') {
   process.stdout.write(USAGE);
+} else if (command === '--version' || command === '-V') {
+  // package.json is two folders up from dist/harness/bin.js, one from harness/bin.ts.
+  const pkg = new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url);
+  process.stdout.write(`${(JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version}\n`);
 } else if (HARNESS_COMMANDS.includes(command)) {
   process.exitCode = await runHarnessCli(process.argv, PROGRAM);
 } else if (command in PROCESS_COMMANDS) {
   // The entry point sees the arguments after the command, as under `npm run sim -- ...`.
   process.argv = [process.argv[0] as string, process.argv[1] as string, ...rest];
+  setProgram(PROGRAM);
   const entry = PROCESS_COMMANDS[command] as string;
   await import(new URL(import.meta.url.endsWith('.ts') ? entry.replace(/\.js$/, '.ts') : entry, import.meta.url).href);
 } else {

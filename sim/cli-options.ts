@@ -89,9 +89,20 @@ function parseModel(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/**
+ * The package's bin (`ai-chaos-harness sim ...`) sets AI_CHAOS_HARNESS_PROGRAM (src/cli-program.ts; read here
+ * directly, since sim/ imports nothing of src/ but time, random, upstream and errors); else this is `npm run sim`.
+ */
+const bin = process.env['AI_CHAOS_HARNESS_PROGRAM'] || undefined;
+
+/** The command line that shows the flags. */
+export function simHelpCommand(): string {
+  return bin === undefined ? 'npm run sim -- --help' : `${bin} sim --help`;
+}
+
 /** The commander program (exported so `--help` text is one source). */
 export function simProgram(): Command {
-  return new Command('sim')
+  return new Command(bin === undefined ? 'sim' : `${bin} sim`)
     .description('Token-free mock GPU model server: OpenAI-compatible, continuous-batching timing, fault injection.')
     .addOption(new Option('--port <n>', 'port to listen on (0 picks a free one)').default(8000).argParser(intArg('--port', 0, 65535)))
     .addOption(new Option('--host <addr>', 'address to bind; loopback unless you mean otherwise').default('127.0.0.1'))

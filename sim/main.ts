@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../src/errors.js';
 import { RealClock } from '../src/time/real-clock.js';
-import { CliUsageError, faultsFor, parseSimArgs, type SimOptions } from './cli-options.js';
+import { CliUsageError, faultsFor, parseSimArgs, simHelpCommand, type SimOptions } from './cli-options.js';
 import { parseFaultPlan } from './faults.js';
 import type { MockModel } from './mock-model.js';
 import { replicaModels } from './replica-models.js';
@@ -22,7 +22,7 @@ import { CRASH_EXIT_CODE, Supervisor, type CrashMessage } from './supervisor.js'
 const USAGE_EXIT_CODE = 2;
 
 function fail(message: string, code = USAGE_EXIT_CODE): never {
-  process.stderr.write(`sim: ${message}\nRun "npm run sim -- --help" for usage.\n`);
+  process.stderr.write(`sim: ${message}\nRun "${simHelpCommand()}" for usage.\n`);
   process.exit(code);
 }
 

@@ -34,9 +34,13 @@ describe('npm run scenario', { timeout: 900_000 }, () => {
       [['scenario', 'fleet-10k', '--scale', '0'], "error: --scale: expected a share of the scenario's load, a number in (0, 1] like 0.1, got \"0\""],
       [['scenario', 'fleet-10k', '--scale', '10%'], "error: --scale: expected a share of the scenario's load, a number in (0, 1] like 0.1, got \"10%\""],
       [['scenario', 'burst-1000', '--bogus'], "error: unknown option '--bogus'"],
+      // Refused before a run that would ignore it, not after a minute of virtual time.
+      [['scenario', 'burst-1000', '--mock-port', '18000'], 'error: --mock-port: expected --mode live or both (a virtual run opens no ports), got --mode virtual\n'],
+      [['scenario', 'burst-1000', '--out', '/dev/null/run'], 'error: --out: expected a folder that can be written, got "/dev/null/run" (ENOTDIR)\n'],
+      [['scenario', 'burst-1000', '--mode', 'live', '--mock-port', '99999'], 'error: --mock-port: expected a port from 1 to 65534 (the fallback takes the next one), got 99999\n'],
       [['regress', '--scenarios', 'nope'], 'error: --scenarios: unknown "nope"'],
       // Before running any scenario, not after a minute of them.
-      [['regress', '--baselines', '/nonexistent'], 'error: --baselines: expected a folder of baselines, got "/nonexistent" (ENOENT)'],
+      [['regress', '--baselines', '/nonexistent'], 'error: --baselines: expected a folder of baselines, got "/nonexistent" (ENOENT); write them once with --update and commit them\n'],
     ];
     for (const [args, message] of cases) {
       const r = cli(...args);

@@ -155,6 +155,31 @@ describe('the installed package', () => {
   });
 });
 
+describe('the bin', () => {
+  it('names itself in every command\'s usage, help and errors, not the repository\'s npm scripts', async () => {
+    for (const command of ['sim', 'serve', 'worker']) {
+      const help = await run(bin, [command, '--help'], app);
+      expect(help.status, command).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^Usage: ai-chaos-harness ${command} \\[options\\]`));
+      const bad = await run(bin, [command, '--bogus'], app);
+      expect(bad.status, command).toBe(2);
+      expect(bad.stderr).toBe(`${command}: unknown option '--bogus'\nRun "ai-chaos-harness ${command} --help" for usage.\n`);
+    }
+    for (const command of ['scenario', 'regress', 'tune', 'k6']) {
+      const help = await run(bin, [command, '--help'], app);
+      expect(help.status, command).toBe(0);
+      expect(help.stdout, command).toContain(`ai-chaos-harness ${command} `);
+      expect(help.stdout, command).not.toMatch(/npm run (scenario|regress|tune|k6|sim)/);
+    }
+    const version = await run(bin, ['--version'], app);
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe(`${(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+    const tune = await run(bin, ['tune'], app);
+    expect(tune.status).toBe(2);
+    expect(tune.stderr).toBe('error: expected a scenario name, e.g. ai-chaos-harness tune burst-1000 --vary concurrency.limit=32,64 (or --resume DIR)\n');
+  });
+});
+
 describe('a TypeScript scenario file in the user\'s repository', () => {
   it('runs through the bin and prints a RunResult', async () => {
     const r = await run(bin, ['scenario', 'perf/my-chat.ts', '--json', '--out', 'out/ts'], app);
@@ -200,6 +225,41 @@ describe('a TypeScript scenario file in the user\'s repository', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/^error: perf\/bad\.ts: scenario\.workload\.arrivals\.ratePerSec: expected/);
+  });
+});
+
+describe('a TypeScript scenario file in a CommonJS package (no "type": "module", as `npm init -y` writes it)', () => {
+  // Node resolves the package from the parent folder's node_modules; this folder's package.json makes .ts CommonJS.
+  const setUp = (): string => {
+    const dir = join(app, 'cjs');
+    mkdirSync(join(dir, 'perf'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'user-cjs-app', private: true, type: 'commonjs' }));
+    writeFileSync(join(dir, 'perf', 'my-chat.ts'), TS_SCENARIO);
+    writeFileSync(join(dir, 'run.cjs'), "require('ai-chaos-harness').runScenario('./perf/my-chat.ts', { policies: ['mine'] }).then((r) => process.stdout.write(JSON.stringify(r)));\n");
+    return dir;
+  };
+
+  it('runs through the bin and through runScenario from require()', async () => {
+    const dir = setUp();
+    const r = await run(bin, ['scenario', 'perf/my-chat.ts', '--json', '--out', 'out/cjs'], dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(parseRunResult(r.stdout, 'stdout').policies.map((p) => p.name)).toEqual(['naive', 'mine']);
+    const viaRequire = await run(process.execPath, ['run.cjs'], dir);
+    expect(viaRequire.status, viaRequire.stderr).toBe(0);
+    expect(parseRunResult(viaRequire.stdout, 'runScenario').policies.map((p) => p.name)).toEqual(['mine']);
+  });
+
+  it('a file without a default export, or with a syntax error, gets one line saying so, exit 2', async () => {
+    const dir = setUp();
+    writeFileSync(join(dir, 'perf', 'no-default.ts'), TS_SCENARIO.replace('export default scenario;', 'export { scenario };'));
+    writeFileSync(join(dir, 'perf', 'broken.ts'), 'export default {\n');
+    const noDefault = await run(bin, ['scenario', 'perf/no-default.ts'], dir);
+    expect(noDefault.status).toBe(2);
+    expect(noDefault.stderr.trim()).toBe('error: perf/no-default.ts: expected a default export made with defineScenario, got none');
+    const broken = await run(bin, ['scenario', 'perf/broken.ts'], dir);
+    expect(broken.status).toBe(2);
+    expect(broken.stderr.trim().split('\n')).toHaveLength(1);
+    expect(broken.stderr).toMatch(/^error: perf\/broken\.ts: cannot load it: Transform failed with 1 error: .*broken\.ts:2:0: ERROR: /);
   });
 });
 

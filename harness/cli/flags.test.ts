@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
+import { checkOutputDir, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
 
 describe('CLI flag parsing', () => {
   it('parses durations with units, bare numbers as seconds', () => {
@@ -19,6 +19,10 @@ describe('CLI flag parsing', () => {
       '--policies: unknown "fancy"; expected some of naive, bounded',
     );
     expect(() => parseChoice('--mode', 'warp', ['virtual', 'live'])).toThrow('--mode: expected one of virtual, live, got "warp"');
+    expect(() => parsePort('--mock-port', '99999')).toThrow('--mock-port: expected a port from 1 to 65534 (the fallback takes the next one), got 99999');
+    expect(() => parsePort('--mock-port', '0')).toThrow('--mock-port: expected an integer >= 1, got 0');
+    expect(parsePort('--mock-port', '18000')).toBe(18_000);
+    expect(() => checkOutputDir('--out', '/dev/null/run')).toThrow('--out: expected a folder that can be written, got "/dev/null/run" (ENOTDIR)');
   });
 
   it('accepts good lists and choices', () => {

@@ -1,3 +1,4 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { HarnessError } from '../../src/errors.js';
 import { parseTransport, transportFromHopCosts, type Transport } from '../run/transport.js';
 
@@ -25,6 +26,29 @@ export function parseInteger(flag: string, value: string, min = 0): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: expected an integer >= ${min}, got ${value}`);
   return n;
+}
+
+/**
+ * Parses a port flag such as `--mock-port`: the primary mock listens on it and the fallback on the next port, so
+ * 1 to 65534.
+ */
+export function parsePort(flag: string, value: string): number {
+  const port = parseInteger(flag, value, 1);
+  if (port > 65_534) throw new UsageError(`${flag}: expected a port from 1 to 65534 (the fallback takes the next one), got ${port}`);
+  return port;
+}
+
+/**
+ * Checks an output folder flag such as `--out` before a run, creating the folder: a path that cannot be written is
+ * refused up front (exit 2), not after minutes of running.
+ */
+export function checkOutputDir(flag: string, dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`${flag}: expected a folder that can be written, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
 }
 
 /** Parses a comma-separated list, rejecting empty items and names outside `known` (when given). */

@@ -19,21 +19,36 @@ export const USAGE_EXIT = 2;
  */
 export async function runHarnessCli(argv: readonly string[], programName = 'npm run'): Promise<number> {
   quietOnClosedStdout();
+  // Help and errors name the commands as this program runs them: under the bin, `ai-chaos-harness tune x --vary`,
+  // not the repository's `npm run tune x -- --vary` (a user of the package has no such scripts).
+  const say = (text: string): string => forProgram(text, programName);
+  const output = {
+    writeOut: (s: string) => process.stdout.write(say(s)),
+    writeErr: (s: string) => process.stderr.write(say(s)),
+    outputError: (s: string, write: (str: string) => void) => write(s),
+  };
   const program = new Command(programName)
     .description('Load testing and chaos simulation for AI serving')
     .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(s) })
-    .addCommand(scenarioCommand().exitOverride())
-    .addCommand(regressCommand().exitOverride())
-    .addCommand(k6Command().exitOverride())
-    .addCommand(tuneCommand().exitOverride());
+    .configureOutput(output);
+  for (const command of [scenarioCommand(), regressCommand(), k6Command(), tuneCommand()]) program.addCommand(command.exitOverride().configureOutput(output));
   try {
     process.exitCode = undefined;
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    return report(e);
+    return report(e, say);
   }
+}
+
+const NPM_RUN = /npm run (scenario|regress|tune|k6|sim|serve|worker)( [^\s-]\S*)?( --(?= |$))?/g;
+
+/**
+ * `text` with the repository's `npm run CMD [ARG] -- FLAGS` written as `PROGRAM CMD [ARG] FLAGS` when the program
+ * is not `npm run` (the package's bin takes its flags directly; a `--` there would end the options).
+ */
+export function forProgram(text: string, programName: string): string {
+  return programName === 'npm run' ? text : text.replace(NPM_RUN, (_m, cmd: string, arg: string | undefined) => `${programName} ${cmd}${arg ?? ''}`);
 }
 
 /**
@@ -50,14 +65,14 @@ export function quietOnClosedStdout(): void {
   });
 }
 
-function report(e: unknown): number {
+function report(e: unknown, say: (text: string) => string): number {
   if (e instanceof CommanderError) {
     // Commander already printed the message (or the help, which exits 0).
     return e.exitCode === 0 ? 0 : USAGE_EXIT;
   }
   if (process.env['DEBUG']) console.error(e);
   if (e instanceof HarnessError) {
-    console.error(`error: ${e.message}`);
+    console.error(`error: ${say(e.message)}`);
     return e.code === 'RUN_FAILED' ? 1 : USAGE_EXIT;
   }
   console.error(`error: ${e instanceof Error ? e.message : String(e)}`);

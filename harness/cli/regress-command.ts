@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { HarnessError } from '../../src/errors.js';
 import { compareToBaseline, renderRegressMarkdown, type BaselineComparison } from '../report/regress.js';
+import { fmtMetric } from '../report/format.js';
 import { renderJUnit } from '../report/junit.js';
 import { allThresholdResults, thresholdsPassed } from '../report/run-result.js';
 import { parseRunResult, type RunResult } from '../report/schema.js';
@@ -17,7 +18,7 @@ import { serializeRunResult } from '../report/serialize.js';
 import { findScenarioFiles, listScenarioNames, loadScenario, loadScenarioFile } from '../run/scenarios.js';
 import { runScenarioVirtual } from '../run/run-scenario.js';
 import type { Scenario } from '../scenario.js';
-import { UsageError, parseDuration, parseInteger, parseList } from './flags.js';
+import { UsageError, parseDuration, parseInteger, parseList, parsePort } from './flags.js';
 import { liveScenarios, parseToleranceFlag, printLiveSummary, runLiveRegress } from './regress-live.js';
 import { parseProxyFlag, parseTargets } from './target-flags.js';
 import { runRegressFromK6 } from './regress-k6.js';
@@ -84,7 +85,7 @@ async function liveRegressCommand(files: readonly string[], flags: RegressFlags)
     update: flags.update === true,
     junitFile: flags.junit,
     ...(flags.duration !== undefined ? { durationMs: parseDuration('--duration', flags.duration) } : {}),
-    ...(flags.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', flags.mockPort, 1) } : {}),
+    ...(flags.mockPort !== undefined ? { mockPort: parsePort('--mock-port', flags.mockPort) } : {}),
     ...(flags.proxy !== undefined ? { proxyUrl: parseProxyFlag(flags.proxy) } : {}),
     ...(flags.tolerance !== undefined ? { tolerance: parseToleranceFlag(flags.tolerance) } : {}),
   });
@@ -128,7 +129,10 @@ async function checkBaselinesDir(dir: string): Promise<void> {
   try {
     isDir = (await stat(dir)).isDirectory();
   } catch (e) {
-    throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
+    // A first run has none yet: say how to write them.
+    const hint = code === 'ENOENT' ? '; write them once with --update and commit them' : '';
+    throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (${code})${hint}`);
   }
   if (!isDir) throw new UsageError(`--baselines: expected a folder of baselines, got ${JSON.stringify(dir)} (not a folder)`);
 }
@@ -164,7 +168,7 @@ async function runRegress(refs: readonly string[], flags: RegressFlags): Promise
     if (!thresholdsPassed(result)) {
       failed = true;
       const broken = allThresholdResults(result).filter((t) => !t.pass);
-      sections.push(`Thresholds broken in ${s.name}: ${broken.map((t) => `${t.policy} ${t.label} (actual ${t.actual ?? 'unknown'})`).join('; ')}`, '');
+      sections.push(`Thresholds broken in ${s.name}: ${broken.map((t) => `${t.policy} ${t.label} (actual ${fmtMetric(t.metric, t.actual)})`).join('; ')}`, '');
     }
     suites.push(...testsuites(renderJUnit({ result, ...(comparison !== undefined ? { comparison } : {}) })));
   }

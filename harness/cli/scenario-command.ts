@@ -17,7 +17,7 @@ import { runScenarioLive, runScenarioVirtual, type LiveScenarioRunOptions, type 
 import { liveOnlyTargets, parseProxyFlag, parseTargets, targetNotice } from './target-flags.js';
 import { withTraceFlags } from './trace-flags.js';
 import { scaleScenarioRun } from '../run/scale-run.js';
-import { UsageError, parseChoice, parseDuration, parseInteger, parseList, parseTransportFlag } from './flags.js';
+import { UsageError, checkOutputDir, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
 import { defaultRunDir, writeRunArtifacts } from './output.js';
 import { renderRunsMarkdown, summarizeRunsByPolicy } from '../report/median-runs.js';
 import { createProgress } from './progress.js';
@@ -151,7 +151,8 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   liveOnlyTargets(mode, scenario, targets);
   const rowNames = [...scenario.policies.map(policyName), ...(scenario.targets ?? []).map((t) => t.name), ...targets.map((t) => t.name)];
   const policies = flags.policies === undefined ? undefined : parseList('--policies', flags.policies, rowNames);
-  const mockPort = flags.mockPort !== undefined ? parseInteger('--mock-port', flags.mockPort, 1) : targets.length > 0 ? 18_000 : undefined;
+  const mockPort = flags.mockPort !== undefined ? parsePort('--mock-port', flags.mockPort) : targets.length > 0 ? 18_000 : undefined;
+  if (flags.mockPort !== undefined && mode === 'virtual') throw new UsageError('--mock-port: expected --mode live or both (a virtual run opens no ports), got --mode virtual');
   const proxyUrl = flags.proxy === undefined ? undefined : parseProxyFlag(flags.proxy);
   if (proxyUrl !== undefined && mode !== 'live') throw new UsageError(`--proxy: expected --mode live (a chaos proxy is a live process), got --mode ${mode}`);
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
@@ -169,6 +170,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
         : '--transport-ms: expected --mode virtual; --mode both measures the transport on loopback itself',
     );
   }
+  if (flags.out !== undefined) checkOutputDir('--out', flags.out);
   const selectedCount = Math.max(1, policies?.length ?? scenario.policies.length);
   const workers = flags.workers === undefined ? 1 : Math.min(parseInteger('--workers', flags.workers, 1), selectedCount);
   if (flags.workers !== undefined && mode === 'live') throw new UsageError('--workers: expected --mode virtual or both (live policies run one at a time, on real processes), got --mode live');
@@ -187,7 +189,7 @@ async function runScenarioCommand(name: string | undefined, flags: ScenarioFlags
   const liveRuns = new Map<string, LivePolicyRun>();
   const interrupt = new AbortController();
   const run = async (m: 'virtual' | 'live', hops = transport): Promise<RunResult> => {
-    const progress = createProgress(durationMs ?? scenario.durationMs, quiet);
+    const progress = createProgress(durationMs ?? scenario.durationMs, quiet, m === 'virtual' ? 'simulated' : 'elapsed');
     // Comparing modes: probe the HTTP path at zero load after each policy's load, for the agreement's context.
     const liveOptions: LiveScenarioRunOptions = {
       ...options,

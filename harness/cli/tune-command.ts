@@ -25,7 +25,7 @@ import { RANK_BY, type RankBy } from '../tune/rank.js';
 import { defaultSlo, parseSlo, sloLabel } from '../tune/slo.js';
 import { buildConfigs, configLabel, parseSearch, parseSpace } from '../tune/space.js';
 import { runSweep } from '../tune/sweep.js';
-import { UsageError, parseDuration, parseInteger } from './flags.js';
+import { UsageError, parseDuration, parseInteger, parsePort } from './flags.js';
 import { parseProxyFlag, parseTargets } from './target-flags.js';
 import { liveTargetTask } from './tune-target.js';
 
@@ -104,8 +104,8 @@ export function tuneCommand(): Command {
         `2 bad flag, path or value (before any run starts); ${INTERRUPTED_EXIT} interrupted (resume with --resume DIR).`,
       ].join('\n'),
     )
-    .action(async (scenario: string | undefined, flags: TuneFlags) => {
-      process.exitCode = await runTune(scenario, flags);
+    .action(async (scenario: string | undefined, flags: TuneFlags, command: Command) => {
+      process.exitCode = await runTune(scenario, flags, command.parent?.name() ?? 'npm run');
     });
 }
 
@@ -146,7 +146,8 @@ function parsePositive(flag: string, v: string): number {
   return n;
 }
 
-async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promise<number> {
+/** `program` names the command line in the resume hint: `npm run` (this repository) or the package's bin. */
+async function runTune(scenarioArg: string | undefined, flags: TuneFlags, program: string): Promise<number> {
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const { settings: s, outDir: givenOut } = await settingsOf(scenarioArg, flags);
@@ -196,7 +197,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
           ? {
               runTask: liveTargetTask({
                 target,
-                ...(s.mockPort !== undefined ? { mockPort: parseInteger('--mock-port', s.mockPort, 1) } : {}),
+                ...(s.mockPort !== undefined ? { mockPort: parsePort('--mock-port', s.mockPort) } : {}),
                 ...(s.proxy !== undefined ? { proxyUrl: parseProxyFlag(s.proxy) } : {}),
                 signal: abort.signal,
                 log: (l) => progress.log(l),
@@ -265,7 +266,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags): Promi
   } catch (e) {
     progress.stop();
     if (e instanceof AbortError && abort.signal.aborted) {
-      console.error(`\ntune: interrupted after ${finishedRuns} finished run(s), logged in ${join(outDir, 'results.jsonl')}. Resume with: npm run tune -- --resume ${outDir}`);
+      console.error(`\ntune: interrupted after ${finishedRuns} finished run(s), logged in ${join(outDir, 'results.jsonl')}. Resume with: ${program === 'npm run' ? 'npm run tune --' : `${program} tune`} --resume ${outDir}`);
       return INTERRUPTED_EXIT;
     }
     throw e;

@@ -67,10 +67,36 @@ export function renderDailyCosts(rows: readonly DailyCost[], volumes: readonly n
   return out.join('\n');
 }
 
+const USAGE = `Usage: npx tsx harness/cost/per-day.ts [RESULT.json ...]
+
+What each preset costs per day at 1K, 10K and 100K requests, from RunResults (result.json of runs, or baselines):
+dollars per client request of the run times requests per day (docs/cost.md). Default: reports/baselines/*.json.
+`;
+
 function main(args: readonly string[]): void {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const files = args.length > 0 ? args.map((a) => resolve(a)) : readdirSync('reports/baselines').filter((f) => f.endsWith('.json')).sort().map((f) => join('reports/baselines', f));
-  const rows = files.flatMap((f) => dailyCosts(parseRunResult(readFileSync(f, 'utf8'), f)));
+  const rows = files.flatMap((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new Error(`${f}: expected a readable RunResult file (result.json), got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return dailyCosts(parseRunResult(text, f));
+  });
   process.stdout.write(renderDailyCosts(rows));
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) main(process.argv.slice(2));
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  try {
+    main(process.argv.slice(2));
+  } catch (err) {
+    if (process.env['DEBUG']) console.error(err);
+    process.stderr.write(`error: ${(err as Error).message.split('\n')[0]}\n`);
+    process.exit(2);
+  }
+}

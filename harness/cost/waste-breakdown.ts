@@ -113,9 +113,21 @@ function reconciliationText(r: WasteReconciliation, run: Awaited<ReturnType<type
   ].join('\n');
 }
 
+const USAGE = `Usage: npx tsx harness/cost/waste-breakdown.ts SCENARIO [POLICY,POLICY...]
+
+Runs the scenario's policies (or those named) in virtual mode and lists what every upstream attempt cost: per
+request outcome, class, call and call outcome, the requests, dollars paid and dollars wasted, then how the
+figures reconcile with the RunResult's cost (docs/cost.md). SCENARIO is a built-in name or a scenario file.
+Example: npx tsx harness/cost/waste-breakdown.ts burst-1000 naive,resilient
+`;
+
 async function main(args: readonly string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const [name, only] = args;
-  if (name === undefined) throw new Error('usage: npx tsx harness/cost/waste-breakdown.ts SCENARIO [POLICY,POLICY...]');
+  if (name === undefined || name.startsWith('-')) throw new Error(`expected a scenario name or file, got ${name === undefined ? 'none' : JSON.stringify(name)}; see --help`);
   const scenario = await loadScenario(name);
   const prices = scenarioPrices(scenario.model);
   const wanted = only?.split(',');
@@ -148,7 +160,8 @@ async function main(args: readonly string[]): Promise<void> {
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
   main(process.argv.slice(2)).catch((err: unknown) => {
-    process.stderr.write(`${(err as Error).message}\n`);
+    if (process.env['DEBUG']) console.error(err);
+    process.stderr.write(`error: ${(err as Error).message}\n`);
     process.exit(2);
   });
 }

@@ -39,7 +39,9 @@ describe('scenario files', () => {
     const ts = write('a/tiny.ts', `import { defineScenario } from '${HARNESS}';\nexport default defineScenario(${JSON.stringify(base)} as never);\n`);
     const mjs = write('a/tiny.mjs', `export default ${JSON.stringify(base)};\n`);
     const json = write('a/tiny.json', JSON.stringify(base));
-    const loaded = await Promise.all([ts, mjs, json].map((f) => loadScenarioFile(f)));
+    // What Node's import() gives for a .ts file of a CommonJS package, compiled by tsx: module.exports as the default.
+    const cjs = write('a/tiny-cjs.mjs', `export default Object.defineProperty({ default: ${JSON.stringify(base)} }, '__esModule', { value: true });\n`);
+    const loaded = await Promise.all([ts, mjs, json, cjs].map((f) => loadScenarioFile(f)));
     for (const s of loaded) expect(s).toEqual(base);
     expect(await loadScenario(json)).toEqual(base);
   });
@@ -63,6 +65,10 @@ describe('scenario files', () => {
       ['broken.json', '{ "name": ', /broken\.json: expected JSON, got a parse error/],
       ['no-default.mjs', 'export const scenario = 1;\n', /no-default\.mjs: expected a default export made with defineScenario, got none$/],
       ['throws.mjs', 'throw new Error("boom\\nsecond line");\n', /throws\.mjs: cannot load it: boom$/],
+      // esbuild's syntax errors introduce the place on a second line; the one line keeps both.
+      ['syntax.mjs', 'throw new Error("Transform failed with 1 error:\\n/x/syntax.ts:2:0: ERROR: Expected identifier but found end of file\\n");\n', /syntax\.mjs: cannot load it: Transform failed with 1 error: \/x\/syntax\.ts:2:0: ERROR: Expected identifier but found end of file$/],
+      // A .ts file of a CommonJS package without a default export: Node's import() gives its module.exports.
+      ['cjs-no-default.mjs', 'export default Object.defineProperty({ scenario: 1 }, "__esModule", { value: true });\n', /cjs-no-default\.mjs: expected a default export made with defineScenario, got none$/],
       ['typo.json', JSON.stringify({ ...base, sloo: {} }), /typo\.json: scenario\.sloo: expected no such field/],
     ];
     for (const [name, text, message] of cases) {

@@ -126,13 +126,16 @@ let tsxRegistered: Promise<void> | undefined;
 
 /**
  * Makes `import()` of TypeScript work: the compiled package registers tsx's loader once, for the whole process (not
- * `tsImport`'s private namespace, so a scenario file and the runner share one copy of every module). Running from
- * source, this code already runs under a TypeScript loader (tsx or vitest) and registers nothing.
+ * `tsImport`'s private namespace, so a scenario file and the runner share one copy of every module). Both of tsx's
+ * hooks: in a CommonJS package (no `"type": "module"`, as `npm init -y` writes it) a `.ts` file is CommonJS, and
+ * without tsx's require hook Node sees its `import` lines, re-loads it as ESM and fails with ERR_REQUIRE_CYCLE_MODULE.
+ * Running from source, this code already runs under a TypeScript loader (tsx or vitest) and registers nothing.
  */
 function typeScriptLoader(): Promise<void> {
   if (import.meta.url.endsWith('.ts')) return Promise.resolve();
-  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => {
-    register();
+  tsxRegistered ??= Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]).then(([esm, cjs]) => {
+    esm.register();
+    cjs.register();
   });
   return tsxRegistered;
 }
@@ -142,17 +145,32 @@ async function importDefault(file: string, label: string): Promise<unknown> {
   let mod: { default?: unknown };
   try {
     if (/\.[cm]?ts$/.test(file)) await typeScriptLoader();
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = (await import(pathToFileURL(file).href)) as typeof mod;
   } catch (e) {
     if (process.env['DEBUG']) console.error(e);
-    const message = e instanceof Error ? e.message : String(e);
-    throw new UsageError(`${label}: cannot load it: ${message.split('\n')[0]}`);
+    throw new UsageError(`${label}: cannot load it: ${firstLines(e instanceof Error ? e.message : String(e))}`);
   }
   let value = mod.default;
-  // A CommonJS module's `module.exports = { default }` arrives as default.default.
-  if (value !== null && typeof value === 'object' && 'default' in value && !('name' in value)) value = (value as { default: unknown }).default;
+  // A CommonJS module (a .ts file in a package without "type": "module", compiled by tsx) arrives as its
+  // module.exports: `{ __esModule, default }`, or without `default` when the file has no default export.
+  if (value !== null && typeof value === 'object' && (value as { __esModule?: unknown }).__esModule === true) {
+    value = (value as { default?: unknown }).default;
+  } else if (value !== null && typeof value === 'object' && 'default' in value && !('name' in value)) {
+    // A hand-written CommonJS module's `module.exports = { default }` arrives as default.default.
+    value = (value as { default: unknown }).default;
+  }
   if (value === undefined) throw new UsageError(`${label}: expected a default export made with defineScenario, got none`);
   return value;
+}
+
+/**
+ * One line of a load error: its first line, and the next one when the first only introduces it (esbuild's
+ * "Transform failed with 1 error:" is followed by the file, line, column and what it expected).
+ */
+function firstLines(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const first = lines[0] ?? '';
+  return first.endsWith(':') && lines[1] !== undefined ? `${first} ${lines[1]}` : first;
 }
 
 /** The path as the user would write it: relative to the working directory when under it. */

@@ -5,6 +5,7 @@
 import type { ServicePrices } from '../engine/billed-usage.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
+import { commandName } from '../cli-program.js';
 import { fallbackPriceOption, parsePriceFlags, priceOption } from '../price-flags.js';
 import { HarnessError } from '../errors.js';
 import { PRESET_NAMES, resolvePolicy, type Policy } from '../policy.js';
@@ -108,7 +109,7 @@ function urlArg(flag: string) {
 
 /** The commander program (exported so `--help` text is one source). */
 export function serveProgram(): Command {
-  return new Command('serve')
+  return new Command(commandName('serve'))
     .description('The resilient engine as a service: jobs API with SSE resume, OpenAI-compatible proxy, /metrics.')
     .addOption(new Option('--upstream <url>', 'primary OpenAI-compatible upstream (the mock server, vLLM, OpenAI)').argParser(urlArg('--upstream')))
     .addOption(new Option('--fleet <json|file>', 'a fleet instead of --upstream: named deployments of replica URLs, routing rules, the default deployment (docs/live.md)'))

@@ -5,6 +5,7 @@
  * close gracefully: running jobs are cancelled (each ends `cancelled`), streams end, telemetry is flushed.
  */
 import { readFileSync } from 'node:fs';
+import { helpCommand } from '../cli-program.js';
 import { HarnessError } from '../errors.js';
 import { openRedisApi, type RedisApiSide } from '../queue/redis-service.js';
 import { RedisResponseStore } from '../queue/redis-response-store.js';
@@ -23,7 +24,7 @@ import { buildServer } from './server.js';
 const USAGE_EXIT_CODE = 2;
 
 function fail(message: string, code = USAGE_EXIT_CODE): never {
-  process.stderr.write(`serve: ${message}\n${code === USAGE_EXIT_CODE ? 'Run "npm run serve -- --help" for usage.\n' : ''}`);
+  process.stderr.write(`serve: ${message}\n${code === USAGE_EXIT_CODE ? `Run "${helpCommand('serve')}" for usage.\n` : ''}`);
   process.exit(code);
 }
 

@@ -3,6 +3,7 @@
  * --policy resilient` (see --help). Takes jobs from the Redis queue and runs them through the engine; prints one
  * line when ready. SIGTERM/SIGINT: stop taking jobs, finish or hand back the running ones, exit 0.
  */
+import { helpCommand } from '../cli-program.js';
 import { HarnessError } from '../errors.js';
 import { openRedisWorker } from '../queue/redis-service.js';
 import { Random } from '../random.js';
@@ -17,7 +18,7 @@ import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 const USAGE_EXIT_CODE = 2;
 
 function fail(message: string, code = USAGE_EXIT_CODE): never {
-  process.stderr.write(`worker: ${message}\n${code === USAGE_EXIT_CODE ? 'Run "npm run worker -- --help" for usage.\n' : ''}`);
+  process.stderr.write(`worker: ${message}\n${code === USAGE_EXIT_CODE ? `Run "${helpCommand('worker')}" for usage.\n` : ''}`);
   process.exit(code);
 }
 

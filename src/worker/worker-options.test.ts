@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseWorkerArgs, WorkerUsageError, type WorkerOptions } from './worker-options.js';
@@ -61,6 +64,19 @@ describe('worker command line', () => {
     expect(usage([...base, '--policy', 'reckless'])).toMatch(/^--policy: preset: expected one of/);
     expect(usage([...base, '--policy-overrides', '{"retry":{"maxAttempts":0}}'])).toMatch(/^--policy-overrides: retry\.maxAttempts/);
     expect(usage([...base, '--policy-overrides', '{oops'])).toMatch(/^--policy-overrides: expected JSON/);
+    expect(usage([...base, '--policy-overrides', '/nonexistent/overrides.json'])).toMatch(/^--policy-overrides: cannot read "\/nonexistent\/overrides\.json": ENOENT/);
+  });
+
+  it('takes --policy-overrides as a JSON file too, as the API does', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'worker-options-'));
+    try {
+      writeFileSync(join(dir, 'overrides.json'), '{"retry":{"maxAttempts":7}}');
+      expect((parseWorkerArgs([...base, '--policy-overrides', join(dir, 'overrides.json')]) as WorkerOptions).policy.retry.maxAttempts).toBe(7);
+      writeFileSync(join(dir, 'bad.json'), '{"retry":{"maxAttempts":0}}');
+      expect(usage([...base, '--policy-overrides', join(dir, 'bad.json')])).toMatch(/^--policy-overrides: retry\.maxAttempts: expected a number >= 1, got 0/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(usage([...base, 'extra'])).toMatch(/too many arguments|unknown/i);
     // An unknown flag is named, even when required flags are missing too.
     expect(usage(['--bogus'])).toMatch(/unknown option '--bogus'/);

@@ -4,8 +4,10 @@
  */
 import { DIALECT_HELP, dialectArg } from '../api/cli-options.js';
 import type { UpstreamDialect } from '../upstream/model-client.js';
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { intArg, parseCommand } from '../cli-args.js';
+import { commandName } from '../cli-program.js';
 import type { ServicePrices } from '../engine/billed-usage.js';
 import { fallbackPriceOption, parsePriceFlags, priceOption } from '../price-flags.js';
 import { HarnessError } from '../errors.js';
@@ -86,12 +88,12 @@ function redisUrl(v: string): string {
 
 /** The commander program (one source for --help). */
 export function workerProgram(): Command {
-  return new Command('worker')
+  return new Command(commandName('worker'))
     .description('Engine worker: takes jobs from the Redis queue (BullMQ) and runs them through the engine against the upstream model. Run as many as you like, on any host.')
     .addOption(new Option('--queue <url>', 'the Redis queue, e.g. redis://127.0.0.1:6379 (same as the API\'s --queue)').argParser(redisUrl))
     .addOption(new Option('--upstream <url>', 'the primary model server (OpenAI-compatible), e.g. http://127.0.0.1:8000').argParser(httpUrl('--upstream')))
     .addOption(new Option('--policy <name>', `serving policy preset: ${PRESET_NAMES.join(', ')}`).default('resilient'))
-    .addOption(new Option('--policy-overrides <json>', 'JSON deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
+    .addOption(new Option('--policy-overrides <json|file>', 'JSON (or a JSON file) deep-merged over the preset, e.g. {"retry":{"maxAttempts":5}}'))
     .addOption(new Option('--fallback <url>', 'a fallback model server (used when the policy enables fallback)').argParser(httpUrl('--fallback')))
     .addOption(new Option('--fallback-model <name>', 'model name sent to the fallback').default('fallback'))
     .addOption(priceOption())
@@ -132,8 +134,17 @@ export function parseWorkerArgs(argv: readonly string[]): { help: string } | Wor
   if (o.upstream === undefined) throw new WorkerUsageError('--upstream: expected a model server URL like http://127.0.0.1:8000, got none');
   let overrides: unknown;
   if (o.policyOverrides !== undefined) {
+    // JSON text or a file of it, as the API's --policy-overrides takes (the same overrides go to both).
+    let text = o.policyOverrides;
+    if (!text.trimStart().startsWith('{')) {
+      try {
+        text = readFileSync(text, 'utf8');
+      } catch (e) {
+        throw new WorkerUsageError(`--policy-overrides: cannot read ${JSON.stringify(o.policyOverrides)}: ${(e as Error).message}`);
+      }
+    }
     try {
-      overrides = JSON.parse(o.policyOverrides) as unknown;
+      overrides = JSON.parse(text) as unknown;
     } catch (e) {
       throw new WorkerUsageError(`--policy-overrides: expected JSON, got a parse error: ${(e as Error).message}`);
     }
