@@ -58,7 +58,7 @@ describe('npm run tune', () => {
     const dir = join(out, 'sweep');
     // An SLO that one of the two limits meets and the other misses (on resilient: TTFT p99 about 27 s at 128, 58 s at 64).
     const r = cli('burst-1000', '--vary', 'concurrency.limit=64,128', '--slo', 'ttft.p99<=30s', '--workers', '2', '--out', dir);
-    expect(r.stderr).toContain('tune: 2 configurations × 1 seeds = 2 runs');
+    expect(r.stderr).toContain('tune: 2 configurations × 1 seed = 2 runs');
     expect(r.stderr).toMatch(/\[1\/2\] concurrency\.limit=\d+: (meets|misses) SLO · goodput/);
     expect(r.stderr).toMatch(/\[2\/2\] concurrency\.limit=\d+: .* ETA /);
     expect(r.status, r.stderr).toBe(0);

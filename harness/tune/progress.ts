@@ -50,7 +50,7 @@ export function createTuneProgress(nominalMs: number, slo: readonly Threshold[],
         if (e.type === 'start') {
           total = e.runs;
           done = resumed = e.resumed;
-          process.stderr.write(`tune: ${e.configs} configurations × ${e.runs / Math.max(1, e.configs)} seeds = ${e.runs} runs${e.resumed > 0 ? ` (${e.resumed} resumed from the log)` : ''}\n`);
+          process.stderr.write(`tune: ${plural(e.configs, 'configuration')} × ${plural(e.runs / Math.max(1, e.configs), 'seed')} = ${plural(e.runs, 'run')}${e.resumed > 0 ? ` (${e.resumed} resumed from the log)` : ''}\n`);
         } else if (e.type === 'run-done') {
           done = e.done;
         } else if (e.type === 'config-done') {
@@ -108,3 +108,5 @@ export function createTuneProgress(nominalMs: number, slo: readonly Threshold[],
     },
   };
 }
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
