@@ -1,30 +1,57 @@
 import type { TokenChunk } from './types.js';
 
+/** Chunks a request's arrays start with room for; they double from there. */
+const INITIAL_CAPACITY = 16;
+
 /**
- * A request's token chunks as they arrive (when, and how many tokens), kept in two number arrays while the request
- * runs and turned into `TokenChunk` objects only when it completes. A virtual run keeps thousands of streams open,
- * each growing by one chunk per GPU step: an object per chunk that lives as long as its request is what the
- * garbage collector would spend its time copying and promoting.
+ * A request's token chunks as they arrive (when, and how many tokens), kept in typed arrays while the request runs
+ * and turned into `TokenChunk` objects only when it completes. A virtual run keeps thousands of streams open, each
+ * growing by one chunk per GPU step: an object per chunk, or a JS array's backing store, lives as long as its request
+ * and is what the garbage collector would spend its time copying and promoting. A typed array's storage lies outside
+ * the collected heap, and most chunks carry one token, so the counts are stored only once one differs from 1.
  */
 export class ChunkTimes {
-  readonly #atMs: number[] = [];
-  readonly #counts: number[] = [];
+  #atMs: Float64Array = new Float64Array(INITIAL_CAPACITY);
+  /** Tokens per chunk; undefined while every chunk so far had one. */
+  #counts: Float64Array | undefined;
+  #length = 0;
 
   /** A chunk of `count` tokens arrived at `atMs`. */
   push(atMs: number, count: number): void {
-    this.#atMs.push(atMs);
-    this.#counts.push(count);
+    const i = this.#length;
+    if (i === this.#atMs.length) this.#grow();
+    this.#atMs[i] = atMs;
+    if (this.#counts !== undefined) this.#counts[i] = count;
+    else if (count !== 1) {
+      this.#counts = new Float64Array(this.#atMs.length).fill(1, 0, i);
+      this.#counts[i] = count;
+    }
+    this.#length = i + 1;
+  }
+
+  #grow(): void {
+    const atMs = new Float64Array(this.#atMs.length * 2);
+    atMs.set(this.#atMs);
+    this.#atMs = atMs;
+    if (this.#counts !== undefined) {
+      const counts = new Float64Array(atMs.length);
+      counts.set(this.#counts);
+      this.#counts = counts;
+    }
   }
 
   /** Chunks so far. */
   get length(): number {
-    return this.#counts.length;
+    return this.#length;
   }
 
   /** The chunks in arrival order, as a RequestObservation carries them. */
   toChunks(): TokenChunk[] {
-    const out: TokenChunk[] = new Array<TokenChunk>(this.#counts.length);
-    for (let i = 0; i < out.length; i++) out[i] = { atMs: this.#atMs[i] as number, count: this.#counts[i] as number };
+    const n = this.#length;
+    const out: TokenChunk[] = new Array<TokenChunk>(n);
+    const atMs = this.#atMs;
+    const counts = this.#counts;
+    for (let i = 0; i < n; i++) out[i] = { atMs: atMs[i] as number, count: counts === undefined ? 1 : (counts[i] as number) };
     return out;
   }
 }
