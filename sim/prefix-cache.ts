@@ -13,6 +13,7 @@
  * offset) pairs stand for tokens. Two prompts share a block exactly when their segments agree up to its end.
  */
 import type { PrefixSegment } from '../src/upstream/model-client.js';
+import { HashTable } from './prefix-cache-table.js';
 import { hashString, mix32 } from './tokens.js';
 
 /** A cached KV block: its chained hash and how many running sequences hold it. */
@@ -101,7 +102,7 @@ export class BlockHasher {
 
 /** The cache of one GPU: blocks by hash, and the free ones in LRU order. Token counters are vLLM's. */
 export class PrefixCache {
-  private readonly byHash = new Map<number, CachedBlock>();
+  private readonly byHash = new HashTable<CachedBlock>();
   /**
    * Cached blocks no sequence holds, least recently freed first: a list threaded through the blocks themselves
    * (no hashing to free or take a block, which a Map of hundreds of thousands of blocks made slow).

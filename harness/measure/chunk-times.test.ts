@@ -21,6 +21,15 @@ describe('ChunkTimes', () => {
     expect(first.toChunks()).toEqual([{ atMs: 5, count: 3 }, { atMs: 6, count: 1 }]);
   });
 
+  it('grows past the room it was told to expect', () => {
+    for (const expected of [1, 3, 0, Number.NaN, 1e9]) {
+      const c = new ChunkTimes(expected);
+      const want = Array.from({ length: 50 }, (_, i) => ({ atMs: i, count: i % 9 === 8 ? 2 : 1 }));
+      for (const w of want) c.push(w.atMs, w.count);
+      expect(c.toChunks()).toEqual(want);
+    }
+  });
+
   it('starts empty', () => {
     const c = new ChunkTimes();
     expect(c.length).toBe(0);

@@ -1,7 +1,10 @@
 import type { TokenChunk } from './types.js';
 
-/** Chunks a request's arrays start with room for; they double from there. */
+/** Chunks a request's arrays start with room for unless told how many to expect; they double from there. */
 const INITIAL_CAPACITY = 16;
+/** Most chunks room is made for up front (a hint of a long answer need not come true). */
+const MAX_INITIAL_CAPACITY = 4096;
+const EMPTY = new Float64Array(0);
 
 /**
  * A request's token chunks as they arrive (when, and how many tokens), kept in typed arrays while the request runs
@@ -11,10 +14,17 @@ const INITIAL_CAPACITY = 16;
  * the collected heap, and most chunks carry one token, so the counts are stored only once one differs from 1.
  */
 export class ChunkTimes {
-  #atMs: Float64Array = new Float64Array(INITIAL_CAPACITY);
+  /** No room until the first chunk: many requests end without one. */
+  #atMs: Float64Array = EMPTY;
   /** Tokens per chunk; undefined while every chunk so far had one. */
   #counts: Float64Array | undefined;
   #length = 0;
+  readonly #initial: number;
+
+  /** @param expectedChunks room to make at the first chunk (the tokens the request asks for, say). @default 16 */
+  constructor(expectedChunks = INITIAL_CAPACITY) {
+    this.#initial = Math.max(1, Math.min(MAX_INITIAL_CAPACITY, Math.ceil(expectedChunks) || INITIAL_CAPACITY));
+  }
 
   /** A chunk of `count` tokens arrived at `atMs`. */
   push(atMs: number, count: number): void {
@@ -30,7 +40,7 @@ export class ChunkTimes {
   }
 
   #grow(): void {
-    const atMs = new Float64Array(this.#atMs.length * 2);
+    const atMs = new Float64Array(this.#atMs.length === 0 ? this.#initial : this.#atMs.length * 2);
     atMs.set(this.#atMs);
     this.#atMs = atMs;
     if (this.#counts !== undefined) {

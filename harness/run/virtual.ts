@@ -126,7 +126,8 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
 
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
-    const chunks = new ChunkTimes();
+    // Room for one chunk per token asked for (a GPU step delivers one token to each running sequence).
+    const chunks = new ChunkTimes(req.outputTokens);
     const own = new AbortController();
     if (stop.signal.aborted) own.abort(stop.signal.reason);
     else open.add(own);
