@@ -33,7 +33,7 @@ export class BatchScheduler {
     private readonly counters: SchedulerCounters,
   ) {
     this.freeBlocks = profile.kvBlocks;
-    this.cache = profile.prefixCaching === false ? undefined : new PrefixCache();
+    this.cache = profile.prefixCaching === false ? undefined : new PrefixCache(profile.kvBlocks);
   }
 
   /** Removes a finished or aborted sequence from the running list and frees its blocks. */

@@ -1,3 +1,4 @@
+import type { ChunkSeries } from './recorder.js';
 import type { TokenChunk } from './types.js';
 
 /** Chunks a request's arrays start with room for unless told how many to expect; they double from there. */
@@ -13,7 +14,7 @@ const EMPTY = new Float64Array(0);
  * and is what the garbage collector would spend its time copying and promoting. A typed array's storage lies outside
  * the collected heap, and most chunks carry one token, so the counts are stored only once one differs from 1.
  */
-export class ChunkTimes {
+export class ChunkTimes implements ChunkSeries {
   /** No room until the first chunk: many requests end without one. */
   #atMs: Float64Array = EMPTY;
   /** Tokens per chunk; undefined while every chunk so far had one. */
@@ -53,6 +54,16 @@ export class ChunkTimes {
   /** Chunks so far. */
   get length(): number {
     return this.#length;
+  }
+
+  /** When chunk `i` (< length) arrived. */
+  atMsAt(i: number): number {
+    return this.#atMs[i] as number;
+  }
+
+  /** Tokens in chunk `i` (< length). */
+  countAt(i: number): number {
+    return this.#counts === undefined ? 1 : (this.#counts[i] as number);
   }
 
   /** The chunks in arrival order, as a RequestObservation carries them. */
