@@ -5,20 +5,27 @@ import type { TokenChunk } from './types.js';
 const INITIAL_CAPACITY = 16;
 /** Most chunks room is made for up front (a hint of a long answer need not come true). */
 const MAX_INITIAL_CAPACITY = 4096;
-const EMPTY = new Float64Array(0);
+
+/** `a`'s elements in a new array with room for `n` (a fresh `new Array(n)` keeps fast elements). */
+function grown(a: readonly number[], n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] as number;
+  return out;
+}
 
 /**
- * A request's token chunks as they arrive (when, and how many tokens), kept in typed arrays while the request runs
- * and turned into `TokenChunk` objects only when it completes. A virtual run keeps thousands of streams open, each
- * growing by one chunk per GPU step: an object per chunk, or a JS array's backing store, lives as long as its request
- * and is what the garbage collector would spend its time copying and promoting. A typed array's storage lies outside
- * the collected heap, and most chunks carry one token, so the counts are stored only once one differs from 1.
+ * A request's token chunks as they arrive (when, and how many tokens), kept in number arrays while the request runs
+ * and read in place by the recorder (`ChunkSeries`); `TokenChunk` objects are made only if something asks for them.
+ * A virtual run keeps thousands of streams open, each growing by one chunk per GPU step: an object per chunk, or an
+ * array grown one push at a time (copied every few chunks), lives as long as its request and is what the garbage
+ * collector would spend its time copying and promoting. So the arrays are sized from the tokens the request asks for,
+ * and most chunks carry one token: the counts are stored only once one differs from 1.
  */
 export class ChunkTimes implements ChunkSeries {
   /** No room until the first chunk: many requests end without one. */
-  #atMs: Float64Array = EMPTY;
+  #atMs: number[] = [];
   /** Tokens per chunk; undefined while every chunk so far had one. */
-  #counts: Float64Array | undefined;
+  #counts: number[] | undefined;
   #length = 0;
   readonly #initial: number;
 
@@ -34,21 +41,17 @@ export class ChunkTimes implements ChunkSeries {
     this.#atMs[i] = atMs;
     if (this.#counts !== undefined) this.#counts[i] = count;
     else if (count !== 1) {
-      this.#counts = new Float64Array(this.#atMs.length).fill(1, 0, i);
+      this.#counts = new Array<number>(this.#atMs.length).fill(1, 0, i);
       this.#counts[i] = count;
     }
     this.#length = i + 1;
   }
 
   #grow(): void {
-    const atMs = new Float64Array(this.#atMs.length === 0 ? this.#initial : this.#atMs.length * 2);
-    atMs.set(this.#atMs);
-    this.#atMs = atMs;
-    if (this.#counts !== undefined) {
-      const counts = new Float64Array(atMs.length);
-      counts.set(this.#counts);
-      this.#counts = counts;
-    }
+    // Room made ahead, once per doubling: pushing one at a time would grow (copy) the arrays every few chunks.
+    const n = this.#atMs.length === 0 ? this.#initial : this.#atMs.length * 2;
+    this.#atMs = grown(this.#atMs, n);
+    if (this.#counts !== undefined) this.#counts = grown(this.#counts, n);
   }
 
   /** Chunks so far. */
