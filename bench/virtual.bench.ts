@@ -31,6 +31,8 @@ interface Round {
   readonly policies: number;
   readonly wallMs: number;
   readonly cpuMs: number;
+  /** The main thread's CPU alone (Linux), without the collector's helper threads. */
+  readonly mainThreadCpuMs?: number;
   readonly simulatedMs: number;
   readonly events: number;
   readonly sessions: number;
@@ -72,6 +74,9 @@ function figures(label: string, scenario: string, rounds: readonly Round[], thre
     { name: `${scenario} virtual (${label}): simulated seconds per wall second`, unit: 'sim s / wall s', median: round3(median(speed)), samples: speed.map(round3), ...(goal.speed !== undefined ? { goal: goal.speed } : {}) },
     // CPU time moves less than wall time when neighbours load the machine (it still moves: caches are shared).
     { name: `${scenario} virtual (${label}): simulated seconds per CPU second`, unit: 'sim s / CPU s', median: round3(median(rounds.map((r) => r.simulatedMs / r.cpuMs))), samples: rounds.map((r) => round3(r.simulatedMs / r.cpuMs)) },
+    ...(rounds.every((r) => r.mainThreadCpuMs !== undefined && r.mainThreadCpuMs > 0)
+      ? [{ name: `${scenario} virtual (${label}): simulated seconds per main-thread CPU second`, unit: 'sim s / CPU s', median: round3(median(rounds.map((r) => r.simulatedMs / (r.mainThreadCpuMs as number)))), samples: rounds.map((r) => round3(r.simulatedMs / (r.mainThreadCpuMs as number))) }]
+      : []),
     { name: `${scenario} virtual (${label}): wall time, ${first.policies} policies`, unit: 's', median: round3(median(rounds.map((r) => r.wallMs / 1000))), samples: rounds.map((r) => round3(r.wallMs / 1000)), ...(goal.wall !== undefined ? { goal: goal.wall } : {}) },
     { name: `${scenario} virtual (${label}): VirtualClock events fired`, unit: 'events', median: median(rounds.map((r) => r.events)), samples: rounds.map((r) => r.events) },
     { name: `${scenario} virtual (${label}): peak heap above the process's start, per session (${first.sessions} sessions)`, unit: 'KiB / session', median: round3(median(perSession((r) => r.peakHeapBytes - r.baseHeapBytes))), samples: perSession((r) => r.peakHeapBytes - r.baseHeapBytes) },
@@ -103,7 +108,7 @@ export async function run(): Promise<{ results: Measurement[]; load: { start: nu
           if (beforeDir !== undefined && s === 'fleet-10k' && who === 'before' && !existsSync(join(root, 'scenarios', 'fleet-10k.ts'))) continue;
           const x = await once(root, s, who === 'threads' ? availableParallelism() : 0);
           (who === 'ours' ? ours : who === 'threads' ? threads : before).get(s)?.push(x);
-          process.stderr.write(`virtual bench: round ${r + 1}/${rounds} ${s} ${who}: ${(x.simulatedMs / x.wallMs).toFixed(1)} sim s / wall s, ${(x.wallMs / 1000).toFixed(1)} s wall, ${(x.cpuMs / 1000).toFixed(1)} s CPU, ${x.events} events (load ${loadavg()[0]?.toFixed(1)})\n`);
+          process.stderr.write(`virtual bench: round ${r + 1}/${rounds} ${s} ${who}: ${(x.simulatedMs / x.wallMs).toFixed(1)} sim s / wall s, ${(x.wallMs / 1000).toFixed(1)} s wall, ${(x.cpuMs / 1000).toFixed(1)} s CPU${x.mainThreadCpuMs !== undefined ? ` (main thread ${(x.mainThreadCpuMs / 1000).toFixed(1)} s)` : ''}, ${x.events} events (load ${loadavg()[0]?.toFixed(1)})\n`);
         }
       }
     }
@@ -120,6 +125,10 @@ export async function run(): Promise<{ results: Measurement[]; load: { start: nu
       results.push({ name: `${s} virtual: speed of this tree / ${beforeRef} (sim s per wall s), same rounds`, unit: '×', median: round3(median(ratios)), samples: ratios.map(round3) });
       const cpuRatios = b.map((x, i) => (o[i] as Round).simulatedMs / (o[i] as Round).cpuMs / (x.simulatedMs / x.cpuMs));
       results.push({ name: `${s} virtual: speed of this tree / ${beforeRef} (sim s per CPU s), same rounds`, unit: '×', median: round3(median(cpuRatios)), samples: cpuRatios.map(round3) });
+      if (b.every((x, i) => x.mainThreadCpuMs !== undefined && o[i]?.mainThreadCpuMs !== undefined)) {
+        const mainRatios = b.map((x, i) => (x.mainThreadCpuMs as number) / ((o[i] as Round).mainThreadCpuMs as number));
+        results.push({ name: `${s} virtual: speed of this tree / ${beforeRef} (sim s per main-thread CPU s), same rounds`, unit: '×', median: round3(median(mainRatios)), samples: mainRatios.map(round3) });
+      }
     }
     return { results, load: { start, end: loadavg() }, ...(beforeRef !== undefined ? { before: beforeRef } : {}) };
   } finally {

@@ -33,7 +33,7 @@ export class BatchScheduler {
     private readonly counters: SchedulerCounters,
   ) {
     this.freeBlocks = profile.kvBlocks;
-    this.cache = profile.prefixCaching === false ? undefined : new PrefixCache();
+    this.cache = profile.prefixCaching === false ? undefined : new PrefixCache(profile.kvBlocks);
   }
 
   /** Removes a finished or aborted sequence from the running list and frees its blocks. */
@@ -72,6 +72,8 @@ export class BatchScheduler {
     const cache = this.cache;
     const h = seq.hasher;
     if (cache === undefined || h === undefined) return;
+    // Most steps add one token to a block already counted: nothing new to register (the bound below is at most this).
+    if (seq.computed < (seq.registeredTo + 1) * this.profile.kvBlockTokens) return;
     const upTo = Math.min(Math.floor(seq.computed / this.profile.kvBlockTokens), h.hashableBlocks, seq.blocks);
     for (; seq.registeredTo < upTo; seq.registeredTo++) {
       const b = cache.register(h.hash(seq.registeredTo));

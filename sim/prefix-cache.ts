@@ -13,6 +13,7 @@
  * offset) pairs stand for tokens. Two prompts share a block exactly when their segments agree up to its end.
  */
 import type { PrefixSegment } from '../src/upstream/model-client.js';
+import { HashTable } from './prefix-cache-table.js';
 import { hashString, mix32 } from './tokens.js';
 
 /** A cached KV block: its chained hash and how many running sequences hold it. */
@@ -101,7 +102,7 @@ export class BlockHasher {
 
 /** The cache of one GPU: blocks by hash, and the free ones in LRU order. Token counters are vLLM's. */
 export class PrefixCache {
-  private readonly byHash = new Map<number, CachedBlock>();
+  private readonly byHash: HashTable<CachedBlock>;
   /**
    * Cached blocks no sequence holds, least recently freed first: a list threaded through the blocks themselves
    * (no hashing to free or take a block, which a Map of hundreds of thousands of blocks made slow).
@@ -115,6 +116,11 @@ export class PrefixCache {
   hits = 0;
   /** Cached blocks evicted to make room. */
   evictions = 0;
+
+  /** @param kvBlocks the KV pool's size, which bounds the blocks cached: the table is made that large at once. */
+  constructor(kvBlocks = 0) {
+    this.byHash = new HashTable<CachedBlock>(2 * kvBlocks);
+  }
 
   /** Free blocks that still hold a cached prefix (evictable). */
   get evictable(): number {

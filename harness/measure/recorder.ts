@@ -131,10 +131,15 @@ export class Recorder {
     this.#sessions.ended(atMs);
   }
 
-  /** A client request reached its terminal outcome. */
-  complete(obs: RequestObservation): void {
+  /**
+   * A client request reached its terminal outcome. `times`, when given, holds the request's chunks in place of
+   * `obs.chunks` (which is then not read for them): the virtual runner's typed arrays, so that recording a
+   * request makes no object per chunk.
+   */
+  complete(obs: RequestObservation, times?: ChunkSeries): void {
     this.#live('complete');
-    validate(obs);
+    const chunks = times ?? seriesOf(obs.chunks);
+    validate(obs, chunks);
     this.#requests++;
     this.#counts[obs.outcome]++;
     this.#attempts += obs.attempts;
@@ -167,7 +172,7 @@ export class Recorder {
       const tpot = tpotMs(obs);
       if (tpot !== null) this.#h.tpotMs.record(tpot);
     }
-    recordItl(this.#h.itlMs, obs.chunks);
+    recordItl(this.#h.itlMs, chunks);
     this.#h.queueMs.record(obs.queuedMs);
     this.#h.backoffMs.record(obs.backoffMs);
 
@@ -288,7 +293,18 @@ function sortedObject(m: ReadonlyMap<string, number>): Record<string, number> {
   return Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function validate(obs: RequestObservation): void {
+/** A request's chunks read by index: an array of TokenChunk objects, or typed arrays (harness/measure/chunk-times.ts). */
+export interface ChunkSeries {
+  readonly length: number;
+  atMsAt(i: number): number;
+  countAt(i: number): number;
+}
+
+function seriesOf(chunks: readonly TokenChunk[]): ChunkSeries {
+  return { length: chunks.length, atMsAt: (i) => (chunks[i] as TokenChunk).atMs, countAt: (i) => (chunks[i] as TokenChunk).count };
+}
+
+function validate(obs: RequestObservation, chunks: ChunkSeries): void {
   const at = (field: string): string => `observation[${obs.id}].${field}`;
   if (!OUTCOMES.includes(obs.outcome)) throw new ValidationError(at('outcome'), OUTCOMES.join(' | '), obs.outcome);
   for (const f of ['intendedStartMs', 'endAtMs', 'queuedMs', 'backoffMs'] as const) {
@@ -298,13 +314,13 @@ function validate(obs: RequestObservation): void {
     if (!Number.isInteger(obs[f]) || obs[f] < 0) throw new ValidationError(at(f), 'a non-negative integer', obs[f]);
   }
   if (obs.endAtMs < obs.intendedStartMs) throw new ValidationError(at('endAtMs'), `>= intendedStartMs (${obs.intendedStartMs})`, obs.endAtMs);
-  const chunks = obs.chunks;
   let prevAtMs = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < chunks.length; i++) {
-    const c = chunks[i] as TokenChunk;
-    if (!Number.isInteger(c.count) || c.count < 1) throw new ValidationError(at(`chunks[${i}].count`), 'an integer >= 1', c.count);
-    if (c.atMs < prevAtMs) throw new ValidationError(at(`chunks[${i}].atMs`), `>= the previous chunk's ${prevAtMs}`, c.atMs);
-    prevAtMs = c.atMs;
+    const count = chunks.countAt(i);
+    const atMs = chunks.atMsAt(i);
+    if (!Number.isInteger(count) || count < 1) throw new ValidationError(at(`chunks[${i}].count`), 'an integer >= 1', count);
+    if (atMs < prevAtMs) throw new ValidationError(at(`chunks[${i}].atMs`), `>= the previous chunk's ${prevAtMs}`, atMs);
+    prevAtMs = atMs;
   }
 }
 
@@ -313,22 +329,23 @@ function validate(obs: RequestObservation): void {
  * after the previous one is k samples of Δ/k), a run of consecutive samples with equal histogram units as one
  * call with their count: the same histogram as one call per sample, without a sample object per chunk.
  */
-function recordItl(h: LatencyHistogram, chunks: readonly TokenChunk[]): void {
+function recordItl(h: LatencyHistogram, chunks: ChunkSeries): void {
   if (chunks.length < 2) return;
   let runUnits = -1;
   let runCount = 0;
-  let prevAtMs = (chunks[0] as TokenChunk).atMs;
+  let prevAtMs = chunks.atMsAt(0);
   for (let i = 1; i < chunks.length; i++) {
-    const c = chunks[i] as TokenChunk;
-    const units = LatencyHistogram.units((c.atMs - prevAtMs) / c.count);
-    prevAtMs = c.atMs;
+    const atMs = chunks.atMsAt(i);
+    const count = chunks.countAt(i);
+    const units = LatencyHistogram.units((atMs - prevAtMs) / count);
+    prevAtMs = atMs;
     if (units === runUnits) {
-      runCount += c.count;
+      runCount += count;
       continue;
     }
     if (runCount > 0) h.recordUnits(runUnits, runCount);
     runUnits = units;
-    runCount = c.count;
+    runCount = count;
   }
   if (runCount > 0) h.recordUnits(runUnits, runCount);
 }

@@ -5,7 +5,7 @@ import { ValidationError } from '../../src/errors.js';
 import { resolvePolicy } from '../../src/policy.js';
 import { Random } from '../../src/random.js';
 import { VirtualClock } from '../../src/time/virtual-clock.js';
-import type { ModelClient, StreamEvent } from '../../src/upstream/model-client.js';
+import { asPushable, type ModelClient, type StreamEvent } from '../../src/upstream/model-client.js';
 import { loadScenario } from './scenarios.js';
 import {
   DelayLine,
@@ -126,6 +126,38 @@ describe('DelayLine', () => {
   });
 });
 
+/** `read` through the stream's push path (`pushTo`), with the same record of what arrived when. */
+async function readPushed(clock: VirtualClock, stream: AsyncIterable<StreamEvent>, stopAfter = Number.POSITIVE_INFINITY) {
+  const pushable = asPushable(stream);
+  if (pushable === undefined) throw new Error('expected a pushable stream');
+  const got: Array<{ atMs: number; event: StreamEvent }> = [];
+  let error: { atMs: number; error: unknown } | undefined;
+  await new Promise<void>((resolve) => {
+    const ref: { call?: { cancel(): void } } = {};
+    let stopped = false;
+    const stop = (): void => {
+      stopped = true;
+      ref.call?.cancel();
+      resolve();
+    };
+    const arrived = (event: StreamEvent): void => {
+      got.push({ atMs: clock.now(), event });
+      if (event.type === 'done' || got.length >= stopAfter) stop();
+    };
+    ref.call = pushable.pushTo({
+      tokens: (index, count, text) => arrived({ type: 'tokens', index, count, text }),
+      event: arrived,
+      fail: (e) => {
+        error = { atMs: clock.now(), error: e };
+        stop();
+      },
+      ended: stop,
+    });
+    if (stopped) ref.call.cancel();
+  });
+  return { got, error };
+}
+
 describe('transportedModelClient (engine→model hop)', () => {
   it('is the client itself when the hop delays nothing', () => {
     const clock = new VirtualClock();
@@ -134,86 +166,90 @@ describe('transportedModelClient (engine→model hop)', () => {
     expect(transportedModelClient(client, hopOf({ requestMs: 0, responseMs: { kind: 'constant', value: 0 } }, clock))).toBe(client);
   });
 
-  it('delays the request once and every event by exactly the response delay, in order', async () => {
-    const clock = new VirtualClock();
-    const plain = farSide(clock, [10, 7, 7]);
-    const base = await clock.run(read(clock, plain.client.stream(request)));
-    const clock2 = new VirtualClock();
-    const far = farSide(clock2, [10, 7, 7]);
-    const t = transportedModelClient(far.client, hopOf({ requestMs: 1.5, responseMs: 0.75 }, clock2));
-    const got = await clock2.run(read(clock2, t.stream(request)));
-    expect(far.seen.startedAtMs).toBe(1.5);
-    expect(got.error).toBeUndefined();
-    expect(got.got.map((x) => x.event)).toEqual(base.got.map((x) => x.event));
-    expect(got.got.map((x) => x.atMs)).toEqual(base.got.map((x) => x.atMs + 1.5 + 0.75));
-    expect(got.got.map((x) => x.atMs)).toEqual([12.25, 19.25, 26.25, 26.25]);
-  });
-
-  it('keeps chunk order when seeded per-event delays would reorder them, and is repeatable', async () => {
-    const run = async (seed: number) => {
+  for (const [mode, readStream] of [['iterated', read], ['pushed', readPushed]] as const) {
+    describe(mode, () => {
+    it('delays the request once and every event by exactly the response delay, in order', async () => {
       const clock = new VirtualClock();
-      const far = farSide(clock, Array.from({ length: 50 }, () => 0.5));
-      const t = transportedModelClient(far.client, { clock, hop: { responseMs: { kind: 'uniform', min: 0, max: 20 } }, random: new Random(seed) });
-      return clock.run(read(clock, t.stream(request)));
-    };
-    const a = await run(3);
-    const indexes = a.got.flatMap((x) => (x.event.type === 'tokens' ? [x.event.index] : []));
-    expect(indexes).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(a.got.at(-1)?.event.type).toBe('done');
-    const times = a.got.map((x) => x.atMs);
-    expect(times).toEqual([...times].sort((x, y) => x - y));
-    // Each arrival is no earlier than production + 0 and the draws vary.
-    expect(new Set(times.map((x, i) => x - 0.5 * Math.min(i + 1, 50))).size).toBeGreaterThan(5);
-    expect((await run(3)).got.map((x) => x.atMs)).toEqual(times);
-    expect((await run(4)).got.map((x) => x.atMs)).not.toEqual(times);
-  });
+      const plain = farSide(clock, [10, 7, 7]);
+      const base = await clock.run(read(clock, plain.client.stream(request)));
+      const clock2 = new VirtualClock();
+      const far = farSide(clock2, [10, 7, 7]);
+      const t = transportedModelClient(far.client, hopOf({ requestMs: 1.5, responseMs: 0.75 }, clock2));
+      const got = await clock2.run(readStream(clock2, t.stream(request)));
+      expect(far.seen.startedAtMs).toBe(1.5);
+      expect(got.error).toBeUndefined();
+      expect(got.got.map((x) => x.event)).toEqual(base.got.map((x) => x.event));
+      expect(got.got.map((x) => x.atMs)).toEqual(base.got.map((x) => x.atMs + 1.5 + 0.75));
+      expect(got.got.map((x) => x.atMs)).toEqual([12.25, 19.25, 26.25, 26.25]);
+    });
 
-  it('brings a far-side error back after the events before it, with the response delay', async () => {
-    const clock = new VirtualClock();
-    const boom = new Error('stream cut');
-    const far = farSide(clock, [4, 4], boom);
-    const t = transportedModelClient(far.client, hopOf({ requestMs: 1, responseMs: 2 }, clock));
-    const r = await clock.run(read(clock, t.stream(request)));
-    expect(r.got.map((x) => x.atMs)).toEqual([7, 11]);
-    expect(r.error).toEqual({ atMs: 11, error: boom });
-  });
+    it('keeps chunk order when seeded per-event delays would reorder them, and is repeatable', async () => {
+      const run = async (seed: number) => {
+        const clock = new VirtualClock();
+        const far = farSide(clock, Array.from({ length: 50 }, () => 0.5));
+        const t = transportedModelClient(far.client, { clock, hop: { responseMs: { kind: 'uniform', min: 0, max: 20 } }, random: new Random(seed) });
+        return clock.run(readStream(clock, t.stream(request)));
+      };
+      const a = await run(3);
+      const indexes = a.got.flatMap((x) => (x.event.type === 'tokens' ? [x.event.index] : []));
+      expect(indexes).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(a.got.at(-1)?.event.type).toBe('done');
+      const times = a.got.map((x) => x.atMs);
+      expect(times).toEqual([...times].sort((x, y) => x - y));
+      // Each arrival is no earlier than production + 0 and the draws vary.
+      expect(new Set(times.map((x, i) => x - 0.5 * Math.min(i + 1, 50))).size).toBeGreaterThan(5);
+      expect((await run(3)).got.map((x) => x.atMs)).toEqual(times);
+      expect((await run(4)).got.map((x) => x.atMs)).not.toEqual(times);
+    });
 
-  it('an abort on the way there rejects at once and never reaches the far side', async () => {
-    const clock = new VirtualClock();
-    const far = farSide(clock, [4]);
-    const t = transportedModelClient(far.client, hopOf({ requestMs: 10 }, clock));
-    const ctl = new AbortController();
-    clock.setTimer(3, () => ctl.abort(new Error('caller gave up')));
-    const r = await clock.run(read(clock, t.stream(request, { signal: ctl.signal })));
-    expect(r.error?.atMs).toBe(3);
-    expect((r.error?.error as Error).message).toBe('caller gave up');
-    expect(far.seen.startedAtMs).toBe(-1);
-  });
+    it('brings a far-side error back after the events before it, with the response delay', async () => {
+      const clock = new VirtualClock();
+      const boom = new Error('stream cut');
+      const far = farSide(clock, [4, 4], boom);
+      const t = transportedModelClient(far.client, hopOf({ requestMs: 1, responseMs: 2 }, clock));
+      const r = await clock.run(readStream(clock, t.stream(request)));
+      expect(r.got.map((x) => x.atMs)).toEqual([7, 11]);
+      expect(r.error).toEqual({ atMs: 11, error: boom });
+    });
 
-  it('an abort mid-stream rejects at once, before delayed events arrive, and cancels the far side', async () => {
-    const clock = new VirtualClock();
-    const far = farSide(clock, [2, 2, 50]);
-    const t = transportedModelClient(far.client, hopOf({ responseMs: 5 }, clock));
-    const ctl = new AbortController();
-    clock.setTimer(8, () => ctl.abort(new Error('deadline')));
-    const r = await clock.run(read(clock, t.stream(request, { signal: ctl.signal })));
-    expect(r.got.map((x) => x.atMs)).toEqual([7]); // t0 produced at 2 arrives at 7; t1 (4 → 9) is still on its way
-    expect(r.error?.atMs).toBe(8);
-    expect((far.seen.abortedWith as Error).message).toBe('deadline');
-    await clock.runUntilIdle();
-    expect(clock.pendingTimers).toBe(0);
-  });
+    it('an abort on the way there rejects at once and never reaches the far side', async () => {
+      const clock = new VirtualClock();
+      const far = farSide(clock, [4]);
+      const t = transportedModelClient(far.client, hopOf({ requestMs: 10 }, clock));
+      const ctl = new AbortController();
+      clock.setTimer(3, () => ctl.abort(new Error('caller gave up')));
+      const r = await clock.run(readStream(clock, t.stream(request, { signal: ctl.signal })));
+      expect(r.error?.atMs).toBe(3);
+      expect((r.error?.error as Error).message).toBe('caller gave up');
+      expect(far.seen.startedAtMs).toBe(-1);
+    });
 
-  it('leaving the loop early cancels the far side, as closing the connection does', async () => {
-    const clock = new VirtualClock();
-    const far = farSide(clock, [1, 10, 10, 10]);
-    const t = transportedModelClient(far.client, hopOf({ responseMs: 3 }, clock));
-    const r = await clock.run(read(clock, t.stream(request), 1));
-    expect(r.got).toHaveLength(1);
-    await clock.runUntilIdle();
-    expect(far.seen.finished).toBe(false);
-    expect((far.seen.abortedWith as Error).message).toBe('stream consumer stopped');
-  });
+    it('an abort mid-stream rejects at once, before delayed events arrive, and cancels the far side', async () => {
+      const clock = new VirtualClock();
+      const far = farSide(clock, [2, 2, 50]);
+      const t = transportedModelClient(far.client, hopOf({ responseMs: 5 }, clock));
+      const ctl = new AbortController();
+      clock.setTimer(8, () => ctl.abort(new Error('deadline')));
+      const r = await clock.run(readStream(clock, t.stream(request, { signal: ctl.signal })));
+      expect(r.got.map((x) => x.atMs)).toEqual([7]); // t0 produced at 2 arrives at 7; t1 (4 → 9) is still on its way
+      expect(r.error?.atMs).toBe(8);
+      expect((far.seen.abortedWith as Error).message).toBe('deadline');
+      await clock.runUntilIdle();
+      expect(clock.pendingTimers).toBe(0);
+    });
+
+    it('leaving the loop early cancels the far side, as closing the connection does', async () => {
+      const clock = new VirtualClock();
+      const far = farSide(clock, [1, 10, 10, 10]);
+      const t = transportedModelClient(far.client, hopOf({ responseMs: 3 }, clock));
+      const r = await clock.run(readStream(clock, t.stream(request), 1));
+      expect(r.got).toHaveLength(1);
+      await clock.runUntilIdle();
+      expect(far.seen.finished).toBe(false);
+      expect((far.seen.abortedWith as Error).message).toBe('stream consumer stopped');
+    });
+    });
+  }
 
   it('delays an embeddings call both ways', async () => {
     const clock = new VirtualClock();

@@ -14,7 +14,8 @@ import { abortReason } from '../../src/errors.js';
 import type { EngineRequest, EngineResult, TokenChunk } from '../../src/engine/engine-types.js';
 import type { Random } from '../../src/random.js';
 import type { Clock, Timer } from '../../src/time/clock.js';
-import type { ModelClient, ModelRequest, StreamEvent, StreamOptions } from '../../src/upstream/model-client.js';
+import type { ModelClient, ModelRequest, PushableStream, StreamEvent, StreamOptions } from '../../src/upstream/model-client.js';
+import { pushAcross } from './transport-push.js';
 import { parseDistribution, parseOrThrow, sampler, type DistributionSpec } from '../../sim/distributions.js';
 
 /** A delay in milliseconds: a constant, or a seeded distribution drawn once per request or event (negatives count as 0). */
@@ -181,7 +182,7 @@ export interface HopOptions {
 }
 
 /** Waits `ms` (no timer at all for 0); rejects with the signal's reason when it aborts. */
-async function wait(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
+export async function hopWait(clock: Clock, ms: number, signal: AbortSignal | undefined): Promise<void> {
   if (signal?.aborted === true) throw abortReason(signal);
   if (ms > 0) await clock.sleep(ms, signal);
 }
@@ -193,17 +194,20 @@ export function transportedModelClient(client: ModelClient, o: HopOptions): Mode
   const responseMs = delaySampler(o.hop?.responseMs, () => o.random.derive('response'));
   return {
     ...(client.capabilities !== undefined ? { capabilities: client.capabilities } : {}),
-    stream: (request, options) => streamAcross(client, request, options ?? {}, o.clock, requestMs, responseMs),
+    stream: (request, options = {}): PushableStream => ({
+      [Symbol.asyncIterator]: () => streamAcross(client, request, options, o.clock, requestMs, responseMs),
+      pushTo: (sink) => pushAcross(client, request, options, o.clock, requestMs, responseMs, sink),
+    }),
     embed: async (request, options = {}) => {
-      await wait(o.clock, requestMs(), options.signal);
+      await hopWait(o.clock, requestMs(), options.signal);
       let result;
       try {
         result = await client.embed(request, options);
       } catch (e) {
-        await wait(o.clock, responseMs(), options.signal);
+        await hopWait(o.clock, responseMs(), options.signal);
         throw e;
       }
-      await wait(o.clock, responseMs(), options.signal);
+      await hopWait(o.clock, responseMs(), options.signal);
       return result;
     },
     ...(client.completeBatch !== undefined ? { completeBatch: completeBatchAcross(client.completeBatch.bind(client), o.clock, requestMs, responseMs) } : {}),
@@ -218,15 +222,15 @@ function completeBatchAcross(
   responseMs: () => number,
 ): NonNullable<ModelClient['completeBatch']> {
   return async (request, options = {}) => {
-    await wait(clock, requestMs(), options.signal);
+    await hopWait(clock, requestMs(), options.signal);
     let result;
     try {
       result = await call(request, options);
     } catch (e) {
-      await wait(clock, responseMs(), options.signal);
+      await hopWait(clock, responseMs(), options.signal);
       throw e;
     }
-    await wait(clock, responseMs(), options.signal);
+    await hopWait(clock, responseMs(), options.signal);
     return result;
   };
 }
@@ -247,7 +251,7 @@ async function* streamAcross(
   responseMs: () => number,
 ): AsyncGenerator<StreamEvent> {
   const outer = options.signal;
-  await wait(clock, requestMs(), outer);
+  await hopWait(clock, requestMs(), outer);
   const ctl = new AbortController();
   const arrived: Arrival[] = [];
   let wake: (() => void) | undefined;
@@ -312,7 +316,7 @@ export function transportedSubmit(submit: Submit, o: HopOptions): Submit {
   const requestMs = delaySampler(o.hop?.requestMs, () => o.random.derive('request'));
   const responseMs = delaySampler(o.hop?.responseMs, () => o.random.derive('response'));
   return async (request, signal) => {
-    await wait(o.clock, requestMs(), signal).catch(() => undefined); // aborted on the way: the engine sees it cancelled
+    await hopWait(o.clock, requestMs(), signal).catch(() => undefined); // aborted on the way: the engine sees it cancelled
     const onTokens = request.onTokens;
     let firstAtMs: number | undefined;
     let endAtMs: number | undefined;

@@ -52,6 +52,8 @@ export interface PolicyRun {
 }
 
 const SAMPLE_MS = 1000;
+/** A placeholder, replaced by each observation's own (lazy) chunks. */
+const NO_CHUNKS: readonly TokenChunk[] = Object.freeze([]);
 
 /** The fault phases of a scenario's timeline, for reports and recovery times. */
 export function faultPhases(scenario: Scenario): FaultPhase[] {
@@ -126,7 +128,8 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
 
   const send = async (req: PlannedRequest, intendedStartMs: number): Promise<RequestReply> => {
     recorder.arrival(intendedStartMs);
-    const chunks = new ChunkTimes();
+    // Room for one chunk per token asked for (a GPU step delivers one token to each running sequence).
+    const chunks = new ChunkTimes(req.outputTokens);
     const own = new AbortController();
     if (stop.signal.aborted) own.abort(stop.signal.reason);
     else open.add(own);
@@ -136,12 +139,15 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
       patience?.done();
       open.delete(own);
     });
-    const seen = observe(req, intendedStartMs, result, chunks.toChunks());
+    const seen = observe(req, intendedStartMs, result, NO_CHUNKS);
     const timedOut = patience?.timedOut() === true;
-    const obs = { ...(timedOut ? { ...seen, outcome: 'timeout' as const, reason: 'client_timeout' } : seen), bills: bills.get(req.id) ?? [] };
+    const obs: RequestObservation = { ...(timedOut ? { ...seen, outcome: 'timeout' as const, reason: 'client_timeout' } : seen), bills: bills.get(req.id) ?? [] };
+    // The chunks as objects only if something reads them (a diagnostics listener): the recorder reads the arrays.
+    let chunkObjects: TokenChunk[] | undefined;
+    Object.defineProperty(obs, 'chunks', { get: () => (chunkObjects ??= chunks.toChunks()), enumerable: true, configurable: true });
     bills.delete(req.id);
     done.add(req.id);
-    recorder.complete(obs);
+    recorder.complete(obs, chunks);
     o.onRequest?.(obs);
     if (obs.endAtMs > lastEndMs) lastEndMs = obs.endAtMs;
     return { ok: obs.outcome === 'ok' || obs.outcome === 'degraded', outcome: obs.outcome, tokens: result.tokens, text: result.text, ...(timedOut ? { clientTimedOut: true } : {}) };
@@ -299,7 +305,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
   };
 }
 
-function observe(req: PlannedRequest, intendedStartMs: number, r: EngineResult, chunks: TokenChunk[]): RequestObservation {
+function observe(req: PlannedRequest, intendedStartMs: number, r: EngineResult, chunks: readonly TokenChunk[]): RequestObservation {
   // An agent's summarizer built from partial inputs is a degraded answer even when its own call succeeded.
   const partial = r.outcome === 'ok' && req.partialInputs !== undefined && req.partialInputs.failed > 0;
   const degraded = partial ? 'partial-inputs' : r.degraded;

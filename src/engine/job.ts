@@ -3,6 +3,9 @@ import type { BilledCall } from './billed-usage.js';
 import type { EngineRequest, EngineResult, Outcome, TokenChunk } from './engine-types.js';
 import type { Priority } from './queue.js';
 
+/** Chunks of text a job keeps apart before joining them into one string (see Job.text). */
+const RUN = 64;
+
 /**
  * One request's progress through the engine: what the caller has been given (tokens are delivered exactly
  * once, in order, whatever the upstream repeats), the counts that end up in its result, and its fan-out to
@@ -16,7 +19,14 @@ export class Job {
   delivered = 0;
   /** Characters delivered (aligns a restarted stream with what was already delivered). */
   deliveredChars = 0;
-  private readonly chunks: string[] = [];
+  /**
+   * The text delivered, as a two-level rope: up to {@link RUN} recent chunks in a fixed array, then each full run
+   * joined into one string. A stream delivers one chunk per GPU step for as long as the request runs: a list of
+   * them, grown by one each time, is what the garbage collector would keep copying.
+   */
+  private recent: string[] | undefined;
+  private recentCount = 0;
+  private runs: string[] | undefined;
   /** The model that produced the delivered tokens (a stream cannot switch models midway). */
   model: 'primary' | 'fallback' = 'primary';
   attempts = 0;
@@ -64,14 +74,32 @@ export class Job {
   }
 
   get text(): string {
-    return this.chunks.join('');
+    let s = this.runs === undefined ? '' : this.runs.join('');
+    const recent = this.recent;
+    if (recent !== undefined) for (let i = 0; i < this.recentCount; i++) s += recent[i] as string;
+    return s;
+  }
+
+  private appendText(text: string): void {
+    const recent = (this.recent ??= new Array<string>(RUN).fill(''));
+    if (this.recentCount === RUN) {
+      (this.runs ??= []).push(recent.join(''));
+      this.recentCount = 0;
+    }
+    recent[this.recentCount++] = text;
+  }
+
+  private clearText(): void {
+    this.recent?.fill('', 0, this.recentCount);
+    this.recentCount = 0;
+    this.runs = undefined;
   }
 
   /** Gives new tokens to the caller and any joiners. */
   deliver(index: number, count: number, text: string, atMs: number): void {
     this.delivered = index + count;
     this.deliveredChars += text.length;
-    this.chunks.push(text);
+    this.appendText(text);
     this.firstTokenAtMs ??= atMs;
     const on = this.req.onTokens;
     if (on === undefined && this.listeners === undefined) return;
@@ -90,7 +118,7 @@ export class Job {
     const n = this.delivered;
     this.delivered = 0;
     this.deliveredChars = 0;
-    this.chunks.length = 0;
+    this.clearText();
     this.passedThrough = false;
     this.spliced = false;
     this.firstTokenAtMs = undefined;
@@ -112,8 +140,8 @@ export class Job {
     if (request !== undefined) this.request = request;
     this.delivered = count;
     this.deliveredChars = text.length;
-    this.chunks.length = 0;
-    this.chunks.push(text);
+    this.clearText();
+    this.appendText(text);
     this.model = model;
     this.firstTokenAtMs = firstTokenAtMs;
   }
