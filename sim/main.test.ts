@@ -84,7 +84,8 @@ async function chat(url: string, headers: Record<string, string>): Promise<numbe
   }
 }
 
-describe.concurrent('sim process', { timeout: 30_000 }, () => {
+// 60 s: each --supervise test runs two server processes (the active one and its warm standby) on a loaded machine.
+describe.concurrent('sim process', { timeout: 60_000 }, () => {
   it('a bad flag or an unknown profile exits 2 naming the flag, without a stack trace', async () => {
     const bad = sim(['--port', 'eighty']);
     const profile = sim(['--port', '0', '--model', 'primary=no-such-gpu']);

@@ -143,7 +143,6 @@ async function serve(argvOpts: SimOptions): Promise<void> {
   process.stdout.write(
     `sim: listening on http://${host}:${port} (models: ${opts.models.map((m) => m.label).join(', ')}; seed ${opts.seed}${cold}; pid ${process.pid})\n`,
   );
-  process.send?.({ type: 'listening' });
 }
 
 /** `--replicas N` (N > 1): the replicas in this process, each on its own port (sim/replica-set.ts). */

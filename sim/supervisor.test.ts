@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'sim-supervisor-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
- * Logs its start (pid, standby flag, args), says ready, and on the order to listen logs it and says listening. The
+ * Logs its start (pid, standby flag, args), says ready, and on the order to listen logs it. The
  * first two children told to listen then "crash" (IPC message, exit 86): with WAIT set, only once another child (the
  * next standby) has logged its start; the third exits 0.
  */
@@ -29,7 +29,6 @@ process.on('message', (m) => {
   if (m.type !== 'listen') return;
   appendFileSync(log, JSON.stringify({ listen: process.pid, order: m }) + '\\n');
   const n = lines().filter((l) => l.listen !== undefined).length;
-  process.send({ type: 'listening' });
   if (n > 2) return process.exit(0);
   const crash = () => process.send({ type: 'crash', model: 'primary', downtimeMs: 40, coldStartMs: 7 }, () => process.exit(86));
   if (!process.env.WAIT) return crash();

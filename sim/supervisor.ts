@@ -3,8 +3,8 @@
  * container orchestrator would, on the crash's schedule. Booting a fresh server process (node, the TypeScript
  * loader, the modules) takes seconds (about 9 s on a loaded 2-core machine), far longer than a typical downtime,
  * so the supervisor keeps one **warm standby**: a child forked with {@link STANDBY_ENV} set, booted (modules loaded,
- * a throwaway app built) but not listening. The first child is such a standby, told to listen at once. Once the
- * active child listens, the next standby is forked. When the active child crashes (it reports the downtime over IPC
+ * a throwaway app built) but not listening. The first child is such a standby, told to listen at once. Whenever a
+ * standby is told to listen, the next one is forked. When the active child crashes (it reports the downtime over IPC
  * just before it exits with {@link CRASH_EXIT_CODE}), the port is really closed (connections are refused) until
  * crash time + downtime; then the standby is told over IPC to listen, in cold start (503 on /health and on requests
  * for `coldStartMs`), with a timeline offset (the time since the first child was told to listen) so the `--faults`
@@ -33,11 +33,6 @@ export interface CrashMessage {
 /** A standby child has booted and waits for {@link ListenMessage}. */
 export interface ReadyMessage {
   readonly type: 'ready';
-}
-
-/** A child is listening (after a {@link ListenMessage}). */
-export interface ListeningMessage {
-  readonly type: 'listening';
 }
 
 /** Supervisor to standby: listen now, with this cold start (else the argv's) and this far into the fault timeline. */
@@ -100,7 +95,6 @@ interface Child {
   readonly proc: ChildProcess;
   /** true once it said `ready`; false if it exited first. */
   readonly ready: Promise<boolean>;
-  readonly listening: Promise<void>;
   /** Its exit code, and the crash it reported if any. */
   readonly exited: Promise<{ code: number; crash: CrashMessage | undefined }>;
 }
@@ -135,13 +129,10 @@ export class Supervisor {
     });
     let crash: CrashMessage | undefined;
     let onReady: (ok: boolean) => void = () => undefined;
-    let onListening: () => void = () => undefined;
     const ready = new Promise<boolean>((r) => (onReady = r));
-    const listening = new Promise<void>((r) => (onListening = r));
     proc.on('message', (m) => {
       if (isCrashMessage(m)) crash = m;
       else if (hasType(m, 'ready')) onReady(true);
-      else if (hasType(m, 'listening')) onListening();
     });
     const exited = new Promise<{ code: number; crash: CrashMessage | undefined }>((resolve) => {
       proc.once('exit', (c, sig) => resolve({ code: c ?? (sig ? 128 : 1), crash }));
@@ -150,7 +141,7 @@ export class Supervisor {
     void exited.then(() => onReady(false));
     void ready.then((ok) => ok && this.log(`sim[supervisor]: standby server ready (pid ${String(proc.pid)})`));
     this.emit({ type: 'spawn', pid: proc.pid });
-    return { proc, ready, listening, exited };
+    return { proc, ready, exited };
   }
 
   /** The standby, forked now if there is none (none yet, or it died). */
@@ -212,10 +203,9 @@ export class Supervisor {
       next.proc.send(order);
       this.active = next;
       this.emit({ type: 'activate', pid: next.proc.pid, restarts, coldStartMs: coldStartMs ?? 0, timelineOffsetMs, lateMs, warm });
-      // The next standby boots once this one serves, so the two start-ups do not compete for the CPU.
-      void next.listening.then(() => {
-        if (!signal.aborted && this.active === next && this.standby === undefined) this.standby = this.spawn();
-      });
+      // The next standby boots now: this one has booted already (only its app and bind are left), so the two
+      // start-ups hardly compete for the CPU, and a crash soon after start (a timeline phase at atMs 0) finds it sooner.
+      this.standby ??= this.spawn();
       const { code, crash } = await Promise.race([next.exited, aborted.then(() => ({ code: 0, crash: undefined }))]);
       this.active = undefined;
       if (signal.aborted) return this.finish(0);
