@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RealClock } from '../src/time/real-clock.js';
 import { FAST_PROFILE } from './server-testkit.js';
 import { CRASH_EXIT_CODE } from './supervisor.js';
 
@@ -83,7 +84,8 @@ async function chat(url: string, headers: Record<string, string>): Promise<numbe
   }
 }
 
-describe.concurrent('sim process', { timeout: 30_000 }, () => {
+// 60 s: each --supervise test runs two server processes (the active one and its warm standby) on a loaded machine.
+describe.concurrent('sim process', { timeout: 60_000 }, () => {
   it('a bad flag or an unknown profile exits 2 naming the flag, without a stack trace', async () => {
     const bad = sim(['--port', 'eighty']);
     const profile = sim(['--port', '0', '--model', 'primary=no-such-gpu']);
@@ -176,5 +178,65 @@ describe('sim process with --replicas', { timeout: 30_000 }, () => {
     expect(await p.exit).toBe(CRASH_EXIT_CODE);
     expect(p.err).toContain('crash fault on model primary of replica 0: its port is closed for good (no --supervise)');
     expect(p.err).toContain(`every replica has crashed: exiting with code ${CRASH_EXIT_CODE}`);
+  });
+});
+
+/** Resolves once `p`'s stderr matches `re`, with the match; rejects if the process exits first. */
+function stderrMatch(p: Proc, re: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      const m = p.err.match(re);
+      if (m === null) return;
+      p.child.stderr?.off('data', check);
+      resolve(m);
+    };
+    p.child.stderr?.on('data', check);
+    p.child.once('exit', (code) => reject(new Error(`sim exited (${code}) before ${String(re)}: ${p.err}`)));
+    check();
+  });
+}
+
+// Its own block: two server processes (the active one and its standby) at once.
+describe('sim process with --supervise and its warm standby', { timeout: 120_000 }, () => {
+  it('a crash closes the port for its downtime, then the standby forked before the crash listens, in cold start, then serves', async () => {
+    const p = sim(['--supervise', '--port', '0', '--model', `primary=${profileFile}`, '--seed', '5']);
+    const url = await p.listening(1);
+    const firstPid = Number(/pid (\d+)\)/.exec(p.out)?.[1]);
+    // The standby has booted (the first child's own "ready" line comes first).
+    const standby = await stderrMatch(p, new RegExp(`standby server ready \\(pid (?!${firstPid}\\))(\\d+)\\)`));
+    const standbyPid = Number(standby[1]);
+    pids.add(standbyPid);
+    expect(await chat(url, { 'x-mock-output-tokens': '2' })).toBe(200);
+    // A 5 s downtime: the probe right after the crash is well inside it.
+    expect(await chat(url, { 'x-mock-fault': 'crash:downtime-ms=5000,cold-start-ms=1500' })).toBeInstanceOf(Error);
+    // Once the supervisor has seen the process exit, nothing listens on the port.
+    await stderrMatch(p, /server crashed \(exit 86\)/);
+    const probe = await request(`${url}/health`).then(
+      () => undefined,
+      (err: unknown) => err as NodeJS.ErrnoException,
+    );
+    expect(probe?.code).toBe('ECONNREFUSED');
+    const again = await p.listening(2);
+    expect(again).toBe(url);
+    // The restarted server is the standby forked before the crash, and it came on time.
+    expect([...p.out.matchAll(/pid (\d+)\)/g)].map((m) => Number(m[1]))).toEqual([firstPid, standbyPid]);
+    expect(p.err).toContain('restarting in 5000ms with a 1500ms cold start (warm standby)');
+    expect(p.err).not.toContain('late');
+    const h = await request(`${url}/health`);
+    expect(h.statusCode).toBe(503);
+    expect(await h.body.json()).toMatchObject({ models: { primary: 'cold-start' } });
+    // The cold start ends: the server answers.
+    const clock = new RealClock();
+    let status = 503;
+    for (let i = 0; i < 600 && status !== 200; i++) {
+      const r = await request(`${url}/health`);
+      await r.body.dump();
+      status = r.statusCode;
+      if (status !== 200) await clock.sleep(100);
+    }
+    expect(status).toBe(200);
+    expect(await chat(url, { 'x-mock-output-tokens': '2' })).toBe(200);
+    p.child.kill('SIGTERM');
+    expect(await p.exit).toBe(0);
   });
 });

@@ -17,7 +17,7 @@ import type { MockModel } from './mock-model.js';
 import { replicaModels } from './replica-models.js';
 import { ReplicaSet } from './replica-set.js';
 import { buildServer } from './server.js';
-import { CRASH_EXIT_CODE, Supervisor, type CrashMessage } from './supervisor.js';
+import { CRASH_EXIT_CODE, isListenMessage, STANDBY_ENV, Supervisor, type CrashMessage, type ListenMessage } from './supervisor.js';
 
 const USAGE_EXIT_CODE = 2;
 
@@ -62,8 +62,46 @@ function appFor(opts: SimOptions, clock: RealClock, models: readonly MockModel[]
   });
 }
 
-async function serve(opts: SimOptions): Promise<void> {
+/**
+ * A warm standby of `--supervise` (sim/supervisor.ts): builds and readies a throwaway app (no faults, no cold start)
+ * so the modules are loaded and warm, says `ready`, and waits, not listening, for the supervisor's order to listen.
+ * Returns the options to serve with: the order's cold start and timeline offset. Exits if the supervisor goes away.
+ */
+async function awaitListenOrder(opts: SimOptions, clock: RealClock): Promise<SimOptions> {
+  const send = process.send?.bind(process);
+  if (send === undefined) return opts;
+  const warmModels = buildModels({ ...opts, faults: undefined, coldStartMs: 0, timelineOffsetMs: 0 }, clock, opts.firstReplica);
+  const warmApp = appFor(opts, clock, warmModels);
+  await warmApp.inject({ method: 'GET', url: '/health' });
+  for (const m of warmModels) m.close();
+  await warmApp.close();
+  const order = await new Promise<ListenMessage>((resolve) => {
+    const onMessage = (m: unknown): void => {
+      if (!isListenMessage(m)) return;
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      resolve(m);
+    };
+    const onDisconnect = (): void => process.exit(0);
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    send({ type: 'ready' });
+  });
+  return {
+    ...opts,
+    ...(order.coldStartMs !== undefined ? { coldStartMs: order.coldStartMs } : {}),
+    // On top of any --timeline-offset-ms given: the order's is the time since the first start.
+    timelineOffsetMs: opts.timelineOffsetMs + order.timelineOffsetMs,
+  };
+}
+
+async function serve(argvOpts: SimOptions): Promise<void> {
   const clock = new RealClock();
+  const standby = process.env[STANDBY_ENV] === '1';
+  const exitNow = (): never => process.exit(0);
+  if (standby) process.once('SIGTERM', exitNow);
+  const opts = standby ? await awaitListenOrder(argvOpts, clock) : argvOpts;
+  process.off('SIGTERM', exitNow);
   const models = buildModels(opts, clock, opts.firstReplica);
   for (const m of models) {
     m.onEvent((e) => {
