@@ -111,7 +111,7 @@ describe('Supervisor', { timeout: 30_000 }, () => {
 
   it('a restart with no standby ready by the end of the downtime listens when one is, and says how late it came', async () => {
     const { entry, log } = setup('late');
-    // Each clock reading moves on by 100 ms, so a standby forked only after the crash is always past its 40 ms downtime.
+    // Each clock reading moves on by 100 ms, so every restart is past its 40 ms downtime when it can listen.
     const clock = fakeClock(100);
     const lines: string[] = [];
     const sup = new Supervisor({ entry, args: [log], clock, execArgv: [], log: (l) => lines.push(l) });
@@ -128,6 +128,39 @@ describe('Supervisor', { timeout: 30_000 }, () => {
     }
   });
 
+  it('a crash as soon as the first child listens (a phase at atMs 0) restarts on time: the standby booted first', async () => {
+    const { entry, log } = setup('at-zero');
+    // Booting takes 1 s on this clock (each child's ready moves it on by 1,000 ms); a sleep ends at once. The stand-in
+    // crashes as soon as it is told to listen. A standby forked only then would be ready ~960 ms past the 40 ms downtime.
+    let t = 1000;
+    const clock: Clock = {
+      now: () => t,
+      sleep: (ms) => {
+        t += ms;
+        return Promise.resolve();
+      },
+      setTimer: () => {
+        throw new Error('not used by the supervisor');
+      },
+    };
+    const lines: string[] = [];
+    const sup = new Supervisor({ entry, args: [log], clock, execArgv: [], log: (l) => lines.push(l) });
+    const events: SupervisorEvent[] = [];
+    sup.onEvent((e) => {
+      events.push(e);
+      if (e.type === 'ready') t += 1000;
+    });
+
+    expect(await sup.run()).toBe(0);
+
+    // Two children forked and booted before the first was told to listen.
+    const firstListen = events.findIndex((e) => e.type === 'activate');
+    expect(events.slice(0, firstListen).map((e) => e.type)).toEqual(['spawn', 'spawn', 'ready', 'ready']);
+    const restart = events.find((e) => e.type === 'activate' && e.restarts === 1);
+    expect(restart).toMatchObject({ warm: true, lateMs: 0, timelineOffsetMs: 40 });
+    expect(lines.filter((l) => l.includes('restarting in 40ms with a 7ms cold start (warm standby)'))).toHaveLength(2);
+  });
+
   it('stop() ends the active child and the standby', async () => {
     const { entry, log, entries } = setup('stop');
     const clock = fakeClock(0);
@@ -135,9 +168,9 @@ describe('Supervisor', { timeout: 30_000 }, () => {
     const spawned: number[] = [];
     sup.onEvent((e) => {
       if (e.type === 'spawn' && e.pid !== undefined) spawned.push(e.pid);
-      if (e.type === 'spawn' && spawned.length === 2) setImmediate(() => sup.stop());
+      if (e.type === 'activate' && e.restarts === 0) setImmediate(() => sup.stop());
     });
-    // The stand-in crashes at once; stop while a second child is up.
+    // The stand-in crashes at once; stop once the first child listens, its standby up beside it.
     expect(await sup.run()).toBe(0);
     expect(entries().length).toBeGreaterThan(0);
     const alive = (pid: number): boolean => {

@@ -3,8 +3,10 @@
  * container orchestrator would, on the crash's schedule. Booting a fresh server process (node, the TypeScript
  * loader, the modules) takes seconds (about 9 s on a loaded 2-core machine), far longer than a typical downtime,
  * so the supervisor keeps one **warm standby**: a child forked with {@link STANDBY_ENV} set, booted (modules loaded,
- * a throwaway app built) but not listening. The first child is such a standby, told to listen at once. Whenever a
- * standby is told to listen, the next one is forked. When the active child crashes (it reports the downtime over IPC
+ * a throwaway app built) but not listening. The first child is such a standby; at start-up the next one boots beside
+ * it, and the first is told to listen only once both have booted, so a crash at once (a timeline phase at `atMs` 0)
+ * finds a booted standby, and no boot competes for the CPU with the load that starts when the server answers. After
+ * that, whenever a standby is told to listen, the next one is forked. When the active child crashes (it reports the downtime over IPC
  * just before it exits with {@link CRASH_EXIT_CODE}), the port is really closed (connections are refused) until
  * crash time + downtime; then the standby is told over IPC to listen, in cold start (503 on /health and on requests
  * for `coldStartMs`), with a timeline offset (the time since the first child was told to listen) so the `--faults`
@@ -74,6 +76,8 @@ export interface SupervisorOptions {
 export type SupervisorEvent =
   /** A standby child was forked (it boots, then waits). */
   | { readonly type: 'spawn'; readonly pid: number | undefined }
+  /** A standby child has booted and waits to be told to listen. */
+  | { readonly type: 'ready'; readonly pid: number | undefined }
   /** A standby was told to listen: the first start (`restarts` 0) or a restart. */
   | {
       readonly type: 'activate';
@@ -139,7 +143,11 @@ export class Supervisor {
       proc.once('error', () => resolve({ code: 1, crash }));
     });
     void exited.then(() => onReady(false));
-    void ready.then((ok) => ok && this.log(`sim[supervisor]: standby server ready (pid ${String(proc.pid)})`));
+    void ready.then((ok) => {
+      if (!ok) return;
+      this.log(`sim[supervisor]: standby server ready (pid ${String(proc.pid)})`);
+      this.emit({ type: 'ready', pid: proc.pid });
+    });
     this.emit({ type: 'spawn', pid: proc.pid });
     return { proc, ready, exited };
   }
@@ -163,7 +171,11 @@ export class Supervisor {
     for (;;) {
       const warm = restarts > 0 && this.standby !== undefined;
       let next = this.takeStandby();
+      // At start-up the next standby boots beside the first child (see the file's comment).
+      if (restarts === 0) this.standby ??= this.spawn();
       let ok = await Promise.race([next.ready, aborted.then(() => false)]);
+      // The first listens once the standby has booted too; a standby that died booting is replaced at the crash.
+      if (ok && restarts === 0 && this.standby !== undefined) await Promise.race([this.standby.ready, aborted]);
       if (!ok && warm && !signal.aborted) {
         // The standby died while it waited: boot a fresh one (late, and logged as such below).
         this.log(`sim[supervisor]: the standby server (pid ${String(next.proc.pid)}) exited with code ${(await next.exited).code}; starting a fresh one`);
@@ -176,6 +188,7 @@ export class Supervisor {
       }
       if (!ok) {
         // It died booting (e.g. a bad flag: it printed why): that is how the supervisor ends too.
+        this.standby?.proc.kill('SIGTERM');
         const { code } = await next.exited;
         return this.finish(code);
       }
@@ -203,8 +216,7 @@ export class Supervisor {
       next.proc.send(order);
       this.active = next;
       this.emit({ type: 'activate', pid: next.proc.pid, restarts, coldStartMs: coldStartMs ?? 0, timelineOffsetMs, lateMs, warm });
-      // The next standby boots now: this one has booted already (only its app and bind are left), so the two
-      // start-ups hardly compete for the CPU, and a crash soon after start (a timeline phase at atMs 0) finds it sooner.
+      // After a restart the next standby boots now: this one has booted already (only its app and bind are left).
       this.standby ??= this.spawn();
       const { code, crash } = await Promise.race([next.exited, aborted.then(() => ({ code: 0, crash: undefined }))]);
       this.active = undefined;
