@@ -2,7 +2,9 @@
  * Exported k6 scripts run for real: ../shared/bin/k6 (k6 v1.3.0 with xk6-sse; K6_BIN overrides the path) plays
  * shortened burst-1000 and steady-poisson against the mock and against the engine service on loopback. A healthy
  * run exits 0 and its TTFT p50 is within 20% of the harness's own live measurement of the same scenario (same seed,
- * same sessions, same prefix identities, the same target started the same way, each on a fresh system); a run whose
+ * same sessions, same prefix identities, the same target started the same way, each on a fresh system; a round that
+ * disagrees and was not a fair comparison is played again, see playRound); a DURATION shorter than a burst cuts it at
+ * its rate; a run whose
  * mock gets an SLO-breaking fault plan from the script's setup()
  * (MOCK_URL) exits 99, and teardown() clears the plan. Without the binary the suite fails under CI=true, saying
  * why, and is skipped elsewhere.
@@ -14,10 +16,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Random } from '../src/random.js';
 import { RealClock } from '../src/time/real-clock.js';
+import { buildSessions } from '../harness/workload/index.js';
 import { generateK6Script } from '../harness/k6/index.js';
 import { parseK6Summary, type K6Summary } from '../harness/report/k6-summary.js';
-import { ENGINE_ENTRY, MOCK_ENTRY, engineArgs, runPolicyLive } from '../harness/run/live.js';
+import { ENGINE_ENTRY, MOCK_ENTRY, engineArgs, runPolicyLive, type LivePolicyRun } from '../harness/run/live.js';
+import { fetchMockStats } from '../harness/run/live-metrics.js';
 import { ProcessGroup, freePort } from '../harness/run/processes.js';
 import { loadScenario } from '../harness/run/scenarios.js';
 import type { Scenario } from '../harness/scenario.js';
@@ -137,6 +142,57 @@ function tenantKeys(scenario: Scenario): Record<string, string> {
   return Object.fromEntries([...names].map((n) => [n, n]));
 }
 
+/** Rounds of the agreement check at most: a round that disagrees and was not a fair comparison is played again. */
+const MAX_ROUNDS = 4;
+
+/** One round of the agreement check: k6, then the harness's own live run, each on a fresh system. */
+interface Round {
+  readonly run: K6Run;
+  readonly live: LivePolicyRun;
+  /** The worst per-second event-loop lag p99 of the mock k6 played against (as the harness samples its own mock). */
+  readonly k6MockLagP99Ms: number | null;
+  readonly agree: boolean;
+  /** Why the round was not a fair comparison (empty: it was). */
+  readonly unfair: readonly string[];
+}
+
+/** The worst per-second event-loop lag p99 of the mock at `url` until `done` settles (harness/run/live-sampler.ts reads it so). */
+async function watchMockLag(url: string, done: Promise<unknown>): Promise<number | null> {
+  const stop = new AbortController();
+  void done.finally(() => stop.abort());
+  await fetchMockStats(url, true);
+  let worst: number | null = null;
+  while (!stop.signal.aborted) {
+    await clock.sleep(1_000, stop.signal).catch(() => undefined);
+    const lag = (await fetchMockStats(url, true))?.eventLoopDelay.p99Ms;
+    if (lag !== undefined) worst = Math.max(worst ?? 0, lag);
+  }
+  return worst;
+}
+
+/**
+ * Plays k6 against a fresh system, then the harness's own live run (its own fresh processes), and judges the round.
+ * Played one after the other on a shared machine, the two runs can see different loads. A round is a fair comparison
+ * when neither run was held up by a starved process that times requests: the harness's own self-monitoring found its
+ * load generator valid, and neither mock's event loop stalled (p99 per second) longer than the TTFT difference allowed,
+ * since a stall that long can by itself move a p50 by that much. `keep` gets k6's system, which the caller stops.
+ */
+async function playRound(scenario: Scenario, target: 'mock' | 'engine', dir: string, keep: (s: System) => void): Promise<Round> {
+  const forK6 = await startSystem(scenario, target);
+  keep(forK6);
+  const out = generateK6Script(scenario, { targetUrl: forK6.targetUrl, baseDir: ROOT });
+  const k6Run = runK6(dir, out.script, { MOCK_URL: forK6.mockUrl, POLICY: target === 'engine' ? POLICY : 'mock', API_KEYS: JSON.stringify(tenantKeys(scenario)) });
+  const [run, k6MockLagP99Ms] = await Promise.all([k6Run, watchMockLag(forK6.mockUrl, k6Run)]);
+  const live = await runPolicyLive({ scenario, policy: POLICY, seed: scenario.seed, durationMs: scenario.durationMs, target, baseDir: ROOT, readyTimeoutMs: 60_000 });
+  const k6P50 = run.summary?.summary.ttftMs.p50 ?? null;
+  const harnessP50 = live.result.summary.ttftMs.p50;
+  const agree = run.code === 0 && k6P50 !== null && harnessP50 !== null && Math.abs(k6P50 - harnessP50) <= TTFT_AGREEMENT * harnessP50;
+  const allowedMs = TTFT_AGREEMENT * (harnessP50 ?? 0);
+  const stalled = (who: string, lag: number | null): string[] => (lag !== null && lag > allowedMs ? [`${who} mock's event-loop lag p99 ${lag} ms > the ${allowedMs.toFixed(1)} ms allowed`] : []);
+  const unfair = [...(run.code === 0 ? [] : [`k6 exited ${run.code}`]), ...live.loadGenerator.reasons.map((r) => `harness ${r}`), ...stalled("k6's", k6MockLagP99Ms), ...stalled("the harness's", live.mockLagP99Ms)];
+  return { run, live, k6MockLagP99Ms, agree, unfair };
+}
+
 const describeK6 = HAVE_K6 ? describe : describe.skip;
 
 describeK6.each([
@@ -160,27 +216,30 @@ describeK6.each([
 
   it('healthy: exits 0, and its TTFT p50 is within 20% of the harness\'s live run of the same scenario', async () => {
     const scenario = await shortened(name, undefined);
-    // On a shared machine the two runs of a round can see different loads: a round that disagrees is run once more,
-    // each round on a fresh system (a used mock's prefix cache is warm).
-    let last: { run: K6Run; harnessP50: number | null; harnessRequests: number } | undefined;
-    for (let round = 1; round <= 2; round++) {
+    // Each round plays k6 and then the harness, each on a fresh system (a used mock's prefix cache is warm). A round
+    // that disagrees and was not a fair comparison (playRound) is played again, at most MAX_ROUNDS; a fair round that
+    // disagrees fails at once.
+    const rounds: Round[] = [];
+    for (let round = 1; round <= MAX_ROUNDS; round++) {
       await system?.group.stopAll();
-      system = await startSystem(scenario, target);
-      const out = generateK6Script(scenario, { targetUrl: system.targetUrl, baseDir: ROOT });
-      const run = await runK6(dir, out.script, { MOCK_URL: system.mockUrl, POLICY: target === 'engine' ? POLICY : 'mock', API_KEYS: JSON.stringify(tenantKeys(scenario)) });
-      const live = await runPolicyLive({ scenario, policy: POLICY, seed: scenario.seed, durationMs: scenario.durationMs, target, baseDir: ROOT, readyTimeoutMs: 60_000 });
-      const s = live.result.summary;
-      const k6 = run.summary?.summary;
+      const r = await playRound(scenario, target, dir, (s) => (system = s));
+      rounds.push(r);
+      const s = r.live.result.summary;
+      const k6 = r.run.summary?.summary;
+      const lg = r.live.loadGenerator;
       process.stderr.write(
-        `k6-run ${name} → ${target} round ${round}: exit ${run.code}; TTFT p50 k6 ${k6?.ttftMs.p50?.toFixed(1)} ms, harness ${s.ttftMs.p50?.toFixed(1)} ms; ` +
-          `p90 k6 ${k6?.ttftMs.p90?.toFixed(1)} ms, harness ${s.ttftMs.p90?.toFixed(1)} ms; requests k6 ${k6?.requests}, harness ${s.requests}\n`,
+        `k6-run ${name} → ${target} round ${round}: exit ${r.run.code}; TTFT p50 k6 ${k6?.ttftMs.p50?.toFixed(1)} ms, harness ${s.ttftMs.p50?.toFixed(1)} ms; ` +
+          `p90 k6 ${k6?.ttftMs.p90?.toFixed(1)} ms, harness ${s.ttftMs.p90?.toFixed(1)} ms; requests k6 ${k6?.requests}, harness ${s.requests}; ` +
+          `harness lag p99 ${lg.eventLoopLagP99Ms} ms cpu ${lg.cpuPct}%; mock lag p99 k6 ${r.k6MockLagP99Ms} harness ${r.live.mockLagP99Ms} ms; ` +
+          `${r.agree ? 'agree' : 'disagree'}, ${r.unfair.length === 0 ? 'fair' : `not fair (${r.unfair.join('; ')})`}\n`,
       );
-      last = { run, harnessP50: s.ttftMs.p50, harnessRequests: s.requests };
-      const agree = k6?.ttftMs.p50 != null && s.ttftMs.p50 !== null && Math.abs(k6.ttftMs.p50 - s.ttftMs.p50) <= TTFT_AGREEMENT * s.ttftMs.p50;
-      if (run.code === 0 && agree) break;
+      if (r.agree || r.unfair.length === 0) break;
     }
+    const last = rounds.at(-1);
     if (last === undefined) throw new Error('no round ran');
-    const { run, harnessP50, harnessRequests } = last;
+    const { run } = last;
+    const harnessP50 = last.live.result.summary.ttftMs.p50;
+    const harnessRequests = last.live.result.summary.requests;
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     const k6 = run.summary;
     if (k6 === undefined) throw new Error(`no summary JSON:\n${run.stdout}\n${run.stderr}`);
@@ -190,8 +249,12 @@ describeK6.each([
     if (harnessP50 === null || k6P50 === null) throw new Error('expected TTFT samples from both runs');
     // The same seeded sessions: k6 spaces Poisson arrivals evenly, so the counts agree only roughly.
     expect(Math.abs(k6.summary.requests - harnessRequests) / harnessRequests).toBeLessThanOrEqual(0.25);
-    expect(Math.abs(k6P50 - harnessP50), `k6 TTFT p50 ${k6P50} ms, harness ${harnessP50} ms`).toBeLessThanOrEqual(TTFT_AGREEMENT * harnessP50);
-  }, 900_000);
+    expect(
+      Math.abs(k6P50 - harnessP50),
+      `k6 TTFT p50 ${k6P50} ms, harness ${harnessP50} ms after ${rounds.length} round(s); ` +
+        (last.unfair.length === 0 ? 'the last round was a fair comparison' : `no round was a fair comparison: ${rounds.map((x) => x.unfair.join(', ')).join(' / ')}`),
+    ).toBeLessThanOrEqual(TTFT_AGREEMENT * harnessP50);
+  }, 1_500_000);
 
   it('faults breaking the SLOs from setup() (MOCK_URL): exits 99, and teardown() clears the plan', async () => {
     // TTFT beyond every class's TTFT SLO (burst: 2 s; steady: 1 s), and errors beyond the error bound.
@@ -237,6 +300,30 @@ describeK6('k6 reads the knobs of an exported script', () => {
     const o = await inspect('burst-1000', { DURATION: '20s', SCALE: '0.1' });
     expect(o.scenarios.sessions).toMatchObject({ executor: 'per-vu-iterations', vus: 100, iterations: 1, maxDuration: '20s' });
   }, 120_000);
+
+  it('DURATION shorter than a burst cuts it at its rate: sessions due after the window are not played', async () => {
+    // 12 one-call sessions at seeded times in 6 s; DURATION=2s keeps those due in the first 2 s, as --duration does.
+    const base = await loadScenario('burst-1000');
+    const scenario: Scenario = {
+      ...base,
+      durationMs: 6_000,
+      workload: { arrivals: { kind: 'burst', sessions: 12, withinMs: 6_000 }, mix: [{ name: 'chat', weight: 1, kind: 'single', promptTokens: 16, outputTokens: 4 }] },
+      model: { profile: 'h100-llama3-8b' },
+    };
+    const due = buildSessions(scenario.workload, new Random(scenario.seed).derive('workload'), { durationMs: scenario.durationMs, baseDir: ROOT }).map((x) => x.startAtMs);
+    const inWindow = due.filter((t) => t < 2_000).length;
+    expect(inWindow).toBeGreaterThan(0);
+    expect(inWindow).toBeLessThan(12);
+    const sys = await startSystem(scenario, 'mock');
+    try {
+      const run = await runK6(dir, generateK6Script(scenario, { targetUrl: sys.targetUrl, baseDir: ROOT }).script, { DURATION: '2s', POLICY: 'mock' });
+      expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(run.summary?.windowMs).toBe(2_000);
+      expect(run.summary?.summary.requests).toBe(inWindow);
+    } finally {
+      await sys.group.stopAll();
+    }
+  }, 300_000);
 
   it('refuses k6 run -d, which would replace the executor, and says what to use instead', async () => {
     const out = generateK6Script(await shortened('steady-poisson', undefined), { targetUrl: 'http://127.0.0.1:9', baseDir: ROOT });
