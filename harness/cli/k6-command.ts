@@ -7,15 +7,17 @@ import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ValidationError } from '../../src/errors.js';
 import { DEFAULT_TARGET_URL, generateK6Script, thresholdLabel, type K6Export } from '../k6/index.js';
+import { scaleScenarioRun } from '../run/scale-run.js';
 import { listScenarioNames, loadScenario } from '../run/scenarios.js';
 import type { Scenario } from '../scenario.js';
-import { UsageError, parseInteger } from './flags.js';
+import { UsageError, parseDuration, parseInteger } from './flags.js';
 
 interface K6Flags {
   out?: string;
   target: string;
   model: string;
   seed?: string;
+  duration?: string;
   maxSessions: string;
   trace?: string;
   stdout?: boolean;
@@ -30,6 +32,7 @@ export function k6Command(): Command {
     .option('--target <url>', 'engine base URL written as the default of __ENV.TARGET', DEFAULT_TARGET_URL)
     .option('--model <name>', 'model name sent in requests (default of __ENV.MODEL)', 'primary')
     .option('--seed <n>', 'seed of the sessions (default: the scenario\'s)')
+    .option('--duration <d>', "arrival window written into the script, e.g. 30s; a longer burst is cut to it at its rate (default: the scenario's; -e DURATION changes it at run time)")
     .option('--max-sessions <n>', 'sessions written into the script; arrival-rate executors cycle through them', '1000')
     .option('--trace <path>', 'trace file, for scenarios that replay one')
     .option('--stdout', 'print the script instead of writing a file')
@@ -49,13 +52,16 @@ async function runK6Command(name: string, flags: K6Flags): Promise<void> {
   const scenario = withTrace(await loadScenario(name), flags.trace);
   const seed = flags.seed === undefined ? undefined : parseInteger('--seed', flags.seed);
   const maxSessions = parseInteger('--max-sessions', flags.maxSessions, 1);
+  const durationMs = flags.duration === undefined ? undefined : parseDuration('--duration', flags.duration);
+  const scaling = durationMs === undefined ? null : scaleScenarioRun(scenario, { durationMs }).scaling;
   let out: K6Export;
   try {
-    out = generateK6Script(scenario, { targetUrl: flags.target, model: flags.model, maxSessions, stream: flags.stream, ...(seed !== undefined ? { seed } : {}) });
+    out = generateK6Script(scenario, { targetUrl: flags.target, model: flags.model, maxSessions, stream: flags.stream, ...(seed !== undefined ? { seed } : {}), ...(durationMs !== undefined ? { durationMs } : {}) });
   } catch (e) {
     if (e instanceof ValidationError && e.path === 'targetUrl') throw new UsageError(`--target: ${e.message.replace(/^targetUrl: /, '')}`);
     throw e;
   }
+  if (scaling !== null) console.error(`scaled: ${scenario.name} ${scaling.note}`);
   if (flags.stdout === true) {
     process.stdout.write(out.script);
     return;

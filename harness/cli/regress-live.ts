@@ -29,6 +29,7 @@ import type { LoadLimits } from '../run/live-monitor.js';
 import { gitCommit } from '../run/meta.js';
 import type { RunResult } from '../report/schema.js';
 import { runScenarioLive, type LiveScenarioRunOptions } from '../run/run-scenario.js';
+import { scaleScenarioRun } from '../run/scale-run.js';
 import { findScenarioFiles, listScenarioNames, loadScenario, loadScenarioFile } from '../run/scenarios.js';
 import type { Scenario } from '../scenario.js';
 import type { TargetAdapter } from '../targets/target.js';
@@ -77,8 +78,12 @@ export async function runLiveRegress(o: LiveRegressOptions): Promise<{ exitCode:
   const sections: string[] = [`# Live regression check (${runs} run${runs === 1 ? '' : 's'} per scenario and target)`, ''];
   const cases: LiveJUnitCase[] = [];
   let failed = false;
-  for (const s of o.scenarios) {
-    const durationMs = o.durationMs ?? s.durationMs;
+  for (const given of o.scenarios) {
+    const durationMs = o.durationMs ?? given.durationMs;
+    // A --duration shorter than a burst cuts it at its rate, as `scenario --duration` does (harness/run/scale-run.ts).
+    const cut = o.durationMs === undefined ? { scenario: given, scaling: null } : scaleScenarioRun(given, { durationMs });
+    const s = cut.scenario;
+    if (cut.scaling !== null) log(`regress: scaled: ${s.name} ${cut.scaling.note}`);
     for (const t of o.targets) {
       const valid: LiveRun[] = [];
       let invalid = 0;
@@ -93,6 +98,7 @@ export async function runLiveRegress(o: LiveRegressOptions): Promise<{ exitCode:
           policies: [t.name],
           targets: [t],
           durationMs,
+          ...(cut.scaling !== null ? { scaling: cut.scaling } : {}),
           mockPort: o.mockPort ?? 18_000,
           ...(o.proxyUrl !== undefined ? { proxyUrl: o.proxyUrl } : {}),
           ...(o.limits !== undefined ? { limits: o.limits } : {}),

@@ -54,6 +54,19 @@ describe('npm run tune', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('--duration shorter than a burst cuts it at its rate, says so, and every run plays the cut burst', () => {
+    const dir = join(out, 'cut');
+    const r = cli('burst-1000', '--vary', 'concurrency.limit=128', '--slo', 'ttft.p99<=30s', '--duration', '1s', '--out', dir);
+    expect(r.status, r.stderr).toBe(0);
+    const note = 'run with its burst cut to the 1 s arrival window at the same rate (1,000 sessions in 2 s -> 500 in 1 s)';
+    expect(r.stderr).toContain(`scaled: burst-1000 ${note}`);
+    const doc = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8')) as SweepDocument;
+    expect(doc.scenario.durationMs).toBe(1000);
+    expect(doc.scenario.description).toContain(note);
+    const runs = readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { sessions: number });
+    expect(runs.map((x) => x.sessions)).toEqual([500]);
+  });
+
   it('sweeps burst-1000 on 2 workers, writes the reports and best-policy.json, resumes, and exits 1 when nothing meets the SLOs', () => {
     const dir = join(out, 'sweep');
     // An SLO that one of the two limits meets and the other misses (on resilient: TTFT p99 about 27 s at 128, 58 s at 64).

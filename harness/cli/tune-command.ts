@@ -11,6 +11,7 @@ import { RealClock } from '../../src/time/real-clock.js';
 import type { Threshold } from '../measure/types.js';
 import { alignColumns } from '../report/table.js';
 import { gitCommit, machineInfo } from '../run/meta.js';
+import { scaleScenarioRun } from '../run/scale-run.js';
 import { isScenarioPath, loadScenario } from '../run/scenarios.js';
 import type { Scenario } from '../scenario.js';
 import { resolveBase, DEFAULT_BASE } from '../tune/base.js';
@@ -155,8 +156,11 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags, progra
   const quiet = flags.quiet === true;
 
   // Everything is parsed and validated here, before any run starts.
-  const scenario = await loadScenario(s.scenario);
-  const durationMs = s.duration === undefined ? scenario.durationMs : parseDuration('--duration', s.duration);
+  const loaded = await loadScenario(s.scenario);
+  const durationMs = s.duration === undefined ? loaded.durationMs : parseDuration('--duration', s.duration);
+  // A --duration shorter than a burst cuts it at its rate, as `scenario --duration` does (harness/run/scale-run.ts).
+  const cut = s.duration === undefined ? { scenario: loaded, scaling: null } : scaleScenarioRun(loaded, { durationMs });
+  const scenario = cut.scenario;
   const seeds = seedsOf(s, scenario);
   const base = await resolveBase(s.base ?? DEFAULT_BASE, scenario);
   const slo: Threshold[] = s.slo === undefined ? defaultSlo(scenario) : parseSlo(s.slo);
@@ -182,6 +186,7 @@ async function runTune(scenarioArg: string | undefined, flags: TuneFlags, progra
   // A live target is probed one run at a time, whatever --workers says.
   const meta = { startedAt, workers: s.capacity === true && s.target !== undefined ? 1 : workers, gitCommit: gitCommit(), nodeVersion: process.version };
   const progress = createTuneProgress(durationMs, slo, quiet);
+  if (cut.scaling !== null && !quiet) process.stderr.write(`scaled: ${scenario.name} ${cut.scaling.note}\n`);
   let finishedRuns = 0;
   try {
     if (s.capacity === true) {

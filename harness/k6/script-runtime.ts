@@ -22,7 +22,7 @@ export const SCRIPT_KNOBS: ReadonlyArray<readonly [name: string, meaning: string
   ['TARGET', 'base URL of the engine (or of the mock, or any OpenAI-compatible server)'],
   ['API_KEY', 'Bearer key; API_KEYS=\'{"tenant":"key"}\' gives each tenant its own (the engine knows a tenant by its key)'],
   ['MODEL, EMBEDDING_MODEL', 'model names in the request bodies'],
-  ['DURATION', 'arrival window (k6 duration like 30s or 2m, or ms); rate executors keep their rate and shape, a burst keeps its window and this bounds the run'],
+  ['DURATION', 'arrival window (k6 duration like 30s or 2m, or ms); rate executors keep their rate and shape, a burst longer than it is cut to it at its rate (sessions due after it are not played)'],
   ['SCALE', 'multiplies arrival rates, the number of burst sessions, or closed-loop VUs (0.1 = a tenth of the load)'],
   ['VUS', 'preAllocatedVUs of arrival-rate executors (default: sized from the scenario\'s concurrency)'],
   ['MAX_VUS', 'maxVUs of arrival-rate executors'],

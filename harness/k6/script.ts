@@ -7,6 +7,7 @@
 import { ValidationError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import { sloBoundsFor } from '../measure/latency.js';
+import { scaleScenarioRun } from '../run/scale-run.js';
 import type { Scenario } from '../scenario.js';
 import { buildSessions, isTraceWorkload, type Session, type WorkloadSpec } from '../workload/index.js';
 import { k6Executor, scheduledIterations, type ExecutorPlan } from './executors.js';
@@ -30,7 +31,10 @@ export interface K6ScriptOptions {
   readonly drainMs?: number;
   /** Seed of the sessions. @default scenario.seed */
   readonly seed?: number;
-  /** Arrival window written into the script (DURATION changes it at run time). @default scenario.durationMs */
+  /**
+   * Arrival window written into the script (DURATION changes it at run time); a burst longer than it is cut to it at its
+   * rate, as `--duration` cuts it (harness/run/scale-run.ts). @default scenario.durationMs
+   */
   readonly durationMs?: number;
   /** Directory a trace path is resolved against. @default process.cwd() */
   readonly baseDir?: string;
@@ -53,7 +57,9 @@ export interface K6Export {
 export const DEFAULT_TARGET_URL = 'http://127.0.0.1:8080';
 
 /** Generates the k6 script for `scenario`. */
-export function generateK6Script(scenario: Scenario, o: K6ScriptOptions = {}): K6Export {
+export function generateK6Script(given: Scenario, o: K6ScriptOptions = {}): K6Export {
+  // A window shorter than a burst cuts the burst at its own rate, as the harness's --duration does (said in the header).
+  const scenario = o.durationMs === undefined ? given : scaleScenarioRun(given, { durationMs: o.durationMs }).scenario;
   const target = o.targetUrl ?? DEFAULT_TARGET_URL;
   if (!/^https?:\/\/[^\s/]+/.test(target)) throw new ValidationError('targetUrl', 'an http(s) URL like http://127.0.0.1:8080', target);
   const maxSessions = o.maxSessions ?? 1000;
@@ -307,6 +313,9 @@ export default function (): void {
   if (s === undefined) return;
   // exec.scenario.startTime is k6's own record of when this scenario began (epoch ms); inside k6, Date.now() is
   // the VU's wall clock, the only one a script has.
+  // A DURATION shorter than the burst cuts it at its own rate, as the harness's --duration does: a session due at or
+  // after the arrival window is not played (without this its VU would sleep into gracefulStop and play it anyway).
+  if (__ENV.DURATION && s.atMs >= SCHEDULE.windowMs) return;
   const due = exec.scenario.startTime + s.atMs;
   const waitMs = due - Date.now();
   if (waitMs > 0) sleep(waitMs / 1000);

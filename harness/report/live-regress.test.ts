@@ -3,6 +3,7 @@ import { runLiveRegress, parseToleranceFlag } from '../cli/regress-live.js';
 import { defineScenario } from '../scenario.js';
 import { urlTarget } from '../targets/url-target.js';
 import { compareLive, makeLiveBaseline, summarizeRuns, type LiveFigures, type LiveRun } from './live-regress.js';
+import type { LiveScenarioRunOptions } from '../run/run-scenario.js';
 import type { RunResult } from './schema.js';
 import { syntheticRunResult } from './synthetic-run.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -95,6 +96,49 @@ describe('live regression: invalid runs', () => {
       const none = await runLiveRegress({ targets: [urlTarget('t', 'http://127.0.0.1:1')], scenarios: [scenario], runs: 2, baselinesDir: dir, update: false, log: () => undefined, runOnce: async () => fake(false) });
       expect(none.exitCode).toBe(1);
       expect(none.markdown).toContain('not judged');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('live regression: --duration', () => {
+  it('cuts a burst longer than the window at its rate, as `scenario --duration` does, and says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'live-regress-cut-'));
+    try {
+      const scenario = defineScenario({
+        name: 'bursty',
+        description: 'a burst of 1,000 sessions in 10 s',
+        seed: 1,
+        durationMs: 10_000,
+        workload: { arrivals: { kind: 'burst', sessions: 1000, withinMs: 10_000 }, mix: [{ name: 'chat', weight: 1, kind: 'single', promptTokens: 10, outputTokens: 10 }] },
+        model: { profile: 'h100-llama3-8b' },
+        policies: ['bounded'],
+        slo: { ttftMs: 1000 },
+      });
+      const base = syntheticRunResult(1, 10_000, 5);
+      const seen: LiveScenarioRunOptions[] = [];
+      const lines: string[] = [];
+      const out = await runLiveRegress({
+        targets: [urlTarget('t', 'http://127.0.0.1:1')],
+        scenarios: [scenario],
+        runs: 1,
+        durationMs: 2_000,
+        baselinesDir: dir,
+        update: true,
+        log: (l) => lines.push(l),
+        runOnce: async (o) => {
+          seen.push(o);
+          return { ...base, policies: [{ ...(base.policies[0] as RunResult['policies'][number]), name: 't' }] };
+        },
+      });
+      expect(out.exitCode).toBe(0);
+      expect(seen).toHaveLength(1);
+      const played = seen[0] as LiveScenarioRunOptions;
+      expect(played.durationMs).toBe(2_000);
+      expect('arrivals' in played.scenario.workload ? played.scenario.workload.arrivals : undefined).toEqual({ kind: 'burst', sessions: 200, withinMs: 2_000 });
+      expect(played.scaling?.burstCut).toEqual({ scenarioMs: 10_000, runMs: 2_000 });
+      expect(lines).toContain('regress: scaled: bursty run with its burst cut to the 2 s arrival window at the same rate (1,000 sessions in 10 s -> 200 in 2 s); deployments, routes, policies, faults and SLOs as the scenario\'s');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
