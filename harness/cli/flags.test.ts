@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkOutputDir, parseChoice, parseDuration, parseInteger, parseList, parsePort, parseTransportFlag } from './flags.js';
 
@@ -23,6 +27,25 @@ describe('CLI flag parsing', () => {
     expect(() => parsePort('--mock-port', '0')).toThrow('--mock-port: expected an integer >= 1, got 0');
     expect(parsePort('--mock-port', '18000')).toBe(18_000);
     expect(() => checkOutputDir('--out', '/dev/null/run')).toThrow('--out: expected a folder that can be written, got "/dev/null/run" (ENOTDIR)');
+  });
+
+  it('--out under /proc is refused at once, naming it (Node\'s recursive mkdir never returned there)', () => {
+    // In a child process with a time limit: the defect was a synchronous call that never returned.
+    const code = "import('./harness/cli/flags.ts').then((m) => { try { m.checkOutputDir('--out', '/proc/no-such/run'); console.log('made'); } catch (e) { console.log(e.message); } })";
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.stdout.trim()).toBe('--out: expected a folder that can be written, got "/proc/no-such/run" (ENOENT)');
+  });
+
+  it('--out makes the missing folders of a writable path', () => {
+    const base = mkdtempSync(join(tmpdir(), 'flags-out-'));
+    try {
+      checkOutputDir('--out', join(base, 'a', 'b'));
+      expect(statSync(join(base, 'a', 'b')).isDirectory()).toBe(true);
+      checkOutputDir('--out', join(base, 'a', 'b')); // again: it exists
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 
   it('accepts good lists and choices', () => {

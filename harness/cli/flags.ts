@@ -1,4 +1,5 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { HarnessError } from '../../src/errors.js';
 import { parseTransport, transportFromHopCosts, type Transport } from '../run/transport.js';
 
@@ -44,10 +45,26 @@ export function parsePort(flag: string, value: string): number {
  */
 export function checkOutputDir(flag: string, dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirs(dir);
     accessSync(dir, constants.W_OK);
   } catch (e) {
     throw new UsageError(`${flag}: expected a folder that can be written, got ${JSON.stringify(dir)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** `mkdir -p`, one level at a time: Node's own recursive mkdir never returns under /proc (e.g. `--out /proc/x`). */
+function mkdirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); !existsSync(d); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by someone else
+    }
   }
 }
 
