@@ -242,4 +242,29 @@ describe('sim process with --supervise and its warm standby', { timeout: 120_000
     p.child.kill('SIGTERM');
     expect(await p.exit).toBe(0);
   });
+
+  it('a supervisor killed outright (SIGKILL) takes its server and its standby with it: no orphan keeps the port', async () => {
+    const p = sim(['--supervise', '--port', '0', '--model', `primary=${profileFile}`, '--seed', '6']);
+    const url = await p.listening(1);
+    const active = Number(/listening on \S+ .*pid (\d+)\)/.exec(p.out)?.[1]);
+    const ready = [...p.err.matchAll(/standby server ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    const standby = ready.find((pid) => pid !== active);
+    if (standby === undefined) throw new Error(`no standby ready line: ${p.err}`);
+    pids.add(standby);
+    p.child.kill('SIGKILL');
+    await p.exit;
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Waits on the condition, with a generous limit.
+    const clock = new RealClock();
+    for (let i = 0; i < 600 && (alive(active) || alive(standby)); i++) await clock.sleep(100);
+    expect([active, standby].filter(alive)).toEqual([]);
+    expect(await request(`${url}/health`).then(() => 'answered', (err: NodeJS.ErrnoException) => err.code)).toBe('ECONNREFUSED');
+  });
 });

@@ -127,6 +127,9 @@ async function serve(argvOpts: SimOptions): Promise<void> {
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  // A supervised server ends with its supervisor: killed outright (SIGKILL), the supervisor cannot stop it, and it
+  // would keep the port as an orphan (its standby already exits on the same signal).
+  if (standby) process.once('disconnect', shutdown);
   try {
     await app.listen({ port: opts.port, host: opts.host });
   } catch (err) {
