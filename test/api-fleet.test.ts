@@ -4,7 +4,7 @@
  * metadata, and the replicas' metrics on /metrics. Real clock, fast profile; every service is closed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseFleetFile } from '../src/api/fleet-file.js';
+import { fleetPrices, parseFleetFile, unpricedDeployments } from '../src/api/fleet-file.js';
 import { buildService, type ApiService } from '../src/api/server.js';
 import type { ServicePrices } from '../src/engine/billed-usage.js';
 import { buildFleet } from '../src/fleet/build.js';
@@ -104,6 +104,21 @@ describe('the service with a fleet', () => {
     const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(text).toMatch(/engine_cost_usd_total\{[^}]*deployment="fast"[^}]*\} /);
     expect(text).toMatch(/engine_billed_tokens_total\{[^}]*deployment="default"[^}]*\} /);
+  });
+
+  it('a deployment without a price in the fleet file is unpriced (as in virtual mode), not billed at the default\'s', async () => {
+    const cheap = { inputPer1M: 1, cachedInputPer1M: 1, outputPer1M: 4 };
+    const file = parseFleetFile({ ...FILE, deployments: { ...FILE.deployments, default: { ...FILE.deployments.default, price: cheap } } });
+    expect(unpricedDeployments(file)).toEqual(['fast']);
+    const { svc } = fleetService(fleetPrices(file));
+    const onFast = await run(svc, { modelHint: 'fast' });
+    const onDefault = await run(svc, { modelHint: 'default' });
+    expect(onFast).toMatchObject({ status: 'succeeded', costUsd: null });
+    expect(onDefault['costUsd']).toBeGreaterThan(0);
+    const text = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(text).toMatch(/engine_billed_tokens_total\{[^}]*deployment="fast"[^}]*\} [1-9]/);
+    expect(text).toMatch(/engine_cost_usd_total\{[^}]*deployment="default"[^}]*\} /);
+    expect(text).not.toMatch(/engine_cost_usd_total\{[^}]*deployment="fast"/);
   });
 
   it('exports per-replica outstanding, ejected state, calls and the routing counts on /metrics', async () => {

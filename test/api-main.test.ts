@@ -115,6 +115,15 @@ describe.concurrent('serve process', { timeout: 30_000 }, () => {
     expect(p.err).toBe('');
   });
 
+  it('--fleet with a deployment without a price says at start-up that its calls are unpriced', async () => {
+    const fleet = { deployments: { default: { replicas: [upstream], price: 'openai/gpt-4o-mini' }, fast: { replicas: [upstream] } } };
+    const p = serve(['--fleet', JSON.stringify(fleet), '--policy', 'resilient', '--tenants', tenantsFile, '--port', '0']);
+    await p.listening;
+    p.child.kill('SIGTERM');
+    expect(await p.exit).toBe(0);
+    expect(p.err).toContain('serve: deployment "fast" has no price in the fleet file: its calls are unpriced (costUsd null, no engine_cost_usd_total), not billed at another deployment\'s price\n');
+  });
+
   it('a bad flag exits 2 with one line naming it, no stack trace; --help exits 0', async () => {
     const bad = serve(['--upstream', upstream, '--policy', 'fastest', '--open']);
     const none = serve(['--policy', 'resilient', '--open']);

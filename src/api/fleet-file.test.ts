@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
-import { parseFleetFile } from './fleet-file.js';
+import { fleetPrices, parseFleetFile, unpricedDeployments, unpricedNotice } from './fleet-file.js';
 
 const urls = ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'];
 
@@ -60,5 +60,24 @@ describe('parseFleetFile', () => {
     expect(rejected({ deployments: { default: { replicas: urls, dialect: 'grpc' } } })).toMatch(/^deployments\.default\.dialect: expected one of "openai", "vllm", "mock"/);
     expect(rejected({ deployments: { 'bad name': { replicas: urls } } })).toMatch(/^deployments: expected deployment names of 1 to 64/);
     expect(rejected([])).toMatch(/^\(fleet\): expected an object/);
+  });
+});
+
+describe('fleetPrices and the unpriced notice', () => {
+  const urls = ['http://127.0.0.1:9101'];
+  it('prices each deployment at its own price; one without a price is left out, never given the default\'s', () => {
+    const f = parseFleetFile({ deployments: { default: { replicas: urls, price: 'openai/gpt-4o-mini' }, fast: { replicas: urls } } });
+    const p = fleetPrices(f);
+    expect(p?.primary).toEqual(f.deployments['default']?.price);
+    expect(Object.keys(p?.deployments ?? {})).toEqual(['default']);
+    expect(unpricedDeployments(f)).toEqual(['fast']);
+    expect(unpricedNotice(['fast'])).toBe(
+      'deployment "fast" has no price in the fleet file: its calls are unpriced (costUsd null, no engine_cost_usd_total), not billed at another deployment\'s price',
+    );
+    expect(unpricedNotice(['a', 'b'])).toMatch(/^deployments "a", "b" have no price in the fleet file: their calls are unpriced/);
+  });
+
+  it('no price anywhere: no service prices at all', () => {
+    expect(fleetPrices(parseFleetFile({ deployments: { default: { replicas: urls } } }))).toBeUndefined();
   });
 });

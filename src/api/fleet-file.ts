@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { DeploymentConfig, FleetConfig, RouteRule } from '../fleet/types.js';
+import type { ServicePrices } from '../engine/billed-usage.js';
 import { resolveTokenPrice, type TokenPrice } from '../lib/token-price.js';
 import { UPSTREAM_DIALECTS, type UpstreamDialect } from '../upstream/model-client.js';
 
@@ -170,4 +171,28 @@ export function parseFleetFile(input: unknown): FleetFile {
 
 function fail(path: readonly PropertyKey[], expected: string, got: unknown): never {
   throw new ValidationError(pathOf(path) || '(fleet)', expected, got);
+}
+
+/**
+ * The service's prices with a fleet and no --price: each call's bill names the deployment that served it and pays
+ * that deployment's price; a call of a deployment without one is unpriced (cost unknown, as in virtual mode), and a
+ * call without a deployment (an embedding or batch, sent to the default deployment) pays the default deployment's.
+ * Undefined when no deployment has a price.
+ */
+export function fleetPrices(fleet: FleetFile): ServicePrices | undefined {
+  const deployments = Object.fromEntries(Object.entries(fleet.deployments).flatMap(([name, d]) => (d.price !== undefined ? [[name, d.price] as const] : [])));
+  const price = fleet.deployments[fleet.config.defaultDeployment]?.price;
+  if (price === undefined && Object.keys(deployments).length === 0) return undefined;
+  return { ...(price !== undefined ? { primary: price } : {}), deployments };
+}
+
+/** The deployments of `fleet` without a price, in file order. */
+export function unpricedDeployments(fleet: FleetFile): string[] {
+  return Object.entries(fleet.deployments).flatMap(([name, d]) => (d.price === undefined ? [name] : []));
+}
+
+/** One line for serve's start-up: which deployments' calls cost nothing known. */
+export function unpricedNotice(names: readonly string[]): string {
+  const list = names.map((n) => JSON.stringify(n)).join(', ');
+  return `${names.length === 1 ? 'deployment' : 'deployments'} ${list} ${names.length === 1 ? 'has' : 'have'} no price in the fleet file: ${names.length === 1 ? 'its' : 'their'} calls are unpriced (costUsd null, no engine_cost_usd_total), not billed at another deployment's price`;
 }

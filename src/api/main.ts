@@ -15,8 +15,8 @@ import { LocalDirPayloadStore } from '../jobs/payload-store.js';
 import { RealClock } from '../time/real-clock.js';
 import { HttpModelClient } from '../upstream/http-openai.js';
 import { loadTokenCounter } from '../upstream/tokenizer.js';
-import type { ServicePrices } from '../engine/billed-usage.js';
 import { parseServeArgs, ServeUsageError, type ServeOptions } from './cli-options.js';
+import { fleetPrices, unpricedDeployments, unpricedNotice } from './fleet-file.js';
 import { buildFleetUpstream, type FleetUpstream } from './fleet-upstream.js';
 import { withModel } from './model-alias.js';
 import { buildServer } from './server.js';
@@ -49,7 +49,12 @@ async function serve(o: ServeOptions): Promise<void> {
   if (primary === undefined) return fail('--upstream: expected a URL (or --fleet FILE), got none');
   const fallbackClient = o.fallback !== undefined ? new HttpModelClient({ baseUrl: o.fallback, clock, dialect: o.fallbackDialect, ...pool, ...key }) : undefined;
   const fallback = fallbackClient !== undefined && o.fallbackModel !== undefined ? withModel(fallbackClient, o.fallbackModel) : fallbackClient;
-  const prices = o.prices ?? fleetPrices(o.fleet);
+  const prices = o.prices ?? (o.fleet !== undefined ? fleetPrices(o.fleet) : undefined);
+  // Said at start-up: a deployment without a price is not billed at another's (cost unknown, as in virtual mode).
+  if (o.prices === undefined && o.fleet !== undefined) {
+    const unpriced = unpricedDeployments(o.fleet);
+    if (unpriced.length > 0 && prices !== undefined) process.stderr.write(`serve: ${unpricedNotice(unpriced)}\n`);
+  }
   let redis: RedisApiSide | undefined;
   if (o.queue !== undefined) {
     try {
@@ -122,19 +127,6 @@ async function serve(o: ServeOptions): Promise<void> {
   process.stdout.write(
     `serve: listening on http://${host}:${port} (policy ${o.policy.name}; ${up} [${o.upstreamDialect}]${fb}; tenants: ${tenants}; exporter ${o.exporter}; pid ${process.pid})\n`,
   );
-}
-
-/**
- * The service's prices with a fleet and no --price: each call's bill names the deployment that served it and pays
- * that deployment's price; a call without one (an embedding or batch, sent to the default deployment) pays the
- * default deployment's.
- */
-function fleetPrices(fleet: ServeOptions['fleet']): ServicePrices | undefined {
-  if (fleet === undefined) return undefined;
-  const deployments = Object.fromEntries(Object.entries(fleet.deployments).flatMap(([name, d]) => (d.price !== undefined ? [[name, d.price] as const] : [])));
-  const price = fleet.deployments[fleet.config.defaultDeployment]?.price;
-  if (price === undefined && Object.keys(deployments).length === 0) return undefined;
-  return { ...(price !== undefined ? { primary: price } : {}), deployments };
 }
 
 function main(): void {

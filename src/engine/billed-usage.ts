@@ -106,15 +106,24 @@ export function billedTotals(bills: readonly BilledCall[], unknown = false): Bil
 export interface ServicePrices {
   readonly primary?: TokenPrice;
   readonly fallback?: TokenPrice;
-  /** A fleet's per-deployment prices: a call billed by a deployment pays its price (else the primary's). */
+  /**
+   * A fleet's per-deployment prices (the fleet file's): a call billed by a deployment pays its price, and a call of
+   * a deployment without one is unpriced (cost unknown), as in virtual mode; never another deployment's price.
+   */
   readonly deployments?: Readonly<Record<string, TokenPrice>>;
+}
+
+/** The price of one call: its deployment's when the prices are per deployment, else its upstream's; undefined = unpriced. */
+export function priceOfCall(c: Pick<BilledCall, 'model' | 'deployment'>, prices: ServicePrices): TokenPrice | undefined {
+  if (c.deployment !== undefined && prices.deployments !== undefined) return prices.deployments[c.deployment];
+  return prices[c.model];
 }
 
 /** USD of `calls` at `prices`; null when a call's upstream has no price. */
 export function billedUsd(calls: readonly BilledCall[], prices: ServicePrices): number | null {
   let sum = 0;
   for (const c of calls) {
-    const p = (c.deployment !== undefined ? prices.deployments?.[c.deployment] : undefined) ?? prices[c.model];
+    const p = priceOfCall(c, prices);
     if (p === undefined) return null;
     sum += billUsd(c, p);
   }

@@ -3,11 +3,12 @@
  * kind}` (kind `input` at the input price, `cached_input`, `output`: every call that ran, retries and resumes
  * included; src/engine/billed-usage.ts) and, with prices (`serve --price`), `engine_cost_usd_total{model,tenant}`.
  * `model` is the engine's upstream (`primary`, `fallback`), as in `engine_attempts_total`; with a fleet upstream,
- * `deployment` names the deployment that served the call, whose price (`--fleet` file) applies.
+ * `deployment` names the deployment that served the call, whose price (`--fleet` file) applies; a deployment without
+ * one adds no dollars (unpriced, as in virtual mode).
  */
 import type { Counter, Meter } from '@opentelemetry/api';
 import { billUsd } from '../lib/token-price.js';
-import type { ServicePrices } from '../engine/billed-usage.js';
+import { priceOfCall, type ServicePrices } from '../engine/billed-usage.js';
 import type { EngineResult } from '../engine/engine-types.js';
 
 export class CostMetrics {
@@ -26,7 +27,7 @@ export class CostMetrics {
       this.tokens.add(c.inputTokens - c.cachedInputTokens, { ...base, kind: 'input' });
       this.tokens.add(c.cachedInputTokens, { ...base, kind: 'cached_input' });
       this.tokens.add(c.outputTokens, { ...base, kind: 'output' });
-      const price = (c.deployment !== undefined ? this.prices.deployments?.[c.deployment] : undefined) ?? this.prices[c.model];
+      const price = priceOfCall(c, this.prices);
       if (price !== undefined) this.usd.add(billUsd(c, price), base);
     }
   }
