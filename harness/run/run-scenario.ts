@@ -11,7 +11,7 @@ import { policyName, type Scenario, type ScenarioPolicy } from '../scenario.js';
 import { isTargetAdapter, validateTargets, type TargetAdapter } from '../targets/target.js';
 import { runPolicyLive, type LivePolicyRun } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
-import { gitCommit, machineInfo } from './meta.js';
+import { gitCommitAsync, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
 import { isZeroTransport, parseTransport, type Transport } from './transport.js';
 import { scenarioCeiling } from './ceiling.js';
@@ -154,6 +154,8 @@ async function runScenarioWith(
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const t0 = clock.now();
+  // The commit for meta, asked of git in child processes while the policies run.
+  const commit = gitCommitAsync();
   const s = o.scenario;
   const seed = o.seed ?? s.seed;
   const durationMs = o.durationMs ?? s.durationMs;
@@ -187,6 +189,7 @@ async function runScenarioWith(
   const ceiling = proxied
     ? undefined
     : await scenarioCeiling(s, { seed, durationMs, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) }).catch(() => null);
+  const gitCommit = await commit;
   return buildRunResult({
     seed,
     scenario: {
@@ -202,7 +205,7 @@ async function runScenarioWith(
     ...(ceiling !== undefined ? { ceiling } : {}),
     policies: results,
     meta: {
-      gitCommit: gitCommit(),
+      gitCommit,
       machine: machineInfo(),
       nodeVersion: process.version,
       wallMs: Math.round(clock.now() - t0),
