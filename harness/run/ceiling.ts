@@ -10,7 +10,7 @@ import { FaultPlan } from '../../sim/faults.js';
 import { DEFAULT_PROFILE, resolveProfile, type GpuProfile } from '../../sim/profiles.js';
 import { computeCeiling, type CeilingModel, type CeilingRequest, type GoodputCeiling } from '../measure/ceiling.js';
 import type { Scenario } from '../scenario.js';
-import { buildWorkload, type PlannedRequest, type PrefixSegment, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type BuiltWorkload, type PlannedRequest, type PrefixSegment, type SessionContext } from '../workload/index.js';
 
 /** Options of {@link scenarioCeiling}. */
 export interface ScenarioCeilingOptions {
@@ -23,6 +23,11 @@ export interface ScenarioCeilingOptions {
   readonly drainMs?: number;
   /** Give up (null) past this many requests: a closed loop with nothing to slow it. @default 2_000_000 */
   readonly maxRequests?: number;
+  /**
+   * The scenario's workload already built for this seed and duration (as the virtual runner's `workload` option):
+   * only read here. @default built here
+   */
+  readonly workload?: BuiltWorkload;
 }
 
 /** The ceiling of `scenario` at this seed and duration, or null when it cannot be bounded (see the options). */
@@ -32,10 +37,12 @@ export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOpti
   const profile = resolveProfile(scenario.model.profile ?? DEFAULT_PROFILE) as GpuProfile;
   const drainMs = o.drainMs ?? 600_000;
   const horizonMs = o.durationMs + drainMs;
-  const { sessions, replay } = buildWorkload(scenario.workload, new Random(o.seed).derive('workload'), {
-    durationMs: o.durationMs,
-    baseDir: o.baseDir ?? process.cwd(),
-  });
+  const { sessions, replay } =
+    o.workload ??
+    buildWorkload(scenario.workload, new Random(o.seed).derive('workload'), {
+      durationMs: o.durationMs,
+      baseDir: o.baseDir ?? process.cwd(),
+    });
   // Nothing in this play waits on real I/O: settle promise work with a tick, not an event-loop turn per instant.
   const clock = new VirtualClock({ drain: 'tick' });
   const planned: Array<{ req: PlannedRequest; atMs: number; fixed: boolean }> = [];
