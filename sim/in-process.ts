@@ -8,7 +8,7 @@
  * the sink as the step ends, a function call per chunk instead of the promises of an async iteration.
  */
 import { setMaxListeners } from 'node:events';
-import { abortReason } from '../src/errors.js';
+import { abortReason, withoutStack } from '../src/errors.js';
 import { BadRequestError, StreamInterruptedError } from '../src/upstream/errors.js';
 import {
   dialectCapabilities,
@@ -114,7 +114,7 @@ export class InProcessModelClient implements ModelClient {
           return;
         } else {
           finished = true;
-          throw new StreamInterruptedError(ev.tokensSent, REASONS[ev.form]);
+          throw withoutStack(() => new StreamInterruptedError(ev.tokensSent, REASONS[ev.form])); // an injected cut: no stack
         }
       }
       finished = true;
@@ -166,7 +166,7 @@ export class InProcessModelClient implements ModelClient {
             usage: { promptTokens: terminal.promptTokens, completionTokens: terminal.completionTokens, cachedPromptTokens: terminal.cachedTokens },
             finishReason: terminal.finishReason,
           });
-        } else sink.fail(new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]));
+        } else sink.fail(withoutStack(() => new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]))); // an injected cut: no stack
       },
     };
     const end = (e: GenerationEvents): void => void e[Symbol.asyncIterator]().return?.();

@@ -2,7 +2,7 @@
  * Embeddings on a mock model: one forward pass per call (cost = per call + per item + per token, on the GPU's
  * clock), a unit vector per input drawn from the input's text, and bad items failing alone.
  */
-import { abortReason } from '../src/errors.js';
+import { abortReason, withoutStack } from '../src/errors.js';
 import { BadRequestError, ConnectionRefusedError, ContextLengthExceededError } from '../src/upstream/errors.js';
 import type { EmbeddingItem, EmbeddingRequest } from '../src/upstream/model-client.js';
 import type { Gpu } from './gpu.js';
@@ -48,7 +48,7 @@ export function embeddingPass(gpu: Gpu, profile: GpuProfile, batch: EmbeddingBat
       },
       () => {
         signal.removeEventListener('abort', onAbort);
-        reject(new ConnectionRefusedError(`model ${name} crashed`));
+        reject(withoutStack(() => new ConnectionRefusedError(`model ${name} crashed`)));
       },
     );
     signal.addEventListener('abort', onAbort, { once: true });

@@ -3,22 +3,11 @@
  * send `headers` (lower-case names) as they are: `retry-after` (whole seconds, rounded up), `retry-after-ms`, and
  * for rate limits `x-ratelimit-*` (see sim/rate-limit.ts).
  */
+import { withoutStack } from '../src/errors.js';
 import { BadRequestError, OverloadedError, RateLimitedError, ServerError } from '../src/upstream/errors.js';
 
-/**
- * Builds an error without capturing a stack trace. For refusals that are expected control flow (a rate limit, an
- * injected status), which a loaded server makes thousands of times a second: the class, code, message and fields
- * are those of the error; only the stack has no frames (capturing them was the largest cost of a refusal).
- */
-export function withoutStack<E extends Error>(make: () => E): E {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
+/** Refusals that are expected control flow (a rate limit, an injected status) are built without a stack. */
+export { withoutStack };
 
 /**
  * A 429 from the rate limiter or an injected fault, with the headers a provider sends (`headers`, lower-case

@@ -35,7 +35,7 @@ export class Liveness {
     const state = this.state();
     if (state === 'crashed') {
       this.events.count('refused', id);
-      throw new ConnectionRefusedError(`connection refused: model ${this.name} is ${this.closed ? 'closed' : 'down'}`);
+      throw withoutStack(() => new ConnectionRefusedError(`connection refused: model ${this.name} is ${this.closed ? 'closed' : 'down'}`));
     }
     if (state === 'cold-start') {
       this.events.count('cold-start', id);

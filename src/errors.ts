@@ -12,6 +12,22 @@ export class HarnessError extends Error {
   }
 }
 
+/**
+ * Builds an error without capturing a stack trace: for errors that are expected control flow made thousands of
+ * times a run (a simulated model's refusals and cut streams, a rate limit, an internal result carrier). The class,
+ * code, message and fields are those of the error; only the stack has no frames (capturing them, through deep
+ * async call chains, is most of what such an error costs). Errors that may report a bug keep their stacks.
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Thrown when a wait is cancelled through its AbortSignal. Mirrors the DOM `AbortError` name. */
 export class AbortError extends HarnessError {
   constructor(reason?: unknown) {

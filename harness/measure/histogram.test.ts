@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { build } from 'hdr-histogram-js';
+import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
 import { Random } from '../../src/random.js';
 import { LatencyHistogram } from './histogram.js';
@@ -65,6 +65,36 @@ describe('LatencyHistogram', () => {
         lib.recordValue(Math.round(v * 1000));
       }
       expect(h.stats().mean).toBe(Math.round(lib.mean) / 1000);
+    }
+  });
+
+  it("recordUnits leaves exactly the library's state: the same encoding, statistics and merge, resizing included", () => {
+    const lib = (): ReturnType<typeof build> => build({ useWebAssembly: false, bitBucketSize: 32, autoResize: true, lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3 });
+    // Every bucket edge (2^k - 1, 2^k, 2^k + 1 up to 2^31 and past it), small values, and random values with counts.
+    const edges: number[] = [0, 1, 2, 1023, 1024, 1025, 2047, 2048, 2049];
+    for (let k = 11; k <= 33; k++) edges.push(2 ** k - 1, 2 ** k, 2 ** k + 1);
+    const r = new Random(5).derive('units');
+    const runs: Array<[number, number]> = edges.map((v) => [v, 1]);
+    for (let i = 0; i < 20_000; i++) runs.push([Math.round(Math.exp(r.uniform(0, 21))), r.int(1, 3)]);
+    // In order, reversed (the range grows at once, then never), and small values only.
+    for (const order of [runs, [...runs].reverse(), runs.filter(([v]) => v < 5000)]) {
+      const ours = LatencyHistogram.create();
+      const theirs = lib();
+      for (const [v, n] of order) {
+        ours.recordUnits(v, n);
+        if (n === 1) theirs.recordValue(v);
+        else theirs.recordValueWithCount(v, n);
+      }
+      const back = LatencyHistogram.decode(ours.encode());
+      expect(ours.encode()).toBe(encodeIntoCompressedBase64(theirs));
+      expect(back.stats()).toEqual(LatencyHistogram.decode(encodeIntoCompressedBase64(theirs)).stats());
+      expect(ours.distribution()).toEqual(LatencyHistogram.decode(encodeIntoCompressedBase64(theirs)).distribution());
+      // Merged into another (which reads the maximum and the counts).
+      const merged = lib();
+      const mergedOurs = LatencyHistogram.create();
+      mergedOurs.merge(ours);
+      merged.add(theirs);
+      expect(mergedOurs.encode()).toBe(encodeIntoCompressedBase64(merged));
     }
   });
 

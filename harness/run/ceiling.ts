@@ -10,7 +10,7 @@ import { FaultPlan } from '../../sim/faults.js';
 import { DEFAULT_PROFILE, resolveProfile, type GpuProfile } from '../../sim/profiles.js';
 import { computeCeiling, type CeilingModel, type CeilingRequest, type GoodputCeiling } from '../measure/ceiling.js';
 import type { Scenario } from '../scenario.js';
-import { buildWorkload, type PlannedRequest, type PrefixSegment, type SessionContext } from '../workload/index.js';
+import { buildWorkload, type BuiltWorkload, type PlannedRequest, type PrefixSegment, type SessionContext } from '../workload/index.js';
 
 /** Options of {@link scenarioCeiling}. */
 export interface ScenarioCeilingOptions {
@@ -23,6 +23,11 @@ export interface ScenarioCeilingOptions {
   readonly drainMs?: number;
   /** Give up (null) past this many requests: a closed loop with nothing to slow it. @default 2_000_000 */
   readonly maxRequests?: number;
+  /**
+   * The scenario's workload already built for this seed and duration (as the virtual runner's `workload` option):
+   * only read here. @default built here
+   */
+  readonly workload?: BuiltWorkload;
 }
 
 /** The ceiling of `scenario` at this seed and duration, or null when it cannot be bounded (see the options). */
@@ -32,11 +37,14 @@ export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOpti
   const profile = resolveProfile(scenario.model.profile ?? DEFAULT_PROFILE) as GpuProfile;
   const drainMs = o.drainMs ?? 600_000;
   const horizonMs = o.durationMs + drainMs;
-  const { sessions, replay } = buildWorkload(scenario.workload, new Random(o.seed).derive('workload'), {
-    durationMs: o.durationMs,
-    baseDir: o.baseDir ?? process.cwd(),
-  });
-  const clock = new VirtualClock();
+  const { sessions, replay } =
+    o.workload ??
+    buildWorkload(scenario.workload, new Random(o.seed).derive('workload'), {
+      durationMs: o.durationMs,
+      baseDir: o.baseDir ?? process.cwd(),
+    });
+  // Nothing in this play waits on real I/O: settle promise work with a tick, not an event-loop turn per instant.
+  const clock = new VirtualClock({ drain: 'tick' });
   const planned: Array<{ req: PlannedRequest; atMs: number; fixed: boolean }> = [];
   const maxRequests = o.maxRequests ?? 2_000_000;
   let overflow = false;
@@ -65,14 +73,7 @@ export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOpti
   if (overflow) return null;
 
   const unique = uniquePromptTokens(planned.map((p) => p.req), profile.prefixCaching !== false);
-  const seen = new Set<string>();
-  const duplicate = planned.map(({ req }) => {
-    const keys = [`content:${req.kind}|${req.promptTokens}|${req.outputTokens}|${JSON.stringify(req.messages)}|${JSON.stringify(req.inputs ?? null)}`];
-    if (req.idempotencyKey !== undefined) keys.push(`idem:${req.idempotencyKey}`);
-    const dup = keys.some((k) => seen.has(k));
-    for (const k of keys) seen.add(k);
-    return dup;
-  });
+  const duplicate = duplicates(planned.map((p) => p.req));
   const requests: CeilingRequest[] = planned.map(({ req, atMs, fixed }, i) => ({
     id: req.id,
     class: req.class,
@@ -87,6 +88,35 @@ export async function scenarioCeiling(scenario: Scenario, o: ScenarioCeilingOpti
     ...(req.kind === 'embedding' ? { embedItems: req.inputs?.length ?? req.inputTokens?.length ?? 0, embedTokens: req.promptTokens } : {}),
   }));
   return computeCeiling(requests, ceilingModel(scenario, profile), { slo: scenario.slo, durationMs: replay?.replayedMs ?? o.durationMs, horizonMs });
+}
+
+/**
+ * For each request, whether an earlier one has the same content (kind, lengths, messages and inputs) or the same
+ * idempotency key. The content is serialized only for requests whose shape (kind, lengths, message and input counts)
+ * an earlier request shares: most have a shape of their own, and a conversation's messages are long to serialize.
+ */
+export function duplicates(requests: readonly PlannedRequest[]): boolean[] {
+  const content = (req: PlannedRequest): string => `${JSON.stringify(req.messages)}|${JSON.stringify(req.inputs ?? null)}`;
+  // By shape: the first request's, and once a second one shares it, the content of every request of that shape.
+  const shapes = new Map<string, { readonly first: PlannedRequest; contents?: Set<string> }>();
+  const keys = new Set<string>();
+  return requests.map((req) => {
+    const shape = `${req.kind}|${req.promptTokens}|${req.outputTokens}|${req.messages.length}|${req.inputs?.length ?? -1}`;
+    const group = shapes.get(shape);
+    let dup = false;
+    if (group === undefined) shapes.set(shape, { first: req });
+    else {
+      group.contents ??= new Set([content(group.first)]);
+      const c = content(req);
+      dup = group.contents.has(c);
+      group.contents.add(c);
+    }
+    if (req.idempotencyKey !== undefined) {
+      dup ||= keys.has(req.idempotencyKey);
+      keys.add(req.idempotencyKey);
+    }
+    return dup;
+  });
 }
 
 /** The primary GPU's capacity over time: speed 0 while crashed or cold, 1/m in an m× brownout. */

@@ -3,15 +3,17 @@
  * are separate stages: this returns data; the CLI writes and prints it.
  */
 import { HarnessError } from '../../src/errors.js';
+import { Random } from '../../src/random.js';
 import { RealClock } from '../../src/time/real-clock.js';
 import type { JsonValue } from '../measure/types.js';
 import { buildRunResult } from '../report/run-result.js';
 import type { RunResult } from '../report/schema.js';
 import { policyName, type Scenario, type ScenarioPolicy } from '../scenario.js';
+import { buildWorkload, type BuiltWorkload } from '../workload/index.js';
 import { isTargetAdapter, validateTargets, type TargetAdapter } from '../targets/target.js';
 import { runPolicyLive, type LivePolicyRun } from './live.js';
 import { mergeReports, type LoadGeneratorReport, type LoadLimits } from './live-monitor.js';
-import { gitCommit, machineInfo } from './meta.js';
+import { gitCommitAsync, machineInfo } from './meta.js';
 import type { ManagedProcess } from './processes.js';
 import { isZeroTransport, parseTransport, type Transport } from './transport.js';
 import { scenarioCeiling } from './ceiling.js';
@@ -90,11 +92,12 @@ export async function runScenarioVirtual(o: VirtualScenarioRunOptions): Promise<
   return runScenarioWith(
     o,
     'virtual',
-    async ({ policy, ...args }) => {
+    async ({ policy, workload, ...args }) => {
       if (isTargetAdapter(policy)) throw new HarnessError('RUN_FAILED', `target ${policy.name}: external targets run in live mode only`);
       const run = await runPolicyVirtual({
         ...args,
         policy,
+        workload: workload(),
         ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
         ...(hops !== undefined ? { transport: hops } : {}),
       });
@@ -112,7 +115,7 @@ export async function runScenarioVirtual(o: VirtualScenarioRunOptions): Promise<
  */
 export async function runScenarioLive(o: LiveScenarioRunOptions): Promise<RunResult> {
   const targets = validateTargets([...(o.scenario.targets ?? []), ...(o.targets ?? [])], 'targets', o.scenario.policies.map(policyName));
-  return runScenarioWith(o, 'live', async (args) => {
+  return runScenarioWith(o, 'live', async ({ workload: _built, ...args }) => {
     const run = await runPolicyLive({
       ...args,
       ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}),
@@ -134,6 +137,8 @@ type PolicyRunner = (args: {
   seed: number;
   durationMs: number;
   onProgress: (ms: number) => void;
+  /** The scenario's workload at this seed and duration, built on first use and shared by the policies and the ceiling. */
+  workload: () => BuiltWorkload;
 }) => Promise<{ run: PolicyRun; loadGenerator?: LoadGeneratorReport }>;
 
 /** Runs all the selected policies at once (on worker threads); their runs in the order given. */
@@ -154,6 +159,8 @@ async function runScenarioWith(
   const clock = new RealClock();
   const startedAt = new Date(clock.wallTimeMs()).toISOString();
   const t0 = clock.now();
+  // The commit for meta, asked of git in child processes while the policies run.
+  const commit = gitCommitAsync();
   const s = o.scenario;
   const seed = o.seed ?? s.seed;
   const durationMs = o.durationMs ?? s.durationMs;
@@ -161,6 +168,10 @@ async function runScenarioWith(
   const rows: Array<ScenarioPolicy | TargetAdapter> = [...s.policies, ...targets];
   const rowName = (p: ScenarioPolicy | TargetAdapter): string => (isTargetAdapter(p) ? p.name : policyName(p));
   const selected = o.policies === undefined ? rows : rows.filter((p) => o.policies?.includes(rowName(p)));
+  // One build of the workload for every policy and the ceiling: each only reads it (see VirtualRunOptions.workload).
+  let built: BuiltWorkload | undefined;
+  const workload = (): BuiltWorkload =>
+    (built ??= buildWorkload(s.workload, new Random(seed).derive('workload'), { durationMs, baseDir: o.baseDir ?? process.cwd() }));
   const results = [];
   const generators: Array<{ policy: string; report: LoadGeneratorReport }> = [];
   let simulatedMs = 0;
@@ -176,7 +187,7 @@ async function runScenarioWith(
     const name = rowName(policy);
     const report = reporter(index);
     const prior = ran?.[index];
-    const { run, loadGenerator } = prior !== undefined ? { run: prior, loadGenerator: undefined } : await runPolicy({ scenario: s, policy, seed, durationMs, onProgress: (ms) => report(ms, false) });
+    const { run, loadGenerator } = prior !== undefined ? { run: prior, loadGenerator: undefined } : await runPolicy({ scenario: s, policy, seed, durationMs, onProgress: (ms) => report(ms, false), workload });
     report(run.simulatedMs, true);
     simulatedMs += run.simulatedMs;
     results.push(run.result);
@@ -186,7 +197,10 @@ async function runScenarioWith(
   const proxied = (o as LiveScenarioRunOptions).proxyUrl !== undefined;
   const ceiling = proxied
     ? undefined
-    : await scenarioCeiling(s, { seed, durationMs, ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) }).catch(() => null);
+    : await Promise.resolve()
+        .then(() => scenarioCeiling(s, { seed, durationMs, workload: workload(), ...(o.baseDir !== undefined ? { baseDir: o.baseDir } : {}) }))
+        .catch(() => null);
+  const gitCommit = await commit;
   return buildRunResult({
     seed,
     scenario: {
@@ -202,7 +216,7 @@ async function runScenarioWith(
     ...(ceiling !== undefined ? { ceiling } : {}),
     policies: results,
     meta: {
-      gitCommit: gitCommit(),
+      gitCommit,
       machine: machineInfo(),
       nodeVersion: process.version,
       wallMs: Math.round(clock.now() - t0),

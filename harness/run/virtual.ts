@@ -12,7 +12,7 @@ import type { PolicyResult } from '../measure/result.js';
 import type { FaultPhase, JsonValue, RequestObservation, TokenChunk } from '../measure/types.js';
 import { policyName, resolveScenarioPolicy, type Scenario, type ScenarioPolicy } from '../scenario.js';
 import { fleetPhases, isFleetModel } from '../scenario-fleet.js';
-import { buildWorkload, playWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
+import { buildWorkload, playWorkload, type BuiltWorkload, type PlannedRequest, type RequestReply, type SessionContext } from '../workload/index.js';
 import type { MockModel, MockModelMetrics } from '../../sim/mock-model.js';
 import type { Transport } from './transport.js';
 import { PRIMARY_MODEL, buildWorld, type World } from './world.js';
@@ -40,6 +40,13 @@ export interface VirtualRunOptions {
   readonly onRequest?: (obs: RequestObservation) => void;
   /** Called with every engine event (breaker transitions, cache lookups, ...) in simulated time: for diagnostics. */
   readonly onEngineEvent?: (e: EngineEvent) => void;
+  /**
+   * The scenario's workload already built for this seed, duration and base directory (`buildWorkload(
+   * scenario.workload, new Random(seed).derive('workload'), ...)`, what the run would build itself). A run only
+   * reads it (its sessions are plans; each play keeps its state to itself), so a scenario run builds it once for
+   * all its policies and its ceiling. @default built here
+   */
+  readonly workload?: BuiltWorkload;
 }
 
 /** What one policy's run produced. */
@@ -92,10 +99,12 @@ export async function runPolicyVirtual(o: VirtualRunOptions): Promise<PolicyRun>
 async function runInWorld(world: World, o: VirtualRunOptions, name: string, config: JsonValue): Promise<PolicyRun> {
   const { clock, engine, submit } = world;
   const recorder = new Recorder({ policy: name, config, slo: o.scenario.slo, ...(o.scenario.recovery !== undefined ? { recovery: o.scenario.recovery } : {}) });
-  const built = buildWorkload(o.scenario.workload, world.random.derive('workload'), {
-    durationMs: o.durationMs,
-    baseDir: o.baseDir ?? process.cwd(),
-  });
+  const built =
+    o.workload ??
+    buildWorkload(o.scenario.workload, world.random.derive('workload'), {
+      durationMs: o.durationMs,
+      baseDir: o.baseDir ?? process.cwd(),
+    });
   // The run's stop (the drain limit): sessions read it; each open request has a signal of its own, aborted with it
   // in the order the requests were sent. (One signal shared by every request would do the same, but an EventTarget
   // walks its whole listener list on every add and remove: quadratic with thousands of requests open.)

@@ -1,4 +1,4 @@
-import { abortReason, ValidationError } from '../errors.js';
+import { abortReason, AbortError, ValidationError } from '../errors.js';
 import type { Clock, Timer } from '../time/clock.js';
 import { DeadlineExceededError, IdleTimeoutError } from '../upstream/errors.js';
 
@@ -151,6 +151,8 @@ export class Abortable {
   private rejected: Promise<never> | undefined;
   /** The reject of the promise {@link race} returned last (one wait at a time). */
   private racing: ((reason: unknown) => void) | undefined;
+  /** The callback {@link onAbort} set last (one at a time). */
+  private hook: ((reason: Error) => void) | undefined;
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -164,10 +166,29 @@ export class Abortable {
     return this.why !== undefined;
   }
 
+  /** The abort reason as an Error (as `abortReason` reads a signal's), once aborted. */
+  get reason(): Error | undefined {
+    if (this.why === undefined) return undefined;
+    const r = this.why.reason;
+    return r instanceof Error ? r : new AbortError(r);
+  }
+
+  /**
+   * Calls `fn` with the reason (as {@link reason} gives it) when this aborts, at the moment a listener on
+   * {@link signal} would run, without making the signal: for a wait that may end before anything aborts. One at a
+   * time: a later call replaces the earlier one's callback, and `undefined` removes it.
+   */
+  onAbort(fn: ((reason: Error) => void) | undefined): void {
+    this.hook = fn;
+  }
+
   abort(reason: unknown): void {
     if (this.why !== undefined) return;
     this.why = { reason };
     this.controller?.abort(reason);
+    const hook = this.hook;
+    this.hook = undefined;
+    hook?.(reason instanceof Error ? reason : new AbortError(reason));
     this.reject?.(reason);
     const racing = this.racing;
     this.racing = undefined;

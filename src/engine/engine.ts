@@ -1,4 +1,4 @@
-import { abortReason, HarnessError } from '../errors.js';
+import { abortReason, HarnessError, withoutStack } from '../errors.js';
 import type { Policy } from '../policy.js';
 import type { ModelRequest } from '../upstream/model-client.js';
 import type { Clock } from '../time/clock.js';
@@ -297,7 +297,7 @@ export class Engine {
         this.leaders.set(key, job);
         try {
           const r = await runJob(this.ctx, job, signal);
-          if (r.outcome !== 'ok') throw new Unshared(r);
+          if (r.outcome !== 'ok') throw withoutStack(() => new Unshared(r));
           return r;
         } finally {
           if (this.leaders.get(key) === job) this.leaders.delete(key);

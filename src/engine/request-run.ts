@@ -107,7 +107,7 @@ export async function runJob(ctx: RunContext, job: Job, callerSignal: AbortSigna
           const meta = { priority: job.priority, deadlineAtMs: scope.atMs, ...(notBeforeMs !== undefined ? { notBeforeMs } : {}) };
           const waiting = scope.child();
           try {
-            slot = await ctx.slots.acquire(meta, waiting.signal);
+            slot = await ctx.slots.acquire(meta, waiting);
           } catch (error) {
             return finish(ctx, job, scope, error);
           } finally {

@@ -3,6 +3,7 @@ import type { Policy } from '../policy.js';
 import type { Clock, Timer } from '../time/clock.js';
 import { AimdLimit, GradientLimit, type AdaptiveLimit, type LimitSample } from './adaptive-limit.js';
 import { BoundedQueue, type Priority } from './queue.js';
+import { Abortable } from './deadline.js';
 import { Semaphore, type Permit } from './semaphore.js';
 
 /** Slot holds observed before admission trusts its wait estimate. */
@@ -115,9 +116,12 @@ export class Slots {
   /**
    * A slot for one attempt. Rejects with {@link ShedError} (queue full, expired, CoDel) or the signal's reason.
    * `notBeforeMs` (absolute) makes a retry wait out its backoff in the queue without holding a slot.
+   * `signal` may be an {@link Abortable} (the engine's own waits): a queued wait then hears of its abort without an
+   * AbortController or an EventTarget listener, with the same reason at the same moment.
    */
-  acquire(meta: { priority: Priority; deadlineAtMs: number; notBeforeMs?: number }, signal: AbortSignal): Promise<Slot> {
-    if (signal.aborted) return Promise.reject(abortReason(signal));
+  acquire(meta: { priority: Priority; deadlineAtMs: number; notBeforeMs?: number }, signal: AbortSignal | Abortable): Promise<Slot> {
+    const own = signal instanceof Abortable ? signal : undefined;
+    if (own !== undefined ? own.isAborted : (signal as AbortSignal).aborted) return Promise.reject(own?.reason ?? abortReason(signal as AbortSignal));
     const queue = this.queue;
     if (queue === undefined) return this.acquireDirect(meta.notBeforeMs, signal);
     const startMs = this.clock.now();
@@ -128,15 +132,22 @@ export class Slots {
     }
     return new Promise<Slot>((resolve, reject) => {
       const onAbort = (): void => {
-        if (queue.remove(waiter)) reject(abortReason(signal));
+        if (queue.remove(waiter)) reject(abortReason(signal as AbortSignal));
+      };
+      const onOwnAbort = (reason: Error): void => {
+        if (queue.remove(waiter)) reject(reason);
+      };
+      const stopListening = (): void => {
+        if (own !== undefined) own.onAbort(undefined);
+        else (signal as AbortSignal).removeEventListener('abort', onAbort);
       };
       const waiter: Waiter = {
         resolve: (slot) => {
-          signal.removeEventListener('abort', onAbort);
+          stopListening();
           resolve(slot);
         },
         reject: (error) => {
-          signal.removeEventListener('abort', onAbort);
+          stopListening();
           reject(error);
         },
       };
@@ -159,7 +170,8 @@ export class Slots {
         reject(new ShedError('queue-full', this.retryAfterEstimateMs()));
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (own !== undefined) own.onAbort(onOwnAbort);
+      else (signal as AbortSignal).addEventListener('abort', onAbort, { once: true });
       this.pump();
     });
   }
@@ -209,10 +221,11 @@ export class Slots {
     this.pump();
   }
 
-  private async acquireDirect(notBeforeMs: number | undefined, signal: AbortSignal): Promise<Slot> {
-    if (notBeforeMs !== undefined && notBeforeMs > this.clock.now()) await this.clock.sleep(notBeforeMs - this.clock.now(), signal);
+  private async acquireDirect(notBeforeMs: number | undefined, signal: AbortSignal | Abortable): Promise<Slot> {
+    // An Abortable's signal is made only for a wait that needs it.
+    if (notBeforeMs !== undefined && notBeforeMs > this.clock.now()) await this.clock.sleep(notBeforeMs - this.clock.now(), signal instanceof Abortable ? signal.signal : signal);
     const t0 = this.clock.now();
-    const p = this.semaphore.tryAcquire() ?? (await this.semaphore.acquire(signal));
+    const p = this.semaphore.tryAcquire() ?? (await this.semaphore.acquire(signal instanceof Abortable ? signal.signal : signal));
     return this.wrap(p, this.clock.now() - t0);
   }
 
