@@ -84,6 +84,14 @@ export class GenerationStream implements SeqSink, GenerationEvents {
   private stallArmed = false;
   /** Tokens whose delivery is due (visible but for the caps). */
   private dueTo: number;
+  /**
+   * Push mode, chunks held back while the listener says `hold`: tokens [heldFrom, heldTo) (none when equal), the
+   * last chunk made visible at `heldLastMs` with `heldLastCount` tokens.
+   */
+  private heldFrom = 0;
+  private heldTo = 0;
+  private heldLastMs = 0;
+  private heldLastCount = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -174,11 +182,21 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     this.push();
   }
 
-  /** Push mode: hands over the newly visible tokens as one chunk, then the end once it is reached. */
+  flush(): void {
+    const l = this.listener;
+    if (l !== undefined && !this.listenerEnded) this.flushHeld(l);
+  }
+
+  /**
+   * Push mode: hands over the newly visible tokens as one chunk (or holds it back, while the listener says `hold`),
+   * then the end once it is reached, after whatever is held.
+   */
   private push(): void {
     const l = this.listener;
     if (l === undefined || this.listenerEnded) return;
     if (this.error !== undefined) {
+      this.flushHeld(l);
+      if (this.listenerEnded) return;
       this.listenerEnded = true;
       this.listener = undefined;
       l.end(undefined, this.error);
@@ -189,20 +207,48 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       const index = this.pulledTo;
       const count = this.visibleTo - index;
       this.pulledTo = this.visibleTo;
-      if (!l.tokens(tokensText(this.o.key, index, count), index, count)) {
-        this.paused = true;
-        return;
+      const hold = l.hold;
+      if (hold !== undefined) {
+        // Held: the listener learns when it arrived now, and gets the tokens at the next flush.
+        const now = this.clock.now();
+        if (this.heldTo === this.heldFrom) this.heldFrom = index;
+        this.heldTo = index + count;
+        this.heldLastMs = now;
+        this.heldLastCount = count;
+        hold(now, count);
+      } else {
+        this.flushHeld(l);
+        if (this.listenerEnded) return;
+        if (!l.tokens(tokensText(this.o.key, index, count), index, count)) {
+          this.paused = true;
+          return;
+        }
       }
       // The consumer may have ended the stream from inside `tokens` (an abort): that pushed the end already.
       if (this.listenerEnded) return;
     }
     if (this.ended) {
+      this.flushHeld(l);
+      if (this.listenerEnded) return;
       this.listenerEnded = true;
       const terminal = this.terminal as Exclude<GenerationEvent, { type: 'tokens' }> | undefined;
       this.terminal = undefined;
       this.listener = undefined; // the consumer (a response, its socket) need not live as long as this stream
       l.end(terminal, undefined);
     }
+  }
+
+  /** Hands the held chunks to the listener (nothing if none). */
+  private flushHeld(l: GenerationListener): void {
+    const from = this.heldFrom;
+    const count = this.heldTo - from;
+    if (count === 0) return;
+    // Cleared first: the listener may look at this stream again from inside the call.
+    this.heldFrom = this.heldTo;
+    const text = tokensText(this.o.key, from, count);
+    // A listener that holds without taking held chunks gets them as one coalesced chunk.
+    if (l.held !== undefined) l.held(from, count, text, this.heldLastMs, this.heldLastCount);
+    else l.tokens(text, from, count);
   }
 
   private next(): Promise<IteratorResult<GenerationEvent>> {

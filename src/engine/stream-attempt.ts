@@ -4,6 +4,9 @@ import { asPushable, type ModelClient, type PushableStream, type RouteMeta, type
 import { IdleTimeout, type Abortable } from './deadline.js';
 import type { Job } from './job.js';
 
+/** Arrival times of held chunks nobody records (a caller without `onTokenTimes`). */
+const IGNORE_TIMES = (): void => undefined;
+
 /** What one stream attempt observed, for the adaptive limit and counters. */
 export interface StreamAttemptInfo {
   /** Time from the call to its first event (or its failure): the RTT sample for an adaptive limit. */
@@ -45,7 +48,8 @@ export async function streamAttempt(clock: Clock, client: ModelClient, job: Job,
   if (request === undefined) throw new TypeError('a chat request needs `request`');
   const resumeFrom = options.resumeFrom;
   // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
-  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
+  // Before it checks, an upstream that holds tokens back hands them over (they touch it with their own times).
+  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller, () => job.flushHeld());
   const startMs = clock.now();
   const control = options.controller;
   // A getter: the AbortController is made only if the client looks at its signal.
@@ -126,12 +130,29 @@ async function pushAttempt(
         }
         idle?.touch(reader.job.delivered);
       };
+      const job = reader.job;
       const sink: StreamSink = {
+        // Set once the caller has its first token and nothing needs the next ones as they arrive (Job.mayHold): the
+        // upstream may then hold chunks back, telling the caller only when each arrived (its onTokenTimes);
+        // whatever reads the job's progress flushes them first (Job.holder).
+        hold: undefined,
         tokens(index, count, text) {
           if (over) return;
           arrived();
           try {
             reader.tokens(index, count, text);
+          } catch (error) {
+            fail(error);
+            return;
+          }
+          sink.hold = reader.mayHold() ? (job.req.onTokenTimes ?? IGNORE_TIMES) : undefined;
+        },
+        held(index, count, text, lastAtMs, lastCount) {
+          if (over) return;
+          // What `arrived` did for each chunk: the last one's touch is the one that counts.
+          idle?.touch(index + count - lastCount, lastAtMs);
+          try {
+            reader.held(index, count, text);
           } catch (error) {
             fail(error);
           }
@@ -154,15 +175,23 @@ async function pushAttempt(
         // What the loop does when the iterator returns without `done`.
         ended: () => fail(new StreamInterruptedError(reader.job.delivered, 'stream ended without a done event')),
       };
-      call = stream.pushTo(sink);
+      const c = stream.pushTo(sink);
+      call = c;
+      if (c.flush !== undefined) {
+        job.holder = {
+          flush: () => c.flush?.(),
+          stop: () => void (sink.hold = undefined),
+        };
+      }
     });
     // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
     await options.controller.race(ended);
   } finally {
     info.firstEventMs ??= clock.now() - startMs;
     idle?.dispose();
-    // Ends the upstream call unless it ended (then a no-op); never waits on it.
+    // Ends the upstream call unless it ended (then a no-op; it hands over what it held first); never waits on it.
     call?.cancel();
+    reader.job.holder = undefined;
   }
 }
 
@@ -188,22 +217,44 @@ class AttemptReader {
 
   tokens(index: number, count: number, text: string): void {
     const job = this.job;
+    // The job's own counts, without a flush: this attempt's upstream is the one that may hold tokens back.
+    const delivered = job.deliveredHere;
     if (this.expectIndex === undefined || index !== this.expectIndex) {
-      this.offset = index === 0 ? 0 : index === job.delivered ? job.deliveredChars : undefined;
+      this.offset = index === 0 ? 0 : index === delivered ? job.deliveredCharsHere : undefined;
     }
     const end = index + count;
     this.expectIndex = end;
-    if (end <= job.delivered) {
+    if (end <= delivered) {
       this.info.discarded += count;
-    } else if (index >= job.delivered) {
+    } else if (index >= delivered) {
       job.deliver(index, count, text, this.clock.now());
     } else if (this.offset !== undefined) {
       // Straddles what the caller has: deliver only the new tail (token text is deterministic per request).
-      this.info.discarded += job.delivered - index;
-      job.deliver(job.delivered, end - job.delivered, text.slice(job.deliveredChars - this.offset), this.clock.now());
+      this.info.discarded += delivered - index;
+      job.deliver(delivered, end - delivered, text.slice(job.deliveredCharsHere - this.offset), this.clock.now());
     } else {
-      throw new StreamInterruptedError(job.delivered, `cannot align a chunk at index ${index} with ${job.delivered} delivered tokens`);
+      throw new StreamInterruptedError(delivered, `cannot align a chunk at index ${index} with ${delivered} delivered tokens`);
     }
+    if (this.offset !== undefined) this.offset += text.length;
+  }
+
+  /**
+   * True when the next chunks may be held back by the upstream (StreamSink.hold): the caller has tokens, this stream
+   * is where the caller is (each next chunk is delivered whole, as `held` expects), and nobody needs them live.
+   */
+  mayHold(): boolean {
+    const job = this.job;
+    return this.expectIndex === job.deliveredHere && this.expectIndex > 0 && job.mayHold;
+  }
+
+  /** Chunks the upstream held back (StreamSink.held): delivered as `tokens` would have, one after another. */
+  held(index: number, count: number, text: string): void {
+    const job = this.job;
+    if (index !== this.expectIndex || index !== job.deliveredHere) {
+      throw new StreamInterruptedError(job.deliveredHere, `held chunks at index ${index} do not follow the ${job.deliveredHere} delivered tokens`);
+    }
+    this.expectIndex = index + count;
+    job.deliverHeld(index, count, text);
     if (this.offset !== undefined) this.offset += text.length;
   }
 
