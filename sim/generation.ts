@@ -142,9 +142,33 @@ export class GenerationStream implements SeqSink, GenerationEvents {
 
   onToken(index: number): void {
     if (this.ended) return;
-    this.computedTo = index + 1;
-    if (!this.delayed) this.reveal(this.computedTo);
-    else this.delivery.schedule(this.computedTo);
+    const to = index + 1;
+    this.computedTo = to;
+    if (this.delayed) this.delivery.schedule(to);
+    else if (!this.holdNext(to)) this.reveal(to);
+  }
+
+  /**
+   * The GPU step's common case in one place: a listener that holds (a virtual run's engine) takes one more token,
+   * within the caps, after the first. Does what reveal → checkCaps → push would do then (nothing but hold the
+   * chunk); false, doing nothing, in any other case.
+   */
+  private holdNext(to: number): boolean {
+    const l = this.listener;
+    const visible = this.visibleTo;
+    if (l === undefined || this.listenerEnded || this.paused || this.finished || this.itl !== undefined || this.firstTokenMs === undefined) return false;
+    if (to !== visible + 1 || this.pulledTo !== visible || this.dueTo !== visible || to >= this.stallAt || to >= this.disconnectAt) return false;
+    const hold = l.hold;
+    if (hold === undefined) return false;
+    const now = this.clock.now();
+    this.dueTo = this.visibleTo = this.pulledTo = to;
+    this.lastTokenMs = now;
+    if (this.heldTo === this.heldFrom) this.heldFrom = visible;
+    this.heldTo = to;
+    this.heldLastMs = now;
+    this.heldLastCount = 1;
+    hold(now, 1);
+    return true;
   }
 
   onFinish(): void {
