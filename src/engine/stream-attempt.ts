@@ -112,86 +112,126 @@ async function pushAttempt(
   clock: Clock,
   startMs: number,
 ): Promise<void> {
-  let call: { cancel(): void } | undefined;
+  const sink = new AttemptSink(reader, idle, options, info, clock, startMs);
   try {
-    const ended = new Promise<void>((resolve, reject) => {
-      let over = false;
-      const fail = (error: unknown): void => {
-        if (over) return;
-        over = true;
-        info.firstEventMs ??= clock.now() - startMs;
-        reject(error);
-      };
-      const arrived = (): void => {
-        if (!info.gotEvent) {
-          info.gotEvent = true;
-          info.firstEventMs ??= clock.now() - startMs;
-          options.onFirstEvent?.();
-        }
-        idle?.touch(reader.job.delivered);
-      };
-      const job = reader.job;
-      const sink: StreamSink = {
-        // Set once the caller has its first token and nothing needs the next ones as they arrive (Job.mayHold): the
-        // upstream may then hold chunks back, telling the caller only when each arrived (its onTokenTimes);
-        // whatever reads the job's progress flushes them first (Job.holder).
-        hold: undefined,
-        tokens(index, count, text) {
-          if (over) return;
-          arrived();
-          try {
-            reader.tokens(index, count, text);
-          } catch (error) {
-            fail(error);
-            return;
-          }
-          sink.hold = reader.mayHold() ? (job.req.onTokenTimes ?? IGNORE_TIMES) : undefined;
-        },
-        held(index, count, text, lastAtMs, lastCount) {
-          if (over) return;
-          // What `arrived` did for each chunk: the last one's touch is the one that counts.
-          idle?.touch(index + count - lastCount, lastAtMs);
-          try {
-            reader.held(index, count, text);
-          } catch (error) {
-            fail(error);
-          }
-        },
-        event(ev) {
-          if (over) return;
-          arrived();
-          let done: boolean;
-          try {
-            done = reader.event(ev);
-          } catch (error) {
-            fail(error);
-            return;
-          }
-          if (!done) return;
-          over = true;
-          resolve();
-        },
-        fail,
-        // What the loop does when the iterator returns without `done`.
-        ended: () => fail(new StreamInterruptedError(reader.job.delivered, 'stream ended without a done event')),
-      };
-      const c = stream.pushTo(sink);
-      call = c;
-      if (c.flush !== undefined) {
-        job.holder = {
-          flush: () => c.flush?.(),
-          stop: () => void (sink.hold = undefined),
-        };
-      }
-    });
     // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
-    await options.controller.race(ended);
+    await options.controller.race(sink.start(stream));
   } finally {
     info.firstEventMs ??= clock.now() - startMs;
     idle?.dispose();
     // Ends the upstream call unless it ended (then a no-op; it hands over what it held first); never waits on it.
-    call?.cancel();
+    sink.call?.cancel();
     reader.job.holder = undefined;
+  }
+}
+
+/**
+ * The sink of a pushed attempt (and, while its upstream may hold tokens back, the job's holder): per event what the
+ * loop does. A class, so that nothing but this object and its promise is made per attempt.
+ */
+class AttemptSink implements StreamSink {
+  /**
+   * Set once the caller has its first token and nothing needs the next ones as they arrive (Job.mayHold), if the
+   * upstream can be flushed: it may then hold chunks back, telling the caller only when each arrived (its
+   * onTokenTimes); whatever reads the job's progress flushes them first (Job.holder).
+   */
+  hold: ((atMs: number, count: number) => void) | undefined = undefined;
+  call: { cancel(): void; flush?(): void } | undefined;
+  /** The attempt's promise has settled: nothing more is taken. */
+  private over = false;
+  private resolve: (() => void) | undefined;
+  private reject: ((error: unknown) => void) | undefined;
+
+  constructor(
+    private readonly reader: AttemptReader,
+    private readonly idle: IdleTimeout | undefined,
+    private readonly options: AttemptOptions,
+    private readonly info: StreamAttemptInfo,
+    private readonly clock: Clock,
+    private readonly startMs: number,
+  ) {}
+
+  /** Starts the call; the promise settles on `done` (resolved) or the stream's failure. */
+  start(stream: PushableStream): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      const call = stream.pushTo(this);
+      this.call = call;
+      if (call.flush !== undefined) this.reader.job.holder = this;
+    });
+  }
+
+  tokens(index: number, count: number, text: string): void {
+    if (this.over) return;
+    this.arrived();
+    const reader = this.reader;
+    try {
+      reader.tokens(index, count, text);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.hold = this.call?.flush !== undefined && reader.mayHold() ? (reader.job.req.onTokenTimes ?? IGNORE_TIMES) : undefined;
+  }
+
+  held(index: number, count: number, text: string, lastAtMs: number, lastCount: number): void {
+    if (this.over) return;
+    // What `arrived` did for each chunk: the last one's touch is the one that counts.
+    this.idle?.touch(index + count - lastCount, lastAtMs);
+    try {
+      this.reader.held(index, count, text);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  event(ev: Exclude<StreamEvent, { readonly type: 'tokens' }>): void {
+    if (this.over) return;
+    this.arrived();
+    let done: boolean;
+    try {
+      done = this.reader.event(ev);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (!done) return;
+    this.over = true;
+    this.resolve?.();
+  }
+
+  fail(error: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.info.firstEventMs ??= this.clock.now() - this.startMs;
+    this.reject?.(error);
+  }
+
+  /** What the loop does when the iterator returns without `done`. */
+  ended(): void {
+    this.fail(new StreamInterruptedError(this.reader.job.delivered, 'stream ended without a done event'));
+  }
+
+  /** Job.holder: hands over what the upstream holds back. */
+  flush(): void {
+    this.call?.flush?.();
+  }
+
+  /** Job.holder: a joiner follows the job live from now on, so nothing more may be held back. */
+  stop(): void {
+    this.hold = undefined;
+  }
+
+  private arrived(): void {
+    const info = this.info;
+    if (!info.gotEvent) {
+      info.gotEvent = true;
+      info.firstEventMs ??= this.clock.now() - this.startMs;
+      this.options.onFirstEvent?.();
+    }
+    // Nothing is held when a chunk comes as it arrives (the upstream hands over what it held first).
+    this.idle?.touch(this.reader.job.deliveredHere);
   }
 }
 
