@@ -112,8 +112,10 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       this.timers.push(clock.setTimer(o.disconnect.afterMs, () => this.disconnect(), 'mock-disconnect'));
     }
     signal.addEventListener('abort', this.onAbort, { once: true });
-    // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token.
-    queueMicrotask(() => this.checkCaps());
+    // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token; and a
+    // generation with no token to make (finished as the GPU takes it) ends. Otherwise the caps and the end are
+    // checked as tokens become visible, and this check would find nothing to do.
+    if (this.stallAt <= o.startIndex || this.disconnectAt <= o.startIndex || o.endIndex <= o.startIndex) queueMicrotask(() => this.checkCaps());
   }
 
   /**
