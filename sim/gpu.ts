@@ -335,7 +335,9 @@ export class Gpu {
     // skips that part, as it moves `computed` up without a step).
     seq.recomputedTokens += Math.max(0, Math.min(seq.computed + n, seq.redoTo) - seq.computed);
     seq.computed += n;
-    this.sched.registerComputed(seq);
+    // Most steps add one token to a block already counted: registration only once a block is full (the check
+    // registerComputed starts with, here so that a decode step makes no call for it).
+    if (seq.hasher !== undefined && seq.computed >= (seq.registeredTo + 1) * this.profile.kvBlockTokens) this.sched.registerComputed(seq);
     if (!emits) return;
     const index = seq.generated++;
     this.s.outputTokens++;
