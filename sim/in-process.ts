@@ -5,7 +5,9 @@
  * out of the loop) frees the GPU slot. Virtual-time scenarios run on this, so it adds no timer and no per-token
  * allocation beyond the chunk event itself: tokens arrive one chunk per GPU step (coalesced if the consumer lags).
  * Its streams can also be pushed (`PushableStream.pushTo`, which the engine uses): each GPU step's tokens go to
- * the sink as the step ends, a function call per chunk instead of the promises of an async iteration.
+ * the sink as the step ends, a function call per chunk instead of the promises of an async iteration. A sink that
+ * sets `hold` (StreamSink.hold: the engine's, in a virtual run, once nothing needs the tokens live) gets only each
+ * chunk's time as it arrives; the tokens come in one `held` call on `flush()`, before any other event, or at the end.
  */
 import { setMaxListeners } from 'node:events';
 import { abortReason } from '../src/errors.js';

@@ -119,7 +119,9 @@ async function pushAttempt(
   } finally {
     info.firstEventMs ??= clock.now() - startMs;
     idle?.dispose();
-    // Ends the upstream call unless it ended (then a no-op; it hands over what it held first); never waits on it.
+    // What the upstream still holds back reaches the job now (a wrapper may end the call a few reactions later).
+    sink.flush();
+    // Ends the upstream call unless it ended (then a no-op); never waits on it.
     sink.call?.cancel();
     reader.job.holder = undefined;
   }
