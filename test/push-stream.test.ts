@@ -78,6 +78,8 @@ async function runAll(mode: 'push' | 'pull' | 'held', preset: string): Promise<{
         request: { id: `r${i}`, model: 'primary', messages: [{ role: 'user', content: `q${i}` }], promptTokens: 50 + i, outputTokens: 40 + (i % 5) * 30, ...(fault !== undefined ? { fault } : {}) },
         // Some end at their deadline mid-stream.
         ...(i % 6 === 5 ? { deadlineMs: 300 + i * 5 } : {}),
+        // Pairs share an idempotency key: the second (sent 42 ms later) joins the first as a dedup twin, mid-stream.
+        ...(i % 12 === 0 || i % 12 === 6 ? { idempotencyKey: `k${Math.floor(i / 12)}` } : {}),
         ...(mode === 'held' ? { onTokenTimes: (atMs: number, count: number) => void seen.push(count, atMs) } : { onTokens: (c: TokenChunk) => void seen.push(c.count, c.atMs) }),
       }),
     );
@@ -105,6 +107,8 @@ describe('engine stream attempts: push path and iteration agree', () => {
       // Mid-stream deadlines and idle timeouts (a stall without an end) were among them.
       expect(pull.results.some((r) => r.outcome === 'timeout' && r.error?.code === 'DEADLINE_EXCEEDED' && r.tokens > 0)).toBe(true);
       expect(pull.results.some((r) => r.error?.code === 'IDLE_TIMEOUT' && r.tokens > 0)).toBe(true);
+      // With dedup on (resilient), twins joined held streams mid-stream.
+      if (preset === 'resilient') expect(pull.results.some((r) => r.deduped === 'joined' && r.tokens > 0)).toBe(true);
     });
   }
 });
