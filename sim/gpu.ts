@@ -335,9 +335,13 @@ export class Gpu {
     // skips that part, as it moves `computed` up without a step).
     seq.recomputedTokens += Math.max(0, Math.min(seq.computed + n, seq.redoTo) - seq.computed);
     seq.computed += n;
-    // Most steps add one token to a block already counted: registration only once a block is full (the check
-    // registerComputed starts with, here so that a decode step makes no call for it).
-    if (seq.hasher !== undefined && seq.computed >= (seq.registeredTo + 1) * this.profile.kvBlockTokens) this.sched.registerComputed(seq);
+    // Most steps add one token to a block already counted, or are past the tokens that have an identity (an output
+    // without one): registration only once a block with an identity is full (registerComputed's own bounds, here so
+    // that a decode step makes no call for nothing).
+    const h = seq.hasher;
+    if (h !== undefined && seq.registeredTo < h.hashableBlocks && seq.computed >= (seq.registeredTo + 1) * this.profile.kvBlockTokens) {
+      this.sched.registerComputed(seq);
+    }
     if (!emits) return;
     const index = seq.generated++;
     this.s.outputTokens++;
