@@ -84,6 +84,14 @@ export class GenerationStream implements SeqSink, GenerationEvents {
   private stallArmed = false;
   /** Tokens whose delivery is due (visible but for the caps). */
   private dueTo: number;
+  /**
+   * Push mode, chunks held back while the listener says `hold`: tokens [heldFrom, heldTo) (none when equal), the
+   * last chunk made visible at `heldLastMs` with `heldLastCount` tokens.
+   */
+  private heldFrom = 0;
+  private heldTo = 0;
+  private heldLastMs = 0;
+  private heldLastCount = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -104,8 +112,10 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       this.timers.push(clock.setTimer(o.disconnect.afterMs, () => this.disconnect(), 'mock-disconnect'));
     }
     signal.addEventListener('abort', this.onAbort, { once: true });
-    // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token.
-    queueMicrotask(() => this.checkCaps());
+    // A cap of zero tokens takes effect at once: the stream breaks (or stalls) before the first token; and a
+    // generation with no token to make (finished as the GPU takes it) ends. Otherwise the caps and the end are
+    // checked as tokens become visible, and this check would find nothing to do.
+    if (this.stallAt <= o.startIndex || this.disconnectAt <= o.startIndex || o.endIndex <= o.startIndex) queueMicrotask(() => this.checkCaps());
   }
 
   /**
@@ -134,9 +144,33 @@ export class GenerationStream implements SeqSink, GenerationEvents {
 
   onToken(index: number): void {
     if (this.ended) return;
-    this.computedTo = index + 1;
-    if (!this.delayed) this.reveal(this.computedTo);
-    else this.delivery.schedule(this.computedTo);
+    const to = index + 1;
+    this.computedTo = to;
+    if (this.delayed) this.delivery.schedule(to);
+    else if (!this.holdNext(to)) this.reveal(to);
+  }
+
+  /**
+   * The GPU step's common case in one place: a listener that holds (a virtual run's engine) takes one more token,
+   * within the caps, after the first. Does what reveal → checkCaps → push would do then (nothing but hold the
+   * chunk); false, doing nothing, in any other case.
+   */
+  private holdNext(to: number): boolean {
+    const l = this.listener;
+    const visible = this.visibleTo;
+    if (l === undefined || this.listenerEnded || this.paused || this.finished || this.itl !== undefined || this.firstTokenMs === undefined) return false;
+    if (to !== visible + 1 || this.pulledTo !== visible || this.dueTo !== visible || to >= this.stallAt || to >= this.disconnectAt) return false;
+    const hold = l.hold;
+    if (hold === undefined) return false;
+    const now = this.clock.now();
+    this.dueTo = this.visibleTo = this.pulledTo = to;
+    this.lastTokenMs = now;
+    if (this.heldTo === this.heldFrom) this.heldFrom = visible;
+    this.heldTo = to;
+    this.heldLastMs = now;
+    this.heldLastCount = 1;
+    hold(now, 1);
+    return true;
   }
 
   onFinish(): void {
@@ -174,11 +208,21 @@ export class GenerationStream implements SeqSink, GenerationEvents {
     this.push();
   }
 
-  /** Push mode: hands over the newly visible tokens as one chunk, then the end once it is reached. */
+  flush(): void {
+    const l = this.listener;
+    if (l !== undefined && !this.listenerEnded) this.flushHeld(l);
+  }
+
+  /**
+   * Push mode: hands over the newly visible tokens as one chunk (or holds it back, while the listener says `hold`),
+   * then the end once it is reached, after whatever is held.
+   */
   private push(): void {
     const l = this.listener;
     if (l === undefined || this.listenerEnded) return;
     if (this.error !== undefined) {
+      this.flushHeld(l);
+      if (this.listenerEnded) return;
       this.listenerEnded = true;
       this.listener = undefined;
       l.end(undefined, this.error);
@@ -189,20 +233,48 @@ export class GenerationStream implements SeqSink, GenerationEvents {
       const index = this.pulledTo;
       const count = this.visibleTo - index;
       this.pulledTo = this.visibleTo;
-      if (!l.tokens(tokensText(this.o.key, index, count), index, count)) {
-        this.paused = true;
-        return;
+      const hold = l.hold;
+      if (hold !== undefined) {
+        // Held: the listener learns when it arrived now, and gets the tokens at the next flush.
+        const now = this.clock.now();
+        if (this.heldTo === this.heldFrom) this.heldFrom = index;
+        this.heldTo = index + count;
+        this.heldLastMs = now;
+        this.heldLastCount = count;
+        hold(now, count);
+      } else {
+        this.flushHeld(l);
+        if (this.listenerEnded) return;
+        if (!l.tokens(tokensText(this.o.key, index, count), index, count)) {
+          this.paused = true;
+          return;
+        }
       }
       // The consumer may have ended the stream from inside `tokens` (an abort): that pushed the end already.
       if (this.listenerEnded) return;
     }
     if (this.ended) {
+      this.flushHeld(l);
+      if (this.listenerEnded) return;
       this.listenerEnded = true;
       const terminal = this.terminal as Exclude<GenerationEvent, { type: 'tokens' }> | undefined;
       this.terminal = undefined;
       this.listener = undefined; // the consumer (a response, its socket) need not live as long as this stream
       l.end(terminal, undefined);
     }
+  }
+
+  /** Hands the held chunks to the listener (nothing if none). */
+  private flushHeld(l: GenerationListener): void {
+    const from = this.heldFrom;
+    const count = this.heldTo - from;
+    if (count === 0) return;
+    // Cleared first: the listener may look at this stream again from inside the call.
+    this.heldFrom = this.heldTo;
+    const text = tokensText(this.o.key, from, count);
+    // A listener that holds without taking held chunks gets them as one coalesced chunk.
+    if (l.held !== undefined) l.held(from, count, text, this.heldLastMs, this.heldLastCount);
+    else l.tokens(text, from, count);
   }
 
   private next(): Promise<IteratorResult<GenerationEvent>> {

@@ -22,8 +22,12 @@ export class BatchScheduler {
   /** FCFS; preempted sequences go back to the front. Aborted ones are removed lazily. */
   readonly waiting = new WaitingQueue();
   freeBlocks: number;
-  /** The sequences of the step in flight (built by `schedule`, taken by the GPU at the step's end). */
-  batch: Seq[] = [];
+  /**
+   * The sequences of the step in flight, `batch[0, batchSize)` (built by `schedule`, taken by the GPU at the step's
+   * end). The array is reused from step to step (the GPU swaps in an empty one), so slots past `batchSize` are empty.
+   */
+  batch: Array<Seq | undefined> = [];
+  batchSize = 0;
   /** The prefix cache; undefined when the profile turns caching off. */
   readonly cache: PrefixCache | undefined;
 
@@ -122,7 +126,8 @@ export class BatchScheduler {
   drain(): Seq[] {
     const victims = [...this.running, ...this.waiting.drain()];
     this.running.length = 0;
-    this.batch = [];
+    this.batch.fill(undefined, 0, this.batchSize);
+    this.batchSize = 0;
     return victims;
   }
 
@@ -159,10 +164,10 @@ export class BatchScheduler {
       seq.blocks += extra;
       seq.inFlight = need;
       budget -= need;
-      batch.push(seq);
+      batch[this.batchSize++] = seq;
     }
     // vLLM admits nothing in a step that had to preempt (unless that left the step empty: never idle with work).
-    while ((!preempted || batch.length === 0) && budget > 0 && this.running.length < p.maxNumSeqs && this.waiting.count > 0) {
+    while ((!preempted || this.batchSize === 0) && budget > 0 && this.running.length < p.maxNumSeqs && this.waiting.count > 0) {
       const seq = this.waiting.peek();
       if (seq === undefined) break;
       if (seq.computed === 0 && seq.blocks === 0) this.lookupPrefix(seq);
@@ -183,9 +188,9 @@ export class BatchScheduler {
       seq.inFlight = need;
       budget -= need;
       this.running.push(seq);
-      batch.push(seq);
+      batch[this.batchSize++] = seq;
     }
-    return batch.length > 0;
+    return this.batchSize > 0;
   }
 
   private preempt(seq: Seq): void {
@@ -199,7 +204,14 @@ export class BatchScheduler {
     seq.status = 'waiting';
     this.counters.preemptions++;
     this.waiting.unshift(seq);
-    const bi = this.batch.indexOf(seq);
-    if (bi >= 0) this.batch.splice(bi, 1);
+    const batch = this.batch;
+    const n = this.batchSize;
+    for (let i = 0; i < n; i++) {
+      if (batch[i] !== seq) continue;
+      batch.copyWithin(i, i + 1, n);
+      batch[n - 1] = undefined;
+      this.batchSize = n - 1;
+      break;
+    }
   }
 }

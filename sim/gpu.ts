@@ -81,6 +81,8 @@ export class Gpu {
   private chainFromMs: number | undefined;
   private stepKind: 'gen' | 'embed' | 'kick' | undefined;
   private embedInFlight: EmbedJob | undefined;
+  /** The batch array not in use (see onStepEnd); every slot empty. */
+  private spareBatch: Array<Seq | undefined> = [];
   private readonly createdMs: number;
   private readonly multiplier: (atMs: number) => number;
   private readonly nextRateChange: ((afterMs: number) => number | undefined) | undefined;
@@ -240,14 +242,16 @@ export class Gpu {
     let context = 0;
     let pairs = 0;
     const batch = this.sched.batch;
-    for (const seq of batch) {
+    const size = this.sched.batchSize;
+    for (let i = 0; i < size; i++) {
+      const seq = batch[i] as Seq;
       batched += seq.inFlight;
       context += seq.computed + seq.inFlight;
       // Causal attention of the new tokens: each attends to the computed context and the new tokens before it.
       if (seq.inFlight > 1) pairs += seq.inFlight * seq.computed + (seq.inFlight * (seq.inFlight + 1)) / 2;
     }
     this.s.steps++;
-    this.s.batchedSeqs += batch.length;
+    this.s.batchedSeqs += size;
     this.s.tokensComputed += batched;
     this.begin('gen', stepMs(this.profile.step, batched, context, pairs));
   }
@@ -299,9 +303,18 @@ export class Gpu {
       this.s.embeddingCalls++;
       if (job !== undefined && !job.aborted) job.done();
     } else {
+      // Two batch arrays take turns (a step's batch is rebuilt each step: no new array per step). Each slot is
+      // emptied as it is read: the array is handed back empty.
       const batch = this.sched.batch;
-      this.sched.batch = [];
-      for (const seq of batch) this.finishStep(seq);
+      const size = this.sched.batchSize;
+      this.sched.batch = this.spareBatch;
+      this.sched.batchSize = 0;
+      for (let i = 0; i < size; i++) {
+        const seq = batch[i] as Seq;
+        batch[i] = undefined;
+        this.finishStep(seq);
+      }
+      this.spareBatch = batch;
     }
     if (this.timer === undefined) {
       this.chainFromMs = this.stepDueMs;
@@ -322,7 +335,13 @@ export class Gpu {
     // skips that part, as it moves `computed` up without a step).
     seq.recomputedTokens += Math.max(0, Math.min(seq.computed + n, seq.redoTo) - seq.computed);
     seq.computed += n;
-    this.sched.registerComputed(seq);
+    // Most steps add one token to a block already counted, or are past the tokens that have an identity (an output
+    // without one): registration only once a block with an identity is full (registerComputed's own bounds, here so
+    // that a decode step makes no call for nothing).
+    const h = seq.hasher;
+    if (h !== undefined && seq.registeredTo < h.hashableBlocks && seq.computed >= (seq.registeredTo + 1) * this.profile.kvBlockTokens) {
+      this.sched.registerComputed(seq);
+    }
     if (!emits) return;
     const index = seq.generated++;
     this.s.outputTokens++;

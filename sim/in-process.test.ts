@@ -364,3 +364,23 @@ describe('InProcessModelClient push path', () => {
     expect(model.metrics().requests).toBe(0);
   });
 });
+
+describe('InProcessModelClient: a stream with nothing left to generate', () => {
+  it('ends with done, pulled or pushed, even behind a TTFT delay', async () => {
+    const clock = new VirtualClock();
+    const model = new MockModel({ name: 'primary', profile: 'h100-llama3-8b', clock, random: new Random(1).derive('m') });
+    const client = new InProcessModelClient(model);
+    // A resume at the end of the output: the GPU finishes the sequence as it takes it, before any token.
+    const request: ModelRequest = { id: 'a', model: 'primary', prompt: 'hi', promptTokens: 10, outputTokens: 20, fault: 'ttft:ms=150' };
+    for (const mode of ['pull', 'push'] as const) {
+      const events: string[] = [];
+      const run = async (): Promise<void> => {
+        const s = client.stream(request, { resumeFrom: 20, resumeText: 'x' });
+        if (mode === 'pull') for await (const e of s) events.push(e.type);
+        else await new Promise<void>((resolve, reject) => void s.pushTo({ tokens: () => void events.push('tokens'), event: (e) => (events.push(e.type), resolve()), fail: reject }));
+      };
+      await clock.run(run());
+      expect(events).toEqual(['done']);
+    }
+  });
+});

@@ -5,7 +5,9 @@
  * out of the loop) frees the GPU slot. Virtual-time scenarios run on this, so it adds no timer and no per-token
  * allocation beyond the chunk event itself: tokens arrive one chunk per GPU step (coalesced if the consumer lags).
  * Its streams can also be pushed (`PushableStream.pushTo`, which the engine uses): each GPU step's tokens go to
- * the sink as the step ends, a function call per chunk instead of the promises of an async iteration.
+ * the sink as the step ends, a function call per chunk instead of the promises of an async iteration. A sink that
+ * sets `hold` (StreamSink.hold: the engine's, in a virtual run, once nothing needs the tokens live) gets only each
+ * chunk's time as it arrives; the tokens come in one `held` call on `flush()`, before any other event, or at the end.
  */
 import { setMaxListeners } from 'node:events';
 import { abortReason, withoutStack } from '../src/errors.js';
@@ -25,7 +27,7 @@ import {
   type StreamSink,
 } from '../src/upstream/model-client.js';
 import type { MockModel } from './mock-model.js';
-import type { GenerateRequest, GenerationEvents, GenerationListener } from './types.js';
+import type { GenerateRequest, Generation, GenerationEvent, GenerationEvents, GenerationListener } from './types.js';
 
 /** The disconnect forms as the HTTP client would describe them. */
 const REASONS = {
@@ -39,7 +41,7 @@ const NEVER_ABORTED = new AbortController().signal;
 // Shared by every call made without a signal; each adds (and later removes) one listener.
 setMaxListeners(0, NEVER_ABORTED);
 
-const NOTHING_TO_CANCEL = { cancel: (): void => undefined };
+const NOTHING_TO_CANCEL = { cancel: (): void => undefined, flush: (): void => undefined };
 
 /** The mock's form of a ModelClient request. */
 function generateRequest(request: ModelRequest, options: StreamOptions): GenerateRequest {
@@ -128,7 +130,7 @@ export class InProcessModelClient implements ModelClient {
   }
 
   /** The push path of {@link stream}: what `run` does, with the generation's listener in place of the loop. */
-  private push(request: ModelRequest, options: StreamOptions, sink: StreamSink): { cancel(): void } {
+  private push(request: ModelRequest, options: StreamOptions, sink: StreamSink): { cancel(): void; flush(): void } {
     let model: MockModel;
     try {
       model = this.model(request.model);
@@ -143,53 +145,9 @@ export class InProcessModelClient implements ModelClient {
     }
     // The caller's signal is the generation's own (no controller of ours in between): cancel() ends the generation
     // as leaving a loop does.
-    const signal = outer ?? new AbortController().signal;
-    const req = generateRequest(request, options);
-    // The consumer is gone (cancelled) or the stream reached its end: nothing more goes to the sink.
-    let over = false;
-    let events: GenerationEvents | undefined;
-    const listener: GenerationListener = {
-      tokens: (text, index, count) => {
-        if (!over) sink.tokens(index, count, text);
-        return true;
-      },
-      end: (terminal, error) => {
-        if (over) return;
-        over = true;
-        if (error !== undefined) sink.fail(error);
-        else if (terminal === undefined) {
-          // The events ended without a terminal event: only an abort does that.
-          sink.fail(signal.aborted ? abortReason(signal) : new StreamInterruptedError(req.resumeFrom ?? 0, 'stream ended without a terminal event'));
-        } else if (terminal.type === 'done') {
-          sink.event({
-            type: 'done',
-            usage: { promptTokens: terminal.promptTokens, completionTokens: terminal.completionTokens, cachedPromptTokens: terminal.cachedTokens },
-            finishReason: terminal.finishReason,
-          });
-        } else sink.fail(withoutStack(() => new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]))); // an injected cut: no stack
-      },
-    };
-    const end = (e: GenerationEvents): void => void e[Symbol.asyncIterator]().return?.();
-    model.generate(req, signal).then(
-      (generation) => {
-        events = generation.events;
-        // Cancelled while being admitted: end the generation as leaving the loop would.
-        if (over) end(events);
-        else events.listen(listener);
-      },
-      (error: unknown) => {
-        if (over) return;
-        over = true;
-        sink.fail(error);
-      },
-    );
-    return {
-      cancel: () => {
-        if (over) return;
-        over = true;
-        if (events !== undefined) end(events);
-      },
-    };
+    const call = new PushedCall(sink, outer ?? new AbortController().signal, generateRequest(request, options));
+    model.generate(call.req, call.signal).then(call.admitted, call.refused);
+    return call;
   }
 
   /** The models it serves, as the mock server lists them. */
@@ -256,4 +214,89 @@ export class InProcessModelClient implements ModelClient {
       if (!clean) ctl.abort(new Error('batched completions ended'));
     }
   }
+}
+
+/**
+ * One pushed call (InProcessModelClient.stream's `pushTo`): the generation's listener, forwarding to the caller's
+ * sink, and the handle the caller cancels or flushes. A class, so that the per-chunk calls (`tokens`, `hold`) are
+ * monomorphic and nothing is allocated per call but this object.
+ */
+class PushedCall implements GenerationListener {
+  /** The consumer is gone (cancelled) or the stream reached its end: nothing more goes to the sink. */
+  private over = false;
+  private events: GenerationEvents | undefined;
+
+  constructor(
+    private readonly sink: StreamSink,
+    readonly signal: AbortSignal,
+    readonly req: GenerateRequest,
+  ) {}
+
+  readonly admitted = (generation: Generation): void => {
+    const events = generation.events;
+    this.events = events;
+    // Cancelled while being admitted: end the generation as leaving the loop would.
+    if (this.over) endEvents(events);
+    else events.listen(this);
+  };
+
+  readonly refused = (error: unknown): void => {
+    if (this.over) return;
+    this.over = true;
+    this.sink.fail(error);
+  };
+
+  tokens(text: string, index: number, count: number): boolean {
+    if (!this.over) this.sink.tokens(index, count, text);
+    return true;
+  }
+
+  /** The sink may let the generation hold its chunks back (StreamSink.hold): they come later, in one call. */
+  get hold(): ((atMs: number, count: number) => void) | undefined {
+    return this.over ? undefined : this.sink.hold;
+  }
+
+  held(index: number, count: number, text: string, lastAtMs: number, lastCount: number): void {
+    if (this.over) return;
+    const sink = this.sink;
+    if (sink.held !== undefined) sink.held(index, count, text, lastAtMs, lastCount);
+    else sink.tokens(index, count, text);
+  }
+
+  end(terminal: Exclude<GenerationEvent, { type: 'tokens' }> | undefined, error: Error | undefined): void {
+    if (this.over) return;
+    this.over = true;
+    const sink = this.sink;
+    if (error !== undefined) sink.fail(error);
+    else if (terminal === undefined) {
+      // The events ended without a terminal event: only an abort does that.
+      const signal = this.signal;
+      sink.fail(signal.aborted ? abortReason(signal) : new StreamInterruptedError(this.req.resumeFrom ?? 0, 'stream ended without a terminal event'));
+    } else if (terminal.type === 'done') {
+      sink.event({
+        type: 'done',
+        usage: { promptTokens: terminal.promptTokens, completionTokens: terminal.completionTokens, cachedPromptTokens: terminal.cachedTokens },
+        finishReason: terminal.finishReason,
+      });
+    } else sink.fail(withoutStack(() => new StreamInterruptedError(terminal.tokensSent, REASONS[terminal.form]))); // an injected cut: no stack
+  }
+
+  /** Ends the call as breaking out of a loop would; what the generation held back reaches the sink first. */
+  cancel(): void {
+    if (this.over) return;
+    this.events?.flush();
+    if (this.over) return;
+    this.over = true;
+    if (this.events !== undefined) endEvents(this.events);
+  }
+
+  /** Hands over what the generation holds back (StreamSink.hold). */
+  flush(): void {
+    if (!this.over) this.events?.flush();
+  }
+}
+
+/** Ends a generation's events as a consumer leaving its loop does. */
+function endEvents(e: GenerationEvents): void {
+  void e[Symbol.asyncIterator]().return?.();
 }

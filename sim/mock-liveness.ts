@@ -35,6 +35,7 @@ export class Liveness {
     const state = this.state();
     if (state === 'crashed') {
       this.events.count('refused', id);
+      // Without a stack trace, as the cold start's 503 below: a crash refuses every request and retry it gets.
       throw withoutStack(() => new ConnectionRefusedError(`connection refused: model ${this.name} is ${this.closed ? 'closed' : 'down'}`));
     }
     if (state === 'cold-start') {

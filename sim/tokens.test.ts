@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { estimatePromptTokens, estimateTextTokens, KeyedRandom, requestKey, tokensText, tokenText } from './tokens.js';
+import { estimatePromptTokens, estimateTextTokens, KeyedRandom, requestKey, tokensText, tokenText, tokenTextByKey } from './tokens.js';
 
 describe('tokens', () => {
   it('token text is a pure function of (seed, id, index)', () => {
@@ -18,6 +18,16 @@ describe('tokens', () => {
       fc.property(fc.string(), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 }), (id, n, rest) => {
         const key = requestKey(42, id);
         expect(tokensText(key, 0, n) + tokensText(key, n, rest)).toBe(tokensText(key, 0, n + rest));
+      }),
+    );
+  });
+
+  it('a run of tokens is its tokens one by one, short or long (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 100 }), (key, start, count) => {
+        let oneByOne = '';
+        for (let i = start; i < start + count; i++) oneByOne += tokenTextByKey(key, i);
+        expect(tokensText(key, start, count)).toBe(oneByOne);
       }),
     );
   });

@@ -47,8 +47,18 @@ export function tokenText(seed: number | string, id: string, index: number): str
   return tokenTextByKey(requestKey(seed, id), index);
 }
 
+/** Tokens from which {@link tokensText} joins an array instead of concatenating one by one. */
+const JOIN_FROM = 16;
+
 /** The concatenated text of tokens [start, start + count) of the request with key `key`. */
 export function tokensText(key: number, start: number, count: number): string {
+  if (count >= JOIN_FROM) {
+    // One flat string (an array of words joined) instead of a chain of `count` cons strings: a long batch of held
+    // tokens (sim/generation.ts) would otherwise leave a string object per token for the collector.
+    const words = new Array<string>(count);
+    for (let j = 0; j < count; j++) words[j] = WORDS[mix32(key ^ Math.imul(start + j + 1, 0x9e3779b1)) & (WORD_COUNT - 1)] as string;
+    return words.join('');
+  }
   let s = '';
   for (let i = start; i < start + count; i++) s += WORDS[mix32(key ^ Math.imul(i + 1, 0x9e3779b1)) & (WORD_COUNT - 1)] as string;
   return s;

@@ -86,6 +86,8 @@ export interface GenerationEvents extends AsyncIterable<GenerationEvent> {
   listen(listener: GenerationListener): void;
   /** After `tokens` returned false: the consumer can take more; what became visible meanwhile comes as one chunk. */
   resume(): void;
+  /** Push mode: hands the chunks held back for the listener (GenerationListener.hold) over at once. */
+  flush(): void;
 }
 
 /** The push-mode consumer of a generation's events. */
@@ -98,4 +100,13 @@ export interface GenerationListener {
   tokens(text: string, index: number, count: number): boolean;
   /** Called once, last: the terminal event (`done` or `disconnect`), or the error that ended the stream (an abort). */
   end(terminal: Exclude<GenerationEvent, { type: 'tokens' }> | undefined, error: Error | undefined): void;
+  /**
+   * Read before each chunk: while it is a function the generation holds the chunk back instead of calling `tokens`,
+   * calling `hold(atMs, count)` as it becomes visible, and hands the chunks it holds to `held` on `flush()`, before
+   * any other call, and at its end (as StreamSink.hold in src/upstream/model-client.ts).
+   * @default undefined (every chunk goes to `tokens` as it becomes visible)
+   */
+  readonly hold?: ((atMs: number, count: number) => void) | undefined;
+  /** The held chunks, in order (see StreamSink.held in src/upstream/model-client.ts: same arguments). */
+  held?(index: number, count: number, text: string, lastAtMs: number, lastCount: number): void;
 }

@@ -4,11 +4,12 @@
  * faults and seed run once through the fleet (pushed) and once through a wrapper that hides `pushTo` (so the engine
  * iterates the deployment's generators), and every result, token chunk, replica count and fleet event must match.
  * One replica's client only iterates, so the deployment's push path also pushes what it iterates. With hedging, the
- * race is decided by the first event pushed (src/fleet/hedged-push.ts).
+ * race is decided by the first event pushed (src/fleet/hedged-push.ts). A third run asks only for chunk times
+ * (`onTokenTimes`), so that a deployment's single calls hold chunks back (StreamSink.hold passes through): the same.
  */
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../src/engine/engine.js';
-import type { EngineResult } from '../src/engine/engine-types.js';
+import type { EngineResult, TokenChunk } from '../src/engine/engine-types.js';
 import { buildFleet } from '../src/fleet/build.js';
 import type { ReplicaState } from '../src/fleet/types.js';
 import { resolvePolicy } from '../src/policy.js';
@@ -43,10 +44,11 @@ interface Run {
   chunks: number[][];
   states: readonly ReplicaState[];
   pushed: number;
+  held: number;
   events: string[];
 }
 
-async function runAll(mode: 'push' | 'pull', { balancer, hedging }: Variant): Promise<Run> {
+async function runAll(mode: 'push' | 'pull' | 'held', { balancer, hedging }: Variant): Promise<Run> {
   const clock = new VirtualClock({ drain: 'tick' });
   const random = new Random(7);
   const replica = (i: number): { id: string; client: ModelClient } => {
@@ -77,14 +79,28 @@ async function runAll(mode: 'push' | 'pull', { balancer, hedging }: Variant): Pr
   const events: string[] = [];
   fleet.onEvent((e) => events.push(JSON.stringify(e)));
   let pushed = 0;
+  let held = 0;
+  // Counts the held batches the engine's sink gets.
+  const counting = (sink: StreamSink): StreamSink => ({
+    tokens: (index, count, text) => sink.tokens(index, count, text),
+    event: (ev) => sink.event(ev),
+    fail: (error) => sink.fail(error),
+    get hold() {
+      return sink.hold;
+    },
+    held: (index, count, text, lastAtMs, lastCount) => {
+      held++;
+      sink.held?.(index, count, text, lastAtMs, lastCount);
+    },
+  });
   const primary: ModelClient = {
     capabilities: fleet.capabilities,
     stream: (request, options) => {
-      const s = fleet.stream(request, options) as AsyncIterable<never> & { pushTo?: (sink: StreamSink) => { cancel(): void } };
+      const s = fleet.stream(request, options) as AsyncIterable<never> & { pushTo?: (sink: StreamSink) => { cancel(): void; flush?(): void } };
       const iterate = { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
       if (mode === 'pull' || s.pushTo === undefined) return iterate;
       const pushTo = s.pushTo.bind(s);
-      return { ...iterate, pushTo: (sink: StreamSink) => (pushed++, pushTo(sink)) };
+      return { ...iterate, pushTo: (sink: StreamSink) => (pushed++, pushTo(counting(sink))) };
     },
     embed: (request, options) => fleet.embed(request, options),
   };
@@ -100,13 +116,13 @@ async function runAll(mode: 'push' | 'pull', { balancer, hedging }: Variant): Pr
         kind: 'chat',
         sessionId: `s${i % 7}`,
         request: { id: `r${i}`, model: 'd', messages: [{ role: 'user', content: `q${i}` }], promptTokens: 50 + i, outputTokens: 40 + (i % 5) * 30, ...(fault !== undefined ? { fault } : {}) },
-        onTokens: (c) => seen.push(c.index, c.count, c.atMs),
+        ...(mode === 'held' ? { onTokenTimes: (atMs: number, count: number) => void seen.push(count, atMs) } : { onTokens: (c: TokenChunk) => void seen.push(c.count, c.atMs) }),
       }),
     );
   });
   const results = await clock.run(Promise.all(all));
   const states = fleet.deployment('d')?.states() ?? [];
-  return { results, chunks, states, pushed, events };
+  return { results, chunks, states, pushed, held, events };
 }
 
 describe('fleet deployment streams: push path and iteration agree', () => {
@@ -124,6 +140,14 @@ describe('fleet deployment streams: push path and iteration agree', () => {
       expect(push.chunks).toEqual(pull.chunks);
       expect(push.states).toEqual(pull.states);
       expect(push.events).toEqual(pull.events);
+      expect(push.held).toBe(0);
+      const late = await runAll('held', v);
+      // Hedged calls do not pass holding through; single calls do.
+      if (!v.hedging) expect(late.held).toBeGreaterThan(10);
+      expect(late.results).toEqual(pull.results);
+      expect(late.chunks).toEqual(pull.chunks);
+      expect(late.states).toEqual(pull.states);
+      expect(late.events).toEqual(pull.events);
     });
   }
 });

@@ -144,7 +144,7 @@ async function runInWorld(world: World, o: VirtualRunOptions, name: string, conf
     else open.add(own);
     const patience = clientTimeout(req, chunks, own);
     // Across the client→engine hop when the world has one: chunks and the end count when they reach the driver.
-    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks), own.signal).finally(() => {
+    const result = await submit(toEngineRequest(req, intendedStartMs, clock.now(), chunks, o.transport === undefined), own.signal).finally(() => {
       patience?.done();
       open.delete(own);
     });
@@ -270,7 +270,11 @@ function costInput(scenario: Scenario, models: ReadonlyArray<{ busyMs: number; e
   return { ...scenarioPrices(scenario.model), gpu: { primary: gpu(models[0]), fallback: gpu(models[1]) } };
 }
 
-function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: ChunkTimes): EngineRequest {
+/**
+ * `direct`: the engine's chunk times are the client's (no transport hop re-timing `onTokens`), so they are taken as
+ * times only (`onTokenTimes`), which lets the in-process upstream hand a request's tokens over late, in batches.
+ */
+function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: number, chunks: ChunkTimes, direct: boolean): EngineRequest {
   const common = {
     id: req.id,
     tenant: req.tenant,
@@ -310,7 +314,7 @@ function toEngineRequest(req: PlannedRequest, intendedStartMs: number, nowMs: nu
       apiKey: req.tenant,
       ...(req.temperature !== undefined ? { params: { temperature: req.temperature } } : {}),
     },
-    onTokens: (c) => chunks.push(c.atMs, c.count),
+    ...(direct ? { onTokenTimes: (atMs: number, count: number) => chunks.push(atMs, count) } : { onTokens: (c: TokenChunk) => chunks.push(c.atMs, c.count) }),
   };
 }
 

@@ -78,7 +78,10 @@ function serve(ctx: CacheStageContext, job: Job, answer: CachedAnswer, kind: 'hi
     counters.cacheStale++;
   }
   ctx.emit(() => ({ type: 'cache', id: job.req.id, result: kind, atMs: now }));
-  if (answer.tokens > 0) job.req.onTokens?.({ index: 0, count: answer.tokens, text: answer.text, atMs: now });
+  if (answer.tokens > 0) {
+    job.req.onTokens?.({ index: 0, count: answer.tokens, text: answer.text, atMs: now });
+    job.req.onTokenTimes?.(now, answer.tokens);
+  }
   return {
     id: job.req.id,
     outcome: kind === 'hit' ? 'ok' : 'degraded',

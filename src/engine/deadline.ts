@@ -63,8 +63,12 @@ export class IdleTimeout {
   private timer: Timer | undefined;
   private paused = false;
 
-  /** @param target aborted on idle instead of a private controller (saves allocating a second one). */
-  constructor(private readonly clock: Clock, readonly idleMs: number, target?: Abortable | AbortController) {
+  /**
+   * @param target aborted on idle instead of a private controller (saves allocating a second one).
+   * @param sync called before each check: a reader that takes arrivals late (a stream holding its tokens back) touches
+   *   with their times first.
+   */
+  constructor(private readonly clock: Clock, readonly idleMs: number, target?: Abortable | AbortController, private readonly sync?: () => void) {
     checkMs('idleMs', idleMs);
     this.target = target ?? new AbortController();
     this.lastMs = clock.now();
@@ -76,10 +80,13 @@ export class IdleTimeout {
     return this.target.signal;
   }
 
-  /** Something arrived: restart the idle wait. `tokensReceived` is reported if it later times out. */
-  touch(tokensReceived: number): void {
+  /**
+   * Something arrived (at `atMs`, now unless told: a late report of an earlier arrival): restart the idle wait.
+   * `tokensReceived` is reported if it later times out.
+   */
+  touch(tokensReceived: number, atMs = this.clock.now()): void {
     this.tokens = tokensReceived;
-    this.lastMs = this.clock.now();
+    this.lastMs = atMs;
   }
 
   /** We stopped reading (the caller is slow): no idle timeout until `resume()`, which restarts the idle wait. */
@@ -102,6 +109,7 @@ export class IdleTimeout {
   }
 
   private check(): void {
+    this.sync?.();
     if (this.paused) return this.arm(this.idleMs);
     const remainingMs = this.lastMs + this.idleMs - this.clock.now();
     // Fractional times: treat a floating-point residue as due, and never re-arm for less than a microsecond,

@@ -73,6 +73,15 @@ export interface EngineRequest {
   /** May be batched with others (embeddings only). */
   readonly batchable?: boolean;
   readonly onTokens?: (chunk: TokenChunk) => void;
+  /**
+   * When each chunk of tokens reached the engine and how many it carried (called beside `onTokens`, for every chunk it
+   * gets), for a caller that needs only that (a virtual run's recorder). Without `onTokens` (and while no dedup twin
+   * follows the request), the engine may call it late: chunks of a pushed stream that holds them back
+   * (StreamSink.hold) are handed over in order, each with the time it arrived, whenever the engine looks at the
+   * request's progress (a timeout check, a retry, its end), and at the latest before the request's result.
+   * The first chunk of a request always comes as it arrives.
+   */
+  readonly onTokenTimes?: (atMs: number, count: number) => void;
   /** Streamed deltas the engine does not interpret (tool calls, refusal, logprobs, other choices), in order. */
   readonly onExtra?: (extra: ExtraDelta) => void;
   /**

@@ -287,6 +287,7 @@ export class Engine {
       followed = end;
       followedText += fresh.text;
       req.onTokens?.(fresh);
+      req.onTokenTimes?.(fresh.atMs, fresh.count);
     };
     for (let round = 0; ; round++) {
       const twin = this.leaders.get(key);
@@ -339,6 +340,7 @@ export class Engine {
         // Cached, or a join that missed the end: hand over the rest in one chunk.
         firstTokenAtMs ??= now;
         req.onTokens?.({ index: followed, count: shared.tokens - followed, text: shared.text.slice(followedText.length), atMs: now });
+        req.onTokenTimes?.(now, shared.tokens - followed);
       }
       this.counters[source === 'cached' ? 'dedupCached' : 'dedupJoined']++;
       const { firstTokenAtMs: _leaderFirst, retryAfterMs: _ra, billed: _billed, ...rest } = shared;

@@ -15,10 +15,13 @@ export class Job {
   readonly priority: Priority;
   /** The chat request as it will next be sent (trimmed after a context-length rejection). */
   request: ModelRequest | undefined;
-  /** Tokens delivered to the caller: the next expected index. */
-  delivered = 0;
-  /** Characters delivered (aligns a restarted stream with what was already delivered). */
-  deliveredChars = 0;
+  #delivered = 0;
+  #deliveredChars = 0;
+  /**
+   * The stream attempt whose upstream holds delivered tokens back (StreamSink.hold, in src/upstream/model-client.ts):
+   * anything that reads this job's progress flushes it first, so what it reads is what per-chunk delivery would show.
+   */
+  holder: { flush(): void; stop(): void } | undefined;
   /**
    * The text delivered, as a two-level rope: up to {@link RUN} recent chunks in a fixed array, then each full run
    * joined into one string. A stream delivers one chunk per GPU step for as long as the request runs: a list of
@@ -63,6 +66,33 @@ export class Job {
     this.request = req.request;
   }
 
+  /** Tokens delivered to the caller: the next expected index. */
+  get delivered(): number {
+    this.holder?.flush();
+    return this.#delivered;
+  }
+
+  /** Characters delivered (aligns a restarted stream with what was already delivered). */
+  get deliveredChars(): number {
+    this.holder?.flush();
+    return this.#deliveredChars;
+  }
+
+  /** @internal `delivered` as the stream attempt that may hold tokens back sees it (no flush). */
+  get deliveredHere(): number {
+    return this.#delivered;
+  }
+
+  /** @internal `deliveredChars` without a flush (see deliveredHere). */
+  get deliveredCharsHere(): number {
+    return this.#deliveredChars;
+  }
+
+  /** Hands over whatever the upstream holds back (see `holder`). */
+  flushHeld(): void {
+    this.holder?.flush();
+  }
+
   /** Something reached the caller: tokens, or deltas passed through. */
   get started(): boolean {
     return this.delivered > 0 || this.passedThrough;
@@ -74,6 +104,7 @@ export class Job {
   }
 
   get text(): string {
+    this.holder?.flush();
     let s = this.runs === undefined ? '' : this.runs.join('');
     const recent = this.recent;
     if (recent !== undefined) for (let i = 0; i < this.recentCount; i++) s += recent[i] as string;
@@ -97,15 +128,32 @@ export class Job {
 
   /** Gives new tokens to the caller and any joiners. */
   deliver(index: number, count: number, text: string, atMs: number): void {
-    this.delivered = index + count;
-    this.deliveredChars += text.length;
+    this.#delivered = index + count;
+    this.#deliveredChars += text.length;
     this.appendText(text);
     this.firstTokenAtMs ??= atMs;
+    this.req.onTokenTimes?.(atMs, count);
     const on = this.req.onTokens;
     if (on === undefined && this.listeners === undefined) return;
     const chunk: TokenChunk = { index, count, text, atMs };
     on?.(chunk);
-    if (this.listeners !== undefined) for (const l of this.listeners) l(chunk, this.deliveredChars - text.length);
+    if (this.listeners !== undefined) for (const l of this.listeners) l(chunk, this.#deliveredChars - text.length);
+  }
+
+  /**
+   * Tokens [index, index + count) handed over late by an upstream that held them (see `holder`), right after what was
+   * delivered; `onTokenTimes` had each chunk's time as it arrived. Only while nothing needs the tokens themselves as
+   * they arrive (`mayHold`: no `onTokens`, no joiners) and after the first chunk (`firstTokenAtMs` is set).
+   */
+  deliverHeld(index: number, count: number, text: string): void {
+    this.#delivered = index + count;
+    this.#deliveredChars += text.length;
+    this.appendText(text);
+  }
+
+  /** Whether tokens may be handed over late (see deliverHeld): nobody needs them as they arrive. */
+  get mayHold(): boolean {
+    return this.req.onTokens === undefined && this.listeners === undefined && this.firstTokenAtMs !== undefined;
   }
 
   /** Dedup twins follow this job's output (it cannot be taken back). */
@@ -116,8 +164,8 @@ export class Job {
   /** Drops the output so far (a buffered caller saw none of it), to start again from scratch. Returns the tokens dropped. */
   discard(): number {
     const n = this.delivered;
-    this.delivered = 0;
-    this.deliveredChars = 0;
+    this.#delivered = 0;
+    this.#deliveredChars = 0;
     this.clearText();
     this.passedThrough = false;
     this.spliced = false;
@@ -138,8 +186,9 @@ export class Job {
   /** Records tokens the caller already received elsewhere (from a dedup twin), without delivering them again. */
   seed(count: number, text: string, model: 'primary' | 'fallback', firstTokenAtMs: number | undefined, request?: ModelRequest): void {
     if (request !== undefined) this.request = request;
-    this.delivered = count;
-    this.deliveredChars = text.length;
+    this.holder?.flush();
+    this.#delivered = count;
+    this.#deliveredChars = text.length;
     this.clearText();
     this.appendText(text);
     this.model = model;
@@ -151,6 +200,8 @@ export class Job {
    * also gets the character offset of the chunk in the whole text, so it can skip what it already has.
    */
   follow(listener: (c: TokenChunk, charsBefore: number) => void, atMs: number): () => void {
+    // A joiner follows live from here: nothing may be held back any more.
+    this.holder?.stop();
     if (this.delivered > 0) listener({ index: 0, count: this.delivered, text: this.text, atMs }, 0);
     (this.listeners ??= []).push(listener);
     return () => {

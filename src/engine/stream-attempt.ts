@@ -4,6 +4,9 @@ import { asPushable, type ModelClient, type PushableStream, type RouteMeta, type
 import { IdleTimeout, type Abortable } from './deadline.js';
 import type { Job } from './job.js';
 
+/** Arrival times of held chunks nobody records (a caller without `onTokenTimes`). */
+const IGNORE_TIMES = (): void => undefined;
+
 /** What one stream attempt observed, for the adaptive limit and counters. */
 export interface StreamAttemptInfo {
   /** Time from the call to its first event (or its failure): the RTT sample for an adaptive limit. */
@@ -45,7 +48,8 @@ export async function streamAttempt(clock: Clock, client: ModelClient, job: Job,
   if (request === undefined) throw new TypeError('a chat request needs `request`');
   const resumeFrom = options.resumeFrom;
   // The idle timeout aborts this attempt's controller: the upstream call ends, the request goes on.
-  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller);
+  // Before it checks, an upstream that holds tokens back hands them over (they touch it with their own times).
+  const idle = options.idleMs === undefined ? undefined : new IdleTimeout(clock, options.idleMs, options.controller, () => job.flushHeld());
   const startMs = clock.now();
   const control = options.controller;
   // A getter: the AbortController is made only if the client looks at its signal.
@@ -108,61 +112,128 @@ async function pushAttempt(
   clock: Clock,
   startMs: number,
 ): Promise<void> {
-  let call: { cancel(): void } | undefined;
+  const sink = new AttemptSink(reader, idle, options, info, clock, startMs);
   try {
-    const ended = new Promise<void>((resolve, reject) => {
-      let over = false;
-      const fail = (error: unknown): void => {
-        if (over) return;
-        over = true;
-        info.firstEventMs ??= clock.now() - startMs;
-        reject(error);
-      };
-      const arrived = (): void => {
-        if (!info.gotEvent) {
-          info.gotEvent = true;
-          info.firstEventMs ??= clock.now() - startMs;
-          options.onFirstEvent?.();
-        }
-        idle?.touch(reader.job.delivered);
-      };
-      const sink: StreamSink = {
-        tokens(index, count, text) {
-          if (over) return;
-          arrived();
-          try {
-            reader.tokens(index, count, text);
-          } catch (error) {
-            fail(error);
-          }
-        },
-        event(ev) {
-          if (over) return;
-          arrived();
-          let done: boolean;
-          try {
-            done = reader.event(ev);
-          } catch (error) {
-            fail(error);
-            return;
-          }
-          if (!done) return;
-          over = true;
-          resolve();
-        },
-        fail,
-        // What the loop does when the iterator returns without `done`.
-        ended: () => fail(new StreamInterruptedError(reader.job.delivered, 'stream ended without a done event')),
-      };
-      call = stream.pushTo(sink);
-    });
     // Raced with the abort, so an upstream that ignores its signal cannot hold the request past an abort.
-    await options.controller.race(ended);
+    await options.controller.race(sink.start(stream));
   } finally {
     info.firstEventMs ??= clock.now() - startMs;
     idle?.dispose();
+    // What the upstream still holds back reaches the job now (a wrapper may end the call a few reactions later).
+    sink.flush();
     // Ends the upstream call unless it ended (then a no-op); never waits on it.
-    call?.cancel();
+    sink.call?.cancel();
+    reader.job.holder = undefined;
+  }
+}
+
+/**
+ * The sink of a pushed attempt (and, while its upstream may hold tokens back, the job's holder): per event what the
+ * loop does. A class, so that nothing but this object and its promise is made per attempt.
+ */
+class AttemptSink implements StreamSink {
+  /**
+   * Set once the caller has its first token and nothing needs the next ones as they arrive (Job.mayHold), if the
+   * upstream can be flushed: it may then hold chunks back, telling the caller only when each arrived (its
+   * onTokenTimes); whatever reads the job's progress flushes them first (Job.holder).
+   */
+  hold: ((atMs: number, count: number) => void) | undefined = undefined;
+  call: { cancel(): void; flush?(): void } | undefined;
+  /** The attempt's promise has settled: nothing more is taken. */
+  private over = false;
+  private resolve: (() => void) | undefined;
+  private reject: ((error: unknown) => void) | undefined;
+
+  constructor(
+    private readonly reader: AttemptReader,
+    private readonly idle: IdleTimeout | undefined,
+    private readonly options: AttemptOptions,
+    private readonly info: StreamAttemptInfo,
+    private readonly clock: Clock,
+    private readonly startMs: number,
+  ) {}
+
+  /** Starts the call; the promise settles on `done` (resolved) or the stream's failure. */
+  start(stream: PushableStream): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      const call = stream.pushTo(this);
+      this.call = call;
+      if (call.flush !== undefined) this.reader.job.holder = this;
+    });
+  }
+
+  tokens(index: number, count: number, text: string): void {
+    if (this.over) return;
+    this.arrived();
+    const reader = this.reader;
+    try {
+      reader.tokens(index, count, text);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    this.hold = this.call?.flush !== undefined && reader.mayHold() ? (reader.job.req.onTokenTimes ?? IGNORE_TIMES) : undefined;
+  }
+
+  held(index: number, count: number, text: string, lastAtMs: number, lastCount: number): void {
+    if (this.over) return;
+    // What `arrived` did for each chunk: the last one's touch is the one that counts.
+    this.idle?.touch(index + count - lastCount, lastAtMs);
+    try {
+      this.reader.held(index, count, text);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  event(ev: Exclude<StreamEvent, { readonly type: 'tokens' }>): void {
+    if (this.over) return;
+    this.arrived();
+    let done: boolean;
+    try {
+      done = this.reader.event(ev);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    if (!done) return;
+    this.over = true;
+    this.resolve?.();
+  }
+
+  fail(error: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.info.firstEventMs ??= this.clock.now() - this.startMs;
+    this.reject?.(error);
+  }
+
+  /** What the loop does when the iterator returns without `done`. */
+  ended(): void {
+    this.fail(new StreamInterruptedError(this.reader.job.delivered, 'stream ended without a done event'));
+  }
+
+  /** Job.holder: hands over what the upstream holds back. */
+  flush(): void {
+    this.call?.flush?.();
+  }
+
+  /** Job.holder: a joiner follows the job live from now on, so nothing more may be held back. */
+  stop(): void {
+    this.hold = undefined;
+  }
+
+  private arrived(): void {
+    const info = this.info;
+    if (!info.gotEvent) {
+      info.gotEvent = true;
+      info.firstEventMs ??= this.clock.now() - this.startMs;
+      this.options.onFirstEvent?.();
+    }
+    // Nothing is held when a chunk comes as it arrives (the upstream hands over what it held first).
+    this.idle?.touch(this.reader.job.deliveredHere);
   }
 }
 
@@ -188,22 +259,44 @@ class AttemptReader {
 
   tokens(index: number, count: number, text: string): void {
     const job = this.job;
+    // The job's own counts, without a flush: this attempt's upstream is the one that may hold tokens back.
+    const delivered = job.deliveredHere;
     if (this.expectIndex === undefined || index !== this.expectIndex) {
-      this.offset = index === 0 ? 0 : index === job.delivered ? job.deliveredChars : undefined;
+      this.offset = index === 0 ? 0 : index === delivered ? job.deliveredCharsHere : undefined;
     }
     const end = index + count;
     this.expectIndex = end;
-    if (end <= job.delivered) {
+    if (end <= delivered) {
       this.info.discarded += count;
-    } else if (index >= job.delivered) {
+    } else if (index >= delivered) {
       job.deliver(index, count, text, this.clock.now());
     } else if (this.offset !== undefined) {
       // Straddles what the caller has: deliver only the new tail (token text is deterministic per request).
-      this.info.discarded += job.delivered - index;
-      job.deliver(job.delivered, end - job.delivered, text.slice(job.deliveredChars - this.offset), this.clock.now());
+      this.info.discarded += delivered - index;
+      job.deliver(delivered, end - delivered, text.slice(job.deliveredCharsHere - this.offset), this.clock.now());
     } else {
-      throw new StreamInterruptedError(job.delivered, `cannot align a chunk at index ${index} with ${job.delivered} delivered tokens`);
+      throw new StreamInterruptedError(delivered, `cannot align a chunk at index ${index} with ${delivered} delivered tokens`);
     }
+    if (this.offset !== undefined) this.offset += text.length;
+  }
+
+  /**
+   * True when the next chunks may be held back by the upstream (StreamSink.hold): the caller has tokens, this stream
+   * is where the caller is (each next chunk is delivered whole, as `held` expects), and nobody needs them live.
+   */
+  mayHold(): boolean {
+    const job = this.job;
+    return this.expectIndex === job.deliveredHere && this.expectIndex > 0 && job.mayHold;
+  }
+
+  /** Chunks the upstream held back (StreamSink.held): delivered as `tokens` would have, one after another. */
+  held(index: number, count: number, text: string): void {
+    const job = this.job;
+    if (index !== this.expectIndex || index !== job.deliveredHere) {
+      throw new StreamInterruptedError(job.deliveredHere, `held chunks at index ${index} do not follow the ${job.deliveredHere} delivered tokens`);
+    }
+    this.expectIndex = index + count;
+    job.deliverHeld(index, count, text);
     if (this.offset !== undefined) this.offset += text.length;
   }
 

@@ -244,7 +244,7 @@ export class ReplicaDeployment implements Deployment {
    * with the replica's events handed on as they come. The outcome is recorded when the consumer cancels or the
    * stream ends, as `single`'s `finally` does.
    */
-  private pushSingle(request: ModelRequest, options: StreamOptions | undefined, sink: StreamSink): { cancel(): void } {
+  private pushSingle(request: ModelRequest, options: StreamOptions | undefined, sink: StreamSink): { cancel(): void; flush?(): void } {
     const entry = this.choose(options?.route);
     if (entry === undefined) {
       sink.fail(this.noReplica());
@@ -265,12 +265,21 @@ export class ReplicaDeployment implements Deployment {
       first = false;
       this.hedgeDelay?.add(this.clock.now() - startMs);
     };
-    let call: { cancel(): void } | undefined;
+    let call: { cancel(): void; flush?(): void } | undefined;
     try {
       call = pushFrom(entry.replica.client.stream(request, options), {
         tokens: (index, count, text) => {
           arrived();
           sink.tokens(index, count, text);
+        },
+        // The consumer's holding (StreamSink.hold) passes through: a held chunk is never the first, so `arrived`
+        // has nothing to do for it.
+        get hold() {
+          return sink.hold;
+        },
+        held: (index, count, text, lastAtMs, lastCount) => {
+          if (sink.held !== undefined) sink.held(index, count, text, lastAtMs, lastCount);
+          else sink.tokens(index, count, text);
         },
         event: (ev) => {
           arrived();
@@ -299,7 +308,7 @@ export class ReplicaDeployment implements Deployment {
     const inner = call;
     // The consumer's cancel ends the call (and counts it ended) where `single`'s `finally` would after a `return()`
     // from its loop: a few promise reactions later, so a call picked in the same instant sees the same loads.
-    return { cancel: () => afterReactions(() => inner.cancel()) };
+    return { cancel: () => afterReactions(() => inner.cancel()), flush: () => inner.flush?.() };
   }
 
   private async *hedged(request: ModelRequest, options: StreamOptions, budget: { tryAcquire(): boolean }): AsyncGenerator<StreamEvent> {

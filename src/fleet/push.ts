@@ -24,7 +24,7 @@ export function afterReactions(fn: () => void): void {
  * that read settles, as a generator's `return()` waits for it. What that read brings still goes to `sink` (an error,
  * an event, the end), so a wrapper can judge the call as a loop would; a consumer that cancelled ignores it.
  */
-export function pushFrom(stream: AsyncIterable<StreamEvent>, sink: StreamSink, closed?: () => void): { cancel(): void } {
+export function pushFrom(stream: AsyncIterable<StreamEvent>, sink: StreamSink, closed?: () => void): { cancel(): void; flush?(): void } {
   const pushable = asPushable(stream);
   if (pushable !== undefined) {
     const call = pushable.pushTo(sink);
@@ -33,6 +33,8 @@ export function pushFrom(stream: AsyncIterable<StreamEvent>, sink: StreamSink, c
         call.cancel();
         closed?.();
       },
+      // A sink that lets the stream hold chunks back (StreamSink.hold) flushes through here.
+      flush: () => call.flush?.(),
     };
   }
   const it = stream[Symbol.asyncIterator]();

@@ -119,6 +119,22 @@ export interface StreamSink {
    * says so): the last call. A sink without it gets `fail` with a StreamInterruptedError instead.
    */
   ended?(): void;
+  /**
+   * Optional, read before each chunk by a pusher that can hold tokens back (the in-process mock). While it is a
+   * function, the pusher may keep the chunk instead of calling `tokens`, calling `hold(atMs, count)` as the chunk
+   * arrives (so the consumer still learns when each one came), and hands the kept chunks over later in one
+   * {@link StreamSink.held} call: when the call's `flush()` is called, before any other event, and at the latest at
+   * the stream's end. A consumer sets it only while nothing needs its tokens the moment they arrive (a virtual run
+   * records arrival times and reads the rest later), and flushes before it looks at its progress. A sink without it
+   * (or with it undefined) gets every chunk through `tokens` as it arrives; pushers that ignore it do the same.
+   */
+  hold?: ((atMs: number, count: number) => void) | undefined;
+  /**
+   * The chunks held back (see {@link StreamSink.hold}), in order, right after the chunk before them: tokens
+   * [index, index + count), `text` their concatenation; the last of them arrived at `lastAtMs` with `lastCount`
+   * tokens. A pusher calls it only on a sink that has it and set `hold`.
+   */
+  held?(index: number, count: number, text: string, lastAtMs: number, lastCount: number): void;
 }
 
 /**
@@ -127,8 +143,12 @@ export interface StreamSink {
  * that do not forward it simply return an iterable without it, and consumers fall back to iterating.
  */
 export interface PushableStream extends AsyncIterable<StreamEvent> {
-  /** Starts the call and pushes its events to `sink`; `cancel()` ends the call as breaking out of a loop would. */
-  pushTo(sink: StreamSink): { cancel(): void };
+  /**
+   * Starts the call and pushes its events to `sink`; `cancel()` ends the call as breaking out of a loop would (a
+   * pusher that held chunks back hands them over first). `flush()`, when the pusher offers it, hands over the chunks
+   * it holds back at once (see {@link StreamSink.hold}); a pusher that never holds anything need not offer it.
+   */
+  pushTo(sink: StreamSink): { cancel(): void; flush?(): void };
 }
 
 /** `stream` as a {@link PushableStream} when it offers `pushTo`. */
