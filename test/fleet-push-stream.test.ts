@@ -18,6 +18,7 @@ import { VirtualClock } from '../src/time/virtual-clock.js';
 import type { ModelClient, StreamSink } from '../src/upstream/model-client.js';
 import { InProcessModelClient } from '../sim/in-process.js';
 import { MockModel } from '../sim/mock-model.js';
+import { countingSink } from './helpers/counting-sink.js';
 
 const FAULTS = [
   undefined,
@@ -80,19 +81,6 @@ async function runAll(mode: 'push' | 'pull' | 'held', { balancer, hedging }: Var
   fleet.onEvent((e) => events.push(JSON.stringify(e)));
   let pushed = 0;
   let held = 0;
-  // Counts the held batches the engine's sink gets.
-  const counting = (sink: StreamSink): StreamSink => ({
-    tokens: (index, count, text) => sink.tokens(index, count, text),
-    event: (ev) => sink.event(ev),
-    fail: (error) => sink.fail(error),
-    get hold() {
-      return sink.hold;
-    },
-    held: (index, count, text, lastAtMs, lastCount) => {
-      held++;
-      sink.held?.(index, count, text, lastAtMs, lastCount);
-    },
-  });
   const primary: ModelClient = {
     capabilities: fleet.capabilities,
     stream: (request, options) => {
@@ -100,7 +88,7 @@ async function runAll(mode: 'push' | 'pull' | 'held', { balancer, hedging }: Var
       const iterate = { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
       if (mode === 'pull' || s.pushTo === undefined) return iterate;
       const pushTo = s.pushTo.bind(s);
-      return { ...iterate, pushTo: (sink: StreamSink) => (pushed++, pushTo(counting(sink))) };
+      return { ...iterate, pushTo: (sink: StreamSink) => (pushed++, pushTo(countingSink(sink, () => held++))) };
     },
     embed: (request, options) => fleet.embed(request, options),
   };

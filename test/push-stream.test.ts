@@ -15,6 +15,7 @@ import { VirtualClock } from '../src/time/virtual-clock.js';
 import type { ModelClient, StreamSink } from '../src/upstream/model-client.js';
 import { InProcessModelClient } from '../sim/in-process.js';
 import { MockModel } from '../sim/mock-model.js';
+import { countingSink } from './helpers/counting-sink.js';
 
 const FAULTS = [
   undefined,
@@ -48,19 +49,7 @@ async function runAll(mode: 'push' | 'pull' | 'held', preset: string): Promise<{
     capabilities: inProcess.capabilities,
     stream: (request, options) => {
       const s = inProcess.stream(request, options);
-      const counting = (sink: StreamSink): StreamSink => ({
-        tokens: (index, count, text) => sink.tokens(index, count, text),
-        event: (ev) => sink.event(ev),
-        fail: (error) => sink.fail(error),
-        get hold() {
-          return sink.hold;
-        },
-        held: (index, count, text, lastAtMs, lastCount) => {
-          held++;
-          sink.held?.(index, count, text, lastAtMs, lastCount);
-        },
-      });
-      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator](), pushTo: (sink: StreamSink) => (pushed++, s.pushTo(counting(sink))) };
+      return { [Symbol.asyncIterator]: () => s[Symbol.asyncIterator](), pushTo: (sink: StreamSink) => (pushed++, s.pushTo(countingSink(sink, () => held++))) };
     },
     embed: (request, options) => inProcess.embed(request, options),
   };
