@@ -3,7 +3,8 @@
  * shortened burst-1000 and steady-poisson against the mock and against the engine service on loopback. A healthy
  * run exits 0 and its TTFT p50 is within 20% of the harness's own live measurement of the same scenario (same seed,
  * same sessions, same prefix identities, the same target started the same way, each on a fresh system; a round that
- * disagrees and was not a fair comparison is played again, see playRound); a DURATION shorter than a burst cuts it at
+ * disagrees is played again, at most 4 rounds, and two fair rounds that disagree fail, see playRound); a DURATION
+ * shorter than a burst cuts it at
  * its rate; a run whose
  * mock gets an SLO-breaking fault plan from the script's setup()
  * (MOCK_URL) exits 99, and teardown() clears the plan. Without the binary the suite fails under CI=true, saying
@@ -142,8 +143,14 @@ function tenantKeys(scenario: Scenario): Record<string, string> {
   return Object.fromEntries([...names].map((n) => [n, n]));
 }
 
-/** Rounds of the agreement check at most: a round that disagrees and was not a fair comparison is played again. */
+/** Rounds of the agreement check at most: a round that disagrees is played again. */
 const MAX_ROUNDS = 4;
+/**
+ * Fair rounds (playRound) that may disagree before the check fails: the second. One fair round near the 20% bound can
+ * still disagree by chance (p50s of some 30-80 requests each, a few ms apart on a quiet machine); a measuring error
+ * disagrees in every round.
+ */
+const MAX_FAIR_DISAGREEMENTS = 2;
 
 /** One round of the agreement check: k6, then the harness's own live run, each on a fresh system. */
 interface Round {
@@ -217,8 +224,7 @@ describeK6.each([
   it('healthy: exits 0, and its TTFT p50 is within 20% of the harness\'s live run of the same scenario', async () => {
     const scenario = await shortened(name, undefined);
     // Each round plays k6 and then the harness, each on a fresh system (a used mock's prefix cache is warm). A round
-    // that disagrees and was not a fair comparison (playRound) is played again, at most MAX_ROUNDS; a fair round that
-    // disagrees fails at once.
+    // that disagrees is played again, at most MAX_ROUNDS; the second fair round (playRound) that disagrees fails.
     const rounds: Round[] = [];
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       await system?.group.stopAll();
@@ -233,7 +239,7 @@ describeK6.each([
           `harness lag p99 ${lg.eventLoopLagP99Ms} ms cpu ${lg.cpuPct}%; mock lag p99 k6 ${r.k6MockLagP99Ms} harness ${r.live.mockLagP99Ms} ms; ` +
           `${r.agree ? 'agree' : 'disagree'}, ${r.unfair.length === 0 ? 'fair' : `not fair (${r.unfair.join('; ')})`}\n`,
       );
-      if (r.agree || r.unfair.length === 0) break;
+      if (r.agree || rounds.filter((x) => x.unfair.length === 0).length >= MAX_FAIR_DISAGREEMENTS) break;
     }
     const last = rounds.at(-1);
     if (last === undefined) throw new Error('no round ran');
