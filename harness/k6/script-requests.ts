@@ -152,7 +152,7 @@ function record(s: Seen): boolean {
 
 /** A new observation; \`dueMs\` is the intended start (epoch ms) when known, else the request starts now. */
 function begin(cls: string, dueMs: number | undefined): Seen {
-  const now = Date.now();
+  const now = Date.now(); // k6's VU wall clock: a k6 script has no other clock (this is k6 code kept as text)
   let startMs = now;
   if (dueMs !== undefined && dueMs <= now) {
     startMs = dueMs;
@@ -163,7 +163,7 @@ function begin(cls: string, dueMs: number | undefined): Seen {
 }
 
 function end(s: Seen): boolean {
-  s.endMs = Date.now();
+  s.endMs = Date.now(); // k6's VU wall clock: a k6 script has no other clock (this is k6 code kept as text)
   unfinished.add(-1);
   return record(s);
 }
@@ -262,7 +262,7 @@ function onData(seen: Seen, data: string): void {
   const choice = field(field(msg, 'choices'), '0');
   const content = field(field(choice, 'delta'), 'content');
   if (typeof content === 'string' && content !== '') {
-    const now = Date.now();
+    const now = Date.now(); // k6's VU wall clock: a k6 script has no other clock (this is k6 code kept as text)
     const count = chunkTokens(msg);
     if (seen.firstMs === undefined) seen.firstMs = now;
     else {
@@ -353,7 +353,7 @@ function chat(s: Session, step: ChatStep, cycle: number, dueMs: number | undefin
     responseType: 'text',
   });
   readAnswer(seen, res, 'choices');
-  seen.endMs = Date.now();
+  seen.endMs = Date.now(); // k6's VU wall clock: a k6 script has no other clock (this is k6 code kept as text)
   responseTime.add(seen.endMs - seen.startMs, { class: cls });
   unfinished.add(-1);
   return record(seen);

@@ -311,13 +311,13 @@ export default function (): void {
   const n = Math.floor((exec.vu.idInTest - 1) / SCHEDULE.scale);
   const s = SESSIONS[n % SESSIONS.length];
   if (s === undefined) return;
-  // exec.scenario.startTime is k6's own record of when this scenario began (epoch ms); inside k6, Date.now() is
-  // the VU's wall clock, the only one a script has.
   // A DURATION shorter than the burst cuts it at its own rate, as the harness's --duration does: a session due at or
   // after the arrival window is not played (without this its VU would sleep into gracefulStop and play it anyway).
   if (__ENV.DURATION && s.atMs >= SCHEDULE.windowMs) return;
+  // exec.scenario.startTime is k6's own record of when this scenario began (epoch ms); inside k6, Date.now() is
+  // the VU's wall clock, the only one a script has.
   const due = exec.scenario.startTime + s.atMs;
-  const waitMs = due - Date.now();
+  const waitMs = due - Date.now(); // the VU's wall clock (see above)
   if (waitMs > 0) sleep(waitMs / 1000);
   // With SCALE > 1 several VUs play one session: each its own copy (request ids and idempotency keys get #cycle).
   play(s, Math.floor((exec.vu.idInTest - 1) % Math.max(1, SCHEDULE.scale)), due);
