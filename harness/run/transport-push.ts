@@ -6,12 +6,9 @@
  */
 import { abortReason } from '../../src/errors.js';
 import { pushFrom } from '../../src/fleet/push.js';
-import type { Clock } from '../../src/time/clock.js';
 import { StreamInterruptedError } from '../../src/upstream/errors.js';
-import type { ModelClient, ModelRequest, StreamEvent, StreamOptions, StreamSink } from '../../src/upstream/model-client.js';
-import { DelayLine, hopWait } from './transport.js';
-
-type Arrival = { readonly event: StreamEvent } | { readonly error: unknown } | { readonly end: true };
+import type { ModelClient, ModelRequest, StreamOptions, StreamSink } from '../../src/upstream/model-client.js';
+import { DelayLine, hopWait, type Arrival, type HopDelays } from './transport.js';
 
 /**
  * Pushes `client`'s stream to `sink` across the hop. The far side is read as fast as it produces (pushed when it
@@ -22,9 +19,7 @@ export function pushAcross(
   client: ModelClient,
   request: ModelRequest,
   options: StreamOptions,
-  clock: Clock,
-  requestMs: () => number,
-  responseMs: () => number,
+  hop: HopDelays,
   sink: StreamSink,
 ): { cancel(): void } {
   const outer = options.signal;
@@ -81,7 +76,7 @@ export function pushAcross(
     const c = new AbortController();
     ctl = c;
     outer?.addEventListener('abort', onAbort, { once: true });
-    const l = new DelayLine<Arrival>(clock, responseMs, arrive);
+    const l = new DelayLine<Arrival>(hop.clock, hop.responseMs, arrive);
     line = l;
     far = pushFrom(client.stream(request, { ...options, signal: c.signal }), {
       tokens: (index, count, text) => l.push({ event: { type: 'tokens', index, count, text } }),
@@ -90,7 +85,7 @@ export function pushAcross(
       ended: () => l.push({ end: true }),
     });
   };
-  hopWait(clock, requestMs(), outer).then(start, fail);
+  hopWait(hop.clock, hop.requestMs(), outer).then(start, fail);
   return {
     cancel: () => {
       if (over) {

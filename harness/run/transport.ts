@@ -187,55 +187,53 @@ export async function hopWait(clock: Clock, ms: number, signal: AbortSignal | un
   if (ms > 0) await clock.sleep(ms, signal);
 }
 
+/** What a call across the hop waits on: the clock, and a draw of each way's delay. */
+export interface HopDelays {
+  readonly clock: Clock;
+  readonly requestMs: () => number;
+  readonly responseMs: () => number;
+}
+
 /** `client` seen across the engine→model hop; `client` itself when the hop delays nothing. */
 export function transportedModelClient(client: ModelClient, o: HopOptions): ModelClient {
   if (isZeroHop(o.hop)) return client;
-  const requestMs = delaySampler(o.hop?.requestMs, () => o.random.derive('request'));
-  const responseMs = delaySampler(o.hop?.responseMs, () => o.random.derive('response'));
+  const hop: HopDelays = {
+    clock: o.clock,
+    requestMs: delaySampler(o.hop?.requestMs, () => o.random.derive('request')),
+    responseMs: delaySampler(o.hop?.responseMs, () => o.random.derive('response')),
+  };
   return {
     ...(client.capabilities !== undefined ? { capabilities: client.capabilities } : {}),
     stream: (request, options = {}): PushableStream => ({
-      [Symbol.asyncIterator]: () => streamAcross(client, request, options, o.clock, requestMs, responseMs),
-      pushTo: (sink) => pushAcross(client, request, options, o.clock, requestMs, responseMs, sink),
+      [Symbol.asyncIterator]: () => streamAcross(client, request, options, hop),
+      pushTo: (sink) => pushAcross(client, request, options, hop, sink),
     }),
-    embed: async (request, options = {}) => {
-      await hopWait(o.clock, requestMs(), options.signal);
-      let result;
-      try {
-        result = await client.embed(request, options);
-      } catch (e) {
-        await hopWait(o.clock, responseMs(), options.signal);
-        throw e;
-      }
-      await hopWait(o.clock, responseMs(), options.signal);
-      return result;
-    },
-    ...(client.completeBatch !== undefined ? { completeBatch: completeBatchAcross(client.completeBatch.bind(client), o.clock, requestMs, responseMs) } : {}),
+    embed: unaryAcross(client.embed.bind(client), hop),
+    ...(client.completeBatch !== undefined ? { completeBatch: unaryAcross(client.completeBatch.bind(client), hop) } : {}),
   };
 }
 
-/** A unary multi-prompt call across the hop: the request's delay, the call, the answer's (or the error's) delay. */
-function completeBatchAcross(
-  call: NonNullable<ModelClient['completeBatch']>,
-  clock: Clock,
-  requestMs: () => number,
-  responseMs: () => number,
-): NonNullable<ModelClient['completeBatch']> {
+/** A unary call across the hop (embeddings, a multi-prompt batch): the request's delay, the call, the answer's (or the error's) delay. */
+function unaryAcross<Req, Res>(
+  call: (request: Req, options: { signal?: AbortSignal }) => Promise<Res>,
+  hop: HopDelays,
+): (request: Req, options?: { signal?: AbortSignal }) => Promise<Res> {
   return async (request, options = {}) => {
-    await hopWait(clock, requestMs(), options.signal);
+    await hopWait(hop.clock, hop.requestMs(), options.signal);
     let result;
     try {
       result = await call(request, options);
     } catch (e) {
-      await hopWait(clock, responseMs(), options.signal);
+      await hopWait(hop.clock, hop.responseMs(), options.signal);
       throw e;
     }
-    await hopWait(clock, responseMs(), options.signal);
+    await hopWait(hop.clock, hop.responseMs(), options.signal);
     return result;
   };
 }
 
-type Arrival = { readonly event: StreamEvent } | { readonly error: unknown } | { readonly end: true };
+/** What reaches the consumer's side of the hop, in order: an event, the far side's error, or its end. */
+export type Arrival = { readonly event: StreamEvent } | { readonly error: unknown } | { readonly end: true };
 
 /**
  * The stream, delayed. A pump reads the far side as fast as it produces (as a socket buffer would), so the model
@@ -246,12 +244,10 @@ async function* streamAcross(
   client: ModelClient,
   request: ModelRequest,
   options: StreamOptions,
-  clock: Clock,
-  requestMs: () => number,
-  responseMs: () => number,
+  hop: HopDelays,
 ): AsyncGenerator<StreamEvent> {
   const outer = options.signal;
-  await hopWait(clock, requestMs(), outer);
+  await hopWait(hop.clock, hop.requestMs(), outer);
   const ctl = new AbortController();
   const arrived: Arrival[] = [];
   let wake: (() => void) | undefined;
@@ -260,7 +256,7 @@ async function* streamAcross(
     wake?.();
   };
   outer?.addEventListener('abort', onAbort, { once: true });
-  const line = new DelayLine<Arrival>(clock, responseMs, (a) => {
+  const line = new DelayLine<Arrival>(hop.clock, hop.responseMs, (a) => {
     arrived.push(a);
     wake?.();
   });
