@@ -2,6 +2,16 @@ import { execFile, execFileSync } from 'node:child_process';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import type { RunMeta } from '../report/schema.js';
 
+/** The two questions asked of git: the commit, and whether tracked files are modified. */
+const COMMIT_ARGS = ['rev-parse', 'HEAD'];
+const STATUS_ARGS = ['status', '--porcelain', '--untracked-files=no'];
+
+/** The commit as recorded: null outside a checkout, `-dirty` when `status` lists modified files. */
+function commitLabel(commit: string | undefined, status: string | undefined): string | null {
+  if (commit === undefined) return null;
+  return (status ?? '') !== '' ? `${commit}-dirty` : commit;
+}
+
 /** The git commit of `cwd` (null outside a checkout), with `-dirty` when tracked files are modified. */
 export function gitCommit(cwd = process.cwd()): string | null {
   const git = (args: string[]): string | undefined => {
@@ -11,10 +21,8 @@ export function gitCommit(cwd = process.cwd()): string | null {
       return undefined;
     }
   };
-  const commit = git(['rev-parse', 'HEAD']);
-  if (commit === undefined) return null;
-  const dirty = (git(['status', '--porcelain', '--untracked-files=no']) ?? '') !== '';
-  return dirty ? `${commit}-dirty` : commit;
+  const commit = git(COMMIT_ARGS);
+  return commit === undefined ? null : commitLabel(commit, git(STATUS_ARGS));
 }
 
 /**
@@ -26,9 +34,8 @@ export async function gitCommitAsync(cwd = process.cwd()): Promise<string | null
     new Promise((resolve) => {
       execFile('git', args, { cwd, encoding: 'utf8' }, (error, stdout) => resolve(error === null ? stdout.trim() : undefined));
     });
-  const [commit, status] = await Promise.all([git(['rev-parse', 'HEAD']), git(['status', '--porcelain', '--untracked-files=no'])]);
-  if (commit === undefined) return null;
-  return (status ?? '') !== '' ? `${commit}-dirty` : commit;
+  const [commit, status] = await Promise.all([git(COMMIT_ARGS), git(STATUS_ARGS)]);
+  return commitLabel(commit, status);
 }
 
 /** This machine, as a RunResult records it. */
